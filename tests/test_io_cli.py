@@ -1,0 +1,43 @@
+import argparse
+import json
+import os
+
+import pytest
+
+from theory import _cli, _io
+
+
+def test_atomic_write_replaces_whole_file(tmp_path):
+    path = tmp_path / "out.json"
+    _io.write_json(path, {"a": 1})
+    _io.write_json(path, {"b": [1, 2]})
+    assert _io.read_json(path) == {"b": [1, 2]}
+    assert os.listdir(tmp_path) == ["out.json"]
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path):
+    path = tmp_path / "out.json"
+    _io.write_json(path, {"a": 1})
+    with pytest.raises(TypeError):
+        _io.write_json(path, {"bad": object()})
+    assert json.loads(path.read_text()) == {"a": 1}
+    assert os.listdir(tmp_path) == ["out.json"]
+
+
+@pytest.mark.parametrize("parse, text", [(_cli.positive_int, "0"), (_cli.nonnegative_int, "-1"),
+                                         (_cli.positive_float, "0"), (_cli.positive_int, "x"),
+                                         (_cli.positive_float, "nan")])
+def test_argument_types_reject_out_of_range(parse, text):
+    with pytest.raises(argparse.ArgumentTypeError, match=repr(text)):
+        parse(text)
+
+
+def test_run_turns_value_error_into_exit_2(capsys):
+    def main(argv):
+        raise ValueError("depth=0 is out of range; expected an integer >= 1")
+
+    with pytest.raises(SystemExit) as exit_info:
+        _cli.run(main, [])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "depth=0" in err

@@ -1,0 +1,60 @@
+"""Shared command-line plumbing: bad input is one line on stderr and exit status 2."""
+
+import argparse
+import sys
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """An ``argparse.ArgumentParser`` whose errors are one line and exit status 2."""
+
+    def error(self, message):
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(2)
+
+
+def run(main, argv=None):
+    """Call ``main(argv)``; turn ``ValueError``/``FileNotFoundError`` into one line and exit 2.
+
+    Any other exception is a bug and keeps its traceback.
+    """
+    try:
+        return main(argv)
+    except (ValueError, FileNotFoundError) as err:
+        prog = getattr(main, "prog", None) or "theory"
+        sys.stderr.write(f"{prog}: error: {err}\n")
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        raise SystemExit(130) from None
+
+
+def positive_int(text):
+    """argparse type: an integer >= 1."""
+    return _bounded(text, int, 1, "an integer >= 1")
+
+
+def nonnegative_int(text):
+    """argparse type: an integer >= 0."""
+    return _bounded(text, int, 0, "an integer >= 0")
+
+
+def positive_float(text):
+    """argparse type: a finite float > 0."""
+    value = _number(text, float, "a number > 0")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number > 0")
+    return value
+
+
+def _number(text, kind, what):
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+
+
+def _bounded(text, kind, low, what):
+    value = _number(text, kind, what)
+    if value < low:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+    return value
