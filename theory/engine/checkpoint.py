@@ -1,0 +1,121 @@
+"""Training checkpoints: one atomically written ``.npz`` holding everything a run needs to resume.
+
+Layout of the file (all keys are plain ``np.load``-able arrays, no pickles):
+
+- ``model/<key>``    the model params, same keys as ``cnn.init`` (``model/conv1/w``, ...);
+- ``metaopt/<key>``  the meta-optimizer params ``phi`` (absent without a meta-optimizer);
+- ``adam/<key>``     the outer Adam state (``optim.state_to_arrays``);
+- ``__meta__``       a JSON string: format version, run config, iteration reached, the state of
+  the task-sampling random generator, validation history, architecture and the nesting of
+  every tree above, so that loading restores exactly the saved Python objects.
+
+Arrays are stored with their own dtype, so a float32 run resumes bit for bit.
+"""
+
+import json
+
+import numpy as np
+
+from theory import _io
+
+FORMAT = "theory.engine checkpoint"
+VERSION = 1
+GROUPS = ("model", "metaopt", "adam")
+
+
+def save(path, *, model, metaopt, adam, config, iteration, rng_state, validation=(),
+         architecture=None, extra=None):
+    """Write a checkpoint atomically (a reader sees the old file or the new one, never a mix).
+
+    ``model``/``metaopt``/``adam`` are trees (dicts, lists, tuples) of arrays; ``rng_state`` is
+    ``numpy.random.Generator.bit_generator.state``; ``config`` and ``extra`` must be JSON-able.
+    """
+    arrays, specs = {}, {}
+    for group, tree in zip(GROUPS, (model, metaopt, adam), strict=True):
+        specs[group] = _flatten(tree, group, arrays)
+    meta = {"format": FORMAT, "version": VERSION, "config": config, "iteration": int(iteration),
+            "rng_state": rng_state, "validation": [list(v) for v in validation],
+            "architecture": architecture, "trees": specs, "extra": extra or {}}
+    arrays["__meta__"] = np.array(json.dumps(meta, sort_keys=True))
+    with _io.atomic_open(path, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def load(path):
+    """Read a checkpoint written by :func:`save`; returns a dict with the same fields.
+
+    A missing file raises ``FileNotFoundError`` naming it; a file that is not such a checkpoint
+    raises ``ValueError``.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except FileNotFoundError:
+        raise FileNotFoundError(f"checkpoint {path} does not exist") from None
+    except (OSError, ValueError, EOFError) as err:
+        raise ValueError(f"{path} is not a readable checkpoint ({err})") from None
+    if "__meta__" not in arrays:
+        raise ValueError(f"{path} is not a theory.engine checkpoint (no __meta__ entry)")
+    meta = json.loads(str(arrays.pop("__meta__")))
+    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        raise ValueError(f"{path} has format {meta.get('format')!r} version "
+                         f"{meta.get('version')!r}; expected {FORMAT!r} version {VERSION}")
+    out = {key: value for key, value in meta.items() if key not in ("format", "version", "trees")}
+    for group in GROUPS:
+        out[group] = _unflatten(meta["trees"][group], arrays)
+    return out
+
+
+def check_compatible(found, expected, *, what="checkpoint"):
+    """Raise ``ValueError`` naming the first key or shape where two param dicts differ.
+
+    ``found`` comes from a checkpoint, ``expected`` from the architecture being loaded into.
+    """
+    missing = [key for key in expected if key not in found]
+    unexpected = [key for key in found if key not in expected]
+    if missing or unexpected:
+        raise ValueError(f"{what} has another architecture: params missing {missing}, "
+                         f"unexpected {unexpected}")
+    for key, value in expected.items():
+        have = np.shape(found[key])
+        if have != np.shape(value):
+            raise ValueError(f"{what} has another architecture: {key} has shape {have}, "
+                             f"expected {np.shape(value)}")
+
+
+def check_architecture(found, expected, *, what="checkpoint"):
+    """Raise ``ValueError`` naming the first field where two architecture dicts differ."""
+    for key in sorted(set(found) | set(expected)):
+        if _jsonable(found.get(key)) != _jsonable(expected.get(key)):
+            raise ValueError(f"{what} has another architecture: {key}={found.get(key)!r}, "
+                             f"expected {key}={expected.get(key)!r}")
+
+
+def _jsonable(value):
+    """Normalise tuples to lists so a JSON round trip compares equal."""
+    return json.loads(json.dumps(value))
+
+
+def _flatten(tree, prefix, arrays):
+    """Store the leaves of ``tree`` in ``arrays`` under ``prefix/...``; return its JSON spec."""
+    if isinstance(tree, dict):
+        return {"dict": [[key, _flatten(value, f"{prefix}/{key}", arrays)]
+                         for key, value in tree.items()]}
+    if isinstance(tree, (list, tuple)):
+        kind = "tuple" if isinstance(tree, tuple) else "list"
+        return {kind: [_flatten(value, f"{prefix}/{i}", arrays) for i, value in enumerate(tree)]}
+    if prefix in arrays:
+        raise ValueError(f"two leaves share the checkpoint key {prefix!r}")
+    arrays[prefix] = np.asarray(tree)
+    return {"leaf": prefix}
+
+
+def _unflatten(spec, arrays):
+    """Inverse of :func:`_flatten`."""
+    if "dict" in spec:
+        return {key: _unflatten(value, arrays) for key, value in spec["dict"]}
+    if "list" in spec:
+        return [_unflatten(value, arrays) for value in spec["list"]]
+    if "tuple" in spec:
+        return tuple(_unflatten(value, arrays) for value in spec["tuple"])
+    return arrays[spec["leaf"]]
