@@ -1,0 +1,92 @@
+"""Meta-optimizers: gradient transforms U_phi meta-learned with the initialisation.
+
+The inner loop of ``maml.adapt`` takes theta <- theta - alpha * U_phi(g); every transform is
+the identity at init, so the first inner step is plain MAML exactly.
+
+NAMES              -- registry names: none, metasgd, mc, tnet, kfo, kfo-mlp
+get(name, **opts)  -- the ``MetaOpt`` of that name (ValueError for unknown names/options)
+MetaOpt            -- namedtuple (name, init, update, adapt_keys, extra_model_params,
+                      adapt_transform, options, adapt_phi)
+adapt_keys(params, algo) -- keys adapted by MAML/FO-MAML (all base keys) or ANIL (head, LinNet)
+count_parameters(meta_params) -> {"meta": int, "deployed": int}
+
+Methods: ``metasgd`` (Li et al. 2017), ``mc`` Meta-Curvature (Park & Oliva 2019), ``tnet``
+T-Nets (Lee & Choi 2018), ``kfo``/``kfo-mlp`` Kronecker-factored (Arnold et al. 2021).
+"""
+
+import re
+
+from . import kfo, mc, metasgd, tnet
+from ._common import MetaOpt, adapt_keys, check_grads, is_transform_key, no_extra_params
+from ._common import select_keys, size
+
+NAMES = ("none", "metasgd", "mc", "tnet", "kfo", "kfo-mlp")
+
+
+def _none_init(rng, params, keys=None):
+    """No meta-parameters."""
+    select_keys(params, keys)
+    return {}
+
+
+def _none_update(phi, grads, params, step):
+    """The identity: plain MAML."""
+    return dict(grads)
+
+
+def _none():
+    return MetaOpt("none", _none_init, _none_update, adapt_keys, no_extra_params, False, {})
+
+
+_MAKERS = {
+    "none": (_none, ()),
+    "metasgd": (metasgd.make, ()),
+    "mc": (mc.make, ("max_dim",)),
+    "tnet": (tnet.make, ()),
+    "kfo": (kfo.make, ("psd", "bias", "max_dim", "adapt_transform")),
+    "kfo-mlp": (lambda **o: kfo.make(hidden=o.pop("hidden", 2), **o),
+                ("psd", "bias", "hidden", "max_dim", "adapt_transform")),
+}
+
+
+def get(name, **options):
+    """The meta-optimizer ``name`` (one of ``NAMES``) with its options.
+
+    Options: mc(max_dim=1024); kfo(psd=False, bias=False, max_dim=1024,
+    adapt_transform=False); kfo-mlp(the same, hidden=2). ValueError for an unknown name or
+    option, naming the valid ones.
+    """
+    if name not in _MAKERS:
+        raise ValueError(f"unknown meta-optimizer {name!r}; valid names: {', '.join(NAMES)}")
+    make, valid = _MAKERS[name]
+    for key in options:
+        if key not in valid:
+            raise ValueError(f"unknown option {key!r} for meta-optimizer {name!r}; "
+                             f"valid options: {', '.join(valid) or 'none'}")
+    return make(**options)
+
+
+def count_parameters(meta_params):
+    """Scalars meta-learned ("meta") and scalars of the deployed, adapted model ("deployed").
+
+    meta_params = {"model": params, "metaopt": phi}. "meta" counts everything meta-learned:
+    the model initialisation (with any T-Nets ``T``) plus phi. "deployed" is the model a
+    user keeps after adaptation: phi is dropped, each T folds into the layer before it and
+    the bias-free LinNet layers collapse into the head weight (exact, as all are linear), so
+    it is the base CNN: convolutions, batch norm and a head of shape (ways, d_features).
+    """
+    params = meta_params["model"]
+    phi = meta_params.get("metaopt", {})
+    meta = sum(size(p) for p in params.values()) + sum(size(p) for p in phi.values())
+    deployed = sum(size(p) for k, p in params.items()
+                   if not is_transform_key(k) and not re.fullmatch(r"lin\d+/w", k))
+    lins = sorted((int(k[3:-2]), p) for k, p in params.items() if re.fullmatch(r"lin\d+/w", k))
+    if lins and "head/w" in params:
+        ways, d_last = params["head/w"].shape[-2:]
+        d_features = lins[0][1].shape[-1]
+        deployed += ways * d_features - ways * d_last
+    return {"meta": int(meta), "deployed": int(deployed)}
+
+
+__all__ = ["NAMES", "MetaOpt", "adapt_keys", "check_grads", "count_parameters", "get",
+           "kfo", "mc", "metasgd", "tnet"]

@@ -1,0 +1,159 @@
+"""KFO: a Kronecker-factored meta-optimizer, linear (``kfo``) or a residual MLP (``kfo-mlp``).
+
+Reference: Arnold, Iqbal & Sha (2021), "When MAML Can Adapt Fast and How to Assist When It
+Cannot", sec. on meta-optimizers: the gradient of each parameter, reshaped to an n x m matrix
+G, is mapped to U(G) = L G R (+ B), i.e. vec(U) = (R^T kron L) vec(G) + vec(B) with the
+column-major vec; an nm x nm preconditioner stored with n^2 + m^2 numbers.
+
+Choices made here (derived, the paper's code is not used):
+- (n, m): a conv weight O x I x k x k is reshaped to n = O, m = I k^2 (row-major), so L mixes
+  output channels and R mixes everything feeding one output channel; a dense weight (out, in)
+  keeps n = out, m = in; a vector (bias, BN gamma/beta) is n x 1 with a diagonal L and no R
+  (a 1 x 1 R is redundant with L; channel mixing of biases buys little and would dominate
+  the meta-optimizer's size). A side longer than ``max_dim`` (default 1024) uses a diagonal
+  factor, e.g. the 1568-wide input of the 2-layer Omniglot head.
+- ``psd=True`` uses (L^T L) G (R^T R): the preconditioner (R^T R) kron (L^T L) is then
+  positive semi-definite, so -U(G) is never an ascent direction.
+- ``bias=True`` adds a learned constant B (n x m), zero at init.
+- ``kfo-mlp``: U(G) = H + L_o s(... s(L_1 H R_1) ...) R_o with H the linear map above,
+  s = ReLU and ``hidden`` Kronecker-factored hidden layers acting in the same n x m
+  (factored) space, all identity-initialised except L_o = 0: the residual branch vanishes at
+  init, so U is the identity and the first inner step is plain MAML exactly. Hidden layers
+  carry no bias, which keeps U positively homogeneous (U(cG) = c U(G), c > 0): alpha keeps
+  setting the step scale.
+- ``adapt_transform`` (default False): whether phi also takes inner-loop steps. Off by
+  default because the transform is meant to be the task-independent update rule (the
+  paper's "meta-optimizer"); adapting it per task needs a per-task copy of phi and a
+  second-order term at every step. When on, after each inner step s >= 1 the per-task phi
+  takes a step on the support loss, as in the authors' example code (the transform adapts
+  from the second step, when the loss first depends on it):
+  phi_s = phi_{s-1} - alpha d L(theta_s) / d phi_{s-1} (``MetaOpt.adapt_phi``).
+"""
+
+import autograd
+from autograd import numpy as np
+
+from . import _factors
+from ._common import MetaOpt, adapt_keys, base_ndim, base_shape, check_grads, no_extra_params
+from ._common import select_keys
+
+MAX_DIM = 1024
+
+
+def kronecker_dims(key, shape):
+    """(n, m) of the matrix view of a gradient of ``key`` with base ``shape``."""
+    nd = base_ndim(key)
+    if nd == 4:
+        O, I, kh, kw = shape
+        return O, I * kh * kw
+    if nd == 2:
+        return tuple(shape)
+    return shape[0], 1
+
+
+def make(psd=False, bias=False, hidden=0, max_dim=MAX_DIM, adapt_transform=False):
+    """A KFO ``MetaOpt``: linear for ``hidden=0`` (``kfo``), a residual MLP otherwise."""
+    for name, value in (("psd", psd), ("bias", bias), ("adapt_transform", adapt_transform)):
+        if not isinstance(value, bool):
+            raise ValueError(f"{name}={value!r} must be True or False")
+    if not isinstance(hidden, int) or isinstance(hidden, bool) or not 0 <= hidden <= 8:
+        raise ValueError(f"hidden={hidden!r} must be an integer in 0..8")
+    if not isinstance(max_dim, int) or isinstance(max_dim, bool) or max_dim < 1:
+        raise ValueError(f"max_dim={max_dim!r} must be an integer >= 1")
+
+    def layout(key, shape):
+        """Factor names with their (side, diagonal) for parameter ``key``."""
+        n, m = kronecker_dims(key, shape)
+        diag_l = base_ndim(key) == 1 or _factors.is_diagonal(n, max_dim)
+        diag_r = _factors.is_diagonal(m, max_dim)
+        sides = {}
+        for j in ["", *range(1, hidden + 1), *(["o"] if hidden else [])]:
+            sides[f"{key}/L{j}"] = (n, diag_l)
+            if m > 1:
+                sides[f"{key}/R{j}"] = (m, diag_r)
+        return n, m, sides
+
+    def init(rng, params, keys=None):
+        """Identity L, R (and hidden layers); zero B and zero L_o (kfo-mlp)."""
+        phi = {}
+        for k in select_keys(params, keys):
+            p = params[k]
+            n, m, sides = layout(k, base_shape(k, p))
+            for name, (side, diag) in sides.items():
+                phi[name] = np.ones(side, dtype=p.dtype) if diag else np.eye(side, dtype=p.dtype)
+            if hidden:
+                phi[f"{k}/Lo"] = 0 * phi[f"{k}/Lo"]
+            if bias:
+                phi[f"{k}/B"] = np.zeros((n, m), dtype=p.dtype)
+        return phi
+
+    def update(phi, grads, params, step):
+        """direction[k] = L G R (+ B) (+ residual MLP) on the n x m view of each gradient."""
+        check_grads(grads, lambda k: f"{k}/L" in phi)
+        out = {}
+        for k, g in grads.items():
+            shape = base_shape(k, g)
+            n, m, sides = layout(k, shape)
+            G = g.reshape(g.shape[:g.ndim - len(shape)] + (n, m))
+            H = _kron(phi, sides, k, "", G, psd)
+            if bias:
+                H = H + phi[f"{k}/B"]
+            if hidden:
+                Z = H
+                for j in range(1, hidden + 1):
+                    Z = np.maximum(_kron(phi, sides, k, j, Z, False), 0.0)
+                H = H + _kron(phi, sides, k, "o", Z, False)
+            out[k] = H.reshape(g.shape)
+        return out
+
+    def adapt_phi(phi, grads_prev, grads, alpha, first_order=False):
+        """One inner step on the transform: phi <- phi - alpha dL(theta_s)/dphi, per task.
+
+        theta_s = theta_{s-1} - alpha U_phi(g_{s-1}), so dL(theta_s)/dphi = -alpha J^T g_s
+        with J^T g_s = grad_phi <U_phi(g_{s-1}), g_s>. ``grads_prev`` = g_{s-1} and ``grads``
+        = g_s may carry a leading task axis; a shared phi is then first copied per task so
+        that each task adapts its own transform. Only the factors of keys in ``grads`` move.
+        ``first_order`` treats g_{s-1} and g_s as constants (FO-MAML).
+        """
+        local = {}
+        for k, g in grads.items():
+            shape = base_shape(k, g)
+            task_shape = g.shape[:g.ndim - len(shape)]
+            n, m, sides = layout(k, shape)
+            factor_ndim = {name: 1 if diag else 2 for name, (_, diag) in sides.items()}
+            if bias:
+                factor_ndim[f"{k}/B"] = 2
+            for name, nd in factor_ndim.items():
+                p = phi[name]
+                if p.ndim == nd:  # shared: one copy per task
+                    p = p + np.zeros(task_shape + (1,) * nd, dtype=p.dtype)
+                local[name] = p
+        if first_order:
+            grads_prev = {k: autograd.tracer.getval(v) for k, v in grads_prev.items()}
+            grads = {k: autograd.tracer.getval(v) for k, v in grads.items()}
+
+        def inner(sub):
+            d = update({**phi, **sub}, grads_prev, None, 0)
+            return sum(np.sum(d[k] * grads[k]) for k in grads)
+
+        jtg = autograd.grad(inner)(local)
+        return {**phi, **{name: local[name] + alpha * alpha * jtg[name] for name in local}}
+
+    name = "kfo-mlp" if hidden else "kfo"
+    options = {"psd": psd, "bias": bias, "hidden": hidden, "max_dim": max_dim,
+               "adapt_transform": adapt_transform}
+    return MetaOpt(name, init, update, adapt_keys, no_extra_params, adapt_transform, options,
+                   adapt_phi if adapt_transform else None)
+
+
+def _kron(phi, sides, key, j, X, psd):
+    """L_j X R_j (or L_j^T L_j X R_j^T R_j) with the factors of ``key`` in ``phi``."""
+    name_l, name_r = f"{key}/L{j}", f"{key}/R{j}"
+    L = phi[name_l]
+    diag_l = sides[name_l][1]
+    X = _factors.left(_factors.gram(L, diag_l) if psd else L, X, diag_l)
+    if name_r in sides:
+        R = phi[name_r]
+        diag_r = sides[name_r][1]
+        X = _factors.right(X, _factors.gram(R, diag_r) if psd else R, diag_r)
+    return X

@@ -1,0 +1,54 @@
+"""T-Nets: meta-learned square transforms in the forward pass, never adapted.
+
+Reference: Lee & Choi (2018), "Gradient-Based Meta-Learning with Learned Layerwise Metric
+and Subspace", sec. 3 (the T-net part of MT-nets): each layer's output is followed by a
+meta-learned square matrix T; the inner loop adapts only W. With y = T W x the inner step
+W' = W - alpha T^T dL/d(TW) changes the product by
+    T W' - T W = -alpha (T T^T) dL/d(TW),
+so T shapes the adaptation as the preconditioner T T^T on the effective weight TW.
+
+Here T is ``"conv{i}/T"`` (O x O, a 1 x 1 convolution right after conv i, before batch
+norm), ``"lin{j}/T"`` after each LinNet layer and ``"head/T"`` (ways x ways) on the logits,
+all identity-initialised, applied by ``cnn.apply``. The gradient transform itself is the
+identity, and phi is empty: T lives in the model params and is meta-learned with them.
+After adaptation each T folds exactly into the layer before it (conv: T W and T b), so the
+deployed model is the base CNN.
+"""
+
+import re
+
+import numpy
+
+from ._common import MetaOpt, adapt_keys, is_transform_key
+
+
+def extra_model_params(rng, params):
+    """Identity T for every conv, LinNet and head layer of ``params`` (key ``".../T"``)."""
+    extra = {}
+    for k, p in params.items():
+        m = re.fullmatch(r"(conv\d+|lin\d+|head)/w", k)
+        if m:
+            extra[f"{m.group(1)}/T"] = numpy.eye(p.shape[-4 if k.startswith("conv") else -2],
+                                                 dtype=p.dtype)
+    return extra
+
+
+def init(rng, params, keys=None):
+    """No gradient-transform parameters: T is part of the model."""
+    for k in keys or ():
+        if k not in params or is_transform_key(k):
+            raise ValueError(f"key {k!r} is not an adaptable parameter")
+    return {}
+
+
+def update(phi, grads, params, step):
+    """The identity on gradients; the preconditioning comes from T in the forward pass."""
+    for k in grads:
+        if is_transform_key(k):
+            raise ValueError(f"T-Nets transform {k!r} must not adapt in the inner loop")
+    return dict(grads)
+
+
+def make():
+    """The T-Nets ``MetaOpt`` (no options)."""
+    return MetaOpt("tnet", init, update, adapt_keys, extra_model_params, False, {})
