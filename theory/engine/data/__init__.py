@@ -1,0 +1,49 @@
+"""Few-shot image benchmarks for the engine: loaders, the episode sampler, the 95% CI.
+
+Convention: images float32 in [0, 1], ``(C, H, W)``; grayscale glyphs have ink = 1.0.
+
+- ``load(name, path=None, *, split="train", seed=0) -> Dataset``: one split of a benchmark.
+- ``Dataset``: ``images`` (n, C, H, W), ``labels`` (n,), ``n_classes``, ``in_shape``,
+  ``name``, ``split``, ``class_names``.
+- ``NAMES``: the benchmark names ``load`` accepts.
+- ``sample_tasks(dataset, rng, *, tasks, ways, shots, query=15) -> (x_s, y_s, x_q, y_q)``.
+- ``mean_ci95(accs) -> (mean, half_width)``: normal 95% interval, sample sd (ddof=1).
+- ``load_image_folder(path, in_shape) -> ImageFolder(images, class_names, files)``.
+- modules: ``synthetic`` (procedural glyphs), ``omniglot``, ``cifarfs``, ``miniimagenet``,
+  ``episodes``, ``images``, ``base``.
+"""
+
+from .base import SPLITS, Dataset
+from .episodes import mean_ci95, sample_tasks
+from .images import ImageFolder, load_image_folder
+
+NAMES = ("synthetic", "omniglot", "cifarfs", "mini-imagenet")
+
+
+def load(name, path=None, *, split="train", seed=0):
+    """One split (``"train"``, ``"val"``/``"validation"``, ``"test"``) of benchmark ``name``.
+
+    ``synthetic`` is generated from ``seed`` (``path`` must be None); ``omniglot`` reads
+    ``path`` (default ``$THEORY_OMNIGLOT`` or ``../shared/data/omniglot`` from the repository
+    root) and splits its characters with ``seed``; ``cifarfs`` and ``mini-imagenet`` read
+    ``path`` (required) and use their published fixed class splits (``seed`` unused).
+    Missing files raise ``FileNotFoundError`` naming the expected layout.
+    """
+    from . import cifarfs, miniimagenet, omniglot, synthetic
+
+    if name == "synthetic":
+        if path is not None:
+            raise ValueError(f"the synthetic benchmark is generated, it reads no path "
+                             f"(got path={path!r}); use path=None")
+        return synthetic.load(split, seed)
+    if name == "omniglot":
+        return omniglot.load(path, split, seed)
+    if name == "cifarfs":
+        return cifarfs.load(path, split)
+    if name == "mini-imagenet":
+        return miniimagenet.load(path, split)
+    raise ValueError(f"dataset name={name!r} is not one of {NAMES}")
+
+
+__all__ = ["NAMES", "SPLITS", "Dataset", "ImageFolder", "load", "load_image_folder",
+           "mean_ci95", "sample_tasks"]

@@ -1,0 +1,213 @@
+"""Omniglot (Lake et al., 2015) read in place from its zips or extracted folders.
+
+Sources under a root directory: every ``images_*.zip`` in it (``images_background_small1/2``,
+or the full ``images_background`` / ``images_evaluation``) and every PNG below it (extracted
+folders ``<root>/[images_xxx/]<Alphabet>/<characterNN>/<drawer>_<index>.png``). A PNG is
+identified by its last three path parts: alphabet, character, file. Characters are
+deduplicated by ``(alphabet, character)``: the first source (zips by name, then folders)
+that holds a character supplies all its images. The two "background small" zips share Greek
+and Latin byte for byte, so their union is 8 alphabets, 242 characters, 4,840 images.
+
+Images: 105x105 black ink on white -> 28x28 grayscale by Pillow's antialiased Lanczos filter,
+inverted so that ink = 1.0 and background = 0.0, float32 ``(1, 28, 28)``. Each of the four
+rotations by 0/90/180/270 degrees (``numpy.rot90``, counter-clockwise) of a character is its
+own class (Santoro et al., 2016; Finn et al., 2017).
+
+Class split: the base characters (before rotation, so a character's four rotations stay in
+one split) are shuffled by ``numpy.random.default_rng(seed)`` and cut into train / val /
+test by ``FRACTIONS`` = 60% / 20% / 20% (rounded; test takes the rest). For the small set
+that is 145 / 48 / 49 characters = 580 / 192 / 196 classes. The full set is split by the same
+rule (974 / 325 / 324 characters); the often quoted "1200 characters for training" convention
+of Vinyals et al. (2016) is a different cut and is not reproduced here.
+
+Decoded images are cached per process, and on disk under ``$THEORY_CACHE_DIR`` (default
+``~/.cache/theory``; set it to ``off`` to disable) keyed by the sources' paths, sizes and
+modification times, written atomically.
+"""
+
+import functools
+import hashlib
+import json
+import os
+import pathlib
+import zipfile
+
+import numpy as np
+
+from ... import _io
+from .base import SPLITS, Dataset, canonical_split, check_seed
+from .images import decode, to_float
+
+SIZE = 28
+ROTATIONS = 4
+FRACTIONS = (0.6, 0.2, 0.2)
+CACHE_VERSION = 1
+EXPECTED = ("images_background_small1.zip and images_background_small2.zip (or the full "
+            "images_background.zip / images_evaluation.zip, or extracted folders "
+            "<Alphabet>/<characterNN>/*.png)")
+
+
+def default_root():
+    """``$THEORY_OMNIGLOT`` if set, else ``../shared/data/omniglot`` from the repository root."""
+    env = os.environ.get("THEORY_OMNIGLOT")
+    if env:
+        return pathlib.Path(env)
+    repo = pathlib.Path(__file__).resolve().parents[3]
+    return repo.parent / "shared" / "data" / "omniglot"
+
+
+def _fingerprint(root):
+    """Sources under ``root`` with ``(path, size, mtime_ns)``; FileNotFoundError if none."""
+    root = pathlib.Path(root)
+    if root.is_file() and root.suffix == ".zip":
+        zips, pngs = [root], []
+    elif root.is_dir():
+        zips = sorted(root.glob("images_*.zip"))
+        pngs = sorted(root.rglob("*.png"))
+    else:
+        zips, pngs = [], []
+    if not zips and not pngs:
+        raise FileNotFoundError(f"no Omniglot data at {root}: expected {EXPECTED} in that "
+                                "directory (set THEORY_OMNIGLOT or pass the path)")
+    return tuple((os.fspath(p), st.st_size, st.st_mtime_ns)
+                 for p in (*zips, *pngs) for st in [p.stat()])
+
+
+def _members(fingerprint):
+    """``{(alphabet, character): [(file, reader)]}``, first source wins per character."""
+    chars = {}
+    claimed = {}
+    for source, _, _ in fingerprint:
+        if source.endswith(".zip"):
+            try:
+                archive = zipfile.ZipFile(source)
+            except (zipfile.BadZipFile, OSError) as err:
+                raise ValueError(f"cannot read Omniglot zip {source}: {err}") from None
+            entries = [(name.split("/")[-3:], (source, name)) for name in archive.namelist()
+                       if name.lower().endswith(".png") and name.count("/") >= 2]
+        else:
+            parts = pathlib.Path(source).parts
+            if len(parts) < 3:
+                continue
+            entries = [(list(parts[-3:]), (source, None))]
+        for (alphabet, character, file), where in entries:
+            key = (alphabet, character)
+            owner = claimed.setdefault(key, source)
+            if owner == source:
+                chars.setdefault(key, []).append((file, where))
+    return chars
+
+
+def _read(where, archives):
+    source, member = where
+    if member is None:
+        return pathlib.Path(source).read_bytes(), source
+    if source not in archives:
+        archives[source] = zipfile.ZipFile(source)
+    try:
+        return archives[source].read(member), f"{source}:{member}"
+    except (zipfile.BadZipFile, OSError) as err:
+        raise ValueError(f"cannot read image file {source}:{member}: {err}") from None
+
+
+def _decode_all(fingerprint):
+    """Decode every deduplicated image: ``(images uint8 (n, 28, 28), char_of_image, chars)``."""
+    members = _members(fingerprint)
+    if not members:
+        raise FileNotFoundError(f"no Omniglot PNGs found in {fingerprint[0][0]}: expected "
+                                f"{EXPECTED}")
+    chars = sorted(members)
+    images, owner = [], []
+    archives = {}
+    try:
+        for k, key in enumerate(chars):
+            for _, where in sorted(members[key]):
+                data, name = _read(where, archives)
+                images.append(decode(data, (SIZE, SIZE), channels=1, invert=True,
+                                     source=name))
+                owner.append(k)
+    finally:
+        for archive in archives.values():
+            archive.close()
+    return np.stack(images), np.array(owner, dtype=np.int64), chars
+
+
+def _cache_dir():
+    setting = os.environ.get("THEORY_CACHE_DIR", "")
+    if setting.lower() in ("off", "0", "none", "false"):
+        return None
+    return pathlib.Path(setting) if setting else pathlib.Path.home() / ".cache" / "theory"
+
+
+@functools.cache
+def decoded(fingerprint):
+    """Decoded images of the sources in ``fingerprint``, from memory, disk cache, or files.
+
+    Returns ``(images, char_of_image, chars)``: uint8 ``(n, 28, 28)`` with ink = 255,
+    int64 ``(n,)`` index into ``chars``, the sorted list of ``(alphabet, character)``.
+    """
+    key = hashlib.sha256(json.dumps([CACHE_VERSION, SIZE, fingerprint]).encode()).hexdigest()
+    directory = _cache_dir()
+    path = directory / f"omniglot-{key[:20]}.npz" if directory else None
+    if path is not None and path.exists():
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                chars = [tuple(pair) for pair in stored["chars"].tolist()]
+                return stored["images"], stored["char_of_image"], chars
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            pass        # a damaged cache is rebuilt below
+    images, owner, chars = _decode_all(fingerprint)
+    if path is not None:
+        try:
+            with _io.atomic_open(path, "wb") as handle:
+                np.savez(handle, images=images, char_of_image=owner, chars=np.array(chars))
+        except OSError:
+            pass        # the cache is an optimisation; a read-only home must not fail a run
+    return images, owner, chars
+
+
+def split_characters(n_chars, seed, fractions=FRACTIONS):
+    """Seeded split of character indices ``0..n_chars-1``: ``{"train", "val", "test"}``.
+
+    The characters are shuffled by ``default_rng(seed)``; train takes the first
+    ``round(f_train n)``, val the next ``round(f_val n)``, test the rest; each sorted.
+    """
+    if len(fractions) != 3 or min(fractions) < 0 or not np.isclose(sum(fractions), 1.0):
+        raise ValueError(f"fractions={fractions!r} must be 3 numbers >= 0 summing to 1")
+    order = np.random.default_rng(check_seed(seed)).permutation(n_chars)
+    n_train = int(round(fractions[0] * n_chars))
+    n_val = int(round(fractions[1] * n_chars))
+    cuts = np.split(order, [n_train, n_train + n_val])
+    return {name: np.sort(part) for name, part in zip(SPLITS, cuts, strict=True)}
+
+
+@functools.cache
+def _split(fingerprint, split, seed, fractions):
+    images, owner, chars = decoded(fingerprint)
+    members = split_characters(len(chars), seed, fractions)[split]
+    if members.size == 0:
+        raise ValueError(f"the {split} split of {len(chars)} Omniglot characters is empty "
+                         f"with fractions={fractions}")
+    local = np.full(len(chars), -1)
+    local[members] = np.arange(members.size)
+    keep = np.flatnonzero(local[owner] >= 0)
+    base = images[keep]                                              # (m, 28, 28)
+    rotated = np.stack([np.rot90(base, r, axes=(1, 2)) for r in range(ROTATIONS)], axis=1)
+    labels = (ROTATIONS * local[owner[keep]])[:, None] + np.arange(ROTATIONS)
+    names = tuple(f"{chars[c][0]}/{chars[c][1]}/rot{90 * r:03d}"
+                  for c in members for r in range(ROTATIONS))
+    return Dataset(to_float(rotated.reshape(-1, SIZE, SIZE), 1), labels.ravel(),
+                   len(names), (1, SIZE, SIZE), "omniglot", split, names)
+
+
+def load(path=None, split="train", seed=0, *, fractions=FRACTIONS):
+    """One split of Omniglot from ``path`` (default: ``default_root()``) as a ``Dataset``.
+
+    ``path`` is a directory holding the zips and/or extracted folders, or one zip file.
+    Labels: character ``j`` of the split (in sorted ``(alphabet, character)`` order) rotated by
+    ``90 r`` degrees is class ``4 j + r``. Raises ``FileNotFoundError`` naming the expected
+    layout when no data is found, ``ValueError`` naming a corrupt image file.
+    """
+    root = pathlib.Path(path) if path is not None else default_root()
+    fractions = tuple(float(f) for f in fractions)
+    return _split(_fingerprint(root), canonical_split(split), check_seed(seed), fractions)
