@@ -139,11 +139,47 @@ def make(psd=False, bias=False, hidden=0, max_dim=MAX_DIM, adapt_transform=False
         jtg = autograd.grad(inner)(local)
         return {**phi, **{name: local[name] + alpha * alpha * jtg[name] for name in local}}
 
+    memo = {}
+
+    def update_adapting(phi, grads, params, step):
+        """``update`` that also takes the transform's inner step when the caller does not.
+
+        An inner loop that only calls ``update(phi, g_s, theta_s, s)`` with the same phi at
+        every step gets phi_s = adapt_phi(phi_{s-1}, g_{s-1}, g_s, alpha) here, from the
+        previous call's (phi, g, theta, direction), with alpha recovered exactly from
+        theta_s = theta_{s-1} - alpha d_{s-1}. A caller that passes a new phi (it ran
+        ``adapt_phi`` itself) is left alone. Calls must run in step order, as in an inner loop.
+        """
+        if step == 0 or memo.get("step") != step - 1:
+            memo.clear()
+            memo["phi0"] = memo["phi"] = phi
+        elif phi is memo["phi0"]:
+            alpha = _recover_step_size(memo["theta"], params, memo["direction"])
+            phi = memo["phi"] = adapt_phi(memo["phi"], memo["grads"], grads, alpha)
+        direction = update(phi, grads, params, step)
+        memo.update(step=step, grads=grads, theta=params, direction=direction)
+        return direction
+
     name = "kfo-mlp" if hidden else "kfo"
     options = {"psd": psd, "bias": bias, "hidden": hidden, "max_dim": max_dim,
                "adapt_transform": adapt_transform}
-    return MetaOpt(name, init, update, adapt_keys, no_extra_params, adapt_transform, options,
-                   adapt_phi if adapt_transform else None)
+    if not adapt_transform:
+        return MetaOpt(name, init, update, adapt_keys, no_extra_params, False, options)
+    return MetaOpt(name, init, update_adapting, adapt_keys, no_extra_params, True, options,
+                   adapt_phi)
+
+
+def _recover_step_size(theta_prev, theta, direction):
+    """alpha from theta = theta_prev - alpha d (least squares over the adapted keys)."""
+    num = den = 0.0
+    for k, d in direction.items():
+        d = autograd.tracer.getval(d)
+        num += float(np.sum((autograd.tracer.getval(theta_prev[k])
+                             - autograd.tracer.getval(theta[k])) * d))
+        den += float(np.sum(d * d))
+    if den == 0.0:
+        return 0.0  # a zero step leaves nothing to differentiate through: phi stays
+    return num / den
 
 
 def _kron(phi, sides, key, j, X, psd):
