@@ -1,0 +1,73 @@
+"""Every figure of the project: compute (numbers, JSON-ready) then draw (a matplotlib Figure).
+
+Run ``python -m theory.figures`` (``--list``, ``--quick``, ``--seed``, ``--out``) to write them;
+nothing else in this package writes files.
+
+Registry
+--------
+REGISTRY                 name -> Entry (``.compute``, ``.fig``, ``.description``, ``.reads_results``)
+
+Figures (``compute_<name>(rng, quick=False) -> dict``, ``fig_<name>(dict) -> Figure``)
+--------------------------------------------------------------------------------------
+failure_mode     failure.py  shallow vs deep linear regression, LogR vs LogR+LinNet
+surface          surface.py  L = 2 meta-loss surface, MAML trajectories, predicted minimisers
+alpha_sweep      sweep.py    post-adaptation loss and learned effective step vs alpha
+collapse         collapse.py a meta-trained deep model collapsed to its product
+linnet_depth     tables.py   Table 1 (Omniglot): MAML vs MAML w/ LinNet, paper beside ours
+meta_optimizers  tables.py   Table 2 (Omniglot, 2-layer CNN): meta-optimizers, paper vs ours
+gradient_ratio   ratio.py    (1 - alpha sigma2)^(2K): sympy vs simulated meta-gradient ratio
+
+Support
+-------
+style      Okabe-Ito palette, ``style.context()`` rcParams, ``style.figure()`` panels
+paper      the paper's quoted numbers (``paper.TABLE1``, ``paper.TABLE2``; ``None`` = not quoted)
+results    ``results.load_runs``/``select``/``summarise``: engine results JSON under results/
+cli        ``build(name, seed, quick) -> (data, Figure)``, ``main(argv)``
+"""
+
+import collections
+import importlib
+
+
+class Entry(collections.namedtuple("Entry", "module name description reads_results")):
+    """One registered figure; ``compute``/``fig`` are imported on first use, so listing the
+    registry does not load sympy or autograd."""
+
+    __slots__ = ()
+
+    @property
+    def compute(self):
+        """``compute_<name>(rng, quick=False, **options) -> dict``."""
+        return getattr(importlib.import_module(f"theory.figures.{self.module}"),
+                       f"compute_{self.name}")
+
+    @property
+    def fig(self):
+        """``fig_<name>(data) -> matplotlib.figure.Figure``."""
+        return getattr(importlib.import_module(f"theory.figures.{self.module}"), f"fig_{self.name}")
+
+
+REGISTRY = {
+    "failure_mode": Entry("failure", "failure_mode",
+                          "shallow vs deep linear regression and LogR vs LogR+LinNet: "
+                          "post-adaptation loss/accuracy vs meta-iterations and inner steps",
+                          False),
+    "surface": Entry("surface", "surface",
+                     "L=2 MAML meta-loss surface with meta-training trajectories and the "
+                     "predicted minimiser set", False),
+    "alpha_sweep": Entry("sweep", "alpha_sweep",
+                         "best post-adaptation loss and learned effective step vs alpha, "
+                         "shallow vs deep", False),
+    "collapse": Entry("collapse", "collapse",
+                      "collapsing a meta-trained deep linear model to its product restores "
+                      "the shallow failure", False),
+    "linnet_depth": Entry("tables", "linnet_depth",
+                          "Table 1, Omniglot 5-way 5-shot: MAML vs MAML w/ LinNet at 2-6 "
+                          "CNN layers, paper vs ours", True),
+    "meta_optimizers": Entry("tables", "meta_optimizers",
+                             "Table 2, Omniglot 5-way 5-shot 2-layer CNN: meta-optimizers, "
+                             "paper vs ours", True),
+    "gradient_ratio": Entry("ratio", "gradient_ratio",
+                            "shallow meta-gradient ratio (1 - alpha sigma2)^(2K): sympy vs "
+                            "simulation", False),
+}

@@ -1,0 +1,96 @@
+"""Read the engine's results JSON (``results/*.json``, kind ``"engine-run"``) for the tables.
+
+A missing directory, a missing run or an unreadable file is not an error here: figures and
+``paper_repro.md`` then say "our result: not yet run". File layout: see the "Results JSON"
+section of the engine interfaces (one file per run, ``config``, ``seed``, ``test.accuracy``,
+``test.ci95``, ``test.episodes``).
+"""
+
+import glob
+import json
+import math
+import os
+
+import numpy as np
+from scipy import stats
+
+DEFAULT_DIR = "results"
+
+
+def load_runs(directory=DEFAULT_DIR):
+    """Every engine run found under ``directory`` (recursively), as parsed dicts.
+
+    Files that are not JSON, or JSON of another kind (e.g. figure data), are skipped.
+    """
+    runs = []
+    for path in sorted(glob.glob(os.path.join(os.fspath(directory), "**", "*.json"),
+                                 recursive=True)):
+        try:
+            with open(path) as handle:
+                data = json.load(handle)
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("kind") == "engine-run" and _valid(data):
+            data["path"] = path
+            runs.append(data)
+    return runs
+
+
+def _valid(run):
+    test = run.get("test")
+    return (isinstance(run.get("config"), dict) and isinstance(test, dict)
+            and isinstance(test.get("accuracy"), (int, float)))
+
+
+def percent(accuracy):
+    """Accuracy as a percentage: engine runs store fractions in [0, 1].
+
+    A value above 1 is taken to be a percentage already (chance level for 5 ways is 20 %).
+    """
+    return 100.0 * accuracy if accuracy <= 1.0 else float(accuracy)
+
+
+def select(runs, *, dataset, method, layers, ways=5, shots=5):
+    """Runs of one table cell. ``method``: ``maml``, ``maml+linnet`` or a meta-optimizer name.
+
+    MAML rows have no meta-optimizer (``metaopt`` ``none``/``None``) and, except for
+    ``maml+linnet``, no LinNet layers; meta-optimizer rows are MAML + that meta-optimizer.
+    """
+    chosen = []
+    for run in runs:
+        cfg = run["config"]
+        metaopt = cfg.get("metaopt") or "none"
+        linnet = cfg.get("linnet") or 0
+        if (cfg.get("dataset"), cfg.get("layers"), cfg.get("ways"), cfg.get("shots"),
+                cfg.get("algo", "maml")) != (dataset, layers, ways, shots, "maml"):
+            continue
+        if method == "maml+linnet":
+            keep = metaopt == "none" and linnet > 0
+        elif method == "maml":
+            keep = metaopt == "none" and linnet == 0
+        else:
+            keep = metaopt == method and linnet == 0
+        if keep:
+            chosen.append(run)
+    return chosen
+
+
+def summarise(runs):
+    """Mean test accuracy (%) over runs (seeds) with a 95 % half-width, or ``None`` if no runs.
+
+    With several seeds the half-width is Student's t over the seed means; with one seed it is
+    the run's own interval over test episodes.
+    """
+    if not runs:
+        return None
+    accs = np.array([percent(r["test"]["accuracy"]) for r in runs])
+    if len(accs) > 1:
+        half = float(stats.t.ppf(0.975, len(accs) - 1) * accs.std(ddof=1) / math.sqrt(len(accs)))
+    else:
+        test = runs[0]["test"]
+        scale = 100.0 if test["accuracy"] <= 1.0 else 1.0  # ci95 shares accuracy's unit
+        half = scale * float(test.get("ci95", 0.0))
+    return {"accuracy": float(accs.mean()), "ci95": half, "seeds": len(accs),
+            "episodes": int(sum(r["test"].get("episodes", 0) for r in runs)),
+            "iterations": sorted({r["config"].get("iterations") for r in runs} - {None}),
+            "files": [os.path.relpath(r["path"]) for r in runs]}
