@@ -1,0 +1,243 @@
+"""Vectorised meta-training of 1D models over the tasks of a meta-batch and many restarts.
+
+Every array carries a restart axis ``R`` and, inside the inner loop, a task axis ``T``; numpy
+broadcasting does the work, so there is no Python loop over tasks or restarts (only over
+meta-iterations, inner steps and layers).  Methods:
+
+- ``"maml"``: exact second-order MAML meta-gradient of the post-adaptation query loss;
+- ``"fomaml"``: first-order MAML (inner gradients treated as constants);
+- ``"multitask"``: the query loss at the unadapted parameters (MAML with 0 inner steps);
+- ``"metasgd"``: MAML whose inner step size is a learned parameter ``beta`` (initialised at
+  ``alpha``; Li et al. 2017), to compare a learned optimiser with what depth learns.
+
+Linear models use the closed-form recurrences of :mod:`theory.landscape.closed`
+(``gradients="recurrence"``), or autograd on the same quadratic task losses
+(``gradients="autograd"``), or the lambdified closed forms of :mod:`theory.symbolic`
+(``gradients="symbolic"``, population mode only); logistic models use autograd.
+"""
+
+import dataclasses
+import sys
+
+import numpy as np
+from autograd import make_vjp
+from tqdm import tqdm
+
+from . import closed, models, optim
+from .closed import DivergenceError
+from .tasks import (ClassificationTasks, LinearTasks, check_shots, expected_batch, exact_nodes,
+                    linear_batch)
+
+METHODS = ("maml", "fomaml", "multitask", "metasgd")
+MODELS = ("linear", "logistic")
+GRADIENTS = ("recurrence", "autograd", "symbolic")
+LIMIT = 1e6  # a parameter beyond this is a blow-up, not training
+
+
+@dataclasses.dataclass
+class Run:
+    """Result of :func:`meta_train`.
+
+    ``names``: parameter names (``w1..wL``, ``b`` for logistic, ``beta`` for Meta-SGD);
+    ``params``: final parameters, shape ``(R, P)``; ``iterations``: the recorded iterations
+    (``n``); ``meta_loss``: meta-loss at those iterations, ``(n, R)`` (exact expectation when
+    ``meta_batch is None``, else the meta-batch estimate); ``trajectory``: parameters there,
+    ``(n, R, P)``; ``effective_step``: ``alpha sigma2 sum_l prod_{j != l} w_j^2`` there, ``(n, R)``
+    (with ``beta`` in place of ``alpha`` for Meta-SGD).
+    """
+
+    config: dict
+    names: tuple
+    params: np.ndarray
+    iterations: np.ndarray
+    meta_loss: np.ndarray
+    trajectory: np.ndarray
+    effective_step: np.ndarray
+
+    def to_dict(self):
+        """Plain JSON-serialisable dict (lists of floats)."""
+        return {"config": dict(self.config), "names": list(self.names),
+                "params": self.params.tolist(), "iterations": self.iterations.tolist(),
+                "meta_loss": self.meta_loss.tolist(), "trajectory": self.trajectory.tolist(),
+                "effective_step": self.effective_step.tolist()}
+
+
+def _choice(name, value, options):
+    if value not in options:
+        raise ValueError(f"{name} must be one of {list(options)}, got {value!r}")
+    return value
+
+
+def _count(name, value, low=1):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def check_divergence(i, loss, grads, params):
+    """Raise :class:`DivergenceError` naming iteration ``i`` if anything is non-finite or a
+    parameter exceeds ``LIMIT`` in magnitude."""
+    bad = ~np.isfinite(loss)
+    for g in grads:
+        bad |= ~np.isfinite(g)
+    for p in params:
+        bad |= ~(np.abs(p) <= LIMIT)
+    if bad.any():
+        r = int(np.argmax(bad))
+        values = ", ".join(f"{float(p[r]):.6g}" for p in params)
+        raise DivergenceError(f"meta-training diverged at iteration {i}: restart {r} has "
+                              f"meta-loss {float(loss[r]):.6g} at parameters ({values}); "
+                              "lower the learning rate or alpha")
+
+
+def linear_task_grads(w, step, batch, steps, method, gradients="recurrence"):
+    """Per-task post-adaptation losses ``(R, T)`` and gradients (tuple over ``w`` [+ step])."""
+    k = 0 if method == "multitask" else steps
+    first_order = method == "fomaml"
+    if gradients == "recurrence":
+        loss, gw, g_step = closed.meta_value_and_grad(w, batch.support, batch.query, step, k,
+                                                      first_order=first_order)
+        return loss, gw + ((g_step,) if method == "metasgd" else ())
+    if gradients == "symbolic":
+        return _symbolic_task_grads(w, step, batch, k, first_order, method)
+
+    def per_task(w, step):
+        path = models.adapt(lambda th, *q: closed.task_loss(th, q), w, batch.support, step, k,
+                            first_order)
+        return closed.task_loss(path[-1], batch.query)
+
+    loss_shape = np.broadcast(*w, *batch.support).shape
+    args = (tuple(np.broadcast_to(wi, loss_shape) * 1.0 for wi in w),
+            np.broadcast_to(step, loss_shape) * 1.0)
+    vjp, loss = make_vjp(per_task, argnum=(0, 1) if method == "metasgd" else 0)(*args)
+    g = vjp(np.ones(loss_shape))
+    return loss, (g[0] + (g[1],)) if method == "metasgd" else g
+
+
+def _symbolic_task_grads(w, step, batch, steps, first_order, method):
+    """Per-task meta-gradients from the lambdified closed forms of :mod:`theory.symbolic`."""
+    if method == "metasgd":
+        raise ValueError("gradients='symbolic' supports methods maml, fomaml and multitask")
+    from theory.symbolic import bridge, derive
+
+    fn = bridge.numeric(derive(model="linear", depth=len(w), steps=steps, loss="population",
+                               first_order=first_order))
+    s, c, k = batch.support
+    values = {f"w{j + 1}": wj for j, wj in enumerate(w)}
+    values.update(alpha=step, sigma2=s, a=c)
+    values = {name: values[name] for name in fn.names}
+    shape = np.broadcast(*w, s, c).shape
+    loss = np.broadcast_to(fn.meta_loss(**values), shape) + k
+    return loss, tuple(np.broadcast_to(g, shape) for g in fn.meta_grad(**values))
+
+
+def _linear_setup(rng, tasks, depth, init, init_scale, restarts):
+    names = tuple(f"w{j + 1}" for j in range(depth))
+    if init is None:
+        return names, tuple(init_scale * rng.standard_normal((depth, restarts)))
+    init = np.asarray(init, dtype=float)
+    if init.shape != (restarts, depth):
+        raise ValueError(f"init must have shape (restarts, depth) = {(restarts, depth)}, "
+                         f"got {init.shape}")
+    return names, tuple(init.T.copy())
+
+
+def _logistic_setup(rng, tasks, depth, init, init_scale, restarts):
+    names, w = _linear_setup(rng, tasks, depth + 1, init, init_scale, restarts)
+    if init is None:
+        w = w[:-1] + (np.zeros(restarts),)
+    return tuple(f"w{j + 1}" for j in range(depth)) + ("b",), w
+
+
+def logistic_task_losses(theta, step, batch, steps, first_order):
+    """Per-task post-adaptation cross-entropy ``(R, T)`` of LogR(+LinNet) with autograd."""
+    a, support, (xq, yq) = batch
+    per_task = tuple(p[:, None] + np.zeros(a.shape) for p in theta)
+    path = models.adapt(models.cross_entropy, per_task, support, step, steps, first_order)
+    return models.cross_entropy(path[-1], xq, yq)
+
+
+def meta_train(rng, *, model="linear", depth=2, method="maml", steps=1, alpha=0.5, tasks=None,
+               population=True, shots=10, meta_batch=16, restarts=32, iterations=500,
+               optimizer="sgd", lr=0.3, init=None, init_scale=1.0, record_every=10,
+               gradients="recurrence", nodes=None, progress=False):
+    """Meta-train ``restarts`` independent runs; returns a :class:`Run`.
+
+    ``tasks``: :class:`LinearTasks` / :class:`ClassificationTasks` (defaults per model);
+    ``population``: linear tasks with infinite data (else ``shots`` support and query points);
+    ``meta_batch``: tasks sampled per iteration and restart, or ``None`` for the exact
+    expectation over the slope distribution by Gauss quadrature (population linear only,
+    ``nodes`` defaulting to the exact rule); ``init``: ``(R, P)`` starting parameters (default
+    ``init_scale`` times standard normals, bias 0).  Divergence raises
+    :class:`DivergenceError` naming the iteration.
+    """
+    _choice("model", model, MODELS)
+    _choice("method", method, METHODS)
+    _choice("gradients", gradients, GRADIENTS)
+    depth = models.check_depth(depth)
+    steps = models.check_steps(steps)
+    alpha = models.check_alpha(alpha)
+    shots = check_shots(shots)
+    restarts = _count("restarts", restarts)
+    iterations = _count("iterations", iterations, 0)
+    record_every = _count("record_every", record_every)
+    init_opt, update, get_params = optim.make(optimizer, lr)
+    if tasks is None:
+        tasks = LinearTasks() if model == "linear" else ClassificationTasks()
+    if meta_batch is None and not (model == "linear" and population):
+        raise ValueError("meta_batch=None (exact expectation) needs model='linear' with "
+                         "population=True; give an integer >= 1")
+    if meta_batch is not None:
+        meta_batch = _count("meta_batch", meta_batch)
+    setup = _linear_setup if model == "linear" else _logistic_setup
+    names, theta = setup(rng, tasks, depth, init, init_scale, restarts)
+    n_model = len(theta)
+    if method == "metasgd":
+        names, theta = names + ("beta",), theta + (np.full(restarts, alpha),)
+    exact = expected_batch(tasks, exact_nodes(depth, steps) if nodes is None else nodes) \
+        if meta_batch is None else None
+    weight = exact.weight if exact is not None else np.full(meta_batch, 1.0 / meta_batch)
+    state = init_opt(theta)
+    record = []
+    for i in tqdm(range(iterations + 1), disable=not progress, file=sys.stderr, desc=method):
+        theta = get_params(state)
+        step = theta[-1][:, None] if method == "metasgd" else alpha
+        with np.errstate(over="ignore", invalid="ignore"):
+            loss, grads = _meta_step(rng, model, theta[:n_model], step, tasks, exact, population,
+                                     shots, restarts, meta_batch, weight, steps, method,
+                                     gradients)
+        check_divergence(i, loss, grads, theta)
+        if i % record_every == 0 or i == iterations:
+            step_now = theta[-1] if method == "metasgd" else alpha
+            eff = closed.effective_step(theta[:depth], step_now, tasks.sigma2)
+            record.append((i, loss, np.stack(theta, axis=-1), eff))
+        if i < iterations:
+            state = update(i, grads, state)
+    its, losses, traj, effs = zip(*record, strict=True)
+    config = dict(model=model, depth=depth, method=method, steps=steps, alpha=alpha,
+                  population=population, shots=shots, meta_batch=meta_batch,
+                  restarts=restarts, iterations=iterations, optimizer=optimizer, lr=lr,
+                  sigma2=tasks.sigma2, slope_mean=tasks.slope.mean, slope_std=tasks.slope.std,
+                  slope_kind=tasks.slope.kind, gradients=gradients)
+    return Run(config, names, traj[-1], np.array(its), np.array(losses), np.array(traj),
+               np.array(effs))
+
+
+def _meta_step(rng, model, theta, step, tasks, exact, population, shots, restarts, meta_batch,
+               weight, steps, method, gradients):
+    """Meta-loss per restart ``(R,)`` and its gradient (tuple of ``(R,)``) on one meta-batch."""
+    k = 0 if method == "multitask" else steps
+    if model == "logistic":
+        batch = tasks.sample(rng, (restarts, meta_batch), shots)
+        argnum = (0, 1) if method == "metasgd" else 0
+        f = lambda th, st: logistic_task_losses(th, st, batch, k, method == "fomaml") @ weight  # noqa: E731
+        step_arg = step[:, 0] if method == "metasgd" else step
+        vjp, loss = make_vjp(lambda th, st: f(th, st[:, None] if method == "metasgd" else st),
+                             argnum=argnum)(theta, step_arg)
+        g = vjp(np.ones(restarts))
+        return loss, (g[0] + (g[1],)) if method == "metasgd" else g
+    batch = exact if exact is not None else linear_batch(tasks, rng, (restarts, meta_batch),
+                                                         population=population, shots=shots)
+    w = tuple(wj[:, None] for wj in theta)
+    loss, grads = linear_task_grads(w, step, batch, steps, method, gradients)
+    return loss @ weight, tuple(g @ weight for g in grads)
