@@ -80,20 +80,20 @@ def _members(fingerprint):
     for source, _, _ in fingerprint:
         if source.endswith(".zip"):
             try:
-                archive = zipfile.ZipFile(source)
+                with zipfile.ZipFile(source) as archive:
+                    names = archive.namelist()
             except (zipfile.BadZipFile, OSError) as err:
                 raise ValueError(f"cannot read Omniglot zip {source}: {err}") from None
-            entries = [(name.split("/")[-3:], (source, name)) for name in archive.namelist()
+            entries = [(name.split("/")[-3:], (source, name)) for name in names
                        if name.lower().endswith(".png") and name.count("/") >= 2]
+            origin = source
         else:
-            parts = pathlib.Path(source).parts
-            if len(parts) < 3:
-                continue
-            entries = [(list(parts[-3:]), (source, None))]
+            file = pathlib.Path(source)
+            entries = [(list(file.parts[-3:]), (source, None))]
+            origin = os.fspath(file.parents[2])      # the folder holding the alphabets
         for (alphabet, character, file), where in entries:
             key = (alphabet, character)
-            owner = claimed.setdefault(key, source)
-            if owner == source:
+            if claimed.setdefault(key, origin) == origin:
                 chars.setdefault(key, []).append((file, where))
     return chars
 
