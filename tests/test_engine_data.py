@@ -34,6 +34,8 @@ def test_dataset_rejects_bad_arrays():
         Dataset(good, np.array([0, 1, 2, 0]), 2, (1, 2, 2), "x", "train", ("a", "b"))
     with pytest.raises(ValueError, match="class 1 .* has no images"):
         Dataset(good, np.array([0, 0, 2, 2]), 3, (1, 2, 2), "x", "train", ("a", "b", "c"))
+    with pytest.raises(ValueError, match=r"in_shape=\(1, 3, 3\) does not match"):
+        Dataset(good, np.zeros(4, int), 1, (1, 3, 3), "x", "train", ("a",))
     with pytest.raises(ValueError, match="len\\(class_names\\)=1"):
         Dataset(good, np.zeros(4, int), 2, (1, 2, 2), "x", "train", ("a",))
 

@@ -28,7 +28,7 @@ def check_seed(seed):
     return int(seed)
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class Dataset:
     """One split of a few-shot benchmark: every image of every class in that split.
 
@@ -54,9 +54,9 @@ class Dataset:
     name: str
     split: str
     class_names: tuple
-    order: np.ndarray = dataclasses.field(init=False, repr=False)
-    starts: np.ndarray = dataclasses.field(init=False, repr=False)
-    counts: np.ndarray = dataclasses.field(init=False, repr=False)
+    order: np.ndarray = dataclasses.field(init=False)
+    starts: np.ndarray = dataclasses.field(init=False)
+    counts: np.ndarray = dataclasses.field(init=False)
 
     def __post_init__(self):
         images = np.asarray(self.images)
@@ -74,6 +74,9 @@ class Dataset:
         if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
             raise ValueError(f"labels span {labels.min()}..{labels.max()}, outside "
                              f"0..{n_classes - 1}")
+        if tuple(self.in_shape) != images.shape[1:]:
+            raise ValueError(f"in_shape={tuple(self.in_shape)} does not match the images' "
+                             f"{images.shape[1:]}")
         labels = labels.astype(np.int64, copy=False)
         counts = np.bincount(labels, minlength=n_classes)
         if counts.min() == 0:
@@ -88,6 +91,10 @@ class Dataset:
         object.__setattr__(self, "n_classes", n_classes)
         object.__setattr__(self, "in_shape", tuple(int(s) for s in images.shape[1:]))
         object.__setattr__(self, "class_names", tuple(self.class_names))
+
+    def __repr__(self):
+        return (f"Dataset(name={self.name!r}, split={self.split!r}, images={len(self)}, "
+                f"n_classes={self.n_classes}, in_shape={self.in_shape})")
 
     def __len__(self):
         return int(self.images.shape[0])
