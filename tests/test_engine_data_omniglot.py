@@ -81,6 +81,19 @@ def test_ink_is_one_and_resizing_is_antialiased(full_zips):
     assert len(np.unique(images)) > 10
 
 
+def test_image_folder_reads_omniglot_pngs_like_the_loader(full_zips, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("support")
+    with zipfile.ZipFile(full_zips / "images_evaluation.zip") as archive:
+        archive.extractall(folder)
+    support = folder / "images_evaluation" / "Gamma"
+    got = data.load_image_folder(support, (1, 28, 28))
+    assert got.class_names == ("character01", "character02", "character03")
+    images, owner, chars = omniglot.decoded(omniglot._fingerprint(full_zips))
+    gamma = [k for k, (a, _) in enumerate(chars) if a == "Gamma"]
+    expected = images[np.isin(owner, gamma)].astype(np.float32) / 255
+    assert np.allclose(got.images[:, 0], expected, atol=1e-6)
+
+
 def test_duplicate_characters_are_counted_once(tmp_path):
     _write_zip(tmp_path / "images_background_small1.zip", "images_background_small1",
                {"Greek": 2, "Korean": 1})

@@ -74,7 +74,10 @@ def _fingerprint(root):
 
 
 def _members(fingerprint):
-    """``{(alphabet, character): [(file, reader)]}``, first source wins per character."""
+    """``{(alphabet, character): [(file name, (source, zip member or None))]}``.
+
+    The first source (a zip, or a folder holding alphabets) that has a character wins it.
+    """
     chars = {}
     claimed = {}
     for source, _, _ in fingerprint:
@@ -89,6 +92,8 @@ def _members(fingerprint):
             origin = source
         else:
             file = pathlib.Path(source)
+            if len(file.parts) < 4:
+                continue                             # no <alphabet>/<character>/ above it
             entries = [(list(file.parts[-3:]), (source, None))]
             origin = os.fspath(file.parents[2])      # the folder holding the alphabets
         for (alphabet, character, file), where in entries:
