@@ -50,7 +50,11 @@ def _split(file, stamp, split):
     del stamp    # part of the cache key only: a changed file is read again
     try:
         with open(file, "rb") as handle:
-            table = pickle.load(handle)
+            try:
+                table = pickle.load(handle)
+            except UnicodeDecodeError:       # a cache pickled by Python 2
+                handle.seek(0)
+                table = pickle.load(handle, encoding="latin1")
     except (pickle.UnpicklingError, EOFError, ValueError, AttributeError, ImportError,
             IndexError, TypeError, UnicodeDecodeError) as err:
         raise ValueError(f"cannot read mini-ImageNet pickle {file}: {err}") from None
