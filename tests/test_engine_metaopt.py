@@ -14,7 +14,8 @@ from theory.engine import metaopt
 CONFIGS = [
     ("none", {}), ("metasgd", {}), ("mc", {}), ("mc", {"max_dim": 4}), ("tnet", {}),
     ("kfo", {}), ("kfo", {"psd": True}), ("kfo", {"bias": True, "max_dim": 4}),
-    ("kfo-mlp", {}), ("kfo-mlp", {"psd": True, "hidden": 1, "max_dim": 4}),
+    ("kfo", {"conv": "in", "bias": True}), ("kfo-mlp", {}),
+    ("kfo-mlp", {"psd": True, "hidden": 1, "max_dim": 4, "conv": "in"}),
 ]
 
 
@@ -63,6 +64,24 @@ def test_kfo_is_kronecker_product(key):
     L, R = phi[f"{key}/L"], phi[f"{key}/R"]
     expected = np.kron(R.T, L) @ vec(G)
     np.testing.assert_allclose(vec(got), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_kfo_conv_in_layout_is_block_diagonal_kronecker():
+    """conv="in": each output channel's I x k^2 slice G_o maps to L G_o R."""
+    rng = np.random.default_rng(12)
+    params = tiny_params(rng)
+    mo = metaopt.get("kfo", conv="in")
+    phi = perturb(mo.init(rng, params, keys=["conv2/w"]), rng)
+    L, R = phi["conv2/w/L"], phi["conv2/w/R"]
+    assert L.shape == (3, 3) and R.shape == (9, 9)
+    G = rng.standard_normal((2,) + params["conv2/w"].shape)  # with a task axis
+    got = mo.update(phi, {"conv2/w": G}, params, 0)["conv2/w"]
+    P = np.kron(np.eye(2), np.kron(R.T, L))  # I_O kron (R^T kron L)
+    for t in range(2):
+        slices = [vec(G[t, o].reshape(3, 9)) for o in range(2)]
+        expected = P @ np.concatenate(slices)
+        np.testing.assert_allclose(np.concatenate([vec(got[t, o].reshape(3, 9))
+                                                   for o in range(2)]), expected, rtol=1e-12)
 
 
 def explicit_matrix(mo, phi, key, shape):
@@ -211,6 +230,8 @@ def test_bad_names_and_options():
         metaopt.get("kfo", max_dim=0)
     with pytest.raises(ValueError, match="psd='yes'"):
         metaopt.get("kfo", psd="yes")
+    with pytest.raises(ValueError, match="conv='mid'"):
+        metaopt.get("kfo-mlp", conv="mid")
     with pytest.raises(ValueError, match="hidden=-1"):
         metaopt.get("kfo-mlp", hidden=-1)
     with pytest.raises(ValueError, match="algo='reptile'"):

@@ -8,6 +8,7 @@ get(name, **opts)  -- the ``MetaOpt`` of that name (ValueError for unknown names
 MetaOpt            -- namedtuple (name, init, update, adapt_keys, extra_model_params,
                       adapt_transform, options, adapt_phi)
 adapt_keys(params, algo) -- keys adapted by MAML/FO-MAML (all base keys) or ANIL (head, LinNet)
+is_transform_key(key)    -- True for a T-Nets forward-pass transform ``".../T"`` (never adapted)
 count_parameters(meta_params) -> {"meta": int, "deployed": int}
 
 Methods: ``metasgd`` (Li et al. 2017), ``mc`` Meta-Curvature (Park & Oliva 2019), ``tnet``
@@ -17,7 +18,7 @@ T-Nets (Lee & Choi 2018), ``kfo``/``kfo-mlp`` Kronecker-factored (Arnold et al. 
 import re
 
 from . import kfo, mc, metasgd, tnet
-from ._common import MetaOpt, adapt_keys, check_grads, is_transform_key, no_extra_params
+from ._common import MetaOpt, adapt_keys, is_transform_key, no_extra_params
 from ._common import select_keys, size
 
 NAMES = ("none", "metasgd", "mc", "tnet", "kfo", "kfo-mlp")
@@ -43,9 +44,9 @@ _MAKERS = {
     "metasgd": (metasgd.make, ()),
     "mc": (mc.make, ("max_dim",)),
     "tnet": (tnet.make, ()),
-    "kfo": (kfo.make, ("psd", "bias", "max_dim", "adapt_transform")),
+    "kfo": (kfo.make, ("psd", "bias", "max_dim", "adapt_transform", "conv")),
     "kfo-mlp": (lambda **o: kfo.make(hidden=o.pop("hidden", 2), **o),
-                ("psd", "bias", "hidden", "max_dim", "adapt_transform")),
+                ("psd", "bias", "hidden", "max_dim", "adapt_transform", "conv")),
 }
 
 
@@ -53,8 +54,8 @@ def get(name, **options):
     """The meta-optimizer ``name`` (one of ``NAMES``) with its options.
 
     Options: mc(max_dim=1024); kfo(psd=False, bias=False, max_dim=1024,
-    adapt_transform=False); kfo-mlp(the same, hidden=2). ValueError for an unknown name or
-    option, naming the valid ones.
+    adapt_transform=False, conv="out"); kfo-mlp(the same, hidden=2). ValueError for an
+    unknown name or option, naming the valid ones.
     """
     if name not in _MAKERS:
         raise ValueError(f"unknown meta-optimizer {name!r}; valid names: {', '.join(NAMES)}")
@@ -88,5 +89,5 @@ def count_parameters(meta_params):
     return {"meta": int(meta), "deployed": int(deployed)}
 
 
-__all__ = ["NAMES", "MetaOpt", "adapt_keys", "check_grads", "count_parameters", "get",
+__all__ = ["NAMES", "MetaOpt", "adapt_keys", "count_parameters", "get", "is_transform_key",
            "kfo", "mc", "metasgd", "tnet"]

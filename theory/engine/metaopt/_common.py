@@ -84,7 +84,7 @@ def select_keys(params, keys):
     return keys
 
 
-def check_grads(grads, has_phi):
+def require_phi(grads, has_phi):
     """Every gradient key must have meta-parameters; ``has_phi(key) -> bool``."""
     for k in grads:
         if not has_phi(k):

@@ -5,22 +5,28 @@ Cannot", sec. on meta-optimizers: the gradient of each parameter, reshaped to an
 G, is mapped to U(G) = L G R (+ B), i.e. vec(U) = (R^T kron L) vec(G) + vec(B) with the
 column-major vec; an nm x nm preconditioner stored with n^2 + m^2 numbers.
 
-Choices made here (derived, the paper's code is not used):
-- (n, m): a conv weight O x I x k x k is reshaped to n = O, m = I k^2 (row-major), so L mixes
-  output channels and R mixes everything feeding one output channel; a dense weight (out, in)
-  keeps n = out, m = in; a vector (bias, BN gamma/beta) is n x 1 with a diagonal L and no R
-  (a 1 x 1 R is redundant with L; channel mixing of biases buys little and would dominate
-  the meta-optimizer's size). A side longer than ``max_dim`` (default 1024) uses a diagonal
-  factor, e.g. the 1568-wide input of the 2-layer Omniglot head.
+Choices made here (derived from the description; no code of the authors is used):
+- (n, m), option ``conv``: with ``conv="out"`` (default) a conv weight O x I x k x k is
+  reshaped (row-major) to n = O, m = I k^2, so L mixes output channels and R mixes
+  everything feeding one output channel: every pair of entries can interact. With
+  ``conv="in"`` it is viewed as O slices of I x k^2 (n = I, m = k^2) sharing one L and R,
+  the preconditioner I_O kron (R^T kron L): the layout of the authors' example code, far
+  smaller (hidden 32: 1105 numbers per layer instead of 83968) but blind to output channels.
+  A dense weight (out, in) keeps n = out, m = in. A vector (bias, BN gamma/beta) is n x 1
+  with a diagonal L and no R (a 1 x 1 R is redundant with L; channel mixing of biases buys
+  little and would dominate the meta-optimizer's size). A side longer than ``max_dim``
+  (default 1024) uses a diagonal factor, e.g. the 1568-wide input of the 2-layer Omniglot
+  head.
 - ``psd=True`` uses (L^T L) G (R^T R): the preconditioner (R^T R) kron (L^T L) is then
   positive semi-definite, so -U(G) is never an ascent direction.
-- ``bias=True`` adds a learned constant B (n x m), zero at init.
+- ``bias=True`` adds a learned constant B (shaped like the matrix view), zero at init.
 - ``kfo-mlp``: U(G) = H + L_o s(... s(L_1 H R_1) ...) R_o with H the linear map above,
-  s = ReLU and ``hidden`` Kronecker-factored hidden layers acting in the same n x m
-  (factored) space, all identity-initialised except L_o = 0: the residual branch vanishes at
-  init, so U is the identity and the first inner step is plain MAML exactly. Hidden layers
-  carry no bias, which keeps U positively homogeneous (U(cG) = c U(G), c > 0): alpha keeps
-  setting the step scale.
+  s = ReLU and ``hidden`` (default 2) Kronecker-factored hidden layers acting in the same
+  n x m (factored) space, all identity-initialised except L_o = 0: the residual branch
+  vanishes at init, so U is the identity and the first inner step is plain MAML exactly
+  (the meta-gradient reaches L_o first, then the hidden layers). Hidden layers carry no
+  bias, which keeps U positively homogeneous (U(cG) = c U(G), c > 0): alpha keeps setting
+  the step scale.
 - ``adapt_transform`` (default False): whether phi also takes inner-loop steps. Off by
   default because the transform is meant to be the task-independent update rule (the
   paper's "meta-optimizer"); adapting it per task needs a per-task copy of phi and a
@@ -34,24 +40,28 @@ import autograd
 from autograd import numpy as np
 
 from . import _factors
-from ._common import MetaOpt, adapt_keys, base_ndim, base_shape, check_grads, no_extra_params
+from ._common import MetaOpt, adapt_keys, base_ndim, base_shape, no_extra_params, require_phi
 from ._common import select_keys
 
 MAX_DIM = 1024
+CONV_LAYOUTS = ("out", "in")
 
 
-def kronecker_dims(key, shape):
-    """(n, m) of the matrix view of a gradient of ``key`` with base ``shape``."""
+def matrix_view(key, shape, conv="out"):
+    """Shape of the matrix view of a gradient of ``key`` (base ``shape``): (..., n, m).
+
+    A conv weight with ``conv="in"`` gives (O, I, k^2): O slices of n x m = I x k^2.
+    """
     nd = base_ndim(key)
     if nd == 4:
         O, I, kh, kw = shape
-        return O, I * kh * kw
+        return (O, I * kh * kw) if conv == "out" else (O, I, kh * kw)
     if nd == 2:
         return tuple(shape)
     return shape[0], 1
 
 
-def make(psd=False, bias=False, hidden=0, max_dim=MAX_DIM, adapt_transform=False):
+def make(psd=False, bias=False, hidden=0, max_dim=MAX_DIM, adapt_transform=False, conv="out"):
     """A KFO ``MetaOpt``: linear for ``hidden=0`` (``kfo``), a residual MLP otherwise."""
     for name, value in (("psd", psd), ("bias", bias), ("adapt_transform", adapt_transform)):
         if not isinstance(value, bool):
@@ -60,10 +70,13 @@ def make(psd=False, bias=False, hidden=0, max_dim=MAX_DIM, adapt_transform=False
         raise ValueError(f"hidden={hidden!r} must be an integer in 0..8")
     if not isinstance(max_dim, int) or isinstance(max_dim, bool) or max_dim < 1:
         raise ValueError(f"max_dim={max_dim!r} must be an integer >= 1")
+    if conv not in CONV_LAYOUTS:
+        raise ValueError(f"conv={conv!r} is not one of {CONV_LAYOUTS}")
 
     def layout(key, shape):
-        """Factor names with their (side, diagonal) for parameter ``key``."""
-        n, m = kronecker_dims(key, shape)
+        """Matrix view and factor names with their (side, diagonal) for parameter ``key``."""
+        view = matrix_view(key, shape, conv)
+        n, m = view[-2:]
         diag_l = base_ndim(key) == 1 or _factors.is_diagonal(n, max_dim)
         diag_r = _factors.is_diagonal(m, max_dim)
         sides = {}
@@ -71,38 +84,39 @@ def make(psd=False, bias=False, hidden=0, max_dim=MAX_DIM, adapt_transform=False
             sides[f"{key}/L{j}"] = (n, diag_l)
             if m > 1:
                 sides[f"{key}/R{j}"] = (m, diag_r)
-        return n, m, sides
+        return view, sides
 
     def init(rng, params, keys=None):
         """Identity L, R (and hidden layers); zero B and zero L_o (kfo-mlp)."""
         phi = {}
         for k in select_keys(params, keys):
             p = params[k]
-            n, m, sides = layout(k, base_shape(k, p))
+            view, sides = layout(k, base_shape(k, p))
             for name, (side, diag) in sides.items():
                 phi[name] = np.ones(side, dtype=p.dtype) if diag else np.eye(side, dtype=p.dtype)
             if hidden:
-                phi[f"{k}/Lo"] = 0 * phi[f"{k}/Lo"]
+                phi[f"{k}/Lo"] = np.zeros_like(phi[f"{k}/Lo"])
             if bias:
-                phi[f"{k}/B"] = np.zeros((n, m), dtype=p.dtype)
+                phi[f"{k}/B"] = np.zeros(view, dtype=p.dtype)
         return phi
 
     def update(phi, grads, params, step):
-        """direction[k] = L G R (+ B) (+ residual MLP) on the n x m view of each gradient."""
-        check_grads(grads, lambda k: f"{k}/L" in phi)
+        """direction[k] = L G R (+ B) (+ residual MLP) on the matrix view of each gradient."""
+        require_phi(grads, lambda k: f"{k}/L" in phi)
         out = {}
         for k, g in grads.items():
             shape = base_shape(k, g)
-            n, m, sides = layout(k, shape)
-            G = g.reshape(g.shape[:g.ndim - len(shape)] + (n, m))
-            H = _kron(phi, sides, k, "", G, psd)
+            view, sides = layout(k, shape)
+            G = g.reshape(g.shape[:g.ndim - len(shape)] + view)
+            slices = len(view) > 2
+            H = _kron(phi, sides, k, "", G, psd, slices)
             if bias:
                 H = H + phi[f"{k}/B"]
             if hidden:
                 Z = H
                 for j in range(1, hidden + 1):
-                    Z = np.maximum(_kron(phi, sides, k, j, Z, False), 0.0)
-                H = H + _kron(phi, sides, k, "o", Z, False)
+                    Z = np.maximum(_kron(phi, sides, k, j, Z, False, slices), 0.0)
+                H = H + _kron(phi, sides, k, "o", Z, False, slices)
             out[k] = H.reshape(g.shape)
         return out
 
@@ -119,10 +133,10 @@ def make(psd=False, bias=False, hidden=0, max_dim=MAX_DIM, adapt_transform=False
         for k, g in grads.items():
             shape = base_shape(k, g)
             task_shape = g.shape[:g.ndim - len(shape)]
-            n, m, sides = layout(k, shape)
+            view, sides = layout(k, shape)
             factor_ndim = {name: 1 if diag else 2 for name, (_, diag) in sides.items()}
             if bias:
-                factor_ndim[f"{k}/B"] = 2
+                factor_ndim[f"{k}/B"] = len(view)
             for name, nd in factor_ndim.items():
                 p = phi[name]
                 if p.ndim == nd:  # shared: one copy per task
@@ -162,11 +176,29 @@ def make(psd=False, bias=False, hidden=0, max_dim=MAX_DIM, adapt_transform=False
 
     name = "kfo-mlp" if hidden else "kfo"
     options = {"psd": psd, "bias": bias, "hidden": hidden, "max_dim": max_dim,
-               "adapt_transform": adapt_transform}
+               "adapt_transform": adapt_transform, "conv": conv}
     if not adapt_transform:
         return MetaOpt(name, init, update, adapt_keys, no_extra_params, False, options)
     return MetaOpt(name, init, update_adapting, adapt_keys, no_extra_params, True, options,
                    adapt_phi)
+
+
+def _kron(phi, sides, key, j, X, psd, slices):
+    """L_j X R_j (or L_j^T L_j X R_j^T R_j) with the factors of ``key`` in ``phi``.
+
+    ``slices``: X is (..., O, n, m), O slices sharing the factors; a per-task factor then
+    gets a broadcast axis for O.
+    """
+    for name, left in ((f"{key}/L{j}", True), (f"{key}/R{j}", False)):
+        if name not in sides:
+            continue
+        F, diag = phi[name], sides[name][1]
+        if psd:
+            F = _factors.gram(F, diag)
+        if slices and F.ndim > (1 if diag else 2):
+            F = F[..., None, :] if diag else F[..., None, :, :]
+        X = _factors.left(F, X, diag) if left else _factors.right(X, F, diag)
+    return X
 
 
 def _recover_step_size(theta_prev, theta, direction):
@@ -180,16 +212,3 @@ def _recover_step_size(theta_prev, theta, direction):
     if den == 0.0:
         return 0.0  # a zero step leaves nothing to differentiate through: phi stays
     return num / den
-
-
-def _kron(phi, sides, key, j, X, psd):
-    """L_j X R_j (or L_j^T L_j X R_j^T R_j) with the factors of ``key`` in ``phi``."""
-    name_l, name_r = f"{key}/L{j}", f"{key}/R{j}"
-    L = phi[name_l]
-    diag_l = sides[name_l][1]
-    X = _factors.left(_factors.gram(L, diag_l) if psd else L, X, diag_l)
-    if name_r in sides:
-        R = phi[name_r]
-        diag_r = sides[name_r][1]
-        X = _factors.right(X, _factors.gram(R, diag_r) if psd else R, diag_r)
-    return X

@@ -15,7 +15,7 @@ the meta-optimizer within a few times the model size.
 from autograd import numpy as np
 
 from . import _factors
-from ._common import MetaOpt, adapt_keys, base_ndim, base_shape, check_grads, no_extra_params
+from ._common import MetaOpt, adapt_keys, base_ndim, base_shape, require_phi, no_extra_params
 from ._common import select_keys
 
 MAX_DIM = 1024
@@ -51,7 +51,7 @@ def make(max_dim=MAX_DIM):
 
     def update(phi, grads, params, step):
         """direction[k] = G x_1 M_o x_2 M_i (x_3 M_f) per key; vectors: M * g."""
-        check_grads(grads, lambda k: f"{k}/M" in phi or f"{k}/M_o" in phi)
+        require_phi(grads, lambda k: f"{k}/M" in phi or f"{k}/M_o" in phi)
         out = {}
         for k, g in grads.items():
             shape = base_shape(k, g)

@@ -11,7 +11,7 @@ directly from a random initialisation in [0.005, 0.1]; both parametrise the same
 
 from autograd import numpy as np
 
-from ._common import MetaOpt, adapt_keys, check_grads, no_extra_params, select_keys
+from ._common import MetaOpt, adapt_keys, require_phi, no_extra_params, select_keys
 
 
 def init(rng, params, keys=None):
@@ -21,7 +21,7 @@ def init(rng, params, keys=None):
 
 def update(phi, grads, params, step):
     """direction[k] = phi[k] * g[k] (elementwise; broadcasts over leading task axes)."""
-    check_grads(grads, lambda k: k in phi)
+    require_phi(grads, lambda k: k in phi)
     return {k: phi[k] * g for k, g in grads.items()}
 
 
