@@ -1,0 +1,210 @@
+"""``python -m theory.landscape {surface,train,curves,sweep,collapse,effective}``.
+
+Every command takes ``--seed`` (a seed reproduces the run bit for bit), ``--json`` (print the
+result as JSON instead of a summary), ``--out FILE`` (also write the JSON atomically) and
+``--population/--no-population`` (linear models: train on the exact population objective, the
+default, or on sampled meta-batches of ``--shots`` points).  ``train`` prints the final
+parameters of every restart.  Bad input exits with status 2 and one line; a diverging run
+exits with status 1 and one line naming the iteration and the value.
+"""
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from .. import _cli, _io
+from . import analyses, curves, evaluate
+from .closed import DivergenceError
+from .optim import OPTIMIZERS
+from .simulate import METHODS, meta_train
+from .tasks import ClassificationTasks, SlopeDistribution
+
+
+def _finite(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number") from None
+    if not np.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _nonnegative(text):
+    value = _finite(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number >= 0")
+    return value
+
+
+def _common(p, *, alpha=0.5, steps=1, restarts=8, iterations=1500, lr=0.02, optimizer="adam"):
+    p.add_argument("--seed", type=_cli.nonnegative_int, default=0, help="random seed (>= 0)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--out", help="also write the JSON result to this file (atomically)")
+    p.add_argument("--population", action=argparse.BooleanOptionalAction, default=True,
+                   help="linear models: exact population objective (default) or sampled data")
+    p.add_argument("--alpha", type=_cli.positive_float, default=alpha, help="inner step > 0")
+    p.add_argument("--sigma2", type=_cli.positive_float, default=1.0, help="E[x^2] > 0")
+    p.add_argument("--steps", type=_cli.nonnegative_int, default=steps, help="inner steps K")
+    p.add_argument("--slope-mean", type=_finite, default=1.0, help="E[a]")
+    p.add_argument("--slope-std", type=_nonnegative, default=None,
+                   help="std of a (>= 0; default 0.5, or 2 for the logistic model)")
+    p.add_argument("--restarts", type=_cli.positive_int, default=restarts)
+    p.add_argument("--iterations", type=_cli.nonnegative_int, default=iterations)
+    p.add_argument("--lr", type=_cli.positive_float, default=lr, help="outer learning rate")
+    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=optimizer)
+    p.add_argument("--shots", type=_cli.positive_int, default=10,
+                   help="support and query points per task when sampling")
+    p.add_argument("--meta-batch", type=_cli.positive_int, default=16,
+                   help="tasks per meta-iteration when sampling")
+
+
+def build_parser():
+    """The argument parser of ``python -m theory.landscape``."""
+    parser = _cli.ArgumentParser(prog="theory.landscape", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("surface", help="meta-loss surface of the depth-2 model + trajectories")
+    _common(p, restarts=12, iterations=300, lr=0.1, optimizer="sgd")
+    p.add_argument("--extent", type=_cli.positive_float, default=2.5, help="half-width of grid")
+    p.add_argument("--grid", type=_cli.positive_int, default=65, help="points per axis (>= 2)")
+    p.add_argument("--mc-tasks", type=_cli.positive_int, default=2000)
+    p.add_argument("--mc-shots", type=_cli.positive_int, default=50)
+    p = sub.add_parser("train", help="meta-train and print the final parameters of each restart")
+    _common(p, lr=None, optimizer="sgd", iterations=1000)
+    p.add_argument("--model", choices=("linear", "logistic"), default="linear")
+    p.add_argument("--depth", type=_cli.positive_int, default=2)
+    p.add_argument("--method", choices=METHODS, default="maml")
+    p.add_argument("--exact", action=argparse.BooleanOptionalAction, default=True,
+                   help="with --population: exact expectation over a instead of meta-batches")
+    p = sub.add_parser("curves", help="adaptation curves: shallow vs deep, LogR vs LinNet")
+    _common(p, steps=2, restarts=4, iterations=1000)
+    p.add_argument("--depth", type=_cli.positive_int, default=2)
+    p.add_argument("--logistic", action=argparse.BooleanOptionalAction, default=True)
+    p = sub.add_parser("sweep", help="best post-adaptation loss vs alpha, shallow vs deep")
+    _common(p)
+    p.add_argument("--depth", type=_cli.positive_int, default=2)
+    p.add_argument("--alphas", type=_cli.positive_float, nargs="+",
+                   default=[0.05, 0.1, 0.2, 0.5, 0.8, 1.0, 1.2, 1.5, 1.9])
+    p = sub.add_parser("collapse", help="meta-train deep, collapse to its product, adapt again")
+    _common(p)
+    p.add_argument("--depth", type=_cli.positive_int, default=2)
+    p = sub.add_parser("effective", help="effective step along training vs Meta-SGD's beta")
+    _common(p, alpha=0.2)
+    p.add_argument("--depth", type=_cli.positive_int, default=2)
+    return parser
+
+
+def _slope_std(args):
+    if args.slope_std is not None:
+        return args.slope_std
+    return 2.0 if getattr(args, "model", "linear") == "logistic" else 0.5
+
+
+def _shared(args):
+    return dict(alpha=args.alpha, sigma2=args.sigma2, slope_mean=args.slope_mean,
+                slope_std=_slope_std(args), steps=args.steps, restarts=args.restarts,
+                iterations=args.iterations, lr=args.lr, optimizer=args.optimizer,
+                population=args.population, shots=args.shots, meta_batch=args.meta_batch)
+
+
+def _train(rng, args):
+    linear = args.model == "linear"
+    std = _slope_std(args)
+    tasks = (analyses.linear_tasks(args.sigma2, args.slope_mean, std) if linear else
+             ClassificationTasks(args.sigma2, SlopeDistribution(args.slope_mean, std)))
+    exact = linear and args.population and args.exact
+    lr = args.lr if args.lr is not None else (0.3 if exact else 0.03)
+    run = meta_train(rng, model=args.model, depth=args.depth, method=args.method,
+                     steps=args.steps, alpha=args.alpha, tasks=tasks, population=args.population,
+                     shots=args.shots, meta_batch=None if exact else args.meta_batch,
+                     restarts=args.restarts, iterations=args.iterations,
+                     optimizer=args.optimizer, lr=lr, record_every=max(1, args.iterations // 20))
+    result = run.to_dict()
+    if linear:
+        loss = evaluate.linear_curve(rng, run.params, tasks, depth=args.depth, alpha=args.alpha,
+                                     steps=args.steps)[:, -1]
+        result["final_loss"] = loss.tolist()
+    else:
+        loss, acc = evaluate.logistic_curve(rng, run.params, tasks, depth=args.depth,
+                                            alpha=args.alpha, steps=args.steps,
+                                            shots=args.shots)
+        result["final_loss"], result["final_accuracy"] = loss[:, -1].tolist(), acc[:, -1].tolist()
+    return result
+
+
+def compute(args):
+    """Run the analysis selected by parsed ``args``; returns its JSON-serialisable result."""
+    rng = np.random.default_rng(args.seed)
+    kw = _shared(args)
+    if args.command == "surface":
+        return analyses.surface(rng, extent=args.extent, grid=args.grid,
+                                mc_tasks=args.mc_tasks, mc_shots=args.mc_shots, **kw)
+    if args.command == "train":
+        return _train(rng, args)
+    if args.command == "curves":
+        return curves.adaptation_curves(rng, depth=args.depth, logistic=args.logistic,
+                                        linear_shots=kw.pop("shots"),
+                                        linear_meta_batch=kw.pop("meta_batch"), **kw)
+    if args.command == "sweep":
+        kw.pop("alpha")
+        return analyses.alpha_sweep(rng, alphas=args.alphas, depth=args.depth, **kw)
+    if args.command == "collapse":
+        return analyses.collapse(rng, depth=args.depth, **kw)
+    return analyses.effective_steps(rng, depth=args.depth, **kw)
+
+
+def summary(command, result):
+    """A few readable lines about ``result`` of ``command``."""
+    mean = lambda x: np.mean(np.asarray(x, dtype=float), axis=0)  # noqa: E731
+    if command == "surface":
+        lines = [f"closed-form surface {len(result['w1'])}x{len(result['w2'])}, Monte-Carlo "
+                 f"relative RMS error {result['mc_error']:.3g}",
+                 f"minimiser circle radius {result['minimiser_radius']:.4f}; final (w1, w2):"]
+        lines += [f"  {w1: .6f} {w2: .6f}" for w1, w2 in result["final"]]
+    elif command == "train":
+        names = result["names"]
+        lines = ["restart " + " ".join(f"{n:>12}" for n in names) + "   final loss"]
+        for r, (row, loss) in enumerate(zip(result["params"], result["final_loss"], strict=True)):
+            lines.append(f"{r:7d} " + " ".join(f"{v:12.6f}" for v in row) + f"   {loss:.6g}")
+        if "final_accuracy" in result:
+            lines.append(f"mean accuracy after adaptation {mean(result['final_accuracy']):.4f}")
+    elif command == "curves":
+        lin = result["linear"]
+        lines = [f"k = {result['k']}", f"linear shallow loss {mean(lin['shallow']).round(6)}",
+                 f"linear deep    loss {mean(lin['deep']).round(6)}"]
+        for name, log in result.get("logistic", {}).items():
+            lines.append(f"{name:6s} loss {mean(log['loss']).round(4)} accuracy "
+                         f"{mean(log['accuracy']).round(4)}")
+    elif command == "sweep":
+        lines = ["alpha      shallow   R1 floor      deep"]
+        lines += [f"{a:5.2f} {s:10.6f} {f:10.6f} {d:9.2e}" for a, s, f, d in
+                  zip(result["alphas"], result["shallow"], result["shallow_floor"],
+                      result["deep"], strict=True)]
+    elif command == "collapse":
+        lines = [f"deep post-adaptation loss      {mean(result['deep']):.3g}",
+                 f"collapsed (same alpha)         {mean(result['collapsed']):.6f}",
+                 f"R1 prediction at W             {mean(result['collapsed_predicted']):.6f}",
+                 f"best shallow (R1 floor)        {result['shallow_floor']:.6f}"]
+    else:
+        lines = [f"final effective step: deep {mean(result['deep'][-1]):.4f}, "
+                 f"Meta-SGD {mean(result['metasgd'][-1]):.4f} (units of 1/sigma2)"]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    """Entry point; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        result = compute(args)
+    except DivergenceError as err:
+        sys.stderr.write(f"theory.landscape: diverged: {err}\n")
+        return 1
+    if args.out:
+        _io.write_json(args.out, result)
+    print(json.dumps(result) if args.json else summary(args.command, result))
+    return 0
+
+
+main.prog = "theory.landscape"
