@@ -1,0 +1,140 @@
+"""Meta-training runs: bitwise resume, divergence stop, config checks, learning beats chance."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from theory.engine import checkpoint, data
+from theory.engine import train as training
+
+# A few seconds per run: 1 conv layer of width 4, 3-way 1-shot, 2 tasks per meta-batch.
+TINY = {"layers": 1, "hidden": 4, "ways": 3, "shots": 1, "query": 2, "steps": 1,
+        "inner_lr": 0.1, "meta_lr": 0.01, "meta_batch": 2, "iterations": 6, "val_every": 3,
+        "val_episodes": 4, "test_episodes": 6, "checkpoint_every": 2, "seed": 5}
+
+
+class Stop(KeyboardInterrupt):
+    """Stands for Ctrl-C arriving after a given iteration."""
+
+
+def _stop_after(iteration):
+    def callback(done, info):
+        assert np.isfinite(info["loss"])
+        if done == iteration:
+            raise Stop
+    return callback
+
+
+def _comparable(result):
+    """A results record without the fields that legitimately differ between two runs."""
+    return {k: v for k, v in result.items() if k not in ("wall_time_s", "checkpoint")}
+
+
+def _same_checkpoints(a, b):
+    a, b = checkpoint.load(a), checkpoint.load(b)
+    assert a["iteration"] == b["iteration"] and a["rng_state"] == b["rng_state"]
+    assert a["validation"] == b["validation"]
+    for group in ("model", "metaopt"):
+        assert list(a[group]) == list(b[group])
+        for key in a[group]:
+            assert a[group][key].dtype == b[group][key].dtype
+            assert a[group][key].tobytes() == b[group][key].tobytes(), (group, key)
+    for key in a["adam"]:
+        assert np.asarray(a["adam"][key]).tobytes() == np.asarray(b["adam"][key]).tobytes()
+
+
+@pytest.mark.parametrize("metaopt", ["none", "kfo"])
+def test_resume_after_interrupt_is_bitwise_identical(tmp_path, metaopt):
+    config = dict(TINY, metaopt=metaopt)
+    whole = training.train(config, out_dir=tmp_path / "whole", progress=False)
+    part = tmp_path / "part"
+    with pytest.raises(Stop):
+        training.train(config, out_dir=part, progress=False, callback=_stop_after(3))
+    # iteration 3 completed but the last checkpoint is from iteration 2; nothing half-written
+    assert sorted(os.listdir(part)) == [training.CHECKPOINT]
+    assert checkpoint.load(part / training.CHECKPOINT)["iteration"] == 2
+    resumed = training.train(config, out_dir=part, resume=True, progress=False)
+    assert _comparable(resumed) == _comparable(whole)
+    assert [it for it, _ in whole["validation"]] == [3, 6]
+    _same_checkpoints(part / training.CHECKPOINT, tmp_path / "whole" / training.CHECKPOINT)
+    on_disk = json.loads((part / training.RESULTS).read_text())
+    assert _comparable(on_disk) == json.loads(json.dumps(_comparable(whole)))
+
+
+def test_resume_can_extend_a_finished_run(tmp_path):
+    whole = training.train(TINY, out_dir=tmp_path / "whole", progress=False)
+    short = dict(TINY, iterations=4)
+    training.train(short, out_dir=tmp_path / "part", progress=False)
+    resumed = training.train(TINY, out_dir=tmp_path / "part", resume=True, progress=False)
+    assert resumed["test"] == whole["test"]
+
+
+def test_existing_run_is_never_overwritten_and_resume_checks_config(tmp_path):
+    training.train(dict(TINY, iterations=2), out_dir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="already exists; pass --resume"):
+        training.train(TINY, out_dir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="layers=1, now layers=2"):
+        training.train(dict(TINY, layers=2), out_dir=tmp_path, resume=True, progress=False)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        training.train(TINY, out_dir=tmp_path / "empty", resume=True, progress=False)
+
+
+def test_nan_meta_loss_stops_naming_the_iteration_and_keeps_last_checkpoint(tmp_path,
+                                                                           monkeypatch):
+    calls = []
+    real = data.sample_tasks
+
+    def poisoned(*args, **kwargs):
+        x_s, y_s, x_q, y_q = real(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 3:       # the batch of iteration 3
+            x_q = np.full_like(x_q, np.nan)
+        return x_s, y_s, x_q, y_q
+
+    monkeypatch.setattr(data, "sample_tasks", poisoned)
+    config = dict(TINY, val_every=100)
+    with pytest.raises(training.DivergedError, match=r"meta-loss nan is not finite at "
+                                                     r"iteration 3.*last good checkpoint"):
+        training.train(config, out_dir=tmp_path, progress=False)
+    assert checkpoint.load(tmp_path / training.CHECKPOINT)["iteration"] == 2
+    assert sorted(os.listdir(tmp_path)) == [training.CHECKPOINT]
+
+
+def test_ways_beyond_the_classes_of_a_split_is_refused_before_training(tmp_path):
+    classes = data.load("synthetic", split="val").n_classes
+    with pytest.raises(ValueError, match=f"ways={classes + 1} exceeds the {classes} classes "
+                                         "of the val split"):
+        training.train(dict(TINY, ways=classes + 1), out_dir=tmp_path, progress=False)
+    assert not os.path.exists(tmp_path / training.CHECKPOINT)
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"ways": 0}, "ways=0 must be an integer >= 1"),
+    ({"shots": 0}, "shots=0 must be an integer >= 1"),
+    ({"steps": -1}, "steps=-1 must be an integer >= 0"),
+    ({"layers": 2.5}, "layers=2.5 must be an integer"),
+    ({"inner_lr": 0.0}, "inner_lr=0.0 must be a finite number > 0"),
+    ({"meta_lr": float("nan")}, "meta_lr=nan must be a finite number > 0"),
+    ({"algo": "reptile"}, "algo='reptile' is not one of"),
+    ({"metaopt": "adamw"}, "metaopt='adamw' is not one of"),
+    ({"dataset": "mnist"}, "dataset='mnist' is not one of"),
+    ({"algo": "anil", "first_order": True}, "first_order=True applies to algo='maml'"),
+    ({"width": 3}, r"unknown config keys \['width'\]"),
+])
+def test_make_config_names_the_bad_value(bad, match):
+    with pytest.raises(ValueError, match=match):
+        training.make_config(**bad)
+
+
+def test_short_synthetic_run_beats_chance(tmp_path):
+    config = {"layers": 2, "hidden": 8, "ways": 5, "shots": 1, "query": 5, "steps": 1,
+              "inner_lr": 0.1, "meta_lr": 0.01, "meta_batch": 4, "iterations": 60,
+              "val_every": 30, "val_episodes": 20, "test_episodes": 60, "seed": 0}
+    untrained = training.train(dict(config, iterations=0), out_dir=tmp_path / "0",
+                               progress=False)
+    result = training.train(config, out_dir=tmp_path / "1", progress=False)
+    # chance is 1/5; 60 episodes x 25 queries put the standard error near 0.01
+    assert result["test"]["accuracy"] > 0.5, result["test"]
+    assert result["test"]["accuracy"] > untrained["test"]["accuracy"] + 0.1

@@ -1,0 +1,201 @@
+"""``python -m theory.engine {train,eval,adapt,bench}``: the engine's command line.
+
+``train`` meta-trains and writes ``OUT/checkpoint.npz`` and ``OUT/results.json``; its defaults
+are a quick synthetic run (2-layer CNN of width 32, MAML, 5-way 1-shot, 15 queries per class, one
+inner step of 0.4, outer Adam 1e-3, 4 tasks per meta-batch, 200 iterations, validation every
+50, 600 test episodes). ``eval`` scores a checkpoint on a split; ``adapt`` applies a checkpoint
+to a user's own support/query folders; ``bench`` times meta-steps. Bad input is one line on
+stderr and exit status 2.
+"""
+
+import json
+import sys
+
+from theory import _cli
+from theory.engine import evaluate as evaluation
+from theory.engine import train as training
+
+PROG = "python -m theory.engine"
+
+
+def build_parser():
+    """The argument parser of every sub-command."""
+    parser = _cli.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_cli.ArgumentParser)
+    _add_train(sub.add_parser("train", help="meta-train a CNN and evaluate it"))
+    _add_eval(sub.add_parser("eval", help="evaluate a checkpoint over test episodes"))
+    _add_adapt(sub.add_parser("adapt", help="adapt a checkpoint to your own few examples"))
+    _add_bench(sub.add_parser("bench", help="time meta-steps"))
+    return parser
+
+
+def _add_train(p):
+    d = training.DEFAULTS
+    pos, nonneg, posf = _cli.positive_int, _cli.nonnegative_int, _cli.positive_float
+    p.add_argument("--dataset", choices=training.DATASETS, default=d["dataset"])
+    p.add_argument("--data", metavar="PATH", default=None,
+                   help="dataset location (omniglot default: ../shared/data/omniglot)")
+    p.add_argument("--algo", choices=training.ALGOS, default=d["algo"])
+    p.add_argument("--metaopt", choices=training.METAOPTS, default=d["metaopt"])
+    p.add_argument("--layers", type=pos, default=d["layers"], metavar="L")
+    p.add_argument("--hidden", type=pos, default=d["hidden"], metavar="H")
+    p.add_argument("--linnet", type=nonneg, default=d["linnet"], metavar="k",
+                   help="extra linear (collapsible) layers under the classifier")
+    p.add_argument("--ways", type=pos, default=d["ways"], metavar="N")
+    p.add_argument("--shots", type=pos, default=d["shots"], metavar="K")
+    p.add_argument("--query", type=pos, default=d["query"], metavar="Q")
+    p.add_argument("--steps", type=nonneg, default=d["steps"], metavar="S")
+    p.add_argument("--inner-lr", type=posf, default=d["inner_lr"], metavar="A")
+    p.add_argument("--meta-lr", type=posf, default=d["meta_lr"], metavar="B")
+    p.add_argument("--meta-batch", type=pos, default=d["meta_batch"], metavar="T")
+    p.add_argument("--iterations", type=nonneg, default=d["iterations"], metavar="I")
+    p.add_argument("--val-every", type=pos, default=d["val_every"], metavar="V")
+    p.add_argument("--val-episodes", type=pos, default=d["val_episodes"], metavar="E")
+    p.add_argument("--test-episodes", type=pos, default=d["test_episodes"], metavar="E")
+    p.add_argument("--checkpoint-every", type=pos, default=d["checkpoint_every"], metavar="C")
+    p.add_argument("--seed", type=nonneg, default=d["seed"], metavar="s")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--first-order", action="store_true", help="first-order meta-gradient")
+    _add_common(p)
+
+
+def _add_eval(p):
+    p.add_argument("--checkpoint", required=True, metavar="CKPT")
+    p.add_argument("--episodes", type=_cli.positive_int, default=evaluation.EPISODES,
+                   metavar="E")
+    p.add_argument("--split", choices=("train", "val", "test"), default="test")
+    p.add_argument("--data", metavar="PATH", default=None, help="override the stored path")
+    p.add_argument("--steps", type=_cli.nonnegative_int, default=None, metavar="S",
+                   help="inner steps (default: the training value)")
+    _add_metaopt_override(p)
+    _add_common(p)
+
+
+def _add_adapt(p):
+    p.add_argument("--checkpoint", required=True, metavar="CKPT")
+    p.add_argument("--support", required=True, metavar="DIR",
+                   help="one sub-folder of images per class")
+    p.add_argument("--query", required=True, metavar="DIR", help="images to classify")
+    p.add_argument("--steps", type=_cli.nonnegative_int, default=None, metavar="S",
+                   help="inner steps (default: the training value)")
+    _add_metaopt_override(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _add_bench(p):
+    pos = _cli.positive_int
+    p.add_argument("--algo", choices=training.ALGOS, default="maml")
+    p.add_argument("--metaopt", choices=training.METAOPTS, default="none")
+    p.add_argument("--layers", type=pos, default=4, metavar="L")
+    p.add_argument("--hidden", type=pos, default=32, metavar="H")
+    p.add_argument("--linnet", type=_cli.nonnegative_int, default=0, metavar="k")
+    p.add_argument("--ways", type=pos, default=5, metavar="N")
+    p.add_argument("--shots", type=pos, default=1, metavar="K")
+    p.add_argument("--query", type=pos, default=15, metavar="Q")
+    p.add_argument("--steps", type=_cli.nonnegative_int, default=1, metavar="S")
+    p.add_argument("--meta-batch", type=pos, default=4, metavar="T")
+    p.add_argument("--repeats", type=pos, default=5, metavar="R", help="timed meta-steps")
+    p.add_argument("--first-order", action="store_true")
+    p.add_argument("--seed", type=_cli.nonnegative_int, default=0, metavar="s")
+    p.add_argument("--json", action="store_true", help="print the timings as JSON")
+
+
+def _add_metaopt_override(p):
+    p.add_argument("--metaopt", choices=training.METAOPTS, default=None,
+                   help="the checkpoint's meta-optimizer (default) or 'none' to adapt with "
+                        "plain gradient steps from the meta-learned initialisation")
+
+
+def _add_common(p):
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+
+
+def main(argv=None):
+    """Parse ``argv`` and run the sub-command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    return {"train": cmd_train, "eval": cmd_eval, "adapt": cmd_adapt,
+            "bench": cmd_bench}[args.command](args)
+
+
+main.prog = PROG
+
+
+def cmd_train(args):
+    """``train``: meta-train, print the parameter counts and the test accuracy."""
+    config = training.make_config(**{key: getattr(args, key) for key in training.DEFAULTS})
+    result = training.train(config, out_dir=args.out, resume=args.resume,
+                            progress=not args.no_progress)
+    if args.json:
+        _print_json(result)
+    else:
+        _print_counts(result["parameters"])
+        _print_accuracy(result["test"], "test")
+        print(f"results: {args.out}/{training.RESULTS}")
+    return 0
+
+
+def cmd_eval(args):
+    """``eval``: accuracy of a checkpoint over ``--episodes`` episodes of ``--split``."""
+    from theory.engine import data
+    config, meta_params, opt_obj, _ = training.restore(args.checkpoint)
+    meta_params, opt_obj, config = training.override(meta_params, opt_obj, config, args.metaopt,
+                                            args.steps)
+    path = args.data if args.data is not None else config["data"]
+    dataset = data.load(config["dataset"], path, split=args.split)
+    if config["ways"] > dataset.n_classes:
+        raise ValueError(f"ways={config['ways']} exceeds the {dataset.n_classes} classes of "
+                         f"the {args.split} split (valid: 1..{dataset.n_classes})")
+    res = evaluation.evaluate(meta_params, dataset,
+                              training.episode_rng(config["seed"], args.split),
+                              config=config, episodes=args.episodes, metaopt=opt_obj,
+                              progress=not args.no_progress, desc=args.split)
+    record = {"kind": "engine-eval", "checkpoint": args.checkpoint, "split": args.split,
+              "config": config, "parameters": training.count_parameters(meta_params),
+              args.split: {k: res[k] for k in ("accuracy", "ci95", "episodes")}}
+    if args.json:
+        _print_json(record)
+    else:
+        _print_counts(record["parameters"])
+        _print_accuracy(record[args.split], args.split)
+    return 0
+
+
+def cmd_adapt(args):
+    """``adapt``: adapt to ``--support`` and print the predicted class of each query file."""
+    from theory.engine import adapt_task
+    out = adapt_task.adapt_folders(args.checkpoint, args.support, args.query,
+                                   steps=args.steps, metaopt=args.metaopt)
+    if args.json:
+        _print_json(out)
+    else:
+        for item in out["predictions"]:
+            print(f"{item['file']}\t{item['class']}")
+    return 0
+
+
+def cmd_bench(args):
+    """``bench``: hand the parsed options to the speed benchmark."""
+    try:
+        from theory.engine import bench
+    except ModuleNotFoundError as err:
+        if err.name != "theory.engine.bench":
+            raise
+        raise ValueError("the benchmark module theory.engine.bench is not available") from None
+    return bench.run(args)
+
+
+def _print_counts(counts):
+    print(f"meta-parameters: {counts['meta']}  deployed parameters: {counts['deployed']}")
+
+
+def _print_accuracy(res, split):
+    ci = "n/a" if res["ci95"] is None else f"{res['ci95']:.4f}"
+    print(f"{split} accuracy: {res['accuracy']:.4f} +- {ci} (95% CI over {res['episodes']} "
+          "episodes)")
+
+
+def _print_json(obj):
+    json.dump(obj, sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")

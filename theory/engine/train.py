@@ -1,0 +1,306 @@
+"""Meta-training: outer Adam over sampled task batches, validation, resumable checkpoints.
+
+One run = one ``out_dir`` holding ``checkpoint.npz`` (see ``theory.engine.checkpoint``) and, at
+the end, ``results.json`` (the ``engine-run`` record of ``engine_interfaces.md``).
+
+Randomness: the run seed ``s`` is expanded with ``numpy.random.SeedSequence(s).spawn(4)`` into
+four independent streams: parameter init, training-task sampling, validation episodes and test
+episodes. The validation and test generators are re-created from their seed every time they are
+used, so every validation sees the same episodes and ``eval`` of a checkpoint reproduces the
+test accuracy of its run. The training generator's state is checkpointed, which makes a resumed
+run bitwise identical to an uninterrupted one.
+"""
+
+import math
+import os
+import platform
+import subprocess
+import time
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from theory import _io
+from theory.engine import checkpoint, cnn, data, maml, optim
+from theory.engine import evaluate as evaluation
+
+CHECKPOINT = "checkpoint.npz"
+RESULTS = "results.json"
+DATASETS = ("synthetic", "omniglot", "cifarfs", "mini-imagenet")
+ALGOS = ("maml", "fomaml", "anil")
+METAOPTS = ("none", "metasgd", "mc", "tnet", "kfo", "kfo-mlp")
+
+# A quick synthetic run (a few seconds per 100 iterations on a laptop core): 2-layer CNN,
+# width 32, 5-way 1-shot, one inner step of 0.4 (MAML's Omniglot step size), outer Adam 1e-3.
+DEFAULTS = {"dataset": "synthetic", "data": None, "algo": "maml", "metaopt": "none",
+            "layers": 2, "hidden": 32, "linnet": 0, "ways": 5, "shots": 1, "query": 15,
+            "steps": 1, "inner_lr": 0.4, "meta_lr": 1e-3, "meta_batch": 4, "iterations": 200,
+            "val_every": 50, "val_episodes": 100, "test_episodes": 600, "seed": 0,
+            "first_order": False, "checkpoint_every": 50}
+_CHOICES = {"dataset": DATASETS, "algo": ALGOS, "metaopt": METAOPTS}
+_AT_LEAST = {"layers": 1, "hidden": 1, "linnet": 0, "ways": 1, "shots": 1, "query": 1,
+             "steps": 0, "meta_batch": 1, "iterations": 0, "val_every": 1, "val_episodes": 1,
+             "test_episodes": 1, "seed": 0, "checkpoint_every": 1}
+# Changing these between an interrupted run and its resumption keeps the trajectory identical.
+RESUMABLE_CHANGES = ("data", "iterations", "test_episodes", "checkpoint_every")
+
+
+class DivergedError(ValueError):
+    """The meta-loss or meta-gradient became NaN or infinite; the run stopped."""
+
+
+def make_config(**overrides):
+    """``DEFAULTS`` updated with ``overrides``, every value checked (``ValueError`` naming it)."""
+    unknown = sorted(set(overrides) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown config keys {unknown}; valid keys are {sorted(DEFAULTS)}")
+    config = dict(DEFAULTS, **overrides)
+    for key, choices in _CHOICES.items():
+        if config[key] not in choices:
+            raise ValueError(f"{key}={config[key]!r} is not one of {list(choices)}")
+    for key, low in _AT_LEAST.items():
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"{key}={value!r} must be an integer >= {low}")
+        config[key] = int(value)
+    for key in ("inner_lr", "meta_lr"):
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not 0 < value < math.inf:
+            raise ValueError(f"{key}={value!r} must be a finite number > 0")
+        config[key] = float(value)
+    config["first_order"] = bool(config["first_order"])
+    if config["first_order"] and config["algo"] != "maml":
+        raise ValueError(f"first_order=True applies to algo='maml' (it selects fomaml), "
+                         f"not algo={config['algo']!r}")
+    if config["data"] is not None:
+        config["data"] = os.fspath(config["data"])
+    return config
+
+
+def make_metaopt(name):
+    """The ``MetaOpt`` registered as ``name``, or ``None`` for ``"none"``."""
+    if name == "none":
+        return None
+    from theory.engine import metaopt
+    return metaopt.get(name)
+
+
+def init_meta_params(config, in_shape, rng):
+    """Fresh ``{"model": params, "metaopt": phi}`` for ``config`` (T-Nets keys join the model)."""
+    params = cnn.init(rng, layers=config["layers"], hidden=config["hidden"],
+                      ways=config["ways"], in_shape=tuple(in_shape), linnet=config["linnet"])
+    opt = make_metaopt(config["metaopt"])
+    phi = {}
+    if opt is not None:
+        params = dict(params, **opt.extra_model_params(rng, params))
+        phi = opt.init(rng, params)
+    return {"model": params, "metaopt": phi}
+
+
+def count_parameters(meta_params):
+    """``{"meta": ..., "deployed": ...}``: meta-learned scalars and those of the adapted model.
+
+    After adaptation the meta-optimizer's transform is dropped and LinNet layers collapse into
+    the head, so the deployed model is the collapsed base CNN.
+    """
+    try:
+        from theory.engine import metaopt
+        counter = metaopt.count_parameters
+    except (ImportError, AttributeError):
+        counter = None
+    if counter is not None:
+        counts = counter(meta_params)
+        return {"meta": int(counts["meta"]), "deployed": int(counts["deployed"])}
+    model = {k: v for k, v in meta_params["model"].items() if not k.endswith("/T")}
+    phi_size = sum(int(np.size(v)) for v in meta_params["metaopt"].values())
+    return {"meta": cnn.count(meta_params["model"]) + phi_size,
+            "deployed": cnn.count(cnn.collapse(model))}
+
+
+def restore(path):
+    """Load a checkpoint into ``(config, meta_params, metaopt_obj, ckpt)``, checking its shapes.
+
+    The architecture is rebuilt from the stored config and compared key by key and shape by
+    shape, so a checkpoint that does not fit its config raises ``ValueError`` naming the key.
+    """
+    ckpt = checkpoint.load(path)
+    config = make_config(**ckpt["config"])
+    in_shape = tuple(ckpt["extra"]["in_shape"])
+    fresh = init_meta_params(config, in_shape, np.random.default_rng(0))
+    checkpoint.check_compatible(ckpt["model"], fresh["model"], what=f"checkpoint {path}")
+    checkpoint.check_compatible(ckpt["metaopt"], fresh["metaopt"], what=f"checkpoint {path}")
+    meta_params = {"model": ckpt["model"], "metaopt": ckpt["metaopt"]}
+    return config, meta_params, make_metaopt(config["metaopt"]), ckpt
+
+
+def override(meta_params, opt_obj, config, metaopt=None, steps=None):
+    """A restored run with the ``eval``/``adapt`` options ``--metaopt`` and ``--steps`` applied.
+
+    ``--metaopt`` may only repeat the checkpoint's meta-optimizer or be ``none`` (drop the
+    transform, keep any T-Nets forward-pass matrices): anything else has no trained parameters.
+    """
+    config = dict(config)
+    if metaopt is not None and metaopt != config["metaopt"]:
+        if metaopt != "none":
+            raise ValueError(f"--metaopt {metaopt} does not match the checkpoint, which was "
+                             f"trained with --metaopt {config['metaopt']} (valid: "
+                             f"{config['metaopt']} or none)")
+        meta_params, opt_obj = {"model": meta_params["model"], "metaopt": {}}, None
+        config["metaopt"] = "none"
+    if steps is not None:
+        config["steps"] = steps
+    return meta_params, opt_obj, config
+
+
+def git_commit():
+    """``git rev-parse HEAD`` of the source tree, or ``"unknown"`` outside a git checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=os.path.dirname(os.path.abspath(__file__)), timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+
+
+def machine():
+    """Python, numpy and CPU count of the machine, for the results record."""
+    return {"python": platform.python_version(), "numpy": np.__version__,
+            "cpu_count": os.cpu_count()}
+
+
+def _seeds(seed):
+    init, tasks, val, test = np.random.SeedSequence(seed).spawn(4)
+    return {"init": init, "train": tasks, "val": val, "test": test}
+
+
+def episode_rng(seed, split):
+    """The generator of the fixed validation (``"val"``) or test (``"test"``) episodes."""
+    return np.random.default_rng(_seeds(seed)[split])
+
+
+def _finite(tree):
+    leaves = tree.values() if isinstance(tree, dict) else tree
+    return all(_finite(v) if isinstance(v, (dict, list, tuple)) else np.all(np.isfinite(v))
+               for v in leaves)
+
+
+def _check_resume(saved, config, path):
+    for key in sorted(set(saved) | set(config)):
+        if key not in RESUMABLE_CHANGES and saved.get(key) != config.get(key):
+            raise ValueError(f"cannot resume {path}: it was run with {key}={saved.get(key)!r}, "
+                             f"now {key}={config.get(key)!r} (only {list(RESUMABLE_CHANGES)} "
+                             "may change)")
+
+
+def train(config, *, out_dir, resume=False, progress=True, callback=None):
+    """Meta-train ``config`` (a dict of ``DEFAULTS`` keys), writing checkpoints to ``out_dir``.
+
+    ``resume=True`` continues from ``out_dir/checkpoint.npz`` (identical results to an
+    uninterrupted run); without it an existing checkpoint is an error, never overwritten.
+    ``callback(iteration, info)`` runs after each completed iteration (``info``: loss,
+    accuracy). Returns the results record, also written to ``out_dir/results.json``.
+    A NaN/inf meta-loss raises ``DivergedError`` naming the iteration and value; the last
+    checkpoint (written before that iteration) is kept.
+    """
+    config = make_config(**config)
+    out_dir = os.fspath(out_dir)
+    ckpt_path = os.path.join(out_dir, CHECKPOINT)
+    seeds = _seeds(config["seed"])
+    train_set, val_set, test_set = (data.load(config["dataset"], config["data"], split=split)
+                                    for split in ("train", "val", "test"))
+    for split_set in (train_set, val_set, test_set):
+        if config["ways"] > split_set.n_classes:
+            raise ValueError(f"ways={config['ways']} exceeds the {split_set.n_classes} classes "
+                             f"of the {split_set.split} split of {config['dataset']} "
+                             f"(valid: 1..{split_set.n_classes})")
+    meta_params = init_meta_params(config, train_set.in_shape,
+                                   np.random.default_rng(seeds["init"]))
+    opt_obj = make_metaopt(config["metaopt"])
+    kwargs = evaluation.algorithm_kwargs(config, opt_obj)
+    opt_init, opt_update, get_params = optim.adam(config["meta_lr"])
+    state = opt_init(meta_params)
+    rng = np.random.default_rng(seeds["train"])
+    start, validation, wall = 0, [], 0.0
+
+    if os.path.exists(ckpt_path):
+        if not resume:
+            raise ValueError(f"{ckpt_path} already exists; pass --resume to continue that run "
+                             "or choose another --out")
+        ckpt = checkpoint.load(ckpt_path)
+        _check_resume(ckpt["config"], config, ckpt_path)
+        checkpoint.check_compatible(ckpt["model"], meta_params["model"], what=ckpt_path)
+        checkpoint.check_compatible(ckpt["metaopt"], meta_params["metaopt"], what=ckpt_path)
+        state = optim.state_from_arrays(ckpt["adam"])
+        rng.bit_generator.state = ckpt["rng_state"]
+        start, validation = ckpt["iteration"], [list(v) for v in ckpt["validation"]]
+        wall = float(ckpt["extra"]["wall_time_s"])
+        if start > config["iterations"]:
+            raise ValueError(f"iterations={config['iterations']} is below the "
+                             f"{start} iterations already done in {ckpt_path}")
+    elif resume:
+        raise FileNotFoundError(f"--resume given but {ckpt_path} does not exist")
+
+    def save(iteration, params):
+        checkpoint.save(ckpt_path, model=params["model"], metaopt=params["metaopt"],
+                        adam=optim.state_to_arrays(state), config=config, iteration=iteration,
+                        rng_state=rng.bit_generator.state, validation=validation,
+                        architecture=cnn.architecture(params["model"]),
+                        extra={"in_shape": list(train_set.in_shape), "wall_time_s": wall})
+
+    def validate(params):
+        res = evaluation.evaluate(params, val_set, episode_rng(config["seed"], "val"),
+                                  episodes=config["val_episodes"], config=config,
+                                  metaopt=opt_obj)
+        return res["accuracy"]
+
+    bar = tqdm(total=config["iterations"], initial=start, desc="meta-train",
+               disable=not progress, dynamic_ncols=True)
+    params = get_params(state)
+    try:
+        for it in range(start, config["iterations"]):
+            tick = time.perf_counter()
+            batch = data.sample_tasks(train_set, rng, tasks=config["meta_batch"],
+                                      ways=config["ways"], shots=config["shots"],
+                                      query=config["query"])
+            # Non-finite values are detected below and stop the run with a precise message.
+            with np.errstate(all="ignore"):
+                loss, grads, aux = maml.meta_grad(params, batch, **kwargs)
+            loss = float(loss)
+            if not math.isfinite(loss) or not _finite(grads):
+                what = f"meta-loss {loss}" if not math.isfinite(loss) else \
+                    f"meta-gradient (meta-loss {loss})"
+                last = f"last good checkpoint: {ckpt_path}" if os.path.exists(ckpt_path) \
+                    else "no checkpoint written yet"
+                raise DivergedError(f"{what} is not finite at iteration {it + 1}; run stopped "
+                                    f"({last})")
+            state = opt_update(it, grads, state)
+            params = get_params(state)
+            done = it + 1
+            info = {"loss": loss, "accuracy": float(np.mean(aux["accuracy"]))}
+            if done % config["val_every"] == 0 or done == config["iterations"]:
+                validation.append([done, validate(params)])
+                info["val_accuracy"] = validation[-1][1]
+            wall += time.perf_counter() - tick
+            if done % config["checkpoint_every"] == 0 or done == config["iterations"]:
+                save(done, params)
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.3f}" for k, v in info.items()}, refresh=False)
+            if callback is not None:
+                callback(done, info)
+    finally:
+        bar.close()
+    if not os.path.exists(ckpt_path):   # iterations=0: the initialisation is the result
+        save(start, params)
+
+    test = evaluation.evaluate(params, test_set, episode_rng(config["seed"], "test"),
+                               episodes=config["test_episodes"], config=config,
+                               metaopt=opt_obj, progress=progress, desc="test")
+    result = {"kind": "engine-run", "config": config, "commit": git_commit(),
+              "seed": config["seed"],
+              "test": {k: test[k] for k in ("accuracy", "ci95", "episodes")},
+              "validation": validation, "wall_time_s": wall, "machine": machine(),
+              "parameters": count_parameters(params), "iterations_done": config["iterations"],
+              "checkpoint": os.path.abspath(ckpt_path)}
+    _io.write_json(os.path.join(out_dir, RESULTS), result)
+    return result
