@@ -1,0 +1,135 @@
+"""The engine's autograd primitives: second-order gradient checks, adjointness, naive references."""
+
+import autograd.numpy as anp
+import numpy as np
+import pytest
+from autograd import grad
+from autograd.test_util import check_grads
+from hypothesis import given
+from hypothesis import strategies as st
+
+from theory.engine import primitives as P
+
+
+@pytest.fixture(autouse=True)
+def _seed_check_grads():
+    # check_grads draws its random directions from numpy's global generator
+    np.random.seed(0)
+
+
+def rand(rng, *shape, dtype=np.float64):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def naive_conv(a, w):
+    """Direct 3x3 cross-correlation, padding 1, on ``a (T, C, n, H, W)``; w shared or per task."""
+    T, C, n, H, W = a.shape
+    wt = np.broadcast_to(w, (T,) + w.shape[-4:])
+    pad = np.pad(a, ((0, 0), (0, 0), (0, 0), (1, 1), (1, 1)))
+    out = np.zeros((T, wt.shape[1], n, H, W))
+    for t in range(T):
+        for i in range(H):
+            for j in range(W):
+                out[t, :, :, i, j] = np.einsum("ocij,cnij->on", wt[t], pad[t, :, :, i:i + 3, j:j + 3])
+    return out.reshape(T, wt.shape[1], n * H * W)
+
+
+@pytest.mark.parametrize("shape", [(2, 1, 2, 5, 5), (1, 2, 1, 4, 6)])
+def test_im2col_col2im_second_order(shape):
+    rng = np.random.default_rng(1)
+    a = rand(rng, *shape)
+    check_grads(P.im2col, modes=["rev"], order=2)(a)
+    cols = P.im2col(a)
+    check_grads(lambda c: P.col2im(c, shape), modes=["rev"], order=2)(rand(rng, *cols.shape))
+
+
+@given(st.integers(1, 2), st.integers(1, 2), st.integers(1, 5), st.integers(1, 5), st.integers(0, 99))
+def test_im2col_and_col2im_are_adjoint(T, C, H, W, seed):
+    rng = np.random.default_rng(seed)
+    a = rand(rng, T, C, 2, H, W)
+    c = rand(rng, T, C * 9, 2 * H * W)
+    lhs = np.sum(P.im2col(a) * c)
+    rhs = np.sum(a * P.col2im(c, a.shape))
+    assert abs(lhs - rhs) <= 1e-10 * (1 + abs(lhs))
+
+
+@pytest.mark.parametrize("per_task", [False, True])
+def test_conv_equals_naive_direct_convolution(per_task):
+    rng = np.random.default_rng(2)
+    a = rand(rng, 2, 2, 3, 5, 6)
+    w = rand(rng, *((2,) if per_task else ()), 3, 2, 3, 3)
+    np.testing.assert_allclose(P.conv3x3(a, w), naive_conv(a, w), rtol=1e-12, atol=1e-12)
+
+
+def test_conv_second_order_in_both_arguments():
+    rng = np.random.default_rng(3)
+    a, w = rand(rng, 2, 1, 2, 4, 4), rand(rng, 2, 2, 1, 3, 3)
+    check_grads(lambda w: P.conv3x3(a, w), modes=["rev"], order=2)(w)
+    check_grads(lambda a: P.conv3x3(a, w), modes=["rev"], order=2)(a)
+    # a non-linear function of the conv makes the second-order terms non-trivial
+    check_grads(lambda w: anp.sum(anp.tanh(P.conv3x3(a, w)) ** 2), modes=["rev"], order=2)(w)
+
+
+@pytest.mark.parametrize("shape", [(2, 2, 1, 4, 4), (1, 1, 2, 5, 7), (1, 1, 1, 3, 3)])
+def test_maxpool_forward_matches_naive_and_floors(shape):
+    rng = np.random.default_rng(4)
+    x = rand(rng, *shape)
+    H2, W2 = shape[-2] // 2, shape[-1] // 2
+    naive = np.array([[x[..., 2 * i:2 * i + 2, 2 * j:2 * j + 2].max(axis=(-2, -1)) for j in range(W2)]
+                      for i in range(H2)])
+    np.testing.assert_array_equal(P.maxpool2(x), np.moveaxis(naive, (0, 1), (-2, -1)))
+
+
+@pytest.mark.parametrize("shape", [(2, 1, 2, 4, 4), (1, 2, 1, 5, 3)])
+def test_pool_primitives_second_order(shape):
+    rng = np.random.default_rng(5)
+    x = rand(rng, *shape)  # continuous random values: no ties, max-pool is smooth around x
+    check_grads(P.maxpool2, modes=["rev"], order=2)(x)
+    check_grads(lambda x: anp.sum(P.maxpool2(x) ** 3), modes=["rev"], order=2)(x)
+    mask = P.pool_mask(x)
+    g = rand(rng, *P.maxpool2(x).shape)
+    check_grads(lambda g: P.unpool2(g, mask, shape), modes=["rev"], order=2)(g)
+    check_grads(lambda h: P.pool_gather(h, mask), modes=["rev"], order=2)(rand(rng, *shape))
+
+
+def test_unpool_and_gather_are_adjoint_and_route_to_argmax():
+    rng = np.random.default_rng(6)
+    x = rand(rng, 1, 2, 2, 5, 4)
+    mask = P.pool_mask(x)
+    g, h = rand(rng, 1, 2, 2, 2, 2), rand(rng, *x.shape)
+    np.testing.assert_allclose(np.sum(P.unpool2(g, mask, x.shape) * h), np.sum(g * P.pool_gather(h, mask)))
+    np.testing.assert_array_equal(P.pool_gather(x, mask), P.maxpool2(x))
+    # the gradient of the pooled sum is 1 at each window's argmax, 0 elsewhere (incl. the odd row)
+    dx = grad(lambda x: anp.sum(P.maxpool2(x)))(x)
+    assert dx.sum() == 2 * 2 * 2 * 2 and set(np.unique(dx)) <= {0.0, 1.0}
+    assert np.all(dx[..., 4, :] == 0)
+    np.testing.assert_array_equal(dx * x, P.unpool2(P.maxpool2(x), mask, x.shape))
+
+
+def test_pool_mask_ties_pick_exactly_one():
+    x = np.zeros((1, 1, 1, 4, 4), dtype=np.float32)
+    mask = P.pool_mask(x)
+    assert mask.sum(axis=(-3, -1)).tolist() == np.ones((1, 1, 1, 2, 2)).tolist()
+
+
+def test_relu_second_order():
+    rng = np.random.default_rng(7)
+    x = rand(rng, 3, 4)
+    check_grads(lambda x: anp.sum(P.relu(x) ** 3), modes=["rev"], order=2)(x)
+
+
+def test_float32_preserved_forward_and_backward():
+    rng = np.random.default_rng(8)
+    a, w = rand(rng, 2, 1, 2, 4, 4, dtype=np.float32), rand(rng, 2, 1, 3, 3, dtype=np.float32)
+
+    def f(a, w):
+        z = P.conv3x3(a, w).reshape(2, 2, 2, 4, 4)
+        return anp.sum(P.relu(P.maxpool2(z)) ** 2)
+
+    assert P.im2col(a).dtype == P.col2im(P.im2col(a), a.shape).dtype == np.float32
+    assert f(a, w).dtype == np.float32
+    ga, gw = grad(f, 0)(a, w), grad(f, 1)(a, w)
+    assert ga.dtype == gw.dtype == np.float32
+    # second order (a Hessian-vector product) stays float32 too
+    hv = grad(lambda w: anp.sum(grad(f, 1)(a, w) * w))(w)
+    assert hv.dtype == np.float32

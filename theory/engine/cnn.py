@@ -1,0 +1,219 @@
+"""The standard few-shot CNN (conv-BN-pool-ReLU blocks) with a LinNet head, over a task axis.
+
+Params are a flat dict ``"layer/name" -> array`` (see ``init``). Each param is either *shared*
+(its base shape) or *per task* (an extra leading axis of length T); ``apply`` accepts both, so
+MAML's inner loop can adapt per-task copies while meta-parameters stay shared.
+
+Architecture (Finn et al. 2017; Arnold, Iqbal & Sha 2021, Sec. 5): L blocks of
+3x3 conv (padding 1) -> batch norm with per-task batch statistics over (n, H, W) ->
+2x2 max-pool (floor division, only while the map is larger than 1x1, e.g. 28 -> 14 -> 7 -> 3 ->
+1 -> 1) -> ReLU; flatten (channel, row, column) -> k LinNet layers (linear, no bias, no
+non-linearity) -> linear classifier ``head``. LinNet leaves the function class unchanged
+(``collapse``) but changes MAML's adaptation dynamics, the paper's point.
+
+Two exact rewrites keep the forward pass cheap: ReLU is applied after the pool
+(``relu(maxpool(z)) == maxpool(relu(z))`` since ReLU is monotone), and the conv bias is not
+added because batch norm subtracts the per-task mean, which cancels any per-channel constant
+exactly (``"conv{i}/b"`` is kept for the interface; its gradient is exactly zero).
+"""
+
+import re
+
+import autograd.numpy as anp
+import numpy as np
+
+from theory.engine import primitives as P
+
+BN_EPS = 1e-5
+_KEY = re.compile(r"^(conv|bn|lin)(\d+)/(\w+)$|^head/(\w+)$")
+
+
+def _positive(name, value):
+    if not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+def pooled_sizes(H, W, layers):
+    """Spatial size after each block: halve (floor) while both sides are >= 2, e.g. 28 -> 14 -> 7 -> 3 -> 1."""
+    sizes = []
+    for _ in range(layers):
+        if H >= 2 and W >= 2:
+            H, W = H // 2, W // 2
+        sizes.append((H, W))
+    return sizes
+
+
+def init(rng, *, layers=4, hidden=32, ways=5, in_shape=(1, 28, 28), linnet=0,
+         linnet_width=None, dtype=np.float32):
+    """Random params (He-normal convs, Glorot-normal linear layers, BN gamma=1, beta=0, zero biases).
+
+    Keys in order: ``conv{i}/w`` (O, I, 3, 3), ``conv{i}/b``, ``bn{i}/gamma``, ``bn{i}/beta`` for
+    i = 1..layers; ``lin{j}/w`` (width, d) for j = 1..linnet; ``head/w`` (ways, d_last), ``head/b``.
+    """
+    _positive("layers", layers)
+    _positive("hidden", hidden)
+    _positive("ways", ways)
+    if not isinstance(linnet, (int, np.integer)) or linnet < 0:
+        raise ValueError(f"linnet must be an integer >= 0, got {linnet!r}")
+    if len(in_shape) != 3 or any(not isinstance(s, (int, np.integer)) or s < 1 for s in in_shape):
+        raise ValueError(f"in_shape must be three positive integers (C, H, W), got {in_shape!r}")
+    if np.dtype(dtype) not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
+    C, H, W = in_shape
+    Hf, Wf = pooled_sizes(H, W, layers)[-1]
+    d = hidden * Hf * Wf
+    width = d if linnet_width is None else linnet_width
+    _positive("linnet_width", width)
+
+    def normal(shape, fan_in, gain):
+        return (rng.standard_normal(shape) * np.sqrt(gain / fan_in)).astype(dtype)
+
+    params = {}
+    fan = C
+    for i in range(1, layers + 1):
+        params[f"conv{i}/w"] = normal((hidden, fan, 3, 3), fan * 9, 2.0)
+        params[f"conv{i}/b"] = np.zeros(hidden, dtype)
+        params[f"bn{i}/gamma"] = np.ones(hidden, dtype)
+        params[f"bn{i}/beta"] = np.zeros(hidden, dtype)
+        fan = hidden
+    fan = d
+    for j in range(1, linnet + 1):
+        params[f"lin{j}/w"] = normal((width, fan), fan + width, 2.0)
+        fan = width
+    params["head/w"] = normal((ways, fan), fan + ways, 2.0)
+    params["head/b"] = np.zeros(ways, dtype)
+    return params
+
+
+def base_ndim(key):
+    """Number of axes of a param's shared (base) shape, from its key."""
+    m = _KEY.match(key)
+    if m is None:
+        raise ValueError(f"unknown param key {key!r}; expected conv{{i}}/*, bn{{i}}/*, lin{{j}}/*, head/*")
+    kind, leaf = m.group(1) or "head", m.group(3) or m.group(4)
+    if leaf == "T":
+        return 2
+    if kind == "conv" and leaf == "w":
+        return 4
+    return 2 if leaf == "w" else 1
+
+
+def is_per_task(key, value):
+    """True if ``value`` carries a leading task axis on top of the base shape of ``key``."""
+    return anp.ndim(value) == base_ndim(key) + 1
+
+
+def architecture(params):
+    """Architecture summary ``{layers, hidden, ways, in_shape, linnet, widths}`` from the params.
+
+    ``in_shape`` holds only the input channels ``(C,)``: spatial size is not stored in the params.
+    """
+    layers = sum(1 for k in params if re.fullmatch(r"conv\d+/w", k))
+    linnet = sum(1 for k in params if re.fullmatch(r"lin\d+/w", k))
+    if layers < 1 or "head/w" not in params:
+        raise ValueError(f"params hold {layers} conv layers and head/w={'head/w' in params}; "
+                         "expected >= 1 conv layer and a head")
+    shape = lambda k: np.shape(params[k])[-base_ndim(k):]  # noqa: E731
+    w1 = shape("conv1/w")
+    widths = [shape(f"conv{i}/w")[0] for i in range(1, layers + 1)]
+    widths += [shape(f"lin{j}/w")[0] for j in range(1, linnet + 1)]
+    return {"layers": layers, "hidden": int(w1[0]), "ways": int(shape("head/w")[0]),
+            "in_shape": (int(w1[1]),), "linnet": linnet,
+            "feature_dim": int(shape("lin1/w" if linnet else "head/w")[1]),
+            "widths": [int(v) for v in widths]}
+
+
+def count(params):
+    """Number of scalars in the params (per-task copies counted as stored)."""
+    return int(sum(np.size(v) for v in params.values()))
+
+
+def _task_view(key, value):
+    """Reshape a shared or per-task vector param to broadcast against ``(T, O, M)``."""
+    return anp.reshape(value, (-1, anp.shape(value)[-1], 1) if is_per_task(key, value)
+                       else (1, anp.shape(value)[-1], 1))
+
+
+def _matT(key, value):
+    """Transpose of the last two axes (``out = x @ W.T``), shared or per task."""
+    return anp.swapaxes(value, -1, -2)
+
+
+def _check(params, x):
+    if anp.ndim(x) != 5:
+        raise ValueError(f"x must have shape (T, n, C, H, W), got shape {anp.shape(x)}")
+    T = anp.shape(x)[0]
+    for key, value in params.items():
+        if key.startswith(("conv", "bn", "lin", "head")) and is_per_task(key, value) \
+                and anp.shape(value)[0] != T:
+            raise ValueError(f"per-task param {key!r} has {anp.shape(value)[0]} tasks, x has T={T}")
+
+
+def features(params, x):
+    """Body of the network: ``x (T, n, C, H, W) -> features (T, n, d)``, d = hidden*h*w."""
+    _check(params, x)
+    T, n, C, H, W = anp.shape(x)
+    a = anp.transpose(x, (0, 2, 1, 3, 4))  # internal layout (T, C, n, H, W)
+    i = 1
+    while f"conv{i}/w" in params:
+        w = params[f"conv{i}/w"]
+        if anp.shape(w)[-3] != anp.shape(a)[1]:
+            raise ValueError(f"conv{i}/w expects {anp.shape(w)[-3]} input channels, got {anp.shape(a)[1]}")
+        if f"conv{i}/T" in params:  # 1x1 conv after conv i == conv with T @ W
+            Tm, wm = params[f"conv{i}/T"], anp.reshape(w, anp.shape(w)[:-3] + (-1,))
+            w = anp.reshape(Tm @ wm, anp.shape(wm)[:-1] + (anp.shape(a)[1], 3, 3))
+        z = P.conv3x3(a, w)  # (T, O, n*H*W)
+        mu = anp.mean(z, axis=2, keepdims=True)
+        zc = z - mu
+        var = anp.mean(zc * zc, axis=2, keepdims=True)
+        scale = _task_view(f"bn{i}/gamma", params[f"bn{i}/gamma"]) / anp.sqrt(var + BN_EPS)
+        z = zc * scale + _task_view(f"bn{i}/beta", params[f"bn{i}/beta"])
+        O = anp.shape(z)[1]
+        z = anp.reshape(z, (T, O, n, H, W))
+        if H >= 2 and W >= 2:
+            z = P.maxpool2(z)
+            H, W = H // 2, W // 2
+        a = P.relu(z)
+        i += 1
+    O = anp.shape(a)[1]
+    return anp.reshape(anp.transpose(a, (0, 2, 1, 3, 4)), (T, n, O * H * W))
+
+
+def head(params, feats):
+    """LinNet layers and classifier: ``feats (T, n, d) -> logits (T, n, ways)``."""
+    out = feats
+    j = 1
+    while f"lin{j}/w" in params:
+        out = out @ _matT(f"lin{j}/w", params[f"lin{j}/w"])
+        if f"lin{j}/T" in params:
+            out = out @ _matT(f"lin{j}/T", params[f"lin{j}/T"])
+        j += 1
+    b = params["head/b"]
+    out = out @ _matT("head/w", params["head/w"]) + (b[:, None, :] if is_per_task("head/b", b) else b)
+    if "head/T" in params:
+        out = out @ _matT("head/T", params["head/T"])
+    return out
+
+
+def apply(params, x):
+    """Logits ``(T, n, ways)`` for images ``x (T, n, C, H, W)``; shared or per-task params."""
+    return head(params, features(params, x))
+
+
+def collapse(params):
+    """Multiply the LinNet layers into ``head/w`` (``W_head @ W_k @ ... @ W_1``); bias unchanged.
+
+    Same outputs as ``params`` (to rounding); T-Nets ``lin{j}/T`` factors are folded in too.
+    """
+    out = {k: v for k, v in params.items() if not k.startswith("lin")}
+    w = params["head/w"]
+    j = 1
+    while f"lin{j}/w" in params:
+        j += 1
+    for k in range(j - 1, 0, -1):
+        if f"lin{k}/T" in params:
+            w = w @ params[f"lin{k}/T"]
+        w = w @ params[f"lin{k}/w"]
+    out["head/w"] = w
+    # keep the dict order of init: head/w before head/b
+    return {k: out[k] for k in params if k in out}

@@ -1,0 +1,174 @@
+"""MAML (second order), FO-MAML and ANIL as functions over a meta-batch with a task axis.
+
+Inner loop (Finn et al. 2017, Eq. 1), for every task t at once:
+``theta_t <- theta_t - alpha * U(g_t)``, with ``g_t`` the gradient of task t's own support loss
+and ``U`` the identity or a meta-optimizer's ``update(phi, grads, params, step)``.
+Per-task gradients come from one backward pass: the adapted params carry a leading task axis
+(shared params are broadcast first), and the gradient of the *sum* over tasks of the support
+losses w.r.t. ``theta_t`` is task t's own gradient, since task t's loss depends only on
+``theta_t``. The meta-loss is the mean over tasks of the post-adaptation query loss; its gradient
+w.r.t. the shared ``theta`` flows back through the broadcast (a sum over tasks).
+
+- ``maml``: differentiate through the inner gradients (Hessian-vector products).
+- ``fomaml``: inner gradients are constants (computed on unboxed values, so not traced).
+- ``anil`` (Raghu et al. 2020): only ``lin*/w`` and ``head/*`` adapt; the body features are
+  computed once per support/query set, second order through the head's inner loop.
+"""
+
+import re
+
+import autograd.numpy as anp
+import numpy as np
+from autograd import grad, value_and_grad
+from autograd.tracer import getval
+
+from theory.engine import cnn
+
+ALGOS = ("maml", "fomaml", "anil")
+
+
+def cross_entropy(logits, y):
+    """Mean softmax cross-entropy per task: ``logits (T, n, ways)``, ``y (T, n)`` ints -> ``(T,)``."""
+    shape = anp.shape(logits)
+    if len(shape) != 3 or np.shape(y) != shape[:2]:
+        raise ValueError(f"logits must be (T, n, ways) and y (T, n); got {shape} and {np.shape(y)}")
+    y = np.asarray(y)
+    if y.size and (y.min() < 0 or y.max() >= shape[2]):
+        raise ValueError(f"labels must lie in 0..{shape[2] - 1}, got range {y.min()}..{y.max()}")
+    v = getval(logits)
+    # a constant shift leaves log-softmax and its derivatives unchanged and avoids overflow
+    z = logits - v.max(axis=-1, keepdims=True)
+    logp = z - anp.log(anp.sum(anp.exp(z), axis=-1, keepdims=True))
+    onehot = (y[..., None] == np.arange(shape[2])).astype(v.dtype)
+    return -anp.mean(anp.sum(onehot * logp, axis=-1), axis=-1)
+
+
+def accuracy(logits, y):
+    """Fraction of correct argmax predictions per task: ``(T, n, ways), (T, n) -> (T,)``."""
+    return np.mean(np.argmax(getval(logits), axis=-1) == np.asarray(y), axis=-1)
+
+
+def is_head_key(key):
+    """Keys that ANIL adapts: the LinNet weights and the classifier (not T-Nets ``T``)."""
+    return bool(re.fullmatch(r"lin\d+/w|head/w|head/b", key))
+
+
+def _check_inner(alpha, steps):
+    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 0:
+        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+    if not np.isfinite(alpha) or alpha <= 0:
+        raise ValueError(f"alpha must be a finite float > 0, got {alpha!r}")
+    return float(alpha), int(steps)
+
+
+def _resolve_keys(params, adapt_keys, metaopt=None):
+    keys = [k for k in params if not k.endswith("/T")] if adapt_keys is None else list(adapt_keys)
+    for k in keys:
+        if k not in params:
+            raise ValueError(f"adapt key {k!r} is not a param; params are {list(params)}")
+    chosen = getattr(metaopt, "adapt_keys", None)
+    if chosen is not None:
+        allowed = set(chosen(params) if callable(chosen) else chosen)
+        keys = [k for k in keys if k in allowed]
+    return keys
+
+
+def _inner_loop(loss, params, keys, T, alpha, steps, first_order, metaopt, phi):
+    """``steps`` per-task steps on ``keys``; ``loss(params) -> (T,)`` support losses."""
+    theta = dict(params)
+    for k in keys:
+        if not cnn.is_per_task(k, theta[k]):
+            theta[k] = anp.broadcast_to(theta[k][None], (T,) + anp.shape(theta[k]))
+    for step in range(steps):
+        sub = {k: theta[k] for k in keys}
+        if first_order:
+            rest = {k: getval(v) for k, v in theta.items()}
+            g = grad(lambda s: anp.sum(loss({**rest, **s})))({k: getval(v) for k, v in sub.items()})
+            g = {k: getval(v) for k, v in g.items()}
+        else:
+            g = grad(lambda s: anp.sum(loss({**theta, **s})))(sub)
+        d = g if metaopt is None else metaopt.update(phi, g, theta, step)
+        theta = {**theta, **{k: theta[k] - alpha * d[k] for k in keys}}
+    return theta
+
+
+def adapt(params, x_s, y_s, *, alpha, steps, first_order=False, adapt_keys=None,
+          metaopt=None, phi=None):
+    """Per-task params after ``steps`` inner steps on the support set ``x_s (T, n, C, H, W)``.
+
+    Adapted keys get a leading task axis; other keys are returned as given. ``steps=0`` returns
+    ``params`` unchanged. If only head keys adapt, the body features are computed once.
+    """
+    alpha, steps = _check_inner(alpha, steps)
+    keys = _resolve_keys(params, adapt_keys, metaopt)
+    if steps == 0 or not keys:
+        return params
+    T = anp.shape(x_s)[0]
+    if np.shape(y_s) != tuple(anp.shape(x_s)[:2]):
+        raise ValueError(f"y_s must have shape (T, n) = {tuple(anp.shape(x_s)[:2])}, got {np.shape(y_s)}")
+    if all(is_head_key(k) for k in keys):
+        feats = cnn.features(params, x_s)
+        loss = lambda p: cross_entropy(cnn.head(p, feats), y_s)  # noqa: E731
+    else:
+        loss = lambda p: cross_entropy(cnn.apply(p, x_s), y_s)  # noqa: E731
+    return _inner_loop(loss, params, keys, T, alpha, steps, first_order, metaopt, phi)
+
+
+def _check_batch(batch):
+    if len(batch) != 4:
+        raise ValueError(f"batch must be (x_s, y_s, x_q, y_q), got {len(batch)} items")
+    x_s, y_s, x_q, y_q = batch
+    for name, x, y in (("support", x_s, y_s), ("query", x_q, y_q)):
+        if anp.ndim(x) != 5 or np.shape(y) != tuple(anp.shape(x)[:2]):
+            raise ValueError(f"{name} images must be (T, n, C, H, W) with labels (T, n); "
+                             f"got {anp.shape(x)} and {np.shape(y)}")
+    if anp.shape(x_s)[0] != anp.shape(x_q)[0] or anp.shape(x_s)[2:] != anp.shape(x_q)[2:]:
+        raise ValueError(f"support {anp.shape(x_s)} and query {anp.shape(x_q)} must share T, C, H, W")
+    return batch
+
+
+def _adapted_logits(params, batch, alpha, steps, algo, metaopt, phi, first_order=None):
+    if algo not in ALGOS:
+        raise ValueError(f"algo must be one of {ALGOS}, got {algo!r}")
+    x_s, y_s, x_q, y_q = _check_batch(batch)
+    fo = algo == "fomaml" if first_order is None else first_order
+    if algo == "anil":
+        keys = [k for k in params if is_head_key(k)]
+        adapted = adapt(params, x_s, y_s, alpha=alpha, steps=steps, first_order=fo,
+                        adapt_keys=keys, metaopt=metaopt, phi=phi)
+        return cnn.head(adapted, cnn.features(params, x_q))
+    adapted = adapt(params, x_s, y_s, alpha=alpha, steps=steps, first_order=fo,
+                    metaopt=metaopt, phi=phi)
+    return cnn.apply(adapted, x_q)
+
+
+def meta_loss(meta_params, batch, *, alpha, steps, algo="maml", metaopt=None):
+    """Mean over tasks of the query loss after adaptation -> ``(loss, aux)``.
+
+    ``meta_params = {"model": params, "metaopt": phi}``; ``batch = (x_s, y_s, x_q, y_q)``;
+    ``aux = {"accuracy": (T,), "loss": (T,)}`` (query, after adaptation; plain arrays).
+    """
+    logits = _adapted_logits(meta_params["model"], batch, alpha, steps, algo, metaopt,
+                             meta_params.get("metaopt", {}))
+    losses = cross_entropy(logits, batch[3])
+    return anp.mean(losses), {"accuracy": accuracy(logits, batch[3]), "loss": getval(losses)}
+
+
+def meta_grad(meta_params, batch, **kwargs):
+    """``(loss, grads, aux)``: ``meta_loss`` and its gradient w.r.t. ``meta_params`` (same keys)."""
+    aux = {}
+
+    def objective(mp):
+        loss, extra = meta_loss(mp, batch, **kwargs)
+        aux.update(extra)
+        return loss
+
+    loss, grads = value_and_grad(objective)(meta_params)
+    return loss, grads, aux
+
+
+def evaluate_batch(params, batch, *, alpha, steps, algo, metaopt=None, phi=None):
+    """Query accuracy per task ``(T,)`` after adapting on each task's support set."""
+    logits = _adapted_logits(params, batch, alpha, steps, algo, metaopt,
+                             {} if phi is None else phi, first_order=True)
+    return accuracy(logits, batch[3])

@@ -1,0 +1,127 @@
+"""Fast CNN ops registered as ``autograd`` primitives, each VJP built from differentiable ops.
+
+Activations use the internal layout ``(T, C, n, H, W)`` (task, channel, image, row, column), so
+that the columns of one task form one matrix and a 3x3 convolution is one GEMM per task:
+``W (T, O, C*9) @ cols (T, C*9, n*H*W)``.
+
+Adjoint pairs (so gradients of gradients stay inside the registered ops):
+
+- ``im2col`` / ``col2im``: linear maps with ``col2im = im2col^T``; each is the other's VJP.
+- ``maxpool2`` -> ``unpool2`` (given the argmax mask), ``unpool2`` <-> ``pool_gather``: given a
+  fixed one-hot mask both are linear and mutually adjoint. The mask is piecewise constant in the
+  input, so it carries no derivative (max-pooling is linear almost everywhere).
+"""
+
+import numpy as np
+from autograd.extend import defvjp, primitive
+from autograd.tracer import getval
+
+# (row, column) offsets of the 3x3 kernel taps, in the order of a (O, C, 3, 3) weight's last axes.
+_TAPS = tuple((di, dj) for di in range(3) for dj in range(3))
+
+
+@primitive
+def im2col(a):
+    """3x3, padding 1, stride 1 patches: ``a (T, C, n, H, W) -> cols (T, C*9, n*H*W)``.
+
+    Row ``c*9 + 3*di + dj`` of a task's column matrix holds channel ``c`` shifted by
+    ``(di - 1, dj - 1)`` (zero outside the image), matching ``w.reshape(O, C*9)``.
+    """
+    T, C, n, H, W = a.shape
+    padded = np.zeros((T, C, n, H + 2, W + 2), dtype=a.dtype)
+    padded[..., 1:-1, 1:-1] = a
+    cols = np.empty((T, C, 9, n, H, W), dtype=a.dtype)
+    for k, (di, dj) in enumerate(_TAPS):
+        cols[:, :, k] = padded[..., di:di + H, dj:dj + W]
+    return cols.reshape(T, C * 9, n * H * W)
+
+
+@primitive
+def col2im(cols, shape):
+    """Adjoint of ``im2col``: scatter-add ``cols (T, C*9, n*H*W)`` back to ``shape (T, C, n, H, W)``."""
+    T, C, n, H, W = shape
+    c6 = cols.reshape(T, C, 9, n, H, W)
+    padded = np.zeros((T, C, n, H + 2, W + 2), dtype=cols.dtype)
+    for k, (di, dj) in enumerate(_TAPS):
+        padded[..., di:di + H, dj:dj + W] += c6[:, :, k]
+    return np.ascontiguousarray(padded[..., 1:-1, 1:-1])
+
+
+defvjp(im2col, lambda ans, a: lambda g: col2im(g, a.shape))
+defvjp(col2im, lambda ans, cols, shape: lambda g: im2col(g))
+
+
+def conv3x3(a, w):
+    """3x3 convolution (cross-correlation), padding 1, stride 1, no bias, as im2col + matmul.
+
+    ``a (T, C, n, H, W)``, ``w (O, C, 3, 3)`` shared or ``(T, O, C, 3, 3)`` per task
+    -> ``(T, O, n*H*W)`` (the caller reshapes; batch norm works on this flat form).
+    """
+    wm = w.reshape(w.shape[:-3] + (w.shape[-3] * 9,))
+    return wm @ im2col(a)
+
+
+def _windows(x):
+    """View of the cropped map as ``(..., H//2, 2, W//2, 2)``; odd trailing rows/columns dropped."""
+    *lead, H, W = x.shape
+    H2, W2 = H // 2, W // 2
+    xc = x[..., : 2 * H2, : 2 * W2]
+    return xc.reshape(tuple(lead) + (H2, 2, W2, 2))
+
+
+def pool_mask(x):
+    """One-hot mask of each 2x2 window's first maximum, shape ``(..., H//2, 2, W//2, 2)``, x's dtype.
+
+    Ties go to the first tap in row-major order so that exactly one input gets the gradient.
+    """
+    x = getval(x)
+    win = _windows(x)
+    top = win.max(axis=(-3, -1))
+    mask = np.zeros(win.shape, dtype=x.dtype)
+    taken = np.zeros(top.shape, dtype=bool)
+    for i in range(2):
+        for j in range(2):
+            hit = (win[..., i, :, j] == top) & ~taken
+            taken |= hit
+            mask[..., i, :, j] = hit
+    return mask
+
+
+@primitive
+def maxpool2(x):
+    """2x2 max-pool, stride 2, floor division (``H -> H // 2``): ``(..., H, W) -> (..., H//2, W//2)``."""
+    return _windows(x).max(axis=(-3, -1))
+
+
+@primitive
+def unpool2(g, mask, shape):
+    """Route ``g (..., H//2, W//2)`` to the argmax positions given by ``mask``; zeros elsewhere.
+
+    Output has the full ``shape (..., H, W)`` (dropped odd rows/columns get zero).
+    """
+    spread = g[..., :, None, :, None] * mask
+    *lead, H2, _, W2, _ = mask.shape
+    full = spread.reshape(tuple(lead) + (2 * H2, 2 * W2))
+    H, W = shape[-2:]
+    if (H, W) == (2 * H2, 2 * W2):
+        return full
+    out = np.zeros(shape, dtype=full.dtype)
+    out[..., : 2 * H2, : 2 * W2] = full
+    return out
+
+
+@primitive
+def pool_gather(h, mask):
+    """Adjoint of ``unpool2``: pick, in each 2x2 window of ``h (..., H, W)``, the masked entry."""
+    return (_windows(h) * mask).sum(axis=(-3, -1))
+
+
+defvjp(maxpool2, lambda ans, x: (lambda m, s: lambda g: unpool2(g, m, s))(pool_mask(x), x.shape))
+defvjp(unpool2, lambda ans, g, mask, shape: lambda h: pool_gather(h, mask))
+defvjp(pool_gather, lambda ans, h, mask: lambda g: unpool2(g, mask, h.shape))
+
+
+def relu(x):
+    """ReLU as ``x * [x > 0]`` with a constant mask: exact first and second derivatives a.e."""
+    v = getval(x)
+    return x * (v > 0).astype(v.dtype)
