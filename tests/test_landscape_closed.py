@@ -124,3 +124,13 @@ def test_zero_meta_loss_on_the_minimiser_circle():
 def test_surface_overflow_raises_divergence_error():
     with pytest.raises(closed.DivergenceError, match="overflows at w1="):
         closed.expected_meta_loss((np.array([1e60]), np.array([1e60])), tasks.LinearTasks(), 0.5, 5)
+
+
+def test_symmetric_surface_equals_the_direct_grid():
+    axis = np.linspace(-2.0, 2.0, 13)
+    axis = (axis - axis[::-1]) / 2
+    dist = tasks.LinearTasks(1.2, tasks.SlopeDistribution(0.7, 0.6), noise=0.2)
+    direct = closed.expected_meta_loss(np.meshgrid(axis, axis, indexing="ij"), dist, 0.3, 3)
+    np.testing.assert_allclose(closed.depth2_surface(axis, dist, 0.3, 3), direct, rtol=1e-13)
+    with pytest.raises(ValueError, match="symmetric about 0"):
+        closed.depth2_surface(np.linspace(0.0, 1.0, 5), dist, 0.3, 1)

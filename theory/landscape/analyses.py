@@ -34,7 +34,8 @@ def _grid(extent, grid):
         raise ValueError(f"grid must be an integer >= 2 (points per axis), got {grid!r}")
     if not (isinstance(extent, (int, float)) and 0 < extent < math.inf):
         raise ValueError(f"extent must be a finite number > 0, got {extent!r}")
-    return np.linspace(-extent, extent, int(grid))
+    axis = np.linspace(-extent, extent, int(grid))
+    return (axis - axis[::-1]) / 2  # exactly symmetric about 0
 
 
 def monte_carlo_meta_loss(rng, w, tasks, alpha, steps, *, n_tasks, shots, chunk=1 << 22):
@@ -80,7 +81,7 @@ def surface(rng, *, alpha=0.5, sigma2=1.0, slope_mean=1.0, slope_std=0.5, steps=
     steps = models.check_steps(steps)
     axis = _grid(extent, grid)
     w1, w2 = np.meshgrid(axis, axis, indexing="ij")
-    exact = closed.expected_meta_loss((w1, w2), tasks, alpha, steps, nodes)
+    exact = closed.depth2_surface(axis, tasks, alpha, steps, nodes)
     mc = monte_carlo_meta_loss(rng, (w1, w2), tasks, alpha, steps, n_tasks=mc_tasks,
                                shots=mc_shots)
     init = rng.uniform(-0.9 * extent, 0.9 * extent, (restarts, 2))

@@ -130,12 +130,13 @@ def shallow_floor(alpha, tasks, steps):
     return float(shallow_loss(tasks.slope.mean, alpha, tasks, steps))
 
 
-def expected_meta_loss(w, tasks, alpha, steps, nodes=None, chunk=1 << 21):
+def expected_meta_loss(w, tasks, alpha, steps, nodes=None, chunk=1 << 16):
     """Exact expectation over ``a`` of the population post-adaptation loss at factors ``w``.
 
     ``w`` is a tuple of equally shaped arrays (e.g. a grid); the expectation is a Gauss rule in
     ``a`` with ``nodes`` nodes, exact when ``nodes >= exact_nodes(depth, steps)`` (the default).
-    Work is chunked so that at most ``chunk`` (point, node) pairs are in memory at once.
+    Work is chunked so that at most ``chunk`` (point, node) pairs are in flight at once (small
+    enough to stay in cache, which is faster than one big array).
     Raises :class:`DivergenceError` if the inner loop overflows somewhere.
     """
     w = tuple(np.asarray(wi, dtype=float) for wi in np.broadcast_arrays(*w))
@@ -156,3 +157,29 @@ def expected_meta_loss(w, tasks, alpha, steps, nodes=None, chunk=1 << 21):
         raise DivergenceError(f"the {steps}-step inner loop with alpha={alpha} overflows at "
                               f"{at} (meta-loss {out[i]}); shrink the grid or alpha")
     return out.reshape(w[0].shape)
+
+
+def depth2_surface(axis, tasks, alpha, steps, nodes=None):
+    """:func:`expected_meta_loss` of the depth-2 model on the grid ``axis x axis``
+    (``[i, j]`` at ``(w1, w2) = (axis[i], axis[j])``) for an axis symmetric about 0.
+
+    Computes a quarter of the grid: swapping the layers and negating both leave every inner
+    trajectory's product ``w1 w2`` unchanged (the updates ``w1 -= alpha s e w2``,
+    ``w2 -= alpha s e w1`` commute with both maps), so the loss is invariant under
+    ``(i, j) -> (j, i)`` and ``(i, j) -> (G-1-i, G-1-j)``.
+    """
+    axis = np.asarray(axis, dtype=float)
+    if axis.ndim != 1 or axis.size < 1:
+        raise ValueError(f"axis must be a 1D array with at least one point, got shape "
+                         f"{axis.shape}")
+    if not np.array_equal(axis, -axis[::-1]):
+        raise ValueError("axis must be symmetric about 0 (axis == -axis[::-1])")
+    G = axis.size
+    i, j = np.triu_indices(G)
+    keep = i + j <= G - 1
+    i, j = i[keep], j[keep]
+    values = expected_meta_loss((axis[i], axis[j]), tasks, alpha, steps, nodes)
+    out = np.empty((G, G))
+    for r, c in ((i, j), (j, i), (G - 1 - i, G - 1 - j), (G - 1 - j, G - 1 - i)):
+        out[r, c] = values
+    return out
