@@ -1,4 +1,4 @@
-"""Closed-form linear recurrences and autograd MAML against finite differences and the R1/R2 facts."""
+"""Closed-form linear recurrences and autograd MAML vs finite differences and the R1/R2 facts."""
 
 import autograd.numpy as anp
 import numpy as np
@@ -94,7 +94,8 @@ def test_one_step_map_is_R2(w1, w2, a, alpha):
     sigma2 = 1.3
     e = w1 * w2 - a
     path = closed.inner_path((w1, w2), (sigma2, a, 0.0), alpha, 1)
-    expected = e * (1 - alpha * sigma2 * (w1 ** 2 + w2 ** 2) + alpha ** 2 * sigma2 ** 2 * e * w1 * w2)
+    expected = e * (1 - alpha * sigma2 * (w1 ** 2 + w2 ** 2)
+                    + alpha ** 2 * sigma2 ** 2 * e * w1 * w2)
     assert path[1][0] * path[1][1] - a == pytest.approx(expected, rel=1e-9, abs=1e-12)
 
 
@@ -104,7 +105,8 @@ def test_gauss_rule_is_exact_for_the_polynomial_degree(kind, depth, steps):
     dist = tasks.LinearTasks(1.0, tasks.SlopeDistribution(0.8, 0.4, kind))
     w = tuple(np.linspace(-1, 1, 7) * (j + 1) / depth for j in range(depth))
     exact = closed.expected_meta_loss(w, dist, 0.3, steps)
-    more = closed.expected_meta_loss(w, dist, 0.3, steps, nodes=tasks.exact_nodes(depth, steps) + 6)
+    more = closed.expected_meta_loss(w, dist, 0.3, steps,
+                                     nodes=tasks.exact_nodes(depth, steps) + 6)
     np.testing.assert_allclose(exact, more, rtol=1e-11)
     if kind == "normal" and depth == 2 and steps == 3:
         fewer = closed.expected_meta_loss(w, dist, 0.3, steps, nodes=3)
@@ -123,7 +125,8 @@ def test_zero_meta_loss_on_the_minimiser_circle():
 
 def test_surface_overflow_raises_divergence_error():
     with pytest.raises(closed.DivergenceError, match="overflows at w1="):
-        closed.expected_meta_loss((np.array([1e60]), np.array([1e60])), tasks.LinearTasks(), 0.5, 5)
+        closed.expected_meta_loss((np.array([1e60]), np.array([1e60])), tasks.LinearTasks(),
+                                  0.5, 5)
 
 
 def test_symmetric_surface_equals_the_direct_grid():

@@ -71,7 +71,8 @@ def surface(rng, *, alpha=0.5, sigma2=1.0, slope_mean=1.0, slope_std=0.5, steps=
     ``mc_error`` (relative RMS difference),
     ``mc_error_stable`` (the same where ``alpha sigma2 (w1^2 + w2^2) < 2``, i.e. where the inner
     loop contracts; outside, the loss is explosive in the sampled ``mean(x^2)`` and the
-    finite-shot estimate is heavy-tailed and biased upward), ``trajectories`` (``[restart][record] -> [w1, w2]``),
+    finite-shot estimate is heavy-tailed and biased upward), ``trajectories``
+    (``[restart][record] -> [w1, w2]``),
     ``trajectory_loss`` (``[restart][record]``), ``final`` (``[restart] -> [w1, w2]``),
     ``minimiser_radius`` (``1/sqrt(alpha sigma2)``, the circle of ``theory.symbolic`` R2 when
     ``steps = 1``), ``config``.

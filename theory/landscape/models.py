@@ -23,7 +23,8 @@ def check_depth(depth):
 
 def check_alpha(alpha):
     """Raise ``ValueError`` unless the inner step size ``alpha`` is a finite number > 0."""
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < float("inf"):
+    if (isinstance(alpha, bool) or not isinstance(alpha, (int, float))
+            or not 0 < alpha < float("inf")):
         raise ValueError(f"alpha must be a finite number > 0, got {alpha!r}")
     return float(alpha)
 

@@ -229,13 +229,17 @@ def _meta_step(rng, model, theta, step, tasks, exact, population, shots, restart
     k = 0 if method == "multitask" else steps
     if model == "logistic":
         batch = tasks.sample(rng, (restarts, meta_batch), shots)
-        argnum = (0, 1) if method == "metasgd" else 0
-        f = lambda th, st: logistic_task_losses(th, st, batch, k, method == "fomaml") @ weight  # noqa: E731
-        step_arg = step[:, 0] if method == "metasgd" else step
-        vjp, loss = make_vjp(lambda th, st: f(th, st[:, None] if method == "metasgd" else st),
-                             argnum=argnum)(theta, step_arg)
-        g = vjp(np.ones(restarts))
-        return loss, (g[0] + (g[1],)) if method == "metasgd" else g
+        if method == "metasgd":
+            def f(th, beta):
+                return logistic_task_losses(th, beta[:, None], batch, k, False) @ weight
+            vjp, loss = make_vjp(f, argnum=(0, 1))(theta, step[:, 0])
+            g_theta, g_beta = vjp(np.ones(restarts))
+            return loss, g_theta + (g_beta,)
+
+        def f(th):
+            return logistic_task_losses(th, step, batch, k, method == "fomaml") @ weight
+        vjp, loss = make_vjp(f)(theta)
+        return loss, vjp(np.ones(restarts))
     batch = exact if exact is not None else linear_batch(tasks, rng, (restarts, meta_batch),
                                                          population=population, shots=shots)
     w = tuple(wj[:, None] for wj in theta)
