@@ -160,7 +160,7 @@ def make(psd=False, bias=False, hidden=0, max_dim=MAX_DIM, adapt_transform=False
 
         An inner loop that only calls ``update(phi, g_s, theta_s, s)`` with the same phi at
         every step gets phi_s = adapt_phi(phi_{s-1}, g_{s-1}, g_s, alpha) here, from the
-        previous call's (phi, g, theta, direction), with alpha recovered exactly from
+        previous call's (phi, g, theta, direction), with alpha recovered (to rounding) from
         theta_s = theta_{s-1} - alpha d_{s-1}. A caller that passes a new phi (it ran
         ``adapt_phi`` itself) is left alone. Calls must run in step order, as in an inner loop.
         """
@@ -204,10 +204,10 @@ def _kron(phi, sides, key, j, X, psd, slices):
 def _recover_step_size(theta_prev, theta, direction):
     """alpha from theta = theta_prev - alpha d (least squares over the adapted keys)."""
     num = den = 0.0
+    value = lambda a: np.asarray(autograd.tracer.getval(a), dtype=np.float64)  # noqa: E731
     for k, d in direction.items():
-        d = autograd.tracer.getval(d)
-        num += float(np.sum((autograd.tracer.getval(theta_prev[k])
-                             - autograd.tracer.getval(theta[k])) * d))
+        d = value(d)
+        num += float(np.sum((value(theta_prev[k]) - value(theta[k])) * d))
         den += float(np.sum(d * d))
     if den == 0.0:
         return 0.0  # a zero step leaves nothing to differentiate through: phi stays
