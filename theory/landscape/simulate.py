@@ -118,7 +118,11 @@ def _symbolic_task_grads(w, step, batch, steps, first_order, method):
     """Per-task meta-gradients from the lambdified closed forms of :mod:`theory.symbolic`."""
     if method == "metasgd":
         raise ValueError("gradients='symbolic' supports methods maml, fomaml and multitask")
-    from theory.symbolic import bridge, derive
+    try:
+        from theory.symbolic import bridge, derive
+    except ImportError as err:
+        raise ValueError(f"gradients='symbolic' needs theory.symbolic (derive, bridge.numeric): "
+                         f"{err}; use gradients='recurrence' or 'autograd'") from None
 
     fn = bridge.numeric(derive(model="linear", depth=len(w), steps=steps, loss="population",
                                first_order=first_order))
