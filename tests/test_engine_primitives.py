@@ -107,9 +107,13 @@ def test_unpool_and_gather_are_adjoint_and_route_to_argmax():
 
 
 def test_pool_mask_ties_pick_exactly_one():
-    x = np.zeros((1, 1, 1, 4, 4), dtype=np.float32)
+    x = np.zeros((1, 1, 1, 4, 5), dtype=np.float32)
+    x[..., 2:, :2] = 1.0  # one window with a tie between its two top taps, others all equal
+    x[..., 3, 0] = 0.0
     mask = P.pool_mask(x)
-    assert mask.sum(axis=(-3, -1)).tolist() == np.ones((1, 1, 1, 2, 2)).tolist()
+    np.testing.assert_array_equal(mask.sum(axis=0), np.ones((1, 1, 1, 2, 2)))
+    dx = grad(lambda x: anp.sum(P.maxpool2(x)))(x)
+    assert dx.sum() == 4 and dx[0, 0, 0, 2, 0] == 1 and dx[0, 0, 0, 2, 1] == 0
 
 
 def test_relu_second_order():

@@ -128,6 +128,12 @@ def count(params):
     return int(sum(np.size(v) for v in params.values()))
 
 
+def mean(x, axis):
+    """``anp.mean(x, axis, keepdims=True)`` whose VJP keeps float32 (autograd's divides by an int64)."""
+    n = int(np.prod([anp.shape(x)[a] for a in np.atleast_1d(axis)]))
+    return anp.sum(x, axis=axis, keepdims=True) * (1.0 / n)
+
+
 def _task_view(key, value):
     """Reshape a shared or per-task vector param to broadcast against ``(T, O, M)``."""
     return anp.reshape(value, (-1, anp.shape(value)[-1], 1) if is_per_task(key, value)
@@ -163,9 +169,9 @@ def features(params, x):
             Tm, wm = params[f"conv{i}/T"], anp.reshape(w, anp.shape(w)[:-3] + (-1,))
             w = anp.reshape(Tm @ wm, anp.shape(wm)[:-1] + (anp.shape(a)[1], 3, 3))
         z = P.conv3x3(a, w)  # (T, O, n*H*W)
-        mu = anp.mean(z, axis=2, keepdims=True)
+        mu = mean(z, axis=2)
         zc = z - mu
-        var = anp.mean(zc * zc, axis=2, keepdims=True)
+        var = mean(zc * zc, axis=2)
         scale = _task_view(f"bn{i}/gamma", params[f"bn{i}/gamma"]) / anp.sqrt(var + BN_EPS)
         z = zc * scale + _task_view(f"bn{i}/beta", params[f"bn{i}/beta"])
         O = anp.shape(z)[1]

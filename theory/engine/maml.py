@@ -40,7 +40,7 @@ def cross_entropy(logits, y):
     z = logits - v.max(axis=-1, keepdims=True)
     logp = z - anp.log(anp.sum(anp.exp(z), axis=-1, keepdims=True))
     onehot = (y[..., None] == np.arange(shape[2])).astype(v.dtype)
-    return -anp.mean(anp.sum(onehot * logp, axis=-1), axis=-1)
+    return -cnn.mean(anp.sum(onehot * logp, axis=-1), axis=-1)[..., 0]
 
 
 def accuracy(logits, y):
@@ -151,7 +151,7 @@ def meta_loss(meta_params, batch, *, alpha, steps, algo="maml", metaopt=None):
     logits = _adapted_logits(meta_params["model"], batch, alpha, steps, algo, metaopt,
                              meta_params.get("metaopt", {}))
     losses = cross_entropy(logits, batch[3])
-    return anp.mean(losses), {"accuracy": accuracy(logits, batch[3]), "loss": getval(losses)}
+    return cnn.mean(losses, axis=0)[0], {"accuracy": accuracy(logits, batch[3]), "loss": getval(losses)}
 
 
 def meta_grad(meta_params, batch, **kwargs):

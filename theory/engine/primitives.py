@@ -62,48 +62,57 @@ def conv3x3(a, w):
 
 
 def _windows(x):
-    """View of the cropped map as ``(..., H//2, 2, W//2, 2)``; odd trailing rows/columns dropped."""
+    """View (copy if cropped) of the map as ``(..., H//2, 2, W//2, 2)``; odd last row/column dropped."""
     *lead, H, W = x.shape
     H2, W2 = H // 2, W // 2
-    xc = x[..., : 2 * H2, : 2 * W2]
-    return xc.reshape(tuple(lead) + (H2, 2, W2, 2))
+    if (H, W) != (2 * H2, 2 * W2):
+        x = x[..., : 2 * H2, : 2 * W2]
+    return x.reshape(tuple(lead) + (H2, 2, W2, 2))
 
 
-def pool_mask(x):
-    """One-hot mask of each 2x2 window's first maximum, shape ``(..., H//2, 2, W//2, 2)``, x's dtype.
+def pool_mask(x, top=None):
+    """One-hot masks of each 2x2 window's first maximum: ``(4, ..., H//2, W//2)`` in x's dtype.
 
-    Ties go to the first tap in row-major order so that exactly one input gets the gradient.
+    ``mask[2*i + j]`` marks the windows whose maximum sits at tap ``(i, j)``; ties go to the first
+    tap in row-major order, so exactly one input per window gets the gradient (flat image
+    backgrounds make ties common). ``top`` (the pooled map) is recomputed if not given.
     """
     x = getval(x)
+    top = maxpool2.fun(x) if top is None else getval(top)
     win = _windows(x)
-    top = win.max(axis=(-3, -1))
-    mask = np.zeros(win.shape, dtype=x.dtype)
-    taken = np.zeros(top.shape, dtype=bool)
-    for i in range(2):
-        for j in range(2):
-            hit = (win[..., i, :, j] == top) & ~taken
+    mask = np.empty((4,) + top.shape, dtype=x.dtype)
+    taken = None
+    for k in range(4):
+        hit = win[..., k // 2, :, k % 2] == top
+        if taken is None:
+            taken = hit
+        else:
+            hit &= ~taken
             taken |= hit
-            mask[..., i, :, j] = hit
+        mask[k] = hit
     return mask
 
 
 @primitive
 def maxpool2(x):
     """2x2 max-pool, stride 2, floor division (``H -> H // 2``): ``(..., H, W) -> (..., H//2, W//2)``."""
-    return _windows(x).max(axis=(-3, -1))
+    win = _windows(x)
+    rows = np.maximum(win[..., 0, :, :], win[..., 1, :, :])
+    return np.maximum(rows[..., 0], rows[..., 1])
 
 
 @primitive
 def unpool2(g, mask, shape):
-    """Route ``g (..., H//2, W//2)`` to the argmax positions given by ``mask``; zeros elsewhere.
+    """Route ``g (..., H//2, W//2)`` to the argmax taps given by ``mask``; zeros elsewhere.
 
-    Output has the full ``shape (..., H, W)`` (dropped odd rows/columns get zero).
+    Output has the full ``shape (..., H, W)`` (a dropped odd row/column gets zero).
     """
-    spread = g[..., :, None, :, None] * mask
-    *lead, H2, _, W2, _ = mask.shape
-    full = spread.reshape(tuple(lead) + (2 * H2, 2 * W2))
-    H, W = shape[-2:]
-    if (H, W) == (2 * H2, 2 * W2):
+    H2, W2 = g.shape[-2:]
+    win = np.empty(g.shape[:-2] + (H2, 2, W2, 2), dtype=np.result_type(g, mask))
+    for k in range(4):
+        np.multiply(g, mask[k], out=win[..., k // 2, :, k % 2])
+    full = win.reshape(g.shape[:-2] + (2 * H2, 2 * W2))
+    if tuple(shape[-2:]) == (2 * H2, 2 * W2):
         return full
     out = np.zeros(shape, dtype=full.dtype)
     out[..., : 2 * H2, : 2 * W2] = full
@@ -113,10 +122,14 @@ def unpool2(g, mask, shape):
 @primitive
 def pool_gather(h, mask):
     """Adjoint of ``unpool2``: pick, in each 2x2 window of ``h (..., H, W)``, the masked entry."""
-    return (_windows(h) * mask).sum(axis=(-3, -1))
+    win = _windows(h)
+    out = win[..., 0, :, 0] * mask[0]
+    for k in range(1, 4):
+        out += win[..., k // 2, :, k % 2] * mask[k]
+    return out
 
 
-defvjp(maxpool2, lambda ans, x: (lambda m, s: lambda g: unpool2(g, m, s))(pool_mask(x), x.shape))
+defvjp(maxpool2, lambda ans, x: (lambda m, s: lambda g: unpool2(g, m, s))(pool_mask(x, ans), x.shape))
 defvjp(unpool2, lambda ans, g, mask, shape: lambda h: pool_gather(h, mask))
 defvjp(pool_gather, lambda ans, h, mask: lambda g: unpool2(g, mask, h.shape))
 
