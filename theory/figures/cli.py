@@ -4,6 +4,7 @@ Each figure gets its own generator ``default_rng([seed, crc32(name)])``, so a fi
 alone is bit-for-bit the one drawn in the full run with the same seed.
 """
 
+import json
 import os
 import sys
 import time
@@ -41,8 +42,30 @@ def save(fig, out, name, formats=("png", "pdf")):
             path = os.path.join(out, f"{name}.{fmt}")
             with _io.atomic_open(path, "wb") as handle:
                 fig.savefig(handle, format=fmt)
+            _readable(path)
             paths.append(path)
     return paths
+
+
+def write_data(path, record):
+    """Write a figure's data atomically as compact JSON (surfaces hold ~10^4 numbers)."""
+    with _io.atomic_open(path) as handle:
+        json.dump(record, handle, separators=(",", ":"), allow_nan=False)
+        handle.write("\n")
+    _readable(path)
+
+
+def _readable(path):
+    # the atomic temporary file is created 0600; give the result the user's usual permissions
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
+def command(name, args):
+    """The command line that reproduces figure ``name``'s data."""
+    extra = (["--quick"] if args.quick else []) + ([f"--seed {args.seed}"] if args.seed else [])
+    return " ".join(["python -m theory.figures", name, *extra])
 
 
 def parser():
@@ -79,10 +102,10 @@ def main(argv=None):
         start = time.perf_counter()
         data, fig = build(name, seed=args.seed, quick=args.quick, results_dir=args.results)
         save(fig, args.out, name)
-        _io.write_json(os.path.join(args.data, f"{name}.json"),
-                       {"kind": "figure-data", "figure": name, "seed": args.seed,
-                        "quick": args.quick, "wall_time_s": round(time.perf_counter() - start, 2),
-                        "data": data})
+        write_data(os.path.join(args.data, f"{name}.json"),
+                   {"kind": "figure-data", "figure": name, "seed": args.seed,
+                    "quick": args.quick, "command": command(name, args),
+                    "wall_time_s": round(time.perf_counter() - start, 2), "data": data})
         bar.write(f"{name}: {os.path.join(args.out, name)}.png/.pdf "
                   f"({time.perf_counter() - start:.1f} s)")
     return 0

@@ -40,7 +40,7 @@ def compute_surface(rng, quick=False):
     ``"sigma2"``, ``"minimisers"`` (4 x 2) and ``"summary"`` added.
     """
     res = analyses.surface(rng, alpha=ALPHA, steps=STEPS, extent=EXTENT,
-                           grid=41 if quick else 161, mc_tasks=100 if quick else 2000,
+                           grid=41 if quick else 101, mc_tasks=100 if quick else 2000,
                            mc_shots=50, restarts=4 if quick else 12,
                            iterations=400 if quick else 4000, lr=0.05, optimizer="adam",
                            record_every=10, population=True)
