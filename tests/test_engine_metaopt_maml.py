@@ -183,3 +183,16 @@ def test_adapt_transform_takes_transform_steps_inside_the_inner_loop():
     for k in params:
         np.testing.assert_allclose(got[k], theta2[k], rtol=1e-10, atol=1e-13, err_msg=k)
     assert not np.allclose(got["conv2/w"], without["conv2/w"], rtol=1e-9, atol=0)
+
+
+@pytest.mark.parametrize("name", metaopt.NAMES)
+def test_count_parameters_on_the_engine_cnn(name):
+    """Tiny CNN by hand: conv1 27 + 3, bn1 6, conv2 81 + 3, bn2 6; LinNet (3, 3); head 2 x 3 + 2."""
+    rng, mo, params, phi = setup(name, {}, linnet=1, seed=6)
+    n_t = 9 + 9 + 9 + 4 if name == "tnet" else 0  # conv1/T, conv2/T, lin1/T, head/T
+    assert cnn.count(params) == 126 + 9 + 8 + n_t
+    counts = metaopt.count_parameters({"model": params, "metaopt": phi})
+    assert counts == {"meta": 126 + 9 + 8 + n_t + sum(v.size for v in phi.values()),
+                      "deployed": 126 + 8}
+    base = {k: v for k, v in params.items() if not metaopt.is_transform_key(k)}
+    assert counts["deployed"] == cnn.count(cnn.collapse(base))
