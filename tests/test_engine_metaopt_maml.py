@@ -187,7 +187,7 @@ def test_adapt_transform_takes_transform_steps_inside_the_inner_loop():
 
 @pytest.mark.parametrize("name", metaopt.NAMES)
 def test_count_parameters_on_the_engine_cnn(name):
-    """Tiny CNN by hand: conv1 27 + 3, bn1 6, conv2 81 + 3, bn2 6; LinNet (3, 3); head 2 x 3 + 2."""
+    """By hand: conv1 27 + 3, bn1 6, conv2 81 + 3, bn2 6; LinNet (3, 3); head 2 x 3 + 2."""
     rng, mo, params, phi = setup(name, {}, linnet=1, seed=6)
     n_t = 9 + 9 + 9 + 4 if name == "tnet" else 0  # conv1/T, conv2/T, lin1/T, head/T
     assert cnn.count(params) == 126 + 9 + 8 + n_t

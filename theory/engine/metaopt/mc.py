@@ -36,7 +36,7 @@ def _modes(key, shape):
 
 def make(max_dim=MAX_DIM):
     """The Meta-Curvature ``MetaOpt``; sides longer than ``max_dim`` use diagonal factors."""
-    if not isinstance(max_dim, int) or max_dim < 1:
+    if not isinstance(max_dim, int) or isinstance(max_dim, bool) or max_dim < 1:
         raise ValueError(f"max_dim={max_dim!r} must be an integer >= 1")
 
     def init(rng, params, keys=None):
@@ -61,7 +61,7 @@ def make(max_dim=MAX_DIM):
                 continue
             X = g.reshape(g.shape[:g.ndim - len(shape)] + tuple(s for _, _, s in modes))
             for name, axis, side in modes:
-                X = _factors.mode_product(phi[name], X, axis, side > max_dim)
+                X = _factors.mode_product(phi[name], X, axis, _factors.is_diagonal(side, max_dim))
             out[k] = X.reshape(g.shape)
         return out
 
