@@ -10,10 +10,13 @@ meta-iterations, inner steps and layers).  Methods:
 - ``"metasgd"``: MAML whose inner step size is a learned parameter ``beta`` (initialised at
   ``alpha``; Li et al. 2017), to compare a learned optimiser with what depth learns.
 
-Linear models use the closed-form recurrences of :mod:`theory.landscape.closed`
-(``gradients="recurrence"``), or autograd on the same quadratic task losses
-(``gradients="autograd"``), or the lambdified closed forms of :mod:`theory.symbolic`
-(``gradients="symbolic"``, population mode only); logistic models use autograd.
+Gradients (``gradients=``): ``"symbolic"`` evaluates the lambdified closed forms of
+:mod:`theory.symbolic` (linear, population, methods maml/fomaml/multitask); ``"recurrence"``
+the closed-form reverse recurrence of :mod:`theory.landscape.closed` (any linear case,
+including Meta-SGD's step-size gradient); ``"autograd"`` differentiates the quadratic task
+losses through the inner loop.  ``"auto"`` (default) takes the symbolic closed forms where they
+exist and derive in about a second (depth <= 3, K <= 3), else the recurrence; logistic models
+always use autograd.  Tests check that the three agree.
 """
 
 import dataclasses
@@ -31,6 +34,7 @@ from .tasks import (ClassificationTasks, LinearTasks, check_shots, expected_batc
 METHODS = ("maml", "fomaml", "multitask", "metasgd")
 MODELS = ("linear", "logistic")
 GRADIENTS = ("recurrence", "autograd", "symbolic")
+SYMBOLIC_RANGE = (3, 3)  # largest (depth, K) that "auto" derives symbolically
 LIMIT = 1e6  # a parameter beyond this is a blow-up, not training
 
 
@@ -114,6 +118,31 @@ def linear_task_grads(w, step, batch, steps, method, gradients="recurrence"):
     return loss, (g[0] + (g[1],)) if method == "metasgd" else g
 
 
+def symbolic_available():
+    """Whether :mod:`theory.symbolic` provides ``derive`` and ``bridge.numeric``."""
+    try:
+        from theory.symbolic import bridge, derive  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def resolve_gradients(gradients, *, model, population, method, depth, steps):
+    """The gradient backend that ``gradients`` (one of ``GRADIENTS`` or ``"auto"``) means here."""
+    _choice("gradients", gradients, GRADIENTS + ("auto",))
+    if model == "logistic":
+        return "autograd"
+    exists = population and method != "metasgd"
+    if gradients == "symbolic" and not exists:
+        raise ValueError("gradients='symbolic' needs population=True and a method among "
+                         f"['maml', 'fomaml', 'multitask'], got population={population}, "
+                         f"method={method!r}")
+    if gradients != "auto":
+        return gradients
+    small = depth <= SYMBOLIC_RANGE[0] and steps <= SYMBOLIC_RANGE[1]
+    return "symbolic" if exists and small and symbolic_available() else "recurrence"
+
+
 def _symbolic_task_grads(w, step, batch, steps, first_order, method):
     """Per-task meta-gradients from the lambdified closed forms of :mod:`theory.symbolic`."""
     if method == "metasgd":
@@ -164,7 +193,7 @@ def logistic_task_losses(theta, step, batch, steps, first_order):
 def meta_train(rng, *, model="linear", depth=2, method="maml", steps=1, alpha=0.5, tasks=None,
                population=True, shots=10, meta_batch=16, restarts=32, iterations=500,
                optimizer="sgd", lr=0.3, init=None, init_scale=1.0, record_every=10,
-               gradients="recurrence", nodes=None, progress=False):
+               gradients="auto", nodes=None, progress=False):
     """Meta-train ``restarts`` independent runs; returns a :class:`Run`.
 
     ``tasks``: :class:`LinearTasks` / :class:`ClassificationTasks` (defaults per model);
@@ -177,7 +206,6 @@ def meta_train(rng, *, model="linear", depth=2, method="maml", steps=1, alpha=0.
     """
     _choice("model", model, MODELS)
     _choice("method", method, METHODS)
-    _choice("gradients", gradients, GRADIENTS)
     depth = models.check_depth(depth)
     steps = models.check_steps(steps)
     alpha = models.check_alpha(alpha)
@@ -193,6 +221,8 @@ def meta_train(rng, *, model="linear", depth=2, method="maml", steps=1, alpha=0.
                          "population=True; give an integer >= 1")
     if meta_batch is not None:
         meta_batch = _count("meta_batch", meta_batch)
+    gradients = resolve_gradients(gradients, model=model, population=population, method=method,
+                                  depth=depth, steps=steps)
     setup = _linear_setup if model == "linear" else _logistic_setup
     names, theta = setup(rng, tasks, depth, init, init_scale, restarts)
     n_model = len(theta)
