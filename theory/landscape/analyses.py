@@ -59,12 +59,24 @@ def monte_carlo_meta_loss(rng, w, tasks, alpha, steps, *, n_tasks, shots, chunk=
     return (out / n_tasks).reshape(np.shape(w[0]))
 
 
+def _starts(rng, restarts, extent, alpha_sigma2, bound=1.5):
+    """Uniform starts in ``[-0.9 extent, 0.9 extent]^2`` with ``alpha sigma2 |w|^2 < bound``:
+    where the inner loop contracts the meta-gradient is moderate and plain SGD is stable
+    (outside it grows like a power of ``|w|`` of degree ``4 * 3^(K-1)``)."""
+    out = np.empty((0, 2))
+    while len(out) < restarts:
+        w = rng.uniform(-0.9 * extent, 0.9 * extent, (4 * restarts, 2))
+        out = np.concatenate([out, w[alpha_sigma2 * np.sum(w ** 2, axis=1) < bound]])
+    return out[:restarts]
+
+
 def surface(rng, *, alpha=0.5, sigma2=1.0, slope_mean=1.0, slope_std=0.5, steps=1, extent=2.5,
-            grid=65, mc_tasks=2000, mc_shots=50, restarts=12, iterations=300, lr=0.1,
-            optimizer="sgd", record_every=5, nodes=None, population=True, shots=10,
+            grid=65, mc_tasks=2000, mc_shots=200, restarts=12, iterations=2000, lr=0.3,
+            optimizer="sgd", record_every=20, nodes=None, population=True, shots=10,
             meta_batch=16):
     """Meta-loss surface of the depth-2 linear model over a ``grid x grid`` square
-    ``[-extent, extent]^2`` with MAML trajectories from ``restarts`` random starts.
+    ``[-extent, extent]^2`` with MAML trajectories (exact population objective, or sampled
+    meta-batches) from ``restarts`` random starts (see :func:`_starts`).
 
     Keys: ``w1``, ``w2`` (axes), ``closed_form`` (``[i][j]`` at ``(w1[i], w2[j])``, exact
     expectation), ``monte_carlo`` (same grid, ``mc_tasks`` tasks x ``mc_shots`` points),
@@ -85,7 +97,7 @@ def surface(rng, *, alpha=0.5, sigma2=1.0, slope_mean=1.0, slope_std=0.5, steps=
     exact = closed.depth2_surface(axis, tasks, alpha, steps, nodes)
     mc = monte_carlo_meta_loss(rng, (w1, w2), tasks, alpha, steps, n_tasks=mc_tasks,
                                shots=mc_shots)
-    init = rng.uniform(-0.9 * extent, 0.9 * extent, (restarts, 2))
+    init = _starts(rng, restarts, extent, alpha * sigma2)
     run = _train(rng, population=population, shots=shots, meta_batch=meta_batch, depth=2,
                  steps=steps, alpha=alpha, tasks=tasks, restarts=restarts,
                  iterations=iterations, optimizer=optimizer, lr=lr, init=init,
