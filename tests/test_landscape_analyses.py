@@ -113,3 +113,13 @@ def test_surface_result_shapes_and_trajectories():
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call(np.random.default_rng(0))
+
+
+def test_collapsing_linnet_restores_the_logr_failure():
+    out = curves.logistic_collapse(np.random.default_rng(1), restarts=2, iterations=300,
+                                   n_tasks=400)
+    linnet, collapsed = np.array(out["linnet_accuracy"]), np.array(out["collapsed_accuracy"])
+    np.testing.assert_allclose(linnet[:, 0], collapsed[:, 0])  # same function before adapting
+    np.testing.assert_allclose(out["linnet_loss"][0][0], out["collapsed_loss"][0][0], rtol=1e-12)
+    assert np.mean(linnet[:, -1]) > np.mean(collapsed[:, -1]) + 0.1
+    json.dumps(out)

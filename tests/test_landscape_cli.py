@@ -48,6 +48,7 @@ def test_train_json_is_reproducible_from_the_seed(tmp_path, capsys):
      "--iterations", "10"],
     ["sweep", "--alphas", "0.5", "1.0", "--iterations", "50", "--restarts", "2"],
     ["collapse", "--iterations", "50", "--restarts", "2"],
+    ["collapse", "--iterations", "5", "--restarts", "2", "--logistic", "--shots", "3"],
     ["effective", "--iterations", "50", "--restarts", "2"],
     ["curves", "--iterations", "50", "--restarts", "2", "--no-logistic", "--no-population"],
 ])

@@ -124,6 +124,7 @@ def test_optimizers_do_not_mutate_and_descend_a_quadratic():
     (dict(lr=0.0), "learning rate must be a finite number > 0"),
     (dict(model="logistic", meta_batch=None), "meta_batch=None"),
     (dict(init=np.zeros((2, 2))), r"init must have shape"),
+    (dict(model="logistic", tasks=tasks.LinearTasks()), "needs tasks of type ClassificationTasks"),
 ])
 def test_bad_input_is_a_value_error_naming_the_range(kwargs, match):
     with pytest.raises(ValueError, match=match):

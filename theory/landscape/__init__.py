@@ -50,6 +50,8 @@ analyses.collapse(rng, *, alpha=0.5, depth=2, restarts=8, iterations=1500)
                                            -- deep -> product W -> the shallow (R1) loss again
 analyses.effective_steps(rng, *, alpha=0.2, depth=2, iterations=1500)
                                            -- deep effective step vs Meta-SGD's learned beta
+curves.logistic_collapse(rng, *, alpha=0.5, depth=2, restarts=4, iterations=400)
+                                           -- LinNet collapsed to LogR: accuracy drops again
 curves.adaptation_curves(rng, *, alpha=0.5, steps=2, depth=2, restarts=4, iterations=1000,
     logistic=True, logistic_iterations=400) -- shallow vs deep, LogR vs LogR+LinNet, equal alpha
 Every analysis also takes ``sigma2``, ``slope_mean``, ``slope_std``, ``lr``, ``optimizer`` and

@@ -78,6 +78,7 @@ def build_parser():
     p.add_argument("--method", choices=METHODS, default="maml")
     p.add_argument("--exact", action=argparse.BooleanOptionalAction, default=True,
                    help="with --population: exact expectation over a instead of meta-batches")
+    p.add_argument("--progress", action="store_true", help="progress bar on stderr")
     p = sub.add_parser("curves", help="adaptation curves: shallow vs deep, LogR vs LinNet")
     _common(p, steps=2, restarts=4, iterations=1000)
     p.add_argument("--depth", type=_cli.positive_int, default=2)
@@ -90,6 +91,8 @@ def build_parser():
     p = sub.add_parser("collapse", help="meta-train deep, collapse to its product, adapt again")
     _common(p)
     p.add_argument("--depth", type=_cli.positive_int, default=2)
+    p.add_argument("--logistic", action="store_true",
+                   help="also collapse a meta-trained LogR+LinNet (key 'logistic')")
     p = sub.add_parser("effective", help="effective step along training vs Meta-SGD's beta")
     _common(p, alpha=0.2)
     p.add_argument("--depth", type=_cli.positive_int, default=2)
@@ -120,7 +123,8 @@ def _train(rng, args):
                      steps=args.steps, alpha=args.alpha, tasks=tasks, population=args.population,
                      shots=args.shots, meta_batch=None if exact else args.meta_batch,
                      restarts=args.restarts, iterations=args.iterations,
-                     optimizer=args.optimizer, lr=lr, record_every=max(1, args.iterations // 20))
+                     optimizer=args.optimizer, lr=lr, record_every=max(1, args.iterations // 20),
+                     progress=args.progress)
     result = run.to_dict()
     if linear:
         loss = evaluate.linear_curve(rng, run.params, tasks, depth=args.depth, alpha=args.alpha,
@@ -151,7 +155,11 @@ def compute(args):
         kw.pop("alpha")
         return analyses.alpha_sweep(rng, alphas=args.alphas, depth=args.depth, **kw)
     if args.command == "collapse":
-        return analyses.collapse(rng, depth=args.depth, **kw)
+        out = analyses.collapse(rng, depth=args.depth, **kw)
+        if args.logistic:
+            out["logistic"] = curves.logistic_collapse(rng, alpha=args.alpha, steps=args.steps,
+                                                       depth=args.depth, shots=args.shots)
+        return out
     return analyses.effective_steps(rng, depth=args.depth, **kw)
 
 
@@ -188,6 +196,11 @@ def summary(command, result):
                  f"collapsed (same alpha)         {mean(result['collapsed']):.6f}",
                  f"R1 prediction at W             {mean(result['collapsed_predicted']):.6f}",
                  f"best shallow (R1 floor)        {result['shallow_floor']:.6f}"]
+        if "logistic" in result:
+            log = result["logistic"]
+            lines += [f"LogR+LinNet accuracy after K steps "
+                      f"{mean(log['linnet_accuracy'])[-1]:.4f}, collapsed to LogR "
+                      f"{mean(log['collapsed_accuracy'])[-1]:.4f}"]
     else:
         lines = [f"final effective step: deep {mean(result['deep'][-1]):.4f}, "
                  f"Meta-SGD {mean(result['metasgd'][-1]):.4f} (units of 1/sigma2)"]

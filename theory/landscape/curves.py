@@ -80,3 +80,30 @@ def _logistic(rng, tasks, depth, alpha, steps, restarts, shots, meta_batch, iter
             "meta_test": {"iterations": run.iterations.tolist(),
                           "loss": [lc[0][:, -1].tolist() for lc in along],
                           "accuracy": [lc[1][:, -1].tolist() for lc in along]}}
+
+
+def logistic_collapse(rng, *, alpha=0.5, steps=1, depth=2, restarts=4, iterations=400, lr=0.03,
+                      class_mean=1.0, class_std=2.0, sharpness=4.0, shots=20, meta_batch=16,
+                      n_tasks=500):
+    """Meta-train LogR+LinNet, collapse ``w1 ... wL`` into ``W`` (a LogR computing the same
+    function) and adapt both with the same ``alpha`` on the same meta-test tasks (R3, R4).
+
+    Keys (``[restart][k]``, k = 0..K): ``linnet_loss``, ``linnet_accuracy``, ``collapsed_loss``,
+    ``collapsed_accuracy`` (equal at k = 0: same function); ``params``; ``config``.
+    """
+    tasks = ClassificationTasks(1.0, SlopeDistribution(class_mean, class_std), sharpness)
+    run = meta_train(rng, model="logistic", depth=depth, steps=steps, alpha=alpha, tasks=tasks,
+                     shots=shots, meta_batch=meta_batch, restarts=restarts,
+                     iterations=iterations, optimizer="adam", lr=lr, record_every=iterations)
+    collapsed = np.stack([np.prod(run.params[:, :depth], axis=1), run.params[:, depth]], -1)
+    seed = rng.integers(2 ** 63)
+    out = {}
+    for name, params, L in (("linnet", run.params, depth), ("collapsed", collapsed, 1)):
+        loss, acc = evaluate.logistic_curve(np.random.default_rng(seed), params, tasks, depth=L,
+                                            alpha=alpha, steps=steps, shots=shots,
+                                            n_tasks=n_tasks)
+        out[name + "_loss"], out[name + "_accuracy"] = loss.tolist(), acc.tolist()
+    out["params"] = run.params.tolist()
+    out["config"] = dict(run.config, class_mean=class_mean, class_std=class_std,
+                         sharpness=sharpness, n_tasks=n_tasks)
+    return out

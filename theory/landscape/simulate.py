@@ -214,8 +214,11 @@ def meta_train(rng, *, model="linear", depth=2, method="maml", steps=1, alpha=0.
     iterations = _count("iterations", iterations, 0)
     record_every = _count("record_every", record_every)
     init_opt, update, get_params = optim.make(optimizer, lr)
-    if tasks is None:
-        tasks = LinearTasks() if model == "linear" else ClassificationTasks()
+    kind = LinearTasks if model == "linear" else ClassificationTasks
+    tasks = kind() if tasks is None else tasks
+    if not isinstance(tasks, kind):
+        raise ValueError(f"model {model!r} needs tasks of type {kind.__name__}, got "
+                         f"{type(tasks).__name__}")
     if meta_batch is None and not (model == "linear" and population):
         raise ValueError("meta_batch=None (exact expectation) needs model='linear' with "
                          "population=True; give an integer >= 1")
