@@ -156,6 +156,10 @@ def test_float32_forward_and_gradient_stay_float32():
     assert cnn.apply(params, x).dtype == np.float32
     g = grad(lambda p: anp.sum(maml.cross_entropy(cnn.apply(p, x), y)))(params)
     assert all(v.dtype == np.float32 for v in g.values())
+    # the input gradient passes no cast-back (param gradients are cast by autograd's indexing
+    # VJPs), so it shows whether any intermediate of the backward pass became float64
+    gx = grad(lambda x: anp.sum(maml.cross_entropy(cnn.apply(params, x), y)))(x)
+    assert gx.dtype == np.float32
 
 
 def test_conv_bias_has_zero_gradient_under_batch_norm():

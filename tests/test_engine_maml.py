@@ -187,6 +187,16 @@ def test_float32_stays_float32_through_the_meta_gradient(algo):
     loss, g, aux = maml.meta_grad({"model": params, "metaopt": {}}, batch, alpha=ALPHA, steps=2, algo=algo)
     assert loss.dtype == np.float32 and aux["loss"].dtype == np.float32
     assert all(v.dtype == np.float32 for v in g["model"].values())
+    # second order through the inner loop down to the support images: no float64 intermediates
+    x_s, y_s, x_q, y_q = batch
+    # (FO-MAML's meta-loss does not depend on the support images: differentiate the query ones)
+    if algo == "fomaml":
+        gx = grad(lambda x: maml.meta_loss({"model": params, "metaopt": {}}, (x_s, y_s, x, y_q),
+                                           alpha=ALPHA, steps=2, algo=algo)[0])(x_q)
+    else:
+        gx = grad(lambda x: maml.meta_loss({"model": params, "metaopt": {}}, (x, y_s, x_q, y_q),
+                                           alpha=ALPHA, steps=2, algo=algo)[0])(x_s)
+    assert gx.dtype == np.float32
     acc = maml.evaluate_batch(params, batch, alpha=ALPHA, steps=2, algo=algo)
     assert acc.shape == (2,) and np.all((acc >= 0) & (acc <= 1))
 

@@ -137,3 +137,16 @@ def test_float32_preserved_forward_and_backward():
     # second order (a Hessian-vector product) stays float32 too
     hv = grad(lambda w: anp.sum(grad(f, 1)(a, w) * w))(w)
     assert hv.dtype == np.float32
+
+
+def test_batch_norm_pieces_second_order_and_definitions():
+    rng = np.random.default_rng(9)
+    z = rand(rng, 2, 3, 7)
+    np.testing.assert_allclose(P.center(z), z - z.mean(axis=-1, keepdims=True), rtol=1e-13, atol=1e-15)
+    zc = P.center(z)
+    np.testing.assert_allclose(P.sqmean(zc), zc.var(axis=-1, keepdims=True), rtol=1e-13)
+    check_grads(P.center, modes=["rev"], order=2)(z)
+    check_grads(P.sqmean, modes=["rev"], order=2)(z)
+    check_grads(lambda z: anp.sum(P.center(z) ** 2 / anp.sqrt(P.sqmean(P.center(z)) + 0.1)),
+                modes=["rev"], order=2)(z)
+    assert P.center(z.astype(np.float32)).dtype == P.sqmean(z.astype(np.float32)).dtype == np.float32

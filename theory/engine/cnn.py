@@ -169,9 +169,8 @@ def features(params, x):
             Tm, wm = params[f"conv{i}/T"], anp.reshape(w, anp.shape(w)[:-3] + (-1,))
             w = anp.reshape(Tm @ wm, anp.shape(wm)[:-1] + (anp.shape(a)[1], 3, 3))
         z = P.conv3x3(a, w)  # (T, O, n*H*W)
-        mu = mean(z, axis=2)
-        zc = z - mu
-        var = mean(zc * zc, axis=2)
+        zc = P.center(z)
+        var = P.sqmean(zc)
         scale = _task_view(f"bn{i}/gamma", params[f"bn{i}/gamma"]) / anp.sqrt(var + BN_EPS)
         z = zc * scale + _task_view(f"bn{i}/beta", params[f"bn{i}/beta"])
         O = anp.shape(z)[1]

@@ -134,6 +134,26 @@ defvjp(unpool2, lambda ans, g, mask, shape: lambda h: pool_gather(h, mask))
 defvjp(pool_gather, lambda ans, h, mask: lambda g: unpool2(g, mask, h.shape))
 
 
+@primitive
+def center(z):
+    """Subtract the mean over the last axis: ``z - mean(z, -1)``, for batch norm on ``(T, O, M)``.
+
+    An orthogonal projection, hence self-adjoint: its VJP is ``center`` again, with no
+    full-size broadcast of the mean's gradient to add up.
+    """
+    return z - z.mean(axis=-1, keepdims=True)
+
+
+@primitive
+def sqmean(zc):
+    """Mean of squares over the last axis (keepdims): the batch variance of centred ``zc``."""
+    return np.einsum("...m,...m->...", zc, zc)[..., None] * (1.0 / zc.shape[-1])
+
+
+defvjp(center, lambda ans, z: lambda g: center(g))
+defvjp(sqmean, lambda ans, zc: lambda g: zc * (g * (2.0 / zc.shape[-1])))
+
+
 def relu(x):
     """ReLU as ``x * [x > 0]`` with a constant mask: exact first and second derivatives a.e."""
     v = getval(x)
