@@ -30,11 +30,13 @@ DATASETS = ("synthetic", "omniglot", "cifarfs", "mini-imagenet")
 ALGOS = ("maml", "fomaml", "anil")
 METAOPTS = ("none", "metasgd", "mc", "tnet", "kfo", "kfo-mlp")
 
-# A quick synthetic run (a few seconds per 100 iterations on a laptop core): 2-layer CNN,
-# width 32, 5-way 1-shot, one inner step of 0.4 (MAML's Omniglot step size), outer Adam 1e-3.
+# A quick synthetic run (about half a minute on one core): MAML on a 4-layer CNN of width 16,
+# 5-way 1-shot with 15 queries per class, one inner step of 0.4 (MAML's Omniglot step size),
+# outer Adam 0.01 over 4 tasks per meta-batch, 200 iterations; reaches about 0.6 test
+# accuracy (chance 0.2). Four layers shrink a 28x28 map to 1x1, so a wider net stays cheap.
 DEFAULTS = {"dataset": "synthetic", "data": None, "algo": "maml", "metaopt": "none",
-            "layers": 2, "hidden": 32, "linnet": 0, "ways": 5, "shots": 1, "query": 15,
-            "steps": 1, "inner_lr": 0.4, "meta_lr": 1e-3, "meta_batch": 4, "iterations": 200,
+            "layers": 4, "hidden": 16, "linnet": 0, "ways": 5, "shots": 1, "query": 15,
+            "steps": 1, "inner_lr": 0.4, "meta_lr": 0.01, "meta_batch": 4, "iterations": 200,
             "val_every": 50, "val_episodes": 100, "test_episodes": 600, "seed": 0,
             "first_order": False, "checkpoint_every": 50}
 _CHOICES = {"dataset": DATASETS, "algo": ALGOS, "metaopt": METAOPTS}
@@ -93,8 +95,10 @@ def init_meta_params(config, in_shape, rng):
     opt = make_metaopt(config["metaopt"])
     phi = {}
     if opt is not None:
+        from theory.engine import metaopt
         params = dict(params, **opt.extra_model_params(rng, params))
-        phi = opt.init(rng, params)
+        # the transform covers exactly the keys that adapt (the head alone for ANIL)
+        phi = opt.init(rng, params, keys=metaopt.adapt_keys(params, config["algo"]))
     return {"model": params, "metaopt": phi}
 
 

@@ -1,0 +1,232 @@
+"""``python -m theory.engine``: train -> eval -> adapt end to end, and one-line errors on bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from theory import _cli
+from theory.engine import checkpoint, cli, data, maml
+from theory.engine import train as training
+
+# One BLAS thread: the tiny matrices here gain nothing from more, and CI cores are shared.
+ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+# The short run that must beat chance (5-way 1-shot, chance 0.2); about 10 s on one core.
+QUICK = ["--dataset", "synthetic", "--algo", "maml", "--metaopt", "none", "--layers", "4",
+         "--hidden", "16", "--linnet", "0", "--ways", "5", "--shots", "1", "--query", "5",
+         "--steps", "1", "--inner-lr", "0.4", "--meta-lr", "0.01", "--meta-batch", "4",
+         "--iterations", "80", "--val-every", "40", "--val-episodes", "20",
+         "--test-episodes", "100", "--seed", "0"]
+TINY = ["--layers", "1", "--hidden", "4", "--ways", "3", "--query", "2", "--meta-batch", "2",
+        "--iterations", "2", "--val-every", "2", "--val-episodes", "2", "--test-episodes", "2",
+        "--no-progress"]
+
+
+def run_module(*args):
+    return subprocess.run([sys.executable, "-m", "theory.engine", *args], capture_output=True,
+                          text=True, env=ENV, timeout=600)
+
+
+def run_main(argv, capsys):
+    """``cli.main`` as ``__main__`` runs it -> (exit status, stdout, stderr)."""
+    try:
+        code = _cli.run(cli.main, [str(a) for a in argv])
+    except SystemExit as stop:
+        code = stop.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def assert_one_line_error(code, err, *fragments):
+    assert code == 2, err
+    assert err.endswith("\n") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err, (fragment, err)
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("quick")
+    done = run_module("train", *QUICK, "--out", out, "--no-progress")
+    assert done.returncode == 0, done.stderr
+    return out, done.stdout
+
+
+def test_train_beats_chance_and_reports_parameters(quick_run, tmp_path):
+    out, stdout = quick_run
+    result = json.loads((out / training.RESULTS).read_text())
+    assert result["kind"] == "engine-run" and result["test"]["episodes"] == 100
+    assert result["config"]["layers"] == 4 and result["seed"] == 0
+    assert [it for it, _ in result["validation"]] == [40, 80]
+    assert result["commit"] == "unknown" or len(result["commit"]) == 40
+    untrained = training.train(dict(result["config"], iterations=0), out_dir=tmp_path,
+                               progress=False)
+    # chance is 0.2; 100 episodes x 25 queries put the standard error near 0.01
+    assert result["test"]["accuracy"] > 0.5, result["test"]
+    assert result["test"]["accuracy"] > untrained["test"]["accuracy"] + 0.15
+    counts = result["parameters"]
+    assert counts["meta"] == counts["deployed"] > 0       # plain MAML: nothing is dropped
+    assert f"meta-parameters: {counts['meta']}  deployed parameters: {counts['deployed']}" \
+        in stdout
+    assert f"test accuracy: {result['test']['accuracy']:.4f}" in stdout
+
+
+def test_eval_reproduces_the_test_accuracy_of_the_run(quick_run, capsys):
+    out, _ = quick_run
+    result = json.loads((out / training.RESULTS).read_text())
+    code, stdout, _ = run_main(["eval", "--checkpoint", out / training.CHECKPOINT,
+                                "--episodes", 100, "--json", "--no-progress"], capsys)
+    assert code == 0
+    record = json.loads(stdout)
+    assert record["test"] == result["test"]
+    assert record["parameters"] == result["parameters"]
+    code, stdout, _ = run_main(["eval", "--checkpoint", out / training.CHECKPOINT,
+                                "--episodes", 5, "--split", "val", "--no-progress"], capsys)
+    assert code == 0 and "val accuracy:" in stdout and "over 5 episodes" in stdout
+
+
+def _write_png(path, image):
+    Image.fromarray(np.round(image[0] * 255).astype(np.uint8)).save(path)
+
+
+def _task_folders(root, ways, shots=1, query=3, first_class=0):
+    """Support ``root/support/<class>/`` and query ``root/query/`` from synthetic test classes."""
+    test = data.load("synthetic", split="test")
+    truth = {}
+    for k in range(ways):
+        images = test.class_images(first_class + k)
+        name = f"glyph{first_class + k:03d}"
+        (root / "support" / name).mkdir(parents=True)
+        for i in range(shots):
+            _write_png(root / "support" / name / f"{i}.png", images[i])
+        (root / "query").mkdir(exist_ok=True)
+        for i in range(query):
+            file = root / "query" / f"{name}_{i}.png"
+            _write_png(file, images[shots + i])
+            truth[str(file)] = name
+    return root / "support", root / "query", truth
+
+
+def test_adapt_predicts_query_files_like_the_evaluation_path(quick_run, tmp_path, capsys):
+    out, _ = quick_run
+    ckpt = out / training.CHECKPOINT
+    support, query, truth = _task_folders(tmp_path, ways=5, first_class=10)
+    code, stdout, _ = run_main(["adapt", "--checkpoint", ckpt, "--support", support,
+                                "--query", query, "--json"], capsys)
+    assert code == 0
+    res = json.loads(stdout)
+    assert res["classes"] == sorted({c for c in truth.values()}) and res["steps"] == 1
+    assert [p["file"] for p in res["predictions"]] == sorted(truth)
+    for p in res["predictions"]:
+        assert abs(sum(p["probabilities"].values()) - 1) < 1e-5
+        assert p["class"] == max(p["probabilities"], key=p["probabilities"].get)
+    hits = [p["class"] == truth[p["file"]] for p in res["predictions"]]
+    # the same adaptation through maml.evaluate_batch scores the same query images identically
+    config, meta_params, _, ckpt_data = training.restore(ckpt)
+    sup = data.load_image_folder(support, tuple(ckpt_data["extra"]["in_shape"]))
+    qry = data.load_image_folder(query, tuple(ckpt_data["extra"]["in_shape"]))
+    y_q = np.array([res["classes"].index(truth[f]) for f in qry.files])
+    acc = maml.evaluate_batch(meta_params["model"], (sup.images[None], sup.labels[None],
+                                                     qry.images[None], y_q[None]),
+                              alpha=config["inner_lr"], steps=config["steps"], algo="maml")
+    assert float(acc[0]) == pytest.approx(np.mean(hits), abs=1e-12)
+    assert np.mean(hits) > 0.2 + 0.2, hits           # 15 queries, chance 0.2
+    code, stdout, _ = run_main(["adapt", "--checkpoint", ckpt, "--support", support,
+                                "--query", query, "--steps", 0], capsys)
+    assert code == 0
+    lines = stdout.splitlines()
+    assert len(lines) == len(truth) and all(line.split("\t")[1] in res["classes"]
+                                            for line in lines)
+
+
+def test_errors_through_the_module_entry_point_are_one_line(tmp_path):
+    done = run_module("train", "--shots", "0", "--out", tmp_path)
+    assert_one_line_error(done.returncode, done.stderr, "--shots", "'0' is not an integer >= 1")
+    done = run_module("eval", "--checkpoint", tmp_path / "missing.npz")
+    assert_one_line_error(done.returncode, done.stderr, "missing.npz", "does not exist")
+
+
+@pytest.mark.parametrize("argv, fragments", [
+    (["--algo", "reptile"], ["--algo", "invalid choice: 'reptile'"]),
+    (["--metaopt", "lbfgs"], ["--metaopt", "invalid choice: 'lbfgs'"]),
+    (["--dataset", "mnist"], ["--dataset", "invalid choice: 'mnist'"]),
+    (["--shots", "0"], ["--shots", "'0' is not an integer >= 1"]),
+    (["--ways", "-5"], ["--ways", "'-5' is not an integer >= 1"]),
+    (["--inner-lr", "nan"], ["--inner-lr", "'nan' is not a number > 0"]),
+    (["--ways", "300"], ["ways=300 exceeds the 256 classes of the val split"]),
+    (["--dataset", "omniglot", "--data", "/nonexistent/omniglot"],
+     ["no Omniglot data at /nonexistent/omniglot", "images_background_small1.zip"]),
+    (["--dataset", "cifarfs"], ["cifar-100-python/train", "--data PATH"]),
+    (["--dataset", "mini-imagenet", "--data", "/nonexistent/mini"],
+     ["mini-imagenet-cache-train.pkl"]),
+    (["--algo", "anil", "--first-order"], ["first_order=True applies to algo='maml'"]),
+])
+def test_bad_train_input_is_one_line_and_exit_2(argv, fragments, tmp_path, capsys):
+    code, _, err = run_main(["train", *TINY, *argv, "--out", tmp_path / "run"], capsys)
+    assert_one_line_error(code, err, *fragments)
+    assert not os.path.exists(tmp_path / "run" / training.CHECKPOINT)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny")
+    training.train(training.make_config(layers=1, hidden=4, ways=3, query=2, meta_batch=2,
+                                        iterations=2, val_every=2, val_episodes=2,
+                                        test_episodes=2), out_dir=out, progress=False)
+    return out
+
+
+def test_checkpoint_from_another_architecture_is_refused(tiny_run, tmp_path, capsys):
+    code, _, err = run_main(["train", *TINY, "--layers", "2", "--out", tiny_run, "--resume"],
+                            capsys)
+    assert_one_line_error(code, err, "it was run with layers=1, now layers=2")
+    # a checkpoint whose weights do not fit its own config (e.g. edited by hand)
+    ck = checkpoint.load(tiny_run / training.CHECKPOINT)
+    model = dict(ck["model"], **{"conv1/w": np.zeros((8, 1, 3, 3), np.float32)})
+    bad = tmp_path / "bad.npz"
+    checkpoint.save(bad, model=model, metaopt=ck["metaopt"], adam=ck["adam"],
+                    config=ck["config"], iteration=ck["iteration"], rng_state=ck["rng_state"],
+                    extra=ck["extra"])
+    for command in (["eval", "--checkpoint", bad, "--episodes", 2],
+                    ["adapt", "--checkpoint", bad, "--support", tmp_path, "--query", tmp_path]):
+        code, _, err = run_main(command, capsys)
+        assert_one_line_error(code, err, "another architecture",
+                              "conv1/w has shape (8, 1, 3, 3), expected (4, 1, 3, 3)")
+
+
+def test_bad_adapt_folders_are_one_line_errors(tiny_run, tmp_path, capsys):
+    ckpt = tiny_run / training.CHECKPOINT
+    support, query, _ = _task_folders(tmp_path / "ok", ways=3)
+    cases = []
+    corrupt = tmp_path / "corrupt"
+    _task_folders(corrupt, ways=3)
+    (corrupt / "support" / "glyph001" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    cases.append((corrupt / "support", query, ["broken.png"]))
+    (corrupt / "query" / "truncated.png").write_bytes(b"GIF89a")
+    cases.append((support, corrupt / "query", ["truncated.png"]))
+    four, _, _ = _task_folders(tmp_path / "four", ways=4)
+    cases.append((four, query, ["has 4 class sub-folders", "3-way model"]))
+    cases.append((query, query, ["holds no class sub-folders"]))
+    cases.append((support, support, ["query folder", "holds sub-folders"]))
+    cases.append((tmp_path / "nowhere", query, ["nowhere", "does not exist"]))
+    for sup, qry, fragments in cases:
+        code, _, err = run_main(["adapt", "--checkpoint", ckpt, "--support", sup,
+                                 "--query", qry], capsys)
+        assert_one_line_error(code, err, *fragments)
+
+
+def test_bad_eval_options_are_one_line_errors(tiny_run, capsys):
+    ckpt = tiny_run / training.CHECKPOINT
+    for argv, fragments in [(["--split", "dev"], ["--split", "invalid choice: 'dev'"]),
+                            (["--episodes", "0"], ["--episodes", "'0' is not an integer >= 1"]),
+                            (["--metaopt", "kfo"], ["--metaopt kfo does not match",
+                                                    "trained with --metaopt none"])]:
+        code, _, err = run_main(["eval", "--checkpoint", ckpt, *argv], capsys)
+        assert_one_line_error(code, err, *fragments)
+    code, _, err = run_main(["frobnicate"], capsys)
+    assert_one_line_error(code, err, "invalid choice: 'frobnicate'")
