@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from theory import _cli
-from theory.engine import checkpoint, cli, data, maml
+from theory.engine import checkpoint, cli, cnn, data, maml
 from theory.engine import train as training
 
 # One BLAS thread: the tiny matrices here gain nothing from more, and CI cores are shared.
@@ -230,3 +230,34 @@ def test_bad_eval_options_are_one_line_errors(tiny_run, capsys):
         assert_one_line_error(code, err, *fragments)
     code, _, err = run_main(["frobnicate"], capsys)
     assert_one_line_error(code, err, "invalid choice: 'frobnicate'")
+
+
+def test_divergence_stops_with_one_line_and_keeps_the_last_checkpoint(tmp_path):
+    # an outer step of 1e30 turns the first update into overflow: iteration 2 is non-finite
+    done = run_module("train", *TINY, "--iterations", "6", "--checkpoint-every", "1",
+                      "--meta-lr", "1e30", "--out", tmp_path)
+    assert_one_line_error(done.returncode, done.stderr, "is not finite at iteration 2",
+                          "last good checkpoint")
+    assert os.listdir(tmp_path) == [training.CHECKPOINT]
+    assert checkpoint.load(tmp_path / training.CHECKPOINT)["iteration"] == 1
+
+
+@pytest.mark.parametrize("metaopt", ["kfo", "tnet"])
+def test_meta_optimizer_runs_report_meta_and_deployed_parameters(metaopt, tmp_path, capsys):
+    code, stdout, _ = run_main(["train", *TINY, "--metaopt", metaopt, "--linnet", "1",
+                                "--out", tmp_path, "--json"], capsys)
+    assert code == 0
+    record = json.loads(stdout)
+    ck = checkpoint.load(tmp_path / training.CHECKPOINT)
+    base = {k: v for k, v in ck["model"].items() if not k.endswith("/T")}
+    # deployed: the base CNN with the LinNet layer collapsed into the head; meta adds the rest
+    assert record["parameters"]["deployed"] == cnn.count(cnn.collapse(base))
+    assert record["parameters"]["meta"] == (cnn.count(ck["model"]) + sum(
+        v.size for v in ck["metaopt"].values()))
+    assert record["parameters"]["meta"] > record["parameters"]["deployed"]
+    for choice in (metaopt, "none"):
+        code, stdout, err = run_main(["eval", "--checkpoint", tmp_path / training.CHECKPOINT,
+                                      "--episodes", 3, "--metaopt", choice, "--json",
+                                      "--no-progress"], capsys)
+        assert code == 0, err
+        assert json.loads(stdout)["config"]["metaopt"] == choice
