@@ -7,8 +7,8 @@ Run: ``python benchmarks/landscape_speed.py [--quick]``.  Prints
    degree 324 in the slope), and with K = 1 for scale;
 2. 1,000 restarts x 1,000 meta-iterations of the depth-2 simulator (MAML, K = 1, population
    tasks, meta-batch of 16 sampled slopes per restart and iteration, SGD);
-3. the same simulator as a naive per-task Python loop, timed on a slice of the work in this
-   run, and the ratio per (restart x iteration).
+3. the same simulator (closed-form recurrence gradients) as a naive per-task Python loop, timed
+   on a slice of the work in this run, and the ratio per (restart x iteration).
 """
 
 import argparse
@@ -48,17 +48,20 @@ def main():
     restarts, iterations = (200, 200) if args.quick else (1000, 1000)
     kw = dict(depth=2, method="maml", steps=1, alpha=0.5, population=True, meta_batch=16,
               lr=0.05, init_scale=0.5)
-    t_fast, run = best_of(1, lambda: simulate.meta_train(
-        np.random.default_rng(0), restarts=restarts, iterations=iterations,
-        record_every=iterations, **kw))
-    print(f"simulator {restarts} restarts x {iterations} meta-iterations (meta-batch 16, K=1): "
-          f"{t_fast:.2f} s; median final meta-loss {np.median(run.meta_loss[-1]):.2e}")
+    for gradients in ("auto", "recurrence"):
+        t_fast, run = best_of(1, lambda: simulate.meta_train(
+            np.random.default_rng(0), restarts=restarts, iterations=iterations,
+            record_every=iterations, gradients=gradients, **kw))
+        print(f"simulator {restarts} restarts x {iterations} meta-iterations (meta-batch 16, "
+              f"K=1, gradients {run.config['gradients']!r}): {t_fast:.2f} s; median final "
+              f"meta-loss {np.median(run.meta_loss[-1]):.2e}")
 
     small_r, small_i = 10, 20
     t_slow, _ = best_of(1, lambda: reference.meta_train_naive(
         np.random.default_rng(0), restarts=small_r, iterations=small_i, **kw))
     t_fast_small, _ = best_of(3, lambda: simulate.meta_train(
-        np.random.default_rng(0), restarts=small_r, iterations=small_i, **kw))
+        np.random.default_rng(0), restarts=small_r, iterations=small_i,
+        gradients="recurrence", **kw))
     per_unit_slow = t_slow / (small_r * (small_i + 1))
     per_unit_fast = t_fast / (restarts * (iterations + 1))
     print(f"naive per-task loop: {t_slow:.2f} s for {small_r} restarts x {small_i} iterations "
@@ -66,7 +69,7 @@ def main():
           f"(vectorised on the same slice: {t_fast_small:.3f} s)")
     print(f"naive loop extrapolated to {restarts} x {iterations}: "
           f"{per_unit_slow * restarts * (iterations + 1):.0f} s; "
-          f"vectorised speed-up {per_unit_slow / per_unit_fast:.0f}x")
+          f"vectorised speed-up {per_unit_slow / per_unit_fast:.0f}x (same recurrence per task)")
 
 
 if __name__ == "__main__":

@@ -143,10 +143,13 @@ def alpha_sweep(rng, *, alphas=(0.05, 0.1, 0.2, 0.5, 0.8, 1.0, 1.2, 1.5, 1.9), s
     out = {k: [] for k in ("shallow", "shallow_floor", "deep", "deep_params", "shallow_params")}
     for alpha in alphas:
         for name, L in (("shallow", 1), ("deep", depth)):
-            run = _train(rng, population=population, shots=shots, meta_batch=meta_batch,
-                         depth=L, steps=steps, alpha=alpha, tasks=tasks, restarts=restarts,
-                         iterations=iterations, lr=lr, optimizer=optimizer,
-                         record_every=iterations)
+            try:
+                run = _train(rng, population=population, shots=shots, meta_batch=meta_batch,
+                             depth=L, steps=steps, alpha=alpha, tasks=tasks,
+                             restarts=restarts, iterations=iterations, lr=lr,
+                             optimizer=optimizer, record_every=iterations)
+            except closed.DivergenceError as err:
+                raise closed.DivergenceError(f"alpha={alpha}, depth={L}: {err}") from None
             loss, params = _best(run, tasks)
             out[name].append(loss)
             out[name + "_params"].append(params)
