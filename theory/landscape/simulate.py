@@ -164,7 +164,7 @@ def _symbolic_task_grads(w, step, batch, steps, first_order, method):
     return loss, tuple(np.broadcast_to(g, shape) for g in fn.meta_grad(**values))
 
 
-def _linear_setup(rng, tasks, depth, init, init_scale, restarts):
+def _linear_setup(rng, depth, init, init_scale, restarts):
     names = tuple(f"w{j + 1}" for j in range(depth))
     if init is None:
         return names, tuple(init_scale * rng.standard_normal((depth, restarts)))
@@ -175,11 +175,12 @@ def _linear_setup(rng, tasks, depth, init, init_scale, restarts):
     return names, tuple(init.T.copy())
 
 
-def _logistic_setup(rng, tasks, depth, init, init_scale, restarts):
-    names, w = _linear_setup(rng, tasks, depth + 1, init, init_scale, restarts)
+def _logistic_setup(rng, depth, init, init_scale, restarts):
+    names = tuple(f"w{j + 1}" for j in range(depth)) + ("b",)
     if init is None:
-        w = w[:-1] + (np.zeros(restarts),)
-    return tuple(f"w{j + 1}" for j in range(depth)) + ("b",), w
+        return names, _linear_setup(rng, depth, None, init_scale, restarts)[1] + (
+            np.zeros(restarts),)
+    return names, _linear_setup(rng, depth + 1, init, init_scale, restarts)[1]
 
 
 def logistic_task_losses(theta, step, batch, steps, first_order):
@@ -201,8 +202,11 @@ def meta_train(rng, *, model="linear", depth=2, method="maml", steps=1, alpha=0.
     ``meta_batch``: tasks sampled per iteration and restart, or ``None`` for the exact
     expectation over the slope distribution by Gauss quadrature (population linear only,
     ``nodes`` defaulting to the exact rule); ``init``: ``(R, P)`` starting parameters (default
-    ``init_scale`` times standard normals, bias 0).  Divergence raises
-    :class:`DivergenceError` naming the iteration.
+    ``init_scale`` times standard normals, bias 0; Meta-SGD's ``beta`` starts at ``alpha``);
+    ``optimizer``: ``"sgd"`` or ``"adam"`` with step ``lr``; ``record_every``: iterations
+    between records (the last iteration is always recorded); ``gradients``: see the module
+    docstring; ``progress``: tqdm bar on stderr.  Divergence raises :class:`DivergenceError`
+    naming the iteration.
     """
     _choice("model", model, MODELS)
     _choice("method", method, METHODS)
@@ -227,7 +231,7 @@ def meta_train(rng, *, model="linear", depth=2, method="maml", steps=1, alpha=0.
     gradients = resolve_gradients(gradients, model=model, population=population, method=method,
                                   depth=depth, steps=steps)
     setup = _linear_setup if model == "linear" else _logistic_setup
-    names, theta = setup(rng, tasks, depth, init, init_scale, restarts)
+    names, theta = setup(rng, depth, init, init_scale, restarts)
     n_model = len(theta)
     if method == "metasgd":
         names, theta = names + ("beta",), theta + (np.full(restarts, alpha),)
