@@ -70,11 +70,11 @@ def test_logistic_meta_loss_second_order_grads():
     ys, yq = (rng.random((2, 2, 5)) < 0.5).astype(float)
     params = (rng.normal(size=2), rng.normal(size=2), rng.normal(size=2))
 
-    def meta(w1, w2, b):
-        path = models.adapt(models.cross_entropy, (w1, w2, b), (xs, ys), 0.3, 2)
+    def meta(w1, w2, b, beta):  # beta: the inner step, learned by Meta-SGD
+        path = models.adapt(models.cross_entropy, (w1, w2, b), (xs, ys), beta, 2)
         return anp.sum(models.cross_entropy(path[-1], xq, yq))
 
-    check_grads(meta, modes=["rev"], order=2)(*params)
+    check_grads(meta, modes=["rev"], order=2)(*params, np.array([0.3, 0.5]))
 
 
 @given(w=floats, alpha=st.floats(0.05, 1.9), steps=st.integers(0, 4))
