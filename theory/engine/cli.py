@@ -3,9 +3,9 @@
 ``train`` meta-trains and writes ``OUT/checkpoint.npz`` and ``OUT/results.json``; its defaults
 are a quick synthetic run (MAML on a 4-layer CNN of width 16, 5-way 1-shot, 15 queries per
 class, one inner step of 0.4, outer Adam 0.01, 4 tasks per meta-batch, 200 iterations,
-validation every 50, 600 test episodes; see ``theory.engine.train.DEFAULTS``). ``eval`` scores a checkpoint on a split; ``adapt`` applies a checkpoint
-to a user's own support/query folders; ``bench`` times meta-steps. Bad input is one line on
-stderr and exit status 2.
+validation every 50, 600 test episodes; see ``theory.engine.train.DEFAULTS``). ``eval`` scores
+a checkpoint on a split; ``adapt`` applies a checkpoint to a user's own support/query folders;
+``bench`` times meta-steps. Bad input is one line on stderr and exit status 2.
 """
 
 import json

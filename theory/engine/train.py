@@ -21,7 +21,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from theory import _io
-from theory.engine import checkpoint, cnn, data, maml, optim
+from theory.engine import checkpoint, cnn, data, maml, metaopt, optim
 from theory.engine import evaluate as evaluation
 
 CHECKPOINT = "checkpoint.npz"
@@ -82,10 +82,7 @@ def make_config(**overrides):
 
 def make_metaopt(name):
     """The ``MetaOpt`` registered as ``name``, or ``None`` for ``"none"``."""
-    if name == "none":
-        return None
-    from theory.engine import metaopt
-    return metaopt.get(name)
+    return None if name == "none" else metaopt.get(name)
 
 
 def init_meta_params(config, in_shape, rng):
@@ -95,7 +92,6 @@ def init_meta_params(config, in_shape, rng):
     opt = make_metaopt(config["metaopt"])
     phi = {}
     if opt is not None:
-        from theory.engine import metaopt
         params = dict(params, **opt.extra_model_params(rng, params))
         # the transform covers exactly the keys that adapt (the head alone for ANIL)
         phi = opt.init(rng, params, keys=metaopt.adapt_keys(params, config["algo"]))
@@ -105,21 +101,11 @@ def init_meta_params(config, in_shape, rng):
 def count_parameters(meta_params):
     """``{"meta": ..., "deployed": ...}``: meta-learned scalars and those of the adapted model.
 
-    After adaptation the meta-optimizer's transform is dropped and LinNet layers collapse into
-    the head, so the deployed model is the collapsed base CNN.
+    After adaptation the meta-optimizer's transform is dropped, T-Nets matrices fold into their
+    layers and LinNet layers collapse into the head (``metaopt.count_parameters``).
     """
-    try:
-        from theory.engine import metaopt
-        counter = metaopt.count_parameters
-    except (ImportError, AttributeError):
-        counter = None
-    if counter is not None:
-        counts = counter(meta_params)
-        return {"meta": int(counts["meta"]), "deployed": int(counts["deployed"])}
-    model = {k: v for k, v in meta_params["model"].items() if not k.endswith("/T")}
-    phi_size = sum(int(np.size(v)) for v in meta_params["metaopt"].values())
-    return {"meta": cnn.count(meta_params["model"]) + phi_size,
-            "deployed": cnn.count(cnn.collapse(model))}
+    counts = metaopt.count_parameters(meta_params)
+    return {"meta": int(counts["meta"]), "deployed": int(counts["deployed"])}
 
 
 def restore(path):
@@ -132,22 +118,25 @@ def restore(path):
     config = make_config(**ckpt["config"])
     in_shape = tuple(ckpt["extra"]["in_shape"])
     fresh = init_meta_params(config, in_shape, np.random.default_rng(0))
+    if ckpt["architecture"] is not None:
+        checkpoint.check_architecture(ckpt["architecture"], cnn.architecture(fresh["model"]),
+                                      what=f"checkpoint {path}")
     checkpoint.check_compatible(ckpt["model"], fresh["model"], what=f"checkpoint {path}")
     checkpoint.check_compatible(ckpt["metaopt"], fresh["metaopt"], what=f"checkpoint {path}")
     meta_params = {"model": ckpt["model"], "metaopt": ckpt["metaopt"]}
     return config, meta_params, make_metaopt(config["metaopt"]), ckpt
 
 
-def override(meta_params, opt_obj, config, metaopt=None, steps=None):
+def override(meta_params, opt_obj, config, metaopt_name=None, steps=None):
     """A restored run with the ``eval``/``adapt`` options ``--metaopt`` and ``--steps`` applied.
 
     ``--metaopt`` may only repeat the checkpoint's meta-optimizer or be ``none`` (drop the
     transform, keep any T-Nets forward-pass matrices): anything else has no trained parameters.
     """
     config = dict(config)
-    if metaopt is not None and metaopt != config["metaopt"]:
-        if metaopt != "none":
-            raise ValueError(f"--metaopt {metaopt} does not match the checkpoint, which was "
+    if metaopt_name is not None and metaopt_name != config["metaopt"]:
+        if metaopt_name != "none":
+            raise ValueError(f"--metaopt {metaopt_name} does not match the checkpoint, which was "
                              f"trained with --metaopt {config['metaopt']} (valid: "
                              f"{config['metaopt']} or none)")
         meta_params, opt_obj = {"model": meta_params["model"], "metaopt": {}}, None
@@ -197,6 +186,41 @@ def _check_resume(saved, config, path):
                              "may change)")
 
 
+def load_splits(config):
+    """The train, val and test ``Dataset`` of ``config``; ``ways`` must fit every split."""
+    splits = tuple(data.load(config["dataset"], config["data"], split=split)
+                   for split in ("train", "val", "test"))
+    for split_set in splits:
+        if config["ways"] > split_set.n_classes:
+            raise ValueError(f"ways={config['ways']} exceeds the {split_set.n_classes} classes "
+                             f"of the {split_set.split} split of {config['dataset']} "
+                             f"(valid: 1..{split_set.n_classes})")
+    return splits
+
+
+def _resume(ckpt_path, config, meta_params):
+    """``(adam_state, rng_state, iteration, validation, wall_time)`` saved in ``ckpt_path``."""
+    ckpt = checkpoint.load(ckpt_path)
+    _check_resume(ckpt["config"], config, ckpt_path)
+    checkpoint.check_compatible(ckpt["model"], meta_params["model"], what=ckpt_path)
+    checkpoint.check_compatible(ckpt["metaopt"], meta_params["metaopt"], what=ckpt_path)
+    if ckpt["iteration"] > config["iterations"]:
+        raise ValueError(f"iterations={config['iterations']} is below the "
+                         f"{ckpt['iteration']} iterations already done in {ckpt_path}")
+    return (optim.state_from_arrays(ckpt["adam"]), ckpt["rng_state"], ckpt["iteration"],
+            [list(v) for v in ckpt["validation"]], float(ckpt["extra"]["wall_time_s"]))
+
+
+def _check_finite(loss, grads, iteration, ckpt_path):
+    """Raise ``DivergedError`` naming the iteration and value if the step is not finite."""
+    if math.isfinite(loss) and _finite(grads):
+        return
+    what = f"meta-gradient (meta-loss {loss})" if math.isfinite(loss) else f"meta-loss {loss}"
+    last = f"last good checkpoint: {ckpt_path}" if os.path.exists(ckpt_path) \
+        else "no checkpoint written yet"
+    raise DivergedError(f"{what} is not finite at iteration {iteration}; run stopped ({last})")
+
+
 def train(config, *, out_dir, resume=False, progress=True, callback=None):
     """Meta-train ``config`` (a dict of ``DEFAULTS`` keys), writing checkpoints to ``out_dir``.
 
@@ -208,16 +232,9 @@ def train(config, *, out_dir, resume=False, progress=True, callback=None):
     checkpoint (written before that iteration) is kept.
     """
     config = make_config(**config)
-    out_dir = os.fspath(out_dir)
-    ckpt_path = os.path.join(out_dir, CHECKPOINT)
+    ckpt_path = os.path.join(os.fspath(out_dir), CHECKPOINT)
     seeds = _seeds(config["seed"])
-    train_set, val_set, test_set = (data.load(config["dataset"], config["data"], split=split)
-                                    for split in ("train", "val", "test"))
-    for split_set in (train_set, val_set, test_set):
-        if config["ways"] > split_set.n_classes:
-            raise ValueError(f"ways={config['ways']} exceeds the {split_set.n_classes} classes "
-                             f"of the {split_set.split} split of {config['dataset']} "
-                             f"(valid: 1..{split_set.n_classes})")
+    train_set, val_set, test_set = load_splits(config)
     meta_params = init_meta_params(config, train_set.in_shape,
                                    np.random.default_rng(seeds["init"]))
     opt_obj = make_metaopt(config["metaopt"])
@@ -226,22 +243,12 @@ def train(config, *, out_dir, resume=False, progress=True, callback=None):
     state = opt_init(meta_params)
     rng = np.random.default_rng(seeds["train"])
     start, validation, wall = 0, [], 0.0
-
     if os.path.exists(ckpt_path):
         if not resume:
             raise ValueError(f"{ckpt_path} already exists; pass --resume to continue that run "
                              "or choose another --out")
-        ckpt = checkpoint.load(ckpt_path)
-        _check_resume(ckpt["config"], config, ckpt_path)
-        checkpoint.check_compatible(ckpt["model"], meta_params["model"], what=ckpt_path)
-        checkpoint.check_compatible(ckpt["metaopt"], meta_params["metaopt"], what=ckpt_path)
-        state = optim.state_from_arrays(ckpt["adam"])
-        rng.bit_generator.state = ckpt["rng_state"]
-        start, validation = ckpt["iteration"], [list(v) for v in ckpt["validation"]]
-        wall = float(ckpt["extra"]["wall_time_s"])
-        if start > config["iterations"]:
-            raise ValueError(f"iterations={config['iterations']} is below the "
-                             f"{start} iterations already done in {ckpt_path}")
+        state, rng.bit_generator.state, start, validation, wall = _resume(ckpt_path, config,
+                                                                          meta_params)
     elif resume:
         raise FileNotFoundError(f"--resume given but {ckpt_path} does not exist")
 
@@ -252,38 +259,30 @@ def train(config, *, out_dir, resume=False, progress=True, callback=None):
                         architecture=cnn.architecture(params["model"]),
                         extra={"in_shape": list(train_set.in_shape), "wall_time_s": wall})
 
-    def validate(params):
-        res = evaluation.evaluate(params, val_set, episode_rng(config["seed"], "val"),
-                                  episodes=config["val_episodes"], config=config,
-                                  metaopt=opt_obj)
-        return res["accuracy"]
+    def evaluate(params, split_set, split, episodes, bar=False):
+        return evaluation.evaluate(params, split_set, episode_rng(config["seed"], split),
+                                   episodes=episodes, config=config, metaopt=opt_obj,
+                                   progress=bar, desc=split)
 
-    bar = tqdm(total=config["iterations"], initial=start, desc="meta-train",
-               disable=not progress, dynamic_ncols=True)
     params = get_params(state)
-    try:
+    with tqdm(total=config["iterations"], initial=start, desc="meta-train",
+              disable=not progress, dynamic_ncols=True) as bar:
         for it in range(start, config["iterations"]):
             tick = time.perf_counter()
             batch = data.sample_tasks(train_set, rng, tasks=config["meta_batch"],
                                       ways=config["ways"], shots=config["shots"],
                                       query=config["query"])
-            # Non-finite values are detected below and stop the run with a precise message.
+            # non-finite values are caught by _check_finite, with the iteration and value
             with np.errstate(all="ignore"):
                 loss, grads, aux = maml.meta_grad(params, batch, **kwargs)
-            loss = float(loss)
-            if not math.isfinite(loss) or not _finite(grads):
-                what = f"meta-loss {loss}" if not math.isfinite(loss) else \
-                    f"meta-gradient (meta-loss {loss})"
-                last = f"last good checkpoint: {ckpt_path}" if os.path.exists(ckpt_path) \
-                    else "no checkpoint written yet"
-                raise DivergedError(f"{what} is not finite at iteration {it + 1}; run stopped "
-                                    f"({last})")
+            _check_finite(float(loss), grads, it + 1, ckpt_path)
             state = opt_update(it, grads, state)
             params = get_params(state)
             done = it + 1
-            info = {"loss": loss, "accuracy": float(np.mean(aux["accuracy"]))}
+            info = {"loss": float(loss), "accuracy": float(np.mean(aux["accuracy"]))}
             if done % config["val_every"] == 0 or done == config["iterations"]:
-                validation.append([done, validate(params)])
+                validation.append([done, evaluate(params, val_set, "val",
+                                                  config["val_episodes"])["accuracy"]])
                 info["val_accuracy"] = validation[-1][1]
             wall += time.perf_counter() - tick
             if done % config["checkpoint_every"] == 0 or done == config["iterations"]:
@@ -292,19 +291,15 @@ def train(config, *, out_dir, resume=False, progress=True, callback=None):
             bar.set_postfix({k: f"{v:.3f}" for k, v in info.items()}, refresh=False)
             if callback is not None:
                 callback(done, info)
-    finally:
-        bar.close()
     if not os.path.exists(ckpt_path):   # iterations=0: the initialisation is the result
         save(start, params)
 
-    test = evaluation.evaluate(params, test_set, episode_rng(config["seed"], "test"),
-                               episodes=config["test_episodes"], config=config,
-                               metaopt=opt_obj, progress=progress, desc="test")
+    test = evaluate(params, test_set, "test", config["test_episodes"], bar=progress)
     result = {"kind": "engine-run", "config": config, "commit": git_commit(),
               "seed": config["seed"],
               "test": {k: test[k] for k in ("accuracy", "ci95", "episodes")},
               "validation": validation, "wall_time_s": wall, "machine": machine(),
               "parameters": count_parameters(params), "iterations_done": config["iterations"],
               "checkpoint": os.path.abspath(ckpt_path)}
-    _io.write_json(os.path.join(out_dir, RESULTS), result)
+    _io.write_json(os.path.join(os.fspath(out_dir), RESULTS), result)
     return result
