@@ -20,6 +20,11 @@ from autograd.tracer import getval
 _TAPS = tuple((di, dj) for di in range(3) for dj in range(3))
 
 
+def _tap_ranges(d, size):
+    """Output range ``[lo, hi)`` where a tap at offset ``d - 1`` reads inside the image."""
+    return max(0, 1 - d), min(size, size + 1 - d)
+
+
 @primitive
 def im2col(a):
     """3x3, padding 1, stride 1 patches: ``a (T, C, n, H, W) -> cols (T, C*9, n*H*W)``.
@@ -28,11 +33,16 @@ def im2col(a):
     ``(di - 1, dj - 1)`` (zero outside the image), matching ``w.reshape(O, C*9)``.
     """
     T, C, n, H, W = a.shape
-    padded = np.zeros((T, C, n, H + 2, W + 2), dtype=a.dtype)
-    padded[..., 1:-1, 1:-1] = a
     cols = np.empty((T, C, 9, n, H, W), dtype=a.dtype)
     for k, (di, dj) in enumerate(_TAPS):
-        cols[:, :, k] = padded[..., di:di + H, dj:dj + W]
+        (r0, r1), (c0, c1) = _tap_ranges(di, H), _tap_ranges(dj, W)
+        tap = cols[:, :, k]
+        tap[..., r0:r1, c0:c1] = a[..., r0 + di - 1:r1 + di - 1, c0 + dj - 1:c1 + dj - 1]
+        # the zero padding: one row and/or one column per off-centre tap
+        if di != 1:
+            tap[..., 0 if di == 0 else H - 1, :] = 0
+        if dj != 1:
+            tap[..., :, 0 if dj == 0 else W - 1] = 0
     return cols.reshape(T, C * 9, n * H * W)
 
 
@@ -41,10 +51,13 @@ def col2im(cols, shape):
     """Adjoint of ``im2col``: scatter-add ``cols (T, C*9, n*H*W)`` back to ``shape (T, C, n, H, W)``."""
     T, C, n, H, W = shape
     c6 = cols.reshape(T, C, 9, n, H, W)
-    padded = np.zeros((T, C, n, H + 2, W + 2), dtype=cols.dtype)
+    out = c6[:, :, 4].copy()  # the centre tap covers every pixel
     for k, (di, dj) in enumerate(_TAPS):
-        padded[..., di:di + H, dj:dj + W] += c6[:, :, k]
-    return np.ascontiguousarray(padded[..., 1:-1, 1:-1])
+        if k == 4:
+            continue
+        (r0, r1), (c0, c1) = _tap_ranges(di, H), _tap_ranges(dj, W)
+        out[..., r0 + di - 1:r1 + di - 1, c0 + dj - 1:c1 + dj - 1] += c6[:, :, k, ..., r0:r1, c0:c1]
+    return out
 
 
 defvjp(im2col, lambda ans, a: lambda g: col2im(g, a.shape))
