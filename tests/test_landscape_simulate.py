@@ -143,3 +143,18 @@ def test_bad_input_is_a_value_error_naming_the_range(kwargs, match):
 def test_bad_task_parameters(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_the_lines_w1_equal_pm_w2_are_invariant_and_end_off_the_minimiser_set():
+    """Swapping the layers is a symmetry, so w1 = w2 and w1 = -w2 are invariant: the diagonal
+    stalls at a saddle with positive loss (E[a] > 0), the anti-diagonal falls into the saddle at
+    0; a 1e-6 perturbation of the diagonal start escapes to the minimiser circle."""
+    init = np.array([[1.0, 1.0], [1.0, -1.0], [1.0, 1.0 + 1e-6]])
+    run = simulate.meta_train(np.random.default_rng(0), depth=2, alpha=0.5, meta_batch=None,
+                              restarts=3, iterations=3000, lr=0.3, init=init,
+                              record_every=3000)
+    (d1, d2), (n1, n2), (p1, p2) = run.params
+    assert abs(d1 - d2) < 1e-12 and run.meta_loss[-1][0] > 1e-3
+    assert abs(n1 + n2) < 1e-12 and abs(n1) < 1e-6
+    assert run.meta_loss[-1][1] == pytest.approx(0.5 * tasks.LinearTasks().slope.second_moment)
+    assert abs(p1 * p2) < 1e-4 and run.meta_loss[-1][2] < 1e-9
