@@ -123,3 +123,14 @@ def test_collapsing_linnet_restores_the_logr_failure():
     np.testing.assert_allclose(out["linnet_loss"][0][0], out["collapsed_loss"][0][0], rtol=1e-12)
     assert np.mean(linnet[:, -1]) > np.mean(collapsed[:, -1]) + 0.1
     json.dumps(out)
+
+
+def test_sampled_adaptation_curve_approaches_the_exact_one():
+    from theory.landscape import evaluate
+    params = np.array([[0.3, 1.1], [-0.8, 0.4]])
+    dist = tasks.LinearTasks(1.0, tasks.SlopeDistribution(1.0, 0.5))
+    exact = evaluate.linear_curve(None, params, dist, depth=2, alpha=0.4, steps=3)
+    sampled = evaluate.linear_curve(np.random.default_rng(0), params, dist, depth=2, alpha=0.4,
+                                    steps=3, population=False, shots=400, n_tasks=4000)
+    assert exact.shape == sampled.shape == (2, 4)
+    np.testing.assert_allclose(sampled, exact, rtol=0.05, atol=0.01 * exact.max())
