@@ -154,6 +154,8 @@ def test_float32_forward_and_gradient_stay_float32():
     _, params, x = setup(dtype=np.float32)
     y = np.array([[0, 1, 0, 1], [1, 1, 0, 0]])
     assert cnn.apply(params, x).dtype == np.float32
+    assert cnn.apply(params, x.astype(np.float64)).dtype == np.float32
+    np.testing.assert_array_equal(cnn.apply(params, x.astype(np.float64)), cnn.apply(params, x))
     g = grad(lambda p: anp.sum(maml.cross_entropy(cnn.apply(p, x), y)))(params)
     assert all(v.dtype == np.float32 for v in g.values())
     # the input gradient passes no cast-back (param gradients are cast by autograd's indexing

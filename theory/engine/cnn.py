@@ -21,6 +21,7 @@ import re
 
 import autograd.numpy as anp
 import numpy as np
+from autograd.tracer import getval
 
 from theory.engine import primitives as P
 
@@ -156,9 +157,16 @@ def _check(params, x):
 
 
 def features(params, x):
-    """Body of the network: ``x (T, n, C, H, W) -> features (T, n, d)``, d = hidden*h*w."""
+    """Body of the network: ``x (T, n, C, H, W) -> features (T, n, d)``, d = hidden*h*w.
+
+    Plain-array images are cast to the params' dtype (the model computes in its own precision:
+    float32 images never promote a float32 model, float64 images never promote it silently).
+    """
     _check(params, x)
     T, n, C, H, W = anp.shape(x)
+    dtype = getval(params["conv1/w"]).dtype
+    if isinstance(x, np.ndarray) and x.dtype != dtype:
+        x = x.astype(dtype)
     a = anp.transpose(x, (0, 2, 1, 3, 4))  # internal layout (T, C, n, H, W)
     i = 1
     while f"conv{i}/w" in params:
