@@ -43,7 +43,7 @@ meta_train_naive                           -- per-task Python-loop reference (te
 Analyses (JSON-serialisable dicts; defaults run in seconds)
 -----------------------------------------------------------
 analyses.surface(rng, *, alpha=0.5, steps=1, extent=2.5, grid=65, mc_tasks=2000, mc_shots=200,
-    restarts=12, iterations=2000, lr=0.3)  -- closed-form and Monte-Carlo surface + trajectories
+    restarts=12, iterations=2000)          -- closed-form and Monte-Carlo surface + trajectories
 analyses.alpha_sweep(rng, *, alphas, steps=1, depth=2, restarts=8, iterations=1500)
                                            -- best post-adaptation loss vs alpha, shallow vs deep
 analyses.collapse(rng, *, alpha=0.5, depth=2, restarts=8, iterations=1500)

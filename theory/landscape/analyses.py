@@ -71,12 +71,16 @@ def _starts(rng, restarts, extent, alpha_sigma2, bound=1.5):
 
 
 def surface(rng, *, alpha=0.5, sigma2=1.0, slope_mean=1.0, slope_std=0.5, steps=1, extent=2.5,
-            grid=65, mc_tasks=2000, mc_shots=200, restarts=12, iterations=2000, lr=0.3,
+            grid=65, mc_tasks=2000, mc_shots=200, restarts=12, iterations=2000, lr=None,
             optimizer="sgd", record_every=20, nodes=None, population=True, shots=10,
             meta_batch=16):
     """Meta-loss surface of the depth-2 linear model over a ``grid x grid`` square
     ``[-extent, extent]^2`` with MAML trajectories (exact population objective, or sampled
-    meta-batches) from ``restarts`` random starts (see :func:`_starts`).
+    meta-batches) from ``restarts`` random starts (see :func:`_starts`); ``lr`` defaults to 0.3
+    on the exact objective and 0.03 on sampled meta-batches, whose gradients are noisy.  With
+    ``population=False`` the trajectories follow the ``shots``-shot objective, whose minimisers
+    are not the population ones (the sampled support curvature ``mean(x^2)`` makes one fixed
+    step size wrong for most tasks; with 10 shots runs settle near ``w1 = w2``).
 
     Keys: ``w1``, ``w2`` (axes), ``closed_form`` (``[i][j]`` at ``(w1[i], w2[j])``, exact
     expectation), ``monte_carlo`` (same grid, ``mc_tasks`` tasks x ``mc_shots`` points),
@@ -98,6 +102,7 @@ def surface(rng, *, alpha=0.5, sigma2=1.0, slope_mean=1.0, slope_std=0.5, steps=
     mc = monte_carlo_meta_loss(rng, (w1, w2), tasks, alpha, steps, n_tasks=mc_tasks,
                                shots=mc_shots)
     init = _starts(rng, restarts, extent, alpha * sigma2)
+    lr = (0.3 if population else 0.03) if lr is None else lr
     run = _train(rng, population=population, shots=shots, meta_batch=meta_batch, depth=2,
                  steps=steps, alpha=alpha, tasks=tasks, restarts=restarts,
                  iterations=iterations, optimizer=optimizer, lr=lr, init=init,

@@ -66,7 +66,7 @@ def build_parser():
     parser = _cli.ArgumentParser(prog="theory.landscape", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("surface", help="meta-loss surface of the depth-2 model + trajectories")
-    _common(p, restarts=12, iterations=2000, lr=0.3, optimizer="sgd")
+    _common(p, restarts=12, iterations=2000, lr=None, optimizer="sgd")
     p.add_argument("--extent", type=_cli.positive_float, default=2.5, help="half-width of grid")
     p.add_argument("--grid", type=_cli.positive_int, default=65, help="points per axis (>= 2)")
     p.add_argument("--mc-tasks", type=_cli.positive_int, default=2000)
