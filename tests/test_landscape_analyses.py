@@ -134,3 +134,16 @@ def test_sampled_adaptation_curve_approaches_the_exact_one():
                                     steps=3, population=False, shots=400, n_tasks=4000)
     assert exact.shape == sampled.shape == (2, 4)
     np.testing.assert_allclose(sampled, exact, rtol=0.05, atol=0.01 * exact.max())
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(alpha=0.0), "alpha must be a finite number > 0"),
+    (dict(steps=-1), "steps must be an integer >= 0"),
+    (dict(depth=0), "depth must be an integer >= 1"),
+    (dict(depth=3), r"params must have shape \(restarts, 3\)"),
+])
+def test_evaluation_rejects_bad_input(kwargs, match):
+    from theory.landscape import evaluate
+    args = dict(depth=2, alpha=0.5, steps=1) | kwargs
+    with pytest.raises(ValueError, match=match):
+        evaluate.linear_curve(None, np.ones((2, 2)), tasks.LinearTasks(), **args)

@@ -11,6 +11,7 @@ from .tasks import exact_nodes, linear_batch
 
 
 def _split(params, depth, extra):
+    models.check_depth(depth)
     params = np.asarray(params, dtype=float)
     if params.ndim != 2 or params.shape[1] not in (depth + extra, depth + extra + 1):
         raise ValueError(f"params must have shape (restarts, {depth + extra}) "
@@ -27,7 +28,8 @@ def linear_curve(rng, params, tasks, *, depth, alpha, steps, population=True, sh
     sampled tasks with ``shots`` support and query points.
     """
     w, beta = _split(params, depth, 0)
-    step = beta[0] if beta else alpha
+    step = beta[0] if beta else models.check_alpha(alpha)
+    steps = models.check_steps(steps)
     if population:
         a, p = tasks.slope.quadrature(exact_nodes(depth, steps))
         support = tasks.population(a[None, :])
@@ -47,7 +49,8 @@ def logistic_curve(rng, params, tasks, *, depth, alpha, steps, shots=10, query_s
     """Post-adaptation query cross-entropy and accuracy after k = 0..``steps`` steps on
     ``n_tasks`` fresh tasks: two arrays of shape ``(R, K+1)``."""
     theta, beta = _split(params, depth, 1)
-    step = beta[0] if beta else alpha
+    step = beta[0] if beta else models.check_alpha(alpha)
+    steps = models.check_steps(steps)
     restarts = theta[0].shape[0]
     _, support, query = tasks.sample(rng, (1, n_tasks), shots, query_shots)
     # the same meta-test tasks for every restart: restarts on axis 0, tasks on axis 1
