@@ -1,7 +1,10 @@
 """Every figure of the project: compute (numbers, JSON-ready) then draw (a matplotlib Figure).
 
-Run ``python -m theory.figures`` (``--list``, ``--quick``, ``--seed``, ``--out``) to write them;
-nothing else in this package writes files.
+Run ``python -m theory.figures`` (``--list``, ``--quick``, ``--seed``, ``--out``) to write them:
+PNG and PDF into ``figures/``, each figure's data (with the ``summary`` numbers quoted in
+``paper_repro.md``) into ``results/figures/<name>.json``. Nothing else in this package writes
+files. The 1D figures build on ``theory.landscape`` analyses and ``theory.symbolic``; the CNN
+table figures read engine results under ``results/`` and never train.
 
 Registry
 --------
@@ -22,7 +25,7 @@ Support
 style      Okabe-Ito palette, ``style.context()`` rcParams, ``style.figure()`` panels
 paper      the paper's quoted numbers (``paper.TABLE1``, ``paper.TABLE2``; ``None`` = not quoted)
 results    ``results.load_runs``/``select``/``summarise``: engine results JSON under results/
-cli        ``build(name, seed, quick) -> (data, Figure)``, ``main(argv)``
+cli        ``build(name, seed=0, quick=False) -> (data, Figure)``, ``save``, ``main(argv)``
 """
 
 import collections

@@ -6,16 +6,19 @@ but restores the plain inner step, so after adaptation with the same ``alpha`` t
 R1 value at ``W``, ``sigma2/2 (1 - alpha sigma2)^(2K) ((W - E a)^2 + Var a)``, at least the
 shallow floor. MAML drives deep models to ``W = 0`` (R2: ``w1 w2 = 0``), so the collapsed model
 is even worse than a MAML-trained shallow one. Data: :func:`theory.landscape.analyses.collapse`
-(exact expected population losses; slopes ``a ~ N(1, 0.5^2)``, ``sigma2 = 1``).
+(exact expected population losses; slopes ``a ~ N(1, 0.5^2)``, ``sigma2 = 1``) and, for
+classification, :func:`theory.landscape.curves.logistic_collapse` (LogR+LinNet collapsed to
+LogR, same meta-test tasks).
 """
 
 import numpy as np
 
 from theory.figures import style
-from theory.landscape import analyses
+from theory.landscape import analyses, curves
 
 ALPHA = 0.25
 DEPTHS = (2, 3)
+LOGISTIC_STEPS = 3  # inner steps of the LogR+LinNet collapse (as in the failure-mode figure)
 LOSS_FLOOR = 1e-8
 
 
@@ -32,20 +35,29 @@ def compute_collapse(rng, quick=False):
     collapsed = np.concatenate([r["collapsed"] for r in by_depth.values()])
     predicted = np.concatenate([r["collapsed_predicted"] for r in by_depth.values()])
     first = by_depth[str(DEPTHS[0])]
-    return {"alpha": ALPHA, "depths": list(DEPTHS), "by_depth": by_depth,
+    logistic = curves.logistic_collapse(rng, alpha=ALPHA, steps=LOGISTIC_STEPS, depth=2,
+                                        restarts=2 if quick else 6,
+                                        iterations=40 if quick else 400,
+                                        n_tasks=100 if quick else 500)
+    return {"alpha": ALPHA, "depths": list(DEPTHS), "by_depth": by_depth, "logistic": logistic,
             "summary": {"deep_median_loss": float(np.median(deep)),
                         "collapsed_median_loss": float(np.median(collapsed)),
                         "collapsed_max_abs_gap_to_r1": float(np.max(np.abs(collapsed - predicted))),
                         "shallow_floor": first["shallow_floor"],
                         "median_abs_W": float(np.median(np.abs(
-                            np.concatenate([r["W"] for r in by_depth.values()]))))}}
+                            np.concatenate([r["W"] for r in by_depth.values()])))),
+                        "linnet_accuracy": float(np.mean(
+                            np.array(logistic["linnet_accuracy"])[:, -1])),
+                        "collapsed_logr_accuracy": float(np.mean(
+                            np.array(logistic["collapsed_accuracy"])[:, -1]))}}
 
 
 def fig_collapse(res):
     """Figure 4: (a) post-adaptation loss per restart, deep vs collapsed, by depth;
-    (b) the collapsed losses on the R1 parabola in ``W``."""
-    fig, axes = style.figure(1, 2, width=3.6, height=3.0)
-    ax, ax2 = axes[0]
+    (b) the collapsed losses on the R1 parabola in ``W``; (c) LogR+LinNet vs its collapse to
+    LogR, query accuracy vs inner steps."""
+    fig, axes = style.figure(1, 3, width=3.5, height=3.0)
+    ax, ax2, ax3 = axes[0]
     first = res["by_depth"][str(res["depths"][0])]
     cfg = first["config"]
     floor = first["shallow_floor"]
@@ -84,4 +96,15 @@ def fig_collapse(res):
     ax2.set_ylabel("post-adaptation loss after collapse (MSE/2)")
     ax2.set_title("Collapsed models sit on the R1 parabola")
     ax2.legend(fontsize=7, loc="upper center")
+    log = res["logistic"]
+    k = np.arange(len(log["linnet_accuracy"][0]))
+    style.band(ax3, k, 100 * np.array(log["linnet_accuracy"]), color=style.ROLE["deep"],
+               label="LogR+LinNet (L=2), trained")
+    style.band(ax3, k, 100 * np.array(log["collapsed_accuracy"]),
+               color=style.ROLE["collapsed"], label="collapsed to LogR")
+    ax3.set_xticks(k)
+    ax3.set_xlabel("inner steps k at meta-test")
+    ax3.set_ylabel("query accuracy (%)")
+    ax3.set_title("Classification: same function at k=0,\nslower adaptation after collapse")
+    ax3.legend(fontsize=7, loc="lower right")
     return fig

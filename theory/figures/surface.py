@@ -41,7 +41,7 @@ def compute_surface(rng, quick=False):
     """
     res = analyses.surface(rng, alpha=ALPHA, steps=STEPS, extent=EXTENT,
                            grid=41 if quick else 101, mc_tasks=100 if quick else 2000,
-                           mc_shots=50, restarts=4 if quick else 12,
+                           mc_shots=200, restarts=4 if quick else 12,
                            iterations=400 if quick else 4000, lr=0.05, optimizer="adam",
                            record_every=10, population=True)
     sigma2 = res["config"]["sigma2"]
@@ -54,7 +54,8 @@ def compute_surface(rng, quick=False):
                       "median_distance_to_minimiser": float(np.median(dist)),
                       "max_final_meta_loss": float(final_loss.max()),
                       "restarts": int(len(ends)), "iterations": res["config"]["iterations"],
-                      "mc_relative_rms_error": res["mc_error"]}
+                      "mc_relative_rms_error": res["mc_error"],
+                      "mc_relative_rms_error_contracting": res["mc_error_stable"]}
     return res
 
 

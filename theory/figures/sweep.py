@@ -105,6 +105,7 @@ def fig_alpha_sweep(res):
                color=style.ROLE["other"], label=r"shallow Meta-SGD: $\beta\sigma^2$")
     ax.axhline(1.0, color=style.ROLE["theory"], linestyle=":")
     ax.set_yscale("log")
+    ax.set_xscale("symlog", linthresh=10)  # the step is learned in the first ~100 iterations
     ax.set_xlabel("meta-training iteration")
     ax.set_ylabel("effective step (dimensionless)")
     ax.set_title(f"Depth as a learned optimiser\n"
