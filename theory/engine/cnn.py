@@ -141,7 +141,7 @@ def _task_view(key, value):
                        else (1, anp.shape(value)[-1], 1))
 
 
-def _matT(key, value):
+def _matT(value):
     """Transpose of the last two axes (``out = x @ W.T``), shared or per task."""
     return anp.swapaxes(value, -1, -2)
 
@@ -197,14 +197,14 @@ def head(params, feats):
     out = feats
     j = 1
     while f"lin{j}/w" in params:
-        out = out @ _matT(f"lin{j}/w", params[f"lin{j}/w"])
+        out = out @ _matT(params[f"lin{j}/w"])
         if f"lin{j}/T" in params:
-            out = out @ _matT(f"lin{j}/T", params[f"lin{j}/T"])
+            out = out @ _matT(params[f"lin{j}/T"])
         j += 1
     b = params["head/b"]
-    out = out @ _matT("head/w", params["head/w"]) + (b[:, None, :] if is_per_task("head/b", b) else b)
+    out = out @ _matT(params["head/w"]) + (b[:, None, :] if is_per_task("head/b", b) else b)
     if "head/T" in params:
-        out = out @ _matT("head/T", params["head/T"])
+        out = out @ _matT(params["head/T"])
     return out
 
 

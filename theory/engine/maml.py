@@ -98,6 +98,11 @@ def adapt(params, x_s, y_s, *, alpha, steps, first_order=False, adapt_keys=None,
 
     Adapted keys get a leading task axis; other keys are returned as given. ``steps=0`` returns
     ``params`` unchanged. If only head keys adapt, the body features are computed once.
+    ``adapt_keys`` defaults to every key but the T-Nets ``*/T`` ones; a meta-optimizer's own
+    ``adapt_keys`` (a list, or a function of the params) narrows them further. Its
+    ``update(phi, grads, params, step)`` gets the per-task gradients of the adapted keys
+    (leading task axis), the current per-task params and the 0-based inner step, and returns
+    the direction (``theta <- theta - alpha * direction``).
     """
     alpha, steps = _check_inner(alpha, steps)
     keys = _resolve_keys(params, adapt_keys, metaopt)
