@@ -42,7 +42,7 @@ def compute_failure_mode(rng, quick=False):
     res = curves.adaptation_curves(
         rng, alpha=ALPHA, steps=STEPS, depth=2, restarts=2 if quick else 6,
         iterations=100 if quick else 1500, lr=0.05, logistic_iterations=40 if quick else 400,
-        n_tasks=100 if quick else 500, records=5 if quick else 30)
+        n_tasks=100 if quick else 2000, records=5 if quick else 30)
     floor = [closed.shallow_floor(ALPHA, LinearTasks(), k) for k in res["k"]]
     oracle = oracle_accuracy(rng, ClassificationTasks())
     lin, log = res["linear"], res["logistic"]
