@@ -210,6 +210,7 @@ def test_evaluate_batch_matches_meta_loss_accuracy():
 
 
 @pytest.mark.parametrize("kw,match", [(dict(alpha=0.0), "alpha"), (dict(alpha=-1.0), "alpha"),
+                                      (dict(alpha=None), "alpha"), (dict(alpha=float("inf")), "alpha"),
                                       (dict(steps=-1), "steps"), (dict(steps=1.5), "steps"),
                                       (dict(algo="reptile"), "algo")])
 def test_meta_loss_rejects_bad_arguments(kw, match):
@@ -273,3 +274,30 @@ def test_adam_state_roundtrips_through_npz(tmp_path):
 def test_adam_rejects_bad_arguments(kw):
     with pytest.raises(ValueError):
         optim.adam(**kw)
+
+
+def test_adam_rejects_mismatched_trees_and_bad_iteration():
+    init, update, _ = optim.adam(1e-3)
+    state = init({"a": np.zeros(2), "b": np.zeros(3)})
+    with pytest.raises(ValueError, match="keys"):
+        update(0, {"a": np.zeros(2)}, state)
+    with pytest.raises(ValueError, match="shapes"):
+        update(0, {"a": np.zeros(2), "b": np.zeros(4)}, state)
+    with pytest.raises(ValueError, match="iteration"):
+        update(-1, {"a": np.zeros(2), "b": np.zeros(3)}, state)
+    with pytest.raises(ValueError, match="structure"):
+        optim.state_from_arrays({"x::a": np.zeros(2)})
+
+
+def test_adam_is_differentiable_through_its_updates():
+    from autograd.test_util import check_grads
+
+    np.random.seed(0)
+    init, update, get_params = optim.adam(0.1)
+    x0 = np.array([1.0, -2.0, 0.5])
+
+    def two_steps(g):
+        state = update(1, {"w": 0.5 * g}, update(0, {"w": g}, init({"w": x0})))
+        return get_params(state)["w"]
+
+    check_grads(two_steps, modes=["rev"], order=2)(np.array([0.3, -0.7, 1.1]))

@@ -56,9 +56,13 @@ def is_head_key(key):
 def _check_inner(alpha, steps):
     if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 0:
         raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
-    if not np.isfinite(alpha) or alpha <= 0:
+    try:
+        value = float(alpha)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not np.isfinite(value) or value <= 0:
         raise ValueError(f"alpha must be a finite float > 0, got {alpha!r}")
-    return float(alpha), int(steps)
+    return value, int(steps)
 
 
 def _resolve_keys(params, adapt_keys, metaopt=None):

@@ -17,7 +17,7 @@ _SEP = "::"
 def _map(f, *trees):
     if isinstance(trees[0], dict):
         for t in trees[1:]:
-            if not isinstance(t, dict) or list(t) != list(trees[0]):
+            if not isinstance(t, dict) or set(t) != set(trees[0]):
                 raise ValueError(f"trees do not match: keys {list(trees[0])} vs "
                                  f"{list(t) if isinstance(t, dict) else type(t).__name__}")
         return {k: _map(f, *(t[k] for t in trees)) for k in trees[0]}
