@@ -34,25 +34,31 @@ def symbolic_ratio(alpha, steps, sigma2=SIGMA2, w=W_AT, a=SLOPE_MEAN):
     return twin.meta_grad(**values)[0] / twin.multitask_grad(**values)[0]
 
 
-def _simulated_grads(w, alpha, x_s, y_s, x_q, y_q, steps):
-    """Task-mean MAML gradient (per alpha) and multi-task gradient of a shallow linear model.
+def simulated_meta_loss(w, alpha, x_s, y_s, x_q, y_q, steps):
+    """Task-mean post-adaptation query loss of the shallow model ``f(x) = w x``, one per alpha.
 
-    ``alpha`` shape (A, 1); data shape (T, n); plain numpy inner loop differentiated by autograd.
+    ``w`` shape (A,), ``alpha`` shape (A, 1), data shape (T, n): ``steps`` plain gradient steps
+    on each task's support loss ``mean 1/2 (w x - y)^2`` (the inner gradient by autograd),
+    then the mean query loss over tasks. ``steps = 0`` is the multi-task loss.
     """
     def support_loss(v):
         return anp.sum(anp.mean(0.5 * (v[..., None] * x_s - y_s) ** 2, axis=-1))
 
-    def meta_objective(w0):
-        v = w0[..., None] * anp.ones(alpha.shape[:-1] + (x_s.shape[0],))
-        for _ in range(steps):
-            v = v - alpha * grad(support_loss)(v)
-        return anp.sum(anp.mean(anp.mean(0.5 * (v[..., None] * x_q - y_q) ** 2, -1), -1))
+    v = w[..., None] * anp.ones(alpha.shape[:-1] + (x_s.shape[0],))
+    for _ in range(steps):
+        v = v - alpha * grad(support_loss)(v)
+    return anp.mean(anp.mean(0.5 * (v[..., None] * x_q - y_q) ** 2, -1), -1)
 
-    def multitask(w0):
-        return anp.mean(0.5 * (w0 * x_q - y_q) ** 2)
 
-    maml = grad(meta_objective)(w * np.ones(alpha.shape[:-1]))
-    return maml, grad(multitask)(float(w))
+def simulated_grads(w, alpha, x_s, y_s, x_q, y_q, steps):
+    """MAML meta-gradient (per alpha, shape (A,)) and multi-task gradient of the task-mean
+    losses of :func:`simulated_meta_loss` at the scalar ``w``, by autograd (second order)."""
+    def total(w0, k):
+        return anp.sum(simulated_meta_loss(w0, alpha, x_s, y_s, x_q, y_q, k))
+
+    maml = grad(total)(w * np.ones(alpha.shape[:-1]), steps)
+    multi = grad(total)(w * np.ones(alpha.shape[:-1]), 0)
+    return maml, multi[0]
 
 
 def _sample(rng, tasks, shots):
@@ -75,7 +81,7 @@ def compute_gradient_ratio(rng, quick=False):
     data = _sample(rng, tasks, shots)
     simulated, symbolic = {}, {}
     for k in steps:
-        maml, multi = _simulated_grads(W_AT, alpha[:, None], *data, k)
+        maml, multi = simulated_grads(W_AT, alpha[:, None], *data, k)
         simulated[k] = (maml / multi).tolist()
         symbolic[k] = symbolic_ratio(alpha, k).tolist()
     fine = np.linspace(0.0, 1.6, 161) / SIGMA2
@@ -87,7 +93,7 @@ def compute_gradient_ratio(rng, quick=False):
     ns = [2, 5, 10, 20, 50] if quick else [2, 5, 10, 20, 50, 100, 200, 500]
     conv = []
     for n in ns:
-        maml, multi = _simulated_grads(W_AT, np.array([[a_conv]]),
+        maml, multi = simulated_grads(W_AT, np.array([[a_conv]]),
                                        *_sample(rng, 4 * tasks, n), 1)
         conv.append(float(maml[0] / multi))
     sim_err = max(float(np.max(np.abs(np.array(simulated[k]) - np.array(symbolic[k]))))
