@@ -22,6 +22,7 @@ REPRO = ROOT / "paper_repro.md"
 DATA = ROOT / "results" / "figures"
 SOURCE = re.compile(r"`([a-z_]+):([A-Za-z0-9_.]+)`")
 NUMBER = re.compile(r"`(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)`")
+ROUNDING = 1e-12  # below this, a loss or a distance is float64 rounding noise, not a result
 
 
 def _rows(prefix):
@@ -55,9 +56,11 @@ def test_claim_numbers_match_the_results_json():
         assert len(numbers) == len(keys), f"row {cells[0]}: {numbers} vs {keys}"
         for text, (figure, key) in zip(numbers, keys, strict=True):
             value = _lookup(figure, key)
+            checked += 1
+            if abs(float(text)) < ROUNDING and abs(value) < ROUNDING:
+                continue  # both at rounding level: the digits differ between CPUs
             rounded = float(f"{value:.{_significant(text)}g}")
             assert float(text) == rounded, f"row {cells[0]}: {text} but {figure}:{key} = {value}"
-            checked += 1
     assert checked >= 15
 
 
