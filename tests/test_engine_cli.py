@@ -261,3 +261,24 @@ def test_meta_optimizer_runs_report_meta_and_deployed_parameters(metaopt, tmp_pa
                                       "--no-progress"], capsys)
         assert code == 0, err
         assert json.loads(stdout)["config"]["metaopt"] == choice
+
+
+def test_bench_times_the_parsed_config(capsys):
+    pytest.importorskip("theory.engine.bench")
+    code, stdout, _ = run_main(["bench", "--layers", 1, "--hidden", 4, "--ways", 2,
+                                "--shots", 1, "--query", 2, "--meta-batch", 1, "--repeats", 1,
+                                "--json"], capsys)
+    assert code == 0
+    row = json.loads(stdout.splitlines()[0])
+    assert (row["layers"], row["hidden"], row["ways"], row["meta_batch"]) == (1, 4, 2, 1)
+    assert row["engine_s"] > 0 and np.isfinite(row["engine_loss"])
+
+
+def test_bench_without_the_benchmark_module_is_a_one_line_error(monkeypatch, capsys):
+    import theory.engine
+    monkeypatch.delattr(theory.engine, "bench", raising=False)
+    monkeypatch.setitem(sys.modules, "theory.engine.bench", None)
+    code, _, err = run_main(["bench", "--layers", 1], capsys)
+    assert_one_line_error(code, err, "benchmark module theory.engine.bench is not available")
+    code, _, err = run_main(["bench", "--layers", 0], capsys)
+    assert_one_line_error(code, err, "--layers", "'0' is not an integer >= 1")
