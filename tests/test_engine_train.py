@@ -31,8 +31,11 @@ def _stop_after(iteration):
 
 
 def _comparable(result):
-    """A results record without the fields that legitimately differ between two runs."""
-    return {k: v for k, v in result.items() if k not in ("wall_time_s", "checkpoint")}
+    """A results record without the fields that legitimately differ between two runs.
+
+    ``commit`` is that of the code finishing the run, which may move between two runs.
+    """
+    return {k: v for k, v in result.items() if k not in ("wall_time_s", "checkpoint", "commit")}
 
 
 def _same_checkpoints(a, b):
