@@ -1,0 +1,97 @@
+"""The speed benchmark runs on tiny configs, times the training code path and reports its fields."""
+
+import json
+
+import numpy as np
+import pytest
+
+from theory.engine import bench, cli, maml
+
+ROW_KEYS = {"engine_s", "engine_loss", "flops", "gflops", "gemm_peak_gflops", "engine_peak_mb",
+            "engine_rss_mb", "threads", "layers", "shots", "steps", "first_order", "meta_batch"}
+
+
+@pytest.fixture(autouse=True)
+def no_torch(monkeypatch):
+    """Tests never import PyTorch, even on a machine that has it."""
+    monkeypatch.setattr(bench, "TORCH_REFERENCE", bench.TORCH_REFERENCE.with_name("absent.py"))
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return bench.run_benchmark(bench.tiny_grid(), repeats=2, warmup=1, progress=False)
+
+
+def test_rows_have_the_measurements(rows):
+    assert len(rows) == len(bench.tiny_grid())
+    for row, cfg in zip(rows, bench.tiny_grid(), strict=True):
+        assert ROW_KEYS <= set(row)
+        assert "torch_s" not in row and "ratio" not in row
+        assert row["first_order"] == cfg["first_order"]
+        assert row["engine_s"] > 0 and row["gemm_peak_gflops"] > 0 and row["engine_peak_mb"] > 0
+        assert row["gflops"] == pytest.approx(row["flops"] / row["engine_s"] / 1e9)
+    # second order adds the backward pass through each inner step
+    assert rows[0]["flops"] > rows[1]["flops"]
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_timed_step_is_maml_meta_grad(rows, index):
+    """The benchmarked call is the training call: same loss and meta-gradient, bit for bit."""
+    cfg = bench.tiny_grid()[index]
+    step, meta_params, batch, kwargs = bench.engine_step(cfg)
+    loss, grads, _ = step()
+    ref_loss, ref_grads, _ = maml.meta_grad(meta_params, batch, alpha=bench.ALPHA,
+                                            steps=cfg["steps"], algo=bench.algo_of(cfg))
+    assert float(loss) == float(ref_loss) == rows[index]["engine_loss"]
+    for key, value in ref_grads["model"].items():
+        assert grads["model"][key].dtype == np.float32
+        np.testing.assert_array_equal(grads["model"][key], value)
+
+
+def test_flop_count_by_hand():
+    """One conv layer (2 channels, 4x4 -> pooled 2x2), 2-way head: count every GEMM by hand."""
+    cfg = bench.config(layers=1, hidden=2, ways=2, shots=1, query=3, steps=2, meta_batch=5,
+                       in_shape=(1, 4, 4), first_order=True)
+
+    def forward_macs(n):
+        return n * 2 * 1 * 9 * 16 + n * 8 * 2, n * 2 * 1 * 9 * 16
+
+    (Fs, m1s), (Fq, m1q) = forward_macs(2), forward_macs(6)
+    first = 2 * (Fs + (2 * Fs - m1s)) + Fq + (2 * Fq - m1q)
+    assert bench.meta_step_flops(cfg) == 2 * 5 * first
+    second = first + 2 * (6 * Fs - 4 * m1s)
+    assert bench.meta_step_flops({**cfg, "first_order": False}) == 2 * 5 * second
+    assert bench.meta_step_flops({**cfg, "algo": "anil"}) is None
+
+
+def test_traced_peak_sees_numpy_arrays():
+    assert bench.traced_peak(lambda: np.ones(10 ** 6)) >= 8 * 10 ** 6
+
+
+def test_table_and_json_output(rows, capsys):
+    table = bench.format_table(rows).splitlines()
+    assert len(table) == 2 + len(rows)
+    assert all(line.count("|") == table[0].count("|") for line in table)
+    assert bench.main(["--tiny", "--json", "--repeats", "1", "--warmup", "0"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    objs = [json.loads(line) for line in lines]
+    assert [o["first_order"] for o in objs] == [False, True]
+    assert all(o["engine_s"] > 0 for o in objs)
+
+
+def test_cli_bench_runs_one_config(capsys):
+    status = cli.main(["bench", "--layers", "1", "--hidden", "2", "--ways", "2", "--query", "1",
+                       "--meta-batch", "2", "--repeats", "1", "--algo", "fomaml", "--json"])
+    assert status == 0
+    out = capsys.readouterr().out
+    (obj,) = [json.loads(line) for line in out.splitlines()]
+    assert obj["layers"] == 1 and obj["first_order"] is True and obj["engine_s"] > 0
+
+
+def test_bad_options():
+    with pytest.raises(ValueError, match="'nothing'"):
+        bench.main(["--only", "nothing"])
+    with pytest.raises(ValueError, match="repeats"):
+        bench.run_benchmark(bench.tiny_grid(), repeats=0, warmup=0, progress=False)
+    with pytest.raises(ValueError, match="first_order"):
+        bench.config(algo="anil", first_order=True)

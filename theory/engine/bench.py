@@ -1,0 +1,369 @@
+"""Speed benchmark of one MAML meta-step (inner loop + meta-gradient), against PyTorch if present.
+
+A meta-step is ``maml.meta_grad`` on a random meta-batch: the code path of training, timed as
+the median of ``repeats`` calls after ``warmup`` calls. When PyTorch imports, the same maths
+(``benchmarks/torch_reference.py``, loaded by path: PyTorch is not a dependency) runs on the
+same params and data in the same process, interleaved with the engine's calls so that both
+see the same machine load, and the row gets ``torch_s`` and ``ratio = engine_s / torch_s``.
+
+Measured per config (keys of a result row):
+
+- ``engine_s``/``torch_s``: median wall time of one meta-step (seconds).
+- ``gflops``: analytic GEMM work of the meta-step (see ``meta_step_flops``) / ``engine_s``,
+  against ``gemm_peak_gflops``, the best of a few ``np.matmul`` calls on 1024x1024 float32
+  matrices measured in the same run.
+- ``engine_peak_mb``: peak of the memory traced by ``tracemalloc`` during one extra meta-step
+  (numpy arrays and Python objects allocated during the step, above what existed before).
+- ``engine_rss_mb``/``torch_rss_mb``: growth of the process's peak resident set (Linux
+  ``VmHWM``, reset through ``/proc/self/clear_refs``) during one meta-step; includes allocator
+  caches and libraries' workspaces; ``None`` where the kernel does not offer the reset.
+- ``grad_rel_diff``: ``||g_engine - g_torch|| / ||g_torch||`` over all params, which shows
+  that both sides compute the same meta-gradient (float32 rounding only).
+"""
+
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from theory import _cli
+from theory.engine import cnn, maml, train
+
+TORCH_REFERENCE = Path(__file__).resolve().parents[2] / "benchmarks" / "torch_reference.py"
+TORCH_MODES = ("loop", "vmap")
+ALPHA = 0.4
+_CONFIG_KEYS = ("layers", "hidden", "ways", "shots", "query", "steps", "meta_batch",
+                "first_order", "algo", "metaopt", "linnet", "in_shape", "seed")
+
+
+def config(*, layers=4, hidden=32, ways=5, shots=1, query=15, steps=1, meta_batch=16,
+           first_order=False, algo="maml", metaopt="none", linnet=0, in_shape=(1, 28, 28),
+           seed=0):
+    """A benchmark config (a plain dict); ``first_order`` with ``algo="maml"`` means FO-MAML."""
+    if first_order and algo != "maml":
+        raise ValueError(f"first_order=True applies to algo='maml', not algo={algo!r}")
+    return {"layers": layers, "hidden": hidden, "ways": ways, "shots": shots, "query": query,
+            "steps": steps, "meta_batch": meta_batch, "first_order": bool(first_order),
+            "algo": algo, "metaopt": metaopt, "linnet": linnet, "in_shape": tuple(in_shape),
+            "seed": seed}
+
+
+def default_grid():
+    """The performance table's grid: L in {2, 4}, 5-way {1, 5}-shot, K in {1, 5}, 2nd/1st order."""
+    return [config(layers=L, shots=s, steps=K, first_order=fo)
+            for fo in (False, True) for L in (2, 4) for s in (1, 5) for K in (1, 5)]
+
+
+def tiny_grid():
+    """Two configs that run in well under a second (tests, ``--tiny``)."""
+    small = dict(layers=2, hidden=4, ways=2, shots=1, query=2, steps=1, meta_batch=2,
+                 in_shape=(1, 8, 8))
+    return [config(**small), config(**small, first_order=True)]
+
+
+def algo_of(cfg):
+    """The ``maml.meta_grad`` algo of a config (``fomaml`` for first-order MAML)."""
+    return "fomaml" if cfg["first_order"] else cfg["algo"]
+
+
+def make_problem(cfg):
+    """``(meta_params, batch, kwargs)`` of a config: seeded params, random images in [0, 1]."""
+    rng = np.random.default_rng(cfg["seed"])
+    tc = {"layers": cfg["layers"], "hidden": cfg["hidden"], "ways": cfg["ways"],
+          "linnet": cfg["linnet"], "metaopt": cfg["metaopt"], "algo": cfg["algo"]}
+    meta_params = train.init_meta_params(tc, cfg["in_shape"], rng)
+    T, N = cfg["meta_batch"], cfg["ways"]
+
+    def split(per_class):
+        x = rng.random((T, N * per_class) + cfg["in_shape"], dtype=np.float32)
+        y = np.tile(np.repeat(np.arange(N, dtype=np.int64), per_class), (T, 1))
+        return x, y
+
+    batch = split(cfg["shots"]) + split(cfg["query"])
+    kwargs = {"alpha": ALPHA, "steps": cfg["steps"], "algo": algo_of(cfg),
+              "metaopt": train.make_metaopt(cfg["metaopt"])}
+    return meta_params, batch, kwargs
+
+
+def engine_step(cfg):
+    """``(step, meta_params, batch, kwargs)``; ``step()`` is ``maml.meta_grad`` on that problem."""
+    meta_params, batch, kwargs = make_problem(cfg)
+    return (lambda: maml.meta_grad(meta_params, batch, **kwargs)), meta_params, batch, kwargs
+
+
+def _gemm_macs(cfg, n):
+    """Multiply-adds of one forward pass of n images: per-layer conv MACs and the linear layers."""
+    C, H, W = cfg["in_shape"]
+    convs = []
+    for (Ho, Wo) in cnn.pooled_sizes(H, W, cfg["layers"]):
+        convs.append(n * cfg["hidden"] * C * 9 * H * W)
+        C, H, W = cfg["hidden"], Ho, Wo
+    width = d = C * H * W
+    linear = 0
+    for _ in range(cfg["linnet"]):
+        linear += n * d * width
+        d = width
+    return convs, linear + n * d * cfg["ways"]
+
+
+def meta_step_flops(cfg):
+    """Analytic float operations (2 per multiply-add) of the GEMMs of one meta-step.
+
+    Per task, with F the MACs of a forward pass and m1 those of the first conv (whose input is
+    data, so no input gradient): a backward pass costs B = 2F - m1 (weight and input gradients);
+    each of K inner steps costs F_s + B_s on the support set, the query loss F_q + B_q; second
+    order adds, per inner step, the backward pass through that step's forward and backward
+    graphs: B_s for the forward GEMMs plus two GEMMs for each backward GEMM but one for the
+    first conv's weight gradient, 2 B_s - m1_s, i.e. 6 F_s - 4 m1_s in all. Elementwise work
+    (batch norm, ReLU, pooling, softmax) is not counted. ``None`` for ANIL and meta-optimizers.
+    """
+    if cfg["algo"] != "maml" or cfg["metaopt"] != "none":
+        return None
+
+    def fwd(n):
+        convs, linear = _gemm_macs(cfg, n)
+        return sum(convs) + linear, convs[0]
+
+    (Fs, m1s), (Fq, m1q) = fwd(cfg["ways"] * cfg["shots"]), fwd(cfg["ways"] * cfg["query"])
+    K = cfg["steps"]
+    macs = K * (Fs + 2 * Fs - m1s) + Fq + 2 * Fq - m1q
+    if not cfg["first_order"]:
+        macs += K * (6 * Fs - 4 * m1s)
+    return 2 * macs * cfg["meta_batch"]
+
+
+def gemm_peak_gflops(size=1024, repeats=5):
+    """Best GFLOP/s of ``np.matmul`` on two ``size x size`` float32 matrices."""
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
+    np.matmul(a, b)
+    best = min(_seconds(lambda: np.matmul(a, b)) for _ in range(repeats))
+    return 2 * size ** 3 / best / 1e9
+
+
+def blas_threads():
+    """Threads of numpy's BLAS: ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS`` or the CPU count."""
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return os.cpu_count() or 1
+
+
+def _seconds(fn):
+    tick = time.perf_counter()
+    fn()
+    return time.perf_counter() - tick
+
+
+def _read_hwm():
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmHWM"))
+    except (OSError, StopIteration):
+        return None
+
+
+def rss_peak_growth(fn):
+    """Bytes by which the process's peak resident set grows during ``fn()`` (None if unknown)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")  # resets VmHWM to the current resident set
+    except OSError:
+        return None
+    before = _read_hwm()
+    fn()
+    after = _read_hwm()
+    return None if before is None or after is None else max(after - before, 0)
+
+
+def traced_peak(fn):
+    """Peak bytes traced by ``tracemalloc`` during ``fn()`` above what was traced before."""
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        fn()
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+
+
+def load_torch_reference():
+    """The ``benchmarks/torch_reference.py`` module if it exists and PyTorch imports, else None."""
+    if not TORCH_REFERENCE.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location("theory_torch_reference", TORCH_REFERENCE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module if module.AVAILABLE else None
+
+
+def torch_supports(cfg):
+    """The reference covers plain MAML/FO-MAML without LinNet layers or meta-optimizers."""
+    return cfg["algo"] == "maml" and cfg["metaopt"] == "none" and cfg["linnet"] == 0
+
+
+def _torch_step(ref, cfg, meta_params, batch, mode):
+    tparams, tbatch = ref.to_torch(meta_params["model"], batch)
+    return lambda: ref.meta_grad(tparams, tbatch, alpha=ALPHA, steps=cfg["steps"],
+                                 first_order=cfg["first_order"], mode=mode, eps=cnn.BN_EPS)
+
+
+def _grad_rel_diff(engine_grads, torch_grads):
+    keys = list(torch_grads)
+    diff = np.sqrt(sum(np.sum((np.asarray(engine_grads[k], np.float64)
+                               - torch_grads[k].detach().double().numpy()) ** 2) for k in keys))
+    ref = np.sqrt(sum(np.sum(torch_grads[k].detach().double().numpy() ** 2) for k in keys))
+    return float(diff / ref)
+
+
+def bench_config(cfg, *, repeats, warmup, ref=None, torch_modes=TORCH_MODES, bar=None):
+    """One result row (see the module docstring) for one config."""
+    step, meta_params, batch, _ = engine_step(cfg)
+    torch_steps = {}
+    if ref is not None and torch_supports(cfg):
+        torch_steps = {m: _torch_step(ref, cfg, meta_params, batch, m) for m in torch_modes}
+    calls = [("engine", step)] + list(torch_steps.items())
+    times = {name: [] for name, _ in calls}
+    for r in range(warmup + repeats):
+        for name, fn in calls:  # interleaved: every side sees the same load
+            t = _seconds(fn)
+            if r >= warmup:
+                times[name].append(t)
+            if bar is not None:
+                bar.update(1)
+    loss, grads, _ = step()
+    row = {**cfg, "in_shape": list(cfg["in_shape"]),
+           "engine_s": statistics.median(times["engine"]),
+           "engine_loss": float(loss), "flops": meta_step_flops(cfg), "repeats": repeats,
+           "warmup": warmup}
+    row["gflops"] = None if row["flops"] is None else row["flops"] / row["engine_s"] / 1e9
+    row["engine_peak_mb"] = traced_peak(step) / 2 ** 20
+    rss = rss_peak_growth(step)
+    row["engine_rss_mb"] = None if rss is None else rss / 2 ** 20
+    if torch_steps:
+        medians = {m: statistics.median(times[m]) for m in torch_steps}
+        best = min(medians, key=medians.get)
+        row.update({f"torch_{m}_s": s for m, s in medians.items()})
+        row.update(torch_s=medians[best], torch_mode=best, ratio=row["engine_s"] / medians[best])
+        tloss, tgrads = torch_steps[best]()
+        row["torch_loss"] = float(tloss)
+        row["grad_rel_diff"] = _grad_rel_diff(grads["model"], tgrads)
+        rss = rss_peak_growth(torch_steps[best])
+        row["torch_rss_mb"] = None if rss is None else rss / 2 ** 20
+    return row
+
+
+def run_benchmark(configs, *, repeats, warmup, torch=True, progress=True,
+                  torch_modes=TORCH_MODES):
+    """Result rows (dicts, see the module docstring) for ``configs``, with the GEMM peak."""
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats} and {warmup}")
+    ref = load_torch_reference() if torch else None
+    if ref is not None:
+        ref.set_threads(blas_threads())
+    peak = gemm_peak_gflops()
+    calls = sum(1 + (len(torch_modes) if ref is not None and torch_supports(c) else 0)
+                for c in configs) * (repeats + warmup)
+    rows = []
+    with tqdm(total=calls, desc="bench", disable=not progress, dynamic_ncols=True,
+              file=sys.stderr) as bar:
+        for cfg in configs:
+            bar.set_postfix_str(describe(cfg))
+            row = bench_config(cfg, repeats=repeats, warmup=warmup, ref=ref,
+                               torch_modes=torch_modes, bar=bar)
+            row["gemm_peak_gflops"] = peak
+            row["threads"] = blas_threads()
+            rows.append(row)
+    return rows
+
+
+def describe(cfg):
+    """Short label of a config, e.g. ``L4 5w1s K1 2nd T16``."""
+    order = "1st" if cfg["first_order"] else "2nd"
+    extra = "" if cfg["algo"] == "maml" else f" {cfg['algo']}"
+    extra += "" if cfg["metaopt"] == "none" else f" {cfg['metaopt']}"
+    extra += f" lin{cfg['linnet']}" if cfg["linnet"] else ""
+    return (f"L{cfg['layers']} {cfg['ways']}w{cfg['shots']}s K{cfg['steps']} {order} "
+            f"T{cfg['meta_batch']}{extra}")
+
+
+def _fmt(value, spec):
+    return "-" if value is None else format(value, spec)
+
+
+def format_table(rows):
+    """A markdown table of result rows (medians in seconds, memory in MiB)."""
+    head = ("| config | engine s | torch s | ratio | torch mode | GFLOP/s | % GEMM peak "
+            "| engine peak MiB (traced / RSS) | torch RSS MiB | grad rel. diff |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in rows:
+        pct = None if r.get("gflops") is None else 100 * r["gflops"] / r["gemm_peak_gflops"]
+        lines.append(
+            f"| {describe(r)} | {r['engine_s']:.3f} | {_fmt(r.get('torch_s'), '.3f')} "
+            f"| {_fmt(r.get('ratio'), '.2f')} | {r.get('torch_mode', '-')} "
+            f"| {_fmt(r.get('gflops'), '.1f')} | {_fmt(pct, '.0f')} "
+            f"| {r['engine_peak_mb']:.0f} / {_fmt(r.get('engine_rss_mb'), '.0f')} "
+            f"| {_fmt(r.get('torch_rss_mb'), '.0f')} | {_fmt(r.get('grad_rel_diff'), '.1e')} |")
+    return "\n".join(lines)
+
+
+def _emit(rows, as_json):
+    if as_json:
+        for row in rows:
+            print(json.dumps(row, sort_keys=True))
+    else:
+        print(format_table(rows))
+        if rows:
+            print(f"\nfloat32 GEMM peak: {rows[0]['gemm_peak_gflops']:.1f} GFLOP/s, "
+                  f"{rows[0]['threads']} BLAS threads")
+
+
+def run(args):
+    """``python -m theory.engine bench``: one config from the parsed CLI options."""
+    cfg = config(layers=args.layers, hidden=args.hidden, ways=args.ways, shots=args.shots,
+                 query=args.query, steps=args.steps, meta_batch=args.meta_batch,
+                 first_order=args.first_order or args.algo == "fomaml",
+                 algo="maml" if args.algo == "fomaml" else args.algo, metaopt=args.metaopt,
+                 linnet=args.linnet, seed=args.seed)
+    rows = run_benchmark([cfg], repeats=args.repeats, warmup=1, progress=not args.json)
+    _emit(rows, args.json)
+    return 0
+
+
+def build_parser():
+    """Options of ``benchmarks/engine_speed.py``."""
+    p = _cli.ArgumentParser(prog="engine_speed.py", description=__doc__.splitlines()[0])
+    p.add_argument("--tiny", action="store_true", help="two tiny configs (seconds)")
+    p.add_argument("--json", action="store_true", help="one JSON object per config")
+    p.add_argument("--repeats", type=_cli.positive_int, default=5, metavar="R")
+    p.add_argument("--warmup", type=_cli.nonnegative_int, default=1, metavar="W")
+    p.add_argument("--no-torch", action="store_true", help="time the engine only")
+    p.add_argument("--torch-mode", choices=TORCH_MODES + ("both",), default="both",
+                   help="PyTorch task loop, vmap, or both (the faster is the reference)")
+    p.add_argument("--only", metavar="TEXT", default=None,
+                   help="run the grid's configs whose label contains TEXT (e.g. 'L4 5w1s')")
+    return p
+
+
+def main(argv=None):
+    """``benchmarks/engine_speed.py [--tiny] [--json]``: time the grid, print a table or JSON."""
+    args = build_parser().parse_args(argv)
+    configs = tiny_grid() if args.tiny else default_grid()
+    if args.only is not None:
+        configs = [c for c in configs if args.only in describe(c)]
+        if not configs:
+            raise ValueError(f"--only {args.only!r} matches no config of the grid")
+    modes = TORCH_MODES if args.torch_mode == "both" else (args.torch_mode,)
+    rows = run_benchmark(configs, repeats=args.repeats, warmup=args.warmup,
+                         torch=not args.no_torch, progress=True, torch_modes=modes)
+    _emit(rows, args.json)
+    return 0
