@@ -52,7 +52,8 @@ def compute_meta_optimizers(rng=None, quick=False, *, results_dir=results.DEFAUL
 
 
 def _bars(ax, x, paper_values, ours, *, color, label):
-    """Paper bars (hatched, light) and ours (solid, 95 % CI) side by side at positions ``x``."""
+    """Paper bars (hatched, light) and ours (solid, 95 % CI, labelled with the number of seeds
+    and meta-training iterations, our budget) side by side at positions ``x``."""
     width = 0.38
     for xi, value in zip(x, paper_values, strict=True):
         if value is None:
@@ -72,6 +73,10 @@ def _bars(ax, x, paper_values, ours, *, color, label):
         else:
             ax.bar(xi + width / 2, summary["accuracy"], width, color=color,
                    yerr=summary["ci95"], capsize=2, ecolor="0.2")
+            its = "/".join(str(i) for i in summary["iterations"]) or "?"
+            ax.text(xi + width / 2, summary["accuracy"] + summary["ci95"] + 1,
+                    f"{summary['accuracy']:.1f}\n{summary['seeds']} seed(s)\n{its} it.",
+                    ha="center", va="bottom", fontsize=5)
     handles = [Patch(facecolor=color, alpha=0.35, hatch="//", edgecolor=color,
                      label=f"{label} (paper)"),
                Patch(facecolor=color, label=f"{label} (ours)")]
@@ -79,7 +84,8 @@ def _bars(ax, x, paper_values, ours, *, color, label):
 
 
 def _finish(fig, ax, missing, total, title, handles):
-    ax.set_ylim(0, 110)
+    ax.set_ylim(0, 118)  # room for the labels above bars near 100 %
+    ax.set_yticks(range(0, 101, 20))
     ax.set_ylabel("test accuracy (%)")
     if missing:
         title += f"\n{missing} of {total} cells: {NOT_RUN}"
