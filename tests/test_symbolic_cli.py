@@ -1,0 +1,117 @@
+"""``python -m theory.symbolic``: json round trip, text/latex output, report, bad input."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import sympy
+
+from theory import _cli
+from theory.symbolic import bridge, cli, dag, derive, results, symbols
+
+
+def run(argv, capsys):
+    status = _cli.run(cli.main, argv)
+    out = capsys.readouterr()
+    return status, out.out, out.err
+
+
+def same(x, y):
+    return results.holds(results.Claim("round trip", x, y))
+
+
+@pytest.mark.parametrize("argv, key", [
+    (["--depth", "2", "--steps", "1"], ("linear", 2, 1, "population", None, False)),
+    (["--depth", "1", "--steps", "2", "--first-order"], ("linear", 1, 2, "population", None, True)),
+    (["--depth", "2", "--loss", "empirical", "--shots", "2"], ("linear", 2, 1, "empirical", 2,
+                                                                False)),
+    (["--model", "logistic", "--shots", "1"], ("logistic", 1, 1, "empirical", 1, False)),
+])
+def test_json_sympifies_back_to_the_derived_expressions(argv, key, capsys):
+    status, out, _ = run(["derive", *argv, "--format", "json"], capsys)
+    assert status == 0
+    doc = json.loads(out)
+    d = derive(*key)
+    assert doc["params"] == [p.name for p in d.params] and doc["definitions"] == []
+    assert doc["symbols"] == [s.name for s in d.symbols]
+    allowed = symbols.by_name(doc["symbols"])
+    for text in [doc["meta_loss"], *doc["meta_grad"], *doc["multitask_grad"]]:
+        parsed = sympy.sympify(text, locals=allowed)
+        assert {s.name for s in dag.free_symbols([parsed])} <= set(allowed)
+    back = cli.parse(doc)
+    assert same(back["meta_loss"], d.meta_loss)
+    for key_ in ("adapted", "meta_grad", "multitask_grad"):
+        assert all(same(x, y) for x, y in zip(back[key_], getattr(d, key_), strict=True))
+    if d.effective_step is None:
+        assert doc["effective_step"] is None
+    else:
+        assert same(back["effective_step"], d.effective_step)
+
+
+def test_large_derivations_share_subexpressions_and_still_round_trip(capsys):
+    status, out, _ = run(["derive", "--depth", "4", "--steps", "3", "--format", "json"], capsys)
+    doc = json.loads(out)
+    d = derive("linear", 4, 3)
+    assert status == 0 and doc["definitions"]
+    assert dag.tree_size(list(d.meta_grad)) > cli.FLAT_LIMIT
+    back = cli.parse(doc)
+    names = doc["symbols"]
+    rng = np.random.default_rng(1)
+    point = [rng.uniform(0.1, 0.9, 7) for _ in names]
+    np.testing.assert_allclose(bridge.lambdify(back["meta_grad"], names)(*point),
+                               bridge.lambdify(d.meta_grad, names)(*point), rtol=1e-12)
+    np.testing.assert_allclose(bridge.lambdify(back["meta_loss"], names)(*point),
+                               bridge.lambdify(d.meta_loss, names)(*point), rtol=1e-12)
+
+
+@pytest.mark.parametrize("fmt, eq, end", [("text", " = ", ""), ("latex", " &= ", "\\\\")])
+def test_text_and_latex_list_every_component(fmt, eq, end, capsys):
+    status, out, _ = run(["derive", "--depth", "3", "--steps", "1", "--format", fmt], capsys)
+    lines = out.strip().splitlines()
+    assert status == 0 and "depth L=3" in lines[0]
+    body = lines[1:]
+    assert len(body) == 1 + 3 * 3 + 1  # meta-loss, adapted/meta/multitask per layer, step
+    assert all(eq in line and line.endswith(end) for line in body)
+
+
+def test_report_prints_every_result_and_all_hold(capsys):
+    status, out, _ = run(["report"], capsys)
+    assert status == 0
+    for title, claims in results.all_claims():
+        assert title in out
+        assert all(c.statement in out for c in claims)
+    assert out.count("  [holds] ") == sum(len(c) for _, c in results.all_claims())
+    assert "[FAILS]" not in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["derive", "--depth", "0"], "'0' is not an integer >= 1"),
+    (["derive", "--depth", "two"], "'two' is not an integer >= 1"),
+    (["derive", "--steps", "-1"], "'-1' is not an integer >= 0"),
+    (["derive", "--model", "quadratic"], "invalid choice: 'quadratic'"),
+    (["derive", "--loss", "empirical", "--shots", "0"], "'0' is not an integer >= 1"),
+    (["derive", "--loss", "empirical"], "--shots is required with the empirical loss"),
+    (["derive", "--model", "logistic", "--loss", "population", "--shots", "1"],
+     "the logistic model has only the empirical loss"),
+    (["derive", "--shots", "2"], "the population loss has no data points"),
+    (["derive", "--format", "pdf"], "invalid choice: 'pdf'"),
+    ([], "required: command"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        _cli.run(cli.main, argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 2
+    assert err.count("\n") == 1 and message in err, err
+
+
+def test_module_entry_point_exits_2_without_traceback():
+    proc = subprocess.run([sys.executable, "-m", "theory.symbolic", "derive", "--depth", "x"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "theory.symbolic", "derive", "--depth", "2"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "meta_grad[w2] = " in proc.stdout

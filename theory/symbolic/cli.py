@@ -1,0 +1,128 @@
+"""``python -m theory.symbolic``: ``derive`` prints a derivation, ``report`` prints R1-R4.
+
+derive --model {linear,logistic} --depth L --steps K [--first-order]
+       [--loss {population,empirical}] [--shots n] --format {text,latex,json}
+
+The json document holds ``params``, ``symbols``, ``adapted``, ``meta_loss``, ``meta_grad``,
+``multitask_grad`` and ``effective_step`` (null for logistic) as strings that
+``sympy.sympify`` parses with the symbols of ``theory.symbolic.symbols``. Expressions whose
+written-out trees exceed ``FLAT_LIMIT`` nodes in total (deep models, several inner steps) would
+print to gigabytes, so they share subexpressions instead: ``definitions`` lists ``[name, text]``
+pairs ``c0, c1, ...`` in dependency order (empty for small derivations); ``parse`` substitutes
+them back.
+"""
+
+import json
+import sys
+
+import sympy
+
+from .. import _cli
+from . import dag, maml, report, symbols
+
+FLAT_LIMIT = 100_000
+PROG = "python -m theory.symbolic"
+
+
+def document(d):
+    """The json-ready dict of a ``Derivation`` (see the module docstring)."""
+    names = {"adapted": list(d.adapted), "meta_loss": [d.meta_loss],
+             "meta_grad": list(d.meta_grad), "multitask_grad": list(d.multitask_grad),
+             "effective_step": [] if d.effective_step is None else [d.effective_step]}
+    exprs = [e for group in names.values() for e in group]
+    if dag.tree_size(exprs) > FLAT_LIMIT:
+        definitions, exprs = dag.share(exprs, prefix="c")
+    else:
+        definitions = []
+    texts = iter(sympy.sstr(e, order="none") for e in exprs)
+    doc = {"model": d.model, "depth": d.depth, "steps": d.steps, "loss": d.loss,
+           "shots": d.shots, "first_order": d.first_order,
+           "params": [p.name for p in d.params], "symbols": [s.name for s in d.symbols],
+           "definitions": [[n.name, sympy.sstr(e, order="none")] for n, e in definitions]}
+    for key, group in names.items():
+        doc[key] = [next(texts) for _ in group]
+    doc["meta_loss"] = doc["meta_loss"][0]
+    doc["effective_step"] = doc["effective_step"][0] if doc["effective_step"] else None
+    return doc
+
+
+def parse(doc):
+    """Sympy expressions of a ``document``: dict with the same keys, definitions substituted."""
+    table = symbols.by_name(doc["symbols"])
+    names = [sympy.Symbol(n) for n, _ in doc["definitions"]]
+    local = {**table, **{n.name: n for n in names}}
+    definitions = [(n, sympy.sympify(text, locals=local))
+                   for n, (_, text) in zip(names, doc["definitions"], strict=True)]
+    keys = ["adapted", "meta_loss", "meta_grad", "multitask_grad", "effective_step"]
+    groups = [doc[k] if isinstance(doc[k], list) else [doc[k]] for k in keys]
+    flat = [sympy.sympify(t, locals=local) for g in groups for t in g if t is not None]
+    flat = iter(dag.unshare(definitions, flat))
+    out = {k: tuple(next(flat) for t in g if t is not None) for k, g in zip(keys, groups)}
+    out["meta_loss"] = out["meta_loss"][0]
+    out["effective_step"] = out["effective_step"][0] if out["effective_step"] else None
+    return out
+
+
+def _lines(d, fmt):
+    doc = document(d)
+    show = ((lambda t: sympy.latex(sympy.sympify(t, locals=_locals(doc)))) if fmt == "latex"
+            else (lambda t: t))
+    eq = " = " if fmt == "text" else " &= "
+    head = (f"{d.model} model, depth L={d.depth}, K={d.steps} inner steps, {d.loss} loss"
+            + (f", n={d.shots} shots" if d.shots else "")
+            + (", first-order MAML" if d.first_order else ", exact meta-gradient"))
+    lines = [head if fmt == "text" else f"% {head}"]
+    rows = [(name, text) for name, text in doc["definitions"]]
+    rows.append(("meta_loss", doc["meta_loss"]))
+    for key in ("adapted", "meta_grad", "multitask_grad"):
+        rows += [(f"{key}[{p}]", t) for p, t in zip(doc["params"], doc[key], strict=True)]
+    if doc["effective_step"] is not None:
+        rows.append(("effective_step", doc["effective_step"]))
+    for name, text in rows:
+        label = name if fmt == "text" else "\\mathrm{" + name.replace("_", r"\_") + "}"
+        lines.append(f"{label}{eq}{show(text)}" + (r" \\" if fmt == "latex" else ""))
+    return lines
+
+
+def _locals(doc):
+    return {**symbols.by_name(doc["symbols"]),
+            **{n: sympy.Symbol(n) for n, _ in doc["definitions"]}}
+
+
+def build_parser():
+    """The argument parser; bad input is one line on stderr and exit status 2."""
+    parser = _cli.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    derive = sub.add_parser("derive", help="print the MAML objective and meta-gradients")
+    derive.add_argument("--model", choices=maml.MODELS, default="linear")
+    derive.add_argument("--depth", type=_cli.positive_int, default=1, help="L >= 1")
+    derive.add_argument("--steps", type=_cli.nonnegative_int, default=1, help="K >= 0")
+    derive.add_argument("--first-order", action="store_true", help="first-order MAML")
+    derive.add_argument("--loss", choices=maml.LOSSES, default=None,
+                        help="default: population for linear, empirical for logistic")
+    derive.add_argument("--shots", type=_cli.positive_int, default=None,
+                        help="support and query points n >= 1 (empirical loss)")
+    derive.add_argument("--format", choices=("text", "latex", "json"), default="text")
+    sub.add_parser("report", help="print results R1-R4 and check them")
+    return parser
+
+
+def main(argv=None):
+    """Entry point of ``python -m theory.symbolic``; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    if args.command == "report":
+        print(report.text())
+        return 0
+    loss = args.loss or ("population" if args.model == "linear" else "empirical")
+    if loss == "empirical" and args.shots is None:
+        raise ValueError("--shots is required with the empirical loss (an integer >= 1)")
+    d = maml.derive(args.model, args.depth, args.steps, loss, args.shots, args.first_order)
+    if args.format == "json":
+        json.dump(document(d), sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        print("\n".join(_lines(d, args.format)))
+    return 0
+
+
+main.prog = PROG
