@@ -40,8 +40,10 @@ def save(fig, out, name, formats=("png", "pdf")):
     with style.context():
         for fmt in formats:
             path = os.path.join(out, f"{name}.{fmt}")
+            # no creation date in the PDF: the same data gives the same file
+            metadata = {"CreationDate": None} if fmt == "pdf" else None
             with _io.atomic_open(path, "wb") as handle:
-                fig.savefig(handle, format=fmt)
+                fig.savefig(handle, format=fmt, metadata=metadata)
             _readable(path)
             paths.append(path)
     return paths
