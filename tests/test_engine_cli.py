@@ -88,6 +88,11 @@ def test_eval_reproduces_the_test_accuracy_of_the_run(quick_run, capsys):
     code, stdout, _ = run_main(["eval", "--checkpoint", out / training.CHECKPOINT,
                                 "--episodes", 5, "--split", "val", "--no-progress"], capsys)
     assert code == 0 and "val accuracy:" in stdout and "over 5 episodes" in stdout
+    # without the inner step the labels, permuted per task, are guessed at chance (0.2)
+    code, stdout, _ = run_main(["eval", "--checkpoint", out / training.CHECKPOINT,
+                                "--episodes", 20, "--steps", 0, "--json", "--no-progress"],
+                               capsys)
+    assert code == 0 and json.loads(stdout)["test"]["accuracy"] < 0.35
 
 
 def _write_png(path, image):

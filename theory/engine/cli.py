@@ -9,9 +9,11 @@ a checkpoint on a split; ``adapt`` applies a checkpoint to a user's own support/
 """
 
 import json
+import os
 import sys
 
 from theory import _cli
+from theory.engine import adapt_task, data
 from theory.engine import evaluate as evaluation
 from theory.engine import train as training
 
@@ -132,21 +134,17 @@ def cmd_train(args):
     else:
         _print_counts(result["parameters"])
         _print_accuracy(result["test"], "test")
-        print(f"results: {args.out}/{training.RESULTS}")
+        print(f"results: {os.path.join(args.out, training.RESULTS)}")
     return 0
 
 
 def cmd_eval(args):
     """``eval``: accuracy of a checkpoint over ``--episodes`` episodes of ``--split``."""
-    from theory.engine import data
     config, meta_params, opt_obj, _ = training.restore(args.checkpoint)
-    meta_params, opt_obj, config = training.override(meta_params, opt_obj, config, args.metaopt,
-                                            args.steps)
+    meta_params, opt_obj, config = training.override(meta_params, opt_obj, config,
+                                                     args.metaopt, args.steps)
     path = args.data if args.data is not None else config["data"]
-    dataset = data.load(config["dataset"], path, split=args.split)
-    if config["ways"] > dataset.n_classes:
-        raise ValueError(f"ways={config['ways']} exceeds the {dataset.n_classes} classes of "
-                         f"the {args.split} split (valid: 1..{dataset.n_classes})")
+    dataset = training.check_ways(config, data.load(config["dataset"], path, split=args.split))
     res = evaluation.evaluate(meta_params, dataset,
                               training.episode_rng(config["seed"], args.split),
                               config=config, episodes=args.episodes, metaopt=opt_obj,
@@ -164,7 +162,6 @@ def cmd_eval(args):
 
 def cmd_adapt(args):
     """``adapt``: adapt to ``--support`` and print the predicted class of each query file."""
-    from theory.engine import adapt_task
     out = adapt_task.adapt_folders(args.checkpoint, args.support, args.query,
                                    steps=args.steps, metaopt=args.metaopt)
     if args.json:

@@ -30,10 +30,11 @@ DATASETS = ("synthetic", "omniglot", "cifarfs", "mini-imagenet")
 ALGOS = ("maml", "fomaml", "anil")
 METAOPTS = ("none", "metasgd", "mc", "tnet", "kfo", "kfo-mlp")
 
-# A quick synthetic run (about half a minute on one core): MAML on a 4-layer CNN of width 16,
-# 5-way 1-shot with 15 queries per class, one inner step of 0.4 (MAML's Omniglot step size),
-# outer Adam 0.01 over 4 tasks per meta-batch, 200 iterations; reaches about 0.6 test
-# accuracy (chance 0.2). Four layers shrink a 28x28 map to 1x1, so a wider net stays cheap.
+# A quick synthetic run (about 30 s of CPU time): MAML on a 4-layer CNN of width 16, 5-way
+# 1-shot with 15 queries per class, one inner step of 0.4 (MAML's Omniglot step size), outer
+# Adam 0.01 over 4 tasks per meta-batch, 200 iterations; seed 0 reaches 0.70 +- 0.01 test
+# accuracy over 600 episodes (chance 0.2). Four layers shrink 28x28 to 1x1, which keeps the
+# head small.
 DEFAULTS = {"dataset": "synthetic", "data": None, "algo": "maml", "metaopt": "none",
             "layers": 4, "hidden": 16, "linnet": 0, "ways": 5, "shots": 1, "query": 15,
             "steps": 1, "inner_lr": 0.4, "meta_lr": 0.01, "meta_batch": 4, "iterations": 200,
@@ -186,16 +187,19 @@ def _check_resume(saved, config, path):
                              "may change)")
 
 
+def check_ways(config, dataset):
+    """``dataset`` if it has at least ``config["ways"]`` classes, else ``ValueError``."""
+    if config["ways"] > dataset.n_classes:
+        raise ValueError(f"ways={config['ways']} exceeds the {dataset.n_classes} classes "
+                         f"of the {dataset.split} split of {config['dataset']} "
+                         f"(valid: 1..{dataset.n_classes})")
+    return dataset
+
+
 def load_splits(config):
     """The train, val and test ``Dataset`` of ``config``; ``ways`` must fit every split."""
-    splits = tuple(data.load(config["dataset"], config["data"], split=split)
-                   for split in ("train", "val", "test"))
-    for split_set in splits:
-        if config["ways"] > split_set.n_classes:
-            raise ValueError(f"ways={config['ways']} exceeds the {split_set.n_classes} classes "
-                             f"of the {split_set.split} split of {config['dataset']} "
-                             f"(valid: 1..{split_set.n_classes})")
-    return splits
+    return tuple(check_ways(config, data.load(config["dataset"], config["data"], split=split))
+                 for split in ("train", "val", "test"))
 
 
 def _resume(ckpt_path, config, meta_params):
