@@ -2,8 +2,10 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -287,3 +289,27 @@ def test_bench_without_the_benchmark_module_is_a_one_line_error(monkeypatch, cap
     assert_one_line_error(code, err, "benchmark module theory.engine.bench is not available")
     code, _, err = run_main(["bench", "--layers", 0], capsys)
     assert_one_line_error(code, err, "--layers", "'0' is not an integer >= 1")
+
+
+def test_ctrl_c_leaves_a_whole_checkpoint_and_resume_finishes(tmp_path):
+    args = [*TINY, "--iterations", "100000", "--checkpoint-every", "1", "--out", tmp_path]
+    proc = subprocess.Popen([sys.executable, "-m", "theory.engine", "train", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    ckpt = tmp_path / training.CHECKPOINT
+    try:
+        deadline = time.monotonic() + 120
+        while not (ckpt.exists() and checkpoint.load(ckpt)["iteration"] >= 3):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)       # Ctrl-C, most likely in the middle of a step
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and err == "interrupted\n", err
+    assert os.listdir(tmp_path) == [training.CHECKPOINT]   # no temporary file left behind
+    done = checkpoint.load(ckpt)["iteration"]
+    assert done >= 3
+    finish = run_module("train", *TINY, "--iterations", str(done + 2), "--checkpoint-every",
+                        "1", "--out", tmp_path, "--resume")
+    assert finish.returncode == 0, finish.stderr
+    assert checkpoint.load(ckpt)["iteration"] == done + 2
