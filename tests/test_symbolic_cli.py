@@ -24,7 +24,8 @@ def same(x, y):
 
 @pytest.mark.parametrize("argv, key", [
     (["--depth", "2", "--steps", "1"], ("linear", 2, 1, "population", None, False)),
-    (["--depth", "1", "--steps", "2", "--first-order"], ("linear", 1, 2, "population", None, True)),
+    (["--depth", "1", "--steps", "2", "--first-order"],
+     ("linear", 1, 2, "population", None, True)),
     (["--depth", "2", "--loss", "empirical", "--shots", "2"], ("linear", 2, 1, "empirical", 2,
                                                                 False)),
     (["--model", "logistic", "--shots", "1"], ("logistic", 1, 1, "empirical", 1, False)),

@@ -12,18 +12,35 @@ symbols             alpha, sigma2, a, mu, v, b, weights(L), support(n), query(n)
 models              end_to_end, other_layers, linear, logit, sigmoid, logistic
 losses              population_loss, squared_loss, cross_entropy
 maml                adapt, meta_gradient, gradient, hessian, effective_step, validate
-results             R1-R4 as claims lhs == rhs: r1_shallow_linear, r1_task_average,
-                    r2_deep_linear_one_step, r2_minimisers, r2_effective_step,
-                    r3_bottom_layer_update, r3_meta_sgd, r3_collapse, r4_logistic_shallow,
-                    r4_logistic_linnet
-report              text of R1-R4 (``python -m theory.symbolic report``)
-dag                 shared-subexpression helpers (the derived expressions are small DAGs)
+results.Claim       (statement, lhs, rhs): a result is the claim lhs == rhs
+results.holds       simplify(lhs - rhs) == 0 (after a rational normal form)
+results.r1_shallow_linear(K)      L = 1: adapted error, objective, meta-gradient scale by
+                                  (1 - alpha sigma2)^K, ^(2K)
+results.r1_task_average(K)        minimiser E[a] = mu, bound sigma2/2 (1 - alpha sigma2)^(2K) v
+results.r2_deep_linear_one_step() L = 2: e -> e (1 - alpha s2 (w1^2+w2^2) + alpha^2 s2^2 e w1 w2)
+results.r2_minimiser_points()     solutions of "adapted error = 0 for every a"
+results.r2_minimisers()           there w1 w2 = 0, w1^2 + w2^2 = 1/(alpha sigma2), loss 0
+results.r2_effective_step(L)      first-order step on W: alpha sigma2 sum_l prod_{j!=l} w_j^2
+results.r3_bottom_layer_update(L) w1's step = shallow gradient times the layers above
+results.r3_meta_sgd(L, loss, shots)  first order in alpha: Meta-SGD step with a learned rate
+results.r3_collapse(K)            collapsed model: plain step alpha, R1 failure again
+results.r4_logistic_shallow(n)    LogR: (I - alpha H_s) grad L_q(w'), H_s the sigmoid curvature
+results.r4_logistic_linnet(L, n)  LogR+LinNet: step on W rescaled as in R2/R3
+results.expect_over_tasks(expr)   E_a[expr] from E[a] = mu, Var(a) = v
+results.all_claims()              every result as [(title, claims)]
+report.text()       R1-R4 as readable text, each claim checked (``python -m theory.symbolic
+                    report``)
+cli.main(argv)      ``python -m theory.symbolic``; cli.document(d) / cli.parse(doc) are the
+                    json form of a Derivation and its inverse
+dag                 postorder, free_symbols, tree_size, share/unshare, substitute: tools that
+                    walk the expressions as the small DAGs they are, never as expanded trees
 
 Command line: ``python -m theory.symbolic derive --model linear --depth 2 --steps 1`` and
 ``python -m theory.symbolic report``.
 """
 
-from . import bridge, losses, maml, models, symbols
+from . import bridge, dag, losses, maml, models, results, symbols
 from .maml import Derivation, derive
 
-__all__ = ["Derivation", "bridge", "derive", "losses", "maml", "models", "symbols"]
+__all__ = ["Derivation", "bridge", "dag", "derive", "losses", "maml", "models", "results",
+           "symbols"]

@@ -5,7 +5,7 @@ For a support loss L_s and a query loss L_q of the parameters theta (a tuple of 
   theta_0 = theta,  theta_k = theta_{k-1} - alpha grad L_s(theta_{k-1})     (K steps)
   meta-loss            L_q(theta_K(theta))
   exact meta-gradient  d/dtheta L_q(theta_K(theta))
-                       = (I - alpha H_s(theta_0)) ... (I - alpha H_s(theta_{K-1})) grad L_q(theta_K)
+                  = (I - alpha H_s(theta_0)) ... (I - alpha H_s(theta_{K-1})) grad L_q(theta_K)
   first-order MAML     grad L_q(theta_K)            (the Jacobian of theta_K taken as identity)
   multi-task gradient  grad L_q(theta)              (no adaptation)
 
@@ -104,7 +104,8 @@ def meta_gradient(support_loss, query_loss, params, path, step_size, first_order
         return tuple(g)
     hess = hessian(support_loss, params)
     for theta in reversed(path[:-1]):
-        at = dag.substitute([h for row in hess for h in row], dict(zip(params, theta, strict=True)))
+        at = dag.substitute([h for row in hess for h in row],
+                            dict(zip(params, theta, strict=True)))
         rows = [at[i * len(params):(i + 1) * len(params)] for i in range(len(params))]
         hg = [sympy.Add(*(h * gj for h, gj in zip(row, g, strict=True))) for row in rows]
         g = [gi - step_size * hgi for gi, hgi in zip(g, hg, strict=True)]

@@ -90,7 +90,10 @@ def r1_task_average(steps):
 
 
 def r2_deep_linear_one_step():
-    """R2: for L = 2 one step maps e = w1 w2 - a to e (1 - alpha s2 (w1^2+w2^2) + alpha^2 s2^2 e w1 w2)."""
+    """R2: for L = 2, one step maps e = w1 w2 - a to e (1 - alpha s2 (w1^2 + w2^2) + ...).
+
+    The full factor is 1 - alpha sigma2 (w1^2 + w2^2) + alpha^2 sigma2^2 e w1 w2.
+    """
     d = maml.derive("linear", 2, 1)
     w1, w2 = d.params
     e = w1 * w2 - a
@@ -132,7 +135,10 @@ def r2_minimisers():
 
 
 def r2_effective_step(depth):
-    """R2, general L: to first order in alpha, one step contracts W - a by alpha s2 sum_l prod_{j!=l} w_j^2."""
+    """R2, any L: to first order in alpha a step contracts W - a by the effective step.
+
+    The effective step is alpha sigma2 sum_l prod_{j!=l} w_j^2 (alpha sigma2 when L = 1).
+    """
     d = maml.derive("linear", depth, 1)
     weights = d.params
     step = alpha * sigma2 * _lever(weights)
@@ -159,7 +165,10 @@ def r3_bottom_layer_update(depth):
 
 
 def r3_meta_sgd(depth, loss="population", shots=None):
-    """R3: to first order in alpha the step on W is Meta-SGD with rate alpha sum_l prod_{j!=l} w_j^2."""
+    """R3: to first order in alpha the step on W is Meta-SGD with a learned rate.
+
+    The rate is alpha sum_l prod_{j!=l} w_j^2, set by the weights the outer loop trains.
+    """
     d = maml.derive("linear", depth, 1, loss, shots)
     weights = d.params
     xs, ys = symbols.support(shots or 1)
@@ -199,7 +208,11 @@ def r3_collapse(steps):
 
 
 def r4_logistic_shallow(shots=1):
-    """R4: shallow LogR meta-gradient = (I - alpha H_s(w)) grad L_q(w'), H_s the sigmoid curvature."""
+    """R4: the shallow LogR meta-gradient is (I - alpha H_s(theta)) grad L_q(theta_1).
+
+    H_s is the support curvature, mean p (1 - p) [x, 1][x, 1]^T: the sigmoid's curvature is
+    the only thing the meta-parameters (w, b) can use to shape the adaptation step.
+    """
     d = maml.derive("logistic", 1, 1, "empirical", shots)
     xs, ys = symbols.support(shots)
     support = losses.cross_entropy(d.params, xs, ys)
@@ -248,7 +261,8 @@ def all_claims():
         ("R2 deep linear L = 2, one step", r2_deep_linear_one_step()),
         ("R2 global minimisers of the one-step objective", r2_minimisers()),
         ("R2 effective step, L = 1..4", sum((r2_effective_step(L) for L in range(1, 5)), ())),
-        ("R3 bottom layer update, L = 2, 3", r3_bottom_layer_update(2) + r3_bottom_layer_update(3)),
+        ("R3 bottom layer update, L = 2, 3",
+         r3_bottom_layer_update(2) + r3_bottom_layer_update(3)),
         ("R3 Meta-SGD step from the inside, L = 3",
          r3_meta_sgd(3) + r3_meta_sgd(3, "empirical", 2)),
         ("R3 collapsing the layers, K = 1", r3_collapse(1)),
