@@ -37,8 +37,7 @@ def lambdify(exprs, names):
             raise ValueError(f"got {len(values)} arrays, expected {len(names)}: {names}")
         arrays = [np.asarray(x, dtype=float) for x in values]
         shape = np.broadcast_shapes(*(x.shape for x in arrays))
-        with np.errstate(over="ignore"):
-            outs = compiled(*arrays)
+        outs = compiled(*arrays)
         outs = tuple(np.broadcast_to(np.asarray(o, dtype=float), shape).copy() for o in outs)
         return outs[0] if single else outs
 

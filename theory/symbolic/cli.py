@@ -13,6 +13,7 @@ them back.
 """
 
 import json
+import os
 import sys
 
 import sympy
@@ -111,17 +112,23 @@ def main(argv=None):
     """Entry point of ``python -m theory.symbolic``; returns the exit status."""
     args = build_parser().parse_args(argv)
     if args.command == "report":
-        print(report.text())
-        return 0
+        return _emit(report.text())
     loss = args.loss or ("population" if args.model == "linear" else "empirical")
     if loss == "empirical" and args.shots is None:
         raise ValueError("--shots is required with the empirical loss (an integer >= 1)")
     d = maml.derive(args.model, args.depth, args.steps, loss, args.shots, args.first_order)
     if args.format == "json":
-        json.dump(document(d), sys.stdout, indent=1)
-        sys.stdout.write("\n")
-    else:
-        print("\n".join(_lines(d, args.format)))
+        return _emit(json.dumps(document(d), indent=1))
+    return _emit("\n".join(_lines(d, args.format)))
+
+
+def _emit(text):
+    """Print ``text``; a reader that stops early (``| head``) is not an error."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        # Python would report the broken pipe again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
