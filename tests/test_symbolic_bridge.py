@@ -1,5 +1,8 @@
 """The sympy -> numpy bridge: broadcasting, constants, name checking, and the DAG tools."""
 
+import doctest
+import importlib
+
 import numpy as np
 import pytest
 import sympy
@@ -74,3 +77,9 @@ def test_deep_unrolled_loops_evaluate_without_walking_the_expanded_tree():
     nd = bridge.numeric(d)
     values = {n: 0.3 for n in nd.names}
     assert all(np.isfinite(g) for g in nd.meta_grad(**values))
+
+
+@pytest.mark.parametrize("module", ["maml", "bridge", "results"])
+def test_docstring_examples(module):
+    failed, tried = doctest.testmod(importlib.import_module(f"theory.symbolic.{module}"))
+    assert tried > 0 and failed == 0

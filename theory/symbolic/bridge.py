@@ -20,6 +20,10 @@ def lambdify(exprs, names):
     The returned ``f(*arrays)`` takes one array per name, in order, broadcasts them, and returns
     a float64 array of the broadcast shape (a tuple of them for a sequence of expressions).
     Raises ``ValueError`` if an expression has a free symbol that is not in ``names``.
+
+    >>> x, y = sympy.symbols("x y")
+    >>> lambdify([x * y, sympy.Integer(2)], ["x", "y"])(np.arange(3.0), 2.0)
+    (array([0., 2., 4.]), array([2., 2., 2.]))
     """
     single = isinstance(exprs, sympy.Basic) or not isinstance(exprs, (list, tuple))
     exprs = [sympy.sympify(exprs)] if single else [sympy.sympify(e) for e in exprs]

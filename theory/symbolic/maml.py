@@ -165,6 +165,14 @@ def derive(model="linear", depth=1, steps=1, loss="population", shots=None, firs
 
     model ``'linear'`` or ``'logistic'``; depth L >= 1; steps K >= 0; loss ``'population'``
     (linear only) or ``'empirical'`` with ``shots`` n >= 1 support and query points.
+
+    >>> d = derive("linear", depth=2, steps=1)
+    >>> d.params, d.symbols[2:]
+    ((w1, w2), (alpha, sigma2, a))
+    >>> d.adapted[0]
+    -alpha*sigma2*w2*(-a + w1*w2) + w1
+    >>> d.effective_step
+    alpha*sigma2*(w1**2 + w2**2)
     """
     return _derive(*validate(model, depth, steps, loss, shots, first_order))
 

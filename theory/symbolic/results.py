@@ -57,7 +57,11 @@ def _slope_gradient(loss_of, weights):
 
 
 def r1_shallow_linear(steps):
-    """R1: for L = 1, K steps shrink the slope error by (1 - alpha sigma2)^K, whatever w is."""
+    """R1: for L = 1, K steps shrink the slope error by (1 - alpha sigma2)^K, whatever w is.
+
+    >>> [holds(claim) for claim in r1_shallow_linear(2)]
+    [True, True, True]
+    """
     d, d0 = maml.derive("linear", 1, steps), maml.derive("linear", 1, 0)
     (w,) = d.params
     factor = (1 - alpha * sigma2) ** steps
