@@ -43,6 +43,15 @@ def test_im2col_col2im_second_order(shape):
     check_grads(lambda c: P.col2im(c, shape), modes=["rev"], order=2)(rand(rng, *cols.shape))
 
 
+@given(st.integers(1, 2), st.integers(1, 5), st.integers(1, 5), st.integers(0, 99))
+def test_im2col_equals_zero_padded_patches(C, H, W, seed):
+    rng = np.random.default_rng(seed)
+    a = rand(rng, 2, C, 3, H, W)
+    pad = np.pad(a, ((0, 0), (0, 0), (0, 0), (1, 1), (1, 1)))
+    naive = np.stack([pad[..., di:di + H, dj:dj + W] for di in range(3) for dj in range(3)], axis=2)
+    np.testing.assert_array_equal(P.im2col(a), naive.reshape(2, C * 9, 3 * H * W))
+
+
 @given(st.integers(1, 2), st.integers(1, 2), st.integers(1, 5), st.integers(1, 5), st.integers(0, 99))
 def test_im2col_and_col2im_are_adjoint(T, C, H, W, seed):
     rng = np.random.default_rng(seed)

@@ -33,16 +33,20 @@ def im2col(a):
     ``(di - 1, dj - 1)`` (zero outside the image), matching ``w.reshape(O, C*9)``.
     """
     T, C, n, H, W = a.shape
+    HW = H * W
     cols = np.empty((T, C, 9, n, H, W), dtype=a.dtype)
+    flat_a, flat_cols = a.reshape(T, C, n, HW), cols.reshape(T, C, 9, n, HW)
     for k, (di, dj) in enumerate(_TAPS):
-        (r0, r1), (c0, c1) = _tap_ranges(di, H), _tap_ranges(dj, W)
-        tap = cols[:, :, k]
-        tap[..., r0:r1, c0:c1] = a[..., r0 + di - 1:r1 + di - 1, c0 + dj - 1:c1 + dj - 1]
-        # the zero padding: one row and/or one column per off-centre tap
-        if di != 1:
-            tap[..., 0 if di == 0 else H - 1, :] = 0
-        if dj != 1:
-            tap[..., :, 0 if dj == 0 else W - 1] = 0
+        # a shift of the flattened image by s; long contiguous runs beat short row slices
+        s = (di - 1) * W + (dj - 1)
+        lo = min(HW, max(0, -s))
+        hi = max(lo, min(HW, HW - s))
+        tap = flat_cols[:, :, k]
+        tap[..., lo:hi] = flat_a[..., lo + s:hi + s]
+        tap[..., :lo] = 0  # rows above/below the image
+        tap[..., hi:] = 0
+        if dj != 1:  # the column that wrapped around from the neighbouring row is padding
+            cols[:, :, k, ..., 0 if dj == 0 else W - 1] = 0
     return cols.reshape(T, C * 9, n * H * W)
 
 
