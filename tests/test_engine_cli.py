@@ -1,4 +1,4 @@
-"""``python -m theory.engine``: train -> eval -> adapt end to end, and one-line errors on bad input."""
+"""``python -m theory.engine``: train -> eval -> adapt end to end; bad input is one line, exit 2."""
 
 import json
 import os
@@ -252,10 +252,11 @@ def test_divergence_stops_with_one_line_and_keeps_the_last_checkpoint(tmp_path):
 @pytest.mark.parametrize("metaopt", ["kfo", "tnet"])
 def test_meta_optimizer_runs_report_meta_and_deployed_parameters(metaopt, tmp_path, capsys):
     code, stdout, _ = run_main(["train", *TINY, "--metaopt", metaopt, "--linnet", "1",
-                                "--out", tmp_path, "--json"], capsys)
+                                "--linnet-width", "6", "--out", tmp_path, "--json"], capsys)
     assert code == 0
     record = json.loads(stdout)
     ck = checkpoint.load(tmp_path / training.CHECKPOINT)
+    assert ck["model"]["lin1/w"].shape == (6, 4 * 14 * 14)
     base = {k: v for k, v in ck["model"].items() if not k.endswith("/T")}
     # deployed: the base CNN with the LinNet layer collapsed into the head; meta adds the rest
     assert record["parameters"]["deployed"] == cnn.count(cnn.collapse(base))

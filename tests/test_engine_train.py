@@ -127,6 +127,7 @@ def test_ways_beyond_the_classes_of_a_split_is_refused_before_training(tmp_path)
     ({"metaopt": "adamw"}, "metaopt='adamw' is not one of"),
     ({"dataset": "mnist"}, "dataset='mnist' is not one of"),
     ({"algo": "anil", "first_order": True}, "first_order=True applies to algo='maml'"),
+    ({"linnet_width": 0}, "linnet_width=0 must be None"),
     ({"width": 3}, r"unknown config keys \['width'\]"),
 ])
 def test_make_config_names_the_bad_value(bad, match):

@@ -43,6 +43,8 @@ def _add_train(p):
     p.add_argument("--hidden", type=pos, default=d["hidden"], metavar="H")
     p.add_argument("--linnet", type=nonneg, default=d["linnet"], metavar="k",
                    help="extra linear (collapsible) layers under the classifier")
+    p.add_argument("--linnet-width", type=pos, default=d["linnet_width"], metavar="W",
+                   help="width of the LinNet layers (default: the feature width)")
     p.add_argument("--ways", type=pos, default=d["ways"], metavar="N")
     p.add_argument("--shots", type=pos, default=d["shots"], metavar="K")
     p.add_argument("--query", type=pos, default=d["query"], metavar="Q")

@@ -36,10 +36,10 @@ METAOPTS = ("none", "metasgd", "mc", "tnet", "kfo", "kfo-mlp")
 # accuracy over 600 episodes (chance 0.2). Four layers shrink 28x28 to 1x1, which keeps the
 # head small.
 DEFAULTS = {"dataset": "synthetic", "data": None, "algo": "maml", "metaopt": "none",
-            "layers": 4, "hidden": 16, "linnet": 0, "ways": 5, "shots": 1, "query": 15,
-            "steps": 1, "inner_lr": 0.4, "meta_lr": 0.01, "meta_batch": 4, "iterations": 200,
-            "val_every": 50, "val_episodes": 100, "test_episodes": 600, "seed": 0,
-            "first_order": False, "checkpoint_every": 50}
+            "layers": 4, "hidden": 16, "linnet": 0, "linnet_width": None, "ways": 5,
+            "shots": 1, "query": 15, "steps": 1, "inner_lr": 0.4, "meta_lr": 0.01,
+            "meta_batch": 4, "iterations": 200, "val_every": 50, "val_episodes": 100,
+            "test_episodes": 600, "seed": 0, "first_order": False, "checkpoint_every": 50}
 _CHOICES = {"dataset": DATASETS, "algo": ALGOS, "metaopt": METAOPTS}
 _AT_LEAST = {"layers": 1, "hidden": 1, "linnet": 0, "ways": 1, "shots": 1, "query": 1,
              "steps": 0, "meta_batch": 1, "iterations": 0, "val_every": 1, "val_episodes": 1,
@@ -73,11 +73,17 @@ def make_config(**overrides):
             raise ValueError(f"{key}={value!r} must be a finite number > 0")
         config[key] = float(value)
     config["first_order"] = bool(config["first_order"])
-    if config["first_order"] and config["algo"] != "maml":
-        raise ValueError(f"first_order=True applies to algo='maml' (it selects fomaml), "
-                         f"not algo={config['algo']!r}")
+    if config["first_order"] and config["algo"] == "anil":
+        raise ValueError("first_order=True applies to algo='maml' (it selects fomaml), "
+                         "not algo='anil'")
     if config["data"] is not None:
         config["data"] = os.fspath(config["data"])
+    width = config["linnet_width"]
+    if width is not None:
+        if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1:
+            raise ValueError(f"linnet_width={width!r} must be None (the feature width) or an "
+                             "integer >= 1")
+        config["linnet_width"] = int(width)
     return config
 
 
@@ -89,7 +95,8 @@ def make_metaopt(name):
 def init_meta_params(config, in_shape, rng):
     """Fresh ``{"model": params, "metaopt": phi}`` for ``config`` (T-Nets keys join the model)."""
     params = cnn.init(rng, layers=config["layers"], hidden=config["hidden"],
-                      ways=config["ways"], in_shape=tuple(in_shape), linnet=config["linnet"])
+                      ways=config["ways"], in_shape=tuple(in_shape), linnet=config["linnet"],
+                      linnet_width=config.get("linnet_width"))
     opt = make_metaopt(config["metaopt"])
     phi = {}
     if opt is not None:
