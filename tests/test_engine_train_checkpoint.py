@@ -4,6 +4,8 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from theory.engine import checkpoint
 
@@ -107,3 +109,25 @@ def test_architecture_mismatch_names_the_key():
         checkpoint.check_architecture({"layers": 2, "in_shape": [1, 8, 8]},
                                       {"layers": 4, "in_shape": (1, 8, 8)})
     checkpoint.check_architecture({"in_shape": [1, 8, 8]}, {"in_shape": (1, 8, 8)})
+
+
+_leaves = st.builds(
+    lambda shape, dtype, seed: np.random.default_rng(seed).normal(size=shape).astype(dtype),
+    st.lists(st.integers(0, 3), max_size=3).map(tuple),
+    st.sampled_from([np.float32, np.float64, np.int64]), st.integers(0, 2 ** 32 - 1))
+_keys = st.text("abcxyz019_", min_size=1, max_size=4)
+_trees_strategy = st.recursive(
+    _leaves, lambda inner: st.dictionaries(_keys, inner, max_size=3)
+    | st.lists(inner, max_size=3) | st.lists(inner, max_size=3).map(tuple), max_leaves=8)
+
+
+@given(tree=_trees_strategy, phi=st.dictionaries(_keys, _leaves, max_size=3))
+def test_save_then_load_is_the_identity_on_any_tree(tmp_path_factory, tree, phi):
+    path = tmp_path_factory.mktemp("ck") / "ck.npz"
+    rng = np.random.default_rng(0)
+    model = {"conv1/w": np.ones((2, 1, 3, 3), np.float32)}
+    checkpoint.save(path, model=model, metaopt=phi, adam=tree, config={}, iteration=0,
+                    rng_state=rng.bit_generator.state)
+    loaded = checkpoint.load(path)
+    _assert_same_tree(loaded["adam"], tree)
+    _assert_same_tree(loaded["metaopt"], phi)
