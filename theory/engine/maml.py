@@ -77,8 +77,12 @@ def _resolve_keys(params, adapt_keys, metaopt=None):
     return keys
 
 
-def _inner_loop(loss, params, keys, T, alpha, steps, first_order, metaopt, phi):
-    """``steps`` per-task steps on ``keys``; ``loss(params) -> (T,)`` support losses."""
+def _inner_loop(loss, params, keys, T, alpha, steps, first_order, metaopt, phi, const_loss=None):
+    """``steps`` per-task steps on ``keys``; ``loss(params) -> (T,)`` support losses.
+
+    ``const_loss`` is ``loss`` with any traced closure values replaced by constants, so that
+    first-order inner gradients are computed without tracing.
+    """
     theta = dict(params)
     for k in keys:
         if not cnn.is_per_task(k, theta[k]):
@@ -87,7 +91,8 @@ def _inner_loop(loss, params, keys, T, alpha, steps, first_order, metaopt, phi):
         sub = {k: theta[k] for k in keys}
         if first_order:
             rest = {k: getval(v) for k, v in theta.items()}
-            g = grad(lambda s: anp.sum(loss({**rest, **s})))({k: getval(v) for k, v in sub.items()})
+            g = grad(lambda s: anp.sum((const_loss or loss)({**rest, **s})))(
+                {k: getval(v) for k, v in sub.items()})
             g = {k: getval(v) for k, v in g.items()}
         else:
             g = grad(lambda s: anp.sum(loss({**theta, **s})))(sub)
@@ -118,9 +123,10 @@ def adapt(params, x_s, y_s, *, alpha, steps, first_order=False, adapt_keys=None,
     if all(is_head_key(k) for k in keys):
         feats = cnn.features(params, x_s)
         loss = lambda p: cross_entropy(cnn.head(p, feats), y_s)  # noqa: E731
+        const_loss = lambda p: cross_entropy(cnn.head(p, getval(feats)), y_s)  # noqa: E731
     else:
-        loss = lambda p: cross_entropy(cnn.apply(p, x_s), y_s)  # noqa: E731
-    return _inner_loop(loss, params, keys, T, alpha, steps, first_order, metaopt, phi)
+        loss = const_loss = lambda p: cross_entropy(cnn.apply(p, x_s), y_s)  # noqa: E731
+    return _inner_loop(loss, params, keys, T, alpha, steps, first_order, metaopt, phi, const_loss)
 
 
 def _check_batch(batch):
