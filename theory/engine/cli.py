@@ -152,7 +152,8 @@ def cmd_eval(args):
                               config=config, episodes=args.episodes, metaopt=opt_obj,
                               progress=not args.no_progress, desc=args.split)
     record = {"kind": "engine-eval", "checkpoint": args.checkpoint, "split": args.split,
-              "config": config, "parameters": training.count_parameters(meta_params),
+              "config": config, "commit": training.git_commit(),
+              "parameters": training.count_parameters(meta_params),
               args.split: {k: res[k] for k in ("accuracy", "ci95", "episodes")}}
     if args.json:
         _print_json(record)
