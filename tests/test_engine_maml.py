@@ -6,6 +6,8 @@ import autograd.numpy as anp
 import numpy as np
 import pytest
 from autograd import grad
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.special import logsumexp
 
 from theory.engine import cnn, maml, optim
@@ -79,9 +81,10 @@ def test_steps_zero_is_the_plain_loss():
         np.testing.assert_array_equal(aux["accuracy"], maml.accuracy(cnn.apply(params, batch[2]), batch[3]))
 
 
-@pytest.mark.parametrize("algo,steps", [("maml", 1), ("maml", 2), ("anil", 2)])
-def test_second_order_meta_gradient_equals_finite_differences(algo, steps):
-    rng, params, batch = problem(seed=1)
+@settings(max_examples=6)
+@given(st.sampled_from(["maml", "anil"]), st.integers(1, 2), st.integers(0, 2), st.integers(0, 10**6))
+def test_second_order_meta_gradient_equals_finite_differences(algo, steps, linnet, seed):
+    rng, params, batch = problem(seed=seed, linnet=linnet)
     meta = {"model": params, "metaopt": {}}
     loss, g, _ = maml.meta_grad(meta, batch, alpha=ALPHA, steps=steps, algo=algo)
     f = lambda p: maml.meta_loss({"model": p, "metaopt": {}}, batch, alpha=ALPHA, steps=steps, algo=algo)[0]  # noqa: E731
