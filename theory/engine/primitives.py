@@ -10,6 +10,10 @@ Adjoint pairs (so gradients of gradients stay inside the registered ops):
 - ``maxpool2`` -> ``unpool2`` (given the argmax mask), ``unpool2`` <-> ``pool_gather``: given a
   fixed one-hot mask both are linear and mutually adjoint. The mask is piecewise constant in the
   input, so it carries no derivative (max-pooling is linear almost everywhere).
+- ``center`` (self-adjoint) and ``sqmean``: the batch-norm statistics over the last axis.
+- ``relu`` is not a primitive: ``x * mask`` with a constant mask differentiates correctly.
+
+All ops keep the input dtype (float32 stays float32 through any order of differentiation).
 """
 
 import numpy as np
