@@ -85,6 +85,8 @@ def test_existing_run_is_never_overwritten_and_resume_checks_config(tmp_path):
         training.train(dict(TINY, layers=2), out_dir=tmp_path, resume=True, progress=False)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         training.train(TINY, out_dir=tmp_path / "empty", resume=True, progress=False)
+    with pytest.raises(ValueError, match="is a file; expected a directory"):
+        training.train(TINY, out_dir=tmp_path / training.CHECKPOINT, progress=False)
 
 
 def test_nan_meta_loss_stops_naming_the_iteration_and_keeps_last_checkpoint(tmp_path,

@@ -243,6 +243,8 @@ def train(config, *, out_dir, resume=False, progress=True, callback=None):
     checkpoint (written before that iteration) is kept.
     """
     config = make_config(**config)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ValueError(f"--out {out_dir} is a file; expected a directory for the run")
     ckpt_path = os.path.join(os.fspath(out_dir), CHECKPOINT)
     seeds = _seeds(config["seed"])
     train_set, val_set, test_set = load_splits(config)
