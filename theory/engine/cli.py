@@ -34,31 +34,50 @@ def build_parser():
 def _add_train(p):
     d = training.DEFAULTS
     pos, nonneg, posf = _cli.positive_int, _cli.nonnegative_int, _cli.positive_float
-    p.add_argument("--dataset", choices=training.DATASETS, default=d["dataset"])
+    p.add_argument("--dataset", choices=training.DATASETS, default=d["dataset"],
+                   help="benchmark (default: %(default)s)")
     p.add_argument("--data", metavar="PATH", default=None,
                    help="dataset location (omniglot default: ../shared/data/omniglot)")
-    p.add_argument("--algo", choices=training.ALGOS, default=d["algo"])
-    p.add_argument("--metaopt", choices=training.METAOPTS, default=d["metaopt"])
-    p.add_argument("--layers", type=pos, default=d["layers"], metavar="L")
-    p.add_argument("--hidden", type=pos, default=d["hidden"], metavar="H")
+    p.add_argument("--algo", choices=training.ALGOS, default=d["algo"],
+                   help="meta-learning algorithm (default: %(default)s)")
+    p.add_argument("--metaopt", choices=training.METAOPTS, default=d["metaopt"],
+                   help="meta-optimizer of the inner loop (default: %(default)s)")
+    p.add_argument("--layers", type=pos, default=d["layers"], metavar="L",
+                   help="conv blocks (default: %(default)s)")
+    p.add_argument("--hidden", type=pos, default=d["hidden"], metavar="H",
+                   help="conv channels (default: %(default)s)")
     p.add_argument("--linnet", type=nonneg, default=d["linnet"], metavar="k",
                    help="extra linear (collapsible) layers under the classifier")
     p.add_argument("--linnet-width", type=pos, default=d["linnet_width"], metavar="W",
                    help="width of the LinNet layers (default: the feature width)")
-    p.add_argument("--ways", type=pos, default=d["ways"], metavar="N")
-    p.add_argument("--shots", type=pos, default=d["shots"], metavar="K")
-    p.add_argument("--query", type=pos, default=d["query"], metavar="Q")
-    p.add_argument("--steps", type=nonneg, default=d["steps"], metavar="S")
-    p.add_argument("--inner-lr", type=posf, default=d["inner_lr"], metavar="A")
-    p.add_argument("--meta-lr", type=posf, default=d["meta_lr"], metavar="B")
-    p.add_argument("--meta-batch", type=pos, default=d["meta_batch"], metavar="T")
-    p.add_argument("--iterations", type=nonneg, default=d["iterations"], metavar="I")
-    p.add_argument("--val-every", type=pos, default=d["val_every"], metavar="V")
-    p.add_argument("--val-episodes", type=pos, default=d["val_episodes"], metavar="E")
-    p.add_argument("--test-episodes", type=pos, default=d["test_episodes"], metavar="E")
-    p.add_argument("--checkpoint-every", type=pos, default=d["checkpoint_every"], metavar="C")
-    p.add_argument("--seed", type=nonneg, default=d["seed"], metavar="s")
-    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--ways", type=pos, default=d["ways"], metavar="N",
+                   help="classes per task (default: %(default)s)")
+    p.add_argument("--shots", type=pos, default=d["shots"], metavar="K",
+                   help="support images per class (default: %(default)s)")
+    p.add_argument("--query", type=pos, default=d["query"], metavar="Q",
+                   help="query images per class (default: %(default)s)")
+    p.add_argument("--steps", type=nonneg, default=d["steps"], metavar="S",
+                   help="inner steps (default: %(default)s)")
+    p.add_argument("--inner-lr", type=posf, default=d["inner_lr"], metavar="A",
+                   help="inner step size alpha (default: %(default)s)")
+    p.add_argument("--meta-lr", type=posf, default=d["meta_lr"], metavar="B",
+                   help="outer Adam step size (default: %(default)s)")
+    p.add_argument("--meta-batch", type=pos, default=d["meta_batch"], metavar="T",
+                   help="tasks per meta-batch (default: %(default)s)")
+    p.add_argument("--iterations", type=nonneg, default=d["iterations"], metavar="I",
+                   help="outer iterations (default: %(default)s)")
+    p.add_argument("--val-every", type=pos, default=d["val_every"], metavar="V",
+                   help="validate every V iterations (default: %(default)s)")
+    p.add_argument("--val-episodes", type=pos, default=d["val_episodes"], metavar="E",
+                   help="validation episodes (default: %(default)s)")
+    p.add_argument("--test-episodes", type=pos, default=d["test_episodes"], metavar="E",
+                   help="test episodes (default: %(default)s)")
+    p.add_argument("--checkpoint-every", type=pos, default=d["checkpoint_every"], metavar="C",
+                   help="checkpoint every C iterations (default: %(default)s)")
+    p.add_argument("--seed", type=nonneg, default=d["seed"], metavar="s",
+                   help="seed of init, tasks and episodes (default: %(default)s)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="run directory: checkpoint.npz and results.json")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--first-order", action="store_true", help="first-order meta-gradient")
     _add_common(p)
