@@ -95,3 +95,12 @@ def test_bad_options():
         bench.run_benchmark(bench.tiny_grid(), repeats=0, warmup=0, progress=False)
     with pytest.raises(ValueError, match="first_order"):
         bench.config(algo="anil", first_order=True)
+
+
+def test_keep_freed_memory_takes_on_glibc():
+    import platform
+
+    from theory.engine import primitives
+
+    on_glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert primitives.keep_freed_memory() is on_glibc

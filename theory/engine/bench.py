@@ -8,7 +8,9 @@ see the same machine load, and the row gets ``torch_s`` and ``ratio = engine_s /
 
 Measured per config (keys of a result row):
 
-- ``engine_s``/``torch_s``: median wall time of one meta-step (seconds).
+- ``engine_s``/``torch_s``: median wall time of one meta-step (seconds); ``engine_cpu_s``/
+  ``torch_cpu_s`` the median process CPU time (all threads), steadier than wall time on a
+  machine shared with other jobs; ``ratio``/``cpu_ratio`` engine over PyTorch.
 - ``gflops``: analytic GEMM work of the meta-step (see ``meta_step_flops``) / ``engine_s``,
   against ``gemm_peak_gflops``, the best of a few ``np.matmul`` calls on 1024x1024 float32
   matrices measured in the same run.
@@ -158,9 +160,14 @@ def blas_threads():
 
 
 def _seconds(fn):
-    tick = time.perf_counter()
+    return _clocks(fn)[0]
+
+
+def _clocks(fn):
+    """(wall, process CPU) seconds of ``fn()``."""
+    wall, cpu = time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - tick
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def _read_hwm():
@@ -235,14 +242,16 @@ def bench_config(cfg, *, repeats, warmup, ref=None, torch_modes=TORCH_MODES, bar
     times = {name: [] for name, _ in calls}
     for r in range(warmup + repeats):
         for name, fn in calls:  # interleaved: every side sees the same load
-            t = _seconds(fn)
+            t = _clocks(fn)
             if r >= warmup:
                 times[name].append(t)
             if bar is not None:
                 bar.update(1)
     loss, grads, _ = step()
-    row = {**cfg, "in_shape": list(cfg["in_shape"]),
-           "engine_s": statistics.median(times["engine"]),
+    wall = {name: statistics.median(t[0] for t in ts) for name, ts in times.items()}
+    cpu = {name: statistics.median(t[1] for t in ts) for name, ts in times.items()}
+    row = {**cfg, "in_shape": list(cfg["in_shape"]), "engine_s": wall["engine"],
+           "engine_cpu_s": cpu["engine"],
            "engine_loss": float(loss), "flops": meta_step_flops(cfg), "repeats": repeats,
            "warmup": warmup}
     row["gflops"] = None if row["flops"] is None else row["flops"] / row["engine_s"] / 1e9
@@ -250,10 +259,10 @@ def bench_config(cfg, *, repeats, warmup, ref=None, torch_modes=TORCH_MODES, bar
     rss = rss_peak_growth(step)
     row["engine_rss_mb"] = None if rss is None else rss / 2 ** 20
     if torch_steps:
-        medians = {m: statistics.median(times[m]) for m in torch_steps}
-        best = min(medians, key=medians.get)
-        row.update({f"torch_{m}_s": s for m, s in medians.items()})
-        row.update(torch_s=medians[best], torch_mode=best, ratio=row["engine_s"] / medians[best])
+        best = min(torch_steps, key=wall.get)
+        row.update({f"torch_{m}_s": wall[m] for m in torch_steps})
+        row.update(torch_s=wall[best], torch_cpu_s=cpu[best], torch_mode=best,
+                   ratio=wall["engine"] / wall[best], cpu_ratio=cpu["engine"] / cpu[best])
         tloss, tgrads = torch_steps[best]()
         row["torch_loss"] = float(tloss)
         row["grad_rel_diff"] = _grad_rel_diff(grads["model"], tgrads)
@@ -302,14 +311,15 @@ def _fmt(value, spec):
 
 def format_table(rows):
     """A markdown table of result rows (medians in seconds, memory in MiB)."""
-    head = ("| config | engine s | torch s | ratio | torch mode | GFLOP/s | % GEMM peak "
-            "| engine peak MiB (traced / RSS) | torch RSS MiB | grad rel. diff |")
+    head = ("| config | engine s | torch s | ratio | CPU ratio | torch mode | GFLOP/s "
+            "| % GEMM peak | engine peak MiB (traced / RSS) | torch RSS MiB | grad rel. diff |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         pct = None if r.get("gflops") is None else 100 * r["gflops"] / r["gemm_peak_gflops"]
         lines.append(
             f"| {describe(r)} | {r['engine_s']:.3f} | {_fmt(r.get('torch_s'), '.3f')} "
-            f"| {_fmt(r.get('ratio'), '.2f')} | {r.get('torch_mode', '-')} "
+            f"| {_fmt(r.get('ratio'), '.2f')} | {_fmt(r.get('cpu_ratio'), '.2f')} "
+            f"| {r.get('torch_mode', '-')} "
             f"| {_fmt(r.get('gflops'), '.1f')} | {_fmt(pct, '.0f')} "
             f"| {r['engine_peak_mb']:.0f} / {_fmt(r.get('engine_rss_mb'), '.0f')} "
             f"| {_fmt(r.get('torch_rss_mb'), '.0f')} | {_fmt(r.get('grad_rel_diff'), '.1e')} |")
