@@ -125,22 +125,32 @@ def check_meta_gradient(problem):
     assert_close(symbolic, autograd.grad(f)(theta), rtol=1e-9)
 
 
-@settings(max_examples=40)
-@given(problems("linear", "population", max_depth=4, max_steps=3))
-def test_population_meta_gradient_matches_numpy_inner_loop(problem):
-    check_meta_gradient(problem)
+EVERY = [(L, K) for L in range(1, 5) for K in range(4)]
+SMALL = [(L, K) for L in range(1, 4) for K in range(3)]
 
 
-@settings(max_examples=30)
-@given(problems("linear", "empirical", max_depth=3, max_steps=2))
-def test_empirical_meta_gradient_matches_numpy_inner_loop(problem):
-    check_meta_gradient(problem)
+@pytest.mark.parametrize("depth, steps", EVERY)
+@settings(max_examples=6)
+@given(data=st.data())
+def test_population_meta_gradient_matches_numpy_inner_loop(depth, steps, data):
+    check_meta_gradient(data.draw(problems("linear", "population", depth, steps, min_depth=depth,
+                                           min_steps=steps)))
 
 
-@settings(max_examples=30)
-@given(problems("logistic", "empirical", max_depth=3, max_steps=2, max_shots=2))
-def test_logistic_meta_gradient_matches_numpy_inner_loop(problem):
-    check_meta_gradient(problem)
+@pytest.mark.parametrize("depth, steps", SMALL)
+@settings(max_examples=5)
+@given(data=st.data())
+def test_empirical_meta_gradient_matches_numpy_inner_loop(depth, steps, data):
+    check_meta_gradient(data.draw(problems("linear", "empirical", depth, steps, min_depth=depth,
+                                           min_steps=steps)))
+
+
+@pytest.mark.parametrize("depth, steps", SMALL)
+@settings(max_examples=4)
+@given(data=st.data())
+def test_logistic_meta_gradient_matches_numpy_inner_loop(depth, steps, data):
+    check_meta_gradient(data.draw(problems("logistic", "empirical", depth, steps, max_shots=2,
+                                           min_depth=depth, min_steps=steps)))
 
 
 @pytest.mark.parametrize("model", ["linear", "logistic"])
