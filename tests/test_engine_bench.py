@@ -8,7 +8,7 @@ import pytest
 from theory.engine import bench, cli, maml
 
 ROW_KEYS = {"engine_s", "engine_loss", "flops", "gflops", "gemm_peak_gflops", "engine_peak_mb",
-            "engine_rss_mb", "threads", "layers", "shots", "steps", "first_order", "meta_batch"}
+            "engine_cpu_s", "threads", "layers", "shots", "steps", "first_order", "meta_batch"}
 
 
 @pytest.fixture(autouse=True)
