@@ -56,6 +56,16 @@ def test_style_is_applied_only_inside_the_context():
     assert dict(matplotlib.rcParams) == before
 
 
+def test_figures_carry_the_style_even_when_drawn_outside_the_context(built):
+    _, fig, _ = built["collapse"]
+    data = built["collapse"][0]
+    fresh = REGISTRY["collapse"].fig(data)  # as a notebook calls it: no context around
+    for ax in fresh.axes:
+        assert not ax.spines["top"].get_visible()
+        assert any(line.get_visible() for line in ax.get_xgridlines())
+    assert fresh.axes[0].lines[0].get_color() == fig.axes[0].lines[0].get_color()
+
+
 def test_predicted_minimisers_are_on_both_sets():
     for alpha, sigma2 in [(0.25, 1.0), (0.1, 3.0)]:
         m = predicted_minimisers(alpha, sigma2)

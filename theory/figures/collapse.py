@@ -52,6 +52,7 @@ def compute_collapse(rng, quick=False):
                             np.array(logistic["collapsed_accuracy"])[:, -1]))}}
 
 
+@style.styled
 def fig_collapse(res):
     """Figure 4: (a) post-adaptation loss per restart, deep vs collapsed, by depth;
     (b) the collapsed losses on the R1 parabola in ``W``; (c) LogR+LinNet vs its collapse to

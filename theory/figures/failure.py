@@ -58,6 +58,7 @@ def compute_failure_mode(rng, quick=False):
             "summary": summary}
 
 
+@style.styled
 def fig_failure_mode(res):
     """Figure 1: 2 x 2 panels, regression loss (top) and classification accuracy (bottom),
     vs meta-training iterations (left) and vs inner steps at meta-test (right)."""

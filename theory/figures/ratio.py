@@ -113,6 +113,7 @@ def compute_gradient_ratio(rng, quick=False):
     }
 
 
+@style.styled
 def fig_gradient_ratio(res):
     """Figure 7: left, ratio vs alpha sigma2 (lines: sympy, markers: simulation); right, the
     simulated ratio converging to the population value as the shots per task grow."""

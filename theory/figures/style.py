@@ -1,11 +1,13 @@
 """One look for every figure: the Okabe-Ito palette and rcParams applied in a context.
 
 Nothing here changes matplotlib's global state at import; ``with style.context(): ...``
-applies the settings while a figure is built and saved. Figures are created with the
-object-oriented API (``matplotlib.figure.Figure``), never through pyplot.
+applies the settings while a figure is built and saved, and every ``fig_<name>`` is decorated
+with :func:`styled` so that it builds its figure inside that context. Figures are created with
+the object-oriented API (``matplotlib.figure.Figure``), never through pyplot.
 """
 
 import contextlib
+import functools
 
 import matplotlib
 import numpy as np
@@ -65,6 +67,17 @@ def context():
     """Apply the project's rcParams inside the block, restore the previous ones after."""
     with matplotlib.rc_context(RC):
         yield
+
+
+def styled(draw):
+    """Decorator: run a ``fig_<name>`` function inside :func:`context`, so a figure has the
+    project's look wherever it is drawn (CLI, notebook, test)."""
+    @functools.wraps(draw)
+    def wrapper(*args, **kwargs):
+        with context():
+            return draw(*args, **kwargs)
+
+    return wrapper
 
 
 def figure(nrows=1, ncols=1, *, width=3.4, height=2.8, **subplot_kw):

@@ -82,6 +82,7 @@ def _minimiser_set(ax, res):
             markeredgecolor="black", label="predicted minimisers (R2)")
 
 
+@style.styled
 def fig_surface(res):
     """Figure 2: exact surface + trajectories (left), Monte-Carlo surface (right)."""
     fig, axes = style.figure(1, 2, width=3.7, height=3.5)

@@ -61,6 +61,7 @@ def compute_alpha_sweep(rng, quick=False):
     return out
 
 
+@style.styled
 def fig_alpha_sweep(res):
     """Figure 3: (a) best loss vs alpha sigma2, (b) learned effective step vs alpha sigma2,
     (c) effective step along meta-training: deep MAML vs shallow Meta-SGD."""

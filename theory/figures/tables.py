@@ -96,6 +96,7 @@ def _finish(fig, ax, missing, total, title, handles):
     return fig
 
 
+@style.styled
 def fig_linnet_depth(res):
     """Figure 5: MAML vs MAML w/ LinNet at 2, 3, 4, 6 CNN layers, paper beside ours."""
     fig, axes = style.figure(width=5.2, height=3.2)
@@ -115,6 +116,7 @@ def fig_linnet_depth(res):
                    f"{label} 5-way 5-shot: LinNet vs depth", handles)
 
 
+@style.styled
 def fig_meta_optimizers(res):
     """Figure 6: MAML and meta-optimizers on a 2-layer CNN, paper beside ours."""
     fig, axes = style.figure(width=5.2, height=3.2)
