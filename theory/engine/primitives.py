@@ -7,6 +7,8 @@ that the columns of one task form one matrix and a 3x3 convolution is one GEMM p
 Adjoint pairs (so gradients of gradients stay inside the registered ops):
 
 - ``im2col`` / ``col2im``: linear maps with ``col2im = im2col^T``; each is the other's VJP.
+- ``conv`` (= ``wm @ im2col(a)``), ``conv_input_grad``, ``conv_weight_grad``: bilinear, closed
+  under VJPs (each one's VJPs are the other two), built on im2col/col2im a few tasks at a time.
 - ``maxpool2`` -> ``unpool2`` (given the argmax mask), ``unpool2`` <-> ``pool_gather``: given a
   fixed one-hot mask both are linear and mutually adjoint. The mask is piecewise constant in the
   input, so it carries no derivative (max-pooling is linear almost everywhere).
@@ -22,6 +24,7 @@ them saves the kernel's page faults on every fresh block.
 
 import ctypes
 
+import autograd.numpy as anp
 import numpy as np
 from autograd.extend import defvjp, primitive
 from autograd.tracer import getval
@@ -78,14 +81,81 @@ defvjp(im2col, lambda ans, a: lambda g: col2im(g, a.shape))
 defvjp(col2im, lambda ans, cols, shape: lambda g: im2col(g))
 
 
+# im2col columns are built for a few tasks at a time, so that no temporary of a convolution or
+# of its gradients exceeds about this many bytes (they stay hot instead of being page-faulted).
+_CHUNK_BYTES = 2 ** 25
+
+
+def _task_chunks(T, rows, cols, itemsize):
+    """Slices of the task axis whose ``(rows, cols)`` column matrices fit in ``_CHUNK_BYTES``."""
+    step = max(1, _CHUNK_BYTES // max(1, rows * cols * itemsize))
+    return [slice(s, min(T, s + step)) for s in range(0, T, step)]
+
+
+def _per_task(wm, tasks):
+    """The rows of ``tasks`` of a per-task ``(T, O, K)`` matrix; a shared ``(O, K)`` one as is."""
+    return wm if wm.ndim == 2 else wm[tasks]
+
+
+@primitive
+def conv(a, wm):
+    """3x3 convolution, padding 1: ``a (T, C, n, H, W)``, ``wm (O, C*9)`` or ``(T, O, C*9)``.
+
+    Returns ``(T, O, n*H*W)`` = ``wm @ im2col(a)``, with the columns built a few tasks at a time.
+    """
+    T, C, n, H, W = a.shape
+    out = np.empty((T, wm.shape[-2], n * H * W), dtype=np.result_type(a, wm))
+    for tasks in _task_chunks(T, C * 9, n * H * W, out.itemsize):
+        np.matmul(_per_task(wm, tasks), im2col.fun(a[tasks]), out=out[tasks])
+    return out
+
+
+@primitive
+def conv_input_grad(g, wm, shape):
+    """Adjoint of ``conv`` in its input: ``col2im(wm^T @ g)`` -> ``shape (T, C, n, H, W)``."""
+    T, C, n, H, W = shape
+    out = np.empty(shape, dtype=np.result_type(g, wm))
+    for tasks in _task_chunks(T, C * 9, n * H * W, out.itemsize):
+        cols = np.swapaxes(_per_task(wm, tasks), -1, -2) @ g[tasks]
+        out[tasks] = col2im.fun(cols, (tasks.stop - tasks.start,) + tuple(shape[1:]))
+    return out
+
+
+@primitive
+def conv_weight_grad(g, a):
+    """Adjoint of ``conv`` in its weight, per task: ``g @ im2col(a)^T`` -> ``(T, O, C*9)``."""
+    T, C, n, H, W = a.shape
+    out = np.empty((T, g.shape[1], C * 9), dtype=np.result_type(g, a))
+    for tasks in _task_chunks(T, C * 9, n * H * W, out.itemsize):
+        np.matmul(g[tasks], np.swapaxes(im2col.fun(a[tasks]), -1, -2), out=out[tasks])
+    return out
+
+
+def _to_weight(gw, wm):
+    """A per-task weight gradient, summed over tasks if the weight is shared."""
+    return gw if anp.ndim(wm) == 3 else anp.sum(gw, axis=0)
+
+
+# conv is bilinear in (a, wm); its two adjoints are bilinear too, and the three ops map into
+# each other under VJPs, so every order of differentiation stays inside these primitives.
+defvjp(conv, lambda ans, a, wm: lambda g: conv_input_grad(g, wm, a.shape),
+       lambda ans, a, wm: lambda g: _to_weight(conv_weight_grad(g, a), wm))
+defvjp(conv_input_grad, lambda ans, g, wm, shape: lambda h: conv(h, wm),
+       lambda ans, g, wm, shape: lambda h: _to_weight(conv_weight_grad(g, h), wm))
+defvjp(conv_weight_grad, lambda ans, g, a: lambda h: conv(a, h),
+       lambda ans, g, a: lambda h: conv_input_grad(g, h, a.shape))
+
+
 def conv3x3(a, w):
-    """3x3 convolution (cross-correlation), padding 1, stride 1, no bias, as im2col + matmul.
+    """3x3 convolution (cross-correlation), padding 1, stride 1, no bias (``conv``).
 
     ``a (T, C, n, H, W)``, ``w (O, C, 3, 3)`` shared or ``(T, O, C, 3, 3)`` per task
     -> ``(T, O, n*H*W)`` (the caller reshapes; batch norm works on this flat form).
+    The backward pass rebuilds the columns a few tasks at a time instead of keeping the
+    ``(T, C*9, n*H*W)`` matrix of every layer and step alive.
     """
     wm = w.reshape(w.shape[:-3] + (w.shape[-3] * 9,))
-    return wm @ im2col(a)
+    return conv(a, wm)
 
 
 def _windows(x):

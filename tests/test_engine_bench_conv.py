@@ -1,0 +1,61 @@
+"""The chunked convolution primitives: adjoint identities and derivatives to second order."""
+
+import autograd.numpy as anp
+import numpy as np
+import pytest
+from autograd.test_util import check_grads
+
+from theory.engine import primitives as P
+
+SHAPE = (3, 2, 2, 4, 5)  # T, C, n, H, W
+O = 3
+
+
+@pytest.fixture(params=[2 ** 25, 1], ids=["one-chunk", "task-by-task"])
+def chunk(request, monkeypatch):
+    """Run each test with all tasks in one chunk and with one task per chunk."""
+    monkeypatch.setattr(P, "_CHUNK_BYTES", request.param)
+
+
+def rand(rng, *shape):
+    return rng.standard_normal(shape)
+
+
+def test_conv_is_matmul_of_im2col(chunk):
+    rng = np.random.default_rng(0)
+    a = rand(rng, *SHAPE)
+    for wm in (rand(rng, O, 18), rand(rng, 3, O, 18)):
+        np.testing.assert_allclose(P.conv(a, wm), wm @ P.im2col(a), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("per_task", [False, True])
+def test_adjoint_identities(chunk, per_task):
+    """<conv(a, w), g> = <a, conv_input_grad(g, w)> = <w, conv_weight_grad(g, a)> (summed if shared)."""
+    rng = np.random.default_rng(1)
+    a, g = rand(rng, *SHAPE), rand(rng, 3, O, 2 * 4 * 5)
+    wm = rand(rng, 3, O, 18) if per_task else rand(rng, O, 18)
+    lhs = np.sum(P.conv(a, wm) * g)
+    np.testing.assert_allclose(np.sum(a * P.conv_input_grad(g, wm, SHAPE)), lhs, rtol=1e-12)
+    gw = P.conv_weight_grad(g, a)
+    np.testing.assert_allclose(np.sum(wm * (gw if per_task else gw.sum(0))), lhs, rtol=1e-12)
+
+
+@pytest.mark.parametrize("per_task", [False, True])
+def test_second_order(chunk, per_task):
+    rng = np.random.default_rng(2)
+    a, g = rand(rng, *SHAPE), rand(rng, 3, O, 2 * 4 * 5)
+    wm = rand(rng, 3, O, 18) if per_task else rand(rng, O, 18)
+    check_grads(lambda a, w: anp.sum(anp.tanh(P.conv(a, w)) ** 2), modes=["rev"], order=2)(a, wm)
+    check_grads(lambda g, w: anp.sum(anp.sin(P.conv_input_grad(g, w, SHAPE))), modes=["rev"],
+                order=2)(g, wm)
+    check_grads(lambda g, a: anp.sum(anp.sin(P.conv_weight_grad(g, a))), modes=["rev"],
+                order=2)(g, a)
+
+
+def test_float32_stays_float32(chunk):
+    rng = np.random.default_rng(3)
+    a, wm = rand(rng, *SHAPE).astype(np.float32), rand(rng, O, 18).astype(np.float32)
+    g = np.ones((3, O, 40), np.float32)
+    assert P.conv(a, wm).dtype == np.float32
+    assert P.conv_input_grad(g, wm, SHAPE).dtype == np.float32
+    assert P.conv_weight_grad(g, a).dtype == np.float32
