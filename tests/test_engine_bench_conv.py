@@ -30,7 +30,10 @@ def test_conv_is_matmul_of_im2col(chunk):
 
 @pytest.mark.parametrize("per_task", [False, True])
 def test_adjoint_identities(chunk, per_task):
-    """<conv(a, w), g> = <a, conv_input_grad(g, w)> = <w, conv_weight_grad(g, a)> (summed if shared)."""
+    """<conv(a, w), g> = <a, conv_input_grad(g, w)> = <w, conv_weight_grad(g, a)>.
+
+    A shared weight's gradient is the sum of the per-task ones.
+    """
     rng = np.random.default_rng(1)
     a, g = rand(rng, *SHAPE), rand(rng, 3, O, 2 * 4 * 5)
     wm = rand(rng, 3, O, 18) if per_task else rand(rng, O, 18)
