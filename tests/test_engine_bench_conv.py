@@ -1,4 +1,4 @@
-"""The chunked convolution primitives: adjoint identities and derivatives to second order."""
+"""The speed primitives (chunked convolution, row scaling): adjoints and second derivatives."""
 
 import autograd.numpy as anp
 import numpy as np
@@ -62,3 +62,13 @@ def test_float32_stays_float32(chunk):
     assert P.conv(a, wm).dtype == np.float32
     assert P.conv_input_grad(g, wm, SHAPE).dtype == np.float32
     assert P.conv_weight_grad(g, a).dtype == np.float32
+
+
+@pytest.mark.parametrize("lead", [(3, 2), (1, 2)], ids=["per-task", "shared"])
+def test_scale_rows_and_rowdot(lead):
+    rng = np.random.default_rng(4)
+    x, y, s = rand(rng, 3, 2, 7), rand(rng, 3, 2, 7), rand(rng, *lead, 1)
+    np.testing.assert_allclose(P.scale_rows(x, s), x * s, rtol=1e-15)
+    np.testing.assert_allclose(P.rowdot(x, y), np.sum(x * y, -1, keepdims=True), rtol=1e-12)
+    check_grads(lambda x, s: anp.sum(anp.sin(P.scale_rows(x, s))), modes=["rev"], order=2)(x, s)
+    check_grads(lambda x, y: anp.sum(anp.sin(P.rowdot(x, y))), modes=["rev"], order=2)(x, y)

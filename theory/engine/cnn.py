@@ -180,7 +180,7 @@ def features(params, x):
         zc = P.center(z)
         var = P.sqmean(zc)
         scale = _task_view(f"bn{i}/gamma", params[f"bn{i}/gamma"]) / anp.sqrt(var + BN_EPS)
-        z = zc * scale + _task_view(f"bn{i}/beta", params[f"bn{i}/beta"])
+        z = P.scale_rows(zc, scale) + _task_view(f"bn{i}/beta", params[f"bn{i}/beta"])
         O = anp.shape(z)[1]
         z = anp.reshape(z, (T, O, n, H, W))
         if H >= 2 and W >= 2:

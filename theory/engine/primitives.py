@@ -12,7 +12,9 @@ Adjoint pairs (so gradients of gradients stay inside the registered ops):
 - ``maxpool2`` -> ``unpool2`` (given the argmax mask), ``unpool2`` <-> ``pool_gather``: given a
   fixed one-hot mask both are linear and mutually adjoint. The mask is piecewise constant in the
   input, so it carries no derivative (max-pooling is linear almost everywhere).
-- ``center`` (self-adjoint) and ``sqmean``: the batch-norm statistics over the last axis.
+- ``center`` (self-adjoint) and ``sqmean``: the batch-norm statistics over the last axis;
+  ``scale_rows`` (``x * s``, one factor per row) and ``rowdot`` (row-wise inner product) map
+  into each other under VJPs, so batch norm's scale never needs a full-size product to sum.
 - ``relu`` is not a primitive: ``x * mask`` with a constant mask differentiates correctly.
 
 All ops keep the input dtype (float32 stays float32 through any order of differentiation).
@@ -247,8 +249,32 @@ def sqmean(zc):
     return np.einsum("...m,...m->...", zc, zc)[..., None] * (1.0 / zc.shape[-1])
 
 
+@primitive
+def scale_rows(x, s):
+    """``x * s`` for ``x (..., M)`` and a factor per row ``s (..., 1)`` (leading axes may broadcast)."""
+    return x * s
+
+
+@primitive
+def rowdot(x, y):
+    """``sum(x * y, axis=-1, keepdims=True)`` without the full-size product."""
+    return np.einsum("...m,...m->...", x, y)[..., None]
+
+
+def _sum_to(r, shape):
+    """Sum ``r`` over the axes where ``shape`` has length 1 and ``r`` does not (keepdims)."""
+    axes = tuple(i for i, (m, k) in enumerate(zip(anp.shape(r), shape, strict=True)) if k == 1 != m)
+    return anp.sum(r, axis=axes, keepdims=True) if axes else r
+
+
+# scale_rows and rowdot map into each other under VJPs: the row factor's gradient is one fused
+# reduction instead of a full-size product summed afterwards, at every order.
+defvjp(scale_rows, lambda ans, x, s: lambda g: scale_rows(g, s),
+       lambda ans, x, s: lambda g: _sum_to(rowdot(g, x), anp.shape(s)))
+defvjp(rowdot, lambda ans, x, y: lambda h: scale_rows(y, h),
+       lambda ans, x, y: lambda h: scale_rows(x, h))
 defvjp(center, lambda ans, z: lambda g: center(g))
-defvjp(sqmean, lambda ans, zc: lambda g: zc * (g * (2.0 / zc.shape[-1])))
+defvjp(sqmean, lambda ans, zc: lambda g: scale_rows(zc, g * (2.0 / zc.shape[-1])))
 
 
 def relu(x):
