@@ -1,0 +1,80 @@
+"""Reproduce the paper's CNN tables (LinNet vs depth; meta-optimizers) under a CPU budget.
+
+    python benchmarks/paper_tables.py run --budget cpu --checkpoints [--dry-run] [--jobs 2]
+    python benchmarks/paper_tables.py summary [--budget cpu]
+
+The plan, budgets, resume and record layout: ``theory.engine.sweep``; results/README.md.
+Restrict the plan with ``--only``, ``--datasets``, ``--methods``, ``--layers``, ``--seeds``.
+"""
+
+import sys
+
+from theory import _cli
+from theory.engine import sweep, sweep_summary
+
+PROG = "paper_tables"
+
+
+def _words(text):
+    return tuple(w for w in text.split(",") if w)
+
+
+def _ints(text):
+    try:
+        return tuple(int(w) for w in _words(text))
+    except ValueError:
+        raise ValueError(f"--layers {text!r} must be a comma-separated list of "
+                         f"integers from {list(sweep.TABLE_A_LAYERS)}") from None
+
+
+def build_parser():
+    """``run`` and ``summary`` sub-commands."""
+    parser = _cli.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run (or --dry-run: print) the plan; resumes")
+    run.add_argument("--budget", choices=sorted(sweep.BUDGETS), default="cpu")
+    run.add_argument("--only", type=_words, default=sweep.TABLES, metavar="TABLES",
+                     help=f"comma list of {','.join(sweep.TABLES)} (default: all)")
+    run.add_argument("--datasets", type=_words, default=sweep.DATASETS, metavar="NAMES")
+    run.add_argument("--methods", type=_words, default=None, metavar="NAMES",
+                     help=f"comma list of {','.join(sweep.METHODS)} (default: all)")
+    run.add_argument("--layers", type=str, default=None, metavar="LIST")
+    run.add_argument("--seeds", type=_cli.positive_int, default=None,
+                     help="seeds per 2-layer row (default: the budget's)")
+    run.add_argument("--checkpoints", action="store_true",
+                     help="also run 20-way 1-shot MAML and copy the best checkpoints")
+    run.add_argument("--jobs", type=_cli.positive_int, default=1,
+                     help="runs at once, each with single-threaded BLAS (default: 1)")
+    run.add_argument("--results", default="results", metavar="DIR")
+    run.add_argument("--runs", default="runs", metavar="DIR")
+    run.add_argument("--dry-run", action="store_true", help="print the plan and estimate")
+    run.add_argument("--no-progress", action="store_true")
+    summary = sub.add_parser("summary", help="print both tables and the claim verdicts")
+    summary.add_argument("--results", default="results", metavar="DIR")
+    summary.add_argument("--datasets", type=_words, default=sweep.DATASETS, metavar="NAMES")
+    summary.add_argument("--budget", choices=sorted(sweep.BUDGETS), default=None)
+    return parser
+
+
+def main(argv=None):
+    """Parse ``argv`` and run the sub-command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    if args.command == "summary":
+        print(sweep_summary.render(args.results, args.datasets, args.budget))
+        return 0
+    outcome = sweep.run_sweep(
+        args.budget, results_dir=args.results, runs_dir=args.runs, jobs=args.jobs,
+        dry_run=args.dry_run, progress=not args.no_progress, tables=args.only,
+        datasets=args.datasets, methods=args.methods,
+        layers=None if args.layers is None else _ints(args.layers), seeds=args.seeds,
+        checkpoints=args.checkpoints)
+    bad = {name: s for name, s in outcome.items() if s not in ("done", "skipped")}
+    for name, state in sorted(bad.items()):
+        print(f"{name}: {state} (recorded)")
+    return 0
+
+
+main.prog = PROG
+
+if __name__ == "__main__":
+    raise SystemExit(_cli.run(main, sys.argv[1:]))

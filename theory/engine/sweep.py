@@ -1,0 +1,428 @@
+"""The benchmark-table sweep: a declarative plan of engine runs, executed resumably, summarised.
+
+Plan (5-way 5-shot, ``SETTING``: 5 inner steps, meta-batch 16, outer Adam; per dataset):
+
+- ``lr-search``: for each method on the 2-layer CNN, short runs over the budget's grid of
+  (inner lr, meta lr); the point with the best final *validation* accuracy wins and is used by
+  every run of that method on that dataset, at every depth (an assumption that saves a search
+  per depth), and by the 20-way runs (MAML's winner). Every point is recorded.
+- ``table-a`` (paper Table 1): MAML and MAML w/ LinNet for CNNs of 2, 3, 4, 6 layers.
+- ``table-b`` (paper Table 2): MAML, Meta-SGD, MC, T-Nets, KFO, ANIL, ANIL+KFO on 2 layers
+  (its MAML row is table-a's 2-layer MAML run, run once).
+- ``checkpoints`` (Omniglot only): 20-way 1-shot MAML on 2 and 4 layers; afterwards the best
+  (by final validation accuracy) 2- and 4-layer checkpoints of both settings are copied to
+  ``results/checkpoints/omniglot-{5w5s,20w1s}-{2,4}layer.npz``.
+
+LinNet: ``LINNET`` = 2 extra linear layers of width ``LINNET_WIDTH`` = 64 on top of the CNN.
+Any width >= ways keeps the function class unchanged (the collapsed head is a ways x d matrix of
+rank <= ways); a fixed 64 avoids the 1568 x 1568 layers that the 2-layer CNN's feature width
+would give, at no loss of expressiveness.
+
+Every run has its own ``runs/<budget>/<table>/<dataset>/<name>/`` (checkpoint, engine record);
+its record, plus a ``"sweep"`` entry, is copied atomically to
+``results/<table>/<dataset>/<name>.json``. A present record means done (skipped); an interrupted
+run resumes from its checkpoint. A diverged run gets a ``"kind": "engine-run-failed"`` record
+(final); another exception gets one too but is retried by the next invocation.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+
+from tqdm.auto import tqdm
+
+from theory import _io
+from theory.engine import train as training
+
+TABLES = ("lr-search", "table-a", "table-b", "checkpoints")
+DATASETS = ("omniglot", "synthetic")
+SETTING = {"ways": 5, "shots": 5, "steps": 5, "meta_batch": 16, "query": 15}
+SETTING_20W = {"ways": 20, "shots": 1, "steps": 5, "meta_batch": 16, "query": 15}
+LINNET, LINNET_WIDTH = 2, 64
+METHODS = {
+    "maml": {}, "linnet": {"linnet": LINNET, "linnet_width": LINNET_WIDTH},
+    "metasgd": {"metaopt": "metasgd"}, "mc": {"metaopt": "mc"}, "tnet": {"metaopt": "tnet"},
+    "kfo": {"metaopt": "kfo"}, "anil": {"algo": "anil"},
+    "anil-kfo": {"algo": "anil", "metaopt": "kfo"},
+}
+TABLE_A_METHODS, TABLE_A_LAYERS = ("maml", "linnet"), (2, 3, 4, 6)
+TABLE_B_METHODS = ("maml", "metasgd", "mc", "tnet", "kfo", "anil", "anil-kfo")
+CHECKPOINT_LAYERS = (2, 4)
+FAILED = "engine-run-failed"
+
+# Budgets. ``seeds``: seeds of every 2-layer row; ``deep_seeds``: of deeper table-a rows.
+# ``lr_*``: the search's grid and its short runs (validation split only; one test episode is
+# the engine's minimum and is ignored). ``cpu`` is sized from measured seconds per
+# meta-iteration (``COST``) to about 2.5 hours on 2 idle cores; see results/README.md.
+BUDGETS = {
+    "tiny": {"hidden": 4, "iterations": 4, "val_every": 2, "val_episodes": 4,
+             "test_episodes": 10, "seeds": 1, "deep_seeds": 1, "meta_batch": 2, "query": 2,
+             "steps": 1, "lr_iterations": 2, "lr_val_episodes": 4,
+             "lr_inner": (0.1, 0.4), "lr_meta": (0.003,), "default_lr": (0.4, 0.003)},
+    "cpu": {"hidden": 16, "iterations": 60, "val_every": 30, "val_episodes": 50,
+            "test_episodes": 600, "seeds": 3, "deep_seeds": 1, "lr_iterations": 20,
+            "lr_val_episodes": 50, "lr_inner": (0.1, 0.4), "lr_meta": (0.003,),
+            "default_lr": (0.4, 0.003)},
+    "full": {"hidden": 32, "iterations": 20000, "val_every": 1000, "val_episodes": 200,
+             "test_episodes": 600, "seeds": 3, "deep_seeds": 3, "lr_iterations": 1000,
+             "lr_val_episodes": 200, "lr_inner": (0.1, 0.4), "lr_meta": (0.0003, 0.001, 0.003),
+             "default_lr": (0.4, 0.001)},
+}
+
+# Measured seconds (2 threads, 2 cores) of one second-order meta-iteration of MAML, 5-way
+# 5-shot, 5 inner steps, meta-batch 16, by (hidden, layers), and of one evaluation episode;
+# method factors relative to MAML at 2 layers. Command and load: results/README.md.
+COST = {"step": {16: {2: 1.9, 3: 2.0, 4: 2.0, 6: 2.2}, 32: {2: 3.6, 3: 3.8, 4: 3.9, 6: 4.2}},
+        "episode": {16: 0.05, 32: 0.08},
+        "method": {"maml": 1.0, "linnet": 1.05, "metasgd": 1.1, "mc": 1.5, "tnet": 1.3,
+                   "kfo": 1.5, "anil": 0.3, "anil-kfo": 0.35}}
+
+
+def budget(name):
+    """The budget preset ``name`` (``ValueError`` naming the valid ones)."""
+    if name not in BUDGETS:
+        raise ValueError(f"unknown budget {name!r}; valid budgets: {sorted(BUDGETS)}")
+    return dict(BUDGETS[name])
+
+
+def _check_subset(kind, values, valid):
+    bad = [v for v in values if v not in valid]
+    if bad:
+        raise ValueError(f"unknown {kind} {bad}; valid: {list(valid)}")
+
+
+def make_plan(budget_name, *, tables=TABLES, datasets=DATASETS, methods=None, layers=None,
+              seeds=None, checkpoints=False):
+    """The runs of a sweep, as dicts ``{table, dataset, method, layers, seed, name, config}``.
+
+    ``config`` lacks ``inner_lr``/``meta_lr`` for table runs (``assign_lrs`` sets them). The
+    restrictions ``methods``/``layers``/``seeds`` (number of seeds) select a subset; the
+    ``checkpoints`` table only runs with ``checkpoints=True``.
+    """
+    b = budget(budget_name)
+    _check_subset("table", tables, TABLES)
+    _check_subset("dataset", datasets, DATASETS)
+    _check_subset("method", methods or (), METHODS)
+    _check_subset("layers", layers or (), TABLE_A_LAYERS)
+    if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1):
+        raise ValueError(f"seeds={seeds!r} must be an integer >= 1")
+    n_seeds = b["seeds"] if seeds is None else seeds
+    want_m = set(methods or METHODS)
+    want_l = set(layers or TABLE_A_LAYERS)
+    base = {k: b[k] for k in ("hidden", "iterations", "val_every", "val_episodes",
+                              "test_episodes")}
+    setting = dict(SETTING, **{k: b[k] for k in ("meta_batch", "query", "steps") if k in b})
+    runs, seen = [], set()
+
+    def add(table, dataset, method, depth, seed, cfg, name):
+        if (table, dataset, name) not in seen:
+            seen.add((table, dataset, name))
+            runs.append({"table": table, "dataset": dataset, "method": method, "layers": depth,
+                         "seed": seed, "name": name,
+                         "config": dict(cfg, dataset=dataset, layers=depth, seed=seed,
+                                        checkpoint_every=max(1, cfg["val_every"]))})
+
+    def cell(table, dataset, method, depth):
+        count = n_seeds if depth == 2 else min(n_seeds, b["deep_seeds"])
+        for seed in range(count):
+            add(table, dataset, method, depth, seed, dict(base, **setting, **METHODS[method]),
+                f"{method}-L{depth}-s{seed}")
+
+    for dataset in datasets:
+        if "lr-search" in tables:
+            short = dict(base, iterations=b["lr_iterations"], val_every=b["lr_iterations"],
+                         val_episodes=b["lr_val_episodes"], test_episodes=1)
+            for method in METHODS:
+                if method in want_m and 2 in want_l:
+                    for a in b["lr_inner"]:
+                        for m in b["lr_meta"]:
+                            add("lr-search", dataset, method, 2, 0,
+                                dict(short, **setting, **METHODS[method], inner_lr=a,
+                                     meta_lr=m), f"{method}-L2-a{a:g}-b{m:g}")
+        if "table-a" in tables:
+            for method in TABLE_A_METHODS:
+                for depth in TABLE_A_LAYERS:
+                    if method in want_m and depth in want_l:
+                        cell("table-a", dataset, method, depth)
+        if "table-b" in tables and 2 in want_l:
+            for method in TABLE_B_METHODS:
+                if method in want_m:
+                    cell("table-a" if method == "maml" else "table-b", dataset, method, 2)
+        if checkpoints and "checkpoints" in tables and dataset == "omniglot":
+            for depth in CHECKPOINT_LAYERS:
+                if depth in want_l:
+                    add("checkpoints", dataset, "maml", depth, 0,
+                        {**base, **SETTING_20W, **{k: setting[k] for k in
+                                                   ("meta_batch", "steps", "query")}},
+                        f"maml-L{depth}-20w1s-s0")
+    return runs
+
+
+def record_path(results_dir, run):
+    """``results/<table>/<dataset>/<name>.json`` of a table run."""
+    return os.path.join(os.fspath(results_dir), run["table"], run["dataset"],
+                        run["name"] + ".json")
+
+
+def lr_search_path(results_dir, dataset):
+    """The recorded learning-rate search of ``dataset``."""
+    return os.path.join(os.fspath(results_dir), "lr-search", f"{dataset}.json")
+
+
+def run_dir(runs_dir, budget_name, run):
+    """The run's working directory (checkpoint and engine record)."""
+    return os.path.join(os.fspath(runs_dir), budget_name, run["table"], run["dataset"],
+                        run["name"])
+
+
+def estimate_seconds(run):
+    """Estimated wall seconds of ``run`` on 2 idle cores, from ``COST``."""
+    cfg = run["config"]
+    widths = sorted(COST["step"])
+    h = min(widths, key=lambda w: abs(w - cfg["hidden"]))
+    scale = cfg["hidden"] / h  # crude: work grows with the width, overheads do not
+    images = cfg["ways"] * (cfg["shots"] + cfg["query"]) / 100 * cfg["meta_batch"] / 16
+    step = COST["step"][h][cfg["layers"]] * COST["method"][run["method"]] * scale * images
+    episodes = cfg["test_episodes"] + cfg["val_episodes"] * -(-cfg["iterations"]
+                                                              // cfg["val_every"])
+    episode = COST["episode"][h] * scale * images * 16 / cfg["meta_batch"] \
+        * cfg["steps"] / 5 * COST["method"][run["method"]]
+    return cfg["iterations"] * step * cfg["steps"] / 5 + episodes * episode
+
+
+def lr_winners(results_dir, runs_dir, budget_name, plan):
+    """Collect the finished lr-search runs of ``plan``, write each dataset's search JSON and
+    return ``{(dataset, method): (inner_lr, meta_lr)}`` (best final validation accuracy)."""
+    points = {}
+    for run in plan:
+        if run["table"] != "lr-search":
+            continue
+        path = os.path.join(run_dir(runs_dir, budget_name, run), training.RESULTS)
+        rec = _io.read_json(path) if os.path.exists(path) else None
+        val = rec["validation"][-1][1] if rec and rec.get("validation") else None
+        points.setdefault(run["dataset"], []).append(
+            {"method": run["method"], "layers": run["layers"],
+             "inner_lr": run["config"]["inner_lr"], "meta_lr": run["config"]["meta_lr"],
+             "iterations": run["config"]["iterations"], "val_accuracy": val,
+             "val_episodes": run["config"]["val_episodes"],
+             "status": "ok" if rec else "failed", "run": run["name"]})
+    winners = {}
+    for dataset, pts in points.items():
+        best = {}
+        for p in pts:
+            if p["val_accuracy"] is not None and (p["method"] not in best or p["val_accuracy"]
+                                                  > best[p["method"]]["val_accuracy"]):
+                best[p["method"]] = p
+        search = {"kind": "lr-search", "dataset": dataset, "budget": budget_name,
+                  "split": "val", "selection": "highest final validation accuracy",
+                  "points": pts, "winners": {m: {k: p[k] for k in ("inner_lr", "meta_lr",
+                                                                   "val_accuracy")}
+                                             for m, p in best.items()}}
+        _io.write_json(lr_search_path(results_dir, dataset), search)
+        winners.update({(dataset, m): (p["inner_lr"], p["meta_lr"]) for m, p in best.items()})
+    return winners
+
+
+def assign_lrs(plan, results_dir, budget_name):
+    """Set ``inner_lr``/``meta_lr`` of every table run: its method's search winner (from
+    ``results/lr-search/<dataset>.json``), else the budget's default; 20-way runs use MAML's.
+    Each run gets ``lr_source`` ``"lr-search"`` or ``"default"``."""
+    default = budget(budget_name)["default_lr"]
+    for run in plan:
+        if run["table"] == "lr-search":
+            continue
+        path = lr_search_path(results_dir, run["dataset"])
+        won = _io.read_json(path)["winners"] if os.path.exists(path) else {}
+        key = "maml" if run["table"] == "checkpoints" else run["method"]
+        lrs = (won[key]["inner_lr"], won[key]["meta_lr"]) if key in won else default
+        run["config"].update(inner_lr=lrs[0], meta_lr=lrs[1])
+        run["lr_source"] = "lr-search" if key in won else "default"
+    return plan
+
+
+def status(results_dir, runs_dir, budget_name, run):
+    """``"done"``, ``"failed"`` (final), ``"retry"``, ``"partial"`` (checkpoint) or ``"new"``."""
+    if run["table"] == "lr-search":
+        path = os.path.join(run_dir(runs_dir, budget_name, run), training.RESULTS)
+        failed = os.path.join(run_dir(runs_dir, budget_name, run), "failed.json")
+        if os.path.exists(path):
+            return "done"
+    else:
+        path = failed = record_path(results_dir, run)
+    if os.path.exists(failed):
+        rec = _io.read_json(failed)
+        if rec.get("kind") == FAILED:
+            return "failed" if rec["status"] == "diverged" else "retry"
+        if rec.get("sweep", {}).get("budget") not in (None, budget_name) \
+                or rec["config"]["iterations"] != run["config"]["iterations"]:
+            raise ValueError(f"{failed} holds a run of another budget "
+                             f"({rec.get('sweep', {}).get('budget')!r}); choose another "
+                             "--results directory")
+        return "done"
+    ckpt = os.path.join(run_dir(runs_dir, budget_name, run), training.CHECKPOINT)
+    return "partial" if os.path.exists(ckpt) else "new"
+
+
+def execute(run, results_dir, runs_dir, budget_name, *, callback=None, progress=False):
+    """Train one run (resuming its checkpoint), then copy its record; returns the status.
+
+    ``KeyboardInterrupt`` propagates (the checkpoint on disk is whole); a divergence or other
+    exception is recorded as a failure and reported as ``"diverged"``/``"error"``.
+    """
+    out = run_dir(runs_dir, budget_name, run)
+    ckpt = os.path.join(out, training.CHECKPOINT)
+    sweep_info = {"budget": budget_name, "table": run["table"], "method": run["method"],
+                  "run": run["name"], "lr_source": run.get("lr_source", "grid")}
+    dest = (os.path.join(out, "failed.json") if run["table"] == "lr-search"
+            else record_path(results_dir, run))
+    try:
+        record = training.train(run["config"], out_dir=out, resume=os.path.exists(ckpt),
+                                progress=progress, callback=callback)
+    except KeyboardInterrupt:
+        raise
+    except Exception as err:  # noqa: BLE001 -- any failure is recorded, the sweep goes on
+        kind = "diverged" if isinstance(err, training.DivergedError) else "error"
+        _io.write_json(dest, {"kind": FAILED, "status": kind, "error": f"{type(err).__name__}: "
+                              f"{err}", "config": run["config"], "seed": run["seed"],
+                              "commit": training.git_commit(), "sweep": sweep_info})
+        return kind
+    if run["table"] != "lr-search":
+        _io.write_json(dest, dict(record, sweep=sweep_info))
+    return "done"
+
+
+def worker(spec_path):
+    """Subprocess entry point: run the ``execute`` arguments stored as JSON in ``spec_path``."""
+    spec = _io.read_json(spec_path)
+    print(execute(spec["run"], spec["results"], spec["runs"], spec["budget"]), flush=True)
+
+
+def _spawn(run, results_dir, runs_dir, budget_name):
+    """Start ``worker`` in a child with single-threaded BLAS (set before numpy loads)."""
+    spec = os.path.join(run_dir(runs_dir, budget_name, run) + ".spec.json")
+    _io.write_json(spec, {"run": run, "results": os.fspath(results_dir),
+                          "runs": os.fspath(runs_dir), "budget": budget_name})
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    code = "import sys; from theory.engine import sweep; sweep.worker(sys.argv[1])"
+    return subprocess.Popen([sys.executable, "-c", code, spec], env=env,
+                            stdout=subprocess.PIPE, text=True)
+
+
+def execute_all(runs, results_dir, runs_dir, budget_name, *, jobs=1, progress=True,
+                callback=None):
+    """Run every not-finished run of ``runs``; returns ``{name: status}`` (skipped: done/failed).
+
+    ``jobs=1`` trains in this process; ``jobs > 1`` runs that many children at once.
+    """
+    outcome, todo = {}, []
+    for run in runs:
+        state = status(results_dir, runs_dir, budget_name, run)
+        if state in ("done", "failed"):
+            outcome[run["name"]] = "skipped"
+        else:
+            todo.append(run)
+    with tqdm(total=len(todo), desc="runs", disable=not progress, dynamic_ncols=True) as bar:
+        if jobs == 1:
+            for run in todo:
+                bar.set_postfix_str(f"{run['dataset']}/{run['name']}")
+                outcome[run["name"]] = execute(run, results_dir, runs_dir, budget_name,
+                                               callback=callback)
+                bar.update(1)
+            return outcome
+        active = []
+        try:
+            while todo or active:
+                while todo and len(active) < jobs:
+                    run = todo.pop(0)
+                    active.append((run, _spawn(run, results_dir, runs_dir, budget_name)))
+                run, proc = active.pop(0)
+                text, _ = proc.communicate()
+                if proc.returncode:
+                    outcome[run["name"]] = "error"
+                else:
+                    outcome[run["name"]] = text.strip().splitlines()[-1]
+                bar.update(1)
+        finally:
+            for _, proc in active:   # Ctrl-C: the children got SIGINT too; let them save
+                proc.wait()
+    return outcome
+
+
+def copy_checkpoints(results_dir, runs_dir, budget_name, plan):
+    """Copy the best 2- and 4-layer Omniglot checkpoints (by final validation accuracy) of the
+    5-way 5-shot tables and of the 20-way 1-shot runs to ``results/checkpoints/``; returns
+    ``{file: source run}`` (also written to ``results/checkpoints/index.json``)."""
+    best = {}
+    for run in plan:
+        if run["dataset"] != "omniglot" or run["table"] == "lr-search" \
+                or run["layers"] not in CHECKPOINT_LAYERS:
+            continue
+        path = record_path(results_dir, run)
+        rec = _io.read_json(path) if os.path.exists(path) else {}
+        if rec.get("kind") != "engine-run" or not rec.get("validation"):
+            continue
+        setting = "20w1s" if run["table"] == "checkpoints" else "5w5s"
+        name = f"omniglot-{setting}-{run['layers']}layer.npz"
+        score = rec["validation"][-1][1]
+        if name not in best or score > best[name][0]:
+            best[name] = (score, run, rec)
+    index = {}
+    for name, (score, run, rec) in sorted(best.items()):
+        dest = os.path.join(os.fspath(results_dir), "checkpoints", name)
+        with open(os.path.join(run_dir(runs_dir, budget_name, run), training.CHECKPOINT),
+                  "rb") as src, _io.atomic_open(dest, "wb") as out:
+            shutil.copyfileobj(src, out)
+        index[name] = {"run": f"{run['table']}/{run['dataset']}/{run['name']}",
+                       "val_accuracy": score, "test": rec["test"], "config": rec["config"]}
+    if index:
+        path = os.path.join(os.fspath(results_dir), "checkpoints", "index.json")
+        old = _io.read_json(path) if os.path.exists(path) else {}
+        _io.write_json(path, dict(old, **index))
+    return {k: v["run"] for k, v in index.items()}
+
+
+def describe(plan):
+    """One line per run (table, dataset, name, iterations, lrs, estimated minutes) and a total."""
+    lines, total = [], 0.0
+    for run in plan:
+        est = estimate_seconds(run)
+        total += est
+        cfg = run["config"]
+        lrs = f"a={cfg['inner_lr']:g} b={cfg['meta_lr']:g}" if "inner_lr" in cfg \
+            else "lr from search"
+        lines.append(f"{run['table']:<11} {run['dataset']:<9} {run['name']:<22} "
+                     f"it={cfg['iterations']:<6} h={cfg['hidden']:<3} {lrs:<20} "
+                     f"~{est / 60:.1f} min")
+    lines.append(f"{len(plan)} runs, estimated {total / 3600:.2f} h on 2 idle cores "
+                 "(one run at a time)")
+    return "\n".join(lines), total
+
+
+def run_sweep(budget_name, *, results_dir="results", runs_dir="runs", jobs=1, dry_run=False,
+              progress=True, callback=None, echo=print, **restrict):
+    """Plan, print the estimate, then run the lr search, the tables and (``checkpoints=True``)
+    the 20-way runs and checkpoint copies. ``restrict``: the keyword options of ``make_plan``.
+    Returns ``{name: status}`` of every run (``{}`` for a dry run)."""
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs={jobs!r} must be an integer >= 1")
+    plan = make_plan(budget_name, **restrict)
+    search = [r for r in plan if r["table"] == "lr-search"]
+    tables = assign_lrs([r for r in plan if r["table"] != "lr-search"], results_dir,
+                        budget_name)
+    text, total = describe(search + tables)
+    echo(text if dry_run else text.splitlines()[-1])
+    if dry_run:
+        return {}
+    outcome = execute_all(search, results_dir, runs_dir, budget_name, jobs=jobs,
+                          progress=progress, callback=callback)
+    if search:
+        lr_winners(results_dir, runs_dir, budget_name, search)
+    assign_lrs(tables, results_dir, budget_name)
+    outcome.update(execute_all(tables, results_dir, runs_dir, budget_name, jobs=jobs,
+                               progress=progress, callback=callback))
+    if restrict.get("checkpoints"):
+        for name, source in copy_checkpoints(results_dir, runs_dir, budget_name,
+                                             tables).items():
+            echo(f"checkpoint {name} <- {source}")
+    return outcome
