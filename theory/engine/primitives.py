@@ -251,7 +251,7 @@ def sqmean(zc):
 
 @primitive
 def scale_rows(x, s):
-    """``x * s`` for ``x (..., M)`` and a factor per row ``s (..., 1)`` (leading axes may broadcast)."""
+    """``x * s`` for ``x (..., M)`` and one factor per row ``s (..., 1)`` (may broadcast)."""
     return x * s
 
 
