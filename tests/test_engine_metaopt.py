@@ -14,8 +14,8 @@ from theory.engine import metaopt
 CONFIGS = [
     ("none", {}), ("metasgd", {}), ("mc", {}), ("mc", {"max_dim": 4}), ("tnet", {}),
     ("kfo", {}), ("kfo", {"psd": True}), ("kfo", {"bias": True, "max_dim": 4}),
-    ("kfo", {"conv": "in", "bias": True}), ("kfo-mlp", {}),
-    ("kfo-mlp", {"psd": True, "hidden": 1, "max_dim": 4, "conv": "in"}),
+    ("kfo", {"conv": "out", "bias": True}), ("kfo-mlp", {}),
+    ("kfo-mlp", {"psd": True, "hidden": 1, "max_dim": 4, "conv": "out"}),
 ]
 
 
@@ -55,9 +55,10 @@ def vec(G):
 
 @pytest.mark.parametrize("key", ["conv2/w", "head/w"])
 def test_kfo_is_kronecker_product(key):
+    """conv="out" (and any dense weight): the whole gradient as one n x m matrix G."""
     rng = np.random.default_rng(1)
     params = tiny_params(rng)
-    mo = metaopt.get("kfo")
+    mo = metaopt.get("kfo", conv="out")
     phi = perturb(mo.init(rng, params, keys=[key]), rng)
     G = rng.standard_normal(params[key].shape)
     got = mo.update(phi, {key: G}, params, 0)[key]
@@ -67,10 +68,11 @@ def test_kfo_is_kronecker_product(key):
 
 
 def test_kfo_conv_in_layout_is_block_diagonal_kronecker():
-    """conv="in": each output channel's I x k^2 slice G_o maps to L G_o R."""
+    """conv="in" (the default): each output channel's I x k^2 slice G_o maps to L G_o R."""
     rng = np.random.default_rng(12)
     params = tiny_params(rng)
-    mo = metaopt.get("kfo", conv="in")
+    mo = metaopt.get("kfo")
+    assert mo.options["conv"] == "in"
     phi = perturb(mo.init(rng, params, keys=["conv2/w"]), rng)
     L, R = phi["conv2/w/L"], phi["conv2/w/R"]
     assert L.shape == (3, 3) and R.shape == (9, 9)
@@ -96,11 +98,11 @@ def explicit_matrix(mo, phi, key, shape):
 
 
 @given(seed=st.integers(0, 2**31 - 1), key=st.sampled_from(["conv1/w", "head/w", "conv1/b"]),
-       max_dim=st.sampled_from([2, 1024]))
-def test_kfo_psd_preconditioner_is_psd(seed, key, max_dim):
+       max_dim=st.sampled_from([2, 1024]), conv=st.sampled_from(["in", "out"]))
+def test_kfo_psd_preconditioner_is_psd(seed, key, max_dim, conv):
     rng = np.random.default_rng(seed)
     params = tiny_params(rng)
-    mo = metaopt.get("kfo", psd=True, max_dim=max_dim)
+    mo = metaopt.get("kfo", psd=True, max_dim=max_dim, conv=conv)
     phi = perturb(mo.init(rng, params, keys=[key]), rng, scale=1.0)
     P = explicit_matrix(mo, phi, key, params[key].shape)
     np.testing.assert_allclose(P, P.T, atol=1e-12)
@@ -207,13 +209,18 @@ def test_count_parameters_by_hand():
     assert metaopt.count_parameters({"model": with_t, "metaopt": {}}) == {
         "meta": n_model + n_t, "deployed": collapsed}
     plain = tiny_params(rng)
-    kfo = metaopt.get("kfo")
+    kfo = metaopt.get("kfo", conv="out")
     phi = kfo.init(rng, plain)
-    # L, R per weight: conv1 (3, 9), conv2 (2, 27), head (2, 8); vectors: a diagonal L
+    # conv="out", L, R per weight: conv1 (3, 9), conv2 (2, 27), head (2, 8); vectors: a diagonal L
     n_phi = (9 + 81) + (4 + 729) + (4 + 64) + (3 * 3 + 3 * 2 + 2)
     assert sum(v.size for v in phi.values()) == n_phi
     assert metaopt.count_parameters({"model": plain, "metaopt": phi}) == {
         "meta": base + 18 + n_phi, "deployed": base + 18}
+    # default conv="in": conv1 slices 1 x 9 (I = 1), conv2 slices 3 x 9 (I = 3)
+    n_in = (1 + 81) + (9 + 81) + (4 + 64) + (3 * 3 + 3 * 2 + 2)
+    assert sum(v.size for v in metaopt.get("kfo").init(rng, plain).values()) == n_in
+    # kfo-mlp: the linear factors plus hidden + 1 more sets of the same shapes
+    assert sum(v.size for v in metaopt.get("kfo-mlp").init(rng, plain).values()) == 4 * n_in
     mc_phi = metaopt.get("mc").init(rng, plain)
     n_mc = (9 + 1 + 81) + (4 + 9 + 81) + (4 + 64) + (3 * 3 + 3 * 2 + 2)
     assert sum(v.size for v in mc_phi.values()) == n_mc
@@ -287,3 +294,23 @@ def test_adapt_phi_is_a_gradient_step_on_the_support_loss():
                 num[(t,) + idx] = (task_loss(t, name, d) - task_loss(t, name, -d)) / (2 * eps)
         np.testing.assert_allclose(new[name], phi[name] - alpha * num, rtol=1e-6, atol=1e-8)
     assert metaopt.get("kfo").adapt_phi is None
+
+
+def test_kfo_default_layout_is_light_on_the_paper_cnn():
+    """2-layer hidden-32 Omniglot CNN (5-way): KFO's size by hand, per layout."""
+    from theory.engine import cnn
+    params = cnn.init(np.random.default_rng(13), layers=2, hidden=32, ways=5)
+    model = (32 * 9 + 32 + 64) + (32 * 32 * 9 + 32 + 64) + (5 * 32 * 7 * 7 + 5)
+    assert cnn.count(params) == model == 17541
+    # vectors (conv b, BN gamma/beta: 6 x 32; head b: 5) get a diagonal L; the head's
+    # 1568-wide side is above max_dim, so its R is diagonal
+    vectors, head = 6 * 32 + 5, 5 * 5 + 32 * 7 * 7
+    conv_in = (1 + 9 * 9) + (32 * 32 + 9 * 9)          # n = I, m = k^2, one L and R per layer
+    conv_out = (32 * 32 + 9 * 9) + (32 * 32 + 288 * 288)  # n = O, m = I k^2
+    size = lambda name, **o: sum(v.size for v in metaopt.get(name, **o).init(  # noqa: E731
+        None, params).values())
+    assert size("kfo") == conv_in + vectors + head == 2977
+    assert size("kfo-mlp") == 4 * (conv_in + vectors + head) == 11908
+    assert size("kfo", conv="out") == conv_out + vectors + head
+    assert size("kfo-mlp", conv="out") == 4 * (conv_out + vectors + head)
+    assert size("kfo") < model / 5 < size("kfo", conv="out") / 4

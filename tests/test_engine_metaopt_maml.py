@@ -10,7 +10,7 @@ from theory.engine import cnn, maml, metaopt
 CONFIGS = [
     ("metasgd", {}), ("mc", {}), ("mc", {"max_dim": 2}), ("tnet", {}), ("kfo", {}),
     ("kfo", {"psd": True, "bias": True}), ("kfo", {"adapt_transform": True}),
-    ("kfo", {"conv": "in", "bias": True, "adapt_transform": True}),
+    ("kfo", {"conv": "out", "bias": True, "adapt_transform": True}),
     ("kfo-mlp", {}), ("kfo-mlp", {"max_dim": 2, "adapt_transform": True}),
 ]
 ALPHA = 0.4
@@ -196,3 +196,54 @@ def test_count_parameters_on_the_engine_cnn(name):
                       "deployed": 126 + 8}
     base = {k: v for k, v in params.items() if not metaopt.is_transform_key(k)}
     assert counts["deployed"] == cnn.count(cnn.collapse(base))
+
+
+def _mutable_state(obj, seen=None):
+    """Mutable containers reachable from ``obj`` through tuple fields and function closures."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return []
+    seen.add(id(obj))
+    if isinstance(obj, (dict, list, set, bytearray)) or hasattr(obj, "__array__"):
+        return [obj]
+    if isinstance(obj, tuple):
+        return [m for item in obj for m in _mutable_state(item, seen)]
+    if callable(obj) and getattr(obj, "__closure__", None):
+        return [m for cell in obj.__closure__ for m in _mutable_state(cell.cell_contents, seen)]
+    return []
+
+
+@pytest.mark.parametrize("name,options", CONFIGS)
+def test_meta_optimizers_hold_no_mutable_state(name, options):
+    mo = metaopt.get(name, **options)
+    assert isinstance(mo, tuple)
+    assert _mutable_state(mo) == [], name
+    assert dict(mo.options) == {**mo.options}  # a read-only mapping of the options
+    with pytest.raises(TypeError):
+        mo.options["psd"] = True
+
+
+def test_adapt_transform_calls_are_pure():
+    """adapt twice gives the same result; update depends on its arguments only."""
+    rng, mo, params, phi = setup("kfo", {"adapt_transform": True}, seed=7)
+    x_s, y_s, _, _ = tiny_batch(rng)
+    phi = {k: v + 0.2 * rng.standard_normal(v.shape) for k, v in phi.items()}
+    first = maml.adapt(params, x_s, y_s, alpha=ALPHA, steps=2, metaopt=mo, phi=phi)
+    second = maml.adapt(params, x_s, y_s, alpha=ALPHA, steps=2, metaopt=mo, phi=phi)
+    maml.adapt(params, x_s[::-1], y_s, alpha=2 * ALPHA, steps=3, metaopt=mo, phi=phi)
+    third = maml.adapt(params, x_s, y_s, alpha=ALPHA, steps=2, metaopt=mo, phi=phi)
+    for k in params:
+        np.testing.assert_array_equal(first[k], second[k], err_msg=k)
+        np.testing.assert_array_equal(first[k], third[k], err_msg=k)
+    # the inner-loop states of step 0 and 1, then the same step-1 update twice in a row
+    support = lambda p: np.sum(maml.cross_entropy(cnn.apply(p, x_s), y_s))  # noqa: E731
+    theta = {k: np.broadcast_to(v, (2,) + v.shape) for k, v in params.items()}
+    g0 = autograd.grad(support)(theta)
+    theta1 = {k: theta[k] - ALPHA * d for k, d in mo.update(phi, g0, theta, 0).items()}
+    g1 = autograd.grad(support)(theta1)
+    once = mo.update(phi, g1, theta1, 1)
+    twice = mo.update(phi, g1, theta1, 1)
+    plain = metaopt.get("kfo").update(phi, g1, theta1, 1)
+    for k in g1:
+        np.testing.assert_array_equal(once[k], twice[k], err_msg=k)
+        np.testing.assert_array_equal(once[k], plain[k], err_msg=k)

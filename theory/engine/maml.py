@@ -81,12 +81,17 @@ def _inner_loop(loss, params, keys, T, alpha, steps, first_order, metaopt, phi, 
     """``steps`` per-task steps on ``keys``; ``loss(params) -> (T,)`` support losses.
 
     ``const_loss`` is ``loss`` with any traced closure values replaced by constants, so that
-    first-order inner gradients are computed without tracing.
+    first-order inner gradients are computed without tracing. With a meta-optimizer that
+    adapts its transform (``metaopt.adapt_phi``), the loop carries phi as well: from step 1 on,
+    ``phi <- adapt_phi(phi, g_{s-1}, g_s, alpha, first_order)`` (per task) before the step's
+    direction ``update(phi, g_s, theta_s, s)``.
     """
     theta = dict(params)
     for k in keys:
         if not cnn.is_per_task(k, theta[k]):
             theta[k] = anp.broadcast_to(theta[k][None], (T,) + anp.shape(theta[k]))
+    adapt_phi = getattr(metaopt, "adapt_phi", None)
+    g_prev = None
     for step in range(steps):
         sub = {k: theta[k] for k in keys}
         if first_order:
@@ -96,8 +101,11 @@ def _inner_loop(loss, params, keys, T, alpha, steps, first_order, metaopt, phi, 
             g = {k: getval(v) for k, v in g.items()}
         else:
             g = grad(lambda s: anp.sum(loss({**theta, **s})))(sub)
+        if adapt_phi is not None and step >= 1:
+            phi = adapt_phi(phi, g_prev, g, alpha, first_order)
         d = g if metaopt is None else metaopt.update(phi, g, theta, step)
         theta = {**theta, **{k: theta[k] - alpha * d[k] for k in keys}}
+        g_prev = g
     return theta
 
 
@@ -111,7 +119,9 @@ def adapt(params, x_s, y_s, *, alpha, steps, first_order=False, adapt_keys=None,
     ``adapt_keys`` (a list, or a function of the params) narrows them further. Its
     ``update(phi, grads, params, step)`` gets the per-task gradients of the adapted keys
     (leading task axis), the current per-task params and the 0-based inner step, and returns
-    the direction (``theta <- theta - alpha * direction``).
+    the direction (``theta <- theta - alpha * direction``). If it has an ``adapt_phi``, phi
+    is adapted per task from the second step on (``_inner_loop``); ``phi`` itself is never
+    modified, and the adapted transform is dropped with the inner loop.
     """
     alpha, steps = _check_inner(alpha, steps)
     keys = _resolve_keys(params, adapt_keys, metaopt)

@@ -18,7 +18,7 @@ T-Nets (Lee & Choi 2018), ``kfo``/``kfo-mlp`` Kronecker-factored (Arnold et al. 
 import re
 
 from . import kfo, mc, metasgd, tnet
-from ._common import MetaOpt, adapt_keys, is_transform_key, no_extra_params
+from ._common import MetaOpt, adapt_keys, frozen, is_transform_key, no_extra_params
 from ._common import select_keys, size
 
 NAMES = ("none", "metasgd", "mc", "tnet", "kfo", "kfo-mlp")
@@ -36,7 +36,7 @@ def _none_update(phi, grads, params, step):
 
 
 def _none():
-    return MetaOpt("none", _none_init, _none_update, adapt_keys, no_extra_params, False, {})
+    return MetaOpt("none", _none_init, _none_update, adapt_keys, no_extra_params, False, frozen({}))
 
 
 _MAKERS = {
@@ -54,8 +54,10 @@ def get(name, **options):
     """The meta-optimizer ``name`` (one of ``NAMES``) with its options.
 
     Options: mc(max_dim=1024); kfo(psd=False, bias=False, max_dim=1024,
-    adapt_transform=False, conv="out"); kfo-mlp(the same, hidden=2). ValueError for an
-    unknown name or option, naming the valid ones.
+    adapt_transform=False, conv="in"); kfo-mlp(the same, hidden=2). ``conv="in"`` shares one
+    L, R over the output channels of a conv weight (the light layout, see ``kfo``), ``"out"``
+    factors the whole O x I k^2 matrix. ValueError for an unknown name or option, naming the
+    valid ones.
     """
     if name not in _MAKERS:
         raise ValueError(f"unknown meta-optimizer {name!r}; valid names: {', '.join(NAMES)}")

@@ -8,6 +8,7 @@ every transform here acts on the trailing base axes and broadcasts over the lead
 """
 
 import re
+import types
 from collections import namedtuple
 
 import numpy
@@ -28,9 +29,15 @@ update(phi, grads, params, step) -> direction
 adapt_keys(params, algo="maml") -> tuple of keys that adapt in the inner loop (never T keys)
 extra_model_params(rng, params) -> dict of forward-pass params merged into the model (T-Nets)
 adapt_transform         -- True if phi itself takes inner-loop steps (KFO option)
-options                 -- the options the registry was called with (for run configs)
+options                 -- read-only mapping of every option of this instance (for run configs)
 adapt_phi(phi, grads_prev, grads, alpha, first_order=False) -> per-task phi
-                        -- the transform's own inner step (None unless adapt_transform)
+                        -- the transform's own inner step (None unless adapt_transform):
+                           ``maml.adapt`` calls it at every inner step s >= 1 with
+                           g_{s-1}, g_s and the phi of step s-1, then takes the step's
+                           direction with the phi it returns
+
+Every field is immutable and every function pure: the object carries no state between calls,
+so one instance serves any number of inner loops, in any order, and under differentiation.
 """
 
 ALGOS = ("maml", "fomaml", "anil")
@@ -95,6 +102,11 @@ def require_phi(grads, has_phi):
 def no_extra_params(rng, params):
     """No forward-pass parameters (every meta-optimizer except T-Nets)."""
     return {}
+
+
+def frozen(options):
+    """A read-only copy of an options dict (``MetaOpt.options``)."""
+    return types.MappingProxyType(dict(options))
 
 
 def size(array):

@@ -15,8 +15,8 @@ the meta-optimizer within a few times the model size.
 from autograd import numpy as np
 
 from . import _factors
-from ._common import MetaOpt, adapt_keys, base_ndim, base_shape, require_phi, no_extra_params
-from ._common import select_keys
+from ._common import MetaOpt, adapt_keys, base_ndim, base_shape, frozen, no_extra_params
+from ._common import require_phi, select_keys
 
 MAX_DIM = 1024
 _NAMES = {4: ("M_o", "M_i", "M_f"), 2: ("M_o", "M_i"), 1: ("M",)}
@@ -65,4 +65,5 @@ def make(max_dim=MAX_DIM):
             out[k] = X.reshape(g.shape)
         return out
 
-    return MetaOpt("mc", init, update, adapt_keys, no_extra_params, False, {"max_dim": max_dim})
+    return MetaOpt("mc", init, update, adapt_keys, no_extra_params, False,
+                   frozen({"max_dim": max_dim}))

@@ -11,7 +11,7 @@ directly from a random initialisation in [0.005, 0.1]; both parametrise the same
 
 from autograd import numpy as np
 
-from ._common import MetaOpt, adapt_keys, require_phi, no_extra_params, select_keys
+from ._common import MetaOpt, adapt_keys, frozen, no_extra_params, require_phi, select_keys
 
 
 def init(rng, params, keys=None):
@@ -27,4 +27,4 @@ def update(phi, grads, params, step):
 
 def make():
     """The Meta-SGD ``MetaOpt`` (no options)."""
-    return MetaOpt("metasgd", init, update, adapt_keys, no_extra_params, False, {})
+    return MetaOpt("metasgd", init, update, adapt_keys, no_extra_params, False, frozen({}))

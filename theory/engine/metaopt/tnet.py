@@ -19,7 +19,7 @@ import re
 
 import numpy
 
-from ._common import MetaOpt, adapt_keys, is_transform_key
+from ._common import MetaOpt, adapt_keys, frozen, is_transform_key
 
 
 def extra_model_params(rng, params):
@@ -51,4 +51,4 @@ def update(phi, grads, params, step):
 
 def make():
     """The T-Nets ``MetaOpt`` (no options)."""
-    return MetaOpt("tnet", init, update, adapt_keys, extra_model_params, False, {})
+    return MetaOpt("tnet", init, update, adapt_keys, extra_model_params, False, frozen({}))
