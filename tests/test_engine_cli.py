@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from theory import _cli
-from theory.engine import checkpoint, cli, cnn, data, maml
+from theory.engine import adapt_task, checkpoint, cli, cnn, data, maml
 from theory.engine import train as training
 
 # One BLAS thread: the tiny matrices here gain nothing from more, and CI cores are shared.
@@ -271,14 +271,16 @@ def test_meta_optimizer_runs_report_meta_and_deployed_parameters(metaopt, tmp_pa
         assert json.loads(stdout)["config"]["metaopt"] == choice
 
 
-def test_bench_times_the_parsed_config(capsys):
+@pytest.mark.parametrize("metaopt", ["none", "kfo"])
+def test_bench_times_the_parsed_config(metaopt, capsys):
     pytest.importorskip("theory.engine.bench")
     code, stdout, _ = run_main(["bench", "--layers", 1, "--hidden", 4, "--ways", 2,
                                 "--shots", 1, "--query", 2, "--meta-batch", 1, "--repeats", 1,
-                                "--json"], capsys)
+                                "--metaopt", metaopt, "--json"], capsys)
     assert code == 0
     row = json.loads(stdout.splitlines()[0])
     assert (row["layers"], row["hidden"], row["ways"], row["meta_batch"]) == (1, 4, 2, 1)
+    assert row["metaopt"] == metaopt
     assert row["engine_s"] > 0 and np.isfinite(row["engine_loss"])
 
 
@@ -314,3 +316,67 @@ def test_ctrl_c_leaves_a_whole_checkpoint_and_resume_finishes(tmp_path):
                         "1", "--out", tmp_path, "--resume")
     assert finish.returncode == 0, finish.stderr
     assert checkpoint.load(ckpt)["iteration"] == done + 2
+
+
+def test_metaopt_options_are_trained_stored_and_rebuilt(tmp_path, capsys):
+    out = tmp_path / "run"
+    code, stdout, err = run_main(["train", *TINY, "--steps", 2, "--iterations", 3,
+                                  "--test-episodes", 20, "--metaopt", "kfo",
+                                  "--metaopt-option", "psd=true",
+                                  "--metaopt-option", "adapt_transform=true",
+                                  "--out", out, "--json"], capsys)
+    assert code == 0, err
+    result = json.loads(stdout)
+    options = {"psd": True, "bias": False, "max_dim": 1024, "adapt_transform": True,
+               "conv": "in"}
+    assert result["config"]["metaopt_options"] == options
+    ckpt = out / training.CHECKPOINT
+    assert checkpoint.load(ckpt)["config"]["metaopt_options"] == options
+    config, meta_params, opt_obj, _ = training.restore(ckpt)
+    assert dict(opt_obj.options) == dict(options, hidden=0) and opt_obj.adapt_phi is not None
+    # phi moved away from the identity, so psd (L^T L) and plain (L) directions differ
+    L = meta_params["metaopt"]["conv1/w/L"]
+    assert not np.allclose(L, np.eye(len(L)), rtol=0, atol=1e-6)
+    code, stdout, err = run_main(["eval", "--checkpoint", ckpt, "--episodes", 20, "--json",
+                                  "--no-progress"], capsys)
+    assert code == 0, err
+    record = json.loads(stdout)
+    assert record["test"] == result["test"]
+    assert record["config"]["metaopt_options"] == options
+    support, query, _ = _task_folders(tmp_path / "task", ways=3)
+    code, stdout, err = run_main(["adapt", "--checkpoint", ckpt, "--support", support,
+                                  "--query", query, "--json"], capsys)
+    assert code == 0, err
+    res = json.loads(stdout)
+    assert res["metaopt"] == "kfo" and res["metaopt_options"] == options
+    sup = data.load_image_folder(support, (1, 28, 28))
+    qry = data.load_image_folder(query, (1, 28, 28))
+    logits = adapt_task.predict(meta_params, config, opt_obj, sup.images, sup.labels,
+                                qry.images)
+    assert [p["label"] for p in res["predictions"]] == list(np.argmax(logits, axis=-1))
+
+
+@pytest.mark.parametrize("argv, fragments", [
+    (["--metaopt", "kfo", "--metaopt-option", "foo=1"],
+     ["unknown option 'foo' for meta-optimizer 'kfo'", "valid options: psd, bias"]),
+    (["--metaopt", "kfo", "--metaopt-option", "psd=maybe"], ["psd='maybe' must be True"]),
+    (["--metaopt", "mc", "--metaopt-option", "max_dim=0.5"], ["max_dim=0.5 must be an"]),
+    (["--metaopt-option", "conv=in"], ["unknown option 'conv' for meta-optimizer 'none'"]),
+    (["--metaopt", "kfo", "--metaopt-option", "psd"], ["--metaopt-option", "'psd' is not "
+                                                       "KEY=VALUE"]),
+    (["--metaopt", "kfo", "--metaopt-option", "psd=true", "--metaopt-option", "psd=false"],
+     ["--metaopt-option psd given twice"]),
+])
+def test_bad_metaopt_option_is_one_line_and_exit_2(argv, fragments, tmp_path, capsys):
+    code, _, err = run_main(["train", *TINY, *argv, "--out", tmp_path / "run"], capsys)
+    assert_one_line_error(code, err, *fragments)
+    assert not os.path.exists(tmp_path / "run")
+
+
+@pytest.mark.parametrize("text, value", [("psd=true", ("psd", True)), ("a=FALSE", ("a", False)),
+                                         ("hidden=3", ("hidden", 3)), ("x=-2", ("x", -2)),
+                                         ("lr=1e-3", ("lr", 1e-3)), ("conv=out", ("conv", "out")),
+                                         (" conv = in ", ("conv", "in"))])
+def test_metaopt_option_values_are_typed(text, value):
+    got = cli.metaopt_option(text)
+    assert got == value and type(got[1]) is type(value[1])

@@ -131,7 +131,71 @@ def test_ways_beyond_the_classes_of_a_split_is_refused_before_training(tmp_path)
     ({"algo": "anil", "first_order": True}, "first_order=True applies to algo='maml'"),
     ({"linnet_width": 0}, "linnet_width=0 must be None"),
     ({"width": 3}, r"unknown config keys \['width'\]"),
+    ({"metaopt": "kfo", "metaopt_options": {"foo": 1}},
+     "metaopt_options: unknown option 'foo' for meta-optimizer 'kfo'; valid options: psd"),
+    ({"metaopt_options": {"conv": "in"}}, "unknown option 'conv' for meta-optimizer 'none'"),
+    ({"metaopt": "kfo", "metaopt_options": {"conv": "mid"}}, "conv='mid' is not one of"),
+    ({"metaopt": "kfo", "metaopt_options": [("psd", True)]},
+     r"metaopt_options=\[\('psd', True\)\] must be a dict"),
 ])
 def test_make_config_names_the_bad_value(bad, match):
     with pytest.raises(ValueError, match=match):
         training.make_config(**bad)
+
+
+def test_make_config_stores_every_metaopt_option():
+    assert training.make_config()["metaopt_options"] == {}
+    assert training.DEFAULTS["metaopt_options"] == {}
+    config = training.make_config(metaopt="kfo-mlp", metaopt_options={"psd": True})
+    assert config["metaopt_options"] == {"psd": True, "bias": False, "hidden": 2,
+                                         "max_dim": 1024, "adapt_transform": False,
+                                         "conv": "in"}
+    assert training.make_config(**config) == config     # idempotent: restore re-checks it
+
+
+@pytest.mark.parametrize("name", ["kfo", "metasgd"])
+def test_anil_meta_parameters_cover_only_the_head(name):
+    """By hand, 2 conv layers of 4 channels on 8x8 images (features 4 x 2 x 2 = 16), 3 ways."""
+    shape = {"layers": 2, "hidden": 4, "ways": 3, "linnet": 1, "linnet_width": 6}
+    meta = {algo: training.init_meta_params(
+        training.make_config(algo=algo, metaopt=name, **shape), (1, 8, 8),
+        np.random.default_rng(0)) for algo in ("anil", "maml")}
+    body = (4 * 9 + 4 + 8) + (4 * 4 * 9 + 4 + 8)       # convs with their bias and BN
+    model = body + 6 * 16 + 3 * 6 + 3                    # LinNet (6, 16), head (3, 6) + 3
+    if name == "kfo":   # L, R per matrix; a diagonal L per vector
+        phi = (36 + 16 * 16) + (9 + 36) + 3
+        body_phi = (1 + 81) + 3 * 4 + (16 + 81) + 3 * 4  # conv="in": 1 x 9, then 4 x 9 slices
+    else:               # one step size per entry
+        phi = 6 * 16 + 3 * 6 + 3
+        body_phi = body
+    anil = meta["anil"]["metaopt"]
+    assert {k.rsplit("/", 1)[0] if name == "kfo" else k for k in anil} == {
+        "lin1/w", "head/w", "head/b"}
+    deployed = body + 3 * 16 + 3                          # LinNet collapsed into the head
+    assert training.count_parameters(meta["anil"]) == {"meta": model + phi,
+                                                       "deployed": deployed}
+    assert training.count_parameters(meta["maml"]) == {"meta": model + phi + body_phi,
+                                                       "deployed": deployed}
+
+
+def test_checkpoint_from_before_metaopt_options_restores_with_its_layout(tmp_path):
+    """Runs saved without ``metaopt_options`` used KFO's former conv="out" default."""
+    config = dict(TINY, iterations=2, metaopt="kfo", metaopt_options={"conv": "out"})
+    training.train(config, out_dir=tmp_path, progress=False)
+    path = tmp_path / training.CHECKPOINT
+    ck = checkpoint.load(path)
+    assert ck["metaopt"]["conv1/w/L"].shape == (4, 4)      # n = O = 4 (conv="in": I = 1)
+    old = {k: v for k, v in ck["config"].items() if k != "metaopt_options"}
+    checkpoint.save(path, model=ck["model"], metaopt=ck["metaopt"], adam=ck["adam"],
+                    config=old, iteration=ck["iteration"], rng_state=ck["rng_state"],
+                    validation=ck["validation"], architecture=ck["architecture"],
+                    extra=ck["extra"])
+    restored, _, opt_obj, _ = training.restore(path)
+    assert restored["metaopt_options"]["conv"] == opt_obj.options["conv"] == "out"
+    resumed = training.train(dict(config, iterations=3), out_dir=tmp_path, resume=True,
+                             progress=False)
+    assert resumed["iterations_done"] == 3
+    with pytest.raises(ValueError, match="it was run with metaopt_options=.*'conv': 'out'.*"
+                                         "now metaopt_options=.*'conv': 'in'"):
+        training.train(dict(config, iterations=4, metaopt_options={}), out_dir=tmp_path,
+                       resume=True, progress=False)

@@ -19,7 +19,8 @@ def adapt_folders(checkpoint_path, support, query, *, steps=None, metaopt=None):
     """Adapt the checkpoint to ``support`` and predict the class of every image in ``query``.
 
     Returns ``{"kind": "engine-adapt", "checkpoint", "classes", "steps", "metaopt",
-    "predictions": [{"file", "class", "label", "probabilities"}, ...]}`` in query file order.
+    "metaopt_options", "predictions": [{"file", "class", "label", "probabilities"}, ...]}`` in
+    query file order. The meta-optimizer is rebuilt with the options stored in the checkpoint.
     """
     config, meta_params, opt_obj, ckpt = training.restore(checkpoint_path)
     meta_params, opt_obj, config = training.override(meta_params, opt_obj, config, metaopt,
@@ -48,7 +49,8 @@ def adapt_folders(checkpoint_path, support, query, *, steps=None, metaopt=None):
                                               zip(sup.class_names, p, strict=True)}})
     return {"kind": "engine-adapt", "checkpoint": str(checkpoint_path),
             "classes": list(sup.class_names), "steps": config["steps"],
-            "metaopt": config["metaopt"], "predictions": predictions}
+            "metaopt": config["metaopt"], "metaopt_options": config["metaopt_options"],
+            "predictions": predictions}
 
 
 def predict(meta_params, config, metaopt, x_s, y_s, x_q):

@@ -3,11 +3,15 @@
 ``train`` meta-trains and writes ``OUT/checkpoint.npz`` and ``OUT/results.json``; its defaults
 are a quick synthetic run (MAML on a 4-layer CNN of width 16, 5-way 1-shot, 15 queries per
 class, one inner step of 0.4, outer Adam 0.01, 4 tasks per meta-batch, 200 iterations,
-validation every 50, 600 test episodes; see ``theory.engine.train.DEFAULTS``). ``eval`` scores
-a checkpoint on a split; ``adapt`` applies a checkpoint to a user's own support/query folders;
-``bench`` times meta-steps. Bad input is one line on stderr and exit status 2.
+validation every 50, 600 test episodes; see ``theory.engine.train.DEFAULTS``).
+``--metaopt-option KEY=VALUE`` (repeatable) sets an option of the ``--metaopt`` method (e.g.
+``psd=true``, ``conv=out``); every option is stored in the run's config and checkpoint, so
+``eval`` and ``adapt`` rebuild the same meta-optimizer. ``eval`` scores a checkpoint on a
+split; ``adapt`` applies a checkpoint to a user's own support/query folders; ``bench`` times
+meta-steps (with ``--metaopt``). Bad input is one line on stderr and exit status 2.
 """
 
+import argparse
 import json
 import os
 import sys
@@ -42,6 +46,10 @@ def _add_train(p):
                    help="meta-learning algorithm (default: %(default)s)")
     p.add_argument("--metaopt", choices=training.METAOPTS, default=d["metaopt"],
                    help="meta-optimizer of the inner loop (default: %(default)s)")
+    p.add_argument("--metaopt-option", type=metaopt_option, action="append", default=[],
+                   dest="metaopt_options", metavar="KEY=VALUE",
+                   help="option of the meta-optimizer, repeatable, e.g. psd=true, conv=out, "
+                        "hidden=3 (values: int, float, true/false or text)")
     p.add_argument("--layers", type=pos, default=d["layers"], metavar="L",
                    help="conv blocks (default: %(default)s)")
     p.add_argument("--hidden", type=pos, default=d["hidden"], metavar="H",
@@ -124,6 +132,33 @@ def _add_bench(p):
     p.add_argument("--json", action="store_true", help="print the timings as JSON")
 
 
+def metaopt_option(text):
+    """argparse type: ``KEY=VALUE`` -> ``(key, value)``, value an int, float, bool or str."""
+    key, sep, value = text.partition("=")
+    key, value = key.strip(), value.strip()
+    if not sep or not key or not value:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    if value.lower() in ("true", "false"):
+        return key, value.lower() == "true"
+    for kind in (int, float):
+        try:
+            return key, kind(value)
+        except ValueError:
+            pass
+    return key, value
+
+
+def _options_dict(pairs):
+    """``[(key, value), ...]`` -> dict; a key given twice is an error."""
+    options = {}
+    for key, value in pairs:
+        if key in options:
+            raise ValueError(f"--metaopt-option {key} given twice ({options[key]!r} and "
+                             f"{value!r}); give each option once")
+        options[key] = value
+    return options
+
+
 def _add_metaopt_override(p):
     p.add_argument("--metaopt", choices=training.METAOPTS, default=None,
                    help="the checkpoint's meta-optimizer (default) or 'none' to adapt with "
@@ -147,7 +182,9 @@ main.prog = PROG
 
 def cmd_train(args):
     """``train``: meta-train, print the parameter counts and the test accuracy."""
-    config = training.make_config(**{key: getattr(args, key) for key in training.DEFAULTS})
+    config = training.make_config(**{key: getattr(args, key) for key in training.DEFAULTS
+                                     if key != "metaopt_options"},
+                                  metaopt_options=_options_dict(args.metaopt_options))
     result = training.train(config, out_dir=args.out, resume=args.resume,
                             progress=not args.no_progress)
     if args.json:

@@ -28,7 +28,7 @@ ALGOS = ("maml", "fomaml", "anil")
 
 
 def cross_entropy(logits, y):
-    """Mean softmax cross-entropy per task: ``logits (T, n, ways)``, ``y (T, n)`` ints -> ``(T,)``."""
+    """Mean softmax cross-entropy per task: ``logits (T, n, ways)``, ``y (T, n)`` -> ``(T,)``."""
     shape = anp.shape(logits)
     if len(shape) != 3 or np.shape(y) != shape[:2]:
         raise ValueError(f"logits must be (T, n, ways) and y (T, n); got {shape} and {np.shape(y)}")
@@ -129,7 +129,8 @@ def adapt(params, x_s, y_s, *, alpha, steps, first_order=False, adapt_keys=None,
         return params
     T = anp.shape(x_s)[0]
     if np.shape(y_s) != tuple(anp.shape(x_s)[:2]):
-        raise ValueError(f"y_s must have shape (T, n) = {tuple(anp.shape(x_s)[:2])}, got {np.shape(y_s)}")
+        raise ValueError(f"y_s must have shape (T, n) = {tuple(anp.shape(x_s)[:2])}, "
+                         f"got {np.shape(y_s)}")
     if all(is_head_key(k) for k in keys):
         feats = cnn.features(params, x_s)
         loss = lambda p: cross_entropy(cnn.head(p, feats), y_s)  # noqa: E731
@@ -148,7 +149,8 @@ def _check_batch(batch):
             raise ValueError(f"{name} images must be (T, n, C, H, W) with labels (T, n); "
                              f"got {anp.shape(x)} and {np.shape(y)}")
     if anp.shape(x_s)[0] != anp.shape(x_q)[0] or anp.shape(x_s)[2:] != anp.shape(x_q)[2:]:
-        raise ValueError(f"support {anp.shape(x_s)} and query {anp.shape(x_q)} must share T, C, H, W")
+        raise ValueError(f"support {anp.shape(x_s)} and query {anp.shape(x_q)} must share "
+                         "T, C, H, W")
     return batch
 
 
@@ -176,7 +178,8 @@ def meta_loss(meta_params, batch, *, alpha, steps, algo="maml", metaopt=None):
     logits = _adapted_logits(meta_params["model"], batch, alpha, steps, algo, metaopt,
                              meta_params.get("metaopt", {}))
     losses = cross_entropy(logits, batch[3])
-    return cnn.mean(losses, axis=0)[0], {"accuracy": accuracy(logits, batch[3]), "loss": getval(losses)}
+    aux = {"accuracy": accuracy(logits, batch[3]), "loss": getval(losses)}
+    return cnn.mean(losses, axis=0)[0], aux
 
 
 def meta_grad(meta_params, batch, **kwargs):

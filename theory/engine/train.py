@@ -39,7 +39,8 @@ DEFAULTS = {"dataset": "synthetic", "data": None, "algo": "maml", "metaopt": "no
             "layers": 4, "hidden": 16, "linnet": 0, "linnet_width": None, "ways": 5,
             "shots": 1, "query": 15, "steps": 1, "inner_lr": 0.4, "meta_lr": 0.01,
             "meta_batch": 4, "iterations": 200, "val_every": 50, "val_episodes": 100,
-            "test_episodes": 600, "seed": 0, "first_order": False, "checkpoint_every": 50}
+            "test_episodes": 600, "seed": 0, "first_order": False, "checkpoint_every": 50,
+            "metaopt_options": {}}
 _CHOICES = {"dataset": DATASETS, "algo": ALGOS, "metaopt": METAOPTS}
 _AT_LEAST = {"layers": 1, "hidden": 1, "linnet": 0, "ways": 1, "shots": 1, "query": 1,
              "steps": 0, "meta_batch": 1, "iterations": 0, "val_every": 1, "val_episodes": 1,
@@ -78,6 +79,8 @@ def make_config(**overrides):
                          "not algo='anil'")
     if config["data"] is not None:
         config["data"] = os.fspath(config["data"])
+    config["metaopt_options"] = _check_metaopt_options(config["metaopt"],
+                                                       config["metaopt_options"])
     width = config["linnet_width"]
     if width is not None:
         if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1:
@@ -87,9 +90,36 @@ def make_config(**overrides):
     return config
 
 
-def make_metaopt(name):
-    """The ``MetaOpt`` registered as ``name``, or ``None`` for ``"none"``."""
-    return None if name == "none" else metaopt.get(name)
+def _check_metaopt_options(name, options):
+    """``options`` of meta-optimizer ``name`` with every default filled in (``ValueError``).
+
+    The complete set is stored, so a run's checkpoint rebuilds the same meta-optimizer even
+    if a default changes later.
+    """
+    if options is None:
+        options = {}
+    if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
+        raise ValueError(f"metaopt_options={options!r} must be a dict of option names to values")
+    try:
+        return metaopt.resolve_options(name, **options)
+    except ValueError as err:
+        raise ValueError(f"metaopt_options: {err}") from None
+
+
+def upgrade_config(saved):
+    """A stored run config from before ``metaopt_options`` existed, with the options it ran with.
+
+    Those runs used the registry defaults of their time: KFO's conv layout was then ``"out"``.
+    """
+    if "metaopt_options" in saved:
+        return saved
+    legacy = {"conv": "out"} if saved.get("metaopt") in ("kfo", "kfo-mlp") else {}
+    return dict(saved, metaopt_options=legacy)
+
+
+def make_metaopt(name, options=None):
+    """The ``MetaOpt`` registered as ``name`` with ``options``, or ``None`` for ``"none"``."""
+    return None if name == "none" else metaopt.get(name, **(options or {}))
 
 
 def init_meta_params(config, in_shape, rng):
@@ -97,7 +127,7 @@ def init_meta_params(config, in_shape, rng):
     params = cnn.init(rng, layers=config["layers"], hidden=config["hidden"],
                       ways=config["ways"], in_shape=tuple(in_shape), linnet=config["linnet"],
                       linnet_width=config.get("linnet_width"))
-    opt = make_metaopt(config["metaopt"])
+    opt = make_metaopt(config["metaopt"], config.get("metaopt_options"))
     phi = {}
     if opt is not None:
         params = dict(params, **opt.extra_model_params(rng, params))
@@ -123,7 +153,7 @@ def restore(path):
     shape, so a checkpoint that does not fit its config raises ``ValueError`` naming the key.
     """
     ckpt = checkpoint.load(path)
-    config = make_config(**ckpt["config"])
+    config = make_config(**upgrade_config(ckpt["config"]))
     in_shape = tuple(ckpt["extra"]["in_shape"])
     fresh = init_meta_params(config, in_shape, np.random.default_rng(0))
     if ckpt["architecture"] is not None:
@@ -132,7 +162,7 @@ def restore(path):
     checkpoint.check_compatible(ckpt["model"], fresh["model"], what=f"checkpoint {path}")
     checkpoint.check_compatible(ckpt["metaopt"], fresh["metaopt"], what=f"checkpoint {path}")
     meta_params = {"model": ckpt["model"], "metaopt": ckpt["metaopt"]}
-    return config, meta_params, make_metaopt(config["metaopt"]), ckpt
+    return config, meta_params, make_metaopt(config["metaopt"], config["metaopt_options"]), ckpt
 
 
 def override(meta_params, opt_obj, config, metaopt_name=None, steps=None):
@@ -148,7 +178,7 @@ def override(meta_params, opt_obj, config, metaopt_name=None, steps=None):
                              f"trained with --metaopt {config['metaopt']} (valid: "
                              f"{config['metaopt']} or none)")
         meta_params, opt_obj = {"model": meta_params["model"], "metaopt": {}}, None
-        config["metaopt"] = "none"
+        config["metaopt"], config["metaopt_options"] = "none", {}
     if steps is not None:
         config["steps"] = steps
     return meta_params, opt_obj, config
@@ -212,7 +242,7 @@ def load_splits(config):
 def _resume(ckpt_path, config, meta_params):
     """``(adam_state, rng_state, iteration, validation, wall_time)`` saved in ``ckpt_path``."""
     ckpt = checkpoint.load(ckpt_path)
-    _check_resume(ckpt["config"], config, ckpt_path)
+    _check_resume(make_config(**upgrade_config(ckpt["config"])), config, ckpt_path)
     checkpoint.check_compatible(ckpt["model"], meta_params["model"], what=ckpt_path)
     checkpoint.check_compatible(ckpt["metaopt"], meta_params["metaopt"], what=ckpt_path)
     if ckpt["iteration"] > config["iterations"]:
@@ -250,7 +280,7 @@ def train(config, *, out_dir, resume=False, progress=True, callback=None):
     train_set, val_set, test_set = load_splits(config)
     meta_params = init_meta_params(config, train_set.in_shape,
                                    np.random.default_rng(seeds["init"]))
-    opt_obj = make_metaopt(config["metaopt"])
+    opt_obj = make_metaopt(config["metaopt"], config["metaopt_options"])
     kwargs = evaluation.algorithm_kwargs(config, opt_obj)
     opt_init, opt_update, get_params = optim.adam(config["meta_lr"])
     state = opt_init(meta_params)

@@ -5,6 +5,7 @@ the identity at init, so the first inner step is plain MAML exactly.
 
 NAMES              -- registry names: none, metasgd, mc, tnet, kfo, kfo-mlp
 get(name, **opts)  -- the ``MetaOpt`` of that name (ValueError for unknown names/options)
+resolve_options(name, **opts) -> dict -- every option of ``get(name, **opts)``, defaults filled
 MetaOpt            -- namedtuple (name, init, update, adapt_keys, extra_model_params,
                       adapt_transform, options, adapt_phi)
 adapt_keys(params, algo) -- keys adapted by MAML/FO-MAML (all base keys) or ANIL (head, LinNet)
@@ -69,6 +70,16 @@ def get(name, **options):
     return make(**options)
 
 
+def resolve_options(name, **options):
+    """Every option of ``get(name, **options)`` with its value, defaults filled in (a dict).
+
+    A run config stores this, so that a checkpoint rebuilds the same meta-optimizer even if
+    a default changes later. ValueError as for ``get``.
+    """
+    made = get(name, **options)
+    return {key: made.options[key] for key in _MAKERS[name][1]}
+
+
 def count_parameters(meta_params):
     """Scalars meta-learned ("meta") and scalars of the deployed, adapted model ("deployed").
 
@@ -92,4 +103,4 @@ def count_parameters(meta_params):
 
 
 __all__ = ["NAMES", "MetaOpt", "adapt_keys", "count_parameters", "get", "is_transform_key",
-           "kfo", "mc", "metasgd", "tnet"]
+           "kfo", "mc", "metasgd", "resolve_options", "tnet"]
