@@ -104,9 +104,11 @@ def test_meta_gradient_anil():
                       grads["metaopt"], phi, rng)
 
 
-@pytest.mark.parametrize("name,options", [("metasgd", {}), ("kfo-mlp", {})])
+@pytest.mark.parametrize("name,options", [("metasgd", {}), ("kfo-mlp", {}),
+                                          ("kfo", {"adapt_transform": True})])
 def test_first_order_meta_gradient_freezes_inner_gradients(name, options):
-    """FO-MAML: the phi-gradient is that of L_q(theta - alpha sum_s U_phi(g_s)), g_s fixed."""
+    """FO-MAML: the phi-gradient is that of L_q(theta - alpha sum_s U_phi_s(g_s)), g_s fixed
+    (phi_s = phi, or with adapt_transform phi_s = adapt_phi(phi_{s-1}, g_{s-1}, g_s))."""
     rng, mo, params, phi = setup(name, options, seed=4)
     x_s, y_s, x_q, y_q = batch = tiny_batch(rng)
     phi = {k: v + 0.2 * rng.standard_normal(v.shape) for k, v in phi.items()}
@@ -114,16 +116,20 @@ def test_first_order_meta_gradient_freezes_inner_gradients(name, options):
     _, grads, _ = maml.meta_grad({"model": params, "metaopt": phi}, batch, **kw)
     support = lambda p: np.sum(maml.cross_entropy(cnn.apply(p, x_s), y_s))  # noqa: E731
     theta = {k: np.broadcast_to(v, (2,) + v.shape) for k, v in params.items()}
-    frozen = []
+    frozen, phi_s = [], phi
     for step in range(2):
         g = autograd.grad(support)(theta)
+        if mo.adapt_phi is not None and step >= 1:
+            phi_s = mo.adapt_phi(phi_s, frozen[-1], g, ALPHA, True)
         frozen.append(g)
-        d = mo.update(phi, g, theta, step)
+        d = mo.update(phi_s, g, theta, step)
         theta = {k: theta[k] - ALPHA * d[k] for k in theta}
 
     def surrogate(p):
         th = {k: np.broadcast_to(v, (2,) + v.shape) for k, v in params.items()}
         for step, g in enumerate(frozen):
+            if mo.adapt_phi is not None and step >= 1:
+                p = mo.adapt_phi(p, frozen[step - 1], g, ALPHA, True)
             d = mo.update(p, g, th, step)
             th = {k: th[k] - ALPHA * d[k] for k in th}
         return np.mean(maml.cross_entropy(cnn.apply(th, x_q), y_q))
