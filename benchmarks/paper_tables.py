@@ -7,10 +7,17 @@ The plan, budgets, resume and record layout: ``theory.engine.sweep``; results/RE
 Restrict the plan with ``--only``, ``--datasets``, ``--methods``, ``--layers``, ``--seeds``.
 """
 
+import os
 import sys
 
-from theory import _cli
-from theory.engine import sweep, sweep_summary
+if __name__ == "__main__":
+    # measured: single-thread BLAS per run is faster on 2 cores (results/README.md); it must
+    # be set before numpy loads, here and (by the sweep) in every child run
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")
+
+from theory import _cli  # noqa: E402
+from theory.engine import sweep, sweep_summary  # noqa: E402
 
 PROG = "paper_tables"
 
@@ -43,8 +50,9 @@ def build_parser():
                      help="seeds per 2-layer row (default: the budget's)")
     run.add_argument("--checkpoints", action="store_true",
                      help="also run 20-way 1-shot MAML and copy the best checkpoints")
-    run.add_argument("--jobs", type=_cli.positive_int, default=1,
-                     help="runs at once, each with single-threaded BLAS (default: 1)")
+    run.add_argument("--jobs", type=_cli.positive_int, default=2,
+                     help="runs at once, each a process with single-threaded BLAS; 1 trains "
+                          "in this process (default: %(default)s)")
     run.add_argument("--results", default="results", metavar="DIR")
     run.add_argument("--runs", default="runs", metavar="DIR")
     run.add_argument("--dry-run", action="store_true", help="print the plan and estimate")

@@ -67,7 +67,8 @@ def test_estimate_grows_with_iterations_and_dry_run_prints_it(capsys):
 
 def test_tiny_sweep_runs_skips_and_records_failures(tmp_path, monkeypatch):
     outcome = _tiny(tmp_path, tables=("table-b",), methods=("maml", "kfo"))
-    assert outcome == {"maml-L2-s0": "done", "kfo-L2-s0": "done"}
+    assert outcome == {"table-a/synthetic/maml-L2-s0": "done",
+                       "table-b/synthetic/kfo-L2-s0": "done"}
     for table, name in (("table-a", "maml-L2-s0"), ("table-b", "kfo-L2-s0")):
         rec = json.loads((tmp_path / "results" / table / "synthetic" / f"{name}.json")
                          .read_text())
@@ -83,10 +84,10 @@ def test_tiny_sweep_runs_skips_and_records_failures(tmp_path, monkeypatch):
         raise training.DivergedError("meta-loss nan is not finite at iteration 3")
 
     monkeypatch.setattr(training, "train", diverge)
-    assert _tiny(tmp_path, tables=("table-b",), methods=("mc",)) == {"mc-L2-s0": "diverged"}
+    assert _tiny(tmp_path, tables=("table-b",), methods=("mc",)) == {"table-b/synthetic/mc-L2-s0": "diverged"}
     rec = json.loads((tmp_path / "results/table-b/synthetic/mc-L2-s0.json").read_text())
     assert rec["kind"] == sweep.FAILED and "iteration 3" in rec["error"]
-    assert _tiny(tmp_path, tables=("table-b",), methods=("mc",)) == {"mc-L2-s0": "skipped"}
+    assert _tiny(tmp_path, tables=("table-b",), methods=("mc",)) == {"table-b/synthetic/mc-L2-s0": "skipped"}
     cells = sweep_summary.load_cells(tmp_path / "results", "synthetic")
     assert cells[("mc", 2)] == {"failed": 1}
     assert "failed (1 seeds)" in sweep_summary.render(tmp_path / "results", ("synthetic",))
@@ -104,7 +105,7 @@ def test_interrupted_run_resumes_to_the_same_record(tmp_path):
     assert sweep.status(tmp_path / "a/results", tmp_path / "a/runs", "tiny", plan[0]) \
         == "partial"
     assert _tiny(tmp_path / "a", tables=("table-a",), methods=("maml",)) \
-        == {"maml-L2-s0": "done"}
+        == {"table-a/synthetic/maml-L2-s0": "done"}
     _tiny(tmp_path / "b", tables=("table-a",), methods=("maml",))
     a, b = (json.loads((tmp_path / x / "results/table-a/synthetic/maml-L2-s0.json")
                        .read_text()) for x in "ab")
@@ -234,3 +235,11 @@ def test_results_of_another_budget_are_not_mixed(tmp_path):
                                 "sweep": {"budget": "cpu"}}))
     with pytest.raises(ValueError, match="another budget"):
         sweep.status(tmp_path, tmp_path / "runs", "tiny", run)
+
+
+def test_two_jobs_run_in_single_thread_children(tmp_path):
+    outcome = _tiny(tmp_path, tables=("table-b",), methods=("maml", "anil"), jobs=2)
+    assert outcome == {"table-a/synthetic/maml-L2-s0": "done",
+                       "table-b/synthetic/anil-L2-s0": "done"}
+    rec = json.loads((tmp_path / "results/table-b/synthetic/anil-L2-s0.json").read_text())
+    assert rec["config"]["algo"] == "anil" and rec["test"]["episodes"] == 10

@@ -1,34 +1,25 @@
-"""The benchmark-table sweep: a declarative plan of engine runs, executed resumably, summarised.
+"""The benchmark-table sweep: a declarative plan of engine runs, executed resumably.
 
-Plan (5-way 5-shot, ``SETTING``: 5 inner steps, meta-batch 16, outer Adam; per dataset):
+Per dataset, 5-way 5-shot (``SETTING``: 5 inner steps, meta-batch 16, outer Adam):
+``lr-search`` (each method on 2 layers over the budget's (inner lr, meta lr) grid, short runs,
+best final *validation* accuracy wins; the winner serves that method at every depth, an
+assumption, and MAML's serves the 20-way runs); ``table-a`` (paper Table 1: MAML and MAML w/
+LinNet, 2/3/4/6 layers); ``table-b`` (Table 2: MAML, Meta-SGD, MC, T-Nets, KFO, ANIL, ANIL+KFO
+on 2 layers; MAML is table-a's run); ``checkpoints`` (Omniglot 20-way 1-shot MAML, 2 and 4
+layers). LinNet = ``LINNET`` linear layers of width ``LINNET_WIDTH``: any width >= ways keeps
+the function class (the collapsed head has rank <= ways) without 1568 x 1568 layers.
 
-- ``lr-search``: for each method on the 2-layer CNN, short runs over the budget's grid of
-  (inner lr, meta lr); the point with the best final *validation* accuracy wins and is used by
-  every run of that method on that dataset, at every depth (an assumption that saves a search
-  per depth), and by the 20-way runs (MAML's winner). Every point is recorded.
-- ``table-a`` (paper Table 1): MAML and MAML w/ LinNet for CNNs of 2, 3, 4, 6 layers.
-- ``table-b`` (paper Table 2): MAML, Meta-SGD, MC, T-Nets, KFO, ANIL, ANIL+KFO on 2 layers
-  (its MAML row is table-a's 2-layer MAML run, run once).
-- ``checkpoints`` (Omniglot only): 20-way 1-shot MAML on 2 and 4 layers; afterwards the best
-  (by final validation accuracy) 2- and 4-layer checkpoints of both settings are copied to
-  ``results/checkpoints/omniglot-{5w5s,20w1s}-{2,4}layer.npz``.
-
-LinNet: ``LINNET`` = 2 extra linear layers of width ``LINNET_WIDTH`` = 64 on top of the CNN.
-Any width >= ways keeps the function class unchanged (the collapsed head is a ways x d matrix of
-rank <= ways); a fixed 64 avoids the 1568 x 1568 layers that the 2-layer CNN's feature width
-would give, at no loss of expressiveness.
-
-Every run has its own ``runs/<budget>/<table>/<dataset>/<name>/`` (checkpoint, engine record);
-its record, plus a ``"sweep"`` entry, is copied atomically to
-``results/<table>/<dataset>/<name>.json``. A present record means done (skipped); an interrupted
-run resumes from its checkpoint. A diverged run gets a ``"kind": "engine-run-failed"`` record
-(final); another exception gets one too but is retried by the next invocation.
+Each run trains in ``runs/<budget>/<table>/<dataset>/<name>/``; its engine record plus a
+``"sweep"`` entry is copied atomically to ``results/<table>/<dataset>/<name>.json``. A record
+means done; a checkpoint means resume; a divergence is recorded (``"engine-run-failed"``) and
+final, another error is recorded and retried next time. Layout and schema: results/README.md.
 """
 
 import os
 import shutil
 import subprocess
 import sys
+import time
 
 from tqdm.auto import tqdm
 
@@ -51,18 +42,17 @@ TABLE_B_METHODS = ("maml", "metasgd", "mc", "tnet", "kfo", "anil", "anil-kfo")
 CHECKPOINT_LAYERS = (2, 4)
 FAILED = "engine-run-failed"
 
-# Budgets. ``seeds``: seeds of every 2-layer row; ``deep_seeds``: of deeper table-a rows.
-# ``lr_*``: the search's grid and its short runs (validation split only; one test episode is
-# the engine's minimum and is ignored). ``cpu`` is sized from measured seconds per
-# meta-iteration (``COST``) to about 2.5 hours on 2 idle cores; see results/README.md.
+# Budgets. ``seeds``: seeds of every 2-layer row; ``deep_seeds``: of deeper table-a rows;
+# ``lr_*``: the search's grid and short runs (validation only; the engine's minimum of one
+# test episode is ignored). ``cpu`` fits about 2.5 h on 2 idle cores with 2 jobs (``COST``).
 BUDGETS = {
     "tiny": {"hidden": 4, "iterations": 4, "val_every": 2, "val_episodes": 4,
              "test_episodes": 10, "seeds": 1, "deep_seeds": 1, "meta_batch": 2, "query": 2,
              "steps": 1, "lr_iterations": 2, "lr_val_episodes": 4,
              "lr_inner": (0.1, 0.4), "lr_meta": (0.003,), "default_lr": (0.4, 0.003)},
-    "cpu": {"hidden": 16, "iterations": 60, "val_every": 30, "val_episodes": 50,
-            "test_episodes": 600, "seeds": 3, "deep_seeds": 1, "lr_iterations": 20,
-            "lr_val_episodes": 50, "lr_inner": (0.1, 0.4), "lr_meta": (0.003,),
+    "cpu": {"hidden": 16, "iterations": 100, "val_every": 50, "val_episodes": 50,
+            "test_episodes": 600, "seeds": 3, "deep_seeds": 1, "lr_iterations": 25,
+            "lr_val_episodes": 50, "lr_inner": (0.1, 0.4), "lr_meta": (0.001, 0.003),
             "default_lr": (0.4, 0.003)},
     "full": {"hidden": 32, "iterations": 20000, "val_every": 1000, "val_episodes": 200,
              "test_episodes": 600, "seeds": 3, "deep_seeds": 3, "lr_iterations": 1000,
@@ -70,13 +60,14 @@ BUDGETS = {
              "default_lr": (0.4, 0.001)},
 }
 
-# Measured seconds (2 threads, 2 cores) of one second-order meta-iteration of MAML, 5-way
-# 5-shot, 5 inner steps, meta-batch 16, by (hidden, layers), and of one evaluation episode;
-# method factors relative to MAML at 2 layers. Command and load: results/README.md.
-COST = {"step": {16: {2: 1.9, 3: 2.0, 4: 2.0, 6: 2.2}, 32: {2: 3.6, 3: 3.8, 4: 3.9, 6: 4.2}},
-        "episode": {16: 0.05, 32: 0.08},
-        "method": {"maml": 1.0, "linnet": 1.05, "metasgd": 1.1, "mc": 1.5, "tnet": 1.3,
-                   "kfo": 1.5, "anil": 0.3, "anil-kfo": 0.35}}
+# Measured single-thread seconds (best of 3, OPENBLAS_NUM_THREADS=1; results/README.md) of one
+# second-order meta-iteration, 5-way 5-shot, 5 inner steps, meta-batch 16, query 15, hidden
+# 16: MAML by depth, other methods relative to MAML at 2 layers, 20-way 1-shot relative to
+# 5-way 5-shot; one evaluation episode; process start and data loading. Other widths scale as (hidden / 16) ** 1.6
+# (hidden 32 measured 3.1x hidden 16 at 2 layers).
+COST = {"step": {2: 1.9, 3: 2.1, 4: 2.3, 6: 2.6}, "episode": 0.05, "ways20": 1.8, "start": 5.0,
+        "method": {"maml": 1.0, "linnet": 1.0, "metasgd": 1.0, "mc": 1.0, "tnet": 1.2,
+                   "kfo": 1.2, "anil": 0.3, "anil-kfo": 0.3}}
 
 
 def budget(name):
@@ -159,6 +150,11 @@ def make_plan(budget_name, *, tables=TABLES, datasets=DATASETS, methods=None, la
     return runs
 
 
+def run_id(run):
+    """``<table>/<dataset>/<name>``, unique within a plan."""
+    return f"{run['table']}/{run['dataset']}/{run['name']}"
+
+
 def record_path(results_dir, run):
     """``results/<table>/<dataset>/<name>.json`` of a table run."""
     return os.path.join(os.fspath(results_dir), run["table"], run["dataset"],
@@ -177,18 +173,14 @@ def run_dir(runs_dir, budget_name, run):
 
 
 def estimate_seconds(run):
-    """Estimated wall seconds of ``run`` on 2 idle cores, from ``COST``."""
+    """Estimated seconds of ``run`` on one idle core (single-thread BLAS), from ``COST``."""
     cfg = run["config"]
-    widths = sorted(COST["step"])
-    h = min(widths, key=lambda w: abs(w - cfg["hidden"]))
-    scale = cfg["hidden"] / h  # crude: work grows with the width, overheads do not
-    images = cfg["ways"] * (cfg["shots"] + cfg["query"]) / 100 * cfg["meta_batch"] / 16
-    step = COST["step"][h][cfg["layers"]] * COST["method"][run["method"]] * scale * images
+    scale = (cfg["hidden"] / 16) ** 1.6 * cfg["meta_batch"] / 16 * cfg["steps"] / 5 \
+        * COST["method"][run["method"]] * (COST["ways20"] if cfg["ways"] == 20 else 1.0)
     episodes = cfg["test_episodes"] + cfg["val_episodes"] * -(-cfg["iterations"]
                                                               // cfg["val_every"])
-    episode = COST["episode"][h] * scale * images * 16 / cfg["meta_batch"] \
-        * cfg["steps"] / 5 * COST["method"][run["method"]]
-    return cfg["iterations"] * step * cfg["steps"] / 5 + episodes * episode
+    return COST["start"] + scale * (cfg["iterations"] * COST["step"][cfg["layers"]]
+                                    + episodes * COST["episode"] * 16 / cfg["meta_batch"])
 
 
 def lr_winners(results_dir, runs_dir, budget_name, plan):
@@ -311,7 +303,7 @@ def _spawn(run, results_dir, runs_dir, budget_name):
 
 def execute_all(runs, results_dir, runs_dir, budget_name, *, jobs=1, progress=True,
                 callback=None):
-    """Run every not-finished run of ``runs``; returns ``{name: status}`` (skipped: done/failed).
+    """Run every unfinished run of ``runs``; returns ``{run_id: status}`` (``"skipped"`` if done).
 
     ``jobs=1`` trains in this process; ``jobs > 1`` runs that many children at once.
     """
@@ -319,14 +311,14 @@ def execute_all(runs, results_dir, runs_dir, budget_name, *, jobs=1, progress=Tr
     for run in runs:
         state = status(results_dir, runs_dir, budget_name, run)
         if state in ("done", "failed"):
-            outcome[run["name"]] = "skipped"
+            outcome[run_id(run)] = "skipped"
         else:
             todo.append(run)
     with tqdm(total=len(todo), desc="runs", disable=not progress, dynamic_ncols=True) as bar:
         if jobs == 1:
             for run in todo:
                 bar.set_postfix_str(f"{run['dataset']}/{run['name']}")
-                outcome[run["name"]] = execute(run, results_dir, runs_dir, budget_name,
+                outcome[run_id(run)] = execute(run, results_dir, runs_dir, budget_name,
                                                callback=callback)
                 bar.update(1)
             return outcome
@@ -336,15 +328,15 @@ def execute_all(runs, results_dir, runs_dir, budget_name, *, jobs=1, progress=Tr
                 while todo and len(active) < jobs:
                     run = todo.pop(0)
                     active.append((run, _spawn(run, results_dir, runs_dir, budget_name)))
-                run, proc = active.pop(0)
-                text, _ = proc.communicate()
-                if proc.returncode:
-                    outcome[run["name"]] = "error"
-                else:
-                    outcome[run["name"]] = text.strip().splitlines()[-1]
-                bar.update(1)
+                time.sleep(0.2)
+                for run, proc in [a for a in active if a[1].poll() is not None]:
+                    active = [a for a in active if a[1] is not proc]
+                    words = proc.stdout.read().split()
+                    outcome[run_id(run)] = words[-1] if proc.returncode == 0 and words \
+                        else "error"
+                    bar.update(1)
         finally:
-            for _, proc in active:   # Ctrl-C: the children got SIGINT too; let them save
+            for _, proc in active:   # Ctrl-C reached the children too; let them stop cleanly
                 proc.wait()
     return outcome
 
@@ -373,7 +365,7 @@ def copy_checkpoints(results_dir, runs_dir, budget_name, plan):
         with open(os.path.join(run_dir(runs_dir, budget_name, run), training.CHECKPOINT),
                   "rb") as src, _io.atomic_open(dest, "wb") as out:
             shutil.copyfileobj(src, out)
-        index[name] = {"run": f"{run['table']}/{run['dataset']}/{run['name']}",
+        index[name] = {"run": run_id(run),
                        "val_accuracy": score, "test": rec["test"], "config": rec["config"]}
     if index:
         path = os.path.join(os.fspath(results_dir), "checkpoints", "index.json")
@@ -382,8 +374,9 @@ def copy_checkpoints(results_dir, runs_dir, budget_name, plan):
     return {k: v["run"] for k, v in index.items()}
 
 
-def describe(plan):
-    """One line per run (table, dataset, name, iterations, lrs, estimated minutes) and a total."""
+def describe(plan, jobs=1):
+    """One line per run (table, dataset, name, iterations, lrs, estimated minutes) and the
+    total wall time with ``jobs`` runs at once (one per core)."""
     lines, total = [], 0.0
     for run in plan:
         est = estimate_seconds(run)
@@ -394,8 +387,8 @@ def describe(plan):
         lines.append(f"{run['table']:<11} {run['dataset']:<9} {run['name']:<22} "
                      f"it={cfg['iterations']:<6} h={cfg['hidden']:<3} {lrs:<20} "
                      f"~{est / 60:.1f} min")
-    lines.append(f"{len(plan)} runs, estimated {total / 3600:.2f} h on 2 idle cores "
-                 "(one run at a time)")
+    lines.append(f"{len(plan)} runs, estimated {total / 3600 / jobs:.2f} h with {jobs} "
+                 f"job(s) on {jobs} idle core(s)")
     return "\n".join(lines), total
 
 
@@ -403,14 +396,14 @@ def run_sweep(budget_name, *, results_dir="results", runs_dir="runs", jobs=1, dr
               progress=True, callback=None, echo=print, **restrict):
     """Plan, print the estimate, then run the lr search, the tables and (``checkpoints=True``)
     the 20-way runs and checkpoint copies. ``restrict``: the keyword options of ``make_plan``.
-    Returns ``{name: status}`` of every run (``{}`` for a dry run)."""
+    Returns ``{run_id: status}`` of every run (``{}`` for a dry run)."""
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs={jobs!r} must be an integer >= 1")
     plan = make_plan(budget_name, **restrict)
     search = [r for r in plan if r["table"] == "lr-search"]
     tables = assign_lrs([r for r in plan if r["table"] != "lr-search"], results_dir,
                         budget_name)
-    text, total = describe(search + tables)
+    text, total = describe(search + tables, jobs)
     echo(text if dry_run else text.splitlines()[-1])
     if dry_run:
         return {}
