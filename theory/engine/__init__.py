@@ -1,4 +1,49 @@
 """A numpy CNN engine with ``autograd`` as its differentiation core.
 
-MAML, FO-MAML, ANIL, LinNet heads and meta-optimizers on few-shot image benchmarks.
+MAML, FO-MAML, ANIL, LinNet heads and meta-optimizers on few-shot image benchmarks. Models are
+pure functions of ``(params, x)``; params are flat dicts ``"layer/name" -> ndarray``; a meta-batch
+of T tasks is one array ``x (T, n, C, H, W)`` and every param may carry a leading task axis.
+
+Primitives (:mod:`.primitives`, registered with ``autograd.extend``, second-order correct)
+----------------------------------------------------------------------------------------
+im2col(a) / col2im(cols, shape)   3x3 patches ``(T,C,n,H,W) <-> (T,C*9,n*H*W)``, mutually adjoint
+conv3x3(a, w)                     convolution as im2col + one GEMM per task (shared or per-task w)
+maxpool2(x), unpool2, pool_gather 2x2 max-pool and its adjoint pair given the argmax mask
+center(z), sqmean(zc)             per-task batch-norm mean removal and variance
+relu(x)                           ``x * [x > 0]`` with a constant mask
+
+Model (:mod:`.cnn`)
+-------------------
+init(rng, *, layers, hidden, ways, in_shape, linnet, linnet_width, dtype) -> params
+apply(params, x) -> logits (T, n, ways); features(params, x); head(params, feats)
+collapse(params)                  LinNet layers multiplied into the head: same outputs
+count(params), architecture(params), pooled_sizes(H, W, layers)
+
+Algorithms (:mod:`.maml`, :mod:`.optim`)
+----------------------------------------
+adapt(params, x_s, y_s, *, alpha, steps, first_order, adapt_keys, metaopt, phi)
+meta_loss(meta_params, batch, *, alpha, steps, algo, metaopt) -> (loss, aux)
+meta_grad(...) -> (loss, grads, aux); evaluate_batch(...); cross_entropy; accuracy; ALGOS
+optim.adam(step_size) -> (init, update, get_params), jax-style, never mutating
+
+Meta-optimizers (:mod:`.metaopt`)
+---------------------------------
+get(name, **options)              none, metasgd, mc, tnet, kfo, kfo-mlp (see its docstring)
+count_parameters(meta_params)     {"meta": ..., "deployed": ...}
+
+Data (:mod:`.data`)
+-------------------
+load(name, path, *, split, seed)  synthetic, omniglot, cifarfs, mini-imagenet
+sample_tasks(dataset, rng, *, tasks, ways, shots, query); mean_ci95(accs); load_image_folder
+
+Runs (:mod:`.train`, :mod:`.evaluate`, :mod:`.checkpoint`, :mod:`.adapt_task`, :mod:`.sweep`)
+---------------------------------------------------------------------------------------------
+train.train(config, *, out_dir, resume, progress, callback) -> result dict (results.json)
+train.make_config(**overrides), train.DEFAULTS, train.restore(path), train.DivergedError
+evaluate.evaluate(meta_params, dataset, rng, *, config, episodes=600) -> accuracy +- 95% CI
+checkpoint.save / checkpoint.load  atomic ``.npz`` checkpoints with the architecture
+adapt_task.adapt_folders(checkpoint, support, query, *, steps, metaopt) -> predictions
+bench.run(args)                    timed meta-steps (``benchmarks/engine_speed.py``)
+
+Command line: ``python -m theory.engine {train,eval,adapt,bench} --help``.
 """
