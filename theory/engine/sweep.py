@@ -85,12 +85,9 @@ def _check_subset(kind, values, valid):
 
 def make_plan(budget_name, *, tables=TABLES, datasets=DATASETS, methods=None, layers=None,
               seeds=None, checkpoints=False):
-    """The runs of a sweep, as dicts ``{table, dataset, method, layers, seed, name, config}``.
-
-    ``config`` lacks ``inner_lr``/``meta_lr`` for table runs (``assign_lrs`` sets them). The
-    restrictions ``methods``/``layers``/``seeds`` (number of seeds) select a subset; the
-    ``checkpoints`` table only runs with ``checkpoints=True``.
-    """
+    """The runs of a sweep: dicts ``{table, dataset, method, layers, seed, name, config}``
+    (table runs get their lrs from ``assign_lrs``); ``methods``/``layers``/``seeds`` (a count)
+    restrict the plan; the ``checkpoints`` table needs ``checkpoints=True``."""
     b = budget(budget_name)
     _check_subset("table", tables, TABLES)
     _check_subset("dataset", datasets, DATASETS)
@@ -183,35 +180,34 @@ def estimate_seconds(run):
                                     + episodes * COST["episode"] * 16 / cfg["meta_batch"])
 
 
+def _read(path):
+    return _io.read_json(path) if os.path.exists(path) else None
+
+
 def lr_winners(results_dir, runs_dir, budget_name, plan):
-    """Collect the finished lr-search runs of ``plan``, write each dataset's search JSON and
-    return ``{(dataset, method): (inner_lr, meta_lr)}`` (best final validation accuracy)."""
+    """Write each dataset's search (every lr-search point of ``plan``, its final validation
+    accuracy and status) to ``results/lr-search/<dataset>.json``; return the winners
+    ``{(dataset, method): (inner_lr, meta_lr)}`` (highest accuracy, first on ties)."""
     points = {}
-    for run in plan:
-        if run["table"] != "lr-search":
-            continue
-        path = os.path.join(run_dir(runs_dir, budget_name, run), training.RESULTS)
-        rec = _io.read_json(path) if os.path.exists(path) else None
-        val = rec["validation"][-1][1] if rec and rec.get("validation") else None
+    for run in (r for r in plan if r["table"] == "lr-search"):
+        out, cfg = run_dir(runs_dir, budget_name, run), run["config"]
+        rec = _read(os.path.join(out, training.RESULTS)) \
+            or _read(os.path.join(out, "failed.json")) or {"status": "not run"}
         points.setdefault(run["dataset"], []).append(
-            {"method": run["method"], "layers": run["layers"],
-             "inner_lr": run["config"]["inner_lr"], "meta_lr": run["config"]["meta_lr"],
-             "iterations": run["config"]["iterations"], "val_accuracy": val,
-             "val_episodes": run["config"]["val_episodes"],
-             "status": "ok" if rec else "failed", "run": run["name"]})
+            {"run": run["name"], "method": run["method"], "layers": run["layers"],
+             **{k: cfg[k] for k in ("inner_lr", "meta_lr", "iterations", "val_episodes")},
+             "val_accuracy": rec["validation"][-1][1] if rec.get("validation") else None,
+             "status": rec.get("status", "ok"), "error": rec.get("error")})
     winners = {}
     for dataset, pts in points.items():
-        best = {}
-        for p in pts:
-            if p["val_accuracy"] is not None and (p["method"] not in best or p["val_accuracy"]
-                                                  > best[p["method"]]["val_accuracy"]):
-                best[p["method"]] = p
-        search = {"kind": "lr-search", "dataset": dataset, "budget": budget_name,
-                  "split": "val", "selection": "highest final validation accuracy",
-                  "points": pts, "winners": {m: {k: p[k] for k in ("inner_lr", "meta_lr",
-                                                                   "val_accuracy")}
-                                             for m, p in best.items()}}
-        _io.write_json(lr_search_path(results_dir, dataset), search)
+        ok = [p for p in pts if p["val_accuracy"] is not None]
+        best = {m: max((p for p in ok if p["method"] == m), key=lambda p: p["val_accuracy"])
+                for m in dict.fromkeys(p["method"] for p in ok)}
+        _io.write_json(lr_search_path(results_dir, dataset), {
+            "kind": "lr-search", "dataset": dataset, "budget": budget_name, "split": "val",
+            "selection": "highest final validation accuracy", "points": pts,
+            "winners": {m: {k: p[k] for k in ("inner_lr", "meta_lr", "val_accuracy")}
+                        for m, p in best.items()}})
         winners.update({(dataset, m): (p["inner_lr"], p["meta_lr"]) for m, p in best.items()})
     return winners
 
@@ -224,8 +220,7 @@ def assign_lrs(plan, results_dir, budget_name):
     for run in plan:
         if run["table"] == "lr-search":
             continue
-        path = lr_search_path(results_dir, run["dataset"])
-        won = _io.read_json(path)["winners"] if os.path.exists(path) else {}
+        won = (_read(lr_search_path(results_dir, run["dataset"])) or {}).get("winners", {})
         key = "maml" if run["table"] == "checkpoints" else run["method"]
         lrs = (won[key]["inner_lr"], won[key]["meta_lr"]) if key in won else default
         run["config"].update(inner_lr=lrs[0], meta_lr=lrs[1])
@@ -235,33 +230,26 @@ def assign_lrs(plan, results_dir, budget_name):
 
 def status(results_dir, runs_dir, budget_name, run):
     """``"done"``, ``"failed"`` (final), ``"retry"``, ``"partial"`` (checkpoint) or ``"new"``."""
-    if run["table"] == "lr-search":
-        path = os.path.join(run_dir(runs_dir, budget_name, run), training.RESULTS)
-        failed = os.path.join(run_dir(runs_dir, budget_name, run), "failed.json")
-        if os.path.exists(path):
-            return "done"
-    else:
-        path = failed = record_path(results_dir, run)
-    if os.path.exists(failed):
-        rec = _io.read_json(failed)
-        if rec.get("kind") == FAILED:
-            return "failed" if rec["status"] == "diverged" else "retry"
-        if rec.get("sweep", {}).get("budget") not in (None, budget_name) \
-                or rec["config"]["iterations"] != run["config"]["iterations"]:
-            raise ValueError(f"{failed} holds a run of another budget "
-                             f"({rec.get('sweep', {}).get('budget')!r}); choose another "
-                             "--results directory")
+    out = run_dir(runs_dir, budget_name, run)
+    search = run["table"] == "lr-search"
+    if search and os.path.exists(os.path.join(out, training.RESULTS)):
         return "done"
-    ckpt = os.path.join(run_dir(runs_dir, budget_name, run), training.CHECKPOINT)
-    return "partial" if os.path.exists(ckpt) else "new"
+    rec = _read(os.path.join(out, "failed.json") if search else record_path(results_dir, run))
+    if rec is None:
+        return "partial" if os.path.exists(os.path.join(out, training.CHECKPOINT)) else "new"
+    if rec.get("kind") == FAILED:
+        return "failed" if rec["status"] == "diverged" else "retry"
+    if rec.get("sweep", {}).get("budget") not in (None, budget_name) \
+            or rec["config"]["iterations"] != run["config"]["iterations"]:
+        raise ValueError(f"{record_path(results_dir, run)} holds a run of another budget "
+                         f"({rec.get('sweep', {}).get('budget')!r}); choose another "
+                         "--results directory")
+    return "done"
 
 
 def execute(run, results_dir, runs_dir, budget_name, *, callback=None, progress=False):
-    """Train one run (resuming its checkpoint), then copy its record; returns the status.
-
-    ``KeyboardInterrupt`` propagates (the checkpoint on disk is whole); a divergence or other
-    exception is recorded as a failure and reported as ``"diverged"``/``"error"``.
-    """
+    """Train one run (resuming its checkpoint), copy its record; return ``"done"``, or
+    ``"diverged"``/``"error"`` (recorded). ``KeyboardInterrupt`` propagates (whole checkpoint)."""
     out = run_dir(runs_dir, budget_name, run)
     ckpt = os.path.join(out, training.CHECKPOINT)
     sweep_info = {"budget": budget_name, "table": run["table"], "method": run["method"],
@@ -271,8 +259,6 @@ def execute(run, results_dir, runs_dir, budget_name, *, callback=None, progress=
     try:
         record = training.train(run["config"], out_dir=out, resume=os.path.exists(ckpt),
                                 progress=progress, callback=callback)
-    except KeyboardInterrupt:
-        raise
     except Exception as err:  # noqa: BLE001 -- any failure is recorded, the sweep goes on
         kind = "diverged" if isinstance(err, training.DivergedError) else "error"
         _io.write_json(dest, {"kind": FAILED, "status": kind, "error": f"{type(err).__name__}: "
@@ -307,13 +293,9 @@ def execute_all(runs, results_dir, runs_dir, budget_name, *, jobs=1, progress=Tr
 
     ``jobs=1`` trains in this process; ``jobs > 1`` runs that many children at once.
     """
-    outcome, todo = {}, []
-    for run in runs:
-        state = status(results_dir, runs_dir, budget_name, run)
-        if state in ("done", "failed"):
-            outcome[run_id(run)] = "skipped"
-        else:
-            todo.append(run)
+    outcome = {run_id(r): "skipped" for r in runs
+               if status(results_dir, runs_dir, budget_name, r) in ("done", "failed")}
+    todo = [r for r in runs if run_id(r) not in outcome]
     with tqdm(total=len(todo), desc="runs", disable=not progress, dynamic_ncols=True) as bar:
         if jobs == 1:
             for run in todo:
@@ -350,8 +332,7 @@ def copy_checkpoints(results_dir, runs_dir, budget_name, plan):
         if run["dataset"] != "omniglot" or run["table"] == "lr-search" \
                 or run["layers"] not in CHECKPOINT_LAYERS:
             continue
-        path = record_path(results_dir, run)
-        rec = _io.read_json(path) if os.path.exists(path) else {}
+        rec = _read(record_path(results_dir, run)) or {}
         if rec.get("kind") != "engine-run" or not rec.get("validation"):
             continue
         setting = "20w1s" if run["table"] == "checkpoints" else "5w5s"
@@ -369,24 +350,20 @@ def copy_checkpoints(results_dir, runs_dir, budget_name, plan):
                        "val_accuracy": score, "test": rec["test"], "config": rec["config"]}
     if index:
         path = os.path.join(os.fspath(results_dir), "checkpoints", "index.json")
-        old = _io.read_json(path) if os.path.exists(path) else {}
-        _io.write_json(path, dict(old, **index))
+        _io.write_json(path, dict(_read(path) or {}, **index))
     return {k: v["run"] for k, v in index.items()}
 
 
 def describe(plan, jobs=1):
-    """One line per run (table, dataset, name, iterations, lrs, estimated minutes) and the
-    total wall time with ``jobs`` runs at once (one per core)."""
+    """One line per run (id, iterations, width, lrs, estimated minutes) and the total wall
+    time with ``jobs`` runs at once (one per core)."""
     lines, total = [], 0.0
     for run in plan:
-        est = estimate_seconds(run)
-        total += est
+        total += estimate_seconds(run)
         cfg = run["config"]
-        lrs = f"a={cfg['inner_lr']:g} b={cfg['meta_lr']:g}" if "inner_lr" in cfg \
-            else "lr from search"
-        lines.append(f"{run['table']:<11} {run['dataset']:<9} {run['name']:<22} "
-                     f"it={cfg['iterations']:<6} h={cfg['hidden']:<3} {lrs:<20} "
-                     f"~{est / 60:.1f} min")
+        lines.append(f"{run_id(run):<40} it={cfg['iterations']:<6} h={cfg['hidden']:<3} "
+                     f"a={cfg['inner_lr']:<5g} b={cfg['meta_lr']:<7g} "
+                     f"~{estimate_seconds(run) / 60:.1f} min")
     lines.append(f"{len(plan)} runs, estimated {total / 3600 / jobs:.2f} h with {jobs} "
                  f"job(s) on {jobs} idle core(s)")
     return "\n".join(lines), total
