@@ -302,6 +302,7 @@ def execute_all(runs, results_dir, runs_dir, budget_name, *, jobs=1, progress=Tr
                 bar.set_postfix_str(f"{run['dataset']}/{run['name']}")
                 outcome[run_id(run)] = execute(run, results_dir, runs_dir, budget_name,
                                                callback=callback)
+                bar.write(f"{run_id(run)}: {outcome[run_id(run)]}")
                 bar.update(1)
             return outcome
         active = []
@@ -316,6 +317,7 @@ def execute_all(runs, results_dir, runs_dir, budget_name, *, jobs=1, progress=Tr
                     words = proc.stdout.read().split()
                     outcome[run_id(run)] = words[-1] if proc.returncode == 0 and words \
                         else "error"
+                    bar.write(f"{run_id(run)}: {outcome[run_id(run)]}")
                     bar.update(1)
         finally:
             for _, proc in active:   # Ctrl-C reached the children too; let them stop cleanly

@@ -122,8 +122,23 @@ def _paper(dataset, method, layers=2, table="table-b"):
     return "—" if value is None else f"{value:g}"
 
 
+def budgets(results_dir, dataset):
+    """The distinct ``(budget, hidden, iterations, test episodes)`` of a dataset's records."""
+    found = set()
+    for table in ("table-a", "table-b"):
+        folder = os.path.join(os.fspath(results_dir), table, dataset)
+        for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else ():
+            rec = _io.read_json(os.path.join(folder, name)) if name.endswith(".json") else {}
+            if rec.get("kind") == "engine-run":
+                cfg = rec["config"]
+                found.add((rec.get("sweep", {}).get("budget"), cfg.get("hidden"),
+                           cfg.get("iterations"), rec["test"].get("episodes")))
+    return sorted(found, key=str)
+
+
 def render(results_dir, datasets=sweep.DATASETS, budget_name=None):
-    """Markdown of both tables and the claim verdicts for every dataset."""
+    """Markdown of both tables and the claim verdicts for every dataset; the header states
+    ``budget_name``'s preset if given, and each dataset the budgets found in its records."""
     lines = []
     if budget_name is not None:
         b = sweep.budget(budget_name)
@@ -132,6 +147,11 @@ def render(results_dir, datasets=sweep.DATASETS, budget_name=None):
                      f"{b['seeds']} seeds (2 layers), {b['deep_seeds']} (deeper).\n")
     for dataset in datasets:
         cells = load_cells(results_dir, dataset)
+        found = budgets(results_dir, dataset)
+        if found:
+            lines.append(f"Records of {dataset}: " + "; ".join(
+                f"budget {b}, hidden {h}, {it} meta-iterations, {ep} test episodes"
+                for b, h, it, ep in found) + ".\n")
         lines.append(f"## {dataset}: MAML vs MAML w/ LinNet (5-way 5-shot, accuracy %)\n")
         lines.append("| method | " + " | ".join(f"{n} layers: paper | ours"
                                                  for n in sweep.TABLE_A_LAYERS) + " |")
