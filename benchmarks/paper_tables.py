@@ -8,6 +8,7 @@ Restrict the plan with ``--only``, ``--datasets``, ``--methods``, ``--layers``, 
 """
 
 import os
+import signal
 import sys
 
 if __name__ == "__main__":
@@ -94,4 +95,5 @@ def main(argv=None):
 main.prog = PROG
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill PID` acts as Ctrl-C
     raise SystemExit(_cli.run(main, sys.argv[1:]))

@@ -1,22 +1,16 @@
 """The benchmark-table sweep: a declarative plan of engine runs, executed resumably.
 
-Per dataset, 5-way 5-shot (``SETTING``: 5 inner steps, meta-batch 16, outer Adam):
-``lr-search`` (each method on 2 layers over the budget's (inner lr, meta lr) grid, short runs,
-best final *validation* accuracy wins; the winner serves that method at every depth, an
-assumption, and MAML's serves the 20-way runs); ``table-a`` (paper Table 1: MAML and MAML w/
-LinNet, 2/3/4/6 layers); ``table-b`` (Table 2: MAML, Meta-SGD, MC, T-Nets, KFO, ANIL, ANIL+KFO
-on 2 layers; MAML is table-a's run); ``checkpoints`` (Omniglot 20-way 1-shot MAML, 2 and 4
-layers). LinNet = ``LINNET`` linear layers of width ``LINNET_WIDTH``: any width >= ways keeps
-the function class (the collapsed head has rank <= ways) without 1568 x 1568 layers.
-
-Each run trains in ``runs/<budget>/<table>/<dataset>/<name>/``; its engine record plus a
-``"sweep"`` entry is copied atomically to ``results/<table>/<dataset>/<name>.json``. A record
-means done; a checkpoint means resume; a divergence is recorded (``"engine-run-failed"``) and
-final, another error is recorded and retried next time. Layout and schema: results/README.md.
+Per dataset, 5-way 5-shot (``SETTING``): ``lr-search`` (each method, 2 layers, short runs over
+the budget's lr grid, best final validation accuracy), ``table-a`` (paper Table 1: MAML and
+MAML w/ LinNet at 2/3/4/6 layers), ``table-b`` (Table 2: meta-optimizers on 2 layers) and
+``checkpoints`` (Omniglot 20-way 1-shot MAML). Each run trains in ``runs/<budget>/<id>/`` and
+its record is copied to ``results/<id>.json`` (``run_id``); a record means done, a checkpoint
+means resume, a failure is recorded. Plan, schema, budgets, measurements: results/README.md.
 """
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -50,13 +44,13 @@ BUDGETS = {
              "test_episodes": 10, "seeds": 1, "deep_seeds": 1, "meta_batch": 2, "query": 2,
              "steps": 1, "lr_iterations": 2, "lr_val_episodes": 4,
              "lr_inner": (0.1, 0.4), "lr_meta": (0.003,), "default_lr": (0.4, 0.003)},
-    "cpu": {"hidden": 16, "iterations": 100, "val_every": 50, "val_episodes": 50,
-            "test_episodes": 600, "seeds": 3, "deep_seeds": 1, "lr_iterations": 25,
-            "lr_val_episodes": 50, "lr_inner": (0.1, 0.4), "lr_meta": (0.001, 0.003),
+    "cpu": {"hidden": 16, "iterations": 90, "val_every": 45, "val_episodes": 50,
+            "test_episodes": 600, "seeds": 3, "deep_seeds": 1, "lr_iterations": 20,
+            "lr_val_episodes": 50, "lr_inner": (0.01, 0.1, 0.4), "lr_meta": (0.003, 0.01),
             "default_lr": (0.4, 0.003)},
     "full": {"hidden": 32, "iterations": 20000, "val_every": 1000, "val_episodes": 200,
              "test_episodes": 600, "seeds": 3, "deep_seeds": 3, "lr_iterations": 1000,
-             "lr_val_episodes": 200, "lr_inner": (0.1, 0.4), "lr_meta": (0.0003, 0.001, 0.003),
+             "lr_val_episodes": 200, "lr_inner": (0.01, 0.1, 0.4), "lr_meta": (0.001, 0.003),
              "default_lr": (0.4, 0.001)},
 }
 
@@ -78,9 +72,9 @@ def budget(name):
 
 
 def _check_subset(kind, values, valid):
-    bad = [v for v in values if v not in valid]
-    if bad:
-        raise ValueError(f"unknown {kind} {bad}; valid: {list(valid)}")
+    if any(v not in valid for v in values):
+        raise ValueError(f"unknown {kind} {[v for v in values if v not in valid]}; "
+                         f"valid: {list(valid)}")
 
 
 def make_plan(budget_name, *, tables=TABLES, datasets=DATASETS, methods=None, layers=None,
@@ -89,15 +83,14 @@ def make_plan(budget_name, *, tables=TABLES, datasets=DATASETS, methods=None, la
     (table runs get their lrs from ``assign_lrs``); ``methods``/``layers``/``seeds`` (a count)
     restrict the plan; the ``checkpoints`` table needs ``checkpoints=True``."""
     b = budget(budget_name)
-    _check_subset("table", tables, TABLES)
-    _check_subset("dataset", datasets, DATASETS)
-    _check_subset("method", methods or (), METHODS)
-    _check_subset("layers", layers or (), TABLE_A_LAYERS)
+    for kind, values, valid in (("table", tables, TABLES), ("dataset", datasets, DATASETS),
+                                ("method", methods or (), METHODS),
+                                ("layers", layers or (), TABLE_A_LAYERS)):
+        _check_subset(kind, values, valid)
     if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1):
         raise ValueError(f"seeds={seeds!r} must be an integer >= 1")
     n_seeds = b["seeds"] if seeds is None else seeds
-    want_m = set(methods or METHODS)
-    want_l = set(layers or TABLE_A_LAYERS)
+    want_m, want_l = set(methods or METHODS), set(layers or TABLE_A_LAYERS)
     base = {k: b[k] for k in ("hidden", "iterations", "val_every", "val_episodes",
                               "test_episodes")}
     setting = dict(SETTING, **{k: b[k] for k in ("meta_batch", "query", "steps") if k in b})
@@ -272,13 +265,17 @@ def execute(run, results_dir, runs_dir, budget_name, *, callback=None, progress=
 
 def worker(spec_path):
     """Subprocess entry point: run the ``execute`` arguments stored as JSON in ``spec_path``."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as cleanly as Ctrl-C
     spec = _io.read_json(spec_path)
-    print(execute(spec["run"], spec["results"], spec["runs"], spec["budget"]), flush=True)
+    try:
+        print(execute(spec["run"], spec["results"], spec["runs"], spec["budget"]), flush=True)
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
 
 
 def _spawn(run, results_dir, runs_dir, budget_name):
     """Start ``worker`` in a child with single-threaded BLAS (set before numpy loads)."""
-    spec = os.path.join(run_dir(runs_dir, budget_name, run) + ".spec.json")
+    spec = run_dir(runs_dir, budget_name, run) + ".spec.json"
     _io.write_json(spec, {"run": run, "results": os.fspath(results_dir),
                           "runs": os.fspath(runs_dir), "budget": budget_name})
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
@@ -289,10 +286,8 @@ def _spawn(run, results_dir, runs_dir, budget_name):
 
 def execute_all(runs, results_dir, runs_dir, budget_name, *, jobs=1, progress=True,
                 callback=None):
-    """Run every unfinished run of ``runs``; returns ``{run_id: status}`` (``"skipped"`` if done).
-
-    ``jobs=1`` trains in this process; ``jobs > 1`` runs that many children at once.
-    """
+    """Run every unfinished run of ``runs`` (``jobs=1``: in this process, else that many
+    children at once); returns ``{run_id: status}`` (``"skipped"`` if done or diverged)."""
     outcome = {run_id(r): "skipped" for r in runs
                if status(results_dir, runs_dir, budget_name, r) in ("done", "failed")}
     todo = [r for r in runs if run_id(r) not in outcome]
@@ -319,8 +314,9 @@ def execute_all(runs, results_dir, runs_dir, budget_name, *, jobs=1, progress=Tr
                         else "error"
                     bar.write(f"{run_id(run)}: {outcome[run_id(run)]}")
                     bar.update(1)
-        finally:
-            for _, proc in active:   # Ctrl-C reached the children too; let them stop cleanly
+        finally:   # interrupted: stop the children cleanly (their checkpoints stay whole)
+            for _, proc in active:
+                proc.terminate()
                 proc.wait()
     return outcome
 
@@ -388,8 +384,7 @@ def run_sweep(budget_name, *, results_dir="results", runs_dir="runs", jobs=1, dr
         return {}
     outcome = execute_all(search, results_dir, runs_dir, budget_name, jobs=jobs,
                           progress=progress, callback=callback)
-    if search:
-        lr_winners(results_dir, runs_dir, budget_name, search)
+    lr_winners(results_dir, runs_dir, budget_name, search)
     assign_lrs(tables, results_dir, budget_name)
     outcome.update(execute_all(tables, results_dir, runs_dir, budget_name, jobs=jobs,
                                progress=progress, callback=callback))
