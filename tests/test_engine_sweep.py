@@ -83,11 +83,18 @@ def test_tiny_sweep_runs_skips_and_records_failures(tmp_path, monkeypatch):
     def diverge(config, **kwargs):
         raise training.DivergedError("meta-loss nan is not finite at iteration 3")
 
+    mc = {"table-b/synthetic/mc-L2-s0": "diverged"}
     monkeypatch.setattr(training, "train", diverge)
-    assert _tiny(tmp_path, tables=("table-b",), methods=("mc",)) == {"table-b/synthetic/mc-L2-s0": "diverged"}
+    assert _tiny(tmp_path, tables=("table-b",), methods=("mc",)) == mc
     rec = json.loads((tmp_path / "results/table-b/synthetic/mc-L2-s0.json").read_text())
     assert rec["kind"] == sweep.FAILED and "iteration 3" in rec["error"]
-    assert _tiny(tmp_path, tables=("table-b",), methods=("mc",)) == {"table-b/synthetic/mc-L2-s0": "skipped"}
+    # a divergence is final; any other error is recorded and retried by the next invocation
+    assert _tiny(tmp_path, tables=("table-b",), methods=("mc",)) == dict.fromkeys(mc, "skipped")
+    monkeypatch.setattr(training, "train", lambda *a, **k: 1 / 0)
+    anil = {"table-b/synthetic/anil-L2-s0": "error"}
+    assert _tiny(tmp_path, tables=("table-b",), methods=("anil",)) == anil
+    monkeypatch.undo()
+    assert _tiny(tmp_path, tables=("table-b",), methods=("anil",)) == dict.fromkeys(anil, "done")
     cells = sweep_summary.load_cells(tmp_path / "results", "synthetic")
     assert cells[("mc", 2)] == {"failed": 1}
     assert "failed (1 seeds)" in sweep_summary.render(tmp_path / "results", ("synthetic",))

@@ -56,9 +56,9 @@ BUDGETS = {
 
 # Measured single-thread seconds (best of 3, OPENBLAS_NUM_THREADS=1; results/README.md) of one
 # second-order meta-iteration, 5-way 5-shot, 5 inner steps, meta-batch 16, query 15, hidden
-# 16: MAML by depth, other methods relative to MAML at 2 layers, 20-way 1-shot relative to
-# 5-way 5-shot; one evaluation episode; process start and data loading. Other widths scale as (hidden / 16) ** 1.6
-# (hidden 32 measured 3.1x hidden 16 at 2 layers).
+# 16, rounded up: MAML by depth, other methods relative to MAML at 2 layers, 20-way 1-shot
+# relative to 5-way 5-shot; one evaluation episode; process start and data loading. Other
+# widths scale as (hidden / 16) ** 1.6 (hidden 32: 2.2-3.1x hidden 16 at 2 layers).
 COST = {"step": {2: 1.9, 3: 2.1, 4: 2.3, 6: 2.6}, "episode": 0.05, "ways20": 1.8, "start": 5.0,
         "method": {"maml": 1.0, "linnet": 1.0, "metasgd": 1.0, "mc": 1.0, "tnet": 1.2,
                    "kfo": 1.2, "anil": 0.3, "anil-kfo": 0.3}}
