@@ -353,15 +353,15 @@ def copy_checkpoints(results_dir, runs_dir, budget_name, plan):
 
 
 def describe(plan, jobs=1):
-    """One line per run (id, iterations, width, lrs, estimated minutes) and the total wall
-    time with ``jobs`` runs at once (one per core)."""
+    """One line per run (id, iterations, width, lrs and their source: ``default`` until the
+    search has run, estimated minutes) and the total wall time with ``jobs`` runs at once."""
     lines, total = [], 0.0
     for run in plan:
         total += estimate_seconds(run)
         cfg = run["config"]
         lines.append(f"{run_id(run):<40} it={cfg['iterations']:<6} h={cfg['hidden']:<3} "
                      f"a={cfg['inner_lr']:<5g} b={cfg['meta_lr']:<7g} "
-                     f"~{estimate_seconds(run) / 60:.1f} min")
+                     f"({run.get('lr_source', 'grid')}) ~{estimate_seconds(run) / 60:.1f} min")
     lines.append(f"{len(plan)} runs, estimated {total / 3600 / jobs:.2f} h with {jobs} "
                  f"job(s) on {jobs} idle core(s)")
     return "\n".join(lines), total
