@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from theory.engine import sweep, sweep_summary
+from theory.engine.data import omniglot
 from theory.engine import train as training
 
 CLI = Path(__file__).resolve().parents[1] / "benchmarks" / "paper_tables.py"
@@ -250,3 +251,16 @@ def test_two_jobs_run_in_single_thread_children(tmp_path):
                        "table-b/synthetic/anil-L2-s0": "done"}
     rec = json.loads((tmp_path / "results/table-b/synthetic/anil-L2-s0.json").read_text())
     assert rec["config"]["algo"] == "anil" and rec["test"]["episodes"] == 10
+
+
+@pytest.mark.skipif(not (omniglot.default_root() / "images_background_small1.zip").is_file(),
+                    reason="real Omniglot zips not found (set THEORY_OMNIGLOT)")
+def test_checkpoints_on_real_omniglot_load_for_adapt(tmp_path):
+    outcome = _tiny(tmp_path, tables=("table-a", "checkpoints"), datasets=("omniglot",),
+                    methods=("maml",), layers=(2,), checkpoints=True)
+    assert set(outcome.values()) == {"done"} and len(outcome) == 2
+    index = json.loads((tmp_path / "results/checkpoints/index.json").read_text())
+    assert sorted(index) == ["omniglot-20w1s-2layer.npz", "omniglot-5w5s-2layer.npz"]
+    for name, ways in (("omniglot-5w5s-2layer.npz", 5), ("omniglot-20w1s-2layer.npz", 20)):
+        config, meta_params, _, _ = training.restore(tmp_path / "results/checkpoints" / name)
+        assert config["ways"] == ways and meta_params["model"]["head/w"].shape[0] == ways

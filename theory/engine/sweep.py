@@ -369,9 +369,9 @@ def describe(plan, jobs=1):
 
 def run_sweep(budget_name, *, results_dir="results", runs_dir="runs", jobs=1, dry_run=False,
               progress=True, callback=None, echo=print, **restrict):
-    """Plan, print the estimate, then run the lr search, the tables and (``checkpoints=True``)
-    the 20-way runs and checkpoint copies. ``restrict``: the keyword options of ``make_plan``.
-    Returns ``{run_id: status}`` of every run (``{}`` for a dry run)."""
+    """Plan, print the estimate, then per dataset (Omniglot first) run the lr search, the
+    tables and (``checkpoints=True``) the 20-way runs and copy the checkpoints. ``restrict``:
+    ``make_plan``'s options. Returns ``{run_id: status}`` (``{}`` for a dry run)."""
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs={jobs!r} must be an integer >= 1")
     plan = make_plan(budget_name, **restrict)
@@ -382,14 +382,16 @@ def run_sweep(budget_name, *, results_dir="results", runs_dir="runs", jobs=1, dr
     echo(text if dry_run else text.splitlines()[-1])
     if dry_run:
         return {}
-    outcome = execute_all(search, results_dir, runs_dir, budget_name, jobs=jobs,
-                          progress=progress, callback=callback)
-    lr_winners(results_dir, runs_dir, budget_name, search)
-    assign_lrs(tables, results_dir, budget_name)
-    outcome.update(execute_all(tables, results_dir, runs_dir, budget_name, jobs=jobs,
-                               progress=progress, callback=callback))
-    if restrict.get("checkpoints"):
-        for name, source in copy_checkpoints(results_dir, runs_dir, budget_name,
-                                             tables).items():
+    outcome, kw = {}, {"jobs": jobs, "progress": progress, "callback": callback}
+    for dataset in dict.fromkeys(r["dataset"] for r in plan):
+        part = [r for r in search if r["dataset"] == dataset]
+        outcome.update(execute_all(part, results_dir, runs_dir, budget_name, **kw))
+        lr_winners(results_dir, runs_dir, budget_name, part)
+        part = assign_lrs([r for r in tables if r["dataset"] == dataset], results_dir,
+                          budget_name)
+        outcome.update(execute_all(part, results_dir, runs_dir, budget_name, **kw))
+        copied = copy_checkpoints(results_dir, runs_dir, budget_name, part) \
+            if restrict.get("checkpoints") else {}
+        for name, source in copied.items():
             echo(f"checkpoint {name} <- {source}")
     return outcome
