@@ -41,3 +41,21 @@ def test_run_turns_value_error_into_exit_2(capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "depth=0" in err
+
+
+def test_closed_pipe_is_quiet(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("from theory import _cli\n"
+            "def main(argv):\n"
+            "    for i in range(200000):\n"
+            "        print('line', i)\n"
+            "_cli.run(main)\n")
+    reader = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    reader.stdout.readline()
+    reader.stdout.close()
+    err = reader.stderr.read().decode()
+    assert reader.wait(timeout=60) == 1
+    assert "Traceback" not in err and "BrokenPipe" not in err

@@ -1,6 +1,7 @@
 """Shared command-line plumbing: bad input is one line on stderr and exit status 2."""
 
 import argparse
+import os
 import sys
 
 
@@ -26,6 +27,11 @@ def run(main, argv=None):
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         raise SystemExit(130) from None
+    except BrokenPipeError:
+        # the reader (e.g. ``| head``) left early: silence the flush at exit, as the docs of
+        # the ``signal`` module recommend, and report it the way they do (status 1)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(1) from None
 
 
 def positive_int(text):
