@@ -106,8 +106,7 @@ def main(argv=None):
         save(fig, args.out, name)
         write_data(os.path.join(args.data, f"{name}.json"),
                    {"kind": "figure-data", "figure": name, "seed": args.seed,
-                    "quick": args.quick, "command": command(name, args),
-                    "wall_time_s": round(time.perf_counter() - start, 2), "data": data})
+                    "quick": args.quick, "command": command(name, args), "data": data})
         bar.write(f"{name}: {os.path.join(args.out, name)}.png/.pdf "
                   f"({time.perf_counter() - start:.1f} s)")
     return 0
