@@ -35,16 +35,6 @@ def _ints(text):
                          f"integers from {list(sweep.TABLE_A_LAYERS)}") from None
 
 
-def _emit(text):
-    """Print ``text``; a reader that stops early (``| head``) is not an error."""
-    try:
-        print(text, flush=True)
-    except BrokenPipeError:
-        # Python would report the broken pipe again when it flushes stdout at exit.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return 0
-
-
 def build_parser():
     """``run`` and ``summary`` sub-commands."""
     parser = _cli.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
@@ -79,10 +69,10 @@ def main(argv=None):
     """Parse ``argv`` and run the sub-command; returns the exit status."""
     args = build_parser().parse_args(argv)
     if args.command == "summary":
-        return _emit(sweep_summary.render(args.results, args.datasets, args.budget))
+        return _cli.emit(sweep_summary.render(args.results, args.datasets, args.budget))
     outcome = sweep.run_sweep(
         args.budget, results_dir=args.results, runs_dir=args.runs, jobs=args.jobs,
-        dry_run=args.dry_run, progress=not args.no_progress, echo=_emit, tables=args.only,
+        dry_run=args.dry_run, progress=not args.no_progress, echo=_cli.emit, tables=args.only,
         datasets=args.datasets, methods=args.methods,
         layers=None if args.layers is None else _ints(args.layers), seeds=args.seeds,
         checkpoints=args.checkpoints)

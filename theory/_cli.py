@@ -34,6 +34,16 @@ def run(main, argv=None):
         raise SystemExit(1) from None
 
 
+def emit(text):
+    """Print ``text`` and return 0; a reader that stops early (``| head``) is not an error."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        # Python would report the broken pipe again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
 def positive_int(text):
     """argparse type: an integer >= 1."""
     return _bounded(text, int, 1, "an integer >= 1")

@@ -13,8 +13,6 @@ them back.
 """
 
 import json
-import os
-import sys
 
 import sympy
 
@@ -112,24 +110,14 @@ def main(argv=None):
     """Entry point of ``python -m theory.symbolic``; returns the exit status."""
     args = build_parser().parse_args(argv)
     if args.command == "report":
-        return _emit(report.text())
+        return _cli.emit(report.text())
     loss = args.loss or ("population" if args.model == "linear" else "empirical")
     if loss == "empirical" and args.shots is None:
         raise ValueError("--shots is required with the empirical loss (an integer >= 1)")
     d = maml.derive(args.model, args.depth, args.steps, loss, args.shots, args.first_order)
     if args.format == "json":
-        return _emit(json.dumps(document(d), indent=1))
-    return _emit("\n".join(_lines(d, args.format)))
-
-
-def _emit(text):
-    """Print ``text``; a reader that stops early (``| head``) is not an error."""
-    try:
-        print(text, flush=True)
-    except BrokenPipeError:
-        # Python would report the broken pipe again when it flushes stdout at exit.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return 0
+        return _cli.emit(json.dumps(document(d), indent=1))
+    return _cli.emit("\n".join(_lines(d, args.format)))
 
 
 main.prog = PROG
