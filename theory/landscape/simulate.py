@@ -118,15 +118,6 @@ def linear_task_grads(w, step, batch, steps, method, gradients="recurrence"):
     return loss, (g[0] + (g[1],)) if method == "metasgd" else g
 
 
-def symbolic_available():
-    """Whether :mod:`theory.symbolic` provides ``derive`` and ``bridge.numeric``."""
-    try:
-        from theory.symbolic import bridge, derive  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def resolve_gradients(gradients, *, model, population, method, depth, steps):
     """The gradient backend that ``gradients`` (one of ``GRADIENTS`` or ``"auto"``) means here."""
     _choice("gradients", gradients, GRADIENTS + ("auto",))
@@ -140,18 +131,14 @@ def resolve_gradients(gradients, *, model, population, method, depth, steps):
     if gradients != "auto":
         return gradients
     small = depth <= SYMBOLIC_RANGE[0] and steps <= SYMBOLIC_RANGE[1]
-    return "symbolic" if exists and small and symbolic_available() else "recurrence"
+    return "symbolic" if exists and small else "recurrence"
 
 
 def _symbolic_task_grads(w, step, batch, steps, first_order, method):
     """Per-task meta-gradients from the lambdified closed forms of :mod:`theory.symbolic`."""
     if method == "metasgd":
         raise ValueError("gradients='symbolic' supports methods maml, fomaml and multitask")
-    try:
-        from theory.symbolic import bridge, derive
-    except ImportError as err:
-        raise ValueError(f"gradients='symbolic' needs theory.symbolic (derive, bridge.numeric): "
-                         f"{err}; use gradients='recurrence' or 'autograd'") from None
+    from theory.symbolic import bridge, derive  # sympy loads only when symbolic is asked for
 
     fn = bridge.numeric(derive(model="linear", depth=len(w), steps=steps, loss="population",
                                first_order=first_order))

@@ -11,7 +11,6 @@ The pickles are read with ``pickle``: only point this loader at files you trust.
 """
 
 import functools
-import os
 import pathlib
 import pickle
 
