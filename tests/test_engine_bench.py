@@ -104,3 +104,19 @@ def test_keep_freed_memory_takes_on_glibc():
 
     on_glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
     assert primitives.keep_freed_memory() is on_glibc
+
+
+def test_task_chunk_reaches_the_timed_step(rows):
+    """A config's ``task_chunk`` is ``meta_grad``'s ``chunk``; the row names the size used."""
+    assert all(row["task_chunk"] == row["meta_batch"] for row in rows)  # tiny: one chunk
+    cfg = {**bench.tiny_grid()[0], "task_chunk": 1}
+    step, meta_params, batch, kwargs = bench.engine_step(cfg)
+    assert kwargs["chunk"] == 1
+    loss, grads, _ = step()
+    ref_loss, ref_grads, _ = maml.meta_grad(meta_params, batch, alpha=bench.ALPHA, chunk=1,
+                                            steps=cfg["steps"], algo=bench.algo_of(cfg))
+    assert float(loss) == float(ref_loss)
+    for key, value in ref_grads["model"].items():
+        np.testing.assert_array_equal(grads["model"][key], value)
+    row = bench.bench_config(cfg, repeats=1, warmup=0)
+    assert row["task_chunk"] == 1

@@ -304,3 +304,75 @@ def test_adam_is_differentiable_through_its_updates():
         return get_params(state)["w"]
 
     check_grads(two_steps, modes=["rev"], order=2)(np.array([0.3, -0.7, 1.1]))
+
+
+def _float64(tree):
+    return {k: _float64(v) if isinstance(v, dict) else np.asarray(v, np.float64)
+            for k, v in tree.items()}
+
+
+def _chunk_problem(metaopt_name, algo, T=5):
+    from theory.engine import train
+
+    rng, params, batch = problem(seed=7, T=T)
+    config = dict(layers=2, hidden=2, ways=2, linnet=1, metaopt=metaopt_name, algo=algo)
+    meta = _float64(train.init_meta_params(config, (1, 5, 5), rng))
+    meta["model"].update({k: v for k, v in params.items() if k in meta["model"]})
+    return meta, batch, train.make_metaopt(metaopt_name)
+
+
+@pytest.mark.parametrize("algo,metaopt_name", [("maml", "none"), ("fomaml", "none"),
+                                               ("anil", "none"), ("maml", "kfo")])
+@pytest.mark.parametrize("chunk", [1, 2, 3, 4])
+def test_chunked_meta_gradient_equals_the_whole_batch(algo, metaopt_name, chunk):
+    """Chunk c adds (T_c / T) * its mean: the same loss, gradient and aux (5 tasks, float64)."""
+    meta, batch, mo = _chunk_problem(metaopt_name, algo)
+    kw = dict(alpha=ALPHA, steps=2, algo=algo, metaopt=mo)
+    loss, g, aux = maml.meta_grad(meta, batch, chunk=5, **kw)
+    c_loss, c_g, c_aux = maml.meta_grad(meta, batch, chunk=chunk, **kw)
+    np.testing.assert_allclose(c_loss, loss, rtol=1e-12)
+    assert set(c_g) == set(g) and all(set(c_g[p]) == set(g[p]) for p in g)
+    for part in g:
+        for k in g[part]:
+            assert c_g[part][k].dtype == np.float64
+            np.testing.assert_allclose(c_g[part][k], g[part][k], rtol=1e-12, atol=1e-14)
+    assert np.any(g["model"]["conv1/w"] != 0)
+    if metaopt_name != "none":
+        assert any(np.any(v != 0) for v in g["metaopt"].values())
+    for k in aux:
+        assert c_aux[k].shape == (5,)
+        np.testing.assert_allclose(c_aux[k], aux[k], rtol=1e-12)
+
+
+def test_chunked_meta_gradient_stays_float32():
+    meta, batch, _ = _chunk_problem("none", "maml")
+    meta32 = {"model": {k: v.astype(np.float32) for k, v in meta["model"].items()}, "metaopt": {}}
+    batch32 = (batch[0].astype(np.float32), batch[1], batch[2].astype(np.float32), batch[3])
+    loss, g, _ = maml.meta_grad(meta32, batch32, chunk=2, alpha=ALPHA, steps=1)
+    assert np.asarray(loss).dtype == np.float32
+    assert all(v.dtype == np.float32 for v in g["model"].values())
+
+
+def test_automatic_chunk_follows_the_memory_budget(monkeypatch):
+    meta, batch, _ = _chunk_problem("none", "maml", T=6)
+    per_task = maml._graph_bytes_per_task(meta["model"], batch, 2, "maml")
+    assert per_task > 0
+    # second order keeps one support pass per inner step; first order only one
+    assert per_task > maml._graph_bytes_per_task(meta["model"], batch, 2, "fomaml")
+    for budget_tasks, expected in [(6, 6), (100, 6), (5, 3), (3, 3), (2, 2), (1, 1), (0.5, 1)]:
+        monkeypatch.setattr(maml, "CHUNK_BUDGET_BYTES", budget_tasks * per_task)
+        assert maml.task_chunk(None, 6, meta, batch, 2, "maml") == expected
+    monkeypatch.setattr(maml, "CHUNK_BUDGET_BYTES", 2 * per_task)
+    kw = dict(alpha=ALPHA, steps=2)
+    loss, g, _ = maml.meta_grad(meta, batch, chunk=None, **kw)
+    ref_loss, ref_g, _ = maml.meta_grad(meta, batch, chunk=6, **kw)
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-12)
+    for k in g["model"]:
+        np.testing.assert_allclose(g["model"][k], ref_g["model"][k], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("chunk", [0, -1, 6, 2.0, True, "2"])
+def test_bad_chunk_names_the_valid_range(chunk):
+    meta, batch, _ = _chunk_problem("none", "maml")
+    with pytest.raises(ValueError, match=r"chunk must be None or an integer in 1\.\.5"):
+        maml.meta_grad(meta, batch, chunk=chunk, alpha=ALPHA, steps=1)

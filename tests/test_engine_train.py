@@ -131,6 +131,9 @@ def test_ways_beyond_the_classes_of_a_split_is_refused_before_training(tmp_path)
     ({"algo": "anil", "first_order": True}, "first_order=True applies to algo='maml'"),
     ({"linnet_width": 0}, "linnet_width=0 must be None"),
     ({"width": 3}, r"unknown config keys \['width'\]"),
+    ({"task_chunk": 0}, r"task_chunk=0 must be None \(automatic\) or an integer in 1\.\.4"),
+    ({"task_chunk": 5}, r"task_chunk=5 must be None \(automatic\) or an integer in 1\.\.4"),
+    ({"task_chunk": 1.0}, r"task_chunk=1.0 must be None"),
     ({"metaopt": "kfo", "metaopt_options": {"foo": 1}},
      "metaopt_options: unknown option 'foo' for meta-optimizer 'kfo'; valid options: psd"),
     ({"metaopt_options": {"conv": "in"}}, "unknown option 'conv' for meta-optimizer 'none'"),
@@ -199,3 +202,29 @@ def test_checkpoint_from_before_metaopt_options_restores_with_its_layout(tmp_pat
                                          "now metaopt_options=.*'conv': 'in'"):
         training.train(dict(config, iterations=4, metaopt_options={}), out_dir=tmp_path,
                        resume=True, progress=False)
+
+
+def test_task_chunking_leaves_the_run_unchanged(tmp_path):
+    """Chunks of 1 and 3 tasks (3 does not divide 4) against the whole batch.
+
+    float32 summation order differs, and Adam's normalised steps amplify tiny differences of
+    near-zero gradients, so the check is relative: the params differ by well under 1% of how
+    far training moved them.
+    """
+    config = dict(TINY, meta_batch=4, iterations=4, val_every=2, checkpoint_every=4)
+    assert training.make_config(**config)["task_chunk"] is None
+    runs = {c: training.train(dict(config, task_chunk=c), out_dir=tmp_path / str(c),
+                              progress=False) for c in (4, 1, 3)}
+    ckpts = {c: checkpoint.load(tmp_path / str(c) / training.CHECKPOINT)["model"] for c in runs}
+    init = training.init_meta_params(training.make_config(**config), (1, 28, 28),
+                                     np.random.default_rng(training._seeds(5)["init"]))["model"]
+
+    def norm(tree):
+        return np.sqrt(sum(np.sum(np.asarray(v, np.float64) ** 2) for v in tree.values()))
+
+    moved = norm({k: ckpts[4][k] - init[k] for k in init})
+    assert moved > 1e-2
+    for c in (1, 3):
+        assert runs[c]["config"]["task_chunk"] == c
+        assert norm({k: ckpts[c][k] - ckpts[4][k] for k in init}) < 1e-3 * moved
+        assert runs[c]["test"]["accuracy"] == pytest.approx(runs[4]["test"]["accuracy"], abs=0.02)

@@ -21,6 +21,8 @@ Measured per config (keys of a result row):
   (numpy arrays and Python objects allocated during the step, above what existed before).
   PyTorch's allocations are not traced, and the resident set is no measure of either side:
   ``primitives.keep_freed_memory`` keeps freed blocks in the process's heap for reuse.
+- ``task_chunk``: tasks per chunk of the meta-gradient (``maml.task_chunk``; the config's
+  ``None`` resolved to the automatic size).
 - ``grad_rel_diff``: ``||g_engine - g_torch|| / ||g_torch||`` over all params, which shows
   that both sides compute the same meta-gradient: float32 rounding only (about 1e-13 in
   float64), amplified by the conditioning of the inner loop for many tasks and steps.
@@ -45,19 +47,22 @@ TORCH_REFERENCE = Path(__file__).resolve().parents[2] / "benchmarks" / "torch_re
 TORCH_MODES = ("loop", "vmap")
 ALPHA = 0.4
 _CONFIG_KEYS = ("layers", "hidden", "ways", "shots", "query", "steps", "meta_batch",
-                "first_order", "algo", "metaopt", "linnet", "in_shape", "seed")
+                "first_order", "algo", "metaopt", "linnet", "in_shape", "seed", "task_chunk")
 
 
 def config(*, layers=4, hidden=32, ways=5, shots=1, query=15, steps=1, meta_batch=16,
            first_order=False, algo="maml", metaopt="none", linnet=0, in_shape=(1, 28, 28),
-           seed=0):
-    """A benchmark config (a plain dict); ``first_order`` with ``algo="maml"`` means FO-MAML."""
+           seed=0, task_chunk=None):
+    """A benchmark config (a plain dict); ``first_order`` with ``algo="maml"`` means FO-MAML.
+
+    ``task_chunk`` is ``maml.meta_grad``'s ``chunk`` (tasks per chunk; ``None``: automatic).
+    """
     if first_order and algo != "maml":
         raise ValueError(f"first_order=True applies to algo='maml', not algo={algo!r}")
     return {"layers": layers, "hidden": hidden, "ways": ways, "shots": shots, "query": query,
             "steps": steps, "meta_batch": meta_batch, "first_order": bool(first_order),
             "algo": algo, "metaopt": metaopt, "linnet": linnet, "in_shape": tuple(in_shape),
-            "seed": seed}
+            "seed": seed, "task_chunk": task_chunk}
 
 
 def default_grid():
@@ -93,7 +98,8 @@ def make_problem(cfg):
 
     batch = split(cfg["shots"]) + split(cfg["query"])
     kwargs = {"alpha": ALPHA, "steps": cfg["steps"], "algo": algo_of(cfg),
-              "metaopt": train.make_metaopt(cfg["metaopt"])}
+              "metaopt": train.make_metaopt(cfg["metaopt"]),
+              "chunk": cfg.get("task_chunk")}
     return meta_params, batch, kwargs
 
 
@@ -215,7 +221,7 @@ def _grad_rel_diff(engine_grads, torch_grads):
 
 def bench_config(cfg, *, repeats, warmup, ref=None, torch_modes=TORCH_MODES, bar=None):
     """One result row (see the module docstring) for one config."""
-    step, meta_params, batch, _ = engine_step(cfg)
+    step, meta_params, batch, kwargs = engine_step(cfg)
     torch_steps = {}
     if ref is not None and torch_supports(cfg):
         torch_steps = {m: _torch_step(ref, cfg, meta_params, batch, m) for m in torch_modes}
@@ -233,6 +239,8 @@ def bench_config(cfg, *, repeats, warmup, ref=None, torch_modes=TORCH_MODES, bar
     cpu = {name: statistics.median(t[1] for t in ts) for name, ts in times.items()}
     row = {**cfg, "in_shape": list(cfg["in_shape"]), "engine_s": wall["engine"],
            "engine_cpu_s": cpu["engine"],
+           "task_chunk": maml.task_chunk(kwargs["chunk"], cfg["meta_batch"], meta_params, batch,
+                                         cfg["steps"], kwargs["algo"]),
            "engine_loss": float(loss), "flops": meta_step_flops(cfg), "repeats": repeats,
            "warmup": warmup}
     row["gflops"] = None if row["flops"] is None else row["flops"] / row["engine_s"] / 1e9

@@ -41,6 +41,10 @@ DEFAULTS = {"dataset": "synthetic", "data": None, "algo": "maml", "metaopt": "no
             "meta_batch": 4, "iterations": 200, "val_every": 50, "val_episodes": 100,
             "test_episodes": 600, "seed": 0, "first_order": False, "checkpoint_every": 50,
             "metaopt_options": {}}
+# Config keys without a command-line option: ``task_chunk`` is ``maml.meta_grad``'s ``chunk``
+# (tasks per chunk of the meta-gradient, None = automatic from a memory estimate). It changes
+# the float summation order only, not the maths.
+OPTIONAL = {"task_chunk": None}
 _CHOICES = {"dataset": DATASETS, "algo": ALGOS, "metaopt": METAOPTS}
 _AT_LEAST = {"layers": 1, "hidden": 1, "linnet": 0, "ways": 1, "shots": 1, "query": 1,
              "steps": 0, "meta_batch": 1, "iterations": 0, "val_every": 1, "val_episodes": 1,
@@ -55,10 +59,11 @@ class DivergedError(ValueError):
 
 def make_config(**overrides):
     """``DEFAULTS`` updated with ``overrides``, every value checked (``ValueError`` naming it)."""
-    unknown = sorted(set(overrides) - set(DEFAULTS))
+    unknown = sorted(set(overrides) - set(DEFAULTS) - set(OPTIONAL))
     if unknown:
-        raise ValueError(f"unknown config keys {unknown}; valid keys are {sorted(DEFAULTS)}")
-    config = dict(DEFAULTS, **overrides)
+        raise ValueError(f"unknown config keys {unknown}; valid keys are "
+                         f"{sorted({**DEFAULTS, **OPTIONAL})}")
+    config = {**DEFAULTS, **OPTIONAL, **overrides}
     for key, choices in _CHOICES.items():
         if config[key] not in choices:
             raise ValueError(f"{key}={config[key]!r} is not one of {list(choices)}")
@@ -73,6 +78,13 @@ def make_config(**overrides):
                 or not 0 < value < math.inf:
             raise ValueError(f"{key}={value!r} must be a finite number > 0")
         config[key] = float(value)
+    chunk = config["task_chunk"]
+    if chunk is not None:
+        if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) \
+                or not 1 <= chunk <= config["meta_batch"]:
+            raise ValueError(f"task_chunk={chunk!r} must be None (automatic) or an integer in "
+                             f"1..{config['meta_batch']} (meta_batch)")
+        config["task_chunk"] = int(chunk)
     config["first_order"] = bool(config["first_order"])
     if config["first_order"] and config["algo"] == "anil":
         raise ValueError("first_order=True applies to algo='maml' (it selects fomaml), "
@@ -317,7 +329,8 @@ def train(config, *, out_dir, resume=False, progress=True, callback=None):
                                       query=config["query"])
             # non-finite values are caught by _check_finite, with the iteration and value
             with np.errstate(all="ignore"):
-                loss, grads, aux = maml.meta_grad(params, batch, **kwargs)
+                loss, grads, aux = maml.meta_grad(params, batch, chunk=config["task_chunk"],
+                                                  **kwargs)
             _check_finite(float(loss), grads, it + 1, ckpt_path)
             state = opt_update(it, grads, state)
             params = get_params(state)
