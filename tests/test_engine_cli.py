@@ -172,6 +172,8 @@ def test_errors_through_the_module_entry_point_are_one_line(tmp_path):
     (["--dataset", "mini-imagenet", "--data", "/nonexistent/mini"],
      ["mini-imagenet-cache-train.pkl"]),
     (["--algo", "anil", "--first-order"], ["first_order=True applies to algo='maml'"]),
+    (["--task-chunk", "0"], ["--task-chunk", "'0' is not an integer >= 1"]),
+    (["--task-chunk", "3"], ["task_chunk=3", "1..2 (meta_batch)"]),
 ])
 def test_bad_train_input_is_one_line_and_exit_2(argv, fragments, tmp_path, capsys):
     code, _, err = run_main(["train", *TINY, *argv, "--out", tmp_path / "run"], capsys)
@@ -380,3 +382,10 @@ def test_bad_metaopt_option_is_one_line_and_exit_2(argv, fragments, tmp_path, ca
 def test_metaopt_option_values_are_typed(text, value):
     got = cli.metaopt_option(text)
     assert got == value and type(got[1]) is type(value[1])
+
+
+def test_task_chunk_is_trained_with_and_recorded(tmp_path, capsys):
+    code, out, err = run_main(["train", *TINY, "--task-chunk", "1", "--json",
+                               "--out", tmp_path / "run"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["config"]["task_chunk"] == 1

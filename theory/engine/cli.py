@@ -88,6 +88,9 @@ def _add_train(p):
                    help="run directory: checkpoint.npz and results.json")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--first-order", action="store_true", help="first-order meta-gradient")
+    p.add_argument("--task-chunk", type=pos, default=None, metavar="C",
+                   help="tasks per meta-gradient chunk (default: automatic, keeps the "
+                        "second-order graph under maml.CHUNK_BUDGET_BYTES)")
     _add_common(p)
 
 
@@ -184,7 +187,8 @@ def cmd_train(args):
     """``train``: meta-train, print the parameter counts and the test accuracy."""
     config = training.make_config(**{key: getattr(args, key) for key in training.DEFAULTS
                                      if key != "metaopt_options"},
-                                  metaopt_options=_options_dict(args.metaopt_options))
+                                  metaopt_options=_options_dict(args.metaopt_options),
+                                  task_chunk=args.task_chunk)
     result = training.train(config, out_dir=args.out, resume=args.resume,
                             progress=not args.no_progress)
     if args.json:
