@@ -46,11 +46,13 @@ BUDGETS = {
              "lr_inner": (0.1, 0.4), "lr_meta": (0.003,), "default_lr": (0.4, 0.003)},
     "cpu": {"hidden": 16, "iterations": 90, "val_every": 45, "val_episodes": 50,
             "test_episodes": 600, "seeds": 3, "deep_seeds": 1, "lr_iterations": 20,
-            "lr_val_episodes": 50, "lr_inner": (0.01, 0.1, 0.4), "lr_meta": (0.003, 0.01),
+            "lr_val_episodes": 50, "lr_inner": (0.001, 0.003, 0.01, 0.1, 0.4),
+            "lr_meta": (0.003, 0.01),
             "default_lr": (0.4, 0.003)},
     "full": {"hidden": 32, "iterations": 20000, "val_every": 1000, "val_episodes": 200,
              "test_episodes": 600, "seeds": 3, "deep_seeds": 3, "lr_iterations": 1000,
-             "lr_val_episodes": 200, "lr_inner": (0.01, 0.1, 0.4), "lr_meta": (0.001, 0.003),
+             "lr_val_episodes": 200, "lr_inner": (0.001, 0.003, 0.01, 0.1, 0.4),
+             "lr_meta": (0.001, 0.003),
              "default_lr": (0.4, 0.001)},
 }
 
