@@ -173,6 +173,10 @@ def test_compare_verdicts():
     assert sweep_summary.compare(_cell(70, 1), _cell(80, 1)) == "did not hold"
     assert sweep_summary.compare(None, _cell(80, 1)) == "not run"
     assert sweep_summary.compare({"failed": 3}, _cell(80, 1)) == "not run"
+    # a cell whose interval is unknown (one test episode) can neither confirm nor refute
+    assert sweep_summary.compare(_cell(99, None, seeds=1), _cell(20, 1)) == "held within noise"
+    assert sweep_summary.compare(_cell(20, 1), _cell(99, None, seeds=1)) == "held within noise"
+    assert "± ?" in sweep_summary._ours(_cell(70, None, seeds=1))
 
 
 def test_claims_on_hand_made_cells():

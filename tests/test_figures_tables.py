@@ -85,3 +85,14 @@ def test_table_figures_say_not_run_when_results_are_missing(tmp_path, compute, d
     assert "cells: our result: not yet run" in text
     heights = [p.get_height() for p in partial.axes[0].patches]
     assert any(h == pytest.approx(70.0) for h in heights)
+
+
+def test_a_run_with_one_test_episode_has_an_unknown_interval(tmp_path):
+    _run(tmp_path / "a.json", 0.7, seed=0, ci95=None)
+    cell = results.summarise(results.load_runs(tmp_path))
+    assert cell["accuracy"] == pytest.approx(70.0) and cell["ci95"] is None
+    res = tables.compute_linnet_depth(results_dir=tmp_path)
+    json.dumps(res, allow_nan=False)
+    with style.context():
+        fig = tables.fig_linnet_depth(res)
+    assert any(p.get_height() == pytest.approx(70.0) for p in fig.axes[0].patches)

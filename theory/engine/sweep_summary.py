@@ -62,8 +62,13 @@ def compare(a, b):
     if not (_has(a) and _has(b)):
         return NOT_RUN
     d = a["accuracy"] - b["accuracy"]
-    h = math.hypot(a["ci95"], b["ci95"])
+    h = math.hypot(_half(a), _half(b))
     return HELD if d > h else (NOISE if d >= -h else FAILED_CLAIM)
+
+
+def _half(cell):
+    """A cell's 95% half-width; an unknown one (a single test episode) bounds nothing."""
+    return math.inf if cell["ci95"] is None else cell["ci95"]
 
 
 def _worst(verdicts):
@@ -84,7 +89,7 @@ def claims(cells):
         def diff(n):
             la, ma = get(("linnet", n)), get(("maml", n))
             return {"accuracy": la["accuracy"] - ma["accuracy"],
-                    "ci95": math.hypot(la["ci95"], ma["ci95"])}
+                    "ci95": math.hypot(_half(la), _half(ma))}
         gap = compare(diff(2), diff(deep[0]))
     out.append(("LinNet's gain shrinks with depth (gap at 2 layers > gap at the deepest run)",
                 gap or NOT_RUN, f"deepest: {deep[0]} layers" if deep else ""))
@@ -109,7 +114,8 @@ def _ours(cell):
     failed = f", {cell['failed']} failed" if cell.get("failed") else ""
     if "accuracy" not in cell:
         return f"failed ({cell['failed']} seeds)"
-    return f"{cell['accuracy']:.1f} ± {cell['ci95']:.1f} (n={cell['seeds']}{failed})"
+    half = "?" if cell["ci95"] is None else f"{cell['ci95']:.1f}"
+    return f"{cell['accuracy']:.1f} ± {half} (n={cell['seeds']}{failed})"
 
 
 def _paper(dataset, method, layers=2, table="table-b"):

@@ -79,7 +79,7 @@ def summarise(runs):
     """Mean test accuracy (%) over runs (seeds) with a 95 % half-width, or ``None`` if no runs.
 
     With several seeds the half-width is Student's t over the seed means; with one seed it is
-    the run's own interval over test episodes.
+    the run's own interval over test episodes (``None`` when that run had a single episode).
     """
     if not runs:
         return None
@@ -89,7 +89,8 @@ def summarise(runs):
     else:
         test = runs[0]["test"]
         scale = 100.0 if test["accuracy"] <= 1.0 else 1.0  # ci95 shares accuracy's unit
-        half = scale * float(test.get("ci95", 0.0))
+        # one test episode has no interval (the engine records ``None``): unknown, not zero
+        half = None if test.get("ci95") is None else scale * float(test["ci95"])
     return {"accuracy": float(accs.mean()), "ci95": half, "seeds": len(accs),
             "episodes": int(sum(r["test"].get("episodes", 0) for r in runs)),
             "iterations": sorted({r["config"].get("iterations") for r in runs} - {None}),

@@ -71,10 +71,11 @@ def _bars(ax, x, paper_values, ours, *, color, label):
             ax.text(xi + width / 2, 1, "not run", ha="center", va="bottom", fontsize=6,
                     color=color, rotation=90)
         else:
+            half = summary["ci95"] or 0.0  # an unknown interval (None) gets no error bar
             ax.bar(xi + width / 2, summary["accuracy"], width, color=color,
-                   yerr=summary["ci95"], capsize=2, ecolor="0.2")
+                   yerr=half, capsize=2, ecolor="0.2")
             its = "/".join(str(i) for i in summary["iterations"]) or "?"
-            ax.text(xi + width / 2, summary["accuracy"] + summary["ci95"] + 1,
+            ax.text(xi + width / 2, summary["accuracy"] + half + 1,
                     f"{summary['accuracy']:.1f}\n{summary['seeds']} seed(s)\n{its} it.",
                     ha="center", va="bottom", fontsize=5)
     handles = [Patch(facecolor=color, alpha=0.35, hatch="//", edgecolor=color,
