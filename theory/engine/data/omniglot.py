@@ -25,6 +25,7 @@ Decoded images are cached per process, and on disk under ``$THEORY_CACHE_DIR`` (
 modification times, written atomically.
 """
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -155,19 +156,16 @@ def decoded(fingerprint):
     directory = _cache_dir()
     path = directory / f"omniglot-{key[:20]}.npz" if directory else None
     if path is not None and path.exists():
-        try:
+        # a damaged cache is rebuilt below
+        with contextlib.suppress(OSError, ValueError, KeyError, zipfile.BadZipFile):
             with np.load(path, allow_pickle=False) as stored:
                 chars = [tuple(pair) for pair in stored["chars"].tolist()]
                 return stored["images"], stored["char_of_image"], chars
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-            pass        # a damaged cache is rebuilt below
     images, owner, chars = _decode_all(fingerprint)
     if path is not None:
-        try:
-            with _io.atomic_open(path, "wb") as handle:
-                np.savez(handle, images=images, char_of_image=owner, chars=np.array(chars))
-        except OSError:
-            pass        # the cache is an optimisation; a read-only home must not fail a run
+        # the cache is an optimisation; a read-only home must not fail a run
+        with contextlib.suppress(OSError), _io.atomic_open(path, "wb") as handle:
+            np.savez(handle, images=images, char_of_image=owner, chars=np.array(chars))
     return images, owner, chars
 
 
