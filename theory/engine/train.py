@@ -26,9 +26,9 @@ from theory.engine import evaluate as evaluation
 
 CHECKPOINT = "checkpoint.npz"
 RESULTS = "results.json"
-DATASETS = ("synthetic", "omniglot", "cifarfs", "mini-imagenet")
-ALGOS = ("maml", "fomaml", "anil")
-METAOPTS = ("none", "metasgd", "mc", "tnet", "kfo", "kfo-mlp")
+DATASETS = data.NAMES
+ALGOS = maml.ALGOS
+METAOPTS = metaopt.NAMES
 
 # A quick synthetic run (about 30 s of CPU time): MAML on a 4-layer CNN of width 16, 5-way
 # 1-shot with 15 queries per class, one inner step of 0.4 (MAML's Omniglot step size), outer
