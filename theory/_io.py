@@ -15,16 +15,19 @@ def atomic_open(path, mode="w"):
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".", suffix=".tmp")
+    tmp = None
     try:
+        # inside the try, so that a Ctrl-C right after the file is created still removes it
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".", suffix=".tmp")
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(tmp)
         raise
 
 
