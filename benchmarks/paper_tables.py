@@ -2,6 +2,7 @@
 
     python benchmarks/paper_tables.py run --budget cpu --checkpoints [--dry-run] [--jobs 2]
     python benchmarks/paper_tables.py summary [--budget cpu]
+    python benchmarks/paper_tables.py repro     # rewrite paper_repro.md's cells, README tables
 
 The plan, budgets, resume and record layout: ``theory.engine.sweep``; results/README.md.
 Restrict the plan with ``--only``, ``--datasets``, ``--methods``, ``--layers``, ``--seeds``.
@@ -18,7 +19,7 @@ if __name__ == "__main__":
         os.environ.setdefault(_var, "1")
 
 from theory import _cli  # noqa: E402
-from theory.engine import sweep, sweep_summary  # noqa: E402
+from theory.engine import sweep, sweep_repro, sweep_summary  # noqa: E402
 
 PROG = "paper_tables"
 
@@ -62,6 +63,11 @@ def build_parser():
     summary.add_argument("--results", default="results", metavar="DIR")
     summary.add_argument("--datasets", type=_words, default=sweep.DATASETS, metavar="NAMES")
     summary.add_argument("--budget", choices=sorted(sweep.BUDGETS), default=None)
+    repro = sub.add_parser("repro", help="rewrite the table rows and claims C7, C8 of "
+                           "paper_repro.md and the README's tables block from results/")
+    repro.add_argument("--results", default="results", metavar="DIR")
+    repro.add_argument("--repro", default="paper_repro.md", metavar="FILE")
+    repro.add_argument("--readme", default="README.md", metavar="FILE")
     return parser
 
 
@@ -70,6 +76,12 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.command == "summary":
         return _cli.emit(sweep_summary.render(args.results, args.datasets, args.budget))
+    if args.command == "repro":
+        for path in (args.repro, args.readme):
+            if not os.path.isfile(path):
+                raise ValueError(f"{path!r} is not a file")
+        changed = sweep_repro.update(args.repro, args.readme, args.results)
+        return _cli.emit("updated: " + (", ".join(changed) or "nothing (already current)"))
     outcome = sweep.run_sweep(
         args.budget, results_dir=args.results, runs_dir=args.runs, jobs=args.jobs,
         dry_run=args.dry_run, progress=not args.no_progress, echo=_cli.emit, tables=args.only,

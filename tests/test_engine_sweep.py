@@ -176,7 +176,7 @@ def test_compare_verdicts():
     # a cell whose interval is unknown (one test episode) can neither confirm nor refute
     assert sweep_summary.compare(_cell(99, None, seeds=1), _cell(20, 1)) == "held within noise"
     assert sweep_summary.compare(_cell(20, 1), _cell(99, None, seeds=1)) == "held within noise"
-    assert "± ?" in sweep_summary._ours(_cell(70, None, seeds=1))
+    assert "± ?" in sweep_summary.ours_text(_cell(70, None, seeds=1))
 
 
 def test_claims_on_hand_made_cells():

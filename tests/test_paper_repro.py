@@ -15,12 +15,13 @@ import re
 import numpy as np
 import pytest
 
+from theory.engine import sweep_repro
 from theory.figures import cli, paper, results
 
 ROOT = pathlib.Path(__file__).parent.parent
 REPRO = ROOT / "paper_repro.md"
 DATA = ROOT / "results" / "figures"
-SOURCE = re.compile(r"`([a-z_]+):([A-Za-z0-9_.]+)`")
+SOURCE = re.compile(r"`([a-z_]+):([A-Za-z0-9_.+]+)`")
 NUMBER = re.compile(r"`(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)`")
 ROUNDING = 1e-12  # below this, a loss or a distance is float64 rounding noise, not a result
 
@@ -90,3 +91,12 @@ def test_committed_json_is_what_the_command_produces(name):
     for key, value in saved["data"]["summary"].items():
         np.testing.assert_allclose(data["summary"][key], value, rtol=1e-6, atol=1e-12,
                                    err_msg=f"{name}: summary.{key}")
+
+
+def test_generated_rows_and_readme_tables_are_current(tmp_path):
+    """``python benchmarks/paper_tables.py repro`` on the committed results changes nothing."""
+    repro, readme = tmp_path / "paper_repro.md", tmp_path / "README.md"
+    repro.write_text(REPRO.read_text())
+    readme.write_text((ROOT / "README.md").read_text())
+    changed = sweep_repro.update(repro, readme, ROOT / "results")
+    assert changed == [], "run: python benchmarks/paper_tables.py repro"

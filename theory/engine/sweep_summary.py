@@ -108,7 +108,8 @@ def claims(cells):
     return out
 
 
-def _ours(cell):
+def ours_text(cell):
+    """A cell as text: mean ± 95% half-width (seeds, failures), or why there is none."""
     if cell is None:
         return "not run"
     failed = f", {cell['failed']} failed" if cell.get("failed") else ""
@@ -145,10 +146,11 @@ def budgets(results_dir, dataset):
     return sorted(found, key=str)
 
 
-def render(results_dir, datasets=sweep.DATASETS, budget_name=None):
+def render(results_dir, datasets=sweep.DATASETS, budget_name=None, level=2):
     """Markdown of both tables and the claim verdicts for every dataset; the header states
-    ``budget_name``'s preset if given, and each dataset the budgets found in its records."""
-    lines = []
+    ``budget_name``'s preset if given, and each dataset the budgets found in its records;
+    ``level``: the heading level of the sections."""
+    lines, mark = [], "#" * level
     if budget_name is not None:
         b = sweep.budget(budget_name)
         lines.append(f"Budget `{budget_name}`: hidden {b['hidden']}, {b['iterations']} "
@@ -161,20 +163,20 @@ def render(results_dir, datasets=sweep.DATASETS, budget_name=None):
             lines.append(f"Records of {dataset}: " + "; ".join(
                 f"budget {b}, hidden {h}, {it} meta-iterations, {ep} test episodes"
                 for b, h, it, ep in found) + ".\n")
-        lines.append(f"## {dataset}: MAML vs MAML w/ LinNet (5-way 5-shot, accuracy %)\n")
+        lines.append(f"{mark} {dataset}: MAML vs MAML w/ LinNet (5-way 5-shot, accuracy %)\n")
         lines.append("| method | " + " | ".join(f"{n} layers: paper | ours"
                                                  for n in sweep.TABLE_A_LAYERS) + " |")
         lines.append("|---|" + "---|---|" * len(sweep.TABLE_A_LAYERS))
         for m in sweep.TABLE_A_METHODS:
             lines.append(f"| {LABEL[m]} | " + " | ".join(
-                f"{_paper(dataset, m, n, 'table-a')} | {_ours(cells.get((m, n)))}"
+                f"{_paper(dataset, m, n, 'table-a')} | {ours_text(cells.get((m, n)))}"
                 for n in sweep.TABLE_A_LAYERS) + " |")
-        lines.append(f"\n## {dataset}: meta-optimizers on 2 layers (5-way 5-shot, accuracy %)\n")
+        lines.append(f"\n{mark} {dataset}: meta-optimizers on 2 layers (5-way 5-shot, accuracy %)\n")
         lines.append("| method | paper | ours |\n|---|---|---|")
         for m in sweep.TABLE_B_METHODS:
             lines.append(f"| {LABEL[m]} | {_paper(dataset, m)} | "
-                         f"{_ours(cells.get((m, 2)))} |")
-        lines.append(f"\n## {dataset}: ordering claims\n")
+                         f"{ours_text(cells.get((m, 2)))} |")
+        lines.append(f"\n{mark} {dataset}: ordering claims\n")
         lines.append("| claim | verdict | detail |\n|---|---|---|")
         for claim, verdict, detail in claims(cells):
             lines.append(f"| {claim} | {verdict} | {detail} |")

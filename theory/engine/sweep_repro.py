@@ -1,0 +1,183 @@
+"""Write the sweep's records into ``paper_repro.md`` and the README's results block.
+
+``paper_repro.md`` has one row per cell of the paper's Tables 1 and 2 (ids ``T1/<dataset>/
+<method>/<layers>``, ``T2/<dataset>/<method>``) and one per CNN claim (``C7``: LinNet vs depth,
+``C8``: meta-optimizers). ``repro_rows`` builds those rows from ``results/``; ``update`` puts
+them in place of the rows with the same id and leaves every other line alone. The README's
+results block (between ``BEGIN``/``END`` markers) is ``sweep_summary.render`` of every
+dataset. ``tests/test_paper_repro.py`` checks that the committed files equal what ``update``
+writes from the committed results, so the prose cannot drift from the JSON.
+
+The numbers of a C row are backticked and name their source (``figure:json key``) in the
+``results/figures/`` JSON of figures 5 and 6, which ``python -m theory.figures`` rebuilds from the
+same records with the same aggregation (``theory.figures.results.summarise``).
+"""
+
+from theory import _io
+from theory.engine import sweep_summary as summary
+from theory.figures import paper
+
+BEGIN = "<!-- tables: python benchmarks/paper_tables.py repro -->"
+END = "<!-- end of tables -->"
+SWEEP = {"maml": "maml", "maml+linnet": "linnet", "metasgd": "metasgd", "mc": "mc",
+         "tnet": "tnet", "kfo": "kfo"}   # paper method -> sweep method
+RUN = "python benchmarks/paper_tables.py run --budget cpu --checkpoints"
+ABSENT = ("not run: CIFAR-FS and mini-ImageNet are not on this machine (the engine reads them "
+          "from a path you give; the sweep covers Omniglot and the synthetic benchmark)")
+
+
+def _train_command(dataset, method, layers):
+    extra = " --linnet 2 --linnet-width 64" if method == "maml+linnet" else ""
+    opt = f" --metaopt {method}" if method not in ("maml", "maml+linnet") else ""
+    return (f"`python -m theory.engine train --dataset {dataset} --layers {layers}{extra}{opt} "
+            f"--ways 5 --shots 5 --steps 5 --meta-batch 16 --out DIR`")
+
+
+def _records(cell):
+    return [_io.read_json(path) for path in cell.get("files", ())]
+
+
+def _budget(cell):
+    """The budget text of a cell from its records (every seed shares one config)."""
+    recs = _records(cell)
+    cfg, info = recs[0]["config"], recs[0].get("sweep", {})
+    walls = [r["wall_time_s"] for r in recs if "wall_time_s" in r]
+    wall = f", {sum(walls) / len(walls) / 60:.1f} min training per seed" if walls else ""
+    return (f"`{info.get('budget')}`: hidden {cfg['hidden']}, {cfg['iterations']} "
+            f"meta-iterations, inner lr {cfg['inner_lr']:g}, meta lr {cfg['meta_lr']:g} "
+            f"({info.get('lr_source', '?')}), {recs[0]['test']['episodes']} test episodes per "
+            f"seed{wall}")
+
+
+def _cell_row(row_id, setting, dataset, method, layers, cell, quoted, claim):
+    paper_text = paper.NOT_QUOTED if quoted is None else f"{quoted:g}"
+    if cell is None or "accuracy" not in cell:
+        failed = f" ({cell['failed']} seed(s) failed)" if cell else ""
+        why = ABSENT if dataset not in ("omniglot", "synthetic") else \
+            f"not run: no record under `results/` yet{failed}; `{RUN}` runs it"
+        return (f"| {row_id} | {setting} | {paper_text} | not run | "
+                f"{_train_command(dataset, method, layers)} | — | {why} |")
+    table = "table-a" if method in ("maml", "maml+linnet") else "table-b"
+    files = f"results/{table}/{dataset}/{SWEEP[method]}-L{layers}-s*.json"
+    if quoted is None:
+        verdict = f"measured; the paper's value is not quoted in our sources (see {claim})"
+    else:
+        verdict = (f"measured: ours − paper = {cell['accuracy'] - quoted:+.1f} points at a "
+                   f"budget far below the paper's, so only the ordering is judged ({claim})")
+    return (f"| {row_id} | {setting} | {paper_text} | {summary.ours_text(cell)} | `{RUN}` "
+            f"(records: `{files}`) | {_budget(cell)} | {verdict} |")
+
+
+def _claim_verdict(verdicts):
+    if all(v == summary.NOT_RUN for v in verdicts):
+        return "not run"
+    if summary.FAILED_CLAIM in verdicts:
+        return "not reproduced at the `cpu` budget"
+    if all(v == summary.HELD for v in verdicts):
+        return "reproduced at the `cpu` budget"
+    return "not contradicted at the `cpu` budget (differences within noise)"
+
+
+def _number(cell, key, label):
+    """``label `value``` and its source key, or ``label not run`` and no key."""
+    if cell is None or "accuracy" not in cell:
+        return f"{label} not run", None
+    return f"{label} `{cell['accuracy']:.1f}`", key
+
+
+def _claim_rows(cells):
+    (_, v_2l, _), (_, v_gap, deepest), (_, v_all, each), (_, v_kfo, _) = summary.claims(cells)
+    parts, keys = [], []
+    for i, n in enumerate(paper.TABLE1_LAYERS):
+        for method in ("maml", "maml+linnet"):
+            text, key = _number(cells.get((SWEEP[method], n)),
+                                f"linnet_depth:ours.{method}.{i}.accuracy",
+                                f"{paper.TABLE1_LABEL[method]} {n} layers")
+            parts.append(text)
+            keys += [key] if key else []
+    c7 = (f"| C7 | On CNNs, LinNet (extra collapsible linear layers) helps MAML most for "
+          f"shallow networks; the gap closes with depth | Table 1, see T1 rows | Omniglot "
+          f"test accuracy %: {', '.join(parts)}. LinNet > MAML at 2 layers: {v_2l}; the gain "
+          f"shrinks with depth: {v_gap}{f' ({deepest})' if deepest else ''} | "
+          f"{', '.join(f'`{k}`' for k in keys) or '—'} | `{RUN}`, then "
+          f"`python -m theory.figures linnet_depth` | {_claim_verdict([v_2l, v_gap])} |")
+    parts, keys = [], []
+    for method in paper.TABLE2_METHODS:
+        text, key = _number(cells.get((SWEEP[method], 2)),
+                            f"meta_optimizers:ours.{method}.accuracy",
+                            paper.TABLE2_LABEL[method])
+        parts.append(text)
+        keys += [key] if key else []
+    c8 = (f"| C8 | Meta-optimizers help 2-layer CNNs, KFO best or near best | Table 2, see T2 "
+          f"rows | Omniglot test accuracy %: {', '.join(parts)}. Every meta-optimizer > MAML: "
+          f"{v_all} ({each}); KFO best or near best: {v_kfo} | "
+          f"{', '.join(f'`{k}`' for k in keys) or '—'} | `{RUN}`, then "
+          f"`python -m theory.figures meta_optimizers` | {_claim_verdict([v_all, v_kfo])} |")
+    return {"C7": c7, "C8": c8}
+
+
+def repro_rows(results_dir="results"):
+    """``{row id: markdown row}`` of every table cell and of claims C7 and C8."""
+    rows = {}
+    for dataset in paper.DATASETS:
+        cells = summary.load_cells(results_dir, dataset)
+        label = paper.DATASET_LABEL[dataset]
+        for (d, method, n), quoted in paper.TABLE1.items():
+            if d == dataset:
+                row_id = f"T1/{d}/{method}/{n}"
+                rows[row_id] = _cell_row(row_id, f"{label}, {paper.TABLE1_LABEL[method]}, "
+                                         f"{n} layers", d, method, n,
+                                         cells.get((SWEEP[method], n)), quoted, "C7")
+        for (d, method), quoted in paper.TABLE2.items():
+            if d == dataset:
+                row_id = f"T2/{d}/{method}"
+                rows[row_id] = _cell_row(row_id, f"{label}, 2-layer CNN, "
+                                         f"{paper.TABLE2_LABEL[method]}", d, method, 2,
+                                         cells.get((SWEEP[method], 2)), quoted, "C8")
+        if dataset == "omniglot":
+            rows.update(_claim_rows(cells))
+    return rows
+
+
+def _row_id(line):
+    return line.strip().strip("|").split("|")[0].strip() if line.startswith("|") else None
+
+
+def rewrite_rows(text, rows):
+    """``text`` with each row whose id is in ``rows`` replaced (``ValueError`` if an id of
+    ``rows`` has no row in ``text``)."""
+    lines, seen = [], set()
+    for line in text.splitlines():
+        row_id = _row_id(line)
+        if row_id in rows:
+            seen.add(row_id)
+            line = rows[row_id]
+        lines.append(line)
+    if missing := sorted(set(rows) - seen):
+        raise ValueError(f"no row for {missing}")
+    return "\n".join(lines) + "\n"
+
+
+def rewrite_block(text, block):
+    """``text`` with the part between the ``BEGIN`` and ``END`` lines replaced by ``block``."""
+    if BEGIN not in text or END not in text:
+        raise ValueError(f"no {BEGIN!r} ... {END!r} block")
+    head, rest = text.split(BEGIN, 1)
+    return f"{head}{BEGIN}\n{block.strip()}\n\n{END}{rest.split(END, 1)[1]}"
+
+
+def update(repro="paper_repro.md", readme="README.md", results_dir="results"):
+    """Rewrite the generated rows of ``repro`` and the tables block of ``readme`` in place
+    (atomically); returns the paths that changed."""
+    changed = []
+    new = {repro: lambda t: rewrite_rows(t, repro_rows(results_dir)),
+           readme: lambda t: rewrite_block(t, summary.render(results_dir, budget_name="cpu", level=3))}
+    for path, edit in new.items():
+        with open(path) as handle:
+            old = handle.read()
+        text = edit(old)
+        if text != old:
+            with _io.atomic_open(path, "w") as handle:
+                handle.write(text)
+            changed.append(path)
+    return changed
