@@ -9,8 +9,11 @@ Batch norm uses the statistics of the batch it is given, as in MAML's own evalua
 query images are normalised together: a prediction can depend on the other query images.
 """
 
+import os
+
 import numpy as np
 
+from theory import _io
 from theory.engine import cnn, data, maml
 from theory.engine import train as training
 
@@ -51,6 +54,22 @@ def adapt_folders(checkpoint_path, support, query, *, steps=None, metaopt=None):
             "classes": list(sup.class_names), "steps": config["steps"],
             "metaopt": config["metaopt"], "metaopt_options": config["metaopt_options"],
             "predictions": predictions}
+
+
+def score(result, answers_path):
+    """Fraction of ``result``'s predictions (from ``adapt_folders``) that match the classes in
+    an ``episode``'s ``answers.json`` (query files matched by name; every file must be there)."""
+    answers = _io.read_json(answers_path).get("answers")
+    if not isinstance(answers, dict):
+        raise ValueError(f"{answers_path} has no 'answers' mapping; expected the answers.json "
+                         "written by `python -m theory.engine episode`")
+    names = [os.path.basename(item["file"]) for item in result["predictions"]]
+    if missing := [n for n in names if n not in answers]:
+        raise ValueError(f"query files {missing[:3]} are not in {answers_path} "
+                         f"({len(missing)} of {len(names)} missing)")
+    hits = [answers[n] == item["class"] for n, item in zip(names, result["predictions"],
+                                                           strict=True)]
+    return float(np.mean(hits))
 
 
 def predict(meta_params, config, metaopt, x_s, y_s, x_q):

@@ -19,6 +19,7 @@ import sys
 from theory import _cli
 from theory.engine import adapt_task, data
 from theory.engine import evaluate as evaluation
+from theory.engine.data import export
 from theory.engine import train as training
 
 PROG = "python -m theory.engine"
@@ -32,6 +33,8 @@ def build_parser():
     _add_eval(sub.add_parser("eval", help="evaluate a checkpoint over test episodes"))
     _add_adapt(sub.add_parser("adapt", help="adapt a checkpoint to your own few examples"))
     _add_bench(sub.add_parser("bench", help="time meta-steps"))
+    _add_episode(sub.add_parser("episode", help="write one episode as image folders for "
+                                "adapt"))
     return parser
 
 
@@ -114,7 +117,25 @@ def _add_adapt(p):
     p.add_argument("--steps", type=_cli.nonnegative_int, default=None, metavar="S",
                    help="inner steps (default: the training value)")
     _add_metaopt_override(p)
+    p.add_argument("--answers", metavar="FILE", default=None,
+                   help="answers.json of an `episode`: also print the accuracy")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _add_episode(p):
+    pos = _cli.positive_int
+    p.add_argument("--dataset", choices=training.DATASETS, default="omniglot",
+                   help="benchmark (default: %(default)s)")
+    p.add_argument("--data", metavar="PATH", default=None, help="dataset location")
+    p.add_argument("--split", choices=("train", "val", "test"), default="test")
+    p.add_argument("--ways", type=pos, default=5, metavar="N")
+    p.add_argument("--shots", type=pos, default=1, metavar="K")
+    p.add_argument("--query", type=pos, default=1, metavar="Q",
+                   help="query images per class (default: %(default)s)")
+    p.add_argument("--seed", type=_cli.nonnegative_int, default=0, metavar="s",
+                   help="seed of the episode (the class split uses the dataset's seed 0)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="writes DIR/support/<class>/, DIR/query/, DIR/answers.json")
 
 
 def _add_bench(p):
@@ -177,7 +198,7 @@ def main(argv=None):
     """Parse ``argv`` and run the sub-command; returns the exit status."""
     args = build_parser().parse_args(argv)
     return {"train": cmd_train, "eval": cmd_eval, "adapt": cmd_adapt,
-            "bench": cmd_bench}[args.command](args)
+            "bench": cmd_bench, "episode": cmd_episode}[args.command](args)
 
 
 main.prog = PROG
@@ -227,11 +248,26 @@ def cmd_adapt(args):
     """``adapt``: adapt to ``--support`` and print the predicted class of each query file."""
     out = adapt_task.adapt_folders(args.checkpoint, args.support, args.query,
                                    steps=args.steps, metaopt=args.metaopt)
+    if args.answers is not None:
+        out["accuracy"] = adapt_task.score(out, args.answers)
     if args.json:
         _print_json(out)
     else:
         for item in out["predictions"]:
             print(f"{item['file']}\t{item['class']}")
+        if "accuracy" in out:
+            print(f"accuracy: {out['accuracy']:.4f} ({len(out['predictions'])} query images)")
+    return 0
+
+
+def cmd_episode(args):
+    """``episode``: write one seeded episode as image folders (``data.export``)."""
+    dataset = data.load(args.dataset, args.data, split=args.split)
+    record = export.write_episode(dataset, args.out, ways=args.ways, shots=args.shots,
+                                  query=args.query, seed=args.seed)
+    print(f"{args.ways}-way {args.shots}-shot episode of {record['dataset']}/{record['split']}: "
+          f"{args.out}/support, {args.out}/query ({len(record['answers'])} images), "
+          f"answers in {args.out}/answers.json")
     return 0
 
 

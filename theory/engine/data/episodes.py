@@ -15,22 +15,11 @@ def _check_count(name, value, low):
     return int(value)
 
 
-def sample_tasks(dataset, rng, *, tasks, ways, shots, query=15):
-    """Draw ``tasks`` seeded N-way K-shot episodes from ``dataset``.
-
-    Args:
-        dataset: a ``Dataset``.
-        rng: ``numpy.random.Generator``; the same generator state gives the same episodes.
-        tasks: number of episodes T >= 1.
-        ways: classes per episode N, 1 <= N <= ``dataset.n_classes``.
-        shots: support images per class K >= 1.
-        query: query images per class Q >= 1 (every class needs at least K + Q images).
-
-    Returns:
-        ``(x_s, y_s, x_q, y_q)``: float32 ``(T, N*K, C, H, W)``, int64 ``(T, N*K)``,
-        float32 ``(T, N*Q, C, H, W)``, int64 ``(T, N*Q)``. Within a task the images are
-        grouped by label: ``y_s[t] = [0]*K + [1]*K + ...`` and ``y_q[t] = [0]*Q + [1]*Q + ...``;
-        which class carries label 0 is random per task.
+def sample_indices(dataset, rng, *, tasks, ways, shots, query=15):
+    """The image indices of ``sample_tasks``' episodes (same arguments, same draws):
+    ``(support, queries)`` int arrays ``(T, N*K)`` and ``(T, N*Q)`` into ``dataset.images``,
+    grouped by label as in ``sample_tasks``; ``dataset.labels[support[t, n*K]]`` is the
+    class behind label ``n`` of task ``t``.
     """
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
@@ -62,8 +51,29 @@ def sample_tasks(dataset, rng, *, tasks, ways, shots, query=15):
     # support versus query, is uniformly random too.
     picks = np.argsort(keys, axis=2)[..., :per_class]
     index = dataset.order[dataset.starts[classes][..., None] + picks]   # (T, N, K+Q)
-    support = index[..., :shots].reshape(tasks, ways * shots)
-    queries = index[..., shots:].reshape(tasks, ways * query)
+    return index[..., :shots].reshape(tasks, ways * shots), \
+        index[..., shots:].reshape(tasks, ways * query)
+
+
+def sample_tasks(dataset, rng, *, tasks, ways, shots, query=15):
+    """Draw ``tasks`` seeded N-way K-shot episodes from ``dataset``.
+
+    Args:
+        dataset: a ``Dataset``.
+        rng: ``numpy.random.Generator``; the same generator state gives the same episodes.
+        tasks: number of episodes T >= 1.
+        ways: classes per episode N, 1 <= N <= ``dataset.n_classes``.
+        shots: support images per class K >= 1.
+        query: query images per class Q >= 1 (every class needs at least K + Q images).
+
+    Returns:
+        ``(x_s, y_s, x_q, y_q)``: float32 ``(T, N*K, C, H, W)``, int64 ``(T, N*K)``,
+        float32 ``(T, N*Q, C, H, W)``, int64 ``(T, N*Q)``. Within a task the images are
+        grouped by label: ``y_s[t] = [0]*K + [1]*K + ...`` and ``y_q[t] = [0]*Q + [1]*Q + ...``;
+        which class carries label 0 is random per task.
+    """
+    support, queries = sample_indices(dataset, rng, tasks=tasks, ways=ways, shots=shots,
+                                      query=query)
     y_s = np.broadcast_to(np.repeat(np.arange(ways), shots), (tasks, ways * shots)).copy()
     y_q = np.broadcast_to(np.repeat(np.arange(ways), query), (tasks, ways * query)).copy()
     return dataset.images[support], y_s, dataset.images[queries], y_q
