@@ -24,6 +24,28 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
     assert os.listdir(tmp_path) == ["out.json"]
 
 
+def test_ctrl_c_as_the_temporary_file_is_created_leaves_nothing(tmp_path, monkeypatch):
+    real_open = os.open
+
+    def interrupted(path, flags, mode=0o777):
+        real_open(path, flags, mode)     # the file exists, but its descriptor never returns
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_io.os, "open", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _io.write_json(tmp_path / "out.json", {"a": 1})
+    assert os.listdir(tmp_path) == []
+
+
+def test_new_files_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        _io.write_json(tmp_path / "out.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out.json").stat().st_mode & 0o777 == 0o644
+
+
 @pytest.mark.parametrize("parse, text", [(_cli.positive_int, "0"), (_cli.nonnegative_int, "-1"),
                                          (_cli.positive_float, "0"), (_cli.positive_int, "x"),
                                          (_cli.positive_float, "nan")])

@@ -3,7 +3,7 @@
 import contextlib
 import json
 import os
-import tempfile
+import secrets
 
 
 @contextlib.contextmanager
@@ -11,23 +11,24 @@ def atomic_open(path, mode="w"):
     """Open a temporary file beside ``path``; on success rename it over ``path``.
 
     The rename is atomic on POSIX, so readers see the old file or the new one, never a mix.
+    The temporary name is chosen before the file is created, so a Ctrl-C at any point,
+    even between the creation and the return of ``os.open``, leaves no file behind. New files
+    get the usual permissions (0o666 minus the umask).
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    tmp = None
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
     try:
-        # inside the try, so that a Ctrl-C right after the file is created still removes it
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".", suffix=".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        if tmp is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(tmp)
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
         raise
 
 
