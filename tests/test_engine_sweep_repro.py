@@ -58,6 +58,8 @@ def test_rows_follow_the_records_and_other_lines_stay(tmp_path):
     c8 = next(line for line in text.splitlines() if line.startswith("| C8 "))
     assert "MAML `72.0`" in c8 and "KFO `92.0`" in c8 and "Meta-SGD not run" in c8
     assert "`meta_optimizers:ours.kfo.accuracy`" in c8
+    f6 = next(line for line in text.splitlines() if line.startswith("| F6 "))
+    assert "(2 of 5 of our cells run)" in f6 and f6.endswith("| incomplete: some cells not run yet (C8) |")
     assert "| T1/omniglot/maml+linnet/2 | Omniglot, MAML w/ LinNet, 2 layers | 88.1 | not run" \
         in text
     assert "CIFAR-FS and mini-ImageNet are not on this machine" in text

@@ -51,7 +51,7 @@ def _budget(cell):
 
 def _cell_row(row_id, setting, dataset, method, layers, cell, quoted, claim):
     paper_text = paper.NOT_QUOTED if quoted is None else f"{quoted:g}"
-    if cell is None or "accuracy" not in cell:
+    if not _has(cell):
         failed = f" ({cell['failed']} seed(s) failed)" if cell else ""
         why = ABSENT if dataset not in ("omniglot", "synthetic") else \
             f"not run: no record under `results/` yet{failed}; `{RUN}` runs it"
@@ -73,14 +73,20 @@ def _claim_verdict(verdicts):
         return "not run"
     if summary.FAILED_CLAIM in verdicts:
         return "not reproduced at the `cpu` budget"
+    if summary.NOT_RUN in verdicts:
+        return "incomplete: some cells not run yet"
     if all(v == summary.HELD for v in verdicts):
         return "reproduced at the `cpu` budget"
     return "not contradicted at the `cpu` budget (differences within noise)"
 
 
+def _has(cell):
+    return cell is not None and "accuracy" in cell
+
+
 def _number(cell, key, label):
     """``label `value``` and its source key, or ``label not run`` and no key."""
-    if cell is None or "accuracy" not in cell:
+    if not _has(cell):
         return f"{label} not run", None
     return f"{label} `{cell['accuracy']:.1f}`", key
 
@@ -113,7 +119,23 @@ def _claim_rows(cells):
           f"{v_all} ({each}); KFO best or near best: {v_kfo} | "
           f"{', '.join(f'`{k}`' for k in keys) or '—'} | `{RUN}`, then "
           f"`python -m theory.figures meta_optimizers` | {_claim_verdict([v_all, v_kfo])} |")
-    return {"C7": c7, "C8": c8}
+    return {"C7": c7, "C8": c8,
+            "F5": _figure_row("F5", "LinNet vs CNN depth", "Table 1", "linnet_depth", cells,
+                              [(SWEEP[m], n) for m in paper.TABLE1_METHODS
+                               for n in paper.TABLE1_LAYERS], ("C7", c7)),
+            "F6": _figure_row("F6", "meta-optimizers on 2-layer CNNs", "Table 2",
+                              "meta_optimizers", cells,
+                              [(SWEEP[m], 2) for m in paper.TABLE2_METHODS], ("C8", c8))}
+
+
+def _figure_row(row_id, title, table, name, cells, keys, claim):
+    """A figure's row: how many of its cells have runs, and its claim's verdict."""
+    run = sum(1 for k in keys if _has(cells.get(k)))
+    claim_id, claim_row = claim
+    verdict = claim_row.rsplit("|", 2)[-2].strip()     # the claim row's last cell
+    return (f"| {row_id} | {title}, paper beside ours | {table} (Omniglot) | "
+            f"`figures/{name}.png` ({run} of {len(keys)} of our cells run) | "
+            f"`python -m theory.figures {name}` | {verdict} ({claim_id}) |")
 
 
 def repro_rows(results_dir="results"):
@@ -171,7 +193,8 @@ def update(repro="paper_repro.md", readme="README.md", results_dir="results"):
     (atomically); returns the paths that changed."""
     changed = []
     new = {repro: lambda t: rewrite_rows(t, repro_rows(results_dir)),
-           readme: lambda t: rewrite_block(t, summary.render(results_dir, budget_name="cpu", level=3))}
+           readme: lambda t: rewrite_block(t, summary.render(results_dir, budget_name="cpu",
+                                                             level=3))}
     for path, edit in new.items():
         with open(path) as handle:
             old = handle.read()

@@ -171,7 +171,8 @@ def render(results_dir, datasets=sweep.DATASETS, budget_name=None, level=2):
             lines.append(f"| {LABEL[m]} | " + " | ".join(
                 f"{_paper(dataset, m, n, 'table-a')} | {ours_text(cells.get((m, n)))}"
                 for n in sweep.TABLE_A_LAYERS) + " |")
-        lines.append(f"\n{mark} {dataset}: meta-optimizers on 2 layers (5-way 5-shot, accuracy %)\n")
+        lines.append(f"\n{mark} {dataset}: meta-optimizers on 2 layers "
+                     "(5-way 5-shot, accuracy %)\n")
         lines.append("| method | paper | ours |\n|---|---|---|")
         for m in sweep.TABLE_B_METHODS:
             lines.append(f"| {LABEL[m]} | {_paper(dataset, m)} | "
