@@ -8,6 +8,7 @@ The plan, budgets, resume and record layout: ``theory.engine.sweep``; results/RE
 Restrict the plan with ``--only``, ``--datasets``, ``--methods``, ``--layers``, ``--seeds``.
 """
 
+import argparse
 import os
 import signal
 import sys
@@ -36,6 +37,14 @@ def _ints(text):
                          f"integers from {list(sweep.TABLE_A_LAYERS)}") from None
 
 
+def _floats(text):
+    try:
+        return tuple(float(w) for w in _words(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a comma-separated list of "
+                                         "positive numbers") from None
+
+
 def build_parser():
     """``run`` and ``summary`` sub-commands."""
     parser = _cli.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
@@ -50,6 +59,10 @@ def build_parser():
     run.add_argument("--layers", type=str, default=None, metavar="LIST")
     run.add_argument("--seeds", type=_cli.positive_int, default=None,
                      help="seeds per 2-layer row (default: the budget's)")
+    run.add_argument("--lr-inner", type=_floats, default=None, metavar="LIST",
+                     help="inner lrs of the search (default: the budget's grid)")
+    run.add_argument("--lr-meta", type=_floats, default=None, metavar="LIST",
+                     help="meta lrs of the search (default: the budget's grid)")
     run.add_argument("--checkpoints", action="store_true",
                      help="also run 20-way 1-shot MAML and copy the best checkpoints")
     run.add_argument("--jobs", type=_cli.positive_int, default=2,
@@ -87,7 +100,7 @@ def main(argv=None):
         dry_run=args.dry_run, progress=not args.no_progress, echo=_cli.emit, tables=args.only,
         datasets=args.datasets, methods=args.methods,
         layers=None if args.layers is None else _ints(args.layers), seeds=args.seeds,
-        checkpoints=args.checkpoints)
+        checkpoints=args.checkpoints, lr_inner=args.lr_inner, lr_meta=args.lr_meta)
     bad = {name: s for name, s in outcome.items() if s not in ("done", "skipped")}
     for name, state in sorted(bad.items()):
         print(f"{name}: {state} (recorded)")

@@ -54,6 +54,19 @@ def test_plan_covers_the_tables_and_seeds():
     assert all(r["config"]["linnet"] == sweep.LINNET for r in linnet)
 
 
+def test_search_grid_can_be_replaced():
+    def grid(**kw):
+        return {(r["method"], r["config"]["inner_lr"], r["config"]["meta_lr"])
+                for r in sweep.make_plan("cpu", tables=("lr-search",), datasets=("synthetic",),
+                                         **kw)}
+    assert len(grid()) == len(sweep.METHODS) * 5 * 2
+    assert grid(lr_inner=(0.01, 0.1), lr_meta=[0.003]) == {
+        (m, a, 0.003) for m in sweep.METHODS for a in (0.01, 0.1)}
+    for bad in ((), (0.0,), (-1,), (True,), ("0.1",)):
+        with pytest.raises(ValueError, match="lr_inner"):
+            sweep.make_plan("cpu", lr_inner=bad)
+
+
 def test_estimate_grows_with_iterations_and_dry_run_prints_it(capsys):
     run = sweep.make_plan("cpu", tables=("table-a",), datasets=("omniglot",),
                           methods=("maml",), layers=(2,), seeds=1)[0]
@@ -228,6 +241,7 @@ def test_summary_renders_paper_values_and_ours(tmp_path, capsys):
     ["run", "--methods", "maml,adam", "--dry-run"], ["run", "--seeds", "0"],
     ["run", "--layers", "5", "--dry-run"], ["run", "--layers", "two", "--dry-run"],
     ["run", "--jobs", "0"], ["summary", "--budget", "x"],
+    ["run", "--lr-inner", "x", "--dry-run"], ["run", "--lr-meta", "0,0.1", "--dry-run"],
 ])
 def test_bad_input_is_one_line_exit_2(argv, capsys):
     from theory import _cli as cli

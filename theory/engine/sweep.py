@@ -80,11 +80,19 @@ def _check_subset(kind, values, valid):
 
 
 def make_plan(budget_name, *, tables=TABLES, datasets=DATASETS, methods=None, layers=None,
-              seeds=None, checkpoints=False):
+              seeds=None, checkpoints=False, lr_inner=None, lr_meta=None):
     """The runs of a sweep: dicts ``{table, dataset, method, layers, seed, name, config}``
     (table runs get their lrs from ``assign_lrs``); ``methods``/``layers``/``seeds`` (a count)
-    restrict the plan; the ``checkpoints`` table needs ``checkpoints=True``."""
+    restrict the plan; the ``checkpoints`` table needs ``checkpoints=True``; ``lr_inner``/
+    ``lr_meta`` (sequences of positive floats) replace the budget's search grid."""
     b = budget(budget_name)
+    for name, grid in (("lr_inner", lr_inner), ("lr_meta", lr_meta)):
+        if grid is not None:
+            if not grid or any(isinstance(v, bool) or not isinstance(v, (int, float))
+                               or not 0 < v < float("inf") for v in grid):
+                raise ValueError(f"{name}={grid!r} must be a non-empty list of positive "
+                                 "numbers")
+            b[name] = tuple(float(v) for v in grid)
     for kind, values, valid in (("table", tables, TABLES), ("dataset", datasets, DATASETS),
                                 ("method", methods or (), METHODS),
                                 ("layers", layers or (), TABLE_A_LAYERS)):
