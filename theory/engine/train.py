@@ -142,8 +142,9 @@ def init_meta_params(config, in_shape, rng):
     opt = make_metaopt(config["metaopt"], config.get("metaopt_options"))
     phi = {}
     if opt is not None:
-        params = dict(params, **opt.extra_model_params(rng, params))
-        # the transform covers exactly the keys that adapt (the head alone for ANIL)
+        # T-Nets' T and the transform cover exactly the keys that adapt (the head for ANIL)
+        params = dict(params, **opt.extra_model_params(
+            rng, params, keys=metaopt.adapt_keys(params, config["algo"])))
         phi = opt.init(rng, params, keys=metaopt.adapt_keys(params, config["algo"]))
     return {"model": params, "metaopt": phi}
 

@@ -27,7 +27,8 @@ init(rng, params, keys=None) -> phi
 update(phi, grads, params, step) -> direction
                         -- inner step theta <- theta - alpha * direction
 adapt_keys(params, algo="maml") -> tuple of keys that adapt in the inner loop (never T keys)
-extra_model_params(rng, params) -> dict of forward-pass params merged into the model (T-Nets)
+extra_model_params(rng, params, keys=None) -> dict of forward-pass params merged into the model
+    (T-Nets: one T per adapted layer of ``keys``)
 adapt_transform         -- True if phi itself takes inner-loop steps (KFO option)
 options                 -- read-only mapping of every option of this instance (for run configs)
 adapt_phi(phi, grads_prev, grads, alpha, first_order=False) -> per-task phi
@@ -99,7 +100,7 @@ def require_phi(grads, has_phi):
                              "initialise phi with init(rng, params, keys=...) covering it")
 
 
-def no_extra_params(rng, params):
+def no_extra_params(rng, params, keys=None):
     """No forward-pass parameters (every meta-optimizer except T-Nets)."""
     return {}
 

@@ -22,12 +22,14 @@ import numpy
 from ._common import MetaOpt, adapt_keys, frozen, is_transform_key
 
 
-def extra_model_params(rng, params):
-    """Identity T for every conv, LinNet and head layer of ``params`` (key ``".../T"``)."""
+def extra_model_params(rng, params, keys=None):
+    """Identity T (key ``".../T"``) for every conv, LinNet and head layer of ``params`` whose
+    weight is in ``keys``, the keys that adapt (default: all). Under ANIL only the head and
+    LinNet adapt, and a T on a layer that never adapts would shape no inner step."""
     extra = {}
     for k, p in params.items():
         m = re.fullmatch(r"(conv\d+|lin\d+|head)/w", k)
-        if m:
+        if m and (keys is None or k in keys):
             extra[f"{m.group(1)}/T"] = numpy.eye(p.shape[-4 if k.startswith("conv") else -2],
                                                  dtype=p.dtype)
     return extra
