@@ -5,6 +5,7 @@ The run that must beat chance is the end-to-end CLI run of ``test_engine_cli.py`
 
 import json
 import os
+import subprocess
 
 import numpy as np
 import pytest
@@ -228,3 +229,20 @@ def test_task_chunking_leaves_the_run_unchanged(tmp_path):
         assert runs[c]["config"]["task_chunk"] == c
         assert norm({k: ckpts[c][k] - ckpts[4][k] for k in init}) < 1e-3 * moved
         assert runs[c]["test"]["accuracy"] == pytest.approx(runs[4]["test"]["accuracy"], abs=0.02)
+
+
+@pytest.mark.parametrize("status, expected",
+                         [("", "abc"), (" M theory/engine/cnn.py", "abc+dirty")])
+def test_commit_is_marked_dirty_when_the_package_differs(monkeypatch, status, expected):
+    def run(args, **kwargs):
+        out = "abc" if args[1] == "rev-parse" else status
+        return subprocess.CompletedProcess(args, 0, stdout=out + "\n", stderr="")
+    monkeypatch.setattr(training.subprocess, "run", run)
+    assert training.git_commit() == expected
+
+
+def test_commit_is_unknown_without_git(monkeypatch):
+    def run(args, **kwargs):
+        raise FileNotFoundError("git")
+    monkeypatch.setattr(training.subprocess, "run", run)
+    assert training.git_commit() == "unknown"

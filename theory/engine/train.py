@@ -198,13 +198,23 @@ def override(meta_params, opt_obj, config, metaopt_name=None, steps=None):
 
 
 def git_commit():
-    """``git rev-parse HEAD`` of the source tree, or ``"unknown"`` outside a git checkout."""
+    """``git rev-parse HEAD`` of the source tree, with ``+dirty`` when a tracked file of the
+    ``theory`` package differs from it, or ``"unknown"`` outside a git checkout."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def git(*args):
+        out = subprocess.run(["git", *args], capture_output=True, text=True, cwd=package,
+                             timeout=10)
+        return out.stdout.strip() if out.returncode == 0 else None
+
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             cwd=os.path.dirname(os.path.abspath(__file__)), timeout=10)
+        head = git("rev-parse", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", ".")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+    if not head:
+        return "unknown"
+    return head + ("+dirty" if changed else "")
 
 
 def machine():
