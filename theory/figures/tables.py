@@ -52,8 +52,8 @@ def compute_meta_optimizers(rng=None, quick=False, *, results_dir=results.DEFAUL
 
 
 def _bars(ax, x, paper_values, ours, *, color, label):
-    """Paper bars (hatched, light) and ours (solid, 95 % CI, labelled with the number of seeds
-    and meta-training iterations, our budget) side by side at positions ``x``."""
+    """Paper bars (hatched, light) and ours (solid, 95 % CI, labelled inside with the mean and
+    the number of seeds n) side by side at positions ``x``."""
     width = 0.38
     for xi, value in zip(x, paper_values, strict=True):
         if value is None:
@@ -74,14 +74,21 @@ def _bars(ax, x, paper_values, ours, *, color, label):
             half = summary["ci95"] or 0.0  # an unknown interval (None) gets no error bar
             ax.bar(xi + width / 2, summary["accuracy"], width, color=color,
                    yerr=half, capsize=2, ecolor="0.2")
-            its = "/".join(str(i) for i in summary["iterations"]) or "?"
-            ax.text(xi + width / 2, summary["accuracy"] + half + 1,
-                    f"{summary['accuracy']:.1f}\n{summary['seeds']} seed(s)\n{its} it.",
-                    ha="center", va="bottom", fontsize=5)
+            # inside the bar (white), so that labels never collide with neighbouring bars
+            ax.text(xi + width / 2, summary["accuracy"] - 1.5, f"{summary['accuracy']:.1f}",
+                    ha="center", va="top", fontsize=6, color="white", rotation=90)
+            ax.text(xi + width / 2, 1.5, f"n={summary['seeds']}", ha="center", va="bottom",
+                    fontsize=5, color="white", rotation=90)
     handles = [Patch(facecolor=color, alpha=0.35, hatch="//", edgecolor=color,
                      label=f"{label} (paper)"),
                Patch(facecolor=color, label=f"{label} (ours)")]
     return missing, handles
+
+
+def _budget(summaries):
+    """" (ours: I meta-iterations)" from our cells' iterations, or "" when none ran."""
+    its = sorted({i for s in summaries if s for i in s["iterations"]})
+    return f" (ours: {'/'.join(map(str, its))} meta-iterations)" if its else ""
 
 
 def _finish(fig, ax, missing, total, title, handles):
@@ -113,8 +120,9 @@ def fig_linnet_depth(res):
     ax.set_xticks(2.5 * x, [f"{n} layers" for n in layers])
     ax.set_xlabel("CNN depth (conv layers)")
     label = paper.DATASET_LABEL.get(res["dataset"], res["dataset"])
+    ours = [c for m in res["methods"] for c in res["ours"][m]]
     return _finish(fig, ax, missing, 2 * len(layers),
-                   f"{label} 5-way 5-shot: LinNet vs depth", handles)
+                   f"{label} 5-way 5-shot: LinNet vs depth{_budget(ours)}", handles)
 
 
 @style.styled
@@ -130,5 +138,5 @@ def fig_meta_optimizers(res):
     ax.set_xticks(x, [paper.TABLE2_LABEL[m] for m in methods])
     ax.set_xlabel("meta-optimizer (2-layer CNN)")
     label = paper.DATASET_LABEL.get(res["dataset"], res["dataset"])
-    return _finish(fig, ax, missing, len(methods),
-                   f"{label} 5-way 5-shot: meta-optimizers", handles)
+    return _finish(fig, ax, missing, len(methods), f"{label} 5-way 5-shot: meta-optimizers"
+                   f"{_budget(res['ours'].values())}", handles)
