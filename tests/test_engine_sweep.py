@@ -218,6 +218,18 @@ def test_gap_claim_uses_the_combined_interval():
     assert math.isclose(math.hypot(math.hypot(3, 3), math.hypot(3, 3)), 6.0)
 
 
+def test_gap_that_reverses_with_depth_does_not_close():
+    # LinNet a little worse at 2 layers and far worse at 6: the 2-layer gap is larger, but
+    # the gap did not close
+    cells = {("maml", 2): _cell(77, 2), ("linnet", 2): _cell(75, 2),
+             ("maml", 6): _cell(85, 1), ("linnet", 6): _cell(51, 1)}
+    assert sweep_summary.claims(cells)[1][1] == "did not hold"
+    cells[("linnet", 6)] = _cell(85.5, 1)
+    assert sweep_summary.claims(cells)[1][1] == "held within noise"
+    cells[("linnet", 6)] = _cell(85.5, None, seeds=1)     # unknown interval: cannot refute
+    assert sweep_summary.claims(cells)[1][1] == "held within noise"
+
+
 def test_summary_renders_paper_values_and_ours(tmp_path, capsys):
     folder = tmp_path / "results/table-a/omniglot"
     folder.mkdir(parents=True)
