@@ -181,14 +181,14 @@ def _cell(acc, ci, seeds=3):
 
 def test_compare_verdicts():
     assert sweep_summary.compare(_cell(90, 1), _cell(80, 1)) == "held"
-    assert sweep_summary.compare(_cell(81, 1), _cell(80, 1)) == "held within noise"
-    assert sweep_summary.compare(_cell(79.5, 1), _cell(80, 1)) == "held within noise"
+    assert sweep_summary.compare(_cell(81, 1), _cell(80, 1)) == "within noise"
+    assert sweep_summary.compare(_cell(79.5, 1), _cell(80, 1)) == "within noise"
     assert sweep_summary.compare(_cell(70, 1), _cell(80, 1)) == "did not hold"
     assert sweep_summary.compare(None, _cell(80, 1)) == "not run"
     assert sweep_summary.compare({"failed": 3}, _cell(80, 1)) == "not run"
     # a cell whose interval is unknown (one test episode) can neither confirm nor refute
-    assert sweep_summary.compare(_cell(99, None, seeds=1), _cell(20, 1)) == "held within noise"
-    assert sweep_summary.compare(_cell(20, 1), _cell(99, None, seeds=1)) == "held within noise"
+    assert sweep_summary.compare(_cell(99, None, seeds=1), _cell(20, 1)) == "within noise"
+    assert sweep_summary.compare(_cell(20, 1), _cell(99, None, seeds=1)) == "within noise"
     assert "± ?" in sweep_summary.ours_text(_cell(70, None, seeds=1))
 
 
@@ -198,7 +198,7 @@ def test_claims_on_hand_made_cells():
              ("metasgd", 2): _cell(70, 2), ("mc", 2): _cell(93, 2), ("tnet", 2): _cell(91, 2),
              ("kfo", 2): _cell(92.5, 2)}
     verdict = {claim: v for claim, v, _ in sweep_summary.claims(cells)}
-    assert list(verdict.values()) == ["held", "held", "held", "held within noise"]
+    assert list(verdict.values()) == ["held", "held", "held", "within noise"]
     cells[("metasgd", 2)] = _cell(50, 2)
     cells[("kfo", 2)] = _cell(95, 2)
     verdict = [v for _, v, _ in sweep_summary.claims(cells)]
@@ -214,7 +214,7 @@ def test_gap_claim_uses_the_combined_interval():
              ("maml", 4): _cell(90, 3), ("linnet", 4): _cell(91, 3)}
     claim, verdict, detail = sweep_summary.claims(cells)[1]
     # gap 4 vs 1 with half-width sqrt(4 * 9) = 6: not resolved
-    assert verdict == "held within noise" and "4 layers" in detail
+    assert verdict == "within noise" and "4 layers" in detail
     assert math.isclose(math.hypot(math.hypot(3, 3), math.hypot(3, 3)), 6.0)
 
 
@@ -225,9 +225,9 @@ def test_gap_that_reverses_with_depth_does_not_close():
              ("maml", 6): _cell(85, 1), ("linnet", 6): _cell(51, 1)}
     assert sweep_summary.claims(cells)[1][1] == "did not hold"
     cells[("linnet", 6)] = _cell(85.5, 1)
-    assert sweep_summary.claims(cells)[1][1] == "held within noise"
+    assert sweep_summary.claims(cells)[1][1] == "within noise"
     cells[("linnet", 6)] = _cell(85.5, None, seeds=1)     # unknown interval: cannot refute
-    assert sweep_summary.claims(cells)[1][1] == "held within noise"
+    assert sweep_summary.claims(cells)[1][1] == "within noise"
 
 
 def test_summary_renders_paper_values_and_ours(tmp_path, capsys):

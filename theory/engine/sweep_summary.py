@@ -6,7 +6,7 @@ agree. Paper values come from ``theory.figures.paper`` (Omniglot only; other cel
 
 Ordering verdict of a claim "A > B" from two cells with means ``a``, ``b`` and half-widths
 ``ha``, ``hb``: with ``d = a - b`` and ``h = sqrt(ha^2 + hb^2)``, ``d > h`` is "held",
-``|d| <= h`` is "held within noise" (not contradicted) and ``d < -h`` is "did not hold"; a
+``|d| <= h`` is "within noise" (not contradicted) and ``d < -h`` is "did not hold"; a
 missing cell gives "not run". "LinNet's gain shrinks with depth and closes" is the worse of two
 verdicts: the gap (LinNet - MAML) at 2 layers > the gap at the deepest depth run (half-width:
 all four combined), and the deepest gap is within its half-width of 0 (else "did not hold":
@@ -22,7 +22,7 @@ from theory import _io
 from theory.engine import sweep
 from theory.figures import paper, results
 
-HELD, NOISE, FAILED_CLAIM, NOT_RUN = "held", "held within noise", "did not hold", "not run"
+HELD, NOISE, FAILED_CLAIM, NOT_RUN = "held", "within noise", "did not hold", "not run"
 PAPER_METHOD = {"maml": "maml", "linnet": "maml+linnet", "metasgd": "metasgd", "mc": "mc",
                 "tnet": "tnet", "kfo": "kfo"}
 LABEL = {"maml": "MAML", "linnet": "MAML w/ LinNet", "metasgd": "Meta-SGD", "mc": "MC",
