@@ -156,6 +156,43 @@ def test_lr_search_records_every_point_and_feeds_the_winner(tmp_path, monkeypatc
     assert not (tmp_path / "results/lr-search/synthetic").exists()  # no engine-run records
 
 
+def test_twenty_way_runs_take_their_own_per_depth_search(tmp_path, monkeypatch):
+    # validation accuracy by (ways, layers, inner lr), hand-made: the 20-way winners differ
+    # from the 5-way one and between depths
+    accuracy = {(5, 2, 0.1): 0.3, (5, 2, 0.4): 0.7, (20, 2, 0.4): 0.2, (20, 4, 0.4): 0.1}
+
+    def fake(config, *, out_dir, **kwargs):
+        os.makedirs(out_dir, exist_ok=True)
+        Path(out_dir, training.CHECKPOINT).write_bytes(b"x")
+        rec = {"kind": "engine-run", "config": config, "seed": config["seed"],
+               "validation": [[config["iterations"], accuracy[
+                   (config["ways"], config["layers"], config["inner_lr"])]]],
+               "test": {"accuracy": 0.5, "ci95": 0.01, "episodes": 10}}
+        (Path(out_dir) / training.RESULTS).write_text(json.dumps(rec))
+        return rec
+
+    monkeypatch.setattr(training, "train", fake)
+    monkeypatch.setitem(sweep.BUDGETS, "tiny", dict(sweep.BUDGETS["tiny"],
+                                                      lr_20w=((0.4,), (0.003, 0.01))))
+    _tiny(tmp_path, tables=("lr-search", "checkpoints"), datasets=("omniglot",),
+          methods=("maml",), layers=(2, 4), checkpoints=True)
+    search = json.loads((tmp_path / "results/lr-search/omniglot.json").read_text())
+    assert sorted(search["winners"]) == ["maml", "maml-20w1s-L2", "maml-20w1s-L4"]
+    assert search["winners"]["maml-20w1s-L4"]["meta_lr"] == 0.003   # first on ties
+    for depth in (2, 4):
+        rec = json.loads((tmp_path / f"results/checkpoints/omniglot/maml-L{depth}-20w1s-s0.json")
+                         .read_text())
+        assert (rec["config"]["ways"], rec["config"]["inner_lr"]) == (20, 0.4)
+    # a record trained with other lrs than the search now gives is not silently kept
+    plan = sweep.assign_lrs(
+        [r for r in sweep.make_plan("tiny", tables=("checkpoints",), datasets=("omniglot",),
+                                    layers=(2,), checkpoints=True)],
+        tmp_path / "results", "tiny")
+    plan[0]["config"]["inner_lr"] = 0.1
+    with pytest.raises(ValueError, match="delete it"):
+        sweep.status(tmp_path / "results", tmp_path / "runs", "tiny", plan[0])
+
+
 def test_checkpoint_copy_picks_the_best_validation(tmp_path, monkeypatch):
     def fake(config, *, out_dir, **kwargs):
         os.makedirs(out_dir, exist_ok=True)

@@ -43,17 +43,18 @@ BUDGETS = {
     "tiny": {"hidden": 4, "iterations": 4, "val_every": 2, "val_episodes": 4,
              "test_episodes": 10, "seeds": 1, "deep_seeds": 1, "meta_batch": 2, "query": 2,
              "steps": 1, "lr_iterations": 2, "lr_val_episodes": 4,
-             "lr_inner": (0.1, 0.4), "lr_meta": (0.003,), "default_lr": (0.4, 0.003)},
+             "lr_inner": (0.1, 0.4), "lr_meta": (0.003,), "default_lr": (0.4, 0.003),
+             "lr_20w": ((0.4,), (0.003,))},
     "cpu": {"hidden": 16, "iterations": 90, "val_every": 45, "val_episodes": 50,
             "test_episodes": 600, "seeds": 3, "deep_seeds": 1, "lr_iterations": 20,
             "lr_val_episodes": 50, "lr_inner": (0.001, 0.003, 0.01, 0.1, 0.4),
             "lr_meta": (0.003, 0.01),
-            "default_lr": (0.4, 0.003)},
+            "default_lr": (0.4, 0.003), "lr_20w": ((0.01, 0.1, 0.4), (0.01,))},
     "full": {"hidden": 32, "iterations": 20000, "val_every": 1000, "val_episodes": 200,
              "test_episodes": 600, "seeds": 3, "deep_seeds": 3, "lr_iterations": 1000,
              "lr_val_episodes": 200, "lr_inner": (0.001, 0.003, 0.01, 0.1, 0.4),
              "lr_meta": (0.001, 0.003),
-             "default_lr": (0.4, 0.001)},
+             "default_lr": (0.4, 0.001), "lr_20w": ((0.01, 0.1, 0.4), (0.001, 0.003))},
 }
 
 # Measured single-thread seconds (best of 3, OPENBLAS_NUM_THREADS=1; results/README.md) of one
@@ -121,9 +122,9 @@ def make_plan(budget_name, *, tables=TABLES, datasets=DATASETS, methods=None, la
                 f"{method}-L{depth}-s{seed}")
 
     for dataset in datasets:
+        short = dict(base, iterations=b["lr_iterations"], val_every=b["lr_iterations"],
+                     val_episodes=b["lr_val_episodes"], test_episodes=1)
         if "lr-search" in tables:
-            short = dict(base, iterations=b["lr_iterations"], val_every=b["lr_iterations"],
-                         val_episodes=b["lr_val_episodes"], test_episodes=1)
             for method in METHODS:
                 if method in want_m and 2 in want_l:
                     for a in b["lr_inner"]:
@@ -141,13 +142,28 @@ def make_plan(budget_name, *, tables=TABLES, datasets=DATASETS, methods=None, la
                 if method in want_m:
                     cell("table-a" if method == "maml" else "table-b", dataset, method, 2)
         if checkpoints and "checkpoints" in tables and dataset == "omniglot":
+            twenty = {**SETTING_20W, **{k: setting[k] for k in ("meta_batch", "steps", "query")}}
             for depth in CHECKPOINT_LAYERS:
-                if depth in want_l:
-                    add("checkpoints", dataset, "maml", depth, 0,
-                        {**base, **SETTING_20W, **{k: setting[k] for k in
-                                                   ("meta_batch", "steps", "query")}},
-                        f"maml-L{depth}-20w1s-s0")
+                if depth not in want_l:
+                    continue
+                if "lr-search" in tables:   # 20-way 1-shot has its own search, per depth
+                    inner, meta = b["lr_20w"]
+                    for a in inner:
+                        for m in meta:
+                            add("lr-search", dataset, "maml", depth, 0,
+                                dict(short, **twenty, inner_lr=a, meta_lr=m),
+                                f"maml-L{depth}-20w1s-a{a:g}-b{m:g}")
+                add("checkpoints", dataset, "maml", depth, 0, {**base, **twenty},
+                    f"maml-L{depth}-20w1s-s0")
     return runs
+
+
+def search_key(run):
+    """Which winner a run takes, or (search points) competes for: the method for 5-way 5-shot,
+    ``maml-20w1s-L<layers>`` for the 20-way 1-shot runs (searched per depth)."""
+    if run["config"]["ways"] == SETTING_20W["ways"]:
+        return f"maml-20w1s-L{run['layers']}"
+    return run["method"]
 
 
 def run_id(run):
@@ -197,7 +213,7 @@ def lr_winners(results_dir, runs_dir, budget_name, plan):
         rec = _read(os.path.join(out, training.RESULTS)) \
             or _read(os.path.join(out, "failed.json")) or {"status": "not run"}
         points.setdefault(run["dataset"], []).append(
-            {"run": run["name"], "method": run["method"], "layers": run["layers"],
+            {"run": run["name"], "method": search_key(run), "layers": run["layers"],
              **{k: cfg[k] for k in ("inner_lr", "meta_lr", "iterations", "val_episodes")},
              "val_accuracy": rec["validation"][-1][1] if rec.get("validation") else None,
              "status": rec.get("status", "ok"), "error": rec.get("error")})
@@ -224,7 +240,9 @@ def assign_lrs(plan, results_dir, budget_name):
         if run["table"] == "lr-search":
             continue
         won = (_read(lr_search_path(results_dir, run["dataset"])) or {}).get("winners", {})
-        key = "maml" if run["table"] == "checkpoints" else run["method"]
+        key = search_key(run)
+        if key not in won and run["table"] == "checkpoints":
+            key = "maml"      # no 20-way search (e.g. --only checkpoints): MAML's 5-way lrs
         lrs = (won[key]["inner_lr"], won[key]["meta_lr"]) if key in won else default
         run["config"].update(inner_lr=lrs[0], meta_lr=lrs[1])
         run["lr_source"] = "lr-search" if key in won else "default"
@@ -247,6 +265,11 @@ def status(results_dir, runs_dir, budget_name, run):
         raise ValueError(f"{record_path(results_dir, run)} holds a run of another budget "
                          f"({rec.get('sweep', {}).get('budget')!r}); choose another "
                          "--results directory")
+    lrs = [(rec["config"][k], run["config"].get(k)) for k in ("inner_lr", "meta_lr")]
+    if any(want is not None and have != want for have, want in lrs):
+        raise ValueError(f"{record_path(results_dir, run)} was trained with (inner, meta) lrs "
+                         f"{tuple(h for h, _ in lrs)}, but the search now gives "
+                         f"{tuple(w for _, w in lrs)}; delete it and {out} to re-run it")
     return "done"
 
 
