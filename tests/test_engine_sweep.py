@@ -154,6 +154,10 @@ def test_lr_search_records_every_point_and_feeds_the_winner(tmp_path, monkeypatc
     rec = json.loads((tmp_path / "results/table-b/synthetic/kfo-L2-s0.json").read_text())
     assert rec["config"]["inner_lr"] == 0.4 and rec["sweep"]["lr_source"] == "lr-search"
     assert not (tmp_path / "results/lr-search/synthetic").exists()  # no engine-run records
+    # a search restricted to another method keeps kfo's points and winner
+    _tiny(tmp_path, tables=("lr-search",), methods=("maml",))
+    search = json.loads((tmp_path / "results/lr-search/synthetic.json").read_text())
+    assert sorted(search["winners"]) == ["kfo", "maml"] and len(search["points"]) == 4
 
 
 def test_twenty_way_runs_take_their_own_per_depth_search(tmp_path, monkeypatch):

@@ -205,7 +205,8 @@ def _read(path):
 
 def lr_winners(results_dir, runs_dir, budget_name, plan):
     """Write each dataset's search (every lr-search point of ``plan``, its final validation
-    accuracy and status) to ``results/lr-search/<dataset>.json``; return the winners
+    accuracy and status, plus the points of the same budget recorded there before and absent
+    from ``plan``) to ``results/lr-search/<dataset>.json``; return the winners
     ``{(dataset, method): (inner_lr, meta_lr)}`` (highest accuracy, first on ties)."""
     points = {}
     for run in (r for r in plan if r["table"] == "lr-search"):
@@ -219,6 +220,11 @@ def lr_winners(results_dir, runs_dir, budget_name, plan):
              "status": rec.get("status", "ok"), "error": rec.get("error")})
     winners = {}
     for dataset, pts in points.items():
+        # a restricted plan (--methods, --layers) keeps the other points already recorded
+        old = _read(lr_search_path(results_dir, dataset)) or {}
+        if old.get("budget") == budget_name:
+            names = {p["run"] for p in pts}
+            pts = [p for p in old.get("points", []) if p["run"] not in names] + pts
         ok = [p for p in pts if p["val_accuracy"] is not None]
         best = {m: max((p for p in ok if p["method"] == m), key=lambda p: p["val_accuracy"])
                 for m in dict.fromkeys(p["method"] for p in ok)}
