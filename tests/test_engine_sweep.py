@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from theory.engine import sweep, sweep_summary
+from theory.engine import checkpoint, sweep, sweep_summary
 from theory.engine.data import omniglot
 from theory.engine import train as training
 
@@ -160,6 +160,11 @@ def test_lr_search_records_every_point_and_feeds_the_winner(tmp_path, monkeypatc
     assert sorted(search["winners"]) == ["kfo", "maml"] and len(search["points"]) == 4
 
 
+def _fake_checkpoint(path, config):
+    checkpoint.save(path, model={"w": np.array([float(config["seed"])])}, metaopt={},
+                    adam={"m": np.zeros(3)}, config=config, iteration=1, rng_state={})
+
+
 def test_twenty_way_runs_take_their_own_per_depth_search(tmp_path, monkeypatch):
     # validation accuracy by (ways, layers, inner lr), hand-made: the 20-way winners differ
     # from the 5-way one and between depths
@@ -167,7 +172,7 @@ def test_twenty_way_runs_take_their_own_per_depth_search(tmp_path, monkeypatch):
 
     def fake(config, *, out_dir, **kwargs):
         os.makedirs(out_dir, exist_ok=True)
-        Path(out_dir, training.CHECKPOINT).write_bytes(b"x")
+        _fake_checkpoint(Path(out_dir, training.CHECKPOINT), config)
         rec = {"kind": "engine-run", "config": config, "seed": config["seed"],
                "validation": [[config["iterations"], accuracy[
                    (config["ways"], config["layers"], config["inner_lr"])]]],
@@ -200,7 +205,7 @@ def test_twenty_way_runs_take_their_own_per_depth_search(tmp_path, monkeypatch):
 def test_checkpoint_copy_picks_the_best_validation(tmp_path, monkeypatch):
     def fake(config, *, out_dir, **kwargs):
         os.makedirs(out_dir, exist_ok=True)
-        Path(out_dir, training.CHECKPOINT).write_bytes(f"seed {config['seed']}".encode())
+        _fake_checkpoint(Path(out_dir, training.CHECKPOINT), config)
         return {"kind": "engine-run", "config": config, "seed": config["seed"],
                 "validation": [[1, 0.5 + 0.1 * config["seed"]]],
                 "test": {"accuracy": 0.5, "ci95": 0.1, "episodes": 10}}
@@ -212,8 +217,9 @@ def test_checkpoint_copy_picks_the_best_validation(tmp_path, monkeypatch):
     sweep.execute_all(plan, tmp_path / "results", tmp_path / "runs", "tiny", progress=False)
     copied = sweep.copy_checkpoints(tmp_path / "results", tmp_path / "runs", "tiny", plan)
     assert copied == {"omniglot-5w5s-2layer.npz": "table-a/omniglot/maml-L2-s1"}
-    assert (tmp_path / "results/checkpoints/omniglot-5w5s-2layer.npz").read_bytes() \
-        == b"seed 1"
+    copy = checkpoint.load(tmp_path / "results/checkpoints/omniglot-5w5s-2layer.npz")
+    assert copy["model"]["w"].tolist() == [1.0] and copy["adam"] == {}
+    assert copy["extra"]["optimizer_state"] == "dropped" and copy["config"]["seed"] == 1
 
 
 def _cell(acc, ci, seeds=3):

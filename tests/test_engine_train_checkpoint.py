@@ -131,3 +131,26 @@ def test_save_then_load_is_the_identity_on_any_tree(tmp_path_factory, tree, phi)
     loaded = checkpoint.load(path)
     _assert_same_tree(loaded["adam"], tree)
     _assert_same_tree(loaded["metaopt"], phi)
+
+
+def test_copy_without_optimizer_serves_eval_and_adapt_but_not_resume(tmp_path):
+    from theory.engine import adapt_task, data
+    from theory.engine import train as training
+    config = training.make_config(layers=1, hidden=4, ways=3, query=2, meta_batch=2,
+                                  iterations=2, val_every=2, val_episodes=2, test_episodes=2)
+    training.train(config, out_dir=tmp_path / "run", progress=False)
+    full, copy = tmp_path / "run" / training.CHECKPOINT, tmp_path / "copy.npz"
+    checkpoint.without_optimizer(full, copy)
+    assert os.path.getsize(copy) < 0.5 * os.path.getsize(full)
+    a, b = training.restore(full), training.restore(copy)
+    for key, value in a[1]["model"].items():
+        np.testing.assert_array_equal(b[1]["model"][key], value)
+    x = data.load("synthetic", split="test").images[:6]
+    y = np.repeat(np.arange(3), 2)
+    np.testing.assert_array_equal(adapt_task.predict(a[1], a[0], a[2], x, y, x),
+                                  adapt_task.predict(b[1], b[0], b[2], x, y, x))
+    (tmp_path / "again").mkdir()
+    os.replace(copy, tmp_path / "again" / training.CHECKPOINT)
+    with pytest.raises(ValueError, match="no optimizer state"):
+        training.train(dict(config, iterations=3), out_dir=tmp_path / "again", resume=True,
+                       progress=False)

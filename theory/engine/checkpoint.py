@@ -41,6 +41,17 @@ def save(path, *, model, metaopt, adam, config, iteration, rng_state, validation
         np.savez(handle, **arrays)
 
 
+def without_optimizer(src, dest):
+    """Copy checkpoint ``src`` to ``dest`` without the outer Adam state (two thirds of the file):
+    all that ``eval`` and ``adapt`` read, but not enough to ``--resume``, which refuses it
+    (``extra["optimizer_state"]`` is ``"dropped"``)."""
+    ckpt = load(src)
+    save(dest, model=ckpt["model"], metaopt=ckpt["metaopt"], adam={}, config=ckpt["config"],
+         iteration=ckpt["iteration"], rng_state=ckpt["rng_state"],
+         validation=ckpt["validation"], architecture=ckpt["architecture"],
+         extra=dict(ckpt["extra"], optimizer_state="dropped"))
+
+
 def load(path):
     """Read a checkpoint written by :func:`save`; returns a dict with the same fields.
 

@@ -9,7 +9,6 @@ means resume, a failure is recorded. Plan, schema, budgets, measurements: result
 """
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import time
 from tqdm.auto import tqdm
 
 from theory import _io
+from theory.engine import checkpoint
 from theory.engine import train as training
 
 TABLES = ("lr-search", "table-a", "table-b", "checkpoints")
@@ -362,7 +362,8 @@ def execute_all(runs, results_dir, runs_dir, budget_name, *, jobs=1, progress=Tr
 
 def copy_checkpoints(results_dir, runs_dir, budget_name, plan):
     """Copy the best 2- and 4-layer Omniglot checkpoints (by final validation accuracy) of the
-    5-way 5-shot tables and of the 20-way 1-shot runs to ``results/checkpoints/``; returns
+    5-way 5-shot tables and of the 20-way 1-shot runs to ``results/checkpoints/``, without the
+    optimizer state (``checkpoint.without_optimizer``: for eval and adapt); returns
     ``{file: source run}`` (also written to ``results/checkpoints/index.json``)."""
     best = {}
     for run in plan:
@@ -380,9 +381,8 @@ def copy_checkpoints(results_dir, runs_dir, budget_name, plan):
     index = {}
     for name, (score, run, rec) in sorted(best.items()):
         dest = os.path.join(os.fspath(results_dir), "checkpoints", name)
-        with open(os.path.join(run_dir(runs_dir, budget_name, run), training.CHECKPOINT),
-                  "rb") as src, _io.atomic_open(dest, "wb") as out:
-            shutil.copyfileobj(src, out)
+        checkpoint.without_optimizer(
+            os.path.join(run_dir(runs_dir, budget_name, run), training.CHECKPOINT), dest)
         index[name] = {"run": run_id(run),
                        "val_accuracy": score, "test": rec["test"], "config": rec["config"]}
     if index:

@@ -265,6 +265,9 @@ def load_splits(config):
 def _resume(ckpt_path, config, meta_params):
     """``(adam_state, rng_state, iteration, validation, wall_time)`` saved in ``ckpt_path``."""
     ckpt = checkpoint.load(ckpt_path)
+    if ckpt["extra"].get("optimizer_state") == "dropped":
+        raise ValueError(f"cannot resume {ckpt_path}: it holds no optimizer state (a copy "
+                         "for eval and adapt); resume from the run's own checkpoint")
     _check_resume(make_config(**upgrade_config(ckpt["config"])), config, ckpt_path)
     checkpoint.check_compatible(ckpt["model"], meta_params["model"], what=ckpt_path)
     checkpoint.check_compatible(ckpt["metaopt"], meta_params["metaopt"], what=ckpt_path)
