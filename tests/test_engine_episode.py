@@ -6,8 +6,8 @@ import pathlib
 import numpy as np
 import pytest
 
-from theory import _cli
-from theory.engine import adapt_task, cli, data
+from test_engine_cli import run_main
+from theory.engine import adapt_task, data
 from theory.engine import train as training
 from theory.engine.data import export, omniglot
 
@@ -15,15 +15,6 @@ from theory.engine.data import export, omniglot
 @pytest.fixture(scope="module")
 def test_split():
     return data.load("synthetic", split="test")
-
-
-def _run(argv, capsys):
-    try:
-        code = _cli.run(cli.main, [str(a) for a in argv])
-    except SystemExit as stop:
-        code = stop.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_folders_hold_the_sampled_images_and_the_answers_name_their_classes(test_split,
@@ -75,21 +66,21 @@ def test_adapt_scores_an_episode_against_its_answers(tmp_path, capsys):
                                         iterations=2, val_every=2, val_episodes=2,
                                         test_episodes=2), out_dir=run, progress=False)
     task = tmp_path / "task"
-    code, out, err = _run(["episode", "--dataset", "synthetic", "--ways", 3, "--shots", 1,
+    code, out, err = run_main(["episode", "--dataset", "synthetic", "--ways", 3, "--shots", 1,
                            "--query", 4, "--seed", 2, "--out", task], capsys)
     assert code == 0 and "3-way 1-shot" in out and err == ""
     argv = ["adapt", "--checkpoint", run / "checkpoint.npz", "--support", task / "support",
             "--query", task / "query", "--answers", task / "answers.json"]
-    code, out, _ = _run(argv + ["--json"], capsys)
+    code, out, _ = run_main(argv + ["--json"], capsys)
     result = json.loads(out)
     answers = json.loads((task / "answers.json").read_text())["answers"]
     hits = [answers[p["file"].rsplit("/", 1)[-1]] == p["class"] for p in result["predictions"]]
     assert code == 0 and len(hits) == 12 and result["accuracy"] == pytest.approx(np.mean(hits))
-    code, out, _ = _run(argv, capsys)
+    code, out, _ = run_main(argv, capsys)
     assert code == 0 and f"accuracy: {np.mean(hits):.4f} (12 query images)" in out
     # answers that do not cover the query files are a one-line error
     (tmp_path / "other.json").write_text(json.dumps({"answers": {"x.png": "a"}}))
-    code, _, err = _run(argv[:-1] + [tmp_path / "other.json"], capsys)
+    code, _, err = run_main(argv[:-1] + [tmp_path / "other.json"], capsys)
     assert code == 2 and err.count("\n") == 1 and "not in" in err
     with pytest.raises(ValueError, match="no 'answers'"):
         (tmp_path / "bad.json").write_text("{}")
@@ -99,6 +90,6 @@ def test_adapt_scores_an_episode_against_its_answers(tmp_path, capsys):
 @pytest.mark.parametrize("argv", [["--ways", 0], ["--ways", 300], ["--shots", 30],
                                   ["--split", "dev"]])
 def test_bad_episode_input_is_one_line_exit_2(argv, tmp_path, capsys):
-    code, _, err = _run(["episode", "--dataset", "synthetic", *argv, "--out", tmp_path / "e"],
+    code, _, err = run_main(["episode", "--dataset", "synthetic", *argv, "--out", tmp_path / "e"],
                         capsys)
     assert code == 2 and err.count("\n") == 1 and "error" in err

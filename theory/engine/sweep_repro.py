@@ -84,36 +84,34 @@ def _has(cell):
     return cell is not None and "accuracy" in cell
 
 
-def _number(cell, key, label):
-    """``label `value``` and its source key, or ``label not run`` and no key."""
-    if not _has(cell):
-        return f"{label} not run", None
-    return f"{label} `{cell['accuracy']:.1f}`", key
+def _numbers(cells, specs):
+    """For ``specs`` ``[(cell key, source key, label)]``: the texts ``label `value``` (or
+    ``label not run``) and the source keys of the cells that ran, in order."""
+    parts, keys = [], []
+    for cell_key, source, label in specs:
+        cell = cells.get(cell_key)
+        if _has(cell):
+            parts.append(f"{label} `{cell['accuracy']:.1f}`")
+            keys.append(source)
+        else:
+            parts.append(f"{label} not run")
+    return parts, keys
 
 
 def _claim_rows(cells):
     (_, v_2l, _), (_, v_gap, deepest), (_, v_all, each), (_, v_kfo, _) = summary.claims(cells)
-    parts, keys = [], []
-    for i, n in enumerate(paper.TABLE1_LAYERS):
-        for method in ("maml", "maml+linnet"):
-            text, key = _number(cells.get((SWEEP[method], n)),
-                                f"linnet_depth:ours.{method}.{i}.accuracy",
-                                f"{paper.TABLE1_LABEL[method]} {n} layers")
-            parts.append(text)
-            keys += [key] if key else []
+    parts, keys = _numbers(cells, [((SWEEP[m], n), f"linnet_depth:ours.{m}.{i}.accuracy",
+                                    f"{paper.TABLE1_LABEL[m]} {n} layers")
+                                   for i, n in enumerate(paper.TABLE1_LAYERS)
+                                   for m in paper.TABLE1_METHODS])
     c7 = (f"| C7 | On CNNs, LinNet (extra collapsible linear layers) helps MAML most for "
           f"shallow networks; the gap closes with depth | Table 1, see T1 rows | Omniglot "
           f"test accuracy %: {', '.join(parts)}. LinNet > MAML at 2 layers: {v_2l}; the gain "
           f"shrinks with depth: {v_gap}{f' ({deepest})' if deepest else ''} | "
           f"{', '.join(f'`{k}`' for k in keys) or '—'} | `{RUN}`, then "
           f"`python -m theory.figures linnet_depth` | {_claim_verdict([v_2l, v_gap])} |")
-    parts, keys = [], []
-    for method in paper.TABLE2_METHODS:
-        text, key = _number(cells.get((SWEEP[method], 2)),
-                            f"meta_optimizers:ours.{method}.accuracy",
-                            paper.TABLE2_LABEL[method])
-        parts.append(text)
-        keys += [key] if key else []
+    parts, keys = _numbers(cells, [((SWEEP[m], 2), f"meta_optimizers:ours.{m}.accuracy",
+                                    paper.TABLE2_LABEL[m]) for m in paper.TABLE2_METHODS])
     c8 = (f"| C8 | Meta-optimizers help 2-layer CNNs, KFO best or near best | Table 2, see T2 "
           f"rows | Omniglot test accuracy %: {', '.join(parts)}. Every meta-optimizer > MAML: "
           f"{v_all} ({each}); KFO best or near best: {v_kfo} | "
