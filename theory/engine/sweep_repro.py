@@ -33,13 +33,9 @@ def _train_command(dataset, method, layers):
             f"--ways 5 --shots 5 --steps 5 --meta-batch 16 --out DIR`")
 
 
-def _records(cell):
-    return [_io.read_json(path) for path in cell.get("files", ())]
-
-
 def _budget(cell):
     """The budget text of a cell from its records (every seed shares one config)."""
-    recs = _records(cell)
+    recs = cell["records"]
     cfg, info = recs[0]["config"], recs[0].get("sweep", {})
     walls = [r["wall_time_s"] for r in recs if "wall_time_s" in r]
     wall = f", {sum(walls) / len(walls) / 60:.1f} min training per seed" if walls else ""
@@ -51,7 +47,7 @@ def _budget(cell):
 
 def _cell_row(row_id, setting, dataset, method, layers, cell, quoted, claim):
     paper_text = paper.NOT_QUOTED if quoted is None else f"{quoted:g}"
-    if not _has(cell):
+    if not summary.has_result(cell):
         failed = f" ({cell['failed']} seed(s) failed)" if cell else ""
         why = ABSENT if dataset not in ("omniglot", "synthetic") else \
             f"not run: no record under `results/` yet{failed}; `{RUN}` runs it"
@@ -80,17 +76,13 @@ def _claim_verdict(verdicts):
     return "not contradicted at the `cpu` budget (differences within noise)"
 
 
-def _has(cell):
-    return cell is not None and "accuracy" in cell
-
-
 def _numbers(cells, specs):
     """For ``specs`` ``[(cell key, source key, label)]``: the texts ``label `value``` (or
     ``label not run``) and the source keys of the cells that ran, in order."""
     parts, keys = [], []
     for cell_key, source, label in specs:
         cell = cells.get(cell_key)
-        if _has(cell):
+        if summary.has_result(cell):
             parts.append(f"{label} `{cell['accuracy']:.1f}`")
             keys.append(source)
         else:
@@ -128,7 +120,7 @@ def _claim_rows(cells):
 
 def _figure_row(row_id, title, table, name, cells, keys, claim):
     """A figure's row: how many of its cells have runs, and its claim's verdict."""
-    run = sum(1 for k in keys if _has(cells.get(k)))
+    run = sum(1 for k in keys if summary.has_result(cells.get(k)))
     claim_id, claim_row = claim
     verdict = claim_row.rsplit("|", 2)[-2].strip()     # the claim row's last cell
     return (f"| {row_id} | {title}, paper beside ours | {table} (Omniglot) | "

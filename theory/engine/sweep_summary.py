@@ -32,8 +32,8 @@ META_OPTIMIZERS = ("metasgd", "mc", "tnet", "kfo")
 
 def load_cells(results_dir, dataset):
     """``{(method, layers): summary}`` of the 5-way 5-shot table records of ``dataset``, with
-    failures counted: ``summary`` is ``results.summarise`` plus ``"failed"`` (or only
-    ``{"failed": n}`` when every seed failed)."""
+    failures counted: ``summary`` is ``results.summarise`` plus ``"failed"`` and the cell's
+    engine ``"records"`` (or only ``{"failed": n}`` when every seed failed)."""
     runs, failed = {}, {}
     for table in ("table-a", "table-b"):
         folder = os.path.join(os.fspath(results_dir), table, dataset)
@@ -52,16 +52,19 @@ def load_cells(results_dir, dataset):
     for key in set(runs) | set(failed):
         summary = results.summarise(runs.get(key, [])) or {}
         cells[key] = dict(summary, failed=failed.get(key, 0))
+        if key in runs:
+            cells[key]["records"] = runs[key]
     return cells
 
 
-def _has(cell):
+def has_result(cell):
+    """True when ``cell`` (a ``load_cells`` value or ``None``) has an accuracy."""
     return cell is not None and "accuracy" in cell
 
 
 def compare(a, b):
     """Verdict of "a > b" for two cells (summaries with ``accuracy``/``ci95`` in %)."""
-    if not (_has(a) and _has(b)):
+    if not (has_result(a) and has_result(b)):
         return NOT_RUN
     d = a["accuracy"] - b["accuracy"]
     h = math.hypot(_half(a), _half(b))
@@ -93,9 +96,10 @@ def claims(cells):
     get = cells.get
     out = [("MAML w/ LinNet > MAML at 2 layers",
             compare(get(("linnet", 2)), get(("maml", 2))), "")]
-    deep = [n for n in (6, 4, 3) if _has(get(("linnet", n))) and _has(get(("maml", n)))]
+    deep = [n for n in (6, 4, 3)
+            if has_result(get(("linnet", n))) and has_result(get(("maml", n)))]
     gap = None
-    if _has(get(("linnet", 2))) and _has(get(("maml", 2))) and deep:
+    if has_result(get(("linnet", 2))) and has_result(get(("maml", 2))) and deep:
         def diff(n):
             la, ma = get(("linnet", n)), get(("maml", n))
             return {"accuracy": la["accuracy"] - ma["accuracy"],
@@ -108,8 +112,9 @@ def claims(cells):
     out.append(("every meta-optimizer > MAML at 2 layers", _worst(list(each.values())),
                 ", ".join(f"{LABEL[m]}: {v}" for m, v in each.items())))
     kfo = get(("kfo", 2))
-    others = [get((m, 2)) for m in ("maml", "metasgd", "mc", "tnet") if _has(get((m, 2)))]
-    if not _has(kfo) or not others:
+    others = [get((m, 2)) for m in ("maml", "metasgd", "mc", "tnet")
+              if has_result(get((m, 2)))]
+    if not has_result(kfo) or not others:
         verdict = NOT_RUN
     else:
         best = max(others, key=lambda c: c["accuracy"])
@@ -143,17 +148,12 @@ def _paper(dataset, method, layers=2, table="table-b"):
     return "—" if value is None else f"{value:g}"
 
 
-def budgets(results_dir, dataset):
-    """The distinct ``(budget, hidden, iterations, test episodes)`` of a dataset's records."""
-    found = set()
-    for table in ("table-a", "table-b"):
-        folder = os.path.join(os.fspath(results_dir), table, dataset)
-        for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else ():
-            rec = _io.read_json(os.path.join(folder, name)) if name.endswith(".json") else {}
-            if rec.get("kind") == "engine-run":
-                cfg = rec["config"]
-                found.add((rec.get("sweep", {}).get("budget"), cfg.get("hidden"),
-                           cfg.get("iterations"), rec["test"].get("episodes")))
+def budgets(cells):
+    """The distinct ``(budget, hidden, iterations, test episodes)`` of the records of
+    ``cells`` (``load_cells``)."""
+    found = {(rec.get("sweep", {}).get("budget"), rec["config"].get("hidden"),
+              rec["config"].get("iterations"), rec["test"].get("episodes"))
+             for cell in cells.values() for rec in cell.get("records", ())}
     return sorted(found, key=str)
 
 
@@ -169,7 +169,7 @@ def render(results_dir, datasets=sweep.DATASETS, budget_name=None, level=2):
                      f"{b['seeds']} seeds (2 layers), {b['deep_seeds']} (deeper).\n")
     for dataset in datasets:
         cells = load_cells(results_dir, dataset)
-        found = budgets(results_dir, dataset)
+        found = budgets(cells)
         if found:
             lines.append(f"Records of {dataset}: " + "; ".join(
                 f"budget {b}, hidden {h}, {it} meta-iterations, {ep} test episodes"
