@@ -20,7 +20,7 @@ if __name__ == "__main__":
         os.environ.setdefault(_var, "1")
 
 from theory import _cli  # noqa: E402
-from theory.engine import sweep, sweep_repro, sweep_summary  # noqa: E402
+from theory.engine import sweep, sweep_repro, sweep_run, sweep_summary  # noqa: E402
 
 PROG = "paper_tables"
 
@@ -95,7 +95,7 @@ def main(argv=None):
                 raise ValueError(f"{path!r} is not a file")
         changed = sweep_repro.update(args.repro, args.readme, args.results)
         return _cli.emit("updated: " + (", ".join(changed) or "nothing (already current)"))
-    outcome = sweep.run_sweep(
+    outcome = sweep_run.run_sweep(
         args.budget, results_dir=args.results, runs_dir=args.runs, jobs=args.jobs,
         dry_run=args.dry_run, progress=not args.no_progress, echo=_cli.emit, tables=args.only,
         datasets=args.datasets, methods=args.methods,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from theory.engine import checkpoint, sweep, sweep_summary
+from theory.engine import checkpoint, sweep, sweep_run, sweep_summary
 from theory.engine.data import omniglot
 from theory.engine import train as training
 
@@ -26,7 +26,7 @@ def _cli():
 def _tiny(tmp_path, **restrict):
     kw = dict(datasets=("synthetic",), seeds=1, layers=(2,))
     kw.update(restrict)
-    return sweep.run_sweep("tiny", results_dir=tmp_path / "results", runs_dir=tmp_path / "runs",
+    return sweep_run.run_sweep("tiny", results_dir=tmp_path / "results", runs_dir=tmp_path / "runs",
                            progress=False, echo=lambda text: None, **kw)
 
 
@@ -123,7 +123,7 @@ def test_interrupted_run_resumes_to_the_same_record(tmp_path):
         _tiny(tmp_path / "a", tables=("table-a",), methods=("maml",), callback=stop)
     plan = sweep.make_plan("tiny", tables=("table-a",), datasets=("synthetic",),
                            methods=("maml",), layers=(2,), seeds=1)
-    assert sweep.status(tmp_path / "a/results", tmp_path / "a/runs", "tiny", plan[0]) \
+    assert sweep_run.status(tmp_path / "a/results", tmp_path / "a/runs", "tiny", plan[0]) \
         == "partial"
     assert _tiny(tmp_path / "a", tables=("table-a",), methods=("maml",)) \
         == {"table-a/synthetic/maml-L2-s0": "done"}
@@ -199,7 +199,7 @@ def test_twenty_way_runs_take_their_own_per_depth_search(tmp_path, monkeypatch):
         tmp_path / "results", "tiny")
     plan[0]["config"]["inner_lr"] = 0.1
     with pytest.raises(ValueError, match="delete it"):
-        sweep.status(tmp_path / "results", tmp_path / "runs", "tiny", plan[0])
+        sweep_run.status(tmp_path / "results", tmp_path / "runs", "tiny", plan[0])
 
 
 def test_checkpoint_copy_picks_the_best_validation(tmp_path, monkeypatch):
@@ -214,7 +214,7 @@ def test_checkpoint_copy_picks_the_best_validation(tmp_path, monkeypatch):
     plan = sweep.make_plan("tiny", tables=("table-a",), datasets=("omniglot",),
                            methods=("maml",), layers=(2,), seeds=2)
     sweep.assign_lrs(plan, tmp_path / "results", "tiny")
-    sweep.execute_all(plan, tmp_path / "results", tmp_path / "runs", "tiny", progress=False)
+    sweep_run.execute_all(plan, tmp_path / "results", tmp_path / "runs", "tiny", progress=False)
     copied = sweep.copy_checkpoints(tmp_path / "results", tmp_path / "runs", "tiny", plan)
     assert copied == {"omniglot-5w5s-2layer.npz": "table-a/omniglot/maml-L2-s1"}
     copy = checkpoint.load(tmp_path / "results/checkpoints/omniglot-5w5s-2layer.npz")
@@ -319,7 +319,7 @@ def test_results_of_another_budget_are_not_mixed(tmp_path):
     path.write_text(json.dumps({"kind": "engine-run", "config": {"iterations": 999},
                                 "sweep": {"budget": "cpu"}}))
     with pytest.raises(ValueError, match="another budget"):
-        sweep.status(tmp_path, tmp_path / "runs", "tiny", run)
+        sweep_run.status(tmp_path, tmp_path / "runs", "tiny", run)
 
 
 def test_two_jobs_run_in_single_thread_children(tmp_path):

@@ -46,8 +46,9 @@ evaluate.evaluate(meta_params, dataset, rng, *, config, episodes=600) -> accurac
 checkpoint.save / checkpoint.load  atomic ``.npz`` checkpoints with the architecture
 adapt_task.adapt_folders(checkpoint, support, query, *, steps, metaopt) -> predictions
 bench.run(args)                    timed meta-steps (``benchmarks/engine_speed.py``)
-sweep.make_plan / sweep.run_sweep  the resumable benchmark-table sweep (``benchmarks/paper_tables.py``)
+sweep.make_plan                    the benchmark-table sweep's plan, search and checkpoint copies
+sweep_run.run_sweep                runs the plan resumably (``benchmarks/paper_tables.py``)
 sweep_summary.render(results_dir)  paper-vs-ours tables and ordering verdicts from ``results/``
 
-Command line: ``python -m theory.engine {train,eval,adapt,bench} --help``.
+Command line: ``python -m theory.engine {train,eval,adapt,bench,episode} --help``.
 """

@@ -1,20 +1,16 @@
-"""The benchmark-table sweep: a declarative plan of engine runs, executed resumably.
+"""The benchmark-table sweep: a declarative plan of engine runs (``sweep_run`` executes it).
 
 Per dataset, 5-way 5-shot (``SETTING``): ``lr-search`` (each method, 2 layers, short runs over
 the budget's lr grid, best final validation accuracy), ``table-a`` (paper Table 1: MAML and
 MAML w/ LinNet at 2/3/4/6 layers), ``table-b`` (Table 2: meta-optimizers on 2 layers) and
 ``checkpoints`` (Omniglot 20-way 1-shot MAML). Each run trains in ``runs/<budget>/<id>/`` and
 its record is copied to ``results/<id>.json`` (``run_id``); a record means done, a checkpoint
-means resume, a failure is recorded. Plan, schema, budgets, measurements: results/README.md.
+means resume, a failure is recorded. Besides the plan, this module holds the record paths, the
+cost estimate, the learning-rate search's winners and the checkpoint copies. Plan, schema,
+budgets, measurements: results/README.md.
 """
 
 import os
-import signal
-import subprocess
-import sys
-import time
-
-from tqdm.auto import tqdm
 
 from theory import _io
 from theory.engine import checkpoint
@@ -199,7 +195,8 @@ def estimate_seconds(run):
                                     + episodes * COST["episode"] * 16 / cfg["meta_batch"])
 
 
-def _read(path):
+def read_json_or_none(path):
+    """The JSON at ``path``, or ``None`` if there is no such file."""
     return _io.read_json(path) if os.path.exists(path) else None
 
 
@@ -211,8 +208,8 @@ def lr_winners(results_dir, runs_dir, budget_name, plan):
     points = {}
     for run in (r for r in plan if r["table"] == "lr-search"):
         out, cfg = run_dir(runs_dir, budget_name, run), run["config"]
-        rec = _read(os.path.join(out, training.RESULTS)) \
-            or _read(os.path.join(out, "failed.json")) or {"status": "not run"}
+        rec = read_json_or_none(os.path.join(out, training.RESULTS)) \
+            or read_json_or_none(os.path.join(out, "failed.json")) or {"status": "not run"}
         points.setdefault(run["dataset"], []).append(
             {"run": run["name"], "method": search_key(run), "layers": run["layers"],
              **{k: cfg[k] for k in ("inner_lr", "meta_lr", "iterations", "val_episodes")},
@@ -221,7 +218,7 @@ def lr_winners(results_dir, runs_dir, budget_name, plan):
     winners = {}
     for dataset, pts in points.items():
         # a restricted plan (--methods, --layers) keeps the other points already recorded
-        old = _read(lr_search_path(results_dir, dataset)) or {}
+        old = read_json_or_none(lr_search_path(results_dir, dataset)) or {}
         if old.get("budget") == budget_name:
             names = {p["run"] for p in pts}
             pts = [p for p in old.get("points", []) if p["run"] not in names] + pts
@@ -245,7 +242,8 @@ def assign_lrs(plan, results_dir, budget_name):
     for run in plan:
         if run["table"] == "lr-search":
             continue
-        won = (_read(lr_search_path(results_dir, run["dataset"])) or {}).get("winners", {})
+        search = read_json_or_none(lr_search_path(results_dir, run["dataset"])) or {}
+        won = search.get("winners", {})
         key = search_key(run)
         if key not in won and run["table"] == "checkpoints":
             key = "maml"      # no 20-way search (e.g. --only checkpoints): MAML's 5-way lrs
@@ -253,111 +251,6 @@ def assign_lrs(plan, results_dir, budget_name):
         run["config"].update(inner_lr=lrs[0], meta_lr=lrs[1])
         run["lr_source"] = "lr-search" if key in won else "default"
     return plan
-
-
-def status(results_dir, runs_dir, budget_name, run):
-    """``"done"``, ``"failed"`` (final), ``"retry"``, ``"partial"`` (checkpoint) or ``"new"``."""
-    out = run_dir(runs_dir, budget_name, run)
-    search = run["table"] == "lr-search"
-    if search and os.path.exists(os.path.join(out, training.RESULTS)):
-        return "done"
-    rec = _read(os.path.join(out, "failed.json") if search else record_path(results_dir, run))
-    if rec is None:
-        return "partial" if os.path.exists(os.path.join(out, training.CHECKPOINT)) else "new"
-    if rec.get("kind") == FAILED:
-        return "failed" if rec["status"] == "diverged" else "retry"
-    if rec.get("sweep", {}).get("budget") not in (None, budget_name) \
-            or rec["config"]["iterations"] != run["config"]["iterations"]:
-        raise ValueError(f"{record_path(results_dir, run)} holds a run of another budget "
-                         f"({rec.get('sweep', {}).get('budget')!r}); choose another "
-                         "--results directory")
-    lrs = [(rec["config"][k], run["config"].get(k)) for k in ("inner_lr", "meta_lr")]
-    if any(want is not None and have != want for have, want in lrs):
-        raise ValueError(f"{record_path(results_dir, run)} was trained with (inner, meta) lrs "
-                         f"{tuple(h for h, _ in lrs)}, but the search now gives "
-                         f"{tuple(w for _, w in lrs)}; delete it and {out} to re-run it")
-    return "done"
-
-
-def execute(run, results_dir, runs_dir, budget_name, *, callback=None, progress=False):
-    """Train one run (resuming its checkpoint), copy its record; return ``"done"``, or
-    ``"diverged"``/``"error"`` (recorded). ``KeyboardInterrupt`` propagates (whole checkpoint)."""
-    out = run_dir(runs_dir, budget_name, run)
-    ckpt = os.path.join(out, training.CHECKPOINT)
-    sweep_info = {"budget": budget_name, "table": run["table"], "method": run["method"],
-                  "run": run["name"], "lr_source": run.get("lr_source", "grid")}
-    dest = (os.path.join(out, "failed.json") if run["table"] == "lr-search"
-            else record_path(results_dir, run))
-    try:
-        record = training.train(run["config"], out_dir=out, resume=os.path.exists(ckpt),
-                                progress=progress, callback=callback)
-    except Exception as err:  # noqa: BLE001 -- any failure is recorded, the sweep goes on
-        kind = "diverged" if isinstance(err, training.DivergedError) else "error"
-        _io.write_json(dest, {"kind": FAILED, "status": kind, "error": f"{type(err).__name__}: "
-                              f"{err}", "config": run["config"], "seed": run["seed"],
-                              "commit": training.git_commit(), "sweep": sweep_info})
-        return kind
-    if run["table"] != "lr-search":
-        _io.write_json(dest, dict(record, sweep=sweep_info))
-    return "done"
-
-
-def worker(spec_path):
-    """Subprocess entry point: run the ``execute`` arguments stored as JSON in ``spec_path``."""
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as cleanly as Ctrl-C
-    spec = _io.read_json(spec_path)
-    try:
-        print(execute(spec["run"], spec["results"], spec["runs"], spec["budget"]), flush=True)
-    except KeyboardInterrupt:
-        raise SystemExit(130) from None
-
-
-def _spawn(run, results_dir, runs_dir, budget_name):
-    """Start ``worker`` in a child with single-threaded BLAS (set before numpy loads)."""
-    spec = run_dir(runs_dir, budget_name, run) + ".spec.json"
-    _io.write_json(spec, {"run": run, "results": os.fspath(results_dir),
-                          "runs": os.fspath(runs_dir), "budget": budget_name})
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    code = "import sys; from theory.engine import sweep; sweep.worker(sys.argv[1])"
-    return subprocess.Popen([sys.executable, "-c", code, spec], env=env,
-                            stdout=subprocess.PIPE, text=True)
-
-
-def execute_all(runs, results_dir, runs_dir, budget_name, *, jobs=1, progress=True,
-                callback=None):
-    """Run every unfinished run of ``runs`` (``jobs=1``: in this process, else that many
-    children at once); returns ``{run_id: status}`` (``"skipped"`` if done or diverged)."""
-    outcome = {run_id(r): "skipped" for r in runs
-               if status(results_dir, runs_dir, budget_name, r) in ("done", "failed")}
-    todo = [r for r in runs if run_id(r) not in outcome]
-    with tqdm(total=len(todo), desc="runs", disable=not progress, dynamic_ncols=True) as bar:
-        if jobs == 1:
-            for run in todo:
-                bar.set_postfix_str(f"{run['dataset']}/{run['name']}")
-                outcome[run_id(run)] = execute(run, results_dir, runs_dir, budget_name,
-                                               callback=callback)
-                bar.write(f"{run_id(run)}: {outcome[run_id(run)]}")
-                bar.update(1)
-            return outcome
-        active = []
-        try:
-            while todo or active:
-                while todo and len(active) < jobs:
-                    run = todo.pop(0)
-                    active.append((run, _spawn(run, results_dir, runs_dir, budget_name)))
-                time.sleep(0.2)
-                for run, proc in [a for a in active if a[1].poll() is not None]:
-                    active = [a for a in active if a[1] is not proc]
-                    words = proc.stdout.read().split()
-                    outcome[run_id(run)] = words[-1] if proc.returncode == 0 and words \
-                        else "error"
-                    bar.write(f"{run_id(run)}: {outcome[run_id(run)]}")
-                    bar.update(1)
-        finally:   # interrupted: stop the children cleanly (their checkpoints stay whole)
-            for _, proc in active:
-                proc.terminate()
-                proc.wait()
-    return outcome
 
 
 def copy_checkpoints(results_dir, runs_dir, budget_name, plan):
@@ -370,7 +263,7 @@ def copy_checkpoints(results_dir, runs_dir, budget_name, plan):
         if run["dataset"] != "omniglot" or run["table"] == "lr-search" \
                 or run["layers"] not in CHECKPOINT_LAYERS:
             continue
-        rec = _read(record_path(results_dir, run)) or {}
+        rec = read_json_or_none(record_path(results_dir, run)) or {}
         if rec.get("kind") != "engine-run" or not rec.get("validation"):
             continue
         setting = "20w1s" if run["table"] == "checkpoints" else "5w5s"
@@ -387,7 +280,7 @@ def copy_checkpoints(results_dir, runs_dir, budget_name, plan):
                        "val_accuracy": score, "test": rec["test"], "config": rec["config"]}
     if index:
         path = os.path.join(os.fspath(results_dir), "checkpoints", "index.json")
-        _io.write_json(path, dict(_read(path) or {}, **index))
+        _io.write_json(path, dict(read_json_or_none(path) or {}, **index))
     return {k: v["run"] for k, v in index.items()}
 
 
@@ -404,33 +297,3 @@ def describe(plan, jobs=1):
     lines.append(f"{len(plan)} runs, estimated {total / 3600 / jobs:.2f} h with {jobs} "
                  f"job(s) on {jobs} idle core(s)")
     return "\n".join(lines), total
-
-
-def run_sweep(budget_name, *, results_dir="results", runs_dir="runs", jobs=1, dry_run=False,
-              progress=True, callback=None, echo=print, **restrict):
-    """Plan, print the estimate, then per dataset (Omniglot first) run the lr search, the
-    tables and (``checkpoints=True``) the 20-way runs and copy the checkpoints. ``restrict``:
-    ``make_plan``'s options. Returns ``{run_id: status}`` (``{}`` for a dry run)."""
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs={jobs!r} must be an integer >= 1")
-    plan = make_plan(budget_name, **restrict)
-    search = [r for r in plan if r["table"] == "lr-search"]
-    tables = assign_lrs([r for r in plan if r["table"] != "lr-search"], results_dir,
-                        budget_name)
-    text, total = describe(search + tables, jobs)
-    echo(text if dry_run else text.splitlines()[-1])
-    if dry_run:
-        return {}
-    outcome, kw = {}, {"jobs": jobs, "progress": progress, "callback": callback}
-    for dataset in dict.fromkeys(r["dataset"] for r in plan):
-        part = [r for r in search if r["dataset"] == dataset]
-        outcome.update(execute_all(part, results_dir, runs_dir, budget_name, **kw))
-        lr_winners(results_dir, runs_dir, budget_name, part)
-        part = assign_lrs([r for r in tables if r["dataset"] == dataset], results_dir,
-                          budget_name)
-        outcome.update(execute_all(part, results_dir, runs_dir, budget_name, **kw))
-        copied = copy_checkpoints(results_dir, runs_dir, budget_name, part) \
-            if restrict.get("checkpoints") else {}
-        for name, source in copied.items():
-            echo(f"checkpoint {name} <- {source}")
-    return outcome
