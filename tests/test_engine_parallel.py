@@ -110,3 +110,13 @@ def test_thread_safe_autograd_keeps_a_live_trace_number():
 def test_bad_workers(workers):
     with pytest.raises(ValueError, match=f"workers must be None .*got {workers!r}"):
         parallel.check_workers(workers)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_workers_keep_the_callers_errstate(workers):
+    """``np.errstate`` of the caller holds inside the workers (train.py relies on it)."""
+    with np.errstate(invalid="raise"), pytest.raises(FloatingPointError):
+        parallel.map_chunks(lambda x: np.log(np.full(3, x)), [1.0, -1.0], workers)
+    with np.errstate(all="ignore"):
+        out = parallel.map_chunks(lambda x: np.log(np.full(3, x)), [1.0, -1.0], workers)
+    assert np.isnan(out[1]).all()

@@ -19,6 +19,7 @@ BLAS is limited to one thread while chunks run (through threadpoolctl, process-w
 ("Performance").
 """
 
+import contextvars
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -72,10 +73,15 @@ def _blas():
 
 
 def map_chunks(fn, items, workers):
-    """``[fn(x) for x in items]`` in order, on up to ``workers`` threads, BLAS single-threaded."""
+    """``[fn(x) for x in items]`` in order, on up to ``workers`` threads, BLAS single-threaded.
+
+    Each call runs in a copy of the caller's context, so ``np.errstate`` (a context variable)
+    holds in the workers as it does in the caller.
+    """
     workers = min(workers, len(items))
     with _blas().limit(limits=1, user_api="blas"):
         if workers <= 1:
             return [fn(x) for x in items]
+        contexts = [contextvars.copy_context() for _ in items]
         with ThreadPoolExecutor(workers, thread_name_prefix="meta-grad") as pool:
-            return list(pool.map(fn, items))
+            return list(pool.map(lambda ctx, x: ctx.run(fn, x), contexts, items))
