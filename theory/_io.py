@@ -77,10 +77,10 @@ def check_writable(path, *, what="--out"):
     behind, and a run learns at its start, not at its first write, that its output cannot be
     saved.
     """
-    path = os.path.abspath(os.fspath(path))
+    path = os.fspath(path)
     if os.path.exists(path) and not os.path.isdir(path):
         raise ValueError(f"{what} {path} is a file; expected a directory")
-    parent = path
+    parent = os.path.abspath(path)
     while not os.path.exists(parent):
         parent = os.path.dirname(parent)
     if not os.path.isdir(parent):
