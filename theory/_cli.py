@@ -3,7 +3,6 @@
 import argparse
 import os
 import sys
-import tempfile
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -75,39 +74,6 @@ def emit(text):
         # Python would report the broken pipe again when it flushes stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
-
-
-def output_dir(path, option):
-    """Check that ``path`` is, or can be made, a writable directory; ``ValueError`` naming
-    ``option`` and ``path`` otherwise. Creates nothing that stays behind."""
-    _check_folder(path, option, path)
-
-
-def output_file(path, option):
-    """Check that ``path`` can be written as a file (its folder may still be missing)."""
-    if os.path.isdir(path):
-        raise ValueError(f"{option} {path} is a directory, not a file")
-    _check_folder(os.path.dirname(os.path.abspath(path)), option, path)
-
-
-def _check_folder(folder, option, path):
-    existing = os.path.abspath(folder)
-    while not os.path.lexists(existing):
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing):
-        where = "" if existing == os.path.abspath(path) else f": {existing}"
-        raise ValueError(f"{option} {path}{where} is a file, not a directory")
-    _check_writable(existing, option, path)
-
-
-def _check_writable(folder, option, path):
-    # trying is the only reliable test: access() says yes to root on read-only mounts
-    try:
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-test-")
-    except OSError as err:
-        raise ValueError(f"{option} {path} is not writable ({err.strerror})") from None
-    os.close(fd)
-    os.remove(probe)
 
 
 def positive_int(text):

@@ -112,8 +112,8 @@ def destinations(args):
 def check(args, names):
     """Refuse, before anything is computed, what the run could not write or read."""
     out, data = destinations(args)
-    _cli.output_dir(out, "--out" if args.out is not None else "output directory")
-    _cli.output_dir(data, "--data" if args.data is not None else "data directory")
+    _io.check_writable(out, what="--out" if args.out is not None else "output directory")
+    _io.check_writable(data, what="--data" if args.data is not None else "data directory")
     if args.quick:
         for name in names:
             path = os.path.join(data, f"{name}.json")
