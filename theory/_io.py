@@ -77,10 +77,10 @@ def check_writable(path, *, what="--out"):
     behind, and a run learns at its start, not at its first write, that its output cannot be
     saved.
     """
-    path = os.path.abspath(os.fspath(path))
+    path = os.fspath(path)
     if os.path.exists(path) and not os.path.isdir(path):
         raise ValueError(f"{what} {path} is a file; expected a directory")
-    parent = path
+    parent = os.path.abspath(path)
     while not os.path.exists(parent):
         parent = os.path.dirname(parent)
     if not os.path.isdir(parent):
@@ -92,3 +92,11 @@ def check_writable(path, *, what="--out"):
                          f"{parent})") from None
     os.close(fd)
     os.remove(probe)
+
+
+def check_writable_file(path, *, what="--out"):
+    """Raise ``ValueError`` naming ``path`` unless a file can be written at ``path``."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f"{what} {path} is a directory; expected a file")
+    check_writable(os.path.dirname(os.path.abspath(path)), what=f"{what} {path}: folder")

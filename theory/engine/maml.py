@@ -111,7 +111,7 @@ def _inner_loop(loss, params, keys, T, alpha, steps, first_order, metaopt, phi, 
 
 
 def adapt(params, x_s, y_s, *, alpha, steps, first_order=False, adapt_keys=None,
-          metaopt=None, phi=None):
+          metaopt=None, phi=None, units=None):
     """Per-task params after ``steps`` inner steps on the support set ``x_s (T, n, C, H, W)``.
 
     Adapted keys get a leading task axis; other keys are returned as given. ``steps=0`` returns
@@ -122,7 +122,9 @@ def adapt(params, x_s, y_s, *, alpha, steps, first_order=False, adapt_keys=None,
     (leading task axis), the current per-task params and the 0-based inner step, and returns
     the direction (``theta <- theta - alpha * direction``). If it has an ``adapt_phi``, phi
     is adapted per task from the second step on (``_inner_loop``); ``phi`` itself is never
-    modified, and the adapted transform is dropped with the inner loop.
+    modified, and the adapted transform is dropped with the inner loop. ``units=n`` restricts
+    the support loss to the head's first ``n`` output units (a task with fewer classes than
+    the head: labels ``0..n-1``, softmax over those units only).
     """
     alpha, steps = _check_inner(alpha, steps)
     keys = _resolve_keys(params, adapt_keys, metaopt)
@@ -132,12 +134,15 @@ def adapt(params, x_s, y_s, *, alpha, steps, first_order=False, adapt_keys=None,
     if np.shape(y_s) != tuple(anp.shape(x_s)[:2]):
         raise ValueError(f"y_s must have shape (T, n) = {tuple(anp.shape(x_s)[:2])}, "
                          f"got {np.shape(y_s)}")
+    def cut(logits):
+        return logits if units is None else logits[..., :units]
+
     if all(is_head_key(k) for k in keys):
         feats = cnn.features(params, x_s)
-        loss = lambda p: cross_entropy(cnn.head(p, feats), y_s)  # noqa: E731
-        const_loss = lambda p: cross_entropy(cnn.head(p, getval(feats)), y_s)  # noqa: E731
+        loss = lambda p: cross_entropy(cut(cnn.head(p, feats)), y_s)  # noqa: E731
+        const_loss = lambda p: cross_entropy(cut(cnn.head(p, getval(feats))), y_s)  # noqa: E731
     else:
-        loss = const_loss = lambda p: cross_entropy(cnn.apply(p, x_s), y_s)  # noqa: E731
+        loss = const_loss = lambda p: cross_entropy(cut(cnn.apply(p, x_s)), y_s)  # noqa: E731
     return _inner_loop(loss, params, keys, T, alpha, steps, first_order, metaopt, phi, const_loss)
 
 
