@@ -26,8 +26,8 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
     def _get_help_string(self, action):
         text = action.help or ""
         default = action.default
-        if (default in (None, False, argparse.SUPPRESS) or "default" in text
-                or not action.option_strings):
+        if (default is None or default is False or default == argparse.SUPPRESS
+                or "default" in text or not action.option_strings):
             return text
         shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else default
         return f"{text} (default: {shown})" if text else f"default: {shown}"
