@@ -124,3 +124,24 @@ def test_task_chunk_reaches_the_timed_step(rows):
         np.testing.assert_array_equal(grads["model"][key], value)
     row = bench.bench_config(cfg, repeats=1, warmup=0)
     assert row["task_chunk"] == 1
+
+
+def _profile_script():
+    import importlib.util
+    path = bench.TORCH_REFERENCE.with_name("engine_profile.py")
+    spec = importlib.util.spec_from_file_location("engine_profile", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_profile_groups_split_the_step_without_overlap():
+    """The operation groups of ``benchmarks/engine_profile.py`` are disjoint parts of the step."""
+    profile = _profile_script()
+    cfg = bench.config(layers=2, hidden=8, ways=2, shots=1, query=4, steps=1, meta_batch=2,
+                       in_shape=(1, 16, 16))
+    total, groups = profile.profile_groups(cfg)
+    assert total > 0 and all(s >= 0 for s in groups.values())
+    assert sum(groups.values()) == pytest.approx(total)
+    assert groups["GEMMs (conv, conv_input_grad, conv_weight_grad)"] > 0
+    assert "| operations | s | share |" in profile.format_profile(cfg, total, groups)

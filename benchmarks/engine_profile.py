@@ -1,0 +1,78 @@
+"""Where a meta-step's time goes: one profiled ``maml.meta_grad`` per config, by operation group.
+
+    python benchmarks/engine_profile.py [--only TEXT] [--repeats R]
+
+Each config of the performance grid (``--only`` narrows it, as in ``engine_speed.py``) runs one
+warm-up meta-step, then ``R`` meta-steps under ``cProfile`` on one worker thread (cProfile sees
+only the thread that enables it). The groups add up the
+profiler's time of the engine's primitives: own time of the convolution primitives (their
+GEMMs, as im2col/col2im are profiled separately), whole time of the other primitives; the rest
+is autograd's bookkeeping, the head, the loss and the optimizer glue. cProfile's overhead is
+small next to these numpy calls (tens of milliseconds each).
+"""
+
+import cProfile
+import pstats
+
+from theory import _cli
+from theory.engine import bench, maml
+
+# (group, primitive function names, statistic): "own" excludes profiled callees, "all" includes
+GROUPS = (
+    ("GEMMs (conv, conv_input_grad, conv_weight_grad)",
+     ("conv", "conv_input_grad", "conv_weight_grad"), "own"),
+    ("im2col / col2im copies", ("im2col", "col2im"), "own"),
+    ("max-pool and its adjoints", ("maxpool2", "pool_mask", "unpool2", "pool_gather"), "all"),
+    ("batch norm (center, sqmean, scale_rows, rowdot)",
+     ("center", "sqmean", "scale_rows", "rowdot"), "all"),
+    ("ReLU", ("relu",), "all"),
+    ("autograd gradient sums (core._add)", ("_add", "_mut_add"), "own"),
+)
+
+
+def profile_groups(cfg, repeats=1):
+    """``(total_s, {group: seconds})`` per meta-step of ``cfg`` (one worker) under cProfile."""
+    meta_params, batch, kwargs = bench.make_problem(cfg)
+    step = lambda: maml.meta_grad(meta_params, batch, workers=1, **kwargs)  # noqa: E731
+    step()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(repeats):
+        step()
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats
+    total = sum(cum for (path, _, name), (_, _, _, cum, _) in stats.items()
+                if name == "meta_grad" and path.endswith("maml.py"))
+    out = {}
+    for group, names, which in GROUPS:
+        out[group] = sum((own if which == "own" else cum)
+                         for (path, _, name), (_, _, own, cum, _) in stats.items()
+                         if name in names and path.endswith(("primitives.py", "core.py")))
+    out["other (autograd bookkeeping, head, loss, glue)"] = total - sum(out.values())
+    return total / repeats, {k: v / repeats for k, v in out.items()}
+
+
+def format_profile(cfg, total, groups):
+    """A markdown table of the groups' seconds and shares for one config."""
+    lines = [f"{bench.describe(cfg)}: {total:.3f} s per meta-step (profiled)", "",
+             "| operations | s | share |", "|---|---|---|"]
+    lines += [f"| {g} | {s:.3f} | {100 * s / total:.0f}% |" for g, s in groups.items()]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = _cli.ArgumentParser(prog="engine_profile.py", description=__doc__.splitlines()[0])
+    p.add_argument("--only", metavar="TEXT", default="2nd",
+                   help="profile the grid's configs whose label contains TEXT (default: '2nd')")
+    p.add_argument("--repeats", type=_cli.positive_int, default=1, metavar="R")
+    args = p.parse_args(argv)
+    configs = [c for c in bench.default_grid() if args.only in bench.describe(c)]
+    if not configs:
+        raise ValueError(f"--only {args.only!r} matches no config of the grid")
+    for cfg in configs:
+        print(format_profile(cfg, *profile_groups(cfg, args.repeats)) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_cli.run(main))
