@@ -4,7 +4,8 @@ Run ``python -m theory.figures`` (``--list``, ``--quick``, ``--seed``, ``--out``
 PNG and PDF into ``figures/``, each figure's data (with the ``summary`` numbers quoted in
 ``paper_repro.md``) into ``results/figures/<name>.json``. Nothing else in this package writes
 files. The 1D figures build on ``theory.landscape`` analyses and ``theory.symbolic``; the CNN
-table figures read engine results under ``results/`` and never train.
+table figures read their cells from ``theory.paper`` (records under ``results/``) and
+never train.
 
 Registry
 --------
@@ -23,8 +24,6 @@ gradient_ratio   ratio.py    (1 - alpha sigma2)^(2K): sympy vs simulated meta-gr
 Support
 -------
 style      Okabe-Ito palette, ``style.context()`` rcParams, ``style.figure()`` panels
-paper      the paper's quoted numbers (``paper.TABLE1``, ``paper.TABLE2``; ``None`` = not quoted)
-results    ``results.load_runs``/``select``/``summarise``: engine results JSON under results/
 cli        ``build(name, seed=0, quick=False) -> (data, Figure)``, ``save``, ``main(argv)``
 """
 

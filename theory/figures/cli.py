@@ -14,7 +14,8 @@ import numpy as np
 from tqdm import tqdm
 
 from theory import _cli, _io
-from theory.figures import REGISTRY, results, style
+from theory.figures import REGISTRY, style
+from theory.paper import cells
 
 
 def figure_rng(seed, name):
@@ -22,7 +23,7 @@ def figure_rng(seed, name):
     return np.random.default_rng([seed, zlib.crc32(name.encode())])
 
 
-def build(name, *, seed=0, quick=False, results_dir=results.DEFAULT_DIR):
+def build(name, *, seed=0, quick=False, results_dir=cells.DEFAULT_DIR):
     """Compute and draw figure ``name``: returns ``(data, Figure)``; writes nothing."""
     if name not in REGISTRY:
         raise ValueError(f"unknown figure {name!r}; valid names: {', '.join(REGISTRY)}")
@@ -79,7 +80,7 @@ def parser():
     p.add_argument("--out", default="figures", help="directory for PNG/PDF (default: figures)")
     p.add_argument("--data", default=os.path.join("results", "figures"),
                    help="directory for each figure's data as JSON (default: results/figures)")
-    p.add_argument("--results", default=results.DEFAULT_DIR,
+    p.add_argument("--results", default=cells.DEFAULT_DIR,
                    help="engine results read by the table figures (default: results)")
     p.add_argument("--quick", action="store_true", help="small budgets (seconds per figure)")
     p.add_argument("--seed", type=_cli.nonnegative_int, default=0, help="random seed (default 0)")

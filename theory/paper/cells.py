@@ -1,0 +1,123 @@
+"""Reading records into table cells: the one function (``cells``) behind the figures, the
+README block and ``paper_repro.md``.
+
+Every JSON file under the results directory (recursively) is read; engine records (kind
+``"engine-run"``, ``theory.engine.train``) and failure records (``records.FAILED``) of the
+asked dataset and setting (5-way 5-shot by default) are grouped by ``(method, layers)``, the
+method named by ``plan.method_of(config)`` from the run's own config, so a record found
+anywhere, by the sweep or by ``python -m theory.engine train``, lands in its cell. Files that
+are not JSON or of another kind are skipped: a missing directory gives no cells.
+
+A cell aggregates its seeds (``summarise``): the mean test accuracy in %, with a 95 %
+half-width that is Student's t over the seed means when there are several seeds
+(``"interval": "seeds"``) and, for a single seed, that run's own interval over its test
+episodes (``"interval": "episodes"``; it ignores seed-to-seed variance, and is ``None`` when
+the run had one test episode).
+"""
+
+import glob
+import json
+import math
+import os
+
+import numpy as np
+from scipy import stats
+
+from theory.paper import plan as planning
+from theory.paper import records
+
+DEFAULT_DIR = "results"
+
+
+def percent(accuracy):
+    """Accuracy as a percentage: engine runs store fractions in [0, 1].
+
+    A value above 1 is taken to be a percentage already (chance level for 5 ways is 20 %).
+    """
+    return 100.0 * accuracy if accuracy <= 1.0 else float(accuracy)
+
+
+def summarise(runs):
+    """Mean test accuracy (%) over ``runs`` (engine records of one cell, one per seed) with a
+    95 % half-width and what it is over (module docstring); ``None`` if there are no runs."""
+    if not runs:
+        return None
+    accs = np.array([percent(r["test"]["accuracy"]) for r in runs])
+    if len(accs) > 1:
+        half = float(stats.t.ppf(0.975, len(accs) - 1) * accs.std(ddof=1) / math.sqrt(len(accs)))
+    else:
+        test = runs[0]["test"]
+        scale = 100.0 if test["accuracy"] <= 1.0 else 1.0  # ci95 shares accuracy's unit
+        # one test episode has no interval (the engine records ``None``): unknown, not zero
+        half = None if test.get("ci95") is None else scale * float(test["ci95"])
+    return {"accuracy": float(accs.mean()), "ci95": half, "seeds": len(accs),
+            "interval": "seeds" if len(accs) > 1 else "episodes",
+            "episodes": int(sum(r["test"].get("episodes", 0) for r in runs)),
+            "iterations": sorted({r["config"].get("iterations") for r in runs} - {None}),
+            "files": [os.path.relpath(r["path"]) for r in runs]}
+
+
+def _read(path):
+    try:
+        with open(path) as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
+        return None
+    if data.get("kind") == records.FAILED:
+        return data
+    test = data.get("test")
+    if data.get("kind") == "engine-run" and isinstance(test, dict) \
+            and isinstance(test.get("accuracy"), (int, float)):
+        return data
+    return None
+
+
+def cells(results_dir, dataset, *, ways=5, shots=5):
+    """``{(method, layers): cell}`` of ``dataset`` from every record under ``results_dir``:
+    ``cell`` is ``summarise``'s summary plus ``"failed"`` (failure records) and ``"records"``
+    (the engine records, each with its ``"path"``), or only ``{"failed": n}`` when every seed
+    failed."""
+    runs, failed = {}, {}
+    pattern = os.path.join(os.fspath(results_dir), "**", "*.json")
+    for path in sorted(glob.glob(pattern, recursive=True)):
+        rec = _read(path)
+        if rec is None:
+            continue
+        cfg = rec["config"]
+        if (cfg.get("dataset"), cfg.get("ways"), cfg.get("shots")) != (dataset, ways, shots):
+            continue
+        key = (planning.method_of(cfg), cfg.get("layers"))
+        if rec["kind"] == records.FAILED:
+            failed[key] = failed.get(key, 0) + 1
+        else:
+            runs.setdefault(key, []).append(dict(rec, path=path))
+    out = {}
+    for key in set(runs) | set(failed):
+        out[key] = dict(summarise(runs.get(key, [])) or {}, failed=failed.get(key, 0))
+        if key in runs:
+            out[key]["records"] = runs[key]
+    return out
+
+
+def summary(cell):
+    """A cell without its records (``None`` for a missing or failed-only cell): what the
+    figures store as JSON."""
+    if not has_result(cell):
+        return None
+    return {k: v for k, v in cell.items() if k not in ("records", "failed")}
+
+
+def has_result(cell):
+    """True when ``cell`` (a ``cells`` value or ``None``) has an accuracy."""
+    return cell is not None and "accuracy" in cell
+
+
+def budgets(found):
+    """The distinct ``(budget, hidden, iterations, test episodes)`` of the records of the
+    cells ``found`` (``cells``)."""
+    keys = {(rec.get("sweep", {}).get("budget"), rec["config"].get("hidden"),
+             rec["config"].get("iterations"), rec["test"].get("episodes"))
+            for cell in found.values() for rec in cell.get("records", ())}
+    return sorted(keys, key=str)
