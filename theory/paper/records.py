@@ -108,8 +108,9 @@ def sweep_info(run, budget_name):
 def write_outcome(results_dir, runs_dir, budget_name, run, outcome):
     """Store what a worker returned for ``run`` (``outcome``: ``{"status", "record",
     "checkpoint"}``, see ``execute.train_run``), atomically; returns its status. A search point's
-    record goes to its run directory, a table run's (with ``"sweep"``) to ``results/``; the
-    checkpoint bytes, when the plan keeps them, to the run directory."""
+    engine record goes to its run directory, a table run's (with ``"sweep"``) to ``results/``,
+    a failure (with ``"sweep"``) where ``status`` looks for it; the checkpoint bytes, when the
+    plan keeps them, to the run directory."""
     out = run_dir(runs_dir, budget_name, run)
     if outcome.get("checkpoint") is not None:
         with _io.atomic_open(os.path.join(out, training.CHECKPOINT), "wb") as handle:
@@ -117,8 +118,8 @@ def write_outcome(results_dir, runs_dir, budget_name, run, outcome):
     record = dict(outcome["record"], sweep=sweep_info(run, budget_name))
     if outcome["status"] != "done":
         _io.write_json(_record_file(results_dir, runs_dir, budget_name, run), record)
-    elif run["table"] == "lr-search":
-        _io.write_json(os.path.join(out, training.RESULTS), record)
+    elif run["table"] == "lr-search":   # the engine's record, as the engine writes it there
+        _io.write_json(os.path.join(out, training.RESULTS), outcome["record"])
         if os.path.exists(os.path.join(out, FAILURE_FILE)):
             os.remove(os.path.join(out, FAILURE_FILE))
     else:
