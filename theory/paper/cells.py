@@ -26,7 +26,8 @@ from scipy import stats
 from theory.paper import plan as planning
 from theory.paper import records
 
-DEFAULT_DIR = "results"
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEFAULT_DIR = os.path.join(ROOT, "results")  # the checkout's, wherever Python was started
 
 
 def percent(accuracy):
@@ -54,7 +55,14 @@ def summarise(runs):
             "interval": "seeds" if len(accs) > 1 else "episodes",
             "episodes": int(sum(r["test"].get("episodes", 0) for r in runs)),
             "iterations": sorted({r["config"].get("iterations") for r in runs} - {None}),
-            "files": [os.path.relpath(r["path"]) for r in runs]}
+            "files": [_shown(r["path"]) for r in runs]}
+
+
+def _shown(path):
+    """``path`` relative to the checkout when it lies inside it, else absolute."""
+    path = os.path.abspath(path)
+    inside = os.path.commonpath([path, ROOT]) == ROOT
+    return os.path.relpath(path, ROOT) if inside else path
 
 
 def _read(path):
