@@ -210,12 +210,12 @@ def estimate_seconds(run):
 def describe(plan, states=None, jobs=1):
     """One line per run (id, state from ``states`` ``{run_id: state}`` if given, iterations,
     width, lrs and their source: ``default`` until the search has run, estimated minutes) and
-    the total estimated wall time of the runs not done with ``jobs`` runs at once."""
+    the total estimated wall time of the runs still to run with ``jobs`` runs at once."""
     states = states or {}
     lines, total = [], 0.0
     for run in plan:
         state = states.get(run_id(run), "")
-        if state != "done":
+        if state not in ("done", "failed"):      # a divergence is final: not run again
             total += estimate_seconds(run)
         cfg = run["config"]
         lines.append(f"{run_id(run):<40} {state:<8} it={cfg['iterations']:<6} "
