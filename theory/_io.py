@@ -92,3 +92,11 @@ def check_writable(path, *, what="--out"):
                          f"{parent})") from None
     os.close(fd)
     os.remove(probe)
+
+
+def check_writable_file(path, *, what="--out"):
+    """Raise ``ValueError`` naming ``path`` unless a file can be written at ``path``."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f"{what} {path} is a directory; expected a file")
+    check_writable(os.path.dirname(os.path.abspath(path)), what=f"{what} {path}: folder")
