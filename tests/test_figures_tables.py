@@ -71,3 +71,11 @@ def test_error_bars_stop_at_100_percent_and_miss_the_value_labels(tmp_path):
     # the label is drawn either below the error bar's lower end or above its upper end
     y = label.get_position()[1]
     assert lows and (y < min(lows) or y > max(tops))
+
+
+@pytest.mark.parametrize("text", ["{not json", "", '{"kind": "engine-run", "config": {}}'])
+def test_a_damaged_results_file_is_named_not_skipped(tmp_path, text):
+    _run(tmp_path / "a.json", 0.70, seed=0)
+    (tmp_path / "broken.json").write_text(text)
+    with pytest.raises(ValueError, match="broken.json"):
+        cells.load(tmp_path)

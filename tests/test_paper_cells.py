@@ -56,7 +56,6 @@ def test_reader_finds_records_anywhere_and_averages_seeds(tmp_path):
     _run(tmp_path / "f.json", 0.5, seed=0, algo="anil", metaopt="kfo")
     _run(tmp_path / "e.json", 0.99, seed=0, kind="figure-data")  # not an engine run
     _run(tmp_path / "g.json", 0.99, seed=2, kind="engine-run-failed")
-    (tmp_path / "broken.json").write_text("{not json")
     found = cells.cells(tmp_path, "omniglot")
     assert sorted(found) == [("anil-kfo", 2), ("kfo", 2), ("linnet", 2), ("maml", 2)]
     maml = found[("maml", 2)]

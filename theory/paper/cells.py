@@ -5,8 +5,9 @@ Every JSON file under the results directory (recursively) is read; engine record
 ``"engine-run"``, ``theory.engine.train``) and failure records (``records.FAILED``) of the
 asked dataset and setting (5-way 5-shot by default) are grouped by ``(method, layers)``, the
 method named by ``plan.method_of(config)`` from the run's own config, so a record found
-anywhere, by the sweep or by ``python -m theory.engine train``, lands in its cell. Files that
-are not JSON or of another kind are skipped: a missing directory gives no cells.
+anywhere, by the sweep or by ``python -m theory.engine train``, lands in its cell. JSON of
+another kind is skipped and a missing directory gives no cells; a damaged file is an error
+naming it (``load``).
 
 A cell aggregates its seeds (``summarise``): the mean test accuracy in %, with a 95 %
 half-width that is Student's t over the seed means when there are several seeds
@@ -65,21 +66,32 @@ def _shown(path):
     return os.path.relpath(path, ROOT) if inside else path
 
 
-def _read(path):
-    try:
-        with open(path) as handle:
-            data = json.load(handle)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
-        return None
-    if data.get("kind") == records.FAILED:
-        return data
-    test = data.get("test")
-    if data.get("kind") == "engine-run" and isinstance(test, dict) \
-            and isinstance(test.get("accuracy"), (int, float)):
-        return data
-    return None
+def load(results_dir):
+    """Every engine record and failure record under ``results_dir`` (recursively), each with
+    its ``"path"``. JSON of another kind (figure data, a search, an index) is skipped; a file
+    that does not parse, or a record without ``config`` (and, for an engine run, its test
+    accuracy), raises ``ValueError`` naming it: a damaged record must not silently turn a
+    cell into "not run"."""
+    found = []
+    pattern = os.path.join(os.fspath(results_dir), "**", "*.json")
+    for path in sorted(glob.glob(pattern, recursive=True)):
+        try:
+            with open(path) as handle:
+                rec = json.load(handle)
+        except (OSError, ValueError) as err:
+            reason = err.strerror if isinstance(err, OSError) else "not valid JSON"
+            raise ValueError(f"results file {path}: {reason}") from None
+        kind = rec.get("kind") if isinstance(rec, dict) else None
+        if kind not in ("engine-run", records.FAILED):
+            continue
+        test = rec.get("test")
+        if not rec.get("config") or not isinstance(rec["config"], dict) or (
+                kind == "engine-run" and not (isinstance(test, dict) and isinstance(
+                    test.get("accuracy"), (int, float)))):
+            raise ValueError(f"results file {path}: an {kind} record without config"
+                             + (" and test.accuracy" if kind == "engine-run" else ""))
+        found.append(dict(rec, path=path))
+    return found
 
 
 def cells(results_dir, dataset, *, ways=5, shots=5):
@@ -88,11 +100,7 @@ def cells(results_dir, dataset, *, ways=5, shots=5):
     (the engine records, each with its ``"path"``), or only ``{"failed": n}`` when every seed
     failed."""
     runs, failed = {}, {}
-    pattern = os.path.join(os.fspath(results_dir), "**", "*.json")
-    for path in sorted(glob.glob(pattern, recursive=True)):
-        rec = _read(path)
-        if rec is None:
-            continue
+    for rec in load(results_dir):
         cfg = rec["config"]
         if (cfg.get("dataset"), cfg.get("ways"), cfg.get("shots")) != (dataset, ways, shots):
             continue
@@ -100,7 +108,7 @@ def cells(results_dir, dataset, *, ways=5, shots=5):
         if rec["kind"] == records.FAILED:
             failed[key] = failed.get(key, 0) + 1
         else:
-            runs.setdefault(key, []).append(dict(rec, path=path))
+            runs.setdefault(key, []).append(rec)
     out = {}
     for key in set(runs) | set(failed):
         out[key] = dict(summarise(runs.get(key, [])) or {}, failed=failed.get(key, 0))
