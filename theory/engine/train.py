@@ -33,8 +33,8 @@ METAOPTS = metaopt.NAMES
 # A quick synthetic run (about 50 s of CPU time with one BLAS thread): MAML on a 4-layer CNN
 # of width 16, 5-way 1-shot with 15 queries per class, one inner step of 0.4 (MAML's Omniglot
 # step size), outer Adam 0.01 over 4 tasks per meta-batch, 200 iterations; seed 0 reaches
-# 0.73 +- 0.01 test accuracy over 600 episodes (chance 0.2). Four layers shrink 28x28 to 1x1, which keeps the
-# head small.
+# 0.73 +- 0.01 test accuracy over 600 episodes (chance 0.2). Four layers shrink 28x28 to
+# 1x1, which keeps the head small.
 DEFAULTS = {"dataset": "synthetic", "data": None, "algo": "maml", "metaopt": "none",
             "layers": 4, "hidden": 16, "linnet": 0, "linnet_width": None, "ways": 5,
             "shots": 1, "query": 15, "steps": 1, "inner_lr": 0.4, "meta_lr": 0.01,
@@ -90,8 +90,7 @@ def make_config(**overrides):
     if config["first_order"] and config["algo"] == "anil":
         raise ValueError("first_order=True applies to algo='maml' (it selects fomaml), "
                          "not algo='anil'")
-    if config["data"] is not None:
-        config["data"] = os.fspath(config["data"])
+    config["data"] = check_data(config["dataset"], config["data"])
     config["metaopt_options"] = _check_metaopt_options(config["metaopt"],
                                                        config["metaopt_options"])
     width = config["linnet_width"]
@@ -105,6 +104,17 @@ def make_config(**overrides):
                              "linnet_width (--linnet-width)")
         config["linnet_width"] = int(width)
     return config
+
+
+def check_data(dataset, path):
+    """``path`` as a string (or None); ``ValueError`` if ``dataset`` reads no files."""
+    if path is None:
+        return None
+    if dataset == "synthetic":
+        raise ValueError(f"--data {os.fspath(path)} is given, but the synthetic benchmark is "
+                         "generated and reads no files; drop --data or choose another "
+                         "--dataset")
+    return os.fspath(path)
 
 
 def _check_metaopt_options(name, options):
@@ -172,7 +182,14 @@ def restore(path):
     """
     ckpt = checkpoint.load(path)
     config = make_config(**upgrade_config(ckpt["config"]))
-    in_shape = tuple(ckpt["extra"]["in_shape"])
+    in_shape = ckpt["extra"].get("in_shape")
+    if not (isinstance(in_shape, list) and len(in_shape) == 3
+            and all(isinstance(s, int) and s >= 1 for s in in_shape)):
+        raise ValueError(f"checkpoint {path} records no valid input shape (in_shape="
+                         f"{in_shape!r}, expected [C, H, W]); it was not written by "
+                         "`python -m theory.engine train`")
+    checkpoint.check_finite(ckpt, path, groups=("model", "metaopt"))
+    in_shape = tuple(in_shape)
     fresh = init_meta_params(config, in_shape, np.random.default_rng(0))
     if ckpt["architecture"] is not None:
         checkpoint.check_architecture(ckpt["architecture"], cnn.architecture(fresh["model"]),
@@ -306,6 +323,11 @@ def train(config, *, out_dir, resume=False, progress=True, callback=None):
     config = make_config(**config)
     _io.check_writable(out_dir)
     ckpt_path = os.path.join(os.fspath(out_dir), CHECKPOINT)
+    if os.path.exists(ckpt_path) and not resume:
+        raise ValueError(f"{ckpt_path} already exists; pass --resume to continue that run "
+                         "or choose another --out")
+    if resume and not os.path.exists(ckpt_path):
+        raise FileNotFoundError(f"--resume given but {ckpt_path} does not exist")
     seeds = _seeds(config["seed"])
     train_set, val_set, test_set = load_splits(config)
     meta_params = init_meta_params(config, train_set.in_shape,
@@ -316,14 +338,9 @@ def train(config, *, out_dir, resume=False, progress=True, callback=None):
     state = opt_init(meta_params)
     rng = np.random.default_rng(seeds["train"])
     start, validation, wall = 0, [], 0.0
-    if os.path.exists(ckpt_path):
-        if not resume:
-            raise ValueError(f"{ckpt_path} already exists; pass --resume to continue that run "
-                             "or choose another --out")
+    if resume:
         state, rng.bit_generator.state, start, validation, wall = _resume(ckpt_path, config,
                                                                           meta_params)
-    elif resume:
-        raise FileNotFoundError(f"--resume given but {ckpt_path} does not exist")
 
     def save(iteration, params):
         checkpoint.save(ckpt_path, model=params["model"], metaopt=params["metaopt"],

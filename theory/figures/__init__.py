@@ -5,8 +5,9 @@ PNG and PDF into ``figures/`` of the checkout, each figure's data (with the ``su
 quoted in ``paper_repro.md``) into ``results/figures/<name>.json``, wherever Python is started.
 A ``--quick`` run writes to ``figures/quick/`` instead (git-ignored) and never over full-budget
 data; with ``--out DIR`` every output (images and data) goes to DIR. Nothing else in this
-package writes files. The 1D figures build on ``theory.landscape`` analyses and ``theory.symbolic``; the CNN
-table figures read engine results under ``results/`` and never train.
+package writes files. The 1D figures build on ``theory.landscape`` analyses and
+``theory.symbolic``; the CNN table figures read their cells from ``theory.paper`` (records
+under ``results/``) and never train.
 
 Registry
 --------
@@ -21,12 +22,11 @@ collapse         collapse.py a meta-trained deep model collapsed to its product
 linnet_depth     tables.py   Table 1 (Omniglot): MAML vs MAML w/ LinNet, paper beside ours
 meta_optimizers  tables.py   Table 2 (Omniglot, 2-layer CNN): meta-optimizers, paper vs ours
 gradient_ratio   ratio.py    (1 - alpha sigma2)^(2K): sympy vs simulated meta-gradient ratio
+preconditioner   precondition.py  R5 (d dims): loss vs kappa; learned P vs (alpha Sigma)^-1
 
 Support
 -------
 style      Okabe-Ito palette, ``style.context()`` rcParams, ``style.figure()`` panels
-paper      the paper's quoted numbers (``paper.TABLE1``, ``paper.TABLE2``; ``None`` = not quoted)
-results    ``results.load_runs``/``select``/``summarise``: engine results JSON under results/
 cli        ``build(name, seed=0, quick=False) -> (data, Figure)``, ``save``, ``main(argv)``
 """
 
@@ -75,4 +75,8 @@ REGISTRY = {
     "gradient_ratio": Entry("ratio", "gradient_ratio",
                             "shallow meta-gradient ratio (1 - alpha sigma2)^(2K): sympy vs "
                             "simulation", False),
+    "preconditioner": Entry("precondition", "preconditioner",
+                            "R5, d dimensions: post-adaptation loss vs condition number for "
+                            "MAML, Meta-SGD, KFO and deep linear MAML; learned preconditioners "
+                            "vs (alpha Sigma)^-1", False),
 }
