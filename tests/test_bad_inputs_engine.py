@@ -80,6 +80,16 @@ def inputs(tmp_path_factory):
     np.savez(p["ckpt_objects"], __meta__=np.array([{"format": 1}], dtype=object))
     p["ckpt_plain"] = root / "ckpt-plain.npz"
     np.savez(p["ckpt_plain"], w=np.ones(3))
+    # well-formed archives with wrong contents: no input shape, a config that is no dict, NaN
+    c = checkpoint.load(p["ckpt"])
+    fields = dict(metaopt=c["metaopt"], adam={}, iteration=0, rng_state=c["rng_state"])
+    for name, model, config, extra in (
+            ("shapeless", c["model"], c["config"], {}),
+            ("listconfig", c["model"], [1], c["extra"]),
+            ("nan", dict(c["model"], **{"head/b": c["model"]["head/b"] * np.nan}),
+             c["config"], c["extra"])):
+        p[f"ckpt_{name}"] = root / f"ckpt-{name}.npz"
+        checkpoint.save(p[f"ckpt_{name}"], model=model, config=config, extra=extra, **fields)
     # a task: 3 classes of 1 image, 2 query images; then damaged images
     task = root / "task"
     for k in range(3):
@@ -185,6 +195,12 @@ CATALOGUE = [
           ("eval", EVAL, ("empty", "cut", "half", "text", "pickled", "objects", "plain")),
           ("adapt", ADAPT, ("cut", "text")))     # the same reader: a sample is enough
       for kind in kinds],
+    _row("eval-ckpt-shapeless", [*EVAL[:2], "{ckpt_shapeless}"], "{ckpt_shapeless}",
+         "in_shape"),
+    _row("eval-ckpt-listconfig", [*EVAL[:2], "{ckpt_listconfig}"], "{ckpt_listconfig}",
+         "config is [1]"),
+    _row("adapt-ckpt-nan", [*ADAPT[:2], "{ckpt_nan}", *ADAPT[3:]], "{ckpt_nan}",
+         "non-finite values in model/head/b"),
     _row("eval-ckpt-missing", ["eval", "--checkpoint", "{root}/none.npz"], "{root}/none.npz"),
     _row("eval-ckpt-dir", ["eval", "--checkpoint", "{root}"], "{root}", "is a directory"),
     _row("adapt-ckpt-dir", [*ADAPT[:2], "{task}", *ADAPT[3:]], "{task}", "is a directory"),

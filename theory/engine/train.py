@@ -182,7 +182,14 @@ def restore(path):
     """
     ckpt = checkpoint.load(path)
     config = make_config(**upgrade_config(ckpt["config"]))
-    in_shape = tuple(ckpt["extra"]["in_shape"])
+    in_shape = ckpt["extra"].get("in_shape")
+    if not (isinstance(in_shape, list) and len(in_shape) == 3
+            and all(isinstance(s, int) and s >= 1 for s in in_shape)):
+        raise ValueError(f"checkpoint {path} records no valid input shape (in_shape="
+                         f"{in_shape!r}, expected [C, H, W]); it was not written by "
+                         "`python -m theory.engine train`")
+    checkpoint.check_finite(ckpt, path, groups=("model", "metaopt"))
+    in_shape = tuple(in_shape)
     fresh = init_meta_params(config, in_shape, np.random.default_rng(0))
     if ckpt["architecture"] is not None:
         checkpoint.check_architecture(ckpt["architecture"], cnn.architecture(fresh["model"]),
