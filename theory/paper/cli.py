@@ -16,7 +16,7 @@ results/README.md.
 import argparse
 import os
 
-from theory import _cli
+from theory import _cli, _io
 from theory.paper import execute, records, render, repro
 from theory.paper import plan as planning
 
@@ -131,6 +131,13 @@ def main(argv=None):
         return _cli.emit("updated: " + (", ".join(changed) or "nothing (already current)"))
     if os.path.exists(args.results) and not os.path.isdir(args.results):
         raise ValueError(f"--results {args.results!r} is a file; expected a directory")
+    if args.command == "run":
+        if args.jobs is not None and args.scheduler is not None:
+            raise ValueError(f"--jobs {args.jobs} sets the workers of the LocalCluster; with "
+                             f"--scheduler {args.scheduler} the cluster's workers run (drop "
+                             "one of them)")
+        _io.check_writable(args.results, what="--results")
+        _io.check_writable(args.runs, what="--runs")
     if args.command in ("plan", "status"):
         plan, states = execute.prepare(args.budget, args.results, args.runs, **_restrict(args))
         if args.command == "plan":
