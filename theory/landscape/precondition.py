@@ -9,7 +9,8 @@ expectations and the floors against theory.symbolic). Restarts are the leading a
 
 Methods, all with the step e -> e - alpha P Sigma e to first order in alpha:
 maml, depth 1   f = w^T x, P = I fixed; params (w,)
-metasgd         P = diag(beta) (Meta-SGD, beta a learned multiplier of alpha); params (w, beta)
+metasgd         P = diag(beta) (Meta-SGD, beta a learned multiplier of alpha); params (w, beta);
+                K = 1 uses R5b's quadratic form in beta, O(d^2) per restart
 kfo             w^T -> w^T - alpha grad^T R, P = R^T learned (R5c); params (w, R)
 maml, depth 2   f = W2 W1 x, W1: h x d, u = W2^T; the one-step map of R5d with
                 P = ||u||^2 I + W1^T W1 and the alpha^2 (w^T Sigma e) Sigma e term; params
@@ -158,6 +159,26 @@ def _deep(w1, u, problem):
     return loss, (grad_w1, grad_u)
 
 
+def _metasgd_one_step(w, beta, problem):
+    """Meta-SGD, K = 1, in O(d^2) per restart: R5b's quadratic in beta plus the mean term.
+
+    F = 1/2 r^T Sigma r + 1/2 [tr(V Sigma) - 2 alpha c^T beta + alpha^2 beta^T (C o Sigma) beta]
+    with r = (I - alpha diag(beta) Sigma)(w - mu), C = Sigma V Sigma, c = diag(C).
+    """
+    sigma, mu, cov, alpha, _ = problem
+    c_mat = sigma @ cov @ sigma
+    c, hadamard = np.diag(c_mat), c_mat * sigma
+    m = w - mu
+    s = m @ sigma
+    r = m - alpha * beta * s
+    sr = r @ sigma
+    h_beta = beta @ hadamard
+    loss = 0.5 * (_dot(r, sr) + np.trace(cov @ sigma) - 2 * alpha * beta @ c
+                  + alpha ** 2 * _dot(beta, h_beta))
+    grad_w = sr - alpha * (beta * sr) @ sigma
+    return loss, (grad_w, -alpha * s * sr - alpha * c + alpha ** 2 * h_beta)
+
+
 def objective(method, depth, params, problem):
     """(post-adaptation population loss per restart, gradients in the order of params)."""
     if depth == 2:
@@ -167,6 +188,8 @@ def objective(method, depth, params, problem):
         loss, grad_w, _ = _linear(params[0], sigma, problem, learned=False)
         return loss, (grad_w,)
     w, q = params
+    if method == "metasgd" and problem.steps == 1:
+        return _metasgd_one_step(w, q, problem)
     if method == "metasgd":  # diag(beta) Sigma and diag(dF/dN Sigma) without a matmul
         loss, grad_w, g_n = _linear(w, q[:, :, None] * sigma, problem)
         return loss, (grad_w, -alpha * np.sum(g_n * sigma, axis=2))
