@@ -65,11 +65,16 @@ def shallow_floor(sigma, cov, alpha, steps):
     return 0.5 * float(np.trace(m @ sigma @ m @ cov))
 
 
+def _metasgd_quadratic(sigma, cov):
+    """``(c, C o Sigma)`` of R5b: C = Sigma V Sigma, c = diag(C), o the entrywise product."""
+    c_mat = sigma @ cov @ sigma
+    return np.diag(c_mat).copy(), c_mat * sigma
+
+
 def metasgd_floor(sigma, cov, alpha):
     """R5b (K = 1): best floor 1/2 [tr(V Sigma) - c^T (C o Sigma)^-1 c] and beta*, C = S V S."""
-    c_mat = sigma @ cov @ sigma
-    c = np.diag(c_mat).copy()
-    best = np.linalg.solve(c_mat * sigma, c)
+    c, hadamard = _metasgd_quadratic(sigma, cov)
+    best = np.linalg.solve(hadamard, c)
     return 0.5 * float(np.trace(cov @ sigma) - c @ best), best / alpha
 
 
@@ -166,8 +171,7 @@ def _metasgd_one_step(w, beta, problem):
     with r = (I - alpha diag(beta) Sigma)(w - mu), C = Sigma V Sigma, c = diag(C).
     """
     sigma, mu, cov, alpha, _ = problem
-    c_mat = sigma @ cov @ sigma
-    c, hadamard = np.diag(c_mat), c_mat * sigma
+    c, hadamard = _metasgd_quadratic(sigma, cov)
     m = w - mu
     s = m @ sigma
     r = m - alpha * beta * s
