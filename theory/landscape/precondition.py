@@ -75,7 +75,8 @@ def metasgd_floor(sigma, cov, alpha):
     """R5b (K = 1): best floor 1/2 [tr(V Sigma) - c^T (C o Sigma)^-1 c] and beta*, C = S V S."""
     c, hadamard = _metasgd_quadratic(sigma, cov)
     best = np.linalg.solve(hadamard, c)
-    return 0.5 * float(np.trace(cov @ sigma) - c @ best), best / alpha
+    # a minimum of squares: a negative difference is rounding (a diagonal Sigma gives 0)
+    return max(0.5 * float(np.trace(cov @ sigma) - c @ best), 0.0), best / alpha
 
 
 def exact_width(sigma, rtol=1e-9):
@@ -167,20 +168,21 @@ def _deep(w1, u, problem):
 def _metasgd_one_step(w, beta, problem):
     """Meta-SGD, K = 1, in O(d^2) per restart: R5b's quadratic in beta plus the mean term.
 
-    F = 1/2 r^T Sigma r + 1/2 [tr(V Sigma) - 2 alpha c^T beta + alpha^2 beta^T (C o Sigma) beta]
-    with r = (I - alpha diag(beta) Sigma)(w - mu), C = Sigma V Sigma, c = diag(C).
+    F = 1/2 r^T Sigma r + floor + alpha^2/2 (beta - beta*)^T (C o Sigma) (beta - beta*) with
+    r = (I - alpha diag(beta) Sigma)(w - mu), C = Sigma V Sigma and (floor, beta*) of
+    :func:`metasgd_floor`: every term is >= 0, so no cancellation makes a loss negative.
     """
-    sigma, mu, cov, alpha, _ = problem
-    c, hadamard = _metasgd_quadratic(sigma, cov)
+    sigma, mu, _, alpha, _ = problem
+    _, hadamard = _metasgd_quadratic(sigma, problem.cov)
+    floor, best = metasgd_floor(sigma, problem.cov, alpha)
     m = w - mu
     s = m @ sigma
     r = m - alpha * beta * s
     sr = r @ sigma
-    h_beta = beta @ hadamard
-    loss = 0.5 * (_dot(r, sr) + np.trace(cov @ sigma) - 2 * alpha * beta @ c
-                  + alpha ** 2 * _dot(beta, h_beta))
+    h_delta = (beta - best) @ hadamard
+    loss = 0.5 * _dot(r, sr) + floor + 0.5 * alpha ** 2 * _dot(beta - best, h_delta)
     grad_w = sr - alpha * (beta * sr) @ sigma
-    return loss, (grad_w, -alpha * s * sr - alpha * c + alpha ** 2 * h_beta)
+    return loss, (grad_w, -alpha * s * sr + alpha ** 2 * h_delta)
 
 
 def objective(method, depth, params, problem):
