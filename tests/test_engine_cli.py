@@ -164,8 +164,10 @@ def test_errors_through_the_module_entry_point_are_one_line(tmp_path):
     (["--metaopt", "lbfgs"], ["--metaopt", "invalid choice: 'lbfgs'"]),
     (["--dataset", "mnist"], ["--dataset", "invalid choice: 'mnist'"]),
     (["--shots", "0"], ["--shots", "'0' is not an integer >= 1"]),
-    (["--ways", "-5"], ["--ways", "'-5' is not an integer >= 1"]),
-    (["--inner-lr", "nan"], ["--inner-lr", "'nan' is not a number > 0"]),
+    (["--ways", "-5"], ["--ways", "'-5' is not an integer >= 2"]),
+    (["--ways", "1"], ["--ways", "'1' is not an integer >= 2"]),
+    (["--inner-lr", "nan"], ["--inner-lr", "'nan' is not a finite number > 0"]),
+    (["--linnet-width", "64"], ["linnet_width=64", "linnet=0 adds none"]),
     (["--ways", "300"], ["ways=300 exceeds the 256 classes of the val split"]),
     (["--dataset", "omniglot", "--data", "/nonexistent/omniglot"],
      ["no Omniglot data at /nonexistent/omniglot", "images_background_small1.zip"]),
@@ -311,9 +313,11 @@ def test_ctrl_c_leaves_a_whole_checkpoint_and_resume_finishes(tmp_path):
         _, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
-    assert proc.returncode == 130 and err == "interrupted\n", err
     assert os.listdir(tmp_path) == [training.CHECKPOINT]   # no temporary file left behind
     done = checkpoint.load(ckpt)["iteration"]
+    assert proc.returncode == 130 and err == (
+        f"interrupted: the last checkpoint, {ckpt}, holds iteration {done}; the same command "
+        "with --resume continues from it\n"), err
     assert done >= 3
     finish = run_module("train", *TINY, "--iterations", str(done + 2), "--checkpoint-every",
                         "1", "--out", tmp_path, "--resume")

@@ -1,7 +1,6 @@
 """theory.engine.data: the Dataset type, the synthetic glyphs, the episode sampler, the CI."""
 
 import statistics
-import time
 
 import numpy as np
 import pytest
@@ -81,13 +80,11 @@ def test_synthetic_shapes_convention_and_disjoint_classes():
     assert not set(val.class_names) & set(test.class_names)
 
 
-def test_synthetic_train_split_is_fast_and_large():
+def test_synthetic_train_split_is_large():
+    # its generation time is printed by benchmarks/engine_data_speed.py, not asserted here
     synthetic._generate.cache_clear()
-    start = time.perf_counter()
     train = synthetic.load("train", seed=3)
-    elapsed = time.perf_counter() - start
     assert train.n_classes >= 1000 and len(train) == train.n_classes * 20
-    assert elapsed < 6.0, f"generating the train split took {elapsed:.2f} s"
 
 
 def test_synthetic_is_deterministic_and_seeded():
@@ -173,17 +170,6 @@ def test_sampling_is_seeded():
     c = sample_tasks(d, np.random.default_rng(5), tasks=3, ways=5, shots=1)
     assert all(np.array_equal(u, v) for u, v in zip(a, b, strict=True))
     assert not np.array_equal(a[0], c[0])
-
-
-def test_sampling_is_fast():
-    d = data.load("synthetic", split="val")
-    rng = np.random.default_rng(0)
-    times = []
-    for _ in range(15):
-        start = time.perf_counter()
-        sample_tasks(d, rng, tasks=16, ways=5, shots=5, query=15)
-        times.append(time.perf_counter() - start)
-    assert np.median(times) < 0.010, f"median {1e3 * np.median(times):.2f} ms"
 
 
 @pytest.mark.parametrize("kwargs, message", [

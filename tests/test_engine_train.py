@@ -120,7 +120,7 @@ def test_ways_beyond_the_classes_of_a_split_is_refused_before_training(tmp_path)
 
 
 @pytest.mark.parametrize("bad, match", [
-    ({"ways": 0}, "ways=0 must be an integer >= 1"),
+    ({"ways": 1}, "ways=1 must be an integer >= 2"),
     ({"shots": 0}, "shots=0 must be an integer >= 1"),
     ({"steps": -1}, "steps=-1 must be an integer >= 0"),
     ({"layers": 2.5}, "layers=2.5 must be an integer"),
@@ -131,6 +131,7 @@ def test_ways_beyond_the_classes_of_a_split_is_refused_before_training(tmp_path)
     ({"dataset": "mnist"}, "dataset='mnist' is not one of"),
     ({"algo": "anil", "first_order": True}, "first_order=True applies to algo='maml'"),
     ({"linnet_width": 0}, "linnet_width=0 must be None"),
+    ({"linnet_width": 64}, "linnet_width=64 sets the width of LinNet layers, but linnet=0"),
     ({"width": 3}, r"unknown config keys \['width'\]"),
     ({"task_chunk": 0}, r"task_chunk=0 must be None \(automatic\) or an integer in 1\.\.4"),
     ({"task_chunk": 5}, r"task_chunk=5 must be None \(automatic\) or an integer in 1\.\.4"),

@@ -1,6 +1,7 @@
 """Checkpoint files: exact round trip, atomic writes, architecture checks, config checks."""
 
 import os
+import pickle
 
 import numpy as np
 import pytest
@@ -91,8 +92,25 @@ def test_load_rejects_missing_and_foreign_files(tmp_path):
     with pytest.raises(ValueError, match="not a theory.engine checkpoint"):
         checkpoint.load(tmp_path / "plain.npz")
     (tmp_path / "junk.npz").write_bytes(b"not a zip at all")
-    with pytest.raises(ValueError, match="not a readable checkpoint"):
+    with pytest.raises(ValueError, match=r"junk.npz is not a theory.engine checkpoint \(not an"):
         checkpoint.load(tmp_path / "junk.npz")
+
+
+def test_load_names_damaged_files_and_never_suggests_unpickling(tmp_path):
+    model, phi, adam = _trees()
+    good = tmp_path / "good.npz"
+    _save(good, model, phi, adam, np.random.default_rng(0), iteration=1)
+    cases = {"empty.npz": b"", "cut.npz": good.read_bytes()[:100],
+             "text.npz": b"hello\n", "pickle.npz": pickle.dumps({"a": 1})}
+    np.savez(tmp_path / "objects.npz", __meta__=np.array([{"a": 1}], dtype=object))
+    for name, content in cases.items():
+        (tmp_path / name).write_bytes(content)
+    for name in [*cases, "objects.npz"]:
+        with pytest.raises(ValueError, match=f"{name} is not a theory.engine checkpoint") as err:
+            checkpoint.load(tmp_path / name)
+        assert "allow_pickle" not in str(err.value) and "unsafe" not in str(err.value)
+    with pytest.raises(ValueError, match="is a directory"):
+        checkpoint.load(tmp_path)
 
 
 def test_architecture_mismatch_names_the_key():

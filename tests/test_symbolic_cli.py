@@ -9,7 +9,7 @@ import pytest
 import sympy
 
 from theory import _cli
-from theory.symbolic import bridge, cli, dag, derive, results, symbols
+from theory.symbolic import bridge, cli, dag, derive, matrix, results, symbols
 
 
 def run(argv, capsys):
@@ -80,10 +80,11 @@ def test_text_and_latex_list_every_component(fmt, eq, end, capsys):
 def test_report_prints_every_result_and_all_hold(capsys):
     status, out, _ = run(["report"], capsys)
     assert status == 0
-    for title, claims in results.all_claims():
+    sections = results.all_claims() + matrix.all_claims()
+    for title, claims in sections:
         assert title in out
         assert all(c.statement in out for c in claims)
-    assert out.count("  [holds] ") == sum(len(c) for _, c in results.all_claims())
+    assert out.count("  [holds] ") == sum(len(c) for _, c in sections)
     assert "[FAILS]" not in out
 
 

@@ -13,25 +13,57 @@ class ArgumentParser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def run(main, argv=None):
-    """Call ``main(argv)``; turn ``ValueError``/``FileNotFoundError`` into one line and exit 2.
+# Errors of a path the user named (an output under a file, a folder given as a file, a
+# read-only location): input errors, reported in one line like ``ValueError``.
+PATH_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError,
+               FileExistsError)
 
-    Any other exception is a bug and keeps its traceback.
+
+def run(main, argv=None):
+    """Call ``main(argv)``; turn ``ValueError`` and path errors into one line and exit 2.
+
+    Path errors (``PATH_ERRORS``) are reported as their message and the path. A
+    ``KeyboardInterrupt`` is "interrupted" and exit status 130; one raised with a message
+    (``KeyboardInterrupt("last checkpoint ...")``) adds it after a colon. Any other exception
+    is a bug and keeps its traceback.
     """
+    prog = getattr(main, "prog", None) or "theory"
     try:
         return main(argv)
-    except (ValueError, FileNotFoundError) as err:
-        prog = getattr(main, "prog", None) or "theory"
-        sys.stderr.write(f"{prog}: error: {err}\n")
+    except ValueError as err:
+        sys.stderr.write(f"{prog}: error: {_one_line(err)}\n")
         raise SystemExit(2) from None
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
+    except PATH_ERRORS as err:
+        sys.stderr.write(f"{prog}: error: {_one_line(describe_os_error(err))}\n")
+        raise SystemExit(2) from None
+    except KeyboardInterrupt as err:
+        note = f": {_one_line(err)}" if err.args else ""
+        sys.stderr.write(f"interrupted{note}\n")
         raise SystemExit(130) from None
     except BrokenPipeError:
         # the reader (e.g. ``| head``) left early: silence the flush at exit, as the docs of
         # the ``signal`` module recommend, and report it the way they do (status 1)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise SystemExit(1) from None
+
+
+def describe_os_error(err):
+    """``"<path>: <reason>"`` for an ``OSError`` with a file name, else its own message."""
+    if isinstance(err, OSError) and err.filename is not None and err.strerror:
+        return f"{err.filename}: {err.strerror.lower()}"
+    return str(err)
+
+
+def _one_line(err):
+    return " ".join(str(err).splitlines())
+
+
+def one_of(choices):
+    """``"a"``, ``"a or b"``, ``"a, b or c"``: the distinct ``choices`` in order, for messages."""
+    distinct = [str(c) for c in dict.fromkeys(choices)]
+    if len(distinct) <= 1:
+        return "".join(distinct)
+    return ", ".join(distinct[:-1]) + " or " + distinct[-1]
 
 
 def emit(text):
@@ -54,11 +86,20 @@ def nonnegative_int(text):
     return _bounded(text, int, 0, "an integer >= 0")
 
 
+def int_at_least(low):
+    """argparse type factory: an integer >= ``low`` (``int_at_least(1)`` is ``positive_int``)."""
+    def parse(text):
+        return _bounded(text, int, low, f"an integer >= {low}")
+
+    parse.__name__ = f"int_at_least_{low}"
+    return parse
+
+
 def positive_float(text):
     """argparse type: a finite float > 0."""
-    value = _number(text, float, "a number > 0")
+    value = _number(text, float, "a finite number > 0")
     if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number > 0")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number > 0")
     return value
 
 

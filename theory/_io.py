@@ -4,6 +4,7 @@ import contextlib
 import json
 import os
 import secrets
+import tempfile
 
 
 @contextlib.contextmanager
@@ -39,7 +40,63 @@ def write_json(path, obj):
         handle.write("\n")
 
 
-def read_json(path):
-    """Read a JSON file; a missing file raises ``FileNotFoundError`` naming it."""
-    with open(path) as handle:
-        return json.load(handle)
+def read_json(path, kind=None, *, what="JSON file"):
+    """Read a JSON file; every failure names ``path``.
+
+    A missing file raises ``FileNotFoundError``; a folder, a file that is not UTF-8 JSON, or
+    (with ``kind``, e.g. ``dict``) JSON of another type raises ``ValueError``. ``what`` says
+    in the message what the file should have been (e.g. "answers file").
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f"{what} {path} is a directory; expected a file")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            obj = json.load(handle)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} {path} does not exist") from None
+    except (ValueError, RecursionError) as err:        # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"{what} {path} is not valid JSON ({err})") from None
+    if kind is not None and not isinstance(obj, kind):
+        raise ValueError(f"{what} {path} holds a JSON {_json_type(obj)}; expected a JSON "
+                         f"{_json_type(kind())}")
+    return obj
+
+
+def _json_type(obj):
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number",
+             float: "number", type(None): "null"}
+    return names.get(type(obj), type(obj).__name__)
+
+
+def check_writable(path, *, what="--out"):
+    """Raise ``ValueError`` naming ``path`` unless files can be created at directory ``path``.
+
+    ``path`` need not exist: its nearest existing ancestor must be a directory that accepts a
+    new file. The check writes one temporary file there and removes it, so nothing is left
+    behind, and a run learns at its start, not at its first write, that its output cannot be
+    saved.
+    """
+    path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"{what} {path} is a file; expected a directory")
+    parent = os.path.abspath(path)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise ValueError(f"{what} {path} cannot be created: {parent} is a file")
+    try:
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=".write-test-")
+    except OSError as err:
+        raise ValueError(f"{what} {path} is not writable ({err.strerror or err} in "
+                         f"{parent})") from None
+    os.close(fd)
+    os.remove(probe)
+
+
+def check_writable_file(path, *, what="--out"):
+    """Raise ``ValueError`` naming ``path`` unless a file can be written at ``path``."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f"{what} {path} is a directory; expected a file")
+    check_writable(os.path.dirname(os.path.abspath(path)), what=f"{what} {path}: folder")

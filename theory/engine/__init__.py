@@ -23,8 +23,10 @@ Algorithms (:mod:`.maml`, :mod:`.optim`)
 ----------------------------------------
 adapt(params, x_s, y_s, *, alpha, steps, first_order, adapt_keys, metaopt, phi)
 meta_loss(meta_params, batch, *, alpha, steps, algo, metaopt) -> (loss, aux)
-meta_grad(..., chunk=None) -> (loss, grads, aux)   tasks in chunks (None: automatic, each
-                                  chunk's graph under CHUNK_BUDGET_BYTES); exact weighted sum
+meta_grad(..., chunk=None, workers=None) -> (loss, grads, aux)   tasks in chunks (None:
+                                  automatic, the graphs of chunks in flight under
+                                  CHUNK_BUDGET_BYTES) on ``workers`` threads (None: every core,
+                                  :mod:`.parallel`); exact weighted sum
 evaluate_batch(...); cross_entropy; accuracy; ALGOS
 optim.adam(step_size) -> (init, update, get_params), jax-style, never mutating
 optim.schedule(name, step_size, total) -> step_size(i): constant or cosine

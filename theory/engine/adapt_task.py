@@ -1,9 +1,18 @@
 """Apply a meta-trained checkpoint to a user's own task: adapt on a few examples, classify.
 
-``support/<class>/<images>`` gives the task's classes (sorted folder names = labels 0..N-1, N
-must equal the checkpoint's ``ways``); ``query/<images>`` are the files to classify. The model
-takes ``steps`` inner steps (the run's inner loop: MAML/FO-MAML adapt every base param, ANIL the
-head, through the meta-optimizer if any) on the support images, then predicts each query image.
+``support/<class>/<images>`` gives the task's classes (sorted folder names = labels 0..n-1);
+``query/<images>`` are the files to classify. The model takes ``steps`` inner steps (the run's
+inner loop: MAML/FO-MAML adapt every base param, ANIL the head, through the meta-optimizer if
+any) on the support images, then predicts each query image.
+
+A task may have fewer classes than the checkpoint's ``ways`` (at least 2): a MAML head's output
+units have no fixed meaning (meta-training relabels the classes of every task at random), so
+class ``k`` uses output unit ``k`` and the units beyond ``n`` are left out of the softmax, in
+the inner loop and in the predictions; the result says so in ``notes``. More classes than the
+head has units is an error (no unit is left for them). Support folders of unequal sizes, or a
+shot count unlike the checkpoint's, still give a valid adaptation (the inner loss averages
+over all support images) that differs from the one meta-training prepared for: ``notes``
+says so.
 
 Batch norm uses the statistics of the batch it is given, as in MAML's own evaluation, so the
 query images are normalised together: a prediction can depend on the other query images.
@@ -22,26 +31,24 @@ def adapt_folders(checkpoint_path, support, query, *, steps=None, metaopt=None):
     """Adapt the checkpoint to ``support`` and predict the class of every image in ``query``.
 
     Returns ``{"kind": "engine-adapt", "checkpoint", "classes", "steps", "metaopt",
-    "metaopt_options", "predictions": [{"file", "class", "label", "probabilities"}, ...]}`` in
-    query file order. The meta-optimizer is rebuilt with the options stored in the checkpoint.
+    "metaopt_options", "notes", "predictions": [{"file", "class", "label", "probabilities"},
+    ...]}`` in query file order; ``notes`` lists how the task differs from the checkpoint's
+    (fewer classes, unequal or other shot counts), empty if it does not. The meta-optimizer is
+    rebuilt with the options stored in the checkpoint.
     """
     config, meta_params, opt_obj, ckpt = training.restore(checkpoint_path)
     meta_params, opt_obj, config = training.override(meta_params, opt_obj, config, metaopt,
                                                      steps)
     in_shape = tuple(ckpt["extra"]["in_shape"])
     sup = data.load_image_folder(support, in_shape)
-    if not sup.class_names:
-        raise ValueError(f"support folder {support} holds no class sub-folders; expected "
-                         f"{support}/<class>/<images>, one sub-folder per class")
-    if len(sup.class_names) != config["ways"]:
-        raise ValueError(f"support folder {support} has {len(sup.class_names)} class "
-                         f"sub-folders; the checkpoint is a {config['ways']}-way model "
-                         f"(valid: exactly {config['ways']})")
+    notes = check_support(sup, support, config)
     qry = data.load_image_folder(query, in_shape)
     if qry.class_names:
         raise ValueError(f"query folder {query} holds sub-folders {list(qry.class_names)}; "
                          f"expected the images directly in {query}")
-    logits = predict(meta_params, config, opt_obj, sup.images, sup.labels, qry.images)
+    n = len(sup.class_names)
+    logits = predict(meta_params, config, opt_obj, sup.images, sup.labels, qry.images,
+                     units=n)
     z = logits - logits.max(axis=-1, keepdims=True)
     probs = np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True)
     predictions = []
@@ -53,16 +60,53 @@ def adapt_folders(checkpoint_path, support, query, *, steps=None, metaopt=None):
     return {"kind": "engine-adapt", "checkpoint": str(checkpoint_path),
             "classes": list(sup.class_names), "steps": config["steps"],
             "metaopt": config["metaopt"], "metaopt_options": config["metaopt_options"],
-            "predictions": predictions}
+            "notes": notes, "predictions": predictions}
+
+
+def check_support(sup, support, config):
+    """Notes on how support set ``sup`` (an ``ImageFolder``) differs from the checkpoint's
+    tasks; ``ValueError`` where no valid adaptation exists (no classes, one, too many)."""
+    ways, n = config["ways"], len(sup.class_names)
+    if n == 0:
+        raise ValueError(f"support folder {support} holds no class sub-folders; expected "
+                         f"{support}/<class>/<images>, one sub-folder per class")
+    if n < 2:
+        raise ValueError(f"support folder {support} has 1 class sub-folder "
+                         f"({sup.class_names[0]}); a task needs 2 to {ways} classes")
+    if n > ways:
+        raise ValueError(f"support folder {support} has {n} class sub-folders, but the "
+                         f"checkpoint is a {ways}-way model with {ways} output units (valid: "
+                         f"2..{ways} classes); use a checkpoint trained with --ways {n} or "
+                         f"more, or split the task into groups of at most {ways} classes")
+    notes = []
+    if n < ways:
+        notes.append(f"{n} classes on a {ways}-way model: output units 0..{n - 1} are used, "
+                     f"the other {ways - n} are left out")
+    shots = np.bincount(sup.labels, minlength=n)
+    by_class = ", ".join(f"{c}: {k}" for c, k in zip(sup.class_names, shots, strict=True))
+    if shots.min() != shots.max():
+        notes.append(f"support classes have unequal numbers of images ({by_class}); the "
+                     "checkpoint was meta-trained on balanced tasks")
+    elif shots[0] != config["shots"]:
+        notes.append(f"{shots[0]} support images per class; the checkpoint was meta-trained "
+                     f"with {config['shots']}-shot tasks")
+    return notes
+
+
+def read_answers(path):
+    """The ``{query file name: class}`` mapping of an ``episode``'s ``answers.json``."""
+    answers = _io.read_json(path, dict, what="answers file").get("answers")
+    if not isinstance(answers, dict) or not all(isinstance(c, str) for c in answers.values()):
+        raise ValueError(f"answers file {path} has no 'answers' mapping of file names to "
+                         "class names; expected the answers.json written by `python -m "
+                         "theory.engine episode`")
+    return answers
 
 
 def score(result, answers_path):
     """Fraction of ``result``'s predictions (from ``adapt_folders``) that match the classes in
     an ``episode``'s ``answers.json`` (query files matched by name; every file must be there)."""
-    answers = _io.read_json(answers_path).get("answers")
-    if not isinstance(answers, dict):
-        raise ValueError(f"{answers_path} has no 'answers' mapping; expected the answers.json "
-                         "written by `python -m theory.engine episode`")
+    answers = read_answers(answers_path)
     names = [os.path.basename(item["file"]) for item in result["predictions"]]
     if missing := [n for n in names if n not in answers]:
         raise ValueError(f"query files {missing[:3]} are not in {answers_path} "
@@ -72,11 +116,17 @@ def score(result, answers_path):
     return float(np.mean(hits))
 
 
-def predict(meta_params, config, metaopt, x_s, y_s, x_q):
-    """Logits ``(n_q, ways)`` of ``x_q (n_q, C, H, W)`` after adapting on ``(x_s, y_s)``."""
+def predict(meta_params, config, metaopt, x_s, y_s, x_q, units=None):
+    """Logits ``(n_q, units)`` of ``x_q (n_q, C, H, W)`` after adapting on ``(x_s, y_s)``.
+
+    ``units`` (default: ``ways``) keeps the head's first output units, in the inner loop's
+    softmax and in the returned logits.
+    """
     params = meta_params["model"]
     keys = [k for k in params if maml.is_head_key(k)] if config["algo"] == "anil" else None
+    units = config["ways"] if units is None else units
     adapted = maml.adapt(params, x_s[None], np.asarray(y_s)[None], alpha=config["inner_lr"],
                          steps=config["steps"], first_order=True, adapt_keys=keys,
-                         metaopt=metaopt, phi=meta_params["metaopt"])
-    return np.asarray(cnn.apply(adapted, x_q[None]))[0]
+                         metaopt=metaopt, phi=meta_params["metaopt"],
+                         units=None if units == config["ways"] else units)
+    return np.asarray(cnn.apply(adapted, x_q[None]))[0][:, :units]

@@ -15,6 +15,8 @@ Arrays are stored with their own dtype, so a float32 run resumes bit for bit.
 """
 
 import json
+import os
+import zipfile
 
 import numpy as np
 
@@ -23,6 +25,7 @@ from theory import _io
 FORMAT = "theory.engine checkpoint"
 VERSION = 1
 GROUPS = ("model", "metaopt", "adam")
+ZIP_MAGIC = b"PK\x03\x04"          # every .npz is a zip archive
 
 
 def save(path, *, model, metaopt, adam, config, iteration, rng_state, validation=(),
@@ -59,25 +62,47 @@ def without_optimizer(src, dest):
 def load(path):
     """Read a checkpoint written by :func:`save`; returns a dict with the same fields.
 
-    A missing file raises ``FileNotFoundError`` naming it; a file that is not such a checkpoint
-    raises ``ValueError``.
+    A missing file raises ``FileNotFoundError`` naming it; anything else that is not such a
+    checkpoint (a folder, an empty, truncated or foreign file) raises ``ValueError`` naming
+    it. Nothing is ever unpickled: arrays of Python objects are refused.
     """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f"checkpoint {path} is a directory; expected a checkpoint.npz file")
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"checkpoint {path} does not exist") from None
+    if magic != ZIP_MAGIC:
+        what = "an empty file" if not magic else "not an .npz archive"
+        raise ValueError(f"{path} is not a theory.engine checkpoint ({what})")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
-    except FileNotFoundError:
-        raise FileNotFoundError(f"checkpoint {path} does not exist") from None
-    except (OSError, ValueError, EOFError) as err:
-        raise ValueError(f"{path} is not a readable checkpoint ({err})") from None
-    if "__meta__" not in arrays:
-        raise ValueError(f"{path} is not a theory.engine checkpoint (no __meta__ entry)")
-    meta = json.loads(str(arrays.pop("__meta__")))
-    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-        raise ValueError(f"{path} has format {meta.get('format')!r} version "
-                         f"{meta.get('version')!r}; expected {FORMAT!r} version {VERSION}")
+        meta = json.loads(str(arrays.pop("__meta__")))
+    except KeyError:
+        raise ValueError(f"{path} is not a theory.engine checkpoint (no __meta__ entry)") from None
+    except (zipfile.BadZipFile, EOFError, OSError) as err:
+        raise ValueError(f"{path} is not a theory.engine checkpoint (truncated or damaged .npz "
+                         f"archive: {err})") from None
+    except ValueError as err:
+        # numpy's refusal of object arrays suggests unsafe loading: never repeat it
+        reason = "it holds Python objects" if "pickle" in str(err) else str(err)
+        raise ValueError(f"{path} is not a theory.engine checkpoint ({reason})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT \
+            or meta.get("version") != VERSION:
+        found = f"a JSON {type(meta).__name__}" if not isinstance(meta, dict) else \
+            f"format {meta.get('format')!r} version {meta.get('version')!r}"
+        raise ValueError(f"{path} is not a theory.engine checkpoint: its __meta__ has {found}; "
+                         f"expected {FORMAT!r} version {VERSION}")
     out = {key: value for key, value in meta.items() if key not in ("format", "version", "trees")}
-    for group in GROUPS:
-        out[group] = _unflatten(meta["trees"][group], arrays)
+    try:
+        for group in GROUPS:
+            out[group] = _unflatten(meta["trees"][group], arrays)
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"{path} is a damaged theory.engine checkpoint (entry {err} of its "
+                         "__meta__ trees is missing)") from None
     out["best"] = _unflatten(meta["trees"]["best"], arrays) if "best" in meta["trees"] else None
     return out
 

@@ -1,4 +1,4 @@
-"""``python -m theory.engine {train,eval,adapt,bench}``: the engine's command line.
+"""``python -m theory.engine {train,eval,adapt,bench,episode}``: the engine's command line.
 
 ``train`` meta-trains and writes ``OUT/checkpoint.npz`` and ``OUT/results.json``; its defaults
 are a quick synthetic run (MAML on a 4-layer CNN of width 16, 5-way 1-shot, 15 queries per
@@ -10,8 +10,11 @@ validation every 50, 600 test episodes; see ``theory.engine.train.DEFAULTS``).
 stops on a validation plateau and tests the best round (``best.npz``), ``--meta-lr-schedule
 cosine`` anneals the outer step size, ``--split-by alphabet`` holds out whole Omniglot
 alphabets. ``eval`` scores a checkpoint on a split (``--curve K``: after each of 0..K inner
-steps); ``adapt`` applies a checkpoint to a user's own support/query folders; ``bench`` times
-meta-steps (with ``--metaopt``). Bad input is one line on stderr and exit status 2.
+steps); ``adapt`` applies a checkpoint to a user's own support/query folders (as many classes
+as the checkpoint's ways or fewer); ``bench`` times meta-steps (with ``--metaopt``);
+``episode`` writes a task of a benchmark as image folders for ``adapt``. Bad input is one line
+on stderr and exit status 2; Ctrl-C during ``train`` names the last checkpoint, which
+``--resume`` continues.
 """
 
 import argparse
@@ -20,12 +23,14 @@ import os
 import sys
 
 from theory import _cli
-from theory.engine import adapt_task, data
+from theory.engine import adapt_task, checkpoint, data
 from theory.engine import evaluate as evaluation
 from theory.engine.data import export
 from theory.engine import train as training
 
 PROG = "python -m theory.engine"
+# a 1-way task has nothing to tell apart (every prediction is right)
+WAYS = _cli.int_at_least(2)
 
 
 def build_parser():
@@ -64,8 +69,8 @@ def _add_train(p):
                    help="extra linear (collapsible) layers under the classifier")
     p.add_argument("--linnet-width", type=pos, default=d["linnet_width"], metavar="W",
                    help="width of the LinNet layers (default: the feature width)")
-    p.add_argument("--ways", type=pos, default=d["ways"], metavar="N",
-                   help="classes per task (default: %(default)s)")
+    p.add_argument("--ways", type=WAYS, default=d["ways"], metavar="N",
+                   help="classes per task, >= 2 (default: %(default)s)")
     p.add_argument("--shots", type=pos, default=d["shots"], metavar="K",
                    help="support images per class (default: %(default)s)")
     p.add_argument("--query", type=pos, default=d["query"], metavar="Q",
@@ -146,7 +151,7 @@ def _add_episode(p):
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
     p.add_argument("--split-by", choices=training.SPLIT_BY, default="character",
                    help="class split (default: %(default)s; alphabet: Omniglot only)")
-    p.add_argument("--ways", type=pos, default=5, metavar="N")
+    p.add_argument("--ways", type=WAYS, default=5, metavar="N", help="classes, >= 2")
     p.add_argument("--shots", type=pos, default=1, metavar="K")
     p.add_argument("--query", type=pos, default=1, metavar="Q",
                    help="query images per class (default: %(default)s)")
@@ -163,7 +168,7 @@ def _add_bench(p):
     p.add_argument("--layers", type=pos, default=4, metavar="L")
     p.add_argument("--hidden", type=pos, default=32, metavar="H")
     p.add_argument("--linnet", type=_cli.nonnegative_int, default=0, metavar="k")
-    p.add_argument("--ways", type=pos, default=5, metavar="N")
+    p.add_argument("--ways", type=WAYS, default=5, metavar="N")
     p.add_argument("--shots", type=pos, default=1, metavar="K")
     p.add_argument("--query", type=pos, default=15, metavar="Q")
     p.add_argument("--steps", type=_cli.nonnegative_int, default=1, metavar="S")
@@ -228,8 +233,11 @@ def cmd_train(args):
                                      if key != "metaopt_options"},
                                   metaopt_options=_options_dict(args.metaopt_options),
                                   task_chunk=args.task_chunk)
-    result = training.train(config, out_dir=args.out, resume=args.resume,
-                            progress=not args.no_progress)
+    try:
+        result = training.train(config, out_dir=args.out, resume=args.resume,
+                                progress=not args.no_progress)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(_saved_so_far(args.out)) from None
     if args.json:
         _print_json(result)
     else:
@@ -237,6 +245,17 @@ def cmd_train(args):
         _print_accuracy(result["test"], "test")
         print(f"results: {os.path.join(args.out, training.RESULTS)}")
     return 0
+
+
+def _saved_so_far(out):
+    """What an interrupted ``train`` leaves in ``out``, and how to continue it."""
+    path = os.path.join(out, training.CHECKPOINT)
+    try:
+        done = checkpoint.load(path)["iteration"]
+    except (OSError, ValueError):
+        return f"no checkpoint was written to {out} yet; nothing to resume"
+    return (f"the last checkpoint, {path}, holds iteration {done}; the same command with "
+            "--resume continues from it")
 
 
 def cmd_eval(args):
@@ -285,10 +304,14 @@ def _eval_curve(args, config, meta_params, opt_obj, dataset, rng):
 
 def cmd_adapt(args):
     """``adapt``: adapt to ``--support`` and print the predicted class of each query file."""
+    if args.answers is not None:
+        adapt_task.read_answers(args.answers)    # a bad file is found before the adaptation
     out = adapt_task.adapt_folders(args.checkpoint, args.support, args.query,
                                    steps=args.steps, metaopt=args.metaopt)
     if args.answers is not None:
         out["accuracy"] = adapt_task.score(out, args.answers)
+    for note in out["notes"]:           # the run is valid, but not the task it was trained for
+        print(f"note: {note}", file=sys.stderr)
     if args.json:
         _print_json(out)
     else:
@@ -301,6 +324,7 @@ def cmd_adapt(args):
 
 def cmd_episode(args):
     """``episode``: write one seeded episode as image folders (``data.export``)."""
+    export.check_out(args.out)              # before the dataset is read, which takes a while
     dataset = data.load(args.dataset, args.data, split=args.split, split_by=args.split_by)
     record = export.write_episode(dataset, args.out, ways=args.ways, shots=args.shots,
                                   query=args.query, seed=args.seed)

@@ -23,7 +23,7 @@ import numpy as np
 from autograd import grad, value_and_grad
 from autograd.tracer import getval
 
-from theory.engine import cnn
+from theory.engine import cnn, parallel
 
 ALGOS = ("maml", "fomaml", "anil")
 
@@ -111,7 +111,7 @@ def _inner_loop(loss, params, keys, T, alpha, steps, first_order, metaopt, phi, 
 
 
 def adapt(params, x_s, y_s, *, alpha, steps, first_order=False, adapt_keys=None,
-          metaopt=None, phi=None):
+          metaopt=None, phi=None, units=None):
     """Per-task params after ``steps`` inner steps on the support set ``x_s (T, n, C, H, W)``.
 
     Adapted keys get a leading task axis; other keys are returned as given. ``steps=0`` returns
@@ -122,7 +122,9 @@ def adapt(params, x_s, y_s, *, alpha, steps, first_order=False, adapt_keys=None,
     (leading task axis), the current per-task params and the 0-based inner step, and returns
     the direction (``theta <- theta - alpha * direction``). If it has an ``adapt_phi``, phi
     is adapted per task from the second step on (``_inner_loop``); ``phi`` itself is never
-    modified, and the adapted transform is dropped with the inner loop.
+    modified, and the adapted transform is dropped with the inner loop. ``units=n`` restricts
+    the support loss to the head's first ``n`` output units (a task with fewer classes than
+    the head: labels ``0..n-1``, softmax over those units only).
     """
     alpha, steps = _check_inner(alpha, steps)
     keys = _resolve_keys(params, adapt_keys, metaopt)
@@ -132,12 +134,15 @@ def adapt(params, x_s, y_s, *, alpha, steps, first_order=False, adapt_keys=None,
     if np.shape(y_s) != tuple(anp.shape(x_s)[:2]):
         raise ValueError(f"y_s must have shape (T, n) = {tuple(anp.shape(x_s)[:2])}, "
                          f"got {np.shape(y_s)}")
+    def cut(logits):
+        return logits if units is None else logits[..., :units]
+
     if all(is_head_key(k) for k in keys):
         feats = cnn.features(params, x_s)
-        loss = lambda p: cross_entropy(cnn.head(p, feats), y_s)  # noqa: E731
-        const_loss = lambda p: cross_entropy(cnn.head(p, getval(feats)), y_s)  # noqa: E731
+        loss = lambda p: cross_entropy(cut(cnn.head(p, feats)), y_s)  # noqa: E731
+        const_loss = lambda p: cross_entropy(cut(cnn.head(p, getval(feats))), y_s)  # noqa: E731
     else:
-        loss = const_loss = lambda p: cross_entropy(cnn.apply(p, x_s), y_s)  # noqa: E731
+        loss = const_loss = lambda p: cross_entropy(cut(cnn.apply(p, x_s)), y_s)  # noqa: E731
     return _inner_loop(loss, params, keys, T, alpha, steps, first_order, metaopt, phi, const_loss)
 
 
@@ -220,18 +225,20 @@ def _layers(params):
     return sum(1 for k in params if re.fullmatch(r"conv\d+/w", k))
 
 
-def task_chunk(chunk, T, meta_params=None, batch=None, steps=1, algo="maml"):
+def task_chunk(chunk, T, meta_params=None, batch=None, steps=1, algo="maml", workers=1):
     """Tasks per chunk of a meta-gradient over ``T`` tasks: ``chunk`` checked, or automatic.
 
-    ``chunk`` must be an integer in 1..T, or ``None``: as few chunks as keep the estimated
-    graph (``_graph_bytes_per_task``) of each under ``CHUNK_BUDGET_BYTES``, of equal size
-    (rounded up); one task per chunk if a single task exceeds the budget.
+    ``chunk`` must be an integer in 1..T, or ``None``: chunks of equal size (rounded up), as
+    few as keep the estimated graphs (``_graph_bytes_per_task``) of the ``workers`` chunks
+    computed at once under ``CHUNK_BUDGET_BYTES`` together, and a multiple of ``workers``
+    (so that every worker gets a chunk); one task per chunk if that is not enough.
     """
     if not isinstance(T, (int, np.integer)) or T < 1:
         raise ValueError(f"T must be an integer >= 1, got {T!r}")
     if chunk is None:
         per_task = _graph_bytes_per_task(meta_params["model"], batch, steps, algo)
-        chunks = min(T, max(1, math.ceil(T * per_task / CHUNK_BUDGET_BYTES)))
+        chunks = max(1, math.ceil(T * per_task * workers / CHUNK_BUDGET_BYTES))
+        chunks = min(T, workers * math.ceil(chunks / workers))
         return math.ceil(T / chunks)
     if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) \
             or not 1 <= chunk <= T:
@@ -259,30 +266,33 @@ def _axpy(w, x, acc):
     return w * x if acc is None else acc + w * x
 
 
-def meta_grad(meta_params, batch, *, chunk=None, **kwargs):
+def meta_grad(meta_params, batch, *, chunk=None, workers=None, **kwargs):
     """``(loss, grads, aux)``: ``meta_loss`` and its gradient w.r.t. ``meta_params`` (same keys).
 
     The tasks are processed ``chunk`` at a time (``task_chunk``: ``None`` picks a size from a
-    memory estimate). The meta-loss is the mean over tasks, so chunk c of ``T_c`` tasks adds
-    ``T_c / T`` times its own mean loss and gradient; ``aux`` arrays are concatenated. The
-    result equals the unchunked one up to the order of float summation.
+    memory estimate), the chunks on ``workers`` threads (``parallel``; ``None``: every core
+    of the process), with single-threaded BLAS in each. The meta-loss is the mean over tasks,
+    so chunk c of ``T_c`` tasks adds ``T_c / T`` times its own mean loss and gradient, summed
+    in chunk order; ``aux`` arrays are concatenated. For a given ``chunk`` the result does not
+    depend on ``workers`` (bit for bit); it equals the unchunked one up to the order of float
+    summation.
     """
     x_s = _check_batch(batch)[0]
     T = anp.shape(x_s)[0]
+    workers = parallel.check_workers(workers)
     size = task_chunk(chunk, T, meta_params, batch, kwargs.get("steps", 1),
-                      kwargs.get("algo", "maml"))
-    if size >= T:
-        return _meta_grad_all(meta_params, batch, kwargs)
+                      kwargs.get("algo", "maml"), workers)
+    parts = [tuple(a[start:start + size] for a in batch) for start in range(0, T, size)]
+    results = parallel.map_chunks(lambda part: _meta_grad_all(meta_params, part, kwargs),
+                                  parts, workers)
+    if len(parts) == 1:
+        return results[0]
     loss = grads = None
-    auxes = []
-    for start in range(0, T, size):
-        part = tuple(a[start:start + size] for a in batch)
-        c_loss, c_grads, c_aux = _meta_grad_all(meta_params, part, kwargs)
+    for part, (c_loss, c_grads, _) in zip(parts, results, strict=True):
         w = len(part[1]) / T
         loss = _axpy(w, c_loss, loss)
         grads = _axpy(w, c_grads, grads)
-        auxes.append(c_aux)
-    aux = {k: np.concatenate([a[k] for a in auxes]) for k in auxes[0]}
+    aux = {k: np.concatenate([r[2][k] for r in results]) for k in results[0][2]}
     return loss, grads, aux
 
 

@@ -283,7 +283,7 @@ def relu(x):
     return x * (v > 0).astype(v.dtype)
 
 
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
 
 
 def keep_freed_memory(limit=2 ** 30):
@@ -293,7 +293,9 @@ def keep_freed_memory(limit=2 ** 30):
     so every large temporary of a meta-step (im2col columns, conv outputs and their gradients)
     is page-faulted and zero-filled anew by the kernel: about half of the CPU time of a
     4-layer, 16-task meta-step. Raising the mmap and trim thresholds keeps those blocks in the
-    heap; the resident set stays at its peak between meta-steps instead. Process-wide; a no-op
+    heap; the resident set stays at its peak between meta-steps instead. All threads share the
+    main arena: glibc's per-thread arenas are capped at 64 MB heaps and would ``mmap`` every
+    large block of a meta-step's worker threads (``parallel``) afresh. Process-wide; a no-op
     (False) where the C library has no ``mallopt``.
     """
     try:
@@ -302,7 +304,8 @@ def keep_freed_memory(limit=2 ** 30):
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     limit = int(min(limit, 2 ** 31 - 1))
-    return bool(mallopt(_M_MMAP_THRESHOLD, limit)) and bool(mallopt(_M_TRIM_THRESHOLD, limit))
+    return all(mallopt(option, value) for option, value in
+               ((_M_MMAP_THRESHOLD, limit), (_M_TRIM_THRESHOLD, limit), (_M_ARENA_MAX, 1)))
 
 
 keep_freed_memory()

@@ -1,9 +1,11 @@
 """Every figure of the project: compute (numbers, JSON-ready) then draw (a matplotlib Figure).
 
 Run ``python -m theory.figures`` (``--list``, ``--quick``, ``--seed``, ``--out``) to write them:
-PNG and PDF into ``figures/``, each figure's data (with the ``summary`` numbers quoted in
-``paper_repro.md``) into ``results/figures/<name>.json``. Nothing else in this package writes
-files. The 1D figures build on ``theory.landscape`` analyses and ``theory.symbolic``; the CNN
+PNG and PDF into ``figures/`` of the checkout, each figure's data (with the ``summary`` numbers
+quoted in ``paper_repro.md``) into ``results/figures/<name>.json``, wherever Python is started.
+A ``--quick`` run writes to ``figures/quick/`` instead (git-ignored) and never over full-budget
+data; with ``--out DIR`` every output (images and data) goes to DIR. Nothing else in this
+package writes files. The 1D figures build on ``theory.landscape`` analyses and ``theory.symbolic``; the CNN
 table figures read engine results under ``results/`` and never train.
 
 Registry

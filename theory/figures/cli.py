@@ -71,19 +71,69 @@ def command(name, args):
 
 
 def parser():
-    p = _cli.ArgumentParser(prog="python -m theory.figures",
-                            description="Regenerate the project's figures (PNG and PDF).")
+    p = _cli.ArgumentParser(
+        prog="python -m theory.figures",
+        description="Regenerate the project's figures (PNG and PDF) and each figure's data "
+                    "(JSON). Without --out, a full-budget run writes the committed files "
+                    f"({os.path.join('figures', '')} and {os.path.join('results', 'figures', '')} "
+                    "of the checkout) and a --quick run writes to "
+                    f"{os.path.join('figures', 'quick', '')}; with --out, every output goes "
+                    "there.")
     p.add_argument("names", nargs="*", metavar="NAME",
                    help="figures to draw (default: all; see --list)")
     p.add_argument("--list", action="store_true", help="list the figures and exit")
-    p.add_argument("--out", default="figures", help="directory for PNG/PDF (default: figures)")
-    p.add_argument("--data", default=os.path.join("results", "figures"),
-                   help="directory for each figure's data as JSON (default: results/figures)")
-    p.add_argument("--results", default=results.DEFAULT_DIR,
-                   help="engine results read by the table figures (default: results)")
+    p.add_argument("--out", help="directory for the PNG/PDF files and, unless --data is given, "
+                                 "the JSON data (default: figures/ of the checkout, or "
+                                 "figures/quick/ with --quick)")
+    p.add_argument("--data", help="directory for each figure's data as JSON (default: "
+                                  "results/figures/ of the checkout, or the --out directory)")
+    p.add_argument("--results", help="engine results read by the table figures (default: "
+                                     "results/ of the checkout)")
     p.add_argument("--quick", action="store_true", help="small budgets (seconds per figure)")
     p.add_argument("--seed", type=_cli.nonnegative_int, default=0, help="random seed (default 0)")
     return p
+
+
+def destinations(args):
+    """``(image_dir, data_dir)`` of parsed ``args``: see the parser's description.
+
+    A quick run never lands on the committed full-budget files by default.
+    """
+    if args.out is not None:
+        return args.out, args.data if args.data is not None else args.out
+    if args.quick:
+        quick = os.path.join(results.ROOT, "figures", "quick")
+        return quick, args.data if args.data is not None else quick
+    return (os.path.join(results.ROOT, "figures"),
+            args.data if args.data is not None else os.path.join(results.ROOT, "results",
+                                                                  "figures"))
+
+
+def check(args, names):
+    """Refuse, before anything is computed, what the run could not write or read."""
+    out, data = destinations(args)
+    _io.check_writable(out, what="--out" if args.out is not None else "output directory")
+    _io.check_writable(data, what="--data" if args.data is not None else "data directory")
+    if args.quick:
+        for name in names:
+            path = os.path.join(data, f"{name}.json")
+            if _full_budget(path):
+                raise ValueError(f"--quick would overwrite the full-budget data {path}; "
+                                 "give --out DIR (or --data DIR) for a scratch run")
+    if args.results is not None:
+        if not os.path.isdir(args.results):
+            what = "is not a directory" if os.path.exists(args.results) else "does not exist"
+            raise ValueError(f"--results {args.results} {what}")
+    elif any(REGISTRY[n].reads_results for n in names) and not os.path.isdir(results.DEFAULT_DIR):
+        raise ValueError(f"no results directory at {results.DEFAULT_DIR}; give --results DIR")
+
+
+def _full_budget(path):
+    try:
+        with open(path) as handle:
+            return json.load(handle).get("quick") is False
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def main(argv=None):
@@ -98,16 +148,19 @@ def main(argv=None):
     if unknown:
         raise ValueError(f"unknown figure(s) {', '.join(map(repr, unknown))}; "
                          f"valid names: {', '.join(REGISTRY)}")
+    check(args, names)
+    out, data_dir = destinations(args)
+    results_dir = args.results if args.results is not None else results.DEFAULT_DIR
     bar = tqdm(names, desc="figures", unit="fig", file=sys.stderr)
     for name in bar:
         bar.set_postfix_str(name)
         start = time.perf_counter()
-        data, fig = build(name, seed=args.seed, quick=args.quick, results_dir=args.results)
-        save(fig, args.out, name)
-        write_data(os.path.join(args.data, f"{name}.json"),
+        data, fig = build(name, seed=args.seed, quick=args.quick, results_dir=results_dir)
+        save(fig, out, name)
+        write_data(os.path.join(data_dir, f"{name}.json"),
                    {"kind": "figure-data", "figure": name, "seed": args.seed,
                     "quick": args.quick, "command": command(name, args), "data": data})
-        bar.write(f"{name}: {os.path.join(args.out, name)}.png/.pdf "
+        bar.write(f"{name}: {os.path.join(out, name)}.png/.pdf "
                   f"({time.perf_counter() - start:.1f} s)")
     return 0
 

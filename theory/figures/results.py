@@ -14,7 +14,8 @@ import os
 import numpy as np
 from scipy import stats
 
-DEFAULT_DIR = "results"
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEFAULT_DIR = os.path.join(ROOT, "results")  # the checkout's, wherever Python was started
 
 
 def load_runs(directory=DEFAULT_DIR):
@@ -94,4 +95,11 @@ def summarise(runs):
     return {"accuracy": float(accs.mean()), "ci95": half, "seeds": len(accs),
             "episodes": int(sum(r["test"].get("episodes", 0) for r in runs)),
             "iterations": sorted({r["config"].get("iterations") for r in runs} - {None}),
-            "files": [os.path.relpath(r["path"]) for r in runs]}
+            "files": [_shown(r["path"]) for r in runs]}
+
+
+def _shown(path):
+    """``path`` relative to the checkout when it lies inside it, else absolute."""
+    path = os.path.abspath(path)
+    inside = os.path.commonpath([path, ROOT]) == ROOT
+    return os.path.relpath(path, ROOT) if inside else path

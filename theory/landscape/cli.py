@@ -1,11 +1,12 @@
-"""``python -m theory.landscape {surface,train,curves,sweep,collapse,effective}``.
+"""``python -m theory.landscape {surface,train,curves,sweep,collapse,effective,precondition}``.
 
 Every command takes ``--seed`` (a seed reproduces the run bit for bit), ``--json`` (print the
 result as JSON instead of a summary), ``--out FILE`` (also write the JSON atomically) and
 ``--population/--no-population`` (linear models: train on the exact population objective, the
 default, or on sampled meta-batches of ``--shots`` points).  ``train`` prints the final
 parameters of every restart.  Bad input exits with status 2 and one line; a diverging run
-exits with status 1 and one line naming the iteration and the value.
+exits with status 1 and one line naming the iteration and the value.  ``precondition`` (R5,
+d dimensions) has its own options and lists diverged restarts in its result instead.
 """
 
 import argparse
@@ -15,7 +16,7 @@ import sys
 import numpy as np
 
 from .. import _cli, _io
-from . import analyses, curves, evaluate
+from . import analyses, curves, evaluate, precondition
 from .closed import DivergenceError
 from .optim import OPTIMIZERS
 from .simulate import METHODS, meta_train
@@ -96,7 +97,45 @@ def build_parser():
     p = sub.add_parser("effective", help="effective step along training vs Meta-SGD's beta")
     _common(p, alpha=0.2)
     p.add_argument("--depth", type=_cli.positive_int, default=2)
+    _precondition_parser(sub)
     return parser
+
+
+def _at_least_one(text):
+    value = _finite(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number >= 1")
+    return value
+
+
+def _precondition_parser(sub):
+    """R5 (:mod:`.precondition`): d-dimensional MAML, Meta-SGD and KFO, exact population loss.
+
+    ``--steps`` is the number K of inner steps; meta-training runs ``--iterations`` steps of
+    Adam (``--lr``) on all ``--restarts`` at once. Tasks a ~ N(task_mean 1, task_var I).
+    """
+    p = sub.add_parser("precondition", help="R5: d-dimensional MAML/Meta-SGD/KFO learn P vs "
+                       "the target (alpha Sigma)^-1")
+    p.add_argument("--dim", type=_cli.positive_int, default=4, help="input dimension d >= 1")
+    p.add_argument("--width", type=_cli.positive_int, default=None,
+                   help="hidden width h >= 1 of depth-2 maml (default: d; ignored at depth 1)")
+    p.add_argument("--cond", type=_at_least_one, default=10.0,
+                   help="condition number kappa >= 1 of Sigma (eigenvalues 1 .. 1/kappa)")
+    p.add_argument("--rotate", action="store_true", help="Sigma with random eigenvectors")
+    p.add_argument("--method", choices=precondition.METHODS, default="maml")
+    p.add_argument("--depth", type=int, choices=(1, 2), default=1)
+    p.add_argument("--alpha", type=_cli.positive_float, default=0.5, help="inner step > 0")
+    p.add_argument("--steps", type=_cli.positive_int, default=1,
+                   help="inner steps K >= 1 (depth 2: K = 1)")
+    p.add_argument("--restarts", type=_cli.positive_int, default=8)
+    p.add_argument("--iterations", type=_cli.nonnegative_int, default=2000,
+                   help="meta-training iterations (Adam)")
+    p.add_argument("--lr", type=_cli.positive_float, default=0.02, help="Adam step size")
+    p.add_argument("--task-mean", type=_finite, default=0.0, help="every entry of E[a]")
+    p.add_argument("--task-var", type=_cli.positive_float, default=1.0, help="Cov(a) = v I")
+    p.add_argument("--seed", type=_cli.nonnegative_int, default=0, help="random seed (>= 0)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--out", help="also write the JSON result to this file (atomically)")
 
 
 def _slope_std(args):
@@ -141,6 +180,11 @@ def _train(rng, args):
 def compute(args):
     """Run the analysis selected by parsed ``args``; returns its JSON-serialisable result."""
     rng = np.random.default_rng(args.seed)
+    if args.command == "precondition":
+        return precondition.experiment(
+            rng, **{k: getattr(args, k) for k in (
+                "dim", "width", "cond", "rotate", "method", "depth", "alpha", "steps",
+                "restarts", "iterations", "lr", "task_mean", "task_var")})
     kw = _shared(args)
     if args.command == "surface":
         return analyses.surface(rng, extent=args.extent, grid=args.grid,
@@ -201,6 +245,13 @@ def summary(command, result):
             lines += [f"LogR+LinNet accuracy after K steps "
                       f"{mean(log['linnet_accuracy'])[-1]:.4f}, collapsed to LogR "
                       f"{mean(log['collapsed_accuracy'])[-1]:.4f}"]
+    elif command == "precondition":
+        lines = [f"{result['method']} depth {result['depth']}: final loss per restart "
+                 f"{np.round(np.asarray(result['final_loss'], dtype=float), 8).tolist()}",
+                 f"diverged restarts {result['diverged']}; shallow floor (R5a) "
+                 f"{result['floor']:.6g}; Meta-SGD floor (R5b, K = 1) {result['floor_metasgd']}",
+                 f"best restart {result['best_restart']}: ||P - (alpha Sigma)^-1|| / "
+                 f"||(alpha Sigma)^-1|| = {result['relative_error']}"]
     else:
         lines = [f"final effective step: deep {mean(result['deep'][-1]):.4f}, "
                  f"Meta-SGD {mean(result['metasgd'][-1]):.4f} (units of 1/sigma2)"]

@@ -1,7 +1,8 @@
 """Exact MAML objectives and meta-gradients of 1D linear and logistic models, with sympy.
 
 Why MAML needs depth, as a formula sheet ("When MAML Can Adapt Fast and How to Assist When It
-Cannot", Arnold, Iqbal & Sha, AISTATS 2021), derived here from first principles.
+Cannot", Arnold, Iqbal & Sha, AISTATS 2021), derived here from first principles; R5 (our
+extension) carries it to d dimensions as matrix identities for small symbolic d and width h.
 
 derive(model, depth, steps, loss, shots, first_order) -> Derivation   cached derivation (maml)
 Derivation          params, adapted, meta_loss, meta_grad, multitask_grad, effective_step, symbols
@@ -28,7 +29,9 @@ results.r4_logistic_shallow(n)    LogR: (I - alpha H_s) grad L_q(w'), H_s the si
 results.r4_logistic_linnet(L, n)  LogR+LinNet: step on W rescaled as in R2/R3
 results.expect_over_tasks(expr)   E_a[expr] from E[a] = mu, Var(a) = v
 results.all_claims()              every result as [(title, claims)]
-report.text()       R1-R4 as readable text, each claim checked (``python -m theory.symbolic
+matrix              R5 in d dimensions: r5a_shallow(d, K), r5b_meta_sgd(), r5c_kfo(),
+                    r5d_deep_linear(), r5d_reduces_to_r2(), meta_sgd_floor, all_claims()
+report.text()       R1-R5 as readable text, each claim checked (``python -m theory.symbolic
                     report``)
 cli.main(argv)      ``python -m theory.symbolic``; cli.document(d) / cli.parse(doc) are the
                     json form of a Derivation and its inverse
@@ -39,8 +42,8 @@ Command line: ``python -m theory.symbolic derive --model linear --depth 2 --step
 ``python -m theory.symbolic report``.
 """
 
-from . import bridge, dag, losses, maml, models, results, symbols
+from . import bridge, dag, losses, maml, matrix, models, results, symbols
 from .maml import Derivation, derive
 
-__all__ = ["Derivation", "bridge", "dag", "derive", "losses", "maml", "models", "results",
-           "symbols"]
+__all__ = ["Derivation", "bridge", "dag", "derive", "losses", "maml", "matrix", "models",
+           "results", "symbols"]

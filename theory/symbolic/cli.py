@@ -1,4 +1,4 @@
-"""``python -m theory.symbolic``: ``derive`` prints a derivation, ``report`` prints R1-R4.
+"""``python -m theory.symbolic``: ``derive`` prints a derivation, ``report`` prints R1-R5.
 
 derive --model {linear,logistic} --depth L --steps K [--first-order]
        [--loss {population,empirical}] [--shots n] --format {text,latex,json}
@@ -102,7 +102,7 @@ def build_parser():
     derive.add_argument("--shots", type=_cli.positive_int, default=None,
                         help="support and query points n >= 1 (empirical loss)")
     derive.add_argument("--format", choices=("text", "latex", "json"), default="text")
-    sub.add_parser("report", help="print results R1-R4 and check them")
+    sub.add_parser("report", help="print results R1-R5 and check them")
     return parser
 
 

@@ -1,12 +1,13 @@
-"""R1-R4 as readable text: each claim, its closed form, and whether it holds (checked live)."""
+"""R1-R5 as readable text: each claim, its closed form, and whether it holds (checked live)."""
 
 import sympy
 
-from . import results
+from . import matrix, results
 
 HEADER = """\
 Why MAML needs depth: exact results for 1D models (population loss sigma2/2 (W - a)^2,
-W = w1 ... wL the end-to-end slope, K inner steps of size alpha; E[a] = mu, Var(a) = v).
+W = w1 ... wL the end-to-end slope, K inner steps of size alpha; E[a] = mu, Var(a) = v),
+then R5 in d dimensions (loss 1/2 (w - a)^T Sigma (w - a), E[a] = mu, Cov(a) = V).
 Each line is a claim lhs == rhs between a derived expression and a closed form;
 [holds] means simplify(lhs - rhs) == 0 was just verified."""
 
@@ -15,14 +16,15 @@ SHOW_LIMIT = 240
 
 def text(sections=None):
     """The report: a header, then for each result its claims and closed forms."""
-    sections = results.all_claims() if sections is None else sections
+    sections = results.all_claims() + matrix.all_claims() if sections is None else sections
     lines = [HEADER]
     for title, claims in sections:
         lines += ["", title]
         for claim in claims:
             mark = "holds" if results.holds(claim) else "FAILS"
             lines.append(f"  [{mark}] {claim.statement}")
-            closed = sympy.sstr(claim.rhs)
+            rhs = claim.rhs.tolist() if isinstance(claim.rhs, sympy.MatrixBase) else claim.rhs
+            closed = sympy.sstr(rhs)  # matrices as nested lists: one line each
             # Long closed forms (the logistic chain rule) would bury the statements.
             if len(closed) <= SHOW_LIMIT:
                 lines.append(f"          closed form: {closed}")

@@ -34,16 +34,24 @@ def _png(array, path):
         Image.fromarray(image).save(handle, format="PNG")
 
 
+def check_out(out):
+    """Raise ``ValueError`` unless an episode can be written to folder ``out``: it must be
+    creatable and writable and must not hold ``support``, ``query`` or ``answers.json``
+    already, so that an old episode's files never mix with a new one's."""
+    root = pathlib.Path(out)
+    _io.check_writable(root)
+    for part in ("support", "query", "answers.json"):
+        if (root / part).exists():
+            raise ValueError(f"{root / part} already exists; choose a new --out folder")
+    return root
+
+
 def write_episode(dataset, out, *, ways, shots, query=1, seed=0):
     """Write one episode of ``dataset`` under ``out`` (layout in the module docstring).
 
-    ``out`` must not hold ``support``/``query`` folders already (``ValueError``), so that an
-    old episode's files never mix with a new one's. Returns the ``answers.json`` dict.
+    ``out`` is checked by ``check_out`` first. Returns the ``answers.json`` dict.
     """
-    root = pathlib.Path(out)
-    for part in ("support", "query"):
-        if (root / part).exists():
-            raise ValueError(f"{root / part} already exists; choose a new --out folder")
+    root = check_out(out)
     support, queries = (i[0] for i in sample_indices(
         dataset, np.random.default_rng(seed), tasks=1, ways=ways, shots=shots, query=query))
     names = [dataset.class_names[int(dataset.labels[i])].replace("/", "_")

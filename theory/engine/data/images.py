@@ -32,7 +32,11 @@ def decode(data, size, *, channels, invert, source):
             if image.size != (size[1], size[0]):
                 image = image.resize((size[1], size[0]), Image.Resampling.LANCZOS)
             array = np.asarray(image, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+    except UnidentifiedImageError:
+        # Pillow's own message names the in-memory buffer, not the file
+        raise ValueError(f"cannot read image file {source}: not an image format Pillow "
+                         "recognises (empty, damaged or not an image)") from None
+    except (OSError, SyntaxError, ValueError) as err:
         raise ValueError(f"cannot read image file {source}: {err}") from None
     return 255 - array if invert else array
 

@@ -1,0 +1,122 @@
+"""Task chunks on several threads: the same meta-gradient, and autograd safe across threads."""
+
+import threading
+
+import autograd.numpy as anp
+import numpy as np
+import pytest
+from autograd import grad
+
+from theory.engine import bench, maml, parallel
+
+SMALL = dict(layers=2, hidden=4, ways=2, shots=1, query=2, steps=2, meta_batch=6,
+             in_shape=(1, 6, 6))
+
+
+def _problem(**overrides):
+    meta_params, batch, kwargs = bench.make_problem(bench.config(**{**SMALL, **overrides}))
+    kwargs.pop("chunk")
+    return meta_params, batch, kwargs
+
+
+def _leaves(result):
+    loss, grads, aux = result
+    return [loss] + [grads["model"][k] for k in sorted(grads["model"])] \
+        + [aux[k] for k in sorted(aux)]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 4])
+def test_workers_do_not_change_the_result(chunk):
+    """For a given chunk size, threads give the serial meta-gradient bit for bit."""
+    meta_params, batch, kwargs = _problem()
+    serial = maml.meta_grad(meta_params, batch, chunk=chunk, workers=1, **kwargs)
+    threaded = maml.meta_grad(meta_params, batch, chunk=chunk, workers=3, **kwargs)
+    for a, b in zip(_leaves(serial), _leaves(threaded), strict=True):
+        assert np.array_equal(a, b)
+
+
+def test_automatic_chunks_on_threads_match_one_chunk_to_rounding():
+    """Automatic chunks for 2 workers: the one-chunk meta-gradient to float64 rounding."""
+    meta_params, batch, kwargs = _problem(first_order=False)
+    meta_params = {"model": {k: v.astype(np.float64) for k, v in meta_params["model"].items()},
+                   "metaopt": meta_params["metaopt"]}
+    batch = (batch[0].astype(np.float64), batch[1], batch[2].astype(np.float64), batch[3])
+    assert maml.task_chunk(None, 6, meta_params, batch, 2, "maml", workers=2) == 3
+    whole = maml.meta_grad(meta_params, batch, chunk=6, workers=1, **kwargs)
+    split = maml.meta_grad(meta_params, batch, workers=2, **kwargs)
+    for a, b in zip(_leaves(whole), _leaves(split), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_automatic_chunks_share_the_memory_budget(monkeypatch):
+    """Workers hold a chunk each: the budget is shared, and every worker gets a chunk."""
+    meta_params, batch, _ = _problem(meta_batch=16)
+    per_task = maml._graph_bytes_per_task(meta_params["model"], batch, 2, "maml")
+    monkeypatch.setattr(maml, "CHUNK_BUDGET_BYTES", 4 * per_task)  # 4 tasks fit in all
+    sizes = {w: maml.task_chunk(None, 16, meta_params, batch, 2, "maml", workers=w)
+             for w in (1, 2, 3)}
+    # 1 worker: 4 chunks of 4 tasks; 2 workers: 8 of 2; 3 workers: 12 chunks wanted -> size 2
+    assert sizes == {1: 4, 2: 2, 3: 2}
+    assert maml.task_chunk(None, 2, meta_params, batch, 2, "maml", workers=4) == 1
+
+
+def _second_derivative_while_another_trace_exits(results):
+    """Thread A takes d/dx of (d/dy y**2 x at y = x) = 4x while B's earlier trace exits.
+
+    With autograd's single trace counter, A's inner trace gets the number of A's own live
+    outer trace once B has exited, and the two traces' boxes mix.
+    """
+    b_in, a_in, b_done = threading.Event(), threading.Event(), threading.Event()
+
+    def thread_b():
+        def f(x):
+            b_in.set()
+            a_in.wait(5)
+            return 2.0 * x
+        grad(f)(1.0)
+        b_done.set()
+
+    def thread_a():
+        def first_derivative(x):
+            a_in.set()
+            b_done.wait(5)
+            return grad(lambda y: y ** 2 * x)(x)
+        b_in.wait(5)
+        results.append(grad(first_derivative)(1.5))
+
+    threads = [threading.Thread(target=thread_b), threading.Thread(target=thread_a)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+
+
+def test_autograd_traces_are_numbered_per_thread():
+    """Nested traces in one thread stay apart while another thread's traces come and go."""
+    results = []
+    _second_derivative_while_another_trace_exits(results)
+    assert results == [pytest.approx(4 * 1.5, rel=1e-12)]
+
+
+def test_thread_safe_autograd_keeps_a_live_trace_number():
+    """Installing the per-thread counter inside a trace keeps that trace's number."""
+    def f(x):
+        parallel.thread_safe_autograd()
+        return anp.sin(x) * grad(anp.cos)(x)
+    assert grad(f)(0.3) == pytest.approx(np.cos(0.3) * -np.sin(0.3) - np.sin(0.3) * np.cos(0.3))
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True, "2"])
+def test_bad_workers(workers):
+    with pytest.raises(ValueError, match=f"workers must be None .*got {workers!r}"):
+        parallel.check_workers(workers)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_workers_keep_the_callers_errstate(workers):
+    """``np.errstate`` of the caller holds inside the workers (train.py relies on it)."""
+    with np.errstate(invalid="raise"), pytest.raises(FloatingPointError):
+        parallel.map_chunks(lambda x: np.log(np.full(3, x)), [1.0, -1.0], workers)
+    with np.errstate(all="ignore"):
+        out = parallel.map_chunks(lambda x: np.log(np.full(3, x)), [1.0, -1.0], workers)
+    assert np.isnan(out[1]).all()

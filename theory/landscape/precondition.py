@@ -1,0 +1,286 @@
+"""R5 numerically: d-dimensional MAML, Meta-SGD and KFO on the exact population objective.
+
+Tasks are y = a^T x, x ~ N(0, Sigma), a ~ N(mu, V); the post-adaptation loss of a task is
+L_a = 1/2 e_K^T Sigma e_K with e_K the error after K inner steps of size alpha. Averaged over a
+it is a closed form in (Sigma, mu, V) (:mod:`theory.symbolic.matrix`, R5a-R5d), so meta-training
+needs neither sampled tasks nor data, and the gradients below are written out by hand (checked
+against finite differences and autograd in the tests). Restarts are the leading array axis.
+
+Methods, all with the step e -> e - alpha P Sigma e to first order in alpha:
+maml, depth 1   f = w^T x, P = I fixed; params (w,)
+metasgd         P = diag(beta) (Meta-SGD, beta a learned multiplier of alpha); params (w, beta)
+kfo             w^T -> w^T - alpha grad^T R, P = R^T learned (R5c); params (w, R)
+maml, depth 2   f = W2 W1 x, W1: h x d, u = W2^T; the one-step map of R5d with
+                P = ||u||^2 I + W1^T W1 and the alpha^2 (w^T Sigma e) Sigma e term; params
+                (W1, u). K = 1 only: with K inner steps the task average needs Gaussian moments
+                of degree 4K, which we have not written out.
+
+Conventions: Sigma = Q diag(lambda) Q^T with lambda log-spaced from 1 down to 1/kappa (the
+largest eigenvalue is 1 and simple when kappa > 1, so R5d's exact set needs h >= d) and Q = I,
+or a random rotation (``rotate``). The inner map of the shallow model contracts every direction
+iff 0 < alpha lambda < 2, i.e. alpha < 2 here; larger alpha is allowed and may diverge.
+The target preconditioner is (alpha Sigma)^-1: it zeroes the loss of every task in one step.
+
+covariance(rng, dim, cond, rotate) -> Sigma   eigenvalues log-spaced in [1/cond, 1]
+shallow_floor(sigma, cov, alpha, steps)      R5a's 1/2 tr((I - alpha Sigma)^K Sigma (I - ..)^K V)
+metasgd_floor(sigma, cov, alpha)             R5b's best K = 1 floor and its beta*
+exact_width(sigma)                           the least width h with an exact deep set (R5d)
+objective(method, depth, params, problem)    (loss per restart, grads), the closed forms
+meta_train(rng, *, sigma, method, depth, ...) -> dict   Adam on every restart at once
+experiment(rng, *, dim, width, cond, rotate, method, ...) -> dict   the CLI's JSON result
+"""
+
+import collections
+
+import numpy as np
+
+from . import optim
+
+METHODS = ("maml", "metasgd", "kfo")
+Problem = collections.namedtuple("Problem", "sigma mu cov alpha steps")
+
+
+def covariance(rng, dim, cond, rotate=False):
+    """Sigma (dim x dim) with eigenvalues geomspace(1, 1/cond); random eigenvectors if rotate."""
+    if dim == 1 and cond != 1:
+        raise ValueError(f"the condition number of a 1 x 1 Sigma is 1, got cond={cond}")
+    lam = np.geomspace(1.0, 1.0 / cond, dim)
+    if not rotate:
+        return np.diag(lam)
+    q, r = np.linalg.qr(rng.normal(size=(dim, dim)))
+    q = q * np.sign(np.diag(r))  # a Haar-distributed rotation
+    return (q * lam) @ q.T
+
+
+def target(sigma, alpha):
+    """(alpha Sigma)^-1, the preconditioner of exact one-step adaptation."""
+    return np.linalg.inv(alpha * sigma)
+
+
+def shallow_floor(sigma, cov, alpha, steps):
+    """R5a: min_w of the task-averaged K-step shallow loss, attained at w = mu."""
+    m = np.linalg.matrix_power(np.eye(len(sigma)) - alpha * sigma, steps)
+    return 0.5 * float(np.trace(m @ sigma @ m @ cov))
+
+
+def metasgd_floor(sigma, cov, alpha):
+    """R5b (K = 1): best floor 1/2 [tr(V Sigma) - c^T (C o Sigma)^-1 c] and beta*, C = S V S."""
+    c_mat = sigma @ cov @ sigma
+    c = np.diag(c_mat).copy()
+    best = np.linalg.solve(c_mat * sigma, c)
+    return 0.5 * float(np.trace(cov @ sigma) - c @ best), best / alpha
+
+
+def exact_width(sigma, rtol=1e-9):
+    """R5d: the least h with {W2 W1 = 0, P = (alpha Sigma)^-1} non-empty: d - m + 1.
+
+    m is the multiplicity of Sigma's largest eigenvalue (eigenvalues within rtol count as one).
+    """
+    lam = np.linalg.eigvalsh(sigma)
+    return len(lam) - int(np.sum(lam >= lam[-1] * (1 - rtol))) + 1
+
+
+def _mv(a, x):
+    return (a @ x[..., None])[..., 0]
+
+
+def _dot(x, y):
+    return np.sum(x * y, axis=-1)
+
+
+def _linear(w, p_sigma, problem, learned=True):
+    """Loss, dF/dw, dF/dN (None unless P is learned) of e_K = N^K e, N = I - alpha P Sigma."""
+    sigma, mu, cov, alpha, steps = problem
+    n = np.eye(len(sigma)) - alpha * p_sigma
+    powers = [None, n]  # N^0 = I is never multiplied out
+    for _ in range(steps - 1):
+        powers.append(powers[-1] @ n)
+    nk = powers[-1]
+    m = w - mu
+    nkm = _mv(nk, m)
+    snk, snkm = sigma @ nk, nkm @ sigma  # Sigma is symmetric
+    snkv = snk @ cov
+    loss = 0.5 * (_dot(nkm, snkm) + np.sum(nk * snkv, axis=(-2, -1)))
+    grad_w = _mv(np.swapaxes(nk, -1, -2), snkm)
+    if not learned:
+        return loss, grad_w, None
+    g_k = snkm[..., :, None] * m[..., None, :] + snkv  # Sigma N^K (m m^T + V)
+    g_n = 0
+    for j in range(steps):
+        left, right = powers[j], powers[steps - 1 - j]
+        term = g_k if left is None else np.swapaxes(left, -1, -2) @ g_k
+        g_n = g_n + (term if right is None else term @ np.swapaxes(right, -1, -2))
+    return loss, grad_w, g_n
+
+
+def _deep(w1, u, problem):
+    """Loss and (dF/dW1, dF/du) of the one-step deep map (R5d), E over a ~ N(mu, V) exact.
+
+    With e' = A e + alpha^2 (s^T e) Sigma e, A = I - alpha P Sigma, s = Sigma w, the average of
+    1/2 e'^T Sigma e' needs Gaussian moments of e ~ N(m, V) up to degree 4 (Isserlis).
+    """
+    sigma, mu, cov, alpha, _ = problem
+    a2, a4 = alpha ** 2, alpha ** 4
+    s2, s3 = sigma @ sigma, sigma @ sigma @ sigma
+    w = np.einsum("rhd,rh->rd", w1, u)
+    p = _dot(u, u)[:, None, None] * np.eye(len(sigma)) + np.swapaxes(w1, 1, 2) @ w1
+    a_mat = np.eye(len(sigma)) - alpha * p @ sigma
+    a_t = np.swapaxes(a_mat, 1, 2)
+    m, s = w - mu, w @ sigma
+    vs = s @ cov
+    am, s2m = _mv(a_mat, m), m @ s2
+    sigma_av = sigma @ (a_mat @ cov)
+    q1, t1 = _dot(am, am @ sigma), np.sum(a_mat * sigma_av, axis=(1, 2))
+    m2m = 0.5 * (_mv(a_t, s2m) + am @ s2)
+    m2vs = 0.5 * (_mv(a_t, vs @ s2) + _mv(a_mat, vs) @ s2)
+    q2t2 = _dot(am, s2m) + np.sum(a_mat * (s2 @ cov), axis=(1, 2))
+    c, b2 = _dot(s, m), _dot(vs, m2m)
+    n3m, n3vs = m @ s3, vs @ s3
+    qt_n = _dot(m, n3m) + np.trace(s3 @ cov)
+    v_s, b_n = _dot(s, vs), _dot(vs, n3m)
+    loss = (0.5 * (q1 + t1) + a2 * (c * q2t2 + 2 * b2)
+            + 0.5 * a4 * ((c ** 2 + v_s) * qt_n + 4 * c * b_n + 2 * _dot(vs, n3vs)))
+    g_c = a2 * q2t2 + a4 * (c * qt_n + 2 * b_n)
+    cc = c[:, None]
+    g_m = (_mv(a_t, am @ sigma) + g_c[:, None] * s + 2 * a2 * cc * m2m + 2 * a2 * m2vs
+           + a4 * (c ** 2 + v_s)[:, None] * n3m + 2 * a4 * cc * n3vs)
+    g_s = (g_c[:, None] * m + 2 * a2 * m2m @ cov + a4 * qt_n[:, None] * vs
+           + 2 * a4 * cc * n3m @ cov + 2 * a4 * n3vs @ cov)
+    g_w = g_m + g_s @ sigma
+    # dF/dA = Sigma A S + Sigma^2 sym(dF/dM2), S = m m^T + V, M2 = sym(A^T Sigma^2); its rank-2
+    # part is one stacked (R, d, 2) @ (R, 2, d) product, already multiplied by Sigma
+    left = np.stack([am @ sigma + a2 * cc * s2m + a2 * vs @ s2, a2 * s2m], axis=2)
+    right = np.stack([m @ sigma, vs @ sigma], axis=1)
+    g_p = -alpha * (left @ right + sigma_av @ sigma + a2 * c[:, None, None] * (s2 @ cov @ sigma))
+    grad_w1 = u[:, :, None] * g_w[:, None, :] + w1 @ (g_p + np.swapaxes(g_p, 1, 2))
+    grad_u = _mv(w1, g_w) + 2 * np.trace(g_p, axis1=1, axis2=2)[:, None] * u
+    return loss, (grad_w1, grad_u)
+
+
+def objective(method, depth, params, problem):
+    """(post-adaptation population loss per restart, gradients in the order of params)."""
+    if depth == 2:
+        return _deep(*params, problem)
+    sigma, alpha = problem.sigma, problem.alpha
+    if method == "maml":
+        loss, grad_w, _ = _linear(params[0], sigma, problem, learned=False)
+        return loss, (grad_w,)
+    w, q = params
+    if method == "metasgd":  # diag(beta) Sigma and diag(dF/dN Sigma) without a matmul
+        loss, grad_w, g_n = _linear(w, q[:, :, None] * sigma, problem)
+        return loss, (grad_w, -alpha * np.sum(g_n * sigma, axis=2))
+    loss, grad_w, g_n = _linear(w, np.swapaxes(q, 1, 2) @ sigma, problem)
+    return loss, (grad_w, -alpha * np.swapaxes(g_n @ sigma, 1, 2))
+
+
+def preconditioner(method, depth, params):
+    """The learned P of each restart: I, diag(beta), R (kfo) or ||u||^2 I + W1^T W1."""
+    if depth == 2:
+        w1, u = params
+        return _dot(u, u)[:, None, None] * np.eye(w1.shape[2]) + np.swapaxes(w1, 1, 2) @ w1
+    w = params[0]
+    if method == "maml":
+        return np.broadcast_to(np.eye(w.shape[1]), (len(w), w.shape[1], w.shape[1]))
+    return np.einsum("ri,ij->rij", params[1], np.eye(w.shape[1])) if method == "metasgd" \
+        else params[1]
+
+
+def init(rng, method, depth, dim, width, restarts):
+    """Initial params: w ~ N(0, I/d); beta = 1 + N(0, 0.1^2); R = I + N(0, 0.1^2/d);
+    deep W1 ~ N(0, 1/d), u ~ N(0, 1/h) entrywise (so P starts near (1 + h/d) I)."""
+    if depth == 2:
+        return (rng.normal(size=(restarts, width, dim)) / np.sqrt(dim),
+                rng.normal(size=(restarts, width)) / np.sqrt(width))
+    w = rng.normal(size=(restarts, dim)) / np.sqrt(dim)
+    if method == "maml":
+        return (w,)
+    if method == "metasgd":
+        return w, 1 + 0.1 * rng.normal(size=(restarts, dim))
+    return w, np.eye(dim) + 0.1 * rng.normal(size=(restarts, dim, dim)) / np.sqrt(dim)
+
+
+def validate(method, depth, width, steps):
+    """Raise ValueError for a combination the closed forms do not cover."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
+    if depth not in (1, 2):
+        raise ValueError(f"depth must be 1 or 2, got {depth}")
+    if depth == 2 and method != "maml":
+        raise ValueError(f"depth 2 is deep linear maml; {method} learns P on the shallow model "
+                         "(use depth 1)")
+    if depth == 2 and steps != 1:
+        raise ValueError(f"depth 2 has the closed form for steps = 1 only, got steps={steps}")
+    if steps < 1 or width < 1:
+        raise ValueError(f"steps and width must be >= 1, got steps={steps}, width={width}")
+
+
+def meta_train(rng, *, sigma, method="maml", depth=1, width=None, alpha=0.5, steps=1, mu=None,
+               cov=None, restarts=8, iterations=2000, lr=0.02):
+    """Adam on the population objective of every restart at once; returns the final state.
+
+    mu defaults to 0 and V (cov) to I. Returns a dict with ``params`` (tuple of arrays),
+    ``loss`` (R,) (non-finite for a diverged restart) and ``curve`` (iterations + 1, R).
+    """
+    dim = len(sigma)
+    width = dim if width is None else width
+    validate(method, depth, width, steps)
+    problem = Problem(sigma, np.zeros(dim) if mu is None else mu,
+                      np.eye(dim) if cov is None else cov, alpha, steps)
+    opt_init, update, get = optim.adam(lr)
+    state = opt_init(init(rng, method, depth, dim, width, restarts))
+    curve = np.empty((iterations + 1, restarts))
+    with np.errstate(all="ignore"):  # a diverging restart is reported, not fatal
+        for i in range(iterations):
+            loss, grads = objective(method, depth, get(state), problem)
+            curve[i] = loss
+            state = update(i, grads, state)
+        curve[-1], _ = objective(method, depth, get(state), problem)
+    return {"params": get(state), "loss": curve[-1], "curve": curve, "problem": problem}
+
+
+def _finite_or_none(values):
+    return [float(x) if np.isfinite(x) else None for x in values]
+
+
+def experiment(rng, *, dim, width=None, cond=10.0, rotate=False, method="maml", depth=1,
+               alpha=0.5, steps=1, restarts=8, iterations=2000, lr=0.02, task_mean=0.0,
+               task_var=1.0):
+    """Meta-train on Sigma = covariance(rng, dim, cond, rotate), a ~ N(task_mean 1, task_var I).
+
+    Returns a JSON-ready dict: ``final_loss`` per restart (None where it diverged, also listed
+    in ``diverged``), the closed-form ``floor`` (R5a, at this K) and ``floor_metasgd`` (R5b,
+    K = 1 only; either is None where alpha, K overflow it), the ``preconditioner`` of the best restart with ``target`` =
+    (alpha Sigma)^-1 and their relative Frobenius distance, ``exact_width`` (R5d) and
+    ``sigma``. ``width`` is ignored for depth 1 and defaults to ``dim``.
+    """
+    width = dim if width is None else width
+    validate(method, depth, width, steps)
+    sigma = covariance(rng, dim, cond, rotate)
+    mu, cov = np.full(dim, float(task_mean)), task_var * np.eye(dim)
+    out = meta_train(rng, sigma=sigma, method=method, depth=depth, width=width, alpha=alpha,
+                     steps=steps, mu=mu, cov=cov, restarts=restarts, iterations=iterations, lr=lr)
+    loss = out["loss"]
+    finite = np.isfinite(loss)
+    best = int(np.argmin(np.where(finite, loss, np.inf))) if finite.any() else None
+    goal = target(sigma, alpha)
+    with np.errstate(all="ignore"):  # a large alpha K overflows: the floor is then None
+        floors = _finite_or_none([shallow_floor(sigma, cov, alpha, steps),
+                                  metasgd_floor(sigma, cov, alpha)[0] if steps == 1 else np.nan])
+    learned = None if best is None else preconditioner(method, depth, out["params"])[best]
+    return {
+        "dim": dim, "width": width if depth == 2 else None, "cond": cond, "rotate": rotate,
+        "method": method, "depth": depth, "alpha": alpha, "steps": steps,
+        "restarts": restarts, "iterations": iterations, "lr": lr, "optimizer": "adam",
+        "task_mean": task_mean, "task_var": task_var,
+        "final_loss": _finite_or_none(loss),
+        "diverged": [int(r) for r in np.flatnonzero(~finite)],
+        "best_restart": best,
+        "floor": floors[0],
+        "floor_metasgd": floors[1],
+        "exact_width": exact_width(sigma),
+        "preconditioner": None if learned is None else learned.tolist(),
+        "target": goal.tolist(),
+        "relative_error": None if learned is None else float(
+            np.linalg.norm(learned - goal) / np.linalg.norm(goal)),
+        "sigma": sigma.tolist(),
+    }
