@@ -29,6 +29,8 @@ except ImportError:  # pragma: no cover - depends on the machine
 
 AVAILABLE = torch is not None
 MODES = ("loop", "vmap")
+# PyTorch's own intra-op thread count, read before anything sets it: its default setting
+DEFAULT_THREADS = torch.get_num_threads() if AVAILABLE else None
 
 
 def version():
@@ -37,7 +39,7 @@ def version():
 
 
 def set_threads(n):
-    """Use ``n`` intra-op threads (matched to the engine's BLAS threads)."""
+    """Use ``n`` intra-op threads (matched to the engine's worker threads)."""
     torch.set_num_threads(int(n))
 
 

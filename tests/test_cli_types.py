@@ -89,7 +89,8 @@ def test_run_reports_path_errors_and_interrupts_in_one_line(tmp_path, capsys):
 
 @pytest.mark.parametrize("content, fragment", [
     (b"", "is not valid JSON"), (b"{\"a\": ", "is not valid JSON"),
-    (b"\xff\xfe\x00", "is not valid JSON"), (b"[1, 2]", "holds a JSON array; expected a JSON object")])
+    (b"\xff\xfe\x00", "is not valid JSON"),
+    (b"[1, 2]", "holds a JSON array; expected a JSON object")])
 def test_read_json_names_its_file(tmp_path, content, fragment):
     path = tmp_path / "answers.json"
     path.write_bytes(content)

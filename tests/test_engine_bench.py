@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from theory.engine import bench, cli, maml
+from theory.engine import bench, cli, maml, parallel
 
 ROW_KEYS = {"engine_s", "engine_loss", "flops", "gflops", "gemm_peak_gflops", "engine_peak_mb",
-            "engine_cpu_s", "threads", "layers", "shots", "steps", "first_order", "meta_batch"}
+            "engine_cpu_s_1", "engine_s_1", "engine_s_all", "threads_all", "layers", "shots", "steps", "first_order", "meta_batch"}
 
 
 @pytest.fixture(autouse=True)
@@ -26,10 +26,11 @@ def test_rows_have_the_measurements(rows):
     assert len(rows) == len(bench.tiny_grid())
     for row, cfg in zip(rows, bench.tiny_grid(), strict=True):
         assert ROW_KEYS <= set(row)
-        assert "torch_s" not in row and "ratio" not in row
+        assert not any(k.startswith(("torch_s", "ratio")) for k in row)
         assert row["first_order"] == cfg["first_order"]
         assert row["engine_s"] > 0 and row["gemm_peak_gflops"] > 0 and row["engine_peak_mb"] > 0
-        assert row["gflops"] == pytest.approx(row["flops"] / row["engine_s"] / 1e9)
+        assert row["gflops"] == pytest.approx(row["flops"] / row["engine_s_1"] / 1e9)
+        assert row["engine_s"] == row["engine_s_default"] and row["threads_all"] >= 1
     # second order adds the backward pass through each inner step
     assert rows[0]["flops"] > rows[1]["flops"]
 
@@ -108,7 +109,10 @@ def test_keep_freed_memory_takes_on_glibc():
 
 def test_task_chunk_reaches_the_timed_step(rows):
     """A config's ``task_chunk`` is ``meta_grad``'s ``chunk``; the row names the size used."""
-    assert all(row["task_chunk"] == row["meta_batch"] for row in rows)  # tiny: one chunk
+    # tiny: one chunk per worker thread
+    workers = parallel.default_workers()
+    assert all(row["task_chunk"] == -(-row["meta_batch"] // min(workers, row["meta_batch"]))
+               for row in rows)
     cfg = {**bench.tiny_grid()[0], "task_chunk": 1}
     step, meta_params, batch, kwargs = bench.engine_step(cfg)
     assert kwargs["chunk"] == 1

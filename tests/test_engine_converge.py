@@ -41,6 +41,13 @@ def test_stopping_rule_on_a_written_out_curve():
     assert stopping.stop_record(curve[:4], 2, 4) == {"iteration": 4, "reason": "plateau"}
     assert stopping.stop_record(curve, 2, 5) == {"iteration": 5, "reason": "cap"}
     assert stopping.best_summary(curve[:4]) == {"iteration": 2, "val_accuracy": 0.6}
+    assert stopping.summary(curve[:4], 2, 4) == {
+        "best": {"iteration": 2, "val_accuracy": 0.6},
+        "stopped": {"iteration": 4, "reason": "plateau"}}
+    assert stopping.summary(curve, 0, 5) == {}           # patience 0: the record is as before
+    assert stopping.after_round(curve[:2], 1, "new", "old") == ("new", False)
+    assert stopping.after_round(curve[:3], 1, "new", "old") == ("old", True)
+    assert stopping.after_round(curve[:2], 0, "new", None) == (None, False)
 
 
 @given(st.lists(st.integers(0, 5), min_size=1, max_size=30), st.integers(1, 5))

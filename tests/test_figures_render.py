@@ -87,3 +87,14 @@ def test_quick_numbers_obey_the_theory(built):
     # more shots per task: the simulated ratio approaches the population value (1 - a s2)^2
     assert abs(conv["simulated"][-1] - conv["population"]) < abs(
         conv["simulated"][0] - conv["population"])
+
+
+def test_quick_preconditioner_numbers_obey_r5(built):
+    data = built["preconditioner"][0]
+    runs = {label: np.array(r["loss"], dtype=float) for label, r in data["runs"].items()}
+    floor, floor_metasgd = np.array(data["floor"]), np.array(data["floor_metasgd"])
+    # R5a / R5b: no shallow model beats its floor, no diagonal step beats the Meta-SGD floor
+    assert np.all(runs["shallow"] >= floor * (1 - 1e-9))
+    assert np.all(runs["metasgd_rotated"] >= floor_metasgd * (1 - 1e-9) - 1e-12)
+    # R5d: width h = d goes well below the shallow floor at every kappa
+    assert np.all(runs["deep_wide"] < 0.1 * floor)

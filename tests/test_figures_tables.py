@@ -43,7 +43,6 @@ def test_results_reader_selects_cells_and_averages_seeds(tmp_path):
     _run(tmp_path / "c.json", 0.90, seed=0, linnet=1)
     _run(tmp_path / "d.json", 0.95, seed=0, metaopt="kfo")
     _run(tmp_path / "e.json", 0.99, seed=0, kind="figure-data")  # not an engine run
-    (tmp_path / "broken.json").write_text("{not json")
     runs = results.load_runs(tmp_path)
     assert len(runs) == 4
     maml = results.summarise(results.select(runs, dataset="omniglot", method="maml", layers=2))
@@ -96,3 +95,11 @@ def test_a_run_with_one_test_episode_has_an_unknown_interval(tmp_path):
     with style.context():
         fig = tables.fig_linnet_depth(res)
     assert any(p.get_height() == pytest.approx(70.0) for p in fig.axes[0].patches)
+
+
+@pytest.mark.parametrize("text", ["{not json", "", '{"kind": "engine-run", "config": {}}'])
+def test_a_damaged_results_file_is_named_not_skipped(tmp_path, text):
+    _run(tmp_path / "a.json", 0.70, seed=0)
+    (tmp_path / "broken.json").write_text(text)
+    with pytest.raises(ValueError, match="broken.json"):
+        results.load_runs(tmp_path)

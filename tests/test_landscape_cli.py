@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from theory import _cli
-from theory.landscape import closed, tasks
+from theory.landscape import closed, simulate, tasks
 from theory.landscape.cli import main
 
 
@@ -78,11 +78,53 @@ def test_bad_input_exits_2_with_one_line(argv, needle, capsys):
     assert len(err.strip().splitlines()) == 1 and needle in err
 
 
-def test_divergence_exits_1_naming_the_iteration(capsys):
-    code, _, err = _run(["train", "--alpha", "3", "--lr", "1", "--restarts", "3"], capsys)
+def test_divergence_outside_train_exits_1_naming_the_iteration(capsys):
+    code, _, err = _run(["effective", "--alpha", "3", "--lr", "1", "--restarts", "3",
+                         "--optimizer", "sgd", "--iterations", "50"], capsys)
     assert code == 1
     assert len(err.strip().splitlines()) == 1
     assert "diverged at iteration" in err and "meta-loss" in err
+
+
+def test_train_reports_diverged_restarts_and_finishes_the_others(capsys):
+    code, out, _ = _run(["train", "--restarts", "30", "--json"], capsys)
+    assert code == 0
+    result = json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+    diverged = {d["restart"]: d for d in result["diverged"]}
+    assert 0 < len(diverged) < 30
+    for r in range(30):
+        if r in diverged:
+            assert result["params"][r] == [None, None] and result["final_loss"][r] is None
+            # the reported start is where that restart's trajectory began
+            assert diverged[r]["start"] == result["trajectory"][0][r]
+            assert diverged[r]["iteration"] >= 0
+        else:
+            assert result["final_loss"][r] < 1e-3
+    code, text, _ = _run(["train", "--restarts", "30"], capsys)
+    assert code == 0
+    r = min(diverged)
+    assert f"{r:7d} diverged at iteration {diverged[r]['iteration']}" in text
+    assert f"{len(diverged)} of 30 restarts diverged" in text
+
+
+def test_dropping_a_diverged_restart_leaves_the_others_as_if_run_alone():
+    starts = np.array([[0.3, -0.8], [4.0, 3.0], [1.1, 0.2]])  # the middle one blows up
+    kw = dict(depth=2, steps=1, alpha=0.5, meta_batch=None, iterations=200, lr=0.3)
+    run = simulate.meta_train(np.random.default_rng(0), init=starts, restarts=3,
+                              on_divergence="drop", **kw)
+    assert list(run.diverged) == [1] and np.all(np.isnan(run.params[1]))
+    alone = simulate.meta_train(np.random.default_rng(0), init=starts[[0, 2]], restarts=2, **kw)
+    np.testing.assert_array_equal(run.params[[0, 2]], alone.params)
+
+
+def test_init_scale_sets_the_spread_of_the_starts(capsys):
+    spreads = []
+    for scale in ("0.01", "1"):
+        code, out, _ = _run(["train", "--restarts", "50", "--iterations", "0", "--init-scale",
+                             scale, "--json"], capsys)
+        assert code == 0
+        spreads.append(np.std(json.loads(out)["trajectory"][0]))
+    assert spreads[0] < 0.02 < 0.5 < spreads[1]
 
 
 def test_module_entry_point():

@@ -1,6 +1,7 @@
 """``python -m theory.symbolic``: json round trip, text/latex output, report, bad input."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -94,10 +95,9 @@ def test_report_prints_every_result_and_all_hold(capsys):
     (["derive", "--steps", "-1"], "'-1' is not an integer >= 0"),
     (["derive", "--model", "quadratic"], "invalid choice: 'quadratic'"),
     (["derive", "--loss", "empirical", "--shots", "0"], "'0' is not an integer >= 1"),
-    (["derive", "--loss", "empirical"], "--shots is required with the empirical loss"),
     (["derive", "--model", "logistic", "--loss", "population", "--shots", "1"],
-     "the logistic model has only the empirical loss"),
-    (["derive", "--shots", "2"], "the population loss has no data points"),
+     "--loss population is not available for --model logistic"),
+    (["derive", "--shots", "3"], "--shots 3 needs --loss empirical"),
     (["derive", "--format", "pdf"], "invalid choice: 'pdf'"),
     ([], "required: command"),
 ])
@@ -117,3 +117,20 @@ def test_module_entry_point_exits_2_without_traceback():
     proc = subprocess.run([sys.executable, "-m", "theory.symbolic", "derive", "--depth", "2"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "meta_grad[w2] = " in proc.stdout
+
+
+def test_empirical_loss_defaults_to_two_shots(capsys):
+    status, out, _ = run(["derive", "--model", "logistic", "--format", "json"], capsys)
+    doc = json.loads(out)
+    assert status == 0 and doc["loss"] == "empirical" and doc["shots"] == cli.SHOTS == 2
+    assert {"x1", "x2", "xq2"} <= set(doc["symbols"]) and "x3" not in doc["symbols"]
+
+
+def test_latex_writes_a_shared_subexpression_one_way(capsys):
+    status, out, _ = run(["derive", "--depth", "3", "--steps", "3", "--format", "latex"], capsys)
+    lines = out.strip().splitlines()
+    defined = [line.split(" &= ")[0] for line in lines[1:] if line.startswith("c_{")]
+    assert status == 0 and defined[:2] == ["c_{0}", "c_{1}"]
+    assert "\\mathrm{c" not in out
+    used = set(re.findall(r"c_\{\d+\}", " ".join(line.split(" &= ", 1)[1] for line in lines[1:])))
+    assert used and used <= set(defined)

@@ -19,6 +19,20 @@ PATH_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirect
                FileExistsError)
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Help that states each option's default, unless the help text already says it or
+    there is none to state (``None``, a ``store_true`` flag's ``False``)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if (default is None or default is False or default == argparse.SUPPRESS
+                or "default" in text or not action.option_strings):
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else default
+        return f"{text} (default: {shown})" if text else f"default: {shown}"
+
+
 def run(main, argv=None):
     """Call ``main(argv)``; turn ``ValueError`` and path errors into one line and exit 2.
 

@@ -21,7 +21,7 @@ count(params), architecture(params), pooled_sizes(H, W, layers)
 
 Algorithms (:mod:`.maml`, :mod:`.optim`)
 ----------------------------------------
-adapt(params, x_s, y_s, *, alpha, steps, first_order, adapt_keys, metaopt, phi)
+adapt(params, x_s, y_s, *, alpha, steps, first_order, adapt_keys, metaopt, phi, units)
 meta_loss(meta_params, batch, *, alpha, steps, algo, metaopt) -> (loss, aux)
 meta_grad(..., chunk=None, workers=None) -> (loss, grads, aux)   tasks in chunks (None:
                                   automatic, the graphs of chunks in flight under
@@ -49,9 +49,9 @@ train.train(config, *, out_dir, resume, progress, callback) -> result dict (resu
 train.make_config(**overrides), train.DEFAULTS, train.restore(path), train.DivergedError
 evaluate.evaluate(meta_params, dataset, rng, *, config, episodes=600) -> accuracy +- 95% CI
 evaluate.adaptation_curve(..., steps=range(11)) -> accuracy +- 95% CI after each k inner steps
-stopping                          early stopping on a validation plateau, best.npz
+stopping                          why a run stops (plateau, cap, NaN) and best.npz
 checkpoint.save / checkpoint.load  atomic ``.npz`` checkpoints with the architecture
-adapt_task.adapt_folders(checkpoint, support, query, *, steps, metaopt) -> predictions
+adapt_task.adapt_folders(checkpoint, support, query, *, steps, metaopt) -> predictions, notes
 bench.run(args)                    timed meta-steps (``benchmarks/engine_speed.py``)
 sweep.make_plan                    the benchmark-table sweep's plan, search and checkpoint copies
 sweep_run.run_sweep                runs the plan resumably (``benchmarks/paper_tables.py``)

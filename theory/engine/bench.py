@@ -4,25 +4,32 @@ A meta-step is ``maml.meta_grad`` on a random meta-batch: the code path of train
 the median of ``repeats`` calls after ``warmup`` calls. When PyTorch imports, the same maths
 (``benchmarks/torch_reference.py``, loaded by path: PyTorch is not a dependency) runs on the
 same params and data in the same process, interleaved with the engine's calls so that both
-see the same machine load, and the row gets ``torch_s`` and ``ratio = engine_s / torch_s``.
-PyTorch runs as many intra-op threads as numpy's BLAS (``blas_threads``; set
-``OPENBLAS_NUM_THREADS`` to change both); ``torch_mode`` names the faster of its task loop and
-``torch.func.vmap`` when both are timed.
+see the same machine load. Three comparisons (``SETTINGS``) are timed in the same run:
+
+- ``1``: one thread each (engine ``workers=1``, ``torch.set_num_threads(1)``);
+- ``all``: every core each (``parallel.default_workers()``);
+- ``default``: what each library does when not told (engine ``workers=None``, PyTorch's
+  thread count at import). A setting whose thread counts equal another's shares its timings.
+
+``torch_mode_<setting>`` names the faster of PyTorch's task loop and ``torch.func.vmap`` when both run.
 
 Measured per config (keys of a result row):
 
-- ``engine_s``/``torch_s``: median wall time of one meta-step (seconds); ``engine_cpu_s``/
-  ``torch_cpu_s`` the median process CPU time (all threads), steadier than wall time on a
-  machine shared with other jobs; ``ratio``/``cpu_ratio`` engine over PyTorch.
-- ``gflops``: analytic GEMM work of the meta-step (see ``meta_step_flops``) / ``engine_s``,
-  against ``gemm_peak_gflops``, the best of a few ``np.matmul`` calls on 1024x1024 float32
-  matrices measured in the same run.
+- ``engine_s_<setting>``/``torch_s_<setting>``: median wall time of one meta-step (seconds);
+  ``engine_cpu_s_<setting>``/``torch_cpu_s_<setting>`` the median process CPU time (all
+  threads), steadier than wall time on a machine shared with other jobs; ``ratio_<setting>``/
+  ``cpu_ratio_<setting>`` engine over PyTorch; ``engine_s`` is ``engine_s_default`` (training's
+  setting); ``threads_all`` the cores and ``torch_threads_default`` PyTorch's own count.
+- ``gflops``: analytic GEMM work of the meta-step (see ``meta_step_flops``) / ``engine_s_1``,
+  against ``gemm_peak_gflops``, the best of a few single-threaded ``np.matmul`` calls on
+  1024x1024 float32 matrices measured in the same run.
 - ``engine_peak_mb``: peak of the memory traced by ``tracemalloc`` during one extra meta-step
+  at the default setting (all worker threads)
   (numpy arrays and Python objects allocated during the step, above what existed before).
   PyTorch's allocations are not traced, and the resident set is no measure of either side:
   ``primitives.keep_freed_memory`` keeps freed blocks in the process's heap for reuse.
-- ``task_chunk``: tasks per chunk of the meta-gradient (``maml.task_chunk``; the config's
-  ``None`` resolved to the automatic size).
+- ``task_chunk``: tasks per chunk of the meta-gradient at the default setting
+  (``maml.task_chunk``; the config's ``None`` resolved to the automatic size).
 - ``grad_rel_diff``: ``||g_engine - g_torch|| / ||g_torch||`` over all params, which shows
   that both sides compute the same meta-gradient: float32 rounding only (about 1e-13 in
   float64), amplified by the conditioning of the inner loop for many tasks and steps.
@@ -41,10 +48,11 @@ import numpy as np
 from tqdm import tqdm
 
 from theory import _cli
-from theory.engine import cnn, maml, train
+from theory.engine import cnn, maml, parallel, train
 
 TORCH_REFERENCE = Path(__file__).resolve().parents[2] / "benchmarks" / "torch_reference.py"
 TORCH_MODES = ("loop", "vmap")
+SETTINGS = ("1", "all", "default")
 ALPHA = 0.4
 _CONFIG_KEYS = ("layers", "hidden", "ways", "shots", "query", "steps", "meta_batch",
                 "first_order", "algo", "metaopt", "linnet", "in_shape", "seed", "task_chunk")
@@ -103,10 +111,11 @@ def make_problem(cfg):
     return meta_params, batch, kwargs
 
 
-def engine_step(cfg):
+def engine_step(cfg, workers=None):
     """``(step, meta_params, batch, kwargs)``; ``step()`` is ``maml.meta_grad`` on that problem."""
     meta_params, batch, kwargs = make_problem(cfg)
-    return (lambda: maml.meta_grad(meta_params, batch, **kwargs)), meta_params, batch, kwargs
+    return ((lambda: maml.meta_grad(meta_params, batch, workers=workers, **kwargs)),
+            meta_params, batch, kwargs)
 
 
 def _gemm_macs(cfg, n):
@@ -151,20 +160,21 @@ def meta_step_flops(cfg):
 
 
 def gemm_peak_gflops(size=1024, repeats=5):
-    """Best GFLOP/s of ``np.matmul`` on two ``size x size`` float32 matrices."""
+    """Best GFLOP/s of single-threaded ``np.matmul`` on two ``size x size`` float32 matrices."""
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
-    np.matmul(a, b)
-    best = min(_seconds(lambda: np.matmul(a, b)) for _ in range(repeats))
+    best = parallel.map_chunks(
+        lambda _: min(_seconds(lambda: np.matmul(a, b)) for _ in range(repeats + 1)), [0], 1)[0]
     return 2 * size ** 3 / best / 1e9
 
 
-def blas_threads():
-    """Threads of numpy's BLAS: ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS`` or the CPU count."""
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
-        if os.environ.get(var, "").isdigit():
-            return int(os.environ[var])
-    return os.cpu_count() or 1
+def thread_settings(ref):
+    """``{setting: (engine workers, torch threads)}`` for ``SETTINGS`` (torch: None if absent)."""
+    cores = parallel.default_workers()
+    torch_default = None if ref is None else ref.DEFAULT_THREADS
+    return {"1": (1, None if ref is None else 1),
+            "all": (cores, None if ref is None else cores),
+            "default": (parallel.check_workers(None), torch_default)}
 
 
 def _seconds(fn):
@@ -205,10 +215,14 @@ def torch_supports(cfg):
     return cfg["algo"] == "maml" and cfg["metaopt"] == "none" and cfg["linnet"] == 0
 
 
-def _torch_step(ref, cfg, meta_params, batch, mode):
+def _torch_step(ref, cfg, meta_params, batch, mode, threads):
     tparams, tbatch = ref.to_torch(meta_params["model"], batch)
-    return lambda: ref.meta_grad(tparams, tbatch, alpha=ALPHA, steps=cfg["steps"],
-                                 first_order=cfg["first_order"], mode=mode, eps=cnn.BN_EPS)
+
+    def step():
+        ref.set_threads(threads)
+        return ref.meta_grad(tparams, tbatch, alpha=ALPHA, steps=cfg["steps"],
+                             first_order=cfg["first_order"], mode=mode, eps=cnn.BN_EPS)
+    return step
 
 
 def _grad_rel_diff(engine_grads, torch_grads):
@@ -219,38 +233,53 @@ def _grad_rel_diff(engine_grads, torch_grads):
     return float(diff / ref)
 
 
-def bench_config(cfg, *, repeats, warmup, ref=None, torch_modes=TORCH_MODES, bar=None):
-    """One result row (see the module docstring) for one config."""
-    step, meta_params, batch, kwargs = engine_step(cfg)
-    torch_steps = {}
-    if ref is not None and torch_supports(cfg):
-        torch_steps = {m: _torch_step(ref, cfg, meta_params, batch, m) for m in torch_modes}
-    calls = [("engine", step)] + list(torch_steps.items())
-    times = {name: [] for name, _ in calls}
+def _interleaved(calls, repeats, warmup, bar):
+    """``{name: [(wall, cpu), ...]}`` of ``repeats`` rounds of every call, after ``warmup``."""
+    times = {name: [] for name in calls}
     for r in range(warmup + repeats):
-        for name, fn in calls:  # interleaved: every side sees the same load
+        for name, fn in calls.items():  # interleaved: every side sees the same load
             t = _clocks(fn)
             if r >= warmup:
                 times[name].append(t)
             if bar is not None:
                 bar.update(1)
+    return {name: (statistics.median(t[0] for t in ts), statistics.median(t[1] for t in ts))
+            for name, ts in times.items()}
+
+
+def bench_config(cfg, *, repeats, warmup, ref=None, torch_modes=TORCH_MODES, bar=None):
+    """One result row (see the module docstring) for one config."""
+    ref = ref if ref is not None and torch_supports(cfg) else None
+    settings = thread_settings(ref)
+    step, meta_params, batch, kwargs = engine_step(cfg)
+    calls = {}
+    for workers, threads in dict.fromkeys(settings.values()):
+        calls[("engine", workers)] = engine_step(cfg, workers)[0]
+        for m in torch_modes if ref is not None else ():
+            calls[(m, threads)] = _torch_step(ref, cfg, meta_params, batch, m, threads)
+    clock = _interleaved(calls, repeats, warmup, bar)
     loss, grads, _ = step()
-    wall = {name: statistics.median(t[0] for t in ts) for name, ts in times.items()}
-    cpu = {name: statistics.median(t[1] for t in ts) for name, ts in times.items()}
-    row = {**cfg, "in_shape": list(cfg["in_shape"]), "engine_s": wall["engine"],
-           "engine_cpu_s": cpu["engine"],
+    row = {**cfg, "in_shape": list(cfg["in_shape"]), "engine_loss": float(loss),
            "task_chunk": maml.task_chunk(kwargs["chunk"], cfg["meta_batch"], meta_params, batch,
-                                         cfg["steps"], kwargs["algo"]),
-           "engine_loss": float(loss), "flops": meta_step_flops(cfg), "repeats": repeats,
-           "warmup": warmup}
-    row["gflops"] = None if row["flops"] is None else row["flops"] / row["engine_s"] / 1e9
+                                         cfg["steps"], kwargs["algo"], settings["default"][0]),
+           "flops": meta_step_flops(cfg), "repeats": repeats, "warmup": warmup,
+           "threads_all": settings["all"][0], "workers_default": settings["default"][0]}
+    for name, (workers, threads) in settings.items():
+        row[f"engine_s_{name}"], row[f"engine_cpu_s_{name}"] = clock[("engine", workers)]
+        if ref is None:
+            continue
+        best = min(torch_modes, key=lambda m: clock[(m, threads)][0])
+        row[f"torch_s_{name}"], row[f"torch_cpu_s_{name}"] = clock[(best, threads)]
+        row.update({f"torch_{m}_s_{name}": clock[(m, threads)][0] for m in torch_modes})
+        row[f"torch_mode_{name}"] = best
+        row[f"ratio_{name}"] = row[f"engine_s_{name}"] / row[f"torch_s_{name}"]
+        row[f"cpu_ratio_{name}"] = row[f"engine_cpu_s_{name}"] / row[f"torch_cpu_s_{name}"]
+    row["engine_s"] = row["engine_s_default"]
+    row["gflops"] = None if row["flops"] is None else row["flops"] / row["engine_s_1"] / 1e9
     row["engine_peak_mb"] = traced_peak(step) / 2 ** 20
-    if torch_steps:
-        best = min(torch_steps, key=wall.get)
-        row.update({f"torch_{m}_s": wall[m] for m in torch_steps})
-        row.update(torch_s=wall[best], torch_cpu_s=cpu[best], torch_mode=best,
-                   ratio=wall["engine"] / wall[best], cpu_ratio=cpu["engine"] / cpu[best])
-        tloss, tgrads = torch_steps[best]()
+    if ref is not None:
+        row["torch_threads_default"] = settings["default"][1]
+        tloss, tgrads = calls[(row["torch_mode_1"], 1)]()
         row["torch_loss"] = float(tloss)
         row["grad_rel_diff"] = _grad_rel_diff(grads["model"], tgrads)
     return row
@@ -262,10 +291,10 @@ def run_benchmark(configs, *, repeats, warmup, torch=True, progress=True,
     if repeats < 1 or warmup < 0:
         raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats} and {warmup}")
     ref = load_torch_reference() if torch else None
-    if ref is not None:
-        ref.set_threads(blas_threads())
     peak = gemm_peak_gflops()
-    calls = sum(1 + (len(torch_modes) if ref is not None and torch_supports(c) else 0)
+    workers, threads = zip(*thread_settings(ref).values())
+    calls = sum(len(set(workers)) + (len(torch_modes) * len(set(threads))
+                                     if ref is not None and torch_supports(c) else 0)
                 for c in configs) * (repeats + warmup)
     rows = []
     with tqdm(total=calls, desc="bench", disable=not progress, dynamic_ncols=True,
@@ -275,7 +304,6 @@ def run_benchmark(configs, *, repeats, warmup, torch=True, progress=True,
             row = bench_config(cfg, repeats=repeats, warmup=warmup, ref=ref,
                                torch_modes=torch_modes, bar=bar)
             row["gemm_peak_gflops"] = peak
-            row["threads"] = blas_threads()
             rows.append(row)
     return rows
 
@@ -295,17 +323,19 @@ def _fmt(value, spec):
 
 
 def format_table(rows):
-    """A markdown table of result rows (medians in seconds, memory in MiB)."""
-    head = ("| config | engine s | torch s | ratio | CPU ratio | torch mode | GFLOP/s "
-            "| % GEMM peak | engine peak MiB | grad rel. diff |")
+    """A markdown table of result rows: seconds and ratios per thread setting, memory in MiB."""
+    threads = rows[0]["threads_all"] if rows else "all"
+    head = ("| config | engine s (1) | torch s (1) | ratio 1 thread | CPU ratio 1 thread "
+            f"| engine s ({threads}) | torch s ({threads}) | ratio {threads} threads "
+            "| ratio defaults | GFLOP/s (1) | engine peak MiB | grad rel. diff |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
-        pct = None if r.get("gflops") is None else 100 * r["gflops"] / r["gemm_peak_gflops"]
         lines.append(
-            f"| {describe(r)} | {r['engine_s']:.3f} | {_fmt(r.get('torch_s'), '.3f')} "
-            f"| {_fmt(r.get('ratio'), '.2f')} | {_fmt(r.get('cpu_ratio'), '.2f')} "
-            f"| {r.get('torch_mode', '-')} "
-            f"| {_fmt(r.get('gflops'), '.1f')} | {_fmt(pct, '.0f')} "
+            f"| {describe(r)} | {r['engine_s_1']:.3f} | {_fmt(r.get('torch_s_1'), '.3f')} "
+            f"| {_fmt(r.get('ratio_1'), '.2f')} | {_fmt(r.get('cpu_ratio_1'), '.2f')} "
+            f"| {r['engine_s_all']:.3f} | {_fmt(r.get('torch_s_all'), '.3f')} "
+            f"| {_fmt(r.get('ratio_all'), '.2f')} | {_fmt(r.get('ratio_default'), '.2f')} "
+            f"| {_fmt(r.get('gflops'), '.1f')} "
             f"| {r['engine_peak_mb']:.0f} | {_fmt(r.get('grad_rel_diff'), '.1e')} |")
     return "\n".join(lines)
 
@@ -317,8 +347,11 @@ def _emit(rows, as_json):
     else:
         print(format_table(rows))
         if rows:
-            print(f"\nfloat32 GEMM peak: {rows[0]['gemm_peak_gflops']:.1f} GFLOP/s, "
-                  f"{rows[0]['threads']} BLAS threads")
+            r = rows[0]
+            print(f"\nfloat32 GEMM peak (1 thread): {r['gemm_peak_gflops']:.1f} GFLOP/s; "
+                  f"all cores: {r['threads_all']}; defaults: engine workers "
+                  f"{r['workers_default']}, torch threads {r.get('torch_threads_default', '-')}; "
+                  f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 def run(args):

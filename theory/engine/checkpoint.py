@@ -96,6 +96,10 @@ def load(path):
             f"format {meta.get('format')!r} version {meta.get('version')!r}"
         raise ValueError(f"{path} is not a theory.engine checkpoint: its __meta__ has {found}; "
                          f"expected {FORMAT!r} version {VERSION}")
+    for key, kind in (("config", dict), ("extra", dict), ("trees", dict), ("iteration", int)):
+        if not isinstance(meta.get(key), kind):
+            raise ValueError(f"{path} is a damaged theory.engine checkpoint: its __meta__ "
+                             f"{key} is {meta.get(key)!r}, expected a {kind.__name__}")
     out = {key: value for key, value in meta.items() if key not in ("format", "version", "trees")}
     try:
         for group in GROUPS:
@@ -105,6 +109,18 @@ def load(path):
                          "__meta__ trees is missing)") from None
     out["best"] = _unflatten(meta["trees"]["best"], arrays) if "best" in meta["trees"] else None
     return out
+
+
+def check_finite(ckpt, path, groups=GROUPS):
+    """Raise ``ValueError`` naming the first tree of ``groups`` in ``ckpt`` (from :func:`load`)
+    that holds a NaN or infinity: training stops before it saves such parameters."""
+    for group in groups:
+        arrays = {}
+        _flatten(ckpt[group], group, arrays)
+        for key, value in arrays.items():
+            if np.issubdtype(value.dtype, np.number) and not np.all(np.isfinite(value)):
+                raise ValueError(f"checkpoint {path} holds non-finite values in {key}; a run "
+                                 "stops before it saves such parameters")
 
 
 def check_compatible(found, expected, *, what="checkpoint"):

@@ -263,7 +263,8 @@ def cmd_eval(args):
     config, meta_params, opt_obj, _ = training.restore(args.checkpoint)
     meta_params, opt_obj, config = training.override(meta_params, opt_obj, config,
                                                      args.metaopt, args.steps)
-    path = args.data if args.data is not None else config["data"]
+    path = training.check_data(config["dataset"], args.data) if args.data is not None \
+        else config["data"]
     dataset = training.check_ways(config, data.load(config["dataset"], path, split=args.split,
                                                      split_by=config["split_by"]))
     rng = training.episode_rng(config["seed"], args.split)

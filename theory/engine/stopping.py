@@ -1,4 +1,4 @@
-"""Early stopping on a fixed validation set: when a run stops and which parameters it keeps.
+"""Why a run stops (a validation plateau, its cap, divergence) and which parameters it keeps.
 
 A run with ``patience`` P >= 1 validates every ``val_every`` meta-iterations on the same
 ``val_episodes`` episodes (their generator is re-created from the run seed at each round, see
@@ -16,8 +16,16 @@ state for ``eval`` and ``adapt``, rewritten whenever the checkpoint is.
 - ``improved(validation) -> bool``: the last round is the best so far.
 - ``plateaued(validation, patience) -> bool``: the stopping rule above.
 - ``stop_record(validation, patience, done) -> {"iteration", "reason"}``.
+- ``after_round(validation, patience, params, best) -> (best, stopped)``: after a round.
+- ``summary(validation, patience, done)``: the record's ``best`` and ``stopped`` (or ``{}``).
 - ``save_best(path, best, ...)``: write ``best.npz`` atomically.
+- ``check_finite(loss, grads, iteration, ckpt_path)``: ``DivergedError`` on a NaN/inf step.
 """
+
+import math
+import os
+
+import numpy as np
 
 from theory.engine import checkpoint
 
@@ -59,6 +67,22 @@ def best_summary(validation):
     return {"iteration": int(validation[k][0]), "val_accuracy": float(validation[k][1])}
 
 
+def after_round(validation, patience, params, best):
+    """``(best, stopped)`` after a validation round: ``params`` become the best if the round
+    improved (with ``patience`` >= 1 only), and whether the run stops on a plateau."""
+    if patience and improved(validation):
+        best = params
+    return best, plateaued(validation, patience)
+
+
+def summary(validation, patience, done):
+    """The record's ``{"best", "stopped"}`` for a run with early stopping, ``{}`` without."""
+    if not patience:
+        return {}
+    return {"best": best_summary(validation),
+            "stopped": stop_record(validation, patience, done)}
+
+
 def save_best(path, best, *, config, validation, rng_state, architecture, extra):
     """Write the best parameters ``{"model", "metaopt"}`` as an eval/adapt checkpoint.
 
@@ -72,3 +96,23 @@ def save_best(path, best, *, config, validation, rng_state, architecture, extra)
                     config=config, iteration=upto[-1][0] if upto else 0, rng_state=rng_state,
                     validation=upto, architecture=architecture,
                     extra=dict(extra, optimizer_state="dropped"))
+
+
+class DivergedError(ValueError):
+    """The meta-loss or meta-gradient became NaN or infinite; the run stopped."""
+
+
+def _finite(tree):
+    leaves = tree.values() if isinstance(tree, dict) else tree
+    return all(_finite(v) if isinstance(v, (dict, list, tuple)) else np.all(np.isfinite(v))
+               for v in leaves)
+
+
+def check_finite(loss, grads, iteration, ckpt_path):
+    """Raise ``DivergedError`` naming the iteration and value if the step is not finite."""
+    if math.isfinite(loss) and _finite(grads):
+        return
+    what = f"meta-gradient (meta-loss {loss})" if math.isfinite(loss) else f"meta-loss {loss}"
+    last = f"last good checkpoint: {ckpt_path}" if os.path.exists(ckpt_path) \
+        else "no checkpoint written yet"
+    raise DivergedError(f"{what} is not finite at iteration {iteration}; run stopped ({last})")

@@ -30,6 +30,7 @@ from theory import _cli, _io
 from theory.engine import checkpoint, cnn, data, maml, metaopt, optim, stopping
 from theory.engine import evaluate as evaluation
 from theory.engine.provenance import git_commit, machine
+from theory.engine.stopping import DivergedError
 
 CHECKPOINT = "checkpoint.npz"
 RESULTS = "results.json"
@@ -40,8 +41,8 @@ METAOPTS = metaopt.NAMES
 # A quick synthetic run (about 50 s of CPU time with one BLAS thread): MAML on a 4-layer CNN
 # of width 16, 5-way 1-shot with 15 queries per class, one inner step of 0.4 (MAML's Omniglot
 # step size), outer Adam 0.01 over 4 tasks per meta-batch, 200 iterations; seed 0 reaches
-# 0.73 +- 0.01 test accuracy over 600 episodes (chance 0.2). Four layers shrink 28x28 to 1x1, which keeps the
-# head small.
+# 0.73 +- 0.01 test accuracy over 600 episodes (chance 0.2). Four layers shrink 28x28 to
+# 1x1, which keeps the head small.
 DEFAULTS = {"dataset": "synthetic", "data": None, "algo": "maml", "metaopt": "none",
             "layers": 4, "hidden": 16, "linnet": 0, "linnet_width": None, "ways": 5,
             "shots": 1, "query": 15, "steps": 1, "inner_lr": 0.4, "meta_lr": 0.01,
@@ -64,10 +65,6 @@ _AT_LEAST = {"layers": 1, "hidden": 1, "linnet": 0, "ways": 2, "shots": 1, "quer
 # Changing these between an interrupted run and its resumption keeps the trajectory identical
 # (up to where it stops); ``iterations`` not under a cosine schedule, which spans it.
 RESUMABLE_CHANGES = ("data", "iterations", "test_episodes", "checkpoint_every", "patience")
-
-
-class DivergedError(ValueError):
-    """The meta-loss or meta-gradient became NaN or infinite; the run stopped."""
 
 
 def make_config(**overrides):
@@ -102,8 +99,7 @@ def make_config(**overrides):
     if config["first_order"] and config["algo"] == "anil":
         raise ValueError("first_order=True applies to algo='maml' (it selects fomaml), "
                          "not algo='anil'")
-    if config["data"] is not None:
-        config["data"] = os.fspath(config["data"])
+    config["data"] = check_data(config["dataset"], config["data"])
     config["metaopt_options"] = _check_metaopt_options(config["metaopt"],
                                                        config["metaopt_options"])
     width = config["linnet_width"]
@@ -117,6 +113,17 @@ def make_config(**overrides):
                              "linnet_width (--linnet-width)")
         config["linnet_width"] = int(width)
     return config
+
+
+def check_data(dataset, path):
+    """``path`` as a string (or None); ``ValueError`` if ``dataset`` reads no files."""
+    if path is None:
+        return None
+    if dataset == "synthetic":
+        raise ValueError(f"--data {os.fspath(path)} is given, but the synthetic benchmark is "
+                         "generated and reads no files; drop --data or choose another "
+                         "--dataset")
+    return os.fspath(path)
 
 
 def _check_metaopt_options(name, options):
@@ -184,7 +191,14 @@ def restore(path):
     """
     ckpt = checkpoint.load(path)
     config = make_config(**upgrade_config(ckpt["config"]))
-    in_shape = tuple(ckpt["extra"]["in_shape"])
+    in_shape = ckpt["extra"].get("in_shape")
+    if not (isinstance(in_shape, list) and len(in_shape) == 3
+            and all(isinstance(s, int) and s >= 1 for s in in_shape)):
+        raise ValueError(f"checkpoint {path} records no valid input shape (in_shape="
+                         f"{in_shape!r}, expected [C, H, W]); it was not written by "
+                         "`python -m theory.engine train`")
+    checkpoint.check_finite(ckpt, path, groups=("model", "metaopt"))
+    in_shape = tuple(in_shape)
     fresh = init_meta_params(config, in_shape, np.random.default_rng(0))
     if ckpt["architecture"] is not None:
         checkpoint.check_architecture(ckpt["architecture"], cnn.architecture(fresh["model"]),
@@ -222,12 +236,6 @@ def _seeds(seed):
 def episode_rng(seed, split):
     """The generator of the fixed validation (``"val"``) or test (``"test"``) episodes."""
     return np.random.default_rng(_seeds(seed)[split])
-
-
-def _finite(tree):
-    leaves = tree.values() if isinstance(tree, dict) else tree
-    return all(_finite(v) if isinstance(v, (dict, list, tuple)) else np.all(np.isfinite(v))
-               for v in leaves)
 
 
 def _check_resume(saved, config, path):
@@ -278,16 +286,6 @@ def _resume(ckpt_path, config, meta_params):
             ckpt["best"] if config["patience"] else None)
 
 
-def _check_finite(loss, grads, iteration, ckpt_path):
-    """Raise ``DivergedError`` naming the iteration and value if the step is not finite."""
-    if math.isfinite(loss) and _finite(grads):
-        return
-    what = f"meta-gradient (meta-loss {loss})" if math.isfinite(loss) else f"meta-loss {loss}"
-    last = f"last good checkpoint: {ckpt_path}" if os.path.exists(ckpt_path) \
-        else "no checkpoint written yet"
-    raise DivergedError(f"{what} is not finite at iteration {iteration}; run stopped ({last})")
-
-
 def train(config, *, out_dir, resume=False, progress=True, callback=None):
     """Meta-train ``config`` (a dict of ``DEFAULTS`` keys), writing checkpoints to ``out_dir``.
 
@@ -302,6 +300,11 @@ def train(config, *, out_dir, resume=False, progress=True, callback=None):
     config = make_config(**config)
     _io.check_writable(out_dir)
     ckpt_path = os.path.join(os.fspath(out_dir), CHECKPOINT)
+    if os.path.exists(ckpt_path) and not resume:
+        raise ValueError(f"{ckpt_path} already exists; pass --resume to continue that run "
+                         "or choose another --out")
+    if resume and not os.path.exists(ckpt_path):
+        raise FileNotFoundError(f"--resume given but {ckpt_path} does not exist")
     seeds = _seeds(config["seed"])
     train_set, val_set, test_set = load_splits(config)
     meta_params = init_meta_params(config, train_set.in_shape,
@@ -314,14 +317,9 @@ def train(config, *, out_dir, resume=False, progress=True, callback=None):
     rng = np.random.default_rng(seeds["train"])
     start, validation, wall, best = 0, [], 0.0, None
     patience = config["patience"]
-    if os.path.exists(ckpt_path):
-        if not resume:
-            raise ValueError(f"{ckpt_path} already exists; pass --resume to continue that run "
-                             "or choose another --out")
+    if resume:
         state, rng.bit_generator.state, start, validation, wall, best = _resume(
             ckpt_path, config, meta_params)
-    elif resume:
-        raise FileNotFoundError(f"--resume given but {ckpt_path} does not exist")
 
     def kept(params):
         return {"architecture": cnn.architecture(params["model"]), "config": config,
@@ -350,11 +348,11 @@ def train(config, *, out_dir, resume=False, progress=True, callback=None):
             batch = data.sample_tasks(train_set, rng, tasks=config["meta_batch"],
                                       ways=config["ways"], shots=config["shots"],
                                       query=config["query"])
-            # non-finite values are caught by _check_finite, with the iteration and value
+            # non-finite values are caught by check_finite, with the iteration and value
             with np.errstate(all="ignore"):
                 loss, grads, aux = maml.meta_grad(params, batch, chunk=config["task_chunk"],
                                                   **kwargs)
-            _check_finite(float(loss), grads, it + 1, ckpt_path)
+            stopping.check_finite(float(loss), grads, it + 1, ckpt_path)
             state = opt_update(it, grads, state)
             params = get_params(state)
             done = it + 1
@@ -363,9 +361,7 @@ def train(config, *, out_dir, resume=False, progress=True, callback=None):
                 validation.append([done, evaluate(params, val_set, "val",
                                                   config["val_episodes"])["accuracy"]])
                 info["val_accuracy"] = validation[-1][1]
-                if patience and stopping.improved(validation):
-                    best = params
-                stopped = stopping.plateaued(validation, patience)
+                best, stopped = stopping.after_round(validation, patience, params, best)
             wall += time.perf_counter() - tick
             if done % config["checkpoint_every"] == 0 or done == config["iterations"] \
                     or stopped:
@@ -389,8 +385,6 @@ def train(config, *, out_dir, resume=False, progress=True, callback=None):
               "validation": validation, "wall_time_s": wall, "machine": machine(),
               "parameters": count_parameters(params), "iterations_done": done,
               "checkpoint": os.path.abspath(best_path if patience else ckpt_path)}
-    if patience:
-        result.update(best=stopping.best_summary(validation),
-                      stopped=stopping.stop_record(validation, patience, done))
+    result.update(stopping.summary(validation, patience, done))
     _io.write_json(os.path.join(os.fspath(out_dir), RESULTS), result)
     return result

@@ -21,6 +21,7 @@ collapse         collapse.py a meta-trained deep model collapsed to its product
 linnet_depth     tables.py   Table 1 (Omniglot): MAML vs MAML w/ LinNet, paper beside ours
 meta_optimizers  tables.py   Table 2 (Omniglot, 2-layer CNN): meta-optimizers, paper vs ours
 gradient_ratio   ratio.py    (1 - alpha sigma2)^(2K): sympy vs simulated meta-gradient ratio
+preconditioner   precondition.py  R5 (d dims): loss vs kappa; learned P vs (alpha Sigma)^-1
 
 Support
 -------
@@ -75,4 +76,8 @@ REGISTRY = {
     "gradient_ratio": Entry("ratio", "gradient_ratio",
                             "shallow meta-gradient ratio (1 - alpha sigma2)^(2K): sympy vs "
                             "simulation", False),
+    "preconditioner": Entry("precondition", "preconditioner",
+                            "R5, d dimensions: post-adaptation loss vs condition number for "
+                            "MAML, Meta-SGD, KFO and deep linear MAML; learned preconditioners "
+                            "vs (alpha Sigma)^-1", False),
 }

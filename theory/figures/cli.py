@@ -126,6 +126,8 @@ def check(args, names):
             raise ValueError(f"--results {args.results} {what}")
     elif any(REGISTRY[n].reads_results for n in names) and not os.path.isdir(results.DEFAULT_DIR):
         raise ValueError(f"no results directory at {results.DEFAULT_DIR}; give --results DIR")
+    if any(REGISTRY[n].reads_results for n in names):
+        results.load_runs(args.results or results.DEFAULT_DIR)  # a damaged record: stop now
 
 
 def _full_budget(path):
@@ -139,6 +141,9 @@ def _full_budget(path):
 def main(argv=None):
     args = parser().parse_args(argv)
     if args.list:
+        if args.names:
+            raise ValueError(f"--list takes no figure names (got {' '.join(args.names)}): it "
+                             "lists them all and draws none")
         width = max(map(len, REGISTRY))
         for name, entry in REGISTRY.items():
             print(f"{name:<{width}}  {entry.description}")

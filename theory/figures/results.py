@@ -1,7 +1,9 @@
 """Read the engine's results JSON (``results/*.json``, kind ``"engine-run"``) for the tables.
 
-A missing directory, a missing run or an unreadable file is not an error here: figures and
-``paper_repro.md`` then say "our result: not yet run". File layout: see the "Results JSON"
+A missing directory or a missing run is not an error here: figures and ``paper_repro.md`` then
+say "our result: not yet run". A ``.json`` file that does not parse, or an ``engine-run``
+record without its test accuracy, is (``ValueError`` naming the file): a damaged record must
+not silently turn a cell into "not yet run". File layout: see the "Results JSON"
 section of the engine interfaces (one file per run, ``config``, ``seed``, ``test.accuracy``,
 ``test.ci95``, ``test.episodes``).
 """
@@ -21,7 +23,8 @@ DEFAULT_DIR = os.path.join(ROOT, "results")  # the checkout's, wherever Python w
 def load_runs(directory=DEFAULT_DIR):
     """Every engine run found under ``directory`` (recursively), as parsed dicts.
 
-    Files that are not JSON, or JSON of another kind (e.g. figure data), are skipped.
+    JSON of another kind (e.g. figure data) is skipped; a file that does not parse, or an
+    engine run without ``config`` and ``test.accuracy``, raises ``ValueError`` naming it.
     """
     runs = []
     for path in sorted(glob.glob(os.path.join(os.fspath(directory), "**", "*.json"),
@@ -29,9 +32,13 @@ def load_runs(directory=DEFAULT_DIR):
         try:
             with open(path) as handle:
                 data = json.load(handle)
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict) and data.get("kind") == "engine-run" and _valid(data):
+        except (OSError, ValueError) as err:
+            reason = err.strerror if isinstance(err, OSError) else "not valid JSON"
+            raise ValueError(f"results file {path}: {reason}") from None
+        if isinstance(data, dict) and data.get("kind") == "engine-run":
+            if not _valid(data):
+                raise ValueError(f"results file {path}: an engine-run record without "
+                                 "config and test.accuracy")
             data["path"] = path
             runs.append(data)
     return runs

@@ -98,8 +98,15 @@ def note(ax, text, *, loc=(0.5, 0.5), **kwargs):
 
 
 def band(ax, x, runs, *, color, label, quantiles=(0.1, 0.9)):
-    """Plot the median of ``runs`` (shape (R, len(x))) with a shaded quantile band."""
+    """Plot the median of ``runs`` (shape (R, len(x)), R restarts) with a shaded quantile band.
+
+    Each axes with bands gets one grey legend entry saying what the shading is.
+    """
     runs = np.asarray(runs, dtype=float)
     lo, mid, hi = np.quantile(runs, [quantiles[0], 0.5, quantiles[1]], axis=0)
     ax.plot(x, mid, color=color, label=label)
     ax.fill_between(x, lo, hi, color=color, alpha=0.2, linewidth=0)
+    key = f"shaded: {100 * quantiles[0]:g}-{100 * quantiles[1]:g} % quantiles"
+    for old in [c for c in ax.collections if c.get_label() == key]:
+        old.remove()  # one grey entry, listed after the bands drawn so far
+    ax.fill_between([], [], [], color="0.6", alpha=0.35, linewidth=0, label=key)

@@ -107,6 +107,7 @@ def fig_alpha_sweep(res):
     ax.axhline(1.0, color=style.ROLE["theory"], linestyle=":")
     ax.set_yscale("log")
     ax.set_xscale("symlog", linthresh=10)  # the step is learned in the first ~100 iterations
+    ax.set_xlim(0, along["iterations"][-1])  # iterations start at 0: no negative decades
     ax.set_xlabel("meta-training iteration")
     ax.set_ylabel("effective step (dimensionless)")
     ax.set_title(f"Depth as a learned optimiser\n"

@@ -4,9 +4,12 @@ Every command takes ``--seed`` (a seed reproduces the run bit for bit), ``--json
 result as JSON instead of a summary), ``--out FILE`` (also write the JSON atomically) and
 ``--population/--no-population`` (linear models: train on the exact population objective, the
 default, or on sampled meta-batches of ``--shots`` points).  ``train`` prints the final
-parameters of every restart.  Bad input exits with status 2 and one line; a diverging run
-exits with status 1 and one line naming the iteration and the value.  ``precondition`` (R5,
-d dimensions) has its own options and lists diverged restarts in its result instead.
+parameters of every restart; a restart that diverges is a result there (it marks the edge of
+the basin): it is listed under ``diverged`` with its iteration and starting point, its values
+are NaN (``null`` in the JSON) and the other restarts finish.  ``precondition`` (R5, d
+dimensions) has its own options and also lists diverged restarts in its result.  Bad input
+exits with status 2 and one line; a diverging run of the other commands exits with status 1
+and one line naming the iteration and the value.
 """
 
 import argparse
@@ -40,6 +43,14 @@ def _nonnegative(text):
     return value
 
 
+DESCRIPTION = ("Meta-train the paper's 1D models and analyse MAML there: the depth-2 meta-loss "
+               "surface, restarts of meta-training, adaptation curves, the alpha sweep, "
+               "collapsing a deep model, the learned effective step; and the d-dimensional "
+               "preconditioning of R5. A restart of 'train' or 'precondition' that diverges is "
+               "reported and the others finish; other commands stop with exit status 1 on "
+               "divergence.")
+
+
 def _common(p, *, alpha=0.5, steps=1, restarts=8, iterations=1500, lr=0.02, optimizer="adam"):
     p.add_argument("--seed", type=_cli.nonnegative_int, default=0, help="random seed (>= 0)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -52,10 +63,16 @@ def _common(p, *, alpha=0.5, steps=1, restarts=8, iterations=1500, lr=0.02, opti
     p.add_argument("--slope-mean", type=_finite, default=1.0, help="E[a]")
     p.add_argument("--slope-std", type=_nonnegative, default=None,
                    help="std of a (>= 0; default 0.5, or 2 for the logistic model)")
-    p.add_argument("--restarts", type=_cli.positive_int, default=restarts)
-    p.add_argument("--iterations", type=_cli.nonnegative_int, default=iterations)
-    p.add_argument("--lr", type=_cli.positive_float, default=lr, help="outer learning rate")
-    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=optimizer)
+    p.add_argument("--restarts", type=_cli.positive_int, default=restarts,
+                   help="independent meta-training runs from random starts")
+    p.add_argument("--iterations", type=_cli.nonnegative_int, default=iterations,
+                   help="meta-iterations per restart")
+    p.add_argument("--lr", type=_cli.positive_float, default=lr,
+                   help="outer learning rate" + ("" if lr is not None else
+                                                 " (default: 0.3 on the exact population "
+                                                 "objective, else 0.03)"))
+    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=optimizer,
+                   help="outer optimizer")
     p.add_argument("--shots", type=_cli.positive_int, default=10,
                    help="support and query points per task when sampling")
     p.add_argument("--meta-batch", type=_cli.positive_int, default=16,
@@ -64,39 +81,53 @@ def _common(p, *, alpha=0.5, steps=1, restarts=8, iterations=1500, lr=0.02, opti
 
 def build_parser():
     """The argument parser of ``python -m theory.landscape``."""
-    parser = _cli.ArgumentParser(prog="theory.landscape", description=__doc__.splitlines()[0])
+    parser = _cli.ArgumentParser(prog="theory.landscape", description=DESCRIPTION,
+                                 formatter_class=_cli.DefaultsHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("surface", help="meta-loss surface of the depth-2 model + trajectories")
+
+    def command(name, text):
+        return sub.add_parser(name, help=text, description=text,
+                              formatter_class=_cli.DefaultsHelpFormatter)
+
+    p = command("surface", "meta-loss surface of the depth-2 model and trajectories")
     _common(p, restarts=12, iterations=2000, lr=None, optimizer="sgd")
     p.add_argument("--extent", type=_cli.positive_float, default=2.5, help="half-width of grid")
     p.add_argument("--grid", type=_cli.positive_int, default=65, help="points per axis (>= 2)")
-    p.add_argument("--mc-tasks", type=_cli.positive_int, default=2000)
-    p.add_argument("--mc-shots", type=_cli.positive_int, default=200)
-    p = sub.add_parser("train", help="meta-train and print the final parameters of each restart")
+    p.add_argument("--mc-tasks", type=_cli.positive_int, default=2000,
+                   help="tasks of the Monte-Carlo check of the surface")
+    p.add_argument("--mc-shots", type=_cli.positive_int, default=200,
+                   help="points per task of the Monte-Carlo check")
+    p = command("train", "meta-train and print the final parameters of each restart "
+                         "(diverged restarts are listed, the others finish)")
     _common(p, lr=None, optimizer="sgd", iterations=1000)
-    p.add_argument("--model", choices=("linear", "logistic"), default="linear")
-    p.add_argument("--depth", type=_cli.positive_int, default=2)
-    p.add_argument("--method", choices=METHODS, default="maml")
+    p.add_argument("--model", choices=("linear", "logistic"), default="linear",
+                   help="1D model")
+    p.add_argument("--depth", type=_cli.positive_int, default=2, help="layers L")
+    p.add_argument("--method", choices=METHODS, default="maml", help="meta-learning method")
+    p.add_argument("--init-scale", type=_cli.positive_float, default=1.0,
+                   help="starting weights ~ N(0, init-scale^2)")
     p.add_argument("--exact", action=argparse.BooleanOptionalAction, default=True,
                    help="with --population: exact expectation over a instead of meta-batches")
     p.add_argument("--progress", action="store_true", help="progress bar on stderr")
-    p = sub.add_parser("curves", help="adaptation curves: shallow vs deep, LogR vs LinNet")
+    p = command("curves", "adaptation curves: shallow vs deep, LogR vs LinNet")
     _common(p, steps=2, restarts=4, iterations=1000)
-    p.add_argument("--depth", type=_cli.positive_int, default=2)
-    p.add_argument("--logistic", action=argparse.BooleanOptionalAction, default=True)
-    p = sub.add_parser("sweep", help="best post-adaptation loss vs alpha, shallow vs deep")
+    p.add_argument("--depth", type=_cli.positive_int, default=2, help="layers L of the deep model")
+    p.add_argument("--logistic", action=argparse.BooleanOptionalAction, default=True,
+                   help="also LogR vs LogR+LinNet")
+    p = command("sweep", "best post-adaptation loss vs alpha, shallow vs deep")
     _common(p)
-    p.add_argument("--depth", type=_cli.positive_int, default=2)
+    p.add_argument("--depth", type=_cli.positive_int, default=2, help="layers L of the deep model")
     p.add_argument("--alphas", type=_cli.positive_float, nargs="+",
-                   default=[0.05, 0.1, 0.2, 0.5, 0.8, 1.0, 1.2, 1.5, 1.9])
-    p = sub.add_parser("collapse", help="meta-train deep, collapse to its product, adapt again")
+                   default=[0.05, 0.1, 0.2, 0.5, 0.8, 1.0, 1.2, 1.5, 1.9],
+                   help="inner steps to sweep")
+    p = command("collapse", "meta-train deep, collapse to its product, adapt again")
     _common(p)
-    p.add_argument("--depth", type=_cli.positive_int, default=2)
+    p.add_argument("--depth", type=_cli.positive_int, default=2, help="layers L of the deep model")
     p.add_argument("--logistic", action="store_true",
                    help="also collapse a meta-trained LogR+LinNet (key 'logistic')")
-    p = sub.add_parser("effective", help="effective step along training vs Meta-SGD's beta")
+    p = command("effective", "effective step along training vs Meta-SGD's beta")
     _common(p, alpha=0.2)
-    p.add_argument("--depth", type=_cli.positive_int, default=2)
+    p.add_argument("--depth", type=_cli.positive_int, default=2, help="layers L of the deep model")
     _precondition_parser(sub)
     return parser
 
@@ -114,20 +145,23 @@ def _precondition_parser(sub):
     ``--steps`` is the number K of inner steps; meta-training runs ``--iterations`` steps of
     Adam (``--lr``) on all ``--restarts`` at once. Tasks a ~ N(task_mean 1, task_var I).
     """
-    p = sub.add_parser("precondition", help="R5: d-dimensional MAML/Meta-SGD/KFO learn P vs "
-                       "the target (alpha Sigma)^-1")
+    text = "R5: d-dimensional MAML/Meta-SGD/KFO learn P vs the target (alpha Sigma)^-1"
+    p = sub.add_parser("precondition", help=text, description=text,
+                       formatter_class=_cli.DefaultsHelpFormatter)
     p.add_argument("--dim", type=_cli.positive_int, default=4, help="input dimension d >= 1")
     p.add_argument("--width", type=_cli.positive_int, default=None,
                    help="hidden width h >= 1 of depth-2 maml (default: d; ignored at depth 1)")
     p.add_argument("--cond", type=_at_least_one, default=10.0,
                    help="condition number kappa >= 1 of Sigma (eigenvalues 1 .. 1/kappa)")
     p.add_argument("--rotate", action="store_true", help="Sigma with random eigenvectors")
-    p.add_argument("--method", choices=precondition.METHODS, default="maml")
-    p.add_argument("--depth", type=int, choices=(1, 2), default=1)
+    p.add_argument("--method", choices=precondition.METHODS, default="maml",
+                   help="meta-learning method")
+    p.add_argument("--depth", type=int, choices=(1, 2), default=1, help="layers L")
     p.add_argument("--alpha", type=_cli.positive_float, default=0.5, help="inner step > 0")
     p.add_argument("--steps", type=_cli.positive_int, default=1,
                    help="inner steps K >= 1 (depth 2: K = 1)")
-    p.add_argument("--restarts", type=_cli.positive_int, default=8)
+    p.add_argument("--restarts", type=_cli.positive_int, default=8,
+                   help="independent meta-training runs from random starts")
     p.add_argument("--iterations", type=_cli.nonnegative_int, default=2000,
                    help="meta-training iterations (Adam)")
     p.add_argument("--lr", type=_cli.positive_float, default=0.02, help="Adam step size")
@@ -163,17 +197,25 @@ def _train(rng, args):
                      shots=args.shots, meta_batch=None if exact else args.meta_batch,
                      restarts=args.restarts, iterations=args.iterations,
                      optimizer=args.optimizer, lr=lr, record_every=max(1, args.iterations // 20),
-                     progress=args.progress)
+                     init_scale=args.init_scale, progress=args.progress, on_divergence="drop")
     result = run.to_dict()
-    if linear:
-        loss = evaluate.linear_curve(rng, run.params, tasks, depth=args.depth, alpha=args.alpha,
-                                     steps=args.steps)[:, -1]
-        result["final_loss"] = loss.tolist()
+    finished = np.array([r not in run.diverged for r in range(args.restarts)])
+    if not finished.any():
+        curves_ = {}
+    elif linear:
+        curves_ = {"final_loss": evaluate.linear_curve(
+            rng, run.params[finished], tasks, depth=args.depth, alpha=args.alpha,
+            steps=args.steps)}
     else:
-        loss, acc = evaluate.logistic_curve(rng, run.params, tasks, depth=args.depth,
+        loss, acc = evaluate.logistic_curve(rng, run.params[finished], tasks, depth=args.depth,
                                             alpha=args.alpha, steps=args.steps,
                                             shots=args.shots)
-        result["final_loss"], result["final_accuracy"] = loss[:, -1].tolist(), acc[:, -1].tolist()
+        curves_ = {"final_loss": loss, "final_accuracy": acc}
+    for key in ("final_loss",) + (() if linear else ("final_accuracy",)):
+        values = np.full(args.restarts, np.nan)
+        if key in curves_:
+            values[finished] = curves_[key][:, -1]
+        result[key] = values.tolist()
     return result
 
 
@@ -219,10 +261,21 @@ def summary(command, result):
     elif command == "train":
         names = result["names"]
         lines = ["restart " + " ".join(f"{n:>12}" for n in names) + "   final loss"]
+        diverged = {d["restart"]: d for d in result["diverged"]}
         for r, (row, loss) in enumerate(zip(result["params"], result["final_loss"], strict=True)):
-            lines.append(f"{r:7d} " + " ".join(f"{v:12.6f}" for v in row) + f"   {loss:.6g}")
-        if "final_accuracy" in result:
-            lines.append(f"mean accuracy after adaptation {mean(result['final_accuracy']):.4f}")
+            if r in diverged:
+                start = ", ".join(f"{n}={v:.4g}" for n, v in
+                                  zip(names, diverged[r]["start"], strict=True))
+                lines.append(f"{r:7d} diverged at iteration {diverged[r]['iteration']} "
+                             f"(started at {start})")
+            else:
+                lines.append(f"{r:7d} " + " ".join(f"{v:12.6f}" for v in row) + f"   {loss:.6g}")
+        if diverged:
+            lines.append(f"{len(diverged)} of {len(result['params'])} restarts diverged "
+                         "(lower --lr, --alpha or --init-scale to keep them)")
+        if "final_accuracy" in result and len(diverged) < len(result["params"]):
+            lines.append(f"mean accuracy after adaptation "
+                         f"{np.nanmean(np.asarray(result['final_accuracy'], float)):.4f}")
     elif command == "curves":
         lin = result["linear"]
         lines = [f"k = {result['k']}", f"linear shallow loss {mean(lin['shallow']).round(6)}",
@@ -261,15 +314,29 @@ def summary(command, result):
 def main(argv=None):
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
+    if args.out is not None:
+        _io.check_writable_file(args.out)
     try:
         result = compute(args)
     except DivergenceError as err:
         sys.stderr.write(f"theory.landscape: diverged: {err}\n")
         return 1
-    if args.out:
+    result = finite_or_null(result)
+    if args.out is not None:
         _io.write_json(args.out, result)
-    print(json.dumps(result) if args.json else summary(args.command, result))
+    print(json.dumps(result, allow_nan=False) if args.json else summary(args.command, result))
     return 0
+
+
+def finite_or_null(obj):
+    """``obj`` with every non-finite float replaced by ``None`` (JSON has no NaN)."""
+    if isinstance(obj, dict):
+        return {k: finite_or_null(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_or_null(v) for v in obj]
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
 
 
 main.prog = "theory.landscape"

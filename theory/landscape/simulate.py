@@ -47,7 +47,9 @@ class Run:
     (``n``); ``meta_loss``: meta-loss at those iterations, ``(n, R)`` (exact expectation when
     ``meta_batch is None``, else the meta-batch estimate); ``trajectory``: parameters there,
     ``(n, R, P)``; ``effective_step``: ``alpha sigma2 sum_l prod_{j != l} w_j^2`` there, ``(n, R)``
-    (with ``beta`` in place of ``alpha`` for Meta-SGD).
+    (with ``beta`` in place of ``alpha`` for Meta-SGD); ``diverged``: ``{restart: (iteration,
+    starting parameters)}`` of the restarts that diverged under ``on_divergence="drop"`` (their
+    values from that iteration on are NaN).
     """
 
     config: dict
@@ -57,13 +59,17 @@ class Run:
     meta_loss: np.ndarray
     trajectory: np.ndarray
     effective_step: np.ndarray
+    diverged: dict = dataclasses.field(default_factory=dict)
 
     def to_dict(self):
-        """Plain JSON-serialisable dict (lists of floats)."""
+        """Plain dict of lists of floats (NaN where a restart diverged) and ``"diverged"``:
+        ``[{"restart": r, "iteration": i, "start": [parameters]}, ...]``."""
         return {"config": dict(self.config), "names": list(self.names),
                 "params": self.params.tolist(), "iterations": self.iterations.tolist(),
                 "meta_loss": self.meta_loss.tolist(), "trajectory": self.trajectory.tolist(),
-                "effective_step": self.effective_step.tolist()}
+                "effective_step": self.effective_step.tolist(),
+                "diverged": [{"restart": r, "iteration": i, "start": p} for r, (i, p) in
+                             sorted(self.diverged.items())]}
 
 
 def _choice(name, value, options):
@@ -78,14 +84,19 @@ def _count(name, value, low=1):
     return int(value)
 
 
-def check_divergence(i, loss, grads, params):
-    """Raise :class:`DivergenceError` naming iteration ``i`` if anything is non-finite or a
-    parameter exceeds ``LIMIT`` in magnitude."""
+def diverging(loss, grads, params):
+    """Per restart: is anything non-finite or a parameter beyond ``LIMIT`` in magnitude?"""
     bad = ~np.isfinite(loss)
     for g in grads:
         bad |= ~np.isfinite(g)
     for p in params:
         bad |= ~(np.abs(p) <= LIMIT)
+    return bad
+
+
+def check_divergence(i, loss, grads, params):
+    """Raise :class:`DivergenceError` naming iteration ``i`` if a restart is ``diverging``."""
+    bad = diverging(loss, grads, params)
     if bad.any():
         r = int(np.argmax(bad))
         values = ", ".join(f"{float(p[r]):.6g}" for p in params)
@@ -181,7 +192,7 @@ def logistic_task_losses(theta, step, batch, steps, first_order):
 def meta_train(rng, *, model="linear", depth=2, method="maml", steps=1, alpha=0.5, tasks=None,
                population=True, shots=10, meta_batch=16, restarts=32, iterations=500,
                optimizer="sgd", lr=0.3, init=None, init_scale=1.0, record_every=10,
-               gradients="auto", nodes=None, progress=False):
+               gradients="auto", nodes=None, progress=False, on_divergence="raise"):
     """Meta-train ``restarts`` independent runs; returns a :class:`Run`.
 
     ``tasks``: :class:`LinearTasks` / :class:`ClassificationTasks` (defaults per model);
@@ -193,9 +204,11 @@ def meta_train(rng, *, model="linear", depth=2, method="maml", steps=1, alpha=0.
     ``optimizer``: ``"sgd"`` or ``"adam"`` with step ``lr``; ``record_every``: iterations
     between records (the last iteration is always recorded); ``gradients``: see the module
     docstring; ``progress``: tqdm bar on stderr.  Divergence raises :class:`DivergenceError`
-    naming the iteration.
+    naming the iteration; with ``on_divergence="drop"`` a diverging restart is instead frozen
+    (NaN from then on, listed in ``Run.diverged``) and the others go on.
     """
     _choice("model", model, MODELS)
+    _choice("on_divergence", on_divergence, ("raise", "drop"))
     _choice("method", method, METHODS)
     depth = models.check_depth(depth)
     steps = models.check_steps(steps)
@@ -226,7 +239,7 @@ def meta_train(rng, *, model="linear", depth=2, method="maml", steps=1, alpha=0.
         if meta_batch is None else None
     weight = exact.weight if exact is not None else np.full(meta_batch, 1.0 / meta_batch)
     state = init_opt(theta)
-    record = []
+    record, diverged, alive, start = [], {}, np.ones(restarts, dtype=bool), theta
     for i in tqdm(range(iterations + 1), disable=not progress, file=sys.stderr, desc=method):
         theta = get_params(state)
         step = theta[-1][:, None] if method == "metasgd" else alpha
@@ -234,13 +247,24 @@ def meta_train(rng, *, model="linear", depth=2, method="maml", steps=1, alpha=0.
             loss, grads = _meta_step(rng, model, theta[:n_model], step, tasks, exact, population,
                                      shots, restarts, meta_batch, weight, steps, method,
                                      gradients)
-        check_divergence(i, loss, grads, theta)
+        if on_divergence == "raise":
+            check_divergence(i, loss, grads, theta)
+        else:
+            new = diverging(loss, grads, theta) & alive
+            diverged.update((int(r), (i, [float(p[r]) for p in start]))
+                            for r in np.flatnonzero(new))
+            alive &= ~new
+            if not alive.all():  # frozen: no step moves them, and they show as NaN
+                loss = np.where(alive, loss, np.nan)
+                grads = tuple(np.where(alive, g, 0.0) for g in grads)
+                theta = tuple(np.where(alive, p, np.nan) for p in theta)
         if i % record_every == 0 or i == iterations:
             step_now = theta[-1] if method == "metasgd" else alpha
             eff = closed.effective_step(theta[:depth], step_now, tasks.sigma2)
             record.append((i, loss, np.stack(theta, axis=-1), eff))
         if i < iterations:
-            state = update(i, grads, state)
+            with np.errstate(over="ignore", invalid="ignore"):  # only frozen restarts overflow
+                state = update(i, grads, state)
     its, losses, traj, effs = zip(*record, strict=True)
     config = dict(model=model, depth=depth, method=method, steps=steps, alpha=alpha,
                   population=population, shots=shots, meta_batch=meta_batch,
@@ -248,7 +272,7 @@ def meta_train(rng, *, model="linear", depth=2, method="maml", steps=1, alpha=0.
                   sigma2=tasks.sigma2, slope_mean=tasks.slope.mean, slope_std=tasks.slope.std,
                   slope_kind=tasks.slope.kind, gradients=gradients)
     return Run(config, names, traj[-1], np.array(its), np.array(losses), np.array(traj),
-               np.array(effs))
+               np.array(effs), diverged)
 
 
 def _meta_step(rng, model, theta, step, tasks, exact, population, shots, restarts, meta_batch,

@@ -3,6 +3,9 @@
 derive --model {linear,logistic} --depth L --steps K [--first-order]
        [--loss {population,empirical}] [--shots n] --format {text,latex,json}
 
+(the logistic model has only the empirical loss; n defaults to ``SHOTS``). In LaTeX, shared
+subexpressions are written the same way where defined and where used (``c_{0}``).
+
 The json document holds ``params``, ``symbols``, ``adapted``, ``meta_loss``, ``meta_grad``,
 ``multitask_grad`` and ``effective_step`` (null for logistic) as strings that
 ``sympy.sympify`` parses with the symbols of ``theory.symbolic.symbols``. Expressions whose
@@ -77,8 +80,10 @@ def _lines(d, fmt):
         rows += [(f"{key}[{p}]", t) for p, t in zip(doc["params"], doc[key], strict=True)]
     if doc["effective_step"] is not None:
         rows.append(("effective_step", doc["effective_step"]))
+    shared = {n for n, _ in doc["definitions"]}
     for name, text in rows:
-        label = name if fmt == "text" else "\\mathrm{" + name.replace("_", r"\_") + "}"
+        label = (name if fmt == "text" else show(name) if name in shared
+                 else "\\mathrm{" + name.replace("_", r"\_") + "}")
         lines.append(f"{label}{eq}{show(text)}" + (r" \\" if fmt == "latex" else ""))
     return lines
 
@@ -88,21 +93,35 @@ def _locals(doc):
             **{n: sympy.Symbol(n) for n, _ in doc["definitions"]}}
 
 
+DESCRIPTION = ("Symbolic MAML on the paper's 1D models: 'derive' prints the objective, the "
+               "adapted parameters and the meta-gradients of one task; 'report' prints the "
+               "results R1-R5 and checks them.")
+SHOTS = 2  # default n of the empirical loss: small enough to read, shows the mean over points
+
+
 def build_parser():
     """The argument parser; bad input is one line on stderr and exit status 2."""
-    parser = _cli.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser = _cli.ArgumentParser(prog=PROG, description=DESCRIPTION,
+                                 formatter_class=_cli.DefaultsHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    derive = sub.add_parser("derive", help="print the MAML objective and meta-gradients")
-    derive.add_argument("--model", choices=maml.MODELS, default="linear")
-    derive.add_argument("--depth", type=_cli.positive_int, default=1, help="L >= 1")
-    derive.add_argument("--steps", type=_cli.nonnegative_int, default=1, help="K >= 0")
+    text = "print the MAML objective and meta-gradients"
+    derive = sub.add_parser("derive", help=text, description=text,
+                            formatter_class=_cli.DefaultsHelpFormatter)
+    derive.add_argument("--model", choices=maml.MODELS, default="linear", help="1D model")
+    derive.add_argument("--depth", type=_cli.positive_int, default=1, help="layers L >= 1")
+    derive.add_argument("--steps", type=_cli.nonnegative_int, default=1,
+                        help="inner steps K >= 0")
     derive.add_argument("--first-order", action="store_true", help="first-order MAML")
     derive.add_argument("--loss", choices=maml.LOSSES, default=None,
-                        help="default: population for linear, empirical for logistic")
+                        help="default: population for linear, empirical for logistic (the "
+                             "only one it has)")
     derive.add_argument("--shots", type=_cli.positive_int, default=None,
-                        help="support and query points n >= 1 (empirical loss)")
-    derive.add_argument("--format", choices=("text", "latex", "json"), default="text")
-    sub.add_parser("report", help="print results R1-R5 and check them")
+                        help="support and query points n >= 1 of the empirical loss "
+                             f"(default: {SHOTS})")
+    derive.add_argument("--format", choices=("text", "latex", "json"), default="text",
+                        help="output format")
+    text = "print results R1-R5 and check them"
+    sub.add_parser("report", help=text, description=text)
     return parser
 
 
@@ -112,9 +131,14 @@ def main(argv=None):
     if args.command == "report":
         return _cli.emit(report.text())
     loss = args.loss or ("population" if args.model == "linear" else "empirical")
-    if loss == "empirical" and args.shots is None:
-        raise ValueError("--shots is required with the empirical loss (an integer >= 1)")
-    d = maml.derive(args.model, args.depth, args.steps, loss, args.shots, args.first_order)
+    if args.model == "logistic" and loss == "population":
+        raise ValueError("--loss population is not available for --model logistic: the "
+                         "logistic model has only the empirical loss")
+    if loss == "population" and args.shots is not None:
+        raise ValueError(f"--shots {args.shots} needs --loss empirical: the population loss "
+                         "has no data points")
+    shots = (SHOTS if args.shots is None else args.shots) if loss == "empirical" else None
+    d = maml.derive(args.model, args.depth, args.steps, loss, shots, args.first_order)
     if args.format == "json":
         return _cli.emit(json.dumps(document(d), indent=1))
     return _cli.emit("\n".join(_lines(d, args.format)))

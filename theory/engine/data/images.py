@@ -101,11 +101,15 @@ def load_image_folder(path, in_shape):
     mostly light is inverted so that ink = 1.0 as in Omniglot and the synthetic glyphs.
 
     Returns ``ImageFolder(images, class_names, files)`` (unpacks as a 3-tuple; ``.labels``).
-    Raises ``FileNotFoundError`` for a missing folder, ``ValueError`` for an empty folder, a
-    class folder without images, or an unreadable image (naming the file).
+    Raises ``FileNotFoundError`` for a missing folder, ``ValueError`` for a file given as the
+    folder, an empty folder, a class folder without images, or an unreadable image (naming
+    the file).
     """
     channels, height, width = _check_in_shape(in_shape)
     folder = pathlib.Path(path)
+    if folder.is_file():
+        raise ValueError(f"image folder {folder} is a file; expected a folder of images or "
+                         "of class sub-folders")
     if not folder.is_dir():
         raise FileNotFoundError(f"image folder {folder} does not exist; expected either "
                                 f"{folder}/<class>/<image files> or {folder}/<image files>")

@@ -65,8 +65,9 @@ def get(name, **options):
     make, valid = _MAKERS[name]
     for key in options:
         if key not in valid:
-            raise ValueError(f"unknown option {key!r} for meta-optimizer {name!r}; "
-                             f"valid options: {', '.join(valid) or 'none'}")
+            takes = f"valid options: {', '.join(valid)}" if valid else \
+                f"{name!r} takes no options"
+            raise ValueError(f"unknown option {key!r} for meta-optimizer {name!r}; {takes}")
     return make(**options)
 
 
