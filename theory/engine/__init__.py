@@ -42,9 +42,8 @@ load(name, path, *, split, seed, split_by)  synthetic, omniglot, cifarfs, mini-i
                                   (split_by="alphabet": whole Omniglot alphabets held out)
 sample_tasks(dataset, rng, *, tasks, ways, shots, query); mean_ci95(accs); load_image_folder
 
-Runs (:mod:`.train`, :mod:`.evaluate`, :mod:`.stopping`, :mod:`.checkpoint`, :mod:`.adapt_task`,
-:mod:`.sweep`)
-------------------------------------------------------------------------------------------------
+Runs (:mod:`.train`, :mod:`.evaluate`, :mod:`.stopping`, :mod:`.checkpoint`, :mod:`.adapt_task`)
+----------------------------------------------------------------------------------------------
 train.train(config, *, out_dir, resume, progress, callback) -> result dict (results.json)
 train.make_config(**overrides), train.DEFAULTS, train.restore(path), train.DivergedError
 evaluate.evaluate(meta_params, dataset, rng, *, config, episodes=600) -> accuracy +- 95% CI
@@ -53,9 +52,9 @@ stopping                          why a run stops (plateau, cap, NaN) and best.n
 checkpoint.save / checkpoint.load  atomic ``.npz`` checkpoints with the architecture
 adapt_task.adapt_folders(checkpoint, support, query, *, steps, metaopt) -> predictions, notes
 bench.run(args)                    timed meta-steps (``benchmarks/engine_speed.py``)
-sweep.make_plan                    the benchmark-table sweep's plan, search and checkpoint copies
-sweep_run.run_sweep                runs the plan resumably (``benchmarks/paper_tables.py``)
-sweep_summary.render(results_dir)  paper-vs-ours tables and ordering verdicts from ``results/``
+
+The paper-table sweep built on these runs is ``theory.paper`` (the engine imports nothing
+above it).
 
 Command line: ``python -m theory.engine {train,eval,adapt,bench,episode} --help``.
 """

@@ -3,8 +3,9 @@
 Tasks are y = a^T x, x ~ N(0, Sigma), a ~ N(mu, V); the post-adaptation loss of a task is
 L_a = 1/2 e_K^T Sigma e_K with e_K the error after K inner steps of size alpha. Averaged over a
 it is a closed form in (Sigma, mu, V) (:mod:`theory.symbolic.matrix`, R5a-R5d), so meta-training
-needs neither sampled tasks nor data, and the gradients below are written out by hand (checked
-against finite differences and autograd in the tests). Restarts are the leading array axis.
+needs neither sampled tasks nor data, and the gradients below are written out by hand (the
+tests check them against central differences in float64, the losses against exact Gauss-Hermite
+expectations and the floors against theory.symbolic). Restarts are the leading array axis.
 
 Methods, all with the step e -> e - alpha P Sigma e to first order in alpha:
 maml, depth 1   f = w^T x, P = I fixed; params (w,)
