@@ -279,9 +279,9 @@ def experiment(rng, *, dim, width=None, cond=10.0, rotate=False, method="maml", 
 
     Returns a JSON-ready dict: ``final_loss`` per restart (None where it diverged, also listed
     in ``diverged``), the closed-form ``floor`` (R5a, at this K) and ``floor_metasgd`` (R5b,
-    K = 1 only; either is None where alpha, K overflow it), the ``preconditioner`` of the best restart with ``target`` =
-    (alpha Sigma)^-1 and their relative Frobenius distance, ``exact_width`` (R5d) and
-    ``sigma``. ``width`` is ignored for depth 1 and defaults to ``dim``.
+    K = 1 only; either is None where alpha, K overflow it), the ``preconditioner`` of the best
+    restart with ``target`` = (alpha Sigma)^-1 and their relative Frobenius distance,
+    ``exact_width`` (R5d) and ``sigma``. ``width`` is ignored for depth 1 and defaults to ``dim``.
     """
     width = dim if width is None else width
     validate(method, depth, width, steps)
