@@ -23,7 +23,8 @@ def test_r5_claims_hold(title):
 def test_holds_rejects_a_wrong_matrix_closed_form():
     right = matrix.r5a_shallow(2, 1)[0]
     sigma = matrix._setting(2)[0]
-    wrong = results.Claim("one step too many", right.lhs, (sympy.eye(2) - alpha * sigma) * right.rhs)
+    wrong = results.Claim("one step too many", right.lhs,
+                          (sympy.eye(2) - alpha * sigma) * right.rhs)
     assert results.holds(right) and not results.holds(wrong)
 
 

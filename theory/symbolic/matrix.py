@@ -8,11 +8,18 @@ closed form written out here. What the identities give, with the conditions they
 
 R5a  shallow f = w^T x: K steps map e -> (I - alpha Sigma)^K e; the task-averaged objective is
      1/2 (w - mu)^T Q (w - mu) + 1/2 tr(Q V), Q = (I - alpha Sigma)^K Sigma (I - alpha Sigma)^K,
-     minimised at w = mu; the floor 1/2 tr(Q V) = 1/2 ||L^T (I - alpha Sigma)^K B||_F^2
-     (Sigma = B B^T, V = L L^T) is > 0 for V positive definite unless alpha Sigma = I (a
-     symmetric matrix with (I - alpha Sigma)^K = 0 is 0). For d = 1 it is R1's bound.
-R5b  Meta-SGD w -> w - alpha diag(beta) Sigma e: zero loss needs alpha diag(beta) Sigma = I,
-     solvable iff Sigma is diagonal. For K = 1 the objective at w = mu is quadratic in beta,
+     minimised at w = mu for every alpha > 0 (uniquely iff no eigenvalue of alpha Sigma is 1);
+     the floor 1/2 tr(Q V) = 1/2 ||L^T (I - alpha Sigma)^K B||_F^2 (Sigma = B B^T, V = L L^T)
+     is > 0 for V positive definite unless alpha Sigma = I (a symmetric matrix with
+     (I - alpha Sigma)^K = 0 is 0). The formula needs no condition on alpha; the inner loop
+     contracts every direction only when 0 < alpha lambda_max(Sigma) < 2, and beyond that the
+     floor grows with K. For d = 1 it is R1's bound.
+R5b  Meta-SGD w -> w - alpha diag(beta) Sigma e: zero loss for every task needs
+     (I - alpha diag(beta) Sigma)^K = 0; diag(beta) Sigma is similar to the symmetric
+     Sigma^(1/2) diag(beta) Sigma^(1/2), so that means alpha diag(beta) Sigma = I for every K,
+     solvable iff Sigma is diagonal; otherwise no sequence of betas approaches zero loss either
+     (the symmetric form would have to approach I, which bounds beta). For K = 1 the objective
+     at w = mu is quadratic in beta,
      1/2 [tr(V Sigma) - 2 alpha c^T beta + alpha^2 beta^T (C o Sigma) beta] with C = Sigma V Sigma,
      c = diag(C) and o the entrywise product (C o Sigma is positive definite by Schur's product
      theorem), so beta* = (C o Sigma)^-1 c / alpha and the best floor is
@@ -31,7 +38,10 @@ R5d  deep linear f = W2 W1 x (W1: h x d, W2: 1 x h), one step: the end-to-end w 
      u's orthogonal complement, so rank W1 <= h - 1, while W1^T W1 = (alpha Sigma)^-1 - ||u||^2 I
      has rank >= d - m; with u = 0 it needs rank W1 = d. For a Sigma with a simple top
      eigenvalue (every Sigma of ``theory.landscape.precondition``) that is h >= d; for d = 1 it
-     is R2's set. The identities here check d = h = 2 and the h = 1 < d = 2 elimination.
+     is R2's set. When the set is empty the infimum of the loss is positive: the loss is a
+     positive definite quadratic form in the coefficients of e' (I - alpha P Sigma and w), so a loss
+     tending to 0 bounds P, hence (W1, W2), and a limit point would lie in the set.
+     The identities here check d = h = 2 and the h = 1 < d = 2 elimination.
 """
 
 import functools
