@@ -115,6 +115,7 @@ def _frobenius2(m):
     return sum(x ** 2 for x in m)
 
 
+@functools.lru_cache(maxsize=None)  # sympy objects are immutable
 def r5a_shallow(d, steps):
     """R5a: K shallow steps, the task-averaged objective, its minimiser mu and its floor."""
     sigma, cov, a, mu, w = _setting(d)
@@ -171,6 +172,7 @@ def meta_sgd_floor(sigma, cov):
     return HALF * ((cov * sigma).trace() - (c.T * best)[0, 0]), best
 
 
+@functools.lru_cache(maxsize=None)
 def r5b_meta_sgd():
     """R5b, d = 2: the Meta-SGD step, its exact-adaptation condition and its K = 1 best floor."""
     sigma, cov, a, mu, w = _setting(2)
@@ -207,6 +209,7 @@ def r5b_meta_sgd():
     )
 
 
+@functools.lru_cache(maxsize=None)
 def r5c_kfo():
     """R5c, d = 2: KFO's step, its unique one-step zero R = (alpha Sigma)^-1, K = 2's others."""
     sigma, cov, a, mu, w = _setting(2)
@@ -247,6 +250,7 @@ def _deep_step(d, h, outputs=1, loss_of=None):
             sympy.Matrix(outputs, h, list(new[h * d:])))
 
 
+@functools.lru_cache(maxsize=None)
 def r5d_deep_linear():
     """R5d, d = h = 2: the deep one-step map, the Kronecker form, the exact set, width h < d."""
     sigma, _, a, _, _ = _setting(2)
@@ -286,6 +290,7 @@ def r5d_deep_linear():
     )
 
 
+@functools.lru_cache(maxsize=None)
 def r5d_reduces_to_r2():
     """R5d at d = h = 1 is R2's one-step factor."""
     w1, w2, w1_new, w2_new = _deep_step(1, 1, loss_of=lambda m: population_loss(
