@@ -281,6 +281,11 @@ CATALOGUE = [
          "task_chunk=9"),
     *[_row(f"eval{flag}={value}", [*EVAL, flag, value], flag, repr(value))
       for flag, value in (("--episodes", "0"), ("--steps", "-1"), ("--episodes", "inf"))],
+    *[_row(f"eval{flag}={value}", [*EVAL, flag, value], flag, repr(value))
+      for flag, value in (("--curve", "-1"), ("--curve", "nan"))],
+    *[_row(f"train{flag}={value}", [*TRAIN, flag, value, "--out", "{root}/new"], flag, value)
+      for flag, value in (("--patience", "-1"), ("--meta-lr-schedule", "step"),
+                          ("--split-by", "drawer"))],
     *[_row(f"adapt{flag}={value}", [*ADAPT, flag, value], flag, repr(value))
       for flag, value in (("--steps", "-1"), ("--steps", "nan"))],
     *[_row(f"bench{flag}={value}", [*BENCH, flag, value], flag, repr(value))
@@ -300,6 +305,11 @@ CATALOGUE = [
     _row("train-option-twice", [*TRAIN, "--metaopt", "kfo", "--metaopt-option", "psd=true",
                                 "--metaopt-option", "psd=false", "--out", "{root}/new"],
          "psd given twice"),
+    _row("eval-curve-and-steps", [*EVAL, "--curve", "3", "--steps", "2"], "--steps 2",
+         "--curve 3"),
+    *[_row(f"{cmd}-split-by-alphabet", [*base, "--split-by", "alphabet", "--out", "{root}/new"],
+           "split_by='alphabet'", "omniglot only")
+      for cmd, base in (("train", TRAIN), ("episode", EPISODE))],
     _row("eval-other-metaopt", [*EVAL, "--metaopt", "kfo"], "--metaopt kfo", "(valid: none)"),
     _row("adapt-other-metaopt", [*ADAPT, "--metaopt", "tnet"], "--metaopt tnet"),
     _row("bench-anil-first-order", [*BENCH, "--algo", "anil", "--first-order"],

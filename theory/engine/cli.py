@@ -260,6 +260,9 @@ def _saved_so_far(out):
 
 def cmd_eval(args):
     """``eval``: accuracy of a checkpoint over ``--episodes`` episodes of ``--split``."""
+    if args.curve is not None and args.steps is not None:
+        raise ValueError(f"--steps {args.steps} and --curve {args.curve} contradict each other: "
+                         f"--curve K scores after each of 0..K inner steps; give one of them")
     config, meta_params, opt_obj, _ = training.restore(args.checkpoint)
     meta_params, opt_obj, config = training.override(meta_params, opt_obj, config,
                                                      args.metaopt, args.steps)
