@@ -325,6 +325,18 @@ def test_ctrl_c_leaves_a_whole_checkpoint_and_resume_finishes(tmp_path):
     assert checkpoint.load(ckpt)["iteration"] == done + 2
 
 
+def test_ctrl_c_before_the_first_checkpoint_says_nothing_is_saved(tmp_path, monkeypatch,
+                                                                   capsys):
+    def interrupted(config, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "train", interrupted)
+    code, _, err = run_main(["train", *TINY, "--out", tmp_path / "run"], capsys)
+    assert code == 130 and err == (f"interrupted: no checkpoint was written to {tmp_path / 'run'}"
+                                   " yet; nothing to resume\n")
+    assert os.listdir(tmp_path) == []
+
+
 def test_metaopt_options_are_trained_stored_and_rebuilt(tmp_path, capsys):
     out = tmp_path / "run"
     code, stdout, err = run_main(["train", *TINY, "--steps", 2, "--iterations", 3,

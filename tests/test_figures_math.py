@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from theory.figures import ratio, results
+from theory.figures import ratio
 
 
 def _data(seed, tasks=5, shots=4):
@@ -40,16 +40,3 @@ def test_symbolic_ratio_is_one_minus_alpha_sigma2_to_the_2k(alpha, sigma2, w, a,
     got = ratio.symbolic_ratio(np.array(alpha), steps, sigma2=sigma2, w=w, a=a)
     assert got == pytest.approx(expected, rel=1e-9, abs=1e-12)
 
-
-@given(st.lists(st.floats(0.2, 1.0), min_size=1, max_size=6))
-def test_summary_of_seeds_is_their_mean_in_percent_with_a_nonnegative_interval(accs):
-    runs = [{"config": {"iterations": 10}, "path": f"r{i}.json",
-             "test": {"accuracy": acc, "ci95": 0.01, "episodes": 600}}
-            for i, acc in enumerate(accs)]
-    summary = results.summarise(runs)
-    assert summary["seeds"] == len(accs)
-    assert summary["accuracy"] == pytest.approx(100 * np.mean(accs))
-    assert 100 * min(accs) - 1e-9 <= summary["accuracy"] <= 100 * max(accs) + 1e-9
-    assert summary["ci95"] >= 0
-    if len(accs) > 1 and np.ptp(accs) == 0:
-        assert summary["ci95"] == pytest.approx(0.0, abs=1e-9)

@@ -1,33 +1,11 @@
-"""Paper values, the engine-results reader and the table figures (5, 6)."""
+"""The table figures (5, 6): paper beside our cells (``theory.paper.cells``)."""
 
 import json
-import math
 
-import numpy as np
 import pytest
 
-from theory.figures import paper, results, style, tables
-
-
-def test_paper_tables_have_24_and_15_cells_and_only_quoted_values():
-    assert len(paper.TABLE1) == 24 and len(paper.TABLE2) == 15
-    quoted1 = {k: v for k, v in paper.TABLE1.items() if v is not None}
-    quoted2 = {k: v for k, v in paper.TABLE2.items() if v is not None}
-    # only the Omniglot cells are quoted in our sources; the others must stay unknown
-    assert {k[0] for k in quoted1} == {"omniglot"} and len(quoted1) == 8
-    assert {k[0] for k in quoted2} == {"omniglot"} and len(quoted2) == 5
-    assert [paper.table1("omniglot", "maml", n) for n in (2, 3, 4, 6)] == [66.8, 93.5, 98.5, 97.6]
-    assert [paper.table1("omniglot", "maml+linnet", n) for n in (2, 3, 4, 6)] == [
-        88.1, 95.5, 98.1, 97.6]
-    assert [paper.table2("omniglot", m) for m in paper.TABLE2_METHODS] == [
-        66.6, 74.07, 94.63, 92.27, 96.62]
-
-
-def test_paper_rejects_cells_outside_the_tables():
-    with pytest.raises(ValueError, match="layers"):
-        paper.table1("omniglot", "maml", 5)
-    with pytest.raises(ValueError, match="kfo"):
-        paper.table2("omniglot", "adam")
+from theory.figures import style, tables
+from theory.paper import cells
 
 
 def _run(path, accuracy, *, seed, metaopt="none", layers=2, linnet=0, ci95=0.01, kind="engine-run"):
@@ -37,30 +15,9 @@ def _run(path, accuracy, *, seed, metaopt="none", layers=2, linnet=0, ci95=0.01,
                                 "test": {"accuracy": accuracy, "ci95": ci95, "episodes": 600}}))
 
 
-def test_results_reader_selects_cells_and_averages_seeds(tmp_path):
-    _run(tmp_path / "a.json", 0.70, seed=0)
-    _run(tmp_path / "b.json", 0.80, seed=1)
-    _run(tmp_path / "c.json", 0.90, seed=0, linnet=1)
-    _run(tmp_path / "d.json", 0.95, seed=0, metaopt="kfo")
-    _run(tmp_path / "e.json", 0.99, seed=0, kind="figure-data")  # not an engine run
-    runs = results.load_runs(tmp_path)
-    assert len(runs) == 4
-    maml = results.summarise(results.select(runs, dataset="omniglot", method="maml", layers=2))
-    assert maml["seeds"] == 2 and maml["accuracy"] == pytest.approx(75.0)
-    # Student t with 1 degree of freedom over the two seed accuracies
-    assert maml["ci95"] == pytest.approx(12.706 * np.std([70, 80], ddof=1) / math.sqrt(2), rel=1e-3)
-    linnet = results.summarise(results.select(runs, dataset="omniglot", method="maml+linnet",
-                                              layers=2))
-    assert linnet["accuracy"] == pytest.approx(90.0) and linnet["ci95"] == pytest.approx(1.0)
-    kfo = results.select(runs, dataset="omniglot", method="kfo", layers=2)
-    assert [r["config"]["metaopt"] for r in kfo] == ["kfo"]
-    assert results.select(runs, dataset="omniglot", method="maml", layers=4) == []
-    assert results.summarise([]) is None
-
-
 def test_missing_results_directory_means_not_run(tmp_path):
     res = tables.compute_linnet_depth(results_dir=tmp_path / "nowhere")
-    assert res["ours"] == {"maml": [None] * 4, "maml+linnet": [None] * 4}
+    assert res["ours"] == {"maml": [None] * 4, "linnet": [None] * 4}
     assert res["paper"]["maml"] == [66.8, 93.5, 98.5, 97.6]
     json.dumps(res)
 
@@ -88,7 +45,7 @@ def test_table_figures_say_not_run_when_results_are_missing(tmp_path, compute, d
 
 def test_a_run_with_one_test_episode_has_an_unknown_interval(tmp_path):
     _run(tmp_path / "a.json", 0.7, seed=0, ci95=None)
-    cell = results.summarise(results.load_runs(tmp_path))
+    cell = cells.cells(tmp_path, "omniglot")[("maml", 2)]
     assert cell["accuracy"] == pytest.approx(70.0) and cell["ci95"] is None
     res = tables.compute_linnet_depth(results_dir=tmp_path)
     json.dumps(res, allow_nan=False)
@@ -97,9 +54,28 @@ def test_a_run_with_one_test_episode_has_an_unknown_interval(tmp_path):
     assert any(p.get_height() == pytest.approx(70.0) for p in fig.axes[0].patches)
 
 
+def test_error_bars_stop_at_100_percent_and_miss_the_value_labels(tmp_path):
+    for seed, acc in enumerate((0.99, 0.80, 0.99)):    # mean 92.7, t half-width about 27
+        _run(tmp_path / f"kfo{seed}.json", acc, seed=seed, metaopt="kfo")
+    res = tables.compute_meta_optimizers(results_dir=tmp_path)
+    kfo = res["ours"]["kfo"]
+    assert kfo["accuracy"] + kfo["ci95"] > 100
+    with style.context():
+        fig = tables.fig_meta_optimizers(res)
+    ax = fig.axes[0]
+    tops = [seg[:, 1].max() for coll in ax.collections for seg in coll.get_segments()]
+    assert tops and max(tops) <= 100.0
+    label = next(t for t in ax.texts if t.get_text() == f"{kfo['accuracy']:.1f}")
+    lows = [seg[:, 1].min() for coll in ax.collections for seg in coll.get_segments()
+            if abs(seg[0, 0] - label.get_position()[0]) < 1e-9]
+    # the label is drawn either below the error bar's lower end or above its upper end
+    y = label.get_position()[1]
+    assert lows and (y < min(lows) or y > max(tops))
+
+
 @pytest.mark.parametrize("text", ["{not json", "", '{"kind": "engine-run", "config": {}}'])
 def test_a_damaged_results_file_is_named_not_skipped(tmp_path, text):
     _run(tmp_path / "a.json", 0.70, seed=0)
     (tmp_path / "broken.json").write_text(text)
     with pytest.raises(ValueError, match="broken.json"):
-        results.load_runs(tmp_path)
+        cells.load(tmp_path)

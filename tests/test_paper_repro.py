@@ -15,8 +15,8 @@ import re
 import numpy as np
 import pytest
 
-from theory.engine import sweep_repro
-from theory.figures import cli, paper, results
+from theory.figures import cli
+from theory.paper import cells, numbers, repro
 
 ROOT = pathlib.Path(__file__).parent.parent
 REPRO = ROOT / "paper_repro.md"
@@ -65,18 +65,17 @@ def test_claim_numbers_match_the_results_json():
     assert checked >= 15
 
 
-def test_every_table_cell_has_a_row_with_the_quoted_value_and_honest_status():
-    runs = results.load_runs(ROOT / "results")
-    cells = {c[0]: c for c in _rows("T1/") + _rows("T2/")}
-    expected = {f"T1/{d}/{m}/{n}": (v, dict(dataset=d, method=m, layers=n))
-                for (d, m, n), v in paper.TABLE1.items()}
-    expected.update({f"T2/{d}/{m}": (v, dict(dataset=d, method=m, layers=2))
-                     for (d, m), v in paper.TABLE2.items()})
-    assert sorted(cells) == sorted(expected) and len(cells) == 24 + 15
-    for cell, (value, where) in expected.items():
-        row = cells[cell]
-        assert row[2] == (paper.NOT_QUOTED if value is None else f"{value:g}"), cell
-        summary = results.summarise(results.select(runs, **where))
+def test_every_table_cell_has_a_row_with_the_paper_value_and_honest_status():
+    rows = {c[0]: c for c in _rows("T1/") + _rows("T2/")}
+    expected = {f"T1/{d}/{m}/{n}": (v, d, (m, n)) for (d, m, n), v in numbers.TABLE1.items()}
+    expected.update({f"T2/{d}/{m}": (v, d, (m, 2)) for (d, m), v in numbers.TABLE2.items()})
+    assert sorted(rows) == sorted(expected) and len(rows) == 24 + 15
+    found = {d: cells.cells(ROOT / "results", d) for d in numbers.DATASETS}
+    for cell, (value, dataset, key) in expected.items():
+        row = rows[cell]
+        assert float(row[2]) == value and row[2] == numbers.PRINTED[
+            (dataset, *key) if cell.startswith("T1/") else (dataset, key[0])], cell
+        summary = cells.summary(found[dataset].get(key))
         if summary is None:
             assert row[3] == "not run" and row[6].startswith("not run"), cell
         else:
@@ -94,9 +93,9 @@ def test_committed_json_is_what_the_command_produces(name):
 
 
 def test_generated_rows_and_readme_tables_are_current(tmp_path):
-    """``python benchmarks/paper_tables.py repro`` on the committed results changes nothing."""
-    repro, readme = tmp_path / "paper_repro.md", tmp_path / "README.md"
-    repro.write_text(REPRO.read_text())
+    """``python -m theory.paper repro`` on the committed results changes nothing."""
+    repro_path, readme = tmp_path / "paper_repro.md", tmp_path / "README.md"
+    repro_path.write_text(REPRO.read_text())
     readme.write_text((ROOT / "README.md").read_text())
-    changed = sweep_repro.update(repro, readme, ROOT / "results")
-    assert changed == [], "run: python benchmarks/paper_tables.py repro"
+    changed = repro.update(repro_path, readme, ROOT / "results")
+    assert changed == [], "run: python -m theory.paper repro"

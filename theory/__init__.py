@@ -13,6 +13,8 @@ landscape  numeric meta-training on 1D tasks, vectorised over tasks and restarts
            trajectories, adaptation curves, alpha sweep, collapse; ``python -m theory.landscape``
 engine     numpy + autograd CNN engine: MAML, FO-MAML, ANIL, LinNet, Meta-SGD, Meta-Curvature,
            T-Nets, KFO on few-shot image benchmarks; ``python -m theory.engine``
+paper      the paper's Tables 1 and 2: its numbers, the sweep (plan, Dask execution), our table
+           cells and ordering verdicts; ``python -m theory.paper``
 figures    every figure, ``compute_<name>(rng, quick)`` + ``fig_<name>(data) -> Figure``;
            ``python -m theory.figures``
 """

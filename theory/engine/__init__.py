@@ -21,7 +21,7 @@ count(params), architecture(params), pooled_sizes(H, W, layers)
 
 Algorithms (:mod:`.maml`, :mod:`.optim`)
 ----------------------------------------
-adapt(params, x_s, y_s, *, alpha, steps, first_order, adapt_keys, metaopt, phi)
+adapt(params, x_s, y_s, *, alpha, steps, first_order, adapt_keys, metaopt, phi, units)
 meta_loss(meta_params, batch, *, alpha, steps, algo, metaopt) -> (loss, aux)
 meta_grad(..., chunk=None, workers=None) -> (loss, grads, aux)   tasks in chunks (None:
                                   automatic, the graphs of chunks in flight under
@@ -29,6 +29,7 @@ meta_grad(..., chunk=None, workers=None) -> (loss, grads, aux)   tasks in chunks
                                   :mod:`.parallel`); exact weighted sum
 evaluate_batch(...); cross_entropy; accuracy; ALGOS
 optim.adam(step_size) -> (init, update, get_params), jax-style, never mutating
+optim.schedule(name, step_size, total) -> step_size(i): constant or cosine
 
 Meta-optimizers (:mod:`.metaopt`)
 ---------------------------------
@@ -37,20 +38,23 @@ count_parameters(meta_params)     {"meta": ..., "deployed": ...}
 
 Data (:mod:`.data`)
 -------------------
-load(name, path, *, split, seed)  synthetic, omniglot, cifarfs, mini-imagenet
+load(name, path, *, split, seed, split_by)  synthetic, omniglot, cifarfs, mini-imagenet
+                                  (split_by="alphabet": whole Omniglot alphabets held out)
 sample_tasks(dataset, rng, *, tasks, ways, shots, query); mean_ci95(accs); load_image_folder
 
-Runs (:mod:`.train`, :mod:`.evaluate`, :mod:`.checkpoint`, :mod:`.adapt_task`, :mod:`.sweep`)
----------------------------------------------------------------------------------------------
+Runs (:mod:`.train`, :mod:`.evaluate`, :mod:`.stopping`, :mod:`.checkpoint`, :mod:`.adapt_task`)
+----------------------------------------------------------------------------------------------
 train.train(config, *, out_dir, resume, progress, callback) -> result dict (results.json)
 train.make_config(**overrides), train.DEFAULTS, train.restore(path), train.DivergedError
 evaluate.evaluate(meta_params, dataset, rng, *, config, episodes=600) -> accuracy +- 95% CI
+evaluate.adaptation_curve(..., steps=range(11)) -> accuracy +- 95% CI after each k inner steps
+stopping                          why a run stops (plateau, cap, NaN) and best.npz
 checkpoint.save / checkpoint.load  atomic ``.npz`` checkpoints with the architecture
-adapt_task.adapt_folders(checkpoint, support, query, *, steps, metaopt) -> predictions
+adapt_task.adapt_folders(checkpoint, support, query, *, steps, metaopt) -> predictions, notes
 bench.run(args)                    timed meta-steps (``benchmarks/engine_speed.py``)
-sweep.make_plan                    the benchmark-table sweep's plan, search and checkpoint copies
-sweep_run.run_sweep                runs the plan resumably (``benchmarks/paper_tables.py``)
-sweep_summary.render(results_dir)  paper-vs-ours tables and ordering verdicts from ``results/``
+
+The paper-table sweep built on these runs is ``theory.paper`` (the engine imports nothing
+above it).
 
 Command line: ``python -m theory.engine {train,eval,adapt,bench,episode} --help``.
 """

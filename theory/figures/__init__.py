@@ -5,8 +5,9 @@ PNG and PDF into ``figures/`` of the checkout, each figure's data (with the ``su
 quoted in ``paper_repro.md``) into ``results/figures/<name>.json``, wherever Python is started.
 A ``--quick`` run writes to ``figures/quick/`` instead (git-ignored) and never over full-budget
 data; with ``--out DIR`` every output (images and data) goes to DIR. Nothing else in this
-package writes files. The 1D figures build on ``theory.landscape`` analyses and ``theory.symbolic``; the CNN
-table figures read engine results under ``results/`` and never train.
+package writes files. The 1D figures build on ``theory.landscape`` analyses and
+``theory.symbolic``; the CNN table figures read their cells from ``theory.paper`` (records
+under ``results/``) and never train.
 
 Registry
 --------
@@ -26,8 +27,6 @@ preconditioner   precondition.py  R5 (d dims): loss vs kappa; learned P vs (alph
 Support
 -------
 style      Okabe-Ito palette, ``style.context()`` rcParams, ``style.figure()`` panels
-paper      the paper's quoted numbers (``paper.TABLE1``, ``paper.TABLE2``; ``None`` = not quoted)
-results    ``results.load_runs``/``select``/``summarise``: engine results JSON under results/
 cli        ``build(name, seed=0, quick=False) -> (data, Figure)``, ``save``, ``main(argv)``
 """
 

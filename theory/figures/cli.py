@@ -14,7 +14,8 @@ import numpy as np
 from tqdm import tqdm
 
 from theory import _cli, _io
-from theory.figures import REGISTRY, results, style
+from theory.figures import REGISTRY, style
+from theory.paper import cells
 
 
 def figure_rng(seed, name):
@@ -22,7 +23,7 @@ def figure_rng(seed, name):
     return np.random.default_rng([seed, zlib.crc32(name.encode())])
 
 
-def build(name, *, seed=0, quick=False, results_dir=results.DEFAULT_DIR):
+def build(name, *, seed=0, quick=False, results_dir=cells.DEFAULT_DIR):
     """Compute and draw figure ``name``: returns ``(data, Figure)``; writes nothing."""
     if name not in REGISTRY:
         raise ValueError(f"unknown figure {name!r}; valid names: {', '.join(REGISTRY)}")
@@ -102,10 +103,10 @@ def destinations(args):
     if args.out is not None:
         return args.out, args.data if args.data is not None else args.out
     if args.quick:
-        quick = os.path.join(results.ROOT, "figures", "quick")
+        quick = os.path.join(cells.ROOT, "figures", "quick")
         return quick, args.data if args.data is not None else quick
-    return (os.path.join(results.ROOT, "figures"),
-            args.data if args.data is not None else os.path.join(results.ROOT, "results",
+    return (os.path.join(cells.ROOT, "figures"),
+            args.data if args.data is not None else os.path.join(cells.ROOT, "results",
                                                                   "figures"))
 
 
@@ -124,10 +125,10 @@ def check(args, names):
         if not os.path.isdir(args.results):
             what = "is not a directory" if os.path.exists(args.results) else "does not exist"
             raise ValueError(f"--results {args.results} {what}")
-    elif any(REGISTRY[n].reads_results for n in names) and not os.path.isdir(results.DEFAULT_DIR):
-        raise ValueError(f"no results directory at {results.DEFAULT_DIR}; give --results DIR")
+    elif any(REGISTRY[n].reads_results for n in names) and not os.path.isdir(cells.DEFAULT_DIR):
+        raise ValueError(f"no results directory at {cells.DEFAULT_DIR}; give --results DIR")
     if any(REGISTRY[n].reads_results for n in names):
-        results.load_runs(args.results or results.DEFAULT_DIR)  # a damaged record: stop now
+        cells.load(args.results or cells.DEFAULT_DIR)  # a damaged record: stop now
 
 
 def _full_budget(path):
@@ -155,7 +156,7 @@ def main(argv=None):
                          f"valid names: {', '.join(REGISTRY)}")
     check(args, names)
     out, data_dir = destinations(args)
-    results_dir = args.results if args.results is not None else results.DEFAULT_DIR
+    results_dir = args.results if args.results is not None else cells.DEFAULT_DIR
     bar = tqdm(names, desc="figures", unit="fig", file=sys.stderr)
     for name in bar:
         bar.set_postfix_str(name)

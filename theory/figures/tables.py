@@ -1,59 +1,60 @@
 """Figures 5 and 6: the paper's CNN tables (Omniglot 5-way 5-shot) beside our engine runs.
 
-Nothing is trained here: our values come from the engine's results JSON under ``results/``
-(see ``theory.figures.results``). A cell without a run is drawn as "our result: not yet run".
-Paper values: ``theory.figures.paper`` (Table 1: LinNet vs depth; Table 2: meta-optimizers on
-2-layer CNNs).
+Nothing is trained here: our cells are ``theory.paper.cells.cells`` of the records under
+``results/`` (the same reader as the README tables and ``paper_repro.md``); the paper's are
+``theory.paper.numbers``. A cell without a run is drawn as "our result: not yet run". An error
+bar is the cell's 95 % interval: over seeds (n >= 2) or one seed's test episodes (n = 1).
 """
 
 import numpy as np
 from matplotlib.patches import Patch
 
-from theory.figures import paper, results, style
+from theory.figures import style
+from theory.paper import cells, numbers
 
 NOT_RUN = "our result: not yet run"
 
 
-def compute_linnet_depth(rng=None, quick=False, *, results_dir=results.DEFAULT_DIR,
+def compute_linnet_depth(rng=None, quick=False, *, results_dir=cells.DEFAULT_DIR,
                          dataset="omniglot"):
-    """Table 1 cells for ``dataset``: paper values and our run summaries (``None`` = not run).
+    """Table 1 cells for ``dataset``: paper values and our cell summaries (``None`` = not run).
 
     ``rng`` and ``quick`` are accepted for the registry's uniform signature; reading results
     uses neither. Returns ``{"dataset", "layers", "methods", "paper": {method: [%|None]},
     "ours": {method: [summary|None]}, "source"}``.
     """
-    runs = results.load_runs(results_dir)
-    layers = list(paper.TABLE1_LAYERS)
+    found = cells.cells(results_dir, dataset)
+    layers = list(numbers.TABLE1_LAYERS)
     return {
-        "dataset": dataset, "layers": layers, "methods": list(paper.TABLE1_METHODS),
-        "paper": {m: [paper.table1(dataset, m, n) for n in layers] for m in paper.TABLE1_METHODS},
-        "ours": {m: [results.summarise(results.select(runs, dataset=dataset, method=m, layers=n))
-                     for n in layers] for m in paper.TABLE1_METHODS},
-        "source": paper.SOURCE,
+        "dataset": dataset, "layers": layers, "methods": list(numbers.TABLE1_METHODS),
+        "paper": {m: [numbers.table1(dataset, m, n) for n in layers]
+                  for m in numbers.TABLE1_METHODS},
+        "ours": {m: [cells.summary(found.get((m, n))) for n in layers]
+                 for m in numbers.TABLE1_METHODS},
+        "source": numbers.SOURCE,
     }
 
 
-def compute_meta_optimizers(rng=None, quick=False, *, results_dir=results.DEFAULT_DIR,
+def compute_meta_optimizers(rng=None, quick=False, *, results_dir=cells.DEFAULT_DIR,
                             dataset="omniglot"):
-    """Table 2 cells (2-layer CNN) for ``dataset``: paper values and our run summaries.
+    """Table 2 cells (2-layer CNN) for ``dataset``: paper values and our cell summaries.
 
     Same conventions as ``compute_linnet_depth``; ``"methods"`` lists MAML and the
     meta-optimizers in the paper's order.
     """
-    runs = results.load_runs(results_dir)
-    methods = list(paper.TABLE2_METHODS)
+    found = cells.cells(results_dir, dataset)
+    methods = list(numbers.TABLE2_METHODS)
     return {
         "dataset": dataset, "layers": 2, "methods": methods,
-        "paper": {m: paper.table2(dataset, m) for m in methods},
-        "ours": {m: results.summarise(results.select(runs, dataset=dataset, method=m, layers=2))
-                 for m in methods},
-        "source": paper.SOURCE,
+        "paper": {m: numbers.table2(dataset, m) for m in methods},
+        "ours": {m: cells.summary(found.get((m, 2))) for m in methods},
+        "source": numbers.SOURCE,
     }
 
 
 def _bars(ax, x, paper_values, ours, *, color, label):
-    """Paper bars (hatched, light) and ours (solid, 95 % CI, labelled inside with the mean and
-    the number of seeds n) side by side at positions ``x``."""
+    """Paper bars (hatched, light) and ours (solid, 95 % CI clipped at 100 %, labelled with the
+    mean below the error bar and the number of seeds n) side by side at positions ``x``."""
     width = 0.38
     for xi, value in zip(x, paper_values, strict=True):
         if value is None:
@@ -71,12 +72,20 @@ def _bars(ax, x, paper_values, ours, *, color, label):
             ax.text(xi + width / 2, 1, "not run", ha="center", va="bottom", fontsize=6,
                     color=color, rotation=90)
         else:
+            acc = summary["accuracy"]
             half = summary["ci95"] or 0.0  # an unknown interval (None) gets no error bar
-            ax.bar(xi + width / 2, summary["accuracy"], width, color=color,
-                   yerr=half, capsize=2, ecolor="0.2")
-            # inside the bar (white), so that labels never collide with neighbouring bars
-            ax.text(xi + width / 2, summary["accuracy"] - 1.5, f"{summary['accuracy']:.1f}",
-                    ha="center", va="top", fontsize=6, color="white", rotation=90)
+            # accuracy cannot pass 100 %: the bar's interval is clipped there
+            ax.bar(xi + width / 2, acc, width, color=color, capsize=2, ecolor="0.2",
+                   yerr=[[min(half, acc)], [min(half, 100.0 - acc)]])
+            # the value sits inside the bar below the error bar, so they never cross; a bar
+            # too short for that gets it above its error bar instead
+            low = acc - half - 1.5
+            if low > 22:
+                ax.text(xi + width / 2, low, f"{acc:.1f}", ha="center", va="top", fontsize=6,
+                        color="white", rotation=90)
+            else:
+                ax.text(xi + width / 2, min(acc + half, 100.0) + 1, f"{acc:.1f}",
+                        ha="center", va="bottom", fontsize=6, rotation=90)
             ax.text(xi + width / 2, 1.5, f"n={summary['seeds']}", ha="center", va="bottom",
                     fontsize=5, color="white", rotation=90)
     handles = [Patch(facecolor=color, alpha=0.35, hatch="//", edgecolor=color,
@@ -111,15 +120,15 @@ def fig_linnet_depth(res):
     ax = axes[0, 0]
     layers = res["layers"]
     x = np.arange(len(layers), dtype=float)
-    colors = {"maml": style.ROLE["shallow"], "maml+linnet": style.ROLE["deep"]}
+    colors = {"maml": style.ROLE["shallow"], "linnet": style.ROLE["deep"]}
     missing, handles = 0, []
     for offset, method in zip((-0.45, 0.45), res["methods"], strict=True):
         miss, hand = _bars(ax, 2.5 * x + offset, res["paper"][method], res["ours"][method],
-                           color=colors[method], label=paper.TABLE1_LABEL[method])
+                           color=colors[method], label=numbers.LABEL[method])
         missing, handles = missing + miss, handles + hand
     ax.set_xticks(2.5 * x, [f"{n} layers" for n in layers])
     ax.set_xlabel("CNN depth (conv layers)")
-    label = paper.DATASET_LABEL.get(res["dataset"], res["dataset"])
+    label = numbers.DATASET_LABEL.get(res["dataset"], res["dataset"])
     ours = [c for m in res["methods"] for c in res["ours"][m]]
     return _finish(fig, ax, missing, 2 * len(layers),
                    f"{label} 5-way 5-shot: LinNet vs depth{_budget(ours)}", handles)
@@ -135,8 +144,8 @@ def fig_meta_optimizers(res):
     missing, handles = _bars(ax, x, [res["paper"][m] for m in methods],
                              [res["ours"][m] for m in methods], color=style.ROLE["deep"],
                              label="accuracy")
-    ax.set_xticks(x, [paper.TABLE2_LABEL[m] for m in methods])
+    ax.set_xticks(x, [numbers.LABEL[m] for m in methods])
     ax.set_xlabel("meta-optimizer (2-layer CNN)")
-    label = paper.DATASET_LABEL.get(res["dataset"], res["dataset"])
+    label = numbers.DATASET_LABEL.get(res["dataset"], res["dataset"])
     return _finish(fig, ax, missing, len(methods), f"{label} 5-way 5-shot: meta-optimizers"
                    f"{_budget(res['ours'].values())}", handles)

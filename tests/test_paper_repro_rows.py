@@ -1,23 +1,16 @@
-"""``paper_tables.py repro``: paper_repro.md rows and the README block written from records."""
+"""``python -m theory.paper repro``: paper_repro.md rows and the README block from records."""
 
-import importlib.util
 import json
-import pathlib
 
 import pytest
 
 from theory import _cli as cli
-from theory.engine import sweep_repro
-
-ROOT = pathlib.Path(__file__).parent.parent
+from theory.paper import cli as paper_cli
+from theory.paper import repro as sweep_repro
 
 
 def _main():
-    spec = importlib.util.spec_from_file_location("paper_tables",
-                                                  ROOT / "benchmarks/paper_tables.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    return paper_cli.main
 
 
 def _record(folder, method, layers, seed, acc):
@@ -60,9 +53,12 @@ def test_rows_follow_the_records_and_other_lines_stay(tmp_path):
     assert "`meta_optimizers:ours.kfo.accuracy`" in c8
     f6 = next(line for line in text.splitlines() if line.startswith("| F6 "))
     assert "(2 of 5 of our cells run)" in f6 and f6.endswith("| incomplete: some cells not run yet (C8) |")
-    assert "| T1/omniglot/maml+linnet/2 | Omniglot, MAML w/ LinNet, 2 layers | 88.1 | not run" \
+    assert "| T1/omniglot/linnet/2 | Omniglot, MAML w/ LinNet, 2 layers | 88.1 | not run" \
         in text
-    assert "CIFAR-FS and mini-ImageNet are not on this machine" in text
+    cifar = next(line for line in text.splitlines() if line.startswith("| T1/cifarfs/linnet/3 "))
+    assert "| 71.1 | not run |" in cifar and "not run: the data is not on this machine" in cifar
+    assert "`python -m theory.paper run --budget cpu --datasets cifarfs --data cifarfs=PATH`" \
+        in cifar
     body = readme.read_text()
     assert body.startswith("# readme\n") and body.endswith(f"{sweep_repro.END}\n\nafter\n")
     assert "| MAML | 66.6 | 72.0 ± " in body and "### synthetic" in body
@@ -76,10 +72,13 @@ def test_claim_verdicts_in_c7():
              ("maml", 6): {"accuracy": 97, "ci95": 1, "seeds": 1, "failed": 0},
              ("linnet", 6): {"accuracy": 97.2, "ci95": 1, "seeds": 1, "failed": 0}}
     rows = sweep_repro._claim_rows(cells)
-    assert "MAML 2 layers `60.0`" in rows["C7"] and "LinNet > MAML at 2 layers: held" \
+    assert "MAML 2 layers `60.0`" in rows["C7"] and "LinNet > MAML at 2 layers: held;" \
         in rows["C7"]
-    assert rows["C7"].endswith("| reproduced at the `cpu` budget |")
-    assert "`linnet_depth:ours.maml+linnet.3.accuracy`" in rows["C7"]
+    assert "shrinks with depth: held (rests on a single seed: MAML 6 layers, MAML w/ LinNet " \
+        "6 layers)" in rows["C7"]
+    assert rows["C7"].endswith("| reproduced at the `cpu` budget (resting on single-seed "
+                               "cells: MAML w/ LinNet 6 layers, MAML 6 layers) |")
+    assert "`linnet_depth:ours.linnet.3.accuracy`" in rows["C7"]
     assert rows["C8"].endswith("| not run |")
     cells[("linnet", 2)]["accuracy"] = 40
     assert "not reproduced" in sweep_repro._claim_rows(cells)["C7"]

@@ -1,0 +1,156 @@
+"""``python -m theory.paper {plan,run,status,summary,repro}``: the paper's tables.
+
+    python -m theory.paper plan --budget cpu --checkpoints      # the runs, done or not, and cost
+    python -m theory.paper run --budget cpu --checkpoints       # LocalCluster of this machine
+    python -m theory.paper run --budget cpu --scheduler tcp://HOST:8786   # an existing cluster
+    python -m theory.paper status --budget smoke --results DIR  # one line per run
+    python -m theory.paper summary                              # both tables + verdicts
+    python -m theory.paper repro        # rewrite paper_repro.md's cells and the README tables
+
+``run`` resumes: finished runs are skipped, interrupted ones continue from their checkpoint.
+Restrict the plan with ``--only``, ``--datasets``, ``--methods``, ``--layers``, ``--seeds``;
+``--data NAME=PATH`` locates CIFAR-FS or mini-ImageNet. Plan, budgets, records:
+results/README.md.
+"""
+
+import argparse
+import os
+
+from theory import _cli, _io
+from theory.paper import execute, records, render, repro
+from theory.paper import plan as planning
+
+PROG = "python -m theory.paper"
+
+
+def _words(text):
+    return tuple(w for w in text.split(",") if w)
+
+
+def _ints(text):
+    try:
+        return tuple(int(w) for w in _words(text))
+    except ValueError:
+        raise ValueError(f"--layers {text!r} must be a comma-separated list of "
+                         f"integers from {list(planning.TABLE_A_LAYERS)}") from None
+
+
+def _floats(text):
+    try:
+        return tuple(float(w) for w in _words(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a comma-separated list of "
+                                              "positive numbers") from None
+
+
+def _data(text):
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=PATH (NAME one of "
+                                              f"{', '.join(planning.NEEDS_PATH)})")
+    return name, path
+
+
+def _plan_options(p, budget_default="cpu"):
+    p.add_argument("--budget", choices=sorted(planning.BUDGETS), default=budget_default)
+    p.add_argument("--only", type=_words, default=None, metavar="TABLES",
+                   help=f"comma list of {','.join(planning.TABLES)} (default: the budget's "
+                        "plan, else all)")
+    p.add_argument("--datasets", type=_words, default=None, metavar="NAMES",
+                   help=f"comma list of {','.join(planning.DATASETS)} (default: the budget's, "
+                        f"else {','.join(planning.ON_THIS_MACHINE)})")
+    p.add_argument("--data", type=_data, action="append", default=[], metavar="NAME=PATH",
+                   help="where a dataset's files are (needed for "
+                        f"{', '.join(planning.NEEDS_PATH)}; repeatable)")
+    p.add_argument("--methods", type=_words, default=None, metavar="NAMES",
+                   help=f"comma list of {','.join(planning.METHODS)} (default: all)")
+    p.add_argument("--layers", type=str, default=None, metavar="LIST")
+    p.add_argument("--seeds", type=_cli.positive_int, default=None,
+                   help="seeds per 2-layer row (default: the budget's)")
+    p.add_argument("--lr-inner", type=_floats, default=None, metavar="LIST",
+                   help="inner lrs of the search (default: the budget's grid)")
+    p.add_argument("--lr-meta", type=_floats, default=None, metavar="LIST",
+                   help="meta lrs of the search (default: the budget's grid)")
+    p.add_argument("--checkpoints", action="store_true",
+                   help="also run 20-way 1-shot MAML and copy the best checkpoints")
+    p.add_argument("--results", default="results", metavar="DIR",
+                   help="where records are read and written (default: %(default)s)")
+    p.add_argument("--runs", default="runs", metavar="DIR",
+                   help="run directories with checkpoints (default: %(default)s)")
+
+
+def build_parser():
+    """The argument parser of every sub-command."""
+    parser = _cli.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    _plan_options(sub.add_parser("plan", help="print the plan: every run, its state, the "
+                                 "estimated time of what is left"))
+    run = sub.add_parser("run", help="run the plan (resumes)")
+    _plan_options(run)
+    run.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                     help="a Dask scheduler (tcp://HOST:PORT) to run on, or 'serial' (this "
+                          "process, one run at a time); default: a LocalCluster of this "
+                          "machine")
+    run.add_argument("--jobs", type=_cli.positive_int, default=None,
+                     help="workers of the LocalCluster (default: one per core)")
+    run.add_argument("--no-progress", action="store_true")
+    _plan_options(sub.add_parser("status", help="one line per run: done, failed or pending"),
+                  budget_default="cpu")
+    summary = sub.add_parser("summary", help="print both tables and the claim verdicts")
+    summary.add_argument("--results", default="results", metavar="DIR")
+    summary.add_argument("--datasets", type=_words, default=planning.DATASETS, metavar="NAMES")
+    summary.add_argument("--budget", choices=sorted(planning.BUDGETS), default=None)
+    rep = sub.add_parser("repro", help="rewrite the table rows and claims C7, C8 of "
+                         "paper_repro.md and the README's tables block from results/")
+    rep.add_argument("--results", default="results", metavar="DIR")
+    rep.add_argument("--repro", default="paper_repro.md", metavar="FILE")
+    rep.add_argument("--readme", default="README.md", metavar="FILE")
+    return parser
+
+
+def _restrict(args):
+    return {"tables": args.only, "datasets": args.datasets, "methods": args.methods,
+            "layers": None if args.layers is None else _ints(args.layers),
+            "seeds": args.seeds, "checkpoints": args.checkpoints, "lr_inner": args.lr_inner,
+            "lr_meta": args.lr_meta, "data": dict(args.data)}
+
+
+def main(argv=None):
+    """Parse ``argv`` and run the sub-command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    if args.command == "summary":
+        bad = [d for d in args.datasets if d not in planning.DATASETS]
+        if bad:
+            raise ValueError(f"unknown datasets {bad}; valid: {list(planning.DATASETS)}")
+        return _cli.emit(render.render(args.results, args.datasets, args.budget))
+    if args.command == "repro":
+        for path in (args.repro, args.readme):
+            if not os.path.isfile(path):
+                raise ValueError(f"{path!r} is not a file")
+        changed = repro.update(args.repro, args.readme, args.results)
+        return _cli.emit("updated: " + (", ".join(changed) or "nothing (already current)"))
+    if os.path.exists(args.results) and not os.path.isdir(args.results):
+        raise ValueError(f"--results {args.results!r} is a file; expected a directory")
+    if args.command == "run":
+        if args.jobs is not None and args.scheduler is not None:
+            raise ValueError(f"--jobs {args.jobs} sets the workers of the LocalCluster; with "
+                             f"--scheduler {args.scheduler} the cluster's workers run (drop "
+                             "one of them)")
+        _io.check_writable(args.results, what="--results")
+        _io.check_writable(args.runs, what="--runs")
+    if args.command in ("plan", "status"):
+        plan, states = execute.prepare(args.budget, args.results, args.runs, **_restrict(args))
+        if args.command == "plan":
+            return _cli.emit(planning.describe(plan, states, os.cpu_count() or 1)[0])
+        return _cli.emit("\n".join(f"{name:<44} {records.STATE[state]}"
+                                   for name, state in states.items()))
+    outcome = execute.run_sweep(
+        args.budget, results_dir=args.results, runs_dir=args.runs, scheduler=args.scheduler,
+        jobs=args.jobs, progress=not args.no_progress, echo=_cli.emit, **_restrict(args))
+    for name, state in sorted(outcome.items()):
+        if state not in ("done", "skipped"):
+            print(f"{name}: {state} (recorded)")
+    return 0
+
+
+main.prog = PROG

@@ -1,0 +1,183 @@
+"""Running the sweep planned by ``theory.paper.plan``: on Dask, or one run at a time here.
+
+``train_run`` is the one task: it trains a run on whatever machine executes it and returns
+its record (and the checkpoint's bytes when the plan keeps the checkpoint), so workers need no
+shared filesystem; only the client writes into ``results/`` (``records.write_outcome``). A
+worker trains in the client's run directory when it can create it (the same machine, or a
+shared filesystem): a run rescheduled there resumes from its last checkpoint. Elsewhere it
+trains in a temporary directory and a rescheduled run starts again from the beginning.
+
+Executors (``executor``): a ``dask.distributed.LocalCluster`` of this machine (default: one
+single-threaded worker process per core; Dask's nanny sets one BLAS thread per worker), an
+existing cluster given by its scheduler address, or ``serial`` (this process, in order; the
+fallback when ``dask.distributed`` is not installed). A worker that dies mid-run loses its run
+to Dask, which reschedules it; a run that fails on every try is recorded as an error and
+retried by the next invocation. Ctrl-C on the client keeps every record already written.
+"""
+
+import contextlib
+import os
+import shutil
+import tempfile
+
+from tqdm.auto import tqdm
+
+from theory.engine import train as training
+from theory.paper import plan as planning
+from theory.paper import records
+
+SERIAL = "serial"
+
+
+def train_run(run, out_dir, *, callback=None):
+    """Train ``run`` (resuming a checkpoint in ``out_dir`` if there is one) and return
+    ``{"status": "done" | "diverged" | "error", "record", "checkpoint": bytes | None}``;
+    ``out_dir`` falls back to a temporary directory where it cannot be created. Any exception
+    but ``KeyboardInterrupt`` is returned as a failure record (kind ``records.FAILED``)."""
+    scratch = None
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError:
+        out_dir = scratch = tempfile.mkdtemp(prefix="theory-run-")
+    ckpt = os.path.join(out_dir, training.CHECKPOINT)
+    try:
+        try:
+            record = training.train(run["config"], out_dir=out_dir,
+                                    resume=os.path.exists(ckpt), progress=False,
+                                    callback=callback)
+        except Exception as err:  # noqa: BLE001 -- any failure is recorded, the sweep goes on
+            kind = "diverged" if isinstance(err, training.DivergedError) else "error"
+            return {"status": kind, "checkpoint": None,
+                    "record": {"kind": records.FAILED, "status": kind,
+                               "error": f"{type(err).__name__}: {err}",
+                               "config": run["config"], "seed": run["seed"],
+                               "commit": training.git_commit()}}
+        data = None
+        if run.get("keep_checkpoint"):
+            with open(ckpt, "rb") as handle:
+                data = handle.read()
+        return {"status": "done", "record": record, "checkpoint": data}
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _serial(todo, dirs, callback):
+    for run in todo:
+        yield run, train_run(run, dirs[planning.run_id(run)], callback=callback)
+
+
+def _failure(run, err):
+    """A worker-side failure Dask reports (e.g. ``KilledWorker``: the run's workers kept
+    dying), as ``train_run`` would return it; recorded as an error, retried next time."""
+    return {"status": "error", "checkpoint": None,
+            "record": {"kind": records.FAILED, "status": "error",
+                       "error": f"{type(err).__name__}: {err}", "config": run["config"],
+                       "seed": run["seed"], "commit": training.git_commit()}}
+
+
+@contextlib.contextmanager
+def executor(scheduler=None, jobs=None, echo=print):
+    """A function ``submit(todo, dirs, callback) -> iterator of (run, outcome)`` in completion
+    order: ``scheduler`` ``None`` starts a ``LocalCluster`` of ``jobs`` (default: the cores)
+    single-threaded worker processes, ``SERIAL`` runs here, an address (``tcp://HOST:PORT``)
+    connects to that cluster. ``callback`` (``train``'s) is used by the serial executor only."""
+    if scheduler == SERIAL:
+        yield _serial
+        return
+    try:
+        from dask import distributed
+    except ImportError:
+        if scheduler is not None:
+            raise ValueError(f"--scheduler {scheduler} needs dask.distributed: "
+                             "pip install -e '.[cluster]'") from None
+        echo("dask.distributed is not installed (pip install -e '.[cluster]'): "
+             "running one run at a time in this process")
+        yield _serial
+        return
+    with contextlib.ExitStack() as stack:
+        if scheduler is None:
+            cluster = stack.enter_context(distributed.LocalCluster(
+                n_workers=jobs or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                host="127.0.0.1", dashboard_address=None))
+            client = stack.enter_context(distributed.Client(cluster))
+        else:
+            try:
+                client = stack.enter_context(distributed.Client(scheduler, timeout="10s"))
+            except (OSError, TimeoutError, ValueError) as err:
+                raise ValueError(f"--scheduler {scheduler}: cannot connect ({err})") from None
+
+        def submit(todo, dirs, callback=None):
+            futures = {client.submit(train_run, run, dirs[planning.run_id(run)], pure=False,
+                                     key=f"theory-paper-{planning.run_id(run)}-"
+                                         f"{os.urandom(4).hex()}"): run for run in todo}
+            try:
+                for future in distributed.as_completed(futures):
+                    run = futures[future]
+                    try:
+                        yield run, future.result()
+                    except Exception as err:  # noqa: BLE001 -- e.g. KilledWorker: recorded
+                        yield run, _failure(run, err)
+            finally:   # interrupted: nothing more runs for this client
+                client.cancel(list(futures))
+
+        yield submit
+
+
+def execute_all(runs, results_dir, runs_dir, budget_name, submit, *, progress=True,
+                callback=None, echo=print):
+    """Run every unfinished run of ``runs`` through ``submit`` (``executor``) and record each
+    as it finishes; returns ``{run_id: status}`` (``"skipped"`` if done or diverged)."""
+    outcome = {planning.run_id(r): "skipped" for r in runs
+               if records.status(results_dir, runs_dir, budget_name, r) in ("done", "failed")}
+    todo = [r for r in runs if planning.run_id(r) not in outcome]
+    dirs = {planning.run_id(r): records.run_dir(runs_dir, budget_name, r) for r in todo}
+    with tqdm(total=len(todo), desc="runs", disable=not progress, dynamic_ncols=True) as bar:
+        for run, result in submit(todo, dirs, callback):
+            name = planning.run_id(run)
+            outcome[name] = records.write_outcome(results_dir, runs_dir, budget_name, run,
+                                                  result)
+            (bar.write if progress else echo)(f"{name}: {outcome[name]}")
+            bar.update(1)
+    return outcome
+
+
+def prepare(budget_name, results_dir, runs_dir, **restrict):
+    """The plan (table runs with their lrs as the committed search gives them) and each run's
+    state ``{run_id: status}``; ``restrict``: ``make_plan``'s options."""
+    plan = planning.make_plan(budget_name, **restrict)
+    search = [r for r in plan if r["table"] == "lr-search"]
+    tables = records.assign_lrs([r for r in plan if r["table"] != "lr-search"], results_dir,
+                                budget_name)
+    plan = search + tables
+    return plan, {planning.run_id(r): records.status(results_dir, runs_dir, budget_name, r)
+                  for r in plan}
+
+
+def run_sweep(budget_name, *, results_dir="results", runs_dir="runs", scheduler=None,
+              jobs=None, progress=True, callback=None, echo=print, **restrict):
+    """Plan, print the estimate, then per dataset (in plan order) run the lr search, record its
+    winners, run the tables and (``checkpoints=True``) the 20-way runs, and copy the
+    checkpoints. ``scheduler``/``jobs``: ``executor``'s; ``restrict``: ``make_plan``'s
+    options. Returns ``{run_id: status}``."""
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise ValueError(f"jobs={jobs!r} must be an integer >= 1")
+    plan, states = prepare(budget_name, results_dir, runs_dir, **restrict)
+    echo(planning.describe(plan, states, jobs or os.cpu_count() or 1)[0].splitlines()[-1])
+    outcome = {}
+    with executor(scheduler, jobs, echo) as submit:
+        kw = {"progress": progress, "callback": callback, "echo": echo}
+        for dataset in dict.fromkeys(r["dataset"] for r in plan):
+            part = [r for r in plan if r["dataset"] == dataset and r["table"] == "lr-search"]
+            outcome.update(execute_all(part, results_dir, runs_dir, budget_name, submit, **kw))
+            if part:
+                records.lr_winners(results_dir, runs_dir, budget_name, part)
+            part = records.assign_lrs([r for r in plan if r["dataset"] == dataset
+                                       and r["table"] != "lr-search"], results_dir,
+                                      budget_name)
+            outcome.update(execute_all(part, results_dir, runs_dir, budget_name, submit, **kw))
+            copied = records.copy_checkpoints(results_dir, runs_dir, budget_name, part) \
+                if restrict.get("checkpoints") else {}
+            for name, source in copied.items():
+                echo(f"checkpoint {name} <- {source}")
+    return outcome

@@ -1,0 +1,221 @@
+"""Where the sweep's records live, what state each run is in, and the search's winners.
+
+A table run's record is ``results/<table>/<dataset>/<name>.json`` (the engine's record plus
+``"sweep"``; a failure is recorded there as kind ``FAILED``); a search point's engine record
+stays in its run directory ``runs/<budget>/<table>/<dataset>/<name>/`` (git-ignored) and its
+summary goes to the committed ``results/lr-search/<dataset>.json``, which is enough to count
+the point as done in a fresh clone. Only the client (``theory.paper.execute``) writes here:
+``write_outcome`` stores what a worker returned, atomically (``theory._io``).
+"""
+
+import os
+
+from theory import _io
+from theory.engine import checkpoint
+from theory.engine import train as training
+from theory.paper import plan as planning
+
+FAILED = "engine-run-failed"
+STATE = {"done": "done", "failed": "failed", "retry": "failed", "partial": "pending",
+         "new": "pending"}   # ``status`` -> the three states ``python -m theory.paper status``
+FAILURE_FILE = "failed.json"
+
+
+def record_path(results_dir, run):
+    """``results/<table>/<dataset>/<name>.json`` of a table run."""
+    return os.path.join(os.fspath(results_dir), run["table"], run["dataset"],
+                        run["name"] + ".json")
+
+
+def lr_search_path(results_dir, dataset):
+    """The recorded learning-rate search of ``dataset``."""
+    return os.path.join(os.fspath(results_dir), "lr-search", f"{dataset}.json")
+
+
+def run_dir(runs_dir, budget_name, run):
+    """The run's working directory (checkpoint and engine record), absolute."""
+    return os.path.abspath(os.path.join(os.fspath(runs_dir), budget_name, run["table"],
+                                        run["dataset"], run["name"]))
+
+
+def read_json_or_none(path):
+    """The JSON object at ``path``, or ``None`` if there is no such file (``ValueError``
+    naming it when it is not a JSON object)."""
+    return _io.read_json(path, dict, what="record") if os.path.exists(path) else None
+
+
+def _record_file(results_dir, runs_dir, budget_name, run):
+    """Where ``run``'s outcome is recorded: its record in ``results/``, or for a search point
+    its run directory (``results.json``, or a failure as ``failed.json``)."""
+    if run["table"] == "lr-search":
+        return os.path.join(run_dir(runs_dir, budget_name, run), FAILURE_FILE)
+    return record_path(results_dir, run)
+
+
+def _committed_point(results_dir, budget_name, run):
+    """The search point of ``run`` in the committed ``results/lr-search/<dataset>.json`` (same
+    budget, lrs and length), or ``None``."""
+    search = read_json_or_none(lr_search_path(results_dir, run["dataset"])) or {}
+    if search.get("budget") != budget_name:
+        return None
+    cfg = run["config"]
+    for point in search.get("points", ()):
+        if point["run"] == run["name"] and all(
+                point.get(k) == cfg[k] for k in ("inner_lr", "meta_lr", "iterations")):
+            return point
+    return None
+
+
+def status(results_dir, runs_dir, budget_name, run):
+    """``"done"``, ``"failed"`` (final), ``"retry"``, ``"partial"`` (checkpoint) or ``"new"``.
+
+    A search point is done when its engine record is in its run directory or the committed
+    search lists it with a validation accuracy (a diverged point there is final)."""
+    out = run_dir(runs_dir, budget_name, run)
+    if run["table"] == "lr-search":
+        if os.path.exists(os.path.join(out, training.RESULTS)):
+            return "done"
+        point = _committed_point(results_dir, budget_name, run)
+        if point is not None and not os.path.exists(os.path.join(out, FAILURE_FILE)):
+            if point.get("val_accuracy") is not None:
+                return "done"
+            if point.get("status") == "diverged":
+                return "failed"
+    path = _record_file(results_dir, runs_dir, budget_name, run)
+    rec = read_json_or_none(path)
+    if rec is None:
+        return "partial" if os.path.exists(os.path.join(out, training.CHECKPOINT)) else "new"
+    if rec.get("kind") == FAILED:
+        return "failed" if rec["status"] == "diverged" else "retry"
+    if rec.get("sweep", {}).get("budget") not in (None, budget_name) \
+            or rec["config"]["iterations"] != run["config"]["iterations"]:
+        raise ValueError(f"{path} holds a run of another budget "
+                         f"({rec.get('sweep', {}).get('budget')!r}); choose another "
+                         "--results directory")
+    lrs = [(rec["config"][k], run["config"].get(k)) for k in ("inner_lr", "meta_lr")]
+    if any(want is not None and have != want for have, want in lrs):
+        raise ValueError(f"{path} was trained with (inner, meta) lrs "
+                         f"{tuple(h for h, _ in lrs)}, but the search now gives "
+                         f"{tuple(w for _, w in lrs)}; delete it and {out} to re-run it")
+    return "done"
+
+
+def sweep_info(run, budget_name):
+    """The ``"sweep"`` entry of ``run``'s record."""
+    return {"budget": budget_name, "table": run["table"], "method": run["method"],
+            "run": run["name"], "lr_source": run.get("lr_source", "grid")}
+
+
+def write_outcome(results_dir, runs_dir, budget_name, run, outcome):
+    """Store what a worker returned for ``run`` (``outcome``: ``{"status", "record",
+    "checkpoint"}``, see ``execute.train_run``), atomically; returns its status. A search point's
+    engine record goes to its run directory, a table run's (with ``"sweep"``) to ``results/``,
+    a failure (with ``"sweep"``) where ``status`` looks for it; the checkpoint bytes, when the
+    plan keeps them, to the run directory."""
+    out = run_dir(runs_dir, budget_name, run)
+    if outcome.get("checkpoint") is not None:
+        with _io.atomic_open(os.path.join(out, training.CHECKPOINT), "wb") as handle:
+            handle.write(outcome["checkpoint"])
+    record = dict(outcome["record"], sweep=sweep_info(run, budget_name))
+    if outcome["status"] != "done":
+        _io.write_json(_record_file(results_dir, runs_dir, budget_name, run), record)
+    elif run["table"] == "lr-search":   # the engine's record, as the engine writes it there
+        _io.write_json(os.path.join(out, training.RESULTS), outcome["record"])
+        if os.path.exists(os.path.join(out, FAILURE_FILE)):
+            os.remove(os.path.join(out, FAILURE_FILE))
+    else:
+        _io.write_json(record_path(results_dir, run), record)
+    return outcome["status"]
+
+
+def _point(results_dir, runs_dir, budget_name, run):
+    """``run``'s search point from its run directory, else from the committed search."""
+    out, cfg = run_dir(runs_dir, budget_name, run), run["config"]
+    rec = read_json_or_none(os.path.join(out, training.RESULTS)) \
+        or read_json_or_none(os.path.join(out, FAILURE_FILE))
+    if rec is None:
+        committed = _committed_point(results_dir, budget_name, run)
+        if committed is not None:
+            return committed
+        rec = {"status": "not run"}
+    return {"run": run["name"], "method": planning.search_key(run), "layers": run["layers"],
+            **{k: cfg[k] for k in ("inner_lr", "meta_lr", "iterations", "val_episodes")},
+            "val_accuracy": rec["validation"][-1][1] if rec.get("validation") else None,
+            "status": rec.get("status", "ok"), "error": rec.get("error")}
+
+
+def lr_winners(results_dir, runs_dir, budget_name, plan):
+    """Write each dataset's search (every lr-search point of ``plan``, its final validation
+    accuracy and status, plus the points of the same budget recorded there before and absent
+    from ``plan``) to ``results/lr-search/<dataset>.json``; return the winners
+    ``{(dataset, method): (inner_lr, meta_lr)}`` (highest accuracy, first on ties)."""
+    points = {}
+    for run in (r for r in plan if r["table"] == "lr-search"):
+        points.setdefault(run["dataset"], []).append(
+            _point(results_dir, runs_dir, budget_name, run))
+    winners = {}
+    for dataset, pts in points.items():
+        # a restricted plan (--methods, --layers) keeps the other points already recorded
+        old = read_json_or_none(lr_search_path(results_dir, dataset)) or {}
+        if old.get("budget") == budget_name:
+            names = {p["run"] for p in pts}
+            pts = [p for p in old.get("points", []) if p["run"] not in names] + pts
+        ok = [p for p in pts if p["val_accuracy"] is not None]
+        best = {m: max((p for p in ok if p["method"] == m), key=lambda p: p["val_accuracy"])
+                for m in dict.fromkeys(p["method"] for p in ok)}
+        _io.write_json(lr_search_path(results_dir, dataset), {
+            "kind": "lr-search", "dataset": dataset, "budget": budget_name, "split": "val",
+            "selection": "highest final validation accuracy", "points": pts,
+            "winners": {m: {k: p[k] for k in ("inner_lr", "meta_lr", "val_accuracy")}
+                        for m, p in best.items()}})
+        winners.update({(dataset, m): (p["inner_lr"], p["meta_lr"]) for m, p in best.items()})
+    return winners
+
+
+def assign_lrs(plan, results_dir, budget_name):
+    """Set ``inner_lr``/``meta_lr`` of every table run: its method's search winner (from
+    ``results/lr-search/<dataset>.json``), else the budget's default; 20-way runs use MAML's.
+    Each run gets ``lr_source`` ``"lr-search"`` or ``"default"``."""
+    default = planning.budget(budget_name)["default_lr"]
+    for run in plan:
+        if run["table"] == "lr-search":
+            continue
+        search = read_json_or_none(lr_search_path(results_dir, run["dataset"])) or {}
+        won = search.get("winners", {}) if search.get("budget") in (None, budget_name) else {}
+        key = planning.search_key(run)
+        if key not in won and run["table"] == "checkpoints":
+            key = "maml"      # no 20-way search (e.g. --only checkpoints): MAML's 5-way lrs
+        lrs = (won[key]["inner_lr"], won[key]["meta_lr"]) if key in won else default
+        run["config"].update(inner_lr=lrs[0], meta_lr=lrs[1])
+        run["lr_source"] = "lr-search" if key in won else "default"
+    return plan
+
+
+def copy_checkpoints(results_dir, runs_dir, budget_name, plan):
+    """Copy the best 2- and 4-layer Omniglot checkpoints (by final validation accuracy) of the
+    5-way 5-shot tables and of the 20-way 1-shot runs to ``results/checkpoints/``, without the
+    optimizer state (``checkpoint.without_optimizer``: for eval and adapt); returns
+    ``{file: source run}`` (also written to ``results/checkpoints/index.json``)."""
+    best = {}
+    for run in plan:
+        if not run.get("keep_checkpoint"):
+            continue
+        rec = read_json_or_none(record_path(results_dir, run)) or {}
+        if rec.get("kind") != "engine-run" or not rec.get("validation"):
+            continue
+        setting = "20w1s" if run["table"] == "checkpoints" else "5w5s"
+        name = f"omniglot-{setting}-{run['layers']}layer.npz"
+        score = rec["validation"][-1][1]
+        if name not in best or score > best[name][0]:
+            best[name] = (score, run, rec)
+    index = {}
+    for name, (score, run, rec) in sorted(best.items()):
+        dest = os.path.join(os.fspath(results_dir), "checkpoints", name)
+        checkpoint.without_optimizer(
+            os.path.join(run_dir(runs_dir, budget_name, run), training.CHECKPOINT), dest)
+        index[name] = {"run": planning.run_id(run),
+                       "val_accuracy": score, "test": rec["test"], "config": rec["config"]}
+    if index:
+        path = os.path.join(os.fspath(results_dir), "checkpoints", "index.json")
+        _io.write_json(path, dict(read_json_or_none(path) or {}, **index))
+    return {k: v["run"] for k, v in index.items()}
