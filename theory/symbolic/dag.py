@@ -81,11 +81,30 @@ def share(exprs, rename=None, prefix="_s"):
 
 
 def unshare(definitions, reduced):
-    """Inverse of ``share``: substitute the definitions back (keeps sharing, so it is fast)."""
+    """Inverse of ``share``: substitute the definitions back, keeping the sharing.
+
+    The substitution is structural (nodes rebuilt unevaluated, as ``share`` built them):
+    evaluating would ask sympy's questions that walk expanded trees (see ``substitute``).
+    """
     value = {}
     for name, expr in definitions:
-        value[name] = expr.xreplace(value)
-    return [e.xreplace(value) for e in reduced]
+        (value[name],) = _replace([expr], value)
+    return _replace(reduced, value)
+
+
+def _replace(exprs, value):
+    """``exprs`` with the atoms in ``value`` replaced, nodes above them rebuilt unevaluated."""
+    memo = {}
+    for node in postorder(exprs):
+        if node in value:
+            memo[node] = value[node]
+        elif not node.args:
+            memo[node] = node
+        else:
+            args = [memo[arg] for arg in node.args]
+            same = all(new is old for new, old in zip(args, node.args, strict=True))
+            memo[node] = node if same else _make(node.func, args)
+    return [memo[e] for e in exprs]
 
 
 def substitute(exprs, mapping, interner=None):
