@@ -220,3 +220,16 @@ def test_numeric_floors_are_the_symbolic_closed_forms(seed, alpha, steps):
           matrix.alpha: alpha}
     assert pc.shallow_floor(sigma, cov, alpha, steps) == pytest.approx(
         float(objective.subs(at)), rel=1e-9, abs=1e-12)
+
+
+def test_metasgd_one_step_shortcut_is_the_general_recurrence():
+    """K = 1 Meta-SGD uses R5b's O(d^2) form; it must equal the (R, d, d) recurrence."""
+    rng = np.random.default_rng(4)
+    prob = problem(rng, 4, 1)
+    w, beta = params_of(rng, "metasgd", 1, 4, 4)
+    loss, (grad_w, grad_beta) = pc.objective("metasgd", 1, (w, beta), prob)
+    loss2, grad_w2, g_n = pc._linear(w, beta[:, :, None] * prob.sigma, prob)
+    np.testing.assert_allclose(loss, loss2, rtol=1e-12)
+    np.testing.assert_allclose(grad_w, grad_w2, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(grad_beta, -prob.alpha * np.sum(g_n * prob.sigma, axis=2),
+                               rtol=1e-10, atol=1e-12)
