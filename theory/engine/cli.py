@@ -35,7 +35,8 @@ WAYS = _cli.int_at_least(2)
 
 def build_parser():
     """The argument parser of every sub-command."""
-    parser = _cli.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser = _cli.ArgumentParser(prog=PROG,
+                                 description=__doc__.splitlines()[0].replace("``", ""))
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_cli.ArgumentParser)
     _add_train(sub.add_parser("train", help="meta-train a CNN and evaluate it"))
     _add_eval(sub.add_parser("eval", help="evaluate a checkpoint over test episodes"))
@@ -133,7 +134,8 @@ def _add_eval(p):
 def _add_adapt(p):
     p.add_argument("--checkpoint", required=True, metavar="CKPT")
     p.add_argument("--support", required=True, metavar="DIR",
-                   help="one sub-folder of images per class")
+                   help="one sub-folder of images per class: 2 up to the checkpoint's ways "
+                        "(fewer classes use the head's first output units)")
     p.add_argument("--query", required=True, metavar="DIR", help="images to classify")
     p.add_argument("--steps", type=_cli.nonnegative_int, default=None, metavar="S",
                    help="inner steps (default: the training value)")
@@ -260,6 +262,9 @@ def _saved_so_far(out):
 
 def cmd_eval(args):
     """``eval``: accuracy of a checkpoint over ``--episodes`` episodes of ``--split``."""
+    if args.curve is not None and args.steps is not None:
+        raise ValueError(f"--steps {args.steps} and --curve {args.curve} contradict each other: "
+                         f"--curve K scores after each of 0..K inner steps; give one of them")
     config, meta_params, opt_obj, _ = training.restore(args.checkpoint)
     meta_params, opt_obj, config = training.override(meta_params, opt_obj, config,
                                                      args.metaopt, args.steps)

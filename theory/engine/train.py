@@ -38,10 +38,10 @@ DATASETS = data.NAMES
 ALGOS = maml.ALGOS
 METAOPTS = metaopt.NAMES
 
-# A quick synthetic run (about 50 s of CPU time with one BLAS thread): MAML on a 4-layer CNN
-# of width 16, 5-way 1-shot with 15 queries per class, one inner step of 0.4 (MAML's Omniglot
-# step size), outer Adam 0.01 over 4 tasks per meta-batch, 200 iterations; seed 0 reaches
-# 0.73 +- 0.01 test accuracy over 600 episodes (chance 0.2). Four layers shrink 28x28 to
+# A quick synthetic run (about a minute of CPU time): MAML on a 4-layer CNN of width 16, 5-way
+# 1-shot with 15 queries per class, one inner step of 0.4 (MAML's Omniglot step size), outer
+# Adam 0.01 over 4 tasks per meta-batch, 200 iterations; seed 0 reaches 0.73 +- 0.01 test
+# accuracy over 600 episodes on one core, 0.70 on two (chunks summed in another order). Four layers shrink 28x28 to
 # 1x1, which keeps the head small.
 DEFAULTS = {"dataset": "synthetic", "data": None, "algo": "maml", "metaopt": "none",
             "layers": 4, "hidden": 16, "linnet": 0, "linnet_width": None, "ways": 5,
