@@ -222,14 +222,19 @@ def test_numeric_floors_are_the_symbolic_closed_forms(seed, alpha, steps):
         float(objective.subs(at)), rel=1e-9, abs=1e-12)
 
 
-def test_metasgd_one_step_shortcut_is_the_general_recurrence():
-    """K = 1 Meta-SGD uses R5b's O(d^2) form; it must equal the (R, d, d) recurrence."""
+@pytest.mark.parametrize("method", ["metasgd", "kfo"])
+def test_one_step_shortcuts_are_the_general_recurrence(method):
+    """K = 1 Meta-SGD (R5b's O(d^2) form) and KFO (the completed square) must equal the
+    (R, d, d) recurrence of any K."""
     rng = np.random.default_rng(4)
     prob = problem(rng, 4, 1)
-    w, beta = params_of(rng, "metasgd", 1, 4, 4)
-    loss, (grad_w, grad_beta) = pc.objective("metasgd", 1, (w, beta), prob)
-    loss2, grad_w2, g_n = pc._linear(w, beta[:, :, None] * prob.sigma, prob)
-    np.testing.assert_allclose(loss, loss2, rtol=1e-12)
+    w, q = params_of(rng, method, 1, 4, 4)
+    loss, (grad_w, grad_q) = pc.objective(method, 1, (w, q), prob)
+    p = q[:, :, None] * np.eye(4) if method == "metasgd" else np.swapaxes(q, 1, 2)
+    loss2, grad_w2, g_n = pc._linear(w, p @ prob.sigma, prob)
+    grad_p = -prob.alpha * g_n @ prob.sigma
+    expected = (np.diagonal(grad_p, axis1=1, axis2=2) if method == "metasgd"
+                else np.swapaxes(grad_p, 1, 2))
+    np.testing.assert_allclose(loss, loss2, rtol=1e-10)
     np.testing.assert_allclose(grad_w, grad_w2, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(grad_beta, -prob.alpha * np.sum(g_n * prob.sigma, axis=2),
-                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(grad_q, expected, rtol=1e-10, atol=1e-12)

@@ -51,3 +51,10 @@ def test_interner_makes_equal_subexpressions_one_object():
     assert canonical.args[0] is intern(a) is intern(b)
     assert canonical.args[1].args[0] is canonical.args[0]  # b inside b**2 is a's object
     assert intern(sympy.exp(y * x)) in canonical.args[0].args
+
+
+@given(expressions(), expressions())
+def test_unshare_inverts_share(first, second):
+    exprs = [first, second, first * second + first]
+    definitions, reduced = dag.share(exprs, prefix="c")
+    assert dag.unshare(definitions, reduced) == exprs

@@ -11,7 +11,8 @@ Methods, all with the step e -> e - alpha P Sigma e to first order in alpha:
 maml, depth 1   f = w^T x, P = I fixed; params (w,)
 metasgd         P = diag(beta) (Meta-SGD, beta a learned multiplier of alpha); params (w, beta);
                 K = 1 uses R5b's quadratic form in beta, O(d^2) per restart
-kfo             w^T -> w^T - alpha grad^T R, P = R^T learned (R5c); params (w, R)
+kfo             w^T -> w^T - alpha grad^T R, P = R^T learned (R5c); params (w, R); K = 1
+                completes the square around R = (alpha Sigma)^-1 (three products per restart)
 maml, depth 2   f = W2 W1 x, W1: h x d, u = W2^T; the one-step map of R5d with
                 P = ||u||^2 I + W1^T W1 and the alpha^2 (w^T Sigma e) Sigma e term; params
                 (W1, u). K = 1 only: with K inner steps the task average needs Gaussian moments
@@ -131,8 +132,11 @@ def _deep(w1, u, problem):
     a2, a4 = alpha ** 2, alpha ** 4
     s2, s3 = sigma @ sigma, sigma @ sigma @ sigma
     w = np.einsum("rhd,rh->rd", w1, u)
-    p = _dot(u, u)[:, None, None] * np.eye(len(sigma)) + np.swapaxes(w1, 1, 2) @ w1
-    a_mat = np.eye(len(sigma)) - alpha * p @ sigma
+    diag = np.arange(len(sigma))
+    p = np.swapaxes(w1, 1, 2) @ w1
+    p[:, diag, diag] += _dot(u, u)[:, None]  # in place: one pass fewer over (R, d, d)
+    a_mat = -alpha * (p @ sigma)
+    a_mat[:, diag, diag] += 1
     a_t = np.swapaxes(a_mat, 1, 2)
     m, s = w - mu, w @ sigma
     vs = s @ cov
@@ -185,6 +189,27 @@ def _metasgd_one_step(w, beta, problem):
     return loss, (grad_w, -alpha * s * sr + alpha ** 2 * h_delta)
 
 
+def _kfo_one_step(w, r_mat, problem):
+    """KFO, K = 1, with three matrix products per restart (R5c).
+
+    F = 1/2 r^T Sigma r + alpha^2/2 tr(D Sigma D^T C), r = (I - alpha R^T Sigma)(w - mu),
+    D = R - (alpha Sigma)^-1, C = Sigma V Sigma: the second term is tr((I - alpha R^T Sigma)^T
+    Sigma (I - alpha R^T Sigma) V) / 2 with the square completed, >= 0 and 0 at the target.
+    """
+    sigma, mu, cov, alpha, _ = problem
+    c_mat = sigma @ cov @ sigma
+    d_mat = r_mat - target(sigma, alpha)
+    d_sigma, c_d = d_mat @ sigma, c_mat @ d_mat
+    m = w - mu
+    s = m @ sigma
+    r = m - alpha * _mv(np.swapaxes(r_mat, 1, 2), s)
+    sr = r @ sigma
+    loss = 0.5 * _dot(r, sr) + 0.5 * alpha ** 2 * np.sum(d_sigma * c_d, axis=(1, 2))
+    grad_w = sr - alpha * _mv(r_mat, sr) @ sigma
+    grad_r = -alpha * s[:, :, None] * sr[:, None, :] + alpha ** 2 * c_d @ sigma
+    return loss, (grad_w, grad_r)
+
+
 def objective(method, depth, params, problem):
     """(post-adaptation population loss per restart, gradients in the order of params)."""
     if depth == 2:
@@ -199,6 +224,8 @@ def objective(method, depth, params, problem):
     if method == "metasgd":  # diag(beta) Sigma and diag(dF/dN Sigma) without a matmul
         loss, grad_w, g_n = _linear(w, q[:, :, None] * sigma, problem)
         return loss, (grad_w, -alpha * np.sum(g_n * sigma, axis=2))
+    if problem.steps == 1:
+        return _kfo_one_step(w, q, problem)
     loss, grad_w, g_n = _linear(w, np.swapaxes(q, 1, 2) @ sigma, problem)
     return loss, (grad_w, -alpha * np.swapaxes(g_n @ sigma, 1, 2))
 

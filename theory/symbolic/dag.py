@@ -81,11 +81,15 @@ def share(exprs, rename=None, prefix="_s"):
 
 
 def unshare(definitions, reduced):
-    """Inverse of ``share``: substitute the definitions back (keeps sharing, so it is fast)."""
+    """Inverse of ``share``: substitute the definitions back, keeping the sharing.
+
+    The substitution is structural (nodes rebuilt unevaluated, as ``share`` built them):
+    evaluating would ask sympy's questions that walk expanded trees (see ``substitute``).
+    """
     value = {}
     for name, expr in definitions:
-        value[name] = expr.xreplace(value)
-    return [e.xreplace(value) for e in reduced]
+        (value[name],) = _map([expr], value, _structural)
+    return _map(reduced, value, _structural)
 
 
 def substitute(exprs, mapping, interner=None):
@@ -104,32 +108,55 @@ def substitute(exprs, mapping, interner=None):
              postorder(exprs + [sympy.sympify(v) for v in mapping.values()])
              if isinstance(node, sympy.Function)}
     if not heads:
-        return _substitute(exprs, mapping, lambda node: node)
+        return _map(exprs, mapping, _evaluated(lambda node: node))
     intern = interner if interner is not None else Interner()
     hide = lambda group: [intern(e) for e in swap_functions(  # noqa: E731
         [intern(sympy.sympify(e)) for e in group], heads)]
     mapping = dict(zip(hide(list(mapping)), hide(list(mapping.values())), strict=True))
-    reduced = _substitute(hide(exprs), mapping, intern)
+    reduced = _map(hide(exprs), mapping, _evaluated(intern))
     shown = swap_functions(reduced, {s: f for f, s in heads.items()})
     return [intern(e) for e in shown]
 
 
-def _substitute(exprs, mapping, intern):
-    value = {}
+def swap_functions(exprs, heads):
+    """``exprs`` with each function head ``f`` replaced by ``heads[f]``, memoised over the DAG;
+    the nodes above a swapped one are rebuilt unevaluated, so the structure stays the same."""
+    return _map(exprs, {}, lambda node, args: _structural(node, args,
+                                                          heads.get(node.func, node.func)))
+
+
+def _map(exprs, replace, build):
+    """Walk the DAG of ``exprs`` children first: a node in ``replace`` becomes its value, an
+    atom stays, any other node becomes ``build(node, new_args)``."""
+    memo = {}
     for node in postorder(exprs):
-        if node in mapping:
-            value[node] = mapping[node]
+        if node in replace:
+            memo[node] = replace[node]
         elif not node.args:
-            value[node] = node
+            memo[node] = node
         else:
-            args = [value[arg] for arg in node.args]
-            if all(new is old for new, old in zip(args, node.args, strict=True)):
-                value[node] = node
-            elif isinstance(node, sympy.Function):
-                value[node] = intern(_make(node.func, args))
-            else:
-                value[node] = intern(node.func(*args))
-    return [value[e] for e in exprs]
+            memo[node] = build(node, [memo[arg] for arg in node.args])
+    return [memo[e] for e in exprs]
+
+
+def _unchanged(node, args):
+    return all(new is old for new, old in zip(args, node.args, strict=True))
+
+
+def _structural(node, args, func=None):
+    func = node.func if func is None else func
+    return node if func is node.func and _unchanged(node, args) else _make(func, args)
+
+
+def _evaluated(intern):
+    """Build Add, Mul and Pow evaluated, functions unevaluated; results through ``intern``."""
+    def build(node, args):
+        if _unchanged(node, args):
+            return node
+        if isinstance(node, sympy.Function):
+            return intern(_make(node.func, args))
+        return intern(node.func(*args))
+    return build
 
 
 _STAND_INS = {}
@@ -141,23 +168,6 @@ def _stand_in(func):
     if func not in _STAND_INS:
         _STAND_INS[func] = sympy.Function(f"_opaque_{func.__name__}")
     return _STAND_INS[func]
-
-
-def swap_functions(exprs, heads):
-    """``exprs`` with each function head ``f`` replaced by ``heads[f]``, memoised over the DAG;
-    the nodes above a swapped one are rebuilt unevaluated, so the structure stays the same."""
-    value = {}
-    for node in postorder(exprs):
-        if not node.args:
-            value[node] = node
-            continue
-        args = [value[arg] for arg in node.args]
-        func = heads.get(node.func, node.func)
-        if func is node.func and all(new is old for new, old in zip(args, node.args, strict=True)):
-            value[node] = node
-        else:
-            value[node] = _make(func, args)
-    return [value[e] for e in exprs]
 
 
 def _make(func, args):
