@@ -48,9 +48,10 @@ def _zip(path, members):
             archive.writestr(name, content)
 
 
-def _checkpoint(path, **config):
-    """A 3-way checkpoint of a 1-layer CNN, straight from its initialisation."""
-    config = training.make_config(layers=1, hidden=4, ways=3, **config)
+def untrained_checkpoint(path, **config):
+    """A checkpoint (3-way, 1-layer CNN unless ``config`` says otherwise) straight from its
+    initialisation: everything ``eval`` and ``adapt`` read, without a meta-training run."""
+    config = training.make_config(**{"layers": 1, "hidden": 4, "ways": 3, **config})
     rng = np.random.default_rng(0)
     meta = training.init_meta_params(config, (1, 28, 28), rng)
     checkpoint.save(path, model=meta["model"], metaopt=meta["metaopt"], adam={}, config=config,
@@ -67,9 +68,9 @@ def inputs(tmp_path_factory):
     p = {"root": root}
     # checkpoints: a good one, then damaged ones
     p["ckpt"] = root / "good.npz"
-    _checkpoint(p["ckpt"])
+    untrained_checkpoint(p["ckpt"])
     p["omni_ckpt"] = root / "omniglot.npz"
-    _checkpoint(p["omni_ckpt"], dataset="omniglot")
+    untrained_checkpoint(p["omni_ckpt"], dataset="omniglot")
     good = p["ckpt"].read_bytes()
     for name, content in {"empty": b"", "cut": good[:100], "half": good[:len(good) // 2],
                           "text": b"this is not a checkpoint\n",
@@ -146,6 +147,8 @@ def inputs(tmp_path_factory):
     (p["omni_empty"] / "images_background.zip").write_bytes(b"")
     p["omni_nothing"] = root / "omni-nothing"
     p["omni_nothing"].mkdir()
+    p["omni_dir"] = root / "omni-dir"
+    (p["omni_dir"] / "images_background.zip").mkdir(parents=True)
     # CIFAR-100 pickles
     names = {b"fine_label_names": [c.encode() for c in cifarfs.CIFAR100_CLASSES]}
     table = {b"data": np.zeros((2, 3072), np.uint8), b"fine_labels": [0, 1]}
@@ -160,6 +163,8 @@ def inputs(tmp_path_factory):
             content = files.get(part, pickle.dumps(names if part == "meta" else table))
             (folder / part).write_bytes(content)
         p[f"cifar_{name}"] = folder.parent
+    p["cifar_dir"] = root / "cifar-dir"
+    (p["cifar_dir"] / "cifar-100-python" / "train").mkdir(parents=True)
     # mini-ImageNet pickles
     for name, obj in {"list": [1, 2], "keyless": {"images": 1},
                       "float": {"image_data": np.zeros((2, 4, 4, 3)),
@@ -168,6 +173,11 @@ def inputs(tmp_path_factory):
                                 "class_dict": {"n01": [0, 7]}}}.items():
         p[f"mini_{name}"] = root / f"mini-{name}"
         _pickle(p[f"mini_{name}"] / "mini-imagenet-cache-train.pkl", obj)
+    p["mini_empty"] = root / "mini-empty"
+    p["mini_empty"].mkdir()
+    (p["mini_empty"] / "mini-imagenet-cache-train.pkl").write_bytes(b"")
+    p["mini_dir"] = root / "mini-dir"
+    (p["mini_dir"] / "mini-imagenet-cache-train.pkl").mkdir(parents=True)
     p["mini_cut"] = root / "mini-cut"
     _pickle(p["mini_cut"] / "mini-imagenet-cache-train.pkl", {"image_data": np.zeros(
         (2, 4, 4, 3), np.uint8), "class_dict": {"n01": [0, 1]}})
@@ -237,7 +247,7 @@ CATALOGUE = [
     *[_row(f"{cmd}-omniglot-{kind}", [*base, "--dataset", "omniglot", "--data",
                                       "{omni_%s}" % kind, "--out", "{root}/new"],
            "{omni_%s}" % kind)
-      for cmd, base, kinds in (("train", TRAIN, ("badpng", "cut", "empty", "nothing")),
+      for cmd, base, kinds in (("train", TRAIN, ("badpng", "cut", "empty", "nothing", "dir")),
                                ("episode", EPISODE[:1], ("badpng", "cut")))
       for kind in kinds],
     _row("eval-omniglot-badpng", [*EVAL[:2], "{omni_ckpt}", "--data", "{omni_badpng}"],
@@ -247,13 +257,14 @@ CATALOGUE = [
     *[_row(f"{cmd}-cifarfs-{kind}", [*base, "--dataset", "cifarfs", "--data",
                                      "{cifar_%s}" % kind, "--out", "{root}/new"],
            "{cifar_%s}" % kind)
-      for cmd, base, kinds in (("train", TRAIN, ("empty", "cut", "list", "shape")),
+      for cmd, base, kinds in (("train", TRAIN, ("empty", "cut", "list", "shape", "dir")),
                                ("episode", EPISODE[:1], ("cut",)))
       for kind in kinds],
     *[_row(f"{cmd}-mini-{kind}", [*base, "--dataset", "mini-imagenet", "--data",
                                   "{mini_%s}" % kind, "--out", "{root}/new"],
            "{mini_%s}" % kind)
-      for cmd, base, kinds in (("train", TRAIN, ("list", "keyless", "float", "index", "cut")),
+      for cmd, base, kinds in (("train", TRAIN, ("list", "keyless", "float", "index", "cut",
+                                                 "empty", "dir")),
                                ("episode", ["episode", "--split", "train"], ("cut",)))
       for kind in kinds],
     _row("eval-synthetic-data", [*EVAL, "--data", "{root}"], "--data {root}",
@@ -270,6 +281,11 @@ CATALOGUE = [
          "task_chunk=9"),
     *[_row(f"eval{flag}={value}", [*EVAL, flag, value], flag, repr(value))
       for flag, value in (("--episodes", "0"), ("--steps", "-1"), ("--episodes", "inf"))],
+    *[_row(f"eval{flag}={value}", [*EVAL, flag, value], flag, repr(value))
+      for flag, value in (("--curve", "-1"), ("--curve", "nan"))],
+    *[_row(f"train{flag}={value}", [*TRAIN, flag, value, "--out", "{root}/new"], flag, value)
+      for flag, value in (("--patience", "-1"), ("--meta-lr-schedule", "step"),
+                          ("--split-by", "drawer"))],
     *[_row(f"adapt{flag}={value}", [*ADAPT, flag, value], flag, repr(value))
       for flag, value in (("--steps", "-1"), ("--steps", "nan"))],
     *[_row(f"bench{flag}={value}", [*BENCH, flag, value], flag, repr(value))
@@ -289,6 +305,11 @@ CATALOGUE = [
     _row("train-option-twice", [*TRAIN, "--metaopt", "kfo", "--metaopt-option", "psd=true",
                                 "--metaopt-option", "psd=false", "--out", "{root}/new"],
          "psd given twice"),
+    _row("eval-curve-and-steps", [*EVAL, "--curve", "3", "--steps", "2"], "--steps 2",
+         "--curve 3"),
+    *[_row(f"{cmd}-split-by-alphabet", [*base, "--split-by", "alphabet", "--out", "{root}/new"],
+           "split_by='alphabet'", "omniglot only")
+      for cmd, base in (("train", TRAIN), ("episode", EPISODE))],
     _row("eval-other-metaopt", [*EVAL, "--metaopt", "kfo"], "--metaopt kfo", "(valid: none)"),
     _row("adapt-other-metaopt", [*ADAPT, "--metaopt", "tnet"], "--metaopt tnet"),
     _row("bench-anil-first-order", [*BENCH, "--algo", "anil", "--first-order"],

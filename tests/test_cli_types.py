@@ -117,3 +117,26 @@ def test_check_writable_finds_bad_outputs_and_leaves_nothing(tmp_path):
     with pytest.raises(ValueError, match=r"cannot be created: .*file is a file"):
         _io.check_writable(tmp_path / "file" / "run")
     assert sorted(os.listdir(tmp_path)) == ["file"]
+
+
+KEYS = st.text(st.characters(codec="ascii", categories=("L", "N")), min_size=1, max_size=8)
+
+
+@given(KEYS, st.one_of(st.integers(), st.booleans(),
+                       st.floats(allow_nan=False, allow_infinity=False).filter(
+                           lambda x: not float(x).is_integer())))
+def test_metaopt_option_reads_back_the_value_it_was_given(key, value):
+    from theory.engine.cli import metaopt_option
+
+    text = str(value).lower() if isinstance(value, bool) else repr(value)
+    parsed = metaopt_option(f"{key}={text}")
+    assert parsed == (key, value) and type(parsed[1]) is type(value)
+
+
+@given(st.text(max_size=8).filter(lambda t: "=" not in t))
+def test_metaopt_option_without_a_key_or_value_names_the_text(text):
+    from theory.engine.cli import metaopt_option
+
+    for bad in (text, f"={text}", f"{text}="):        # no "=", no key, no value
+        with pytest.raises(argparse.ArgumentTypeError, match="is not KEY=VALUE"):
+            metaopt_option(bad)

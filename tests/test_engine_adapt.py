@@ -7,19 +7,19 @@ import shutil
 import numpy as np
 import pytest
 
+from test_bad_inputs_engine import untrained_checkpoint
 from test_engine_cli import assert_one_line_error, run_main
 from theory.engine import adapt_task, cnn, data, maml
 from theory.engine import train as training
 from theory.engine.data import export
 
-SMALL = dict(layers=1, hidden=4, ways=4, query=2, meta_batch=2, iterations=2, val_every=2,
-             val_episodes=2, test_episodes=2)
 
 
 def _checkpoint(root, **config):
-    out = root / "-".join(f"{k}{v}" for k, v in config.items()) if config else root / "plain"
-    training.train(training.make_config(**dict(SMALL, **config)), out_dir=out, progress=False)
-    return out / training.CHECKPOINT
+    """An untrained 4-way checkpoint: the identities tested here hold for any parameters."""
+    path = root / "checkpoint.npz"
+    untrained_checkpoint(path, **{"ways": 4, **config})
+    return path
 
 
 @pytest.fixture(scope="module")

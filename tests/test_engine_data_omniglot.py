@@ -207,3 +207,47 @@ def test_real_greek_and_latin_are_identical_in_both_zips():
                          if i.filename.endswith(".png")
                          and i.filename.split("/")[1] in ("Greek", "Latin")})
     assert crcs[0] and crcs[0] == crcs[1]
+
+
+# 8 alphabets of 1-3 characters, 3 drawings each
+SCRIPTS = {f"Script{a}": 1 + a % 3 for a in range(8)}
+
+
+def test_alphabet_split_holds_out_whole_alphabets_seeded(tmp_path):
+    _write_zip(tmp_path / "images_background.zip", "images_background", SCRIPTS)
+    draws = {}
+    for seed in (0, 1, 2):
+        parts = [data.load("omniglot", tmp_path, split=s, seed=seed, split_by="alphabet")
+                 for s in data.SPLITS]
+        sets = [{name.split("/")[0] for name in p.class_names} for p in parts]
+        assert [len(s) for s in sets] == [4, 2, 2]       # 8 - 2 - 2, round(0.2*8), round(0.2*8)
+        assert set().union(*sets) == set(SCRIPTS) and sum(len(s) for s in sets) == 8
+        # every character of an alphabet is in the alphabet's split, with its 4 rotations
+        assert [p.n_classes for p in parts] == [4 * sum(SCRIPTS[a] for a in s) for s in sets]
+        draws[seed] = sets
+    assert draws[0] != draws[1] or draws[0] != draws[2]
+    assert [{n.split("/")[0] for n in data.load("omniglot", tmp_path, split=s,
+                                                split_by="alphabet").class_names}
+            for s in data.SPLITS] == draws[0]
+    # the default is the character split, unchanged
+    assert data.load("omniglot", tmp_path, split="test").class_names == data.load(
+        "omniglot", tmp_path, split="test", split_by="character").class_names
+
+
+def test_alphabet_split_needs_three_alphabets_and_omniglot(tmp_path):
+    _write_zip(tmp_path / "images_background.zip", "images_background", {"A": 2, "B": 2})
+    with pytest.raises(ValueError, match="at least 3 alphabets; the data has 2 .A, B."):
+        data.load("omniglot", tmp_path, split_by="alphabet")
+    with pytest.raises(ValueError, match="split_by='font' is not one of"):
+        data.load("omniglot", tmp_path, split_by="font")
+    with pytest.raises(ValueError, match="applies to omniglot only, not 'synthetic'"):
+        data.load("synthetic", split_by="alphabet")
+
+
+@needs_real
+def test_real_alphabet_split_is_the_documented_one():
+    parts = {s: data.load("omniglot", split=s, split_by="alphabet") for s in data.SPLITS}
+    alphabets = {s: sorted({n.split("/")[0] for n in p.class_names}) for s, p in parts.items()}
+    assert alphabets == {"train": ["Greek", "Japanese_(katakana)", "Korean", "Sanskrit"],
+                         "val": ["Balinese", "Latin"], "test": ["Early_Aramaic", "Tagalog"]}
+    assert [parts[s].n_classes for s in data.SPLITS] == [612, 200, 156]

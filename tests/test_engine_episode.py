@@ -45,6 +45,35 @@ def test_folders_hold_the_sampled_images_and_the_answers_name_their_classes(test
         export.write_episode(test_split, tmp_path, ways=4, shots=2, seed=5)
 
 
+@pytest.mark.parametrize("fail_at", [1, 5, None])
+def test_an_interrupted_write_leaves_no_partial_episode(test_split, tmp_path, monkeypatch,
+                                                        fail_at):
+    (tmp_path / "mine.txt").write_text("kept")
+    real, calls = export._png, []
+
+    def interrupted(array, path):
+        calls.append(path)
+        if fail_at is not None and len(calls) == fail_at:
+            raise KeyboardInterrupt
+        real(array, path)
+
+    def interrupted_at_the_end(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export, "_png", interrupted)
+    if fail_at is None:                    # the answers file is the last thing written
+        monkeypatch.setattr(export._io, "write_json", interrupted_at_the_end)
+    for out in (tmp_path, tmp_path / "new"):
+        calls.clear()
+        with pytest.raises(KeyboardInterrupt):
+            export.write_episode(test_split, out, ways=3, shots=2, query=2, seed=0)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.txt"]
+    monkeypatch.undo()
+    export.write_episode(test_split, tmp_path, ways=3, shots=2, query=2, seed=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["answers.json", "mine.txt", "query",
+                                                          "support"]
+
+
 @pytest.mark.skipif(not (omniglot.default_root() / "images_background_small1.zip").is_file(),
                     reason="real Omniglot zips not found (set THEORY_OMNIGLOT)")
 def test_omniglot_episodes_round_trip_exactly(tmp_path):

@@ -10,7 +10,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from theory.engine import checkpoint, data
+from theory.engine import checkpoint, data, provenance
 from theory.engine import train as training
 
 # A few seconds per run: 1 conv layer of width 4, 3-way 1-shot, 2 tasks per meta-batch.
@@ -238,12 +238,12 @@ def test_commit_is_marked_dirty_when_the_package_differs(monkeypatch, status, ex
     def run(args, **kwargs):
         out = "abc" if args[1] == "rev-parse" else status
         return subprocess.CompletedProcess(args, 0, stdout=out + "\n", stderr="")
-    monkeypatch.setattr(training.subprocess, "run", run)
+    monkeypatch.setattr(provenance.subprocess, "run", run)
     assert training.git_commit() == expected
 
 
 def test_commit_is_unknown_without_git(monkeypatch):
     def run(args, **kwargs):
         raise FileNotFoundError("git")
-    monkeypatch.setattr(training.subprocess, "run", run)
+    monkeypatch.setattr(provenance.subprocess, "run", run)
     assert training.git_commit() == "unknown"

@@ -1,15 +1,18 @@
 """R5 simulator: closed-form gradients, exact expectations, what each method learns, the CLI."""
 
+import functools
 import json
 
 import numpy as np
 import pytest
+import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from theory import _cli
 from theory.landscape import precondition as pc
 from theory.landscape.cli import main
+from theory.symbolic import matrix
 
 CASES = [("maml", 1, 1), ("maml", 1, 3), ("metasgd", 1, 1), ("metasgd", 1, 2), ("kfo", 1, 1),
          ("kfo", 1, 3), ("maml", 2, 1)]
@@ -188,3 +191,50 @@ def test_cli_bad_input_is_one_line_and_exit_2(argv, message, capsys):
     code, out, err = _cli_run(["precondition", *argv], capsys)
     assert code == 2 and not out
     assert len(err.strip().splitlines()) == 1 and message in err
+
+
+@functools.lru_cache(maxsize=None)
+def _shallow_objective(steps):
+    """R5a's derived objective (K steps by differentiation, then E over a), d = 2."""
+    return matrix.r5a_shallow(2, steps)[1].lhs
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2 ** 32 - 1), alpha=st.floats(0.1, 1.5), steps=st.integers(1, 2))
+def test_numeric_floors_are_the_symbolic_closed_forms(seed, alpha, steps):
+    """R5a's derived objective at w = mu and R5b's best floor, evaluated at random SPD matrices."""
+    rng = np.random.default_rng(seed)
+    sigma = pc.covariance(rng, 2, 1 + 9 * rng.random(), rotate=True)
+    b = rng.normal(size=(2, 2))
+    cov = b @ b.T + 0.1 * np.eye(2)
+    floor, best = matrix.meta_sgd_floor(sympy.Matrix(sigma), sympy.Matrix(cov))
+    numeric, beta = pc.metasgd_floor(sigma, cov, alpha)
+    assert numeric == pytest.approx(float(floor), rel=1e-9, abs=1e-12)
+    np.testing.assert_allclose(beta, np.array(best, dtype=float).ravel() / alpha, rtol=1e-8)
+    objective = _shallow_objective(steps)
+    s_sigma, s_cov, _, s_mu, s_w = matrix._setting(2)
+    mu = rng.normal(size=2)
+    at = {**dict(zip(list(s_sigma), sigma.ravel(), strict=True)),
+          **dict(zip(list(s_cov), cov.ravel(), strict=True)),
+          **dict(zip(list(s_mu), mu, strict=True)), **dict(zip(list(s_w), mu, strict=True)),
+          matrix.alpha: alpha}
+    assert pc.shallow_floor(sigma, cov, alpha, steps) == pytest.approx(
+        float(objective.subs(at)), rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("method", ["metasgd", "kfo"])
+def test_one_step_shortcuts_are_the_general_recurrence(method):
+    """K = 1 Meta-SGD (R5b's O(d^2) form) and KFO (the completed square) must equal the
+    (R, d, d) recurrence of any K."""
+    rng = np.random.default_rng(4)
+    prob = problem(rng, 4, 1)
+    w, q = params_of(rng, method, 1, 4, 4)
+    loss, (grad_w, grad_q) = pc.objective(method, 1, (w, q), prob)
+    p = q[:, :, None] * np.eye(4) if method == "metasgd" else np.swapaxes(q, 1, 2)
+    loss2, grad_w2, g_n = pc._linear(w, p @ prob.sigma, prob)
+    grad_p = -prob.alpha * g_n @ prob.sigma
+    expected = (np.diagonal(grad_p, axis1=1, axis2=2) if method == "metasgd"
+                else np.swapaxes(grad_p, 1, 2))
+    np.testing.assert_allclose(loss, loss2, rtol=1e-10)
+    np.testing.assert_allclose(grad_w, grad_w2, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(grad_q, expected, rtol=1e-10, atol=1e-12)

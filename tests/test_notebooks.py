@@ -11,10 +11,11 @@ NOTEBOOKS = sorted((pathlib.Path(__file__).parent.parent / "notebooks").glob("*.
 BUDGET_S = 180  # each notebook must run in under 3 minutes on 2 cores
 
 
-def test_the_four_walkthroughs_exist():
+def test_the_five_walkthroughs_exist():
     assert [p.name for p in NOTEBOOKS] == [
         "01_failure_mode.ipynb", "02_symbolic_meta_gradients.ipynb",
-        "03_landscapes_and_trajectories.ipynb", "04_linnet_and_meta_optimizers.ipynb"]
+        "03_landscapes_and_trajectories.ipynb", "04_linnet_and_meta_optimizers.ipynb",
+        "05_preconditioners.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

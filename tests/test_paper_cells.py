@@ -145,8 +145,9 @@ def test_summary_renders_all_39_paper_values_beside_ours(tmp_path, capsys):
     assert f"| MAML | 66.8 | 62.0 ± {half:.1f} (n=3, t over seeds) |" in out
     assert "| KFO | 96.62 | not run |" in out and "| MAML w/ LinNet | 88.1 | not run |" in out
     assert "## synthetic" in out and "hidden 16" in out and "over seeds (Student's t)" in out
-    for value in (*numbers.TABLE1.values(), *numbers.TABLE2.values()):
-        assert f"| {value:g} |" in out
+    for text in numbers.PRINTED.values():
+        assert f"| {text} |" in out
+    assert "| 54.0 |" in out and "| 59.90 |" in out     # as the paper prints them
     assert out.count(render.ABSENT) == 2 * (8 + 7)
     assert "`python -m theory.paper run --budget cpu --datasets cifarfs --data cifarfs=PATH`" \
         in out

@@ -10,7 +10,7 @@ import pytest
 import sympy
 
 from theory import _cli
-from theory.symbolic import bridge, cli, dag, derive, matrix, results, symbols
+from theory.symbolic import bridge, cli, dag, derive, maml, matrix, results, symbols
 
 
 def run(argv, capsys):
@@ -134,3 +134,15 @@ def test_latex_writes_a_shared_subexpression_one_way(capsys):
     assert "\\mathrm{c" not in out
     used = set(re.findall(r"c_\{\d+\}", " ".join(line.split(" &= ", 1)[1] for line in lines[1:])))
     assert used and used <= set(defined)
+
+
+def test_a_slow_derivation_says_so_and_shows_progress(capsys, monkeypatch):
+    monkeypatch.setattr(cli, "SLOW", 0.0)  # treat this small derivation as a slow one
+    status, out, err = run(["derive", "--model", "logistic", "--depth", "2", "--steps", "2",
+                            "--shots", "3"], capsys)
+    assert status == 0 and "meta_grad[b]" in out
+    assert err.splitlines()[0].startswith(f"{cli.PROG}: this derivation takes roughly")
+    total = maml.stages(2)
+    assert total == 5 and f"{total}/{total}" in err
+    assert cli.estimate("logistic", 6, 5, 10) > cli.estimate("logistic", 4, 3, 10) > 0
+    assert cli.estimate("linear", 6, 5, None) == 0

@@ -29,6 +29,7 @@ meta_grad(..., chunk=None, workers=None) -> (loss, grads, aux)   tasks in chunks
                                   :mod:`.parallel`); exact weighted sum
 evaluate_batch(...); cross_entropy; accuracy; ALGOS
 optim.adam(step_size) -> (init, update, get_params), jax-style, never mutating
+optim.schedule(name, step_size, total) -> step_size(i): constant or cosine
 
 Meta-optimizers (:mod:`.metaopt`)
 ---------------------------------
@@ -37,14 +38,17 @@ count_parameters(meta_params)     {"meta": ..., "deployed": ...}
 
 Data (:mod:`.data`)
 -------------------
-load(name, path, *, split, seed)  synthetic, omniglot, cifarfs, mini-imagenet
+load(name, path, *, split, seed, split_by)  synthetic, omniglot, cifarfs, mini-imagenet
+                                  (split_by="alphabet": whole Omniglot alphabets held out)
 sample_tasks(dataset, rng, *, tasks, ways, shots, query); mean_ci95(accs); load_image_folder
 
-Runs (:mod:`.train`, :mod:`.evaluate`, :mod:`.checkpoint`, :mod:`.adapt_task`)
------------------------------------------------------------------------------
+Runs (:mod:`.train`, :mod:`.evaluate`, :mod:`.stopping`, :mod:`.checkpoint`, :mod:`.adapt_task`)
+----------------------------------------------------------------------------------------------
 train.train(config, *, out_dir, resume, progress, callback) -> result dict (results.json)
 train.make_config(**overrides), train.DEFAULTS, train.restore(path), train.DivergedError
 evaluate.evaluate(meta_params, dataset, rng, *, config, episodes=600) -> accuracy +- 95% CI
+evaluate.adaptation_curve(..., steps=range(11)) -> accuracy +- 95% CI after each k inner steps
+stopping                          why a run stops (plateau, cap, NaN) and best.npz
 checkpoint.save / checkpoint.load  atomic ``.npz`` checkpoints with the architecture
 adapt_task.adapt_folders(checkpoint, support, query, *, steps, metaopt) -> predictions, notes
 bench.run(args)                    timed meta-steps (``benchmarks/engine_speed.py``)

@@ -5,6 +5,8 @@ Layout of the file (all keys are plain ``np.load``-able arrays, no pickles):
 - ``model/<key>``    the model params, same keys as ``cnn.init`` (``model/conv1/w``, ...);
 - ``metaopt/<key>``  the meta-optimizer params ``phi`` (absent without a meta-optimizer);
 - ``adam/<key>``     the outer Adam state (``optim.state_to_arrays``);
+- ``best/<key>``     optional (runs with early stopping): the parameters of the best
+  validation round so far, ``{"model": ..., "metaopt": ...}``; ``load`` gives ``None`` without;
 - ``__meta__``       a JSON string: format version, run config, iteration reached, the state of
   the task-sampling random generator, validation history, architecture and the nesting of
   every tree above, so that loading restores exactly the saved Python objects.
@@ -27,7 +29,7 @@ ZIP_MAGIC = b"PK\x03\x04"          # every .npz is a zip archive
 
 
 def save(path, *, model, metaopt, adam, config, iteration, rng_state, validation=(),
-         architecture=None, extra=None):
+         architecture=None, extra=None, best=None):
     """Write a checkpoint atomically (a reader sees the old file or the new one, never a mix).
 
     ``model``/``metaopt``/``adam`` are trees (dicts, lists, tuples) of arrays; ``rng_state`` is
@@ -36,6 +38,8 @@ def save(path, *, model, metaopt, adam, config, iteration, rng_state, validation
     arrays, specs = {}, {}
     for group, tree in zip(GROUPS, (model, metaopt, adam), strict=True):
         specs[group] = _flatten(tree, group, arrays)
+    if best is not None:
+        specs["best"] = _flatten(best, "best", arrays)
     meta = {"format": FORMAT, "version": VERSION, "config": config, "iteration": int(iteration),
             "rng_state": rng_state, "validation": [list(v) for v in validation],
             "architecture": architecture, "trees": specs, "extra": extra or {}}
@@ -103,6 +107,7 @@ def load(path):
     except (KeyError, TypeError) as err:
         raise ValueError(f"{path} is a damaged theory.engine checkpoint (entry {err} of its "
                          "__meta__ trees is missing)") from None
+    out["best"] = _unflatten(meta["trees"]["best"], arrays) if "best" in meta["trees"] else None
     return out
 
 

@@ -6,8 +6,11 @@ class, one inner step of 0.4, outer Adam 0.01, 4 tasks per meta-batch, 200 itera
 validation every 50, 600 test episodes; see ``theory.engine.train.DEFAULTS``).
 ``--metaopt-option KEY=VALUE`` (repeatable) sets an option of the ``--metaopt`` method (e.g.
 ``psd=true``, ``conv=out``); every option is stored in the run's config and checkpoint, so
-``eval`` and ``adapt`` rebuild the same meta-optimizer. ``eval`` scores a checkpoint on a
-split; ``adapt`` applies a checkpoint to a user's own support/query folders (as many classes
+``eval`` and ``adapt`` rebuild the same meta-optimizer. Training to convergence: ``--patience P``
+stops on a validation plateau and tests the best round (``best.npz``), ``--meta-lr-schedule
+cosine`` anneals the outer step size, ``--split-by alphabet`` holds out whole Omniglot
+alphabets. ``eval`` scores a checkpoint on a split (``--curve K``: after each of 0..K inner
+steps); ``adapt`` applies a checkpoint to a user's own support/query folders (as many classes
 as the checkpoint's ways or fewer); ``bench`` times meta-steps (with ``--metaopt``);
 ``episode`` writes a task of a benchmark as image folders for ``adapt``. Bad input is one line
 on stderr and exit status 2; Ctrl-C during ``train`` names the last checkpoint, which
@@ -32,7 +35,8 @@ WAYS = _cli.int_at_least(2)
 
 def build_parser():
     """The argument parser of every sub-command."""
-    parser = _cli.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser = _cli.ArgumentParser(prog=PROG,
+                                 description=__doc__.splitlines()[0].replace("``", ""))
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_cli.ArgumentParser)
     _add_train(sub.add_parser("train", help="meta-train a CNN and evaluate it"))
     _add_eval(sub.add_parser("eval", help="evaluate a checkpoint over test episodes"))
@@ -90,6 +94,16 @@ def _add_train(p):
                    help="test episodes (default: %(default)s)")
     p.add_argument("--checkpoint-every", type=pos, default=d["checkpoint_every"], metavar="C",
                    help="checkpoint every C iterations (default: %(default)s)")
+    p.add_argument("--patience", type=nonneg, default=d["patience"], metavar="P",
+                   help="stop after P validation rounds without improvement and test the "
+                        "best round; --iterations is then the cap (default: %(default)s = off)")
+    p.add_argument("--meta-lr-schedule", choices=training.SCHEDULES,
+                   default=d["meta_lr_schedule"],
+                   help="outer step size: constant, or cosine from --meta-lr to 0 over "
+                        "--iterations (default: %(default)s)")
+    p.add_argument("--split-by", choices=training.SPLIT_BY, default=d["split_by"],
+                   help="class split: the dataset's, or whole Omniglot alphabets held out "
+                        "for val and test (default: %(default)s)")
     p.add_argument("--seed", type=nonneg, default=d["seed"], metavar="s",
                    help="seed of init, tasks and episodes (default: %(default)s)")
     p.add_argument("--out", required=True, metavar="DIR",
@@ -110,6 +124,9 @@ def _add_eval(p):
     p.add_argument("--data", metavar="PATH", default=None, help="override the stored path")
     p.add_argument("--steps", type=_cli.nonnegative_int, default=None, metavar="S",
                    help="inner steps (default: the training value)")
+    p.add_argument("--curve", type=_cli.nonnegative_int, default=None, metavar="K",
+                   help="adaptation curve: accuracy after each of 0..K inner steps, on the "
+                        "same episodes (one adaptation of K steps each)")
     _add_metaopt_override(p)
     _add_common(p)
 
@@ -117,7 +134,8 @@ def _add_eval(p):
 def _add_adapt(p):
     p.add_argument("--checkpoint", required=True, metavar="CKPT")
     p.add_argument("--support", required=True, metavar="DIR",
-                   help="one sub-folder of images per class")
+                   help="one sub-folder of images per class: 2 up to the checkpoint's ways "
+                        "(fewer classes use the head's first output units)")
     p.add_argument("--query", required=True, metavar="DIR", help="images to classify")
     p.add_argument("--steps", type=_cli.nonnegative_int, default=None, metavar="S",
                    help="inner steps (default: the training value)")
@@ -133,6 +151,8 @@ def _add_episode(p):
                    help="benchmark (default: %(default)s)")
     p.add_argument("--data", metavar="PATH", default=None, help="dataset location")
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
+    p.add_argument("--split-by", choices=training.SPLIT_BY, default="character",
+                   help="class split (default: %(default)s; alphabet: Omniglot only)")
     p.add_argument("--ways", type=WAYS, default=5, metavar="N", help="classes, >= 2")
     p.add_argument("--shots", type=pos, default=1, metavar="K")
     p.add_argument("--query", type=pos, default=1, metavar="Q",
@@ -242,14 +262,20 @@ def _saved_so_far(out):
 
 def cmd_eval(args):
     """``eval``: accuracy of a checkpoint over ``--episodes`` episodes of ``--split``."""
+    if args.curve is not None and args.steps is not None:
+        raise ValueError(f"--steps {args.steps} and --curve {args.curve} contradict each other: "
+                         f"--curve K scores after each of 0..K inner steps; give one of them")
     config, meta_params, opt_obj, _ = training.restore(args.checkpoint)
     meta_params, opt_obj, config = training.override(meta_params, opt_obj, config,
                                                      args.metaopt, args.steps)
     path = training.check_data(config["dataset"], args.data) if args.data is not None \
         else config["data"]
-    dataset = training.check_ways(config, data.load(config["dataset"], path, split=args.split))
-    res = evaluation.evaluate(meta_params, dataset,
-                              training.episode_rng(config["seed"], args.split),
+    dataset = training.check_ways(config, data.load(config["dataset"], path, split=args.split,
+                                                     split_by=config["split_by"]))
+    rng = training.episode_rng(config["seed"], args.split)
+    if args.curve is not None:
+        return _eval_curve(args, config, meta_params, opt_obj, dataset, rng)
+    res = evaluation.evaluate(meta_params, dataset, rng,
                               config=config, episodes=args.episodes, metaopt=opt_obj,
                               progress=not args.no_progress, desc=args.split)
     record = {"kind": "engine-eval", "checkpoint": args.checkpoint, "split": args.split,
@@ -261,6 +287,24 @@ def cmd_eval(args):
     else:
         _print_counts(record["parameters"])
         _print_accuracy(record[args.split], args.split)
+    return 0
+
+
+def _eval_curve(args, config, meta_params, opt_obj, dataset, rng):
+    """``eval --curve K``: the ``engine-curve`` record of accuracy after 0..K inner steps."""
+    res = evaluation.adaptation_curve(meta_params, dataset, rng, config=config,
+                                      steps=range(args.curve + 1), episodes=args.episodes,
+                                      metaopt=opt_obj, progress=not args.no_progress,
+                                      desc=args.split)
+    record = {"kind": "engine-curve", "checkpoint": args.checkpoint, "split": args.split,
+              "config": config, "commit": training.git_commit(),
+              "curve": {k: res[k] for k in ("steps", "accuracy", "ci95", "episodes")}}
+    if args.json:
+        _print_json(record)
+    else:
+        for k, acc, ci in zip(res["steps"], res["accuracy"], res["ci95"], strict=True):
+            _print_accuracy({"accuracy": acc, "ci95": ci, "episodes": res["episodes"]},
+                            f"{args.split} k={k}")
     return 0
 
 
@@ -287,7 +331,7 @@ def cmd_adapt(args):
 def cmd_episode(args):
     """``episode``: write one seeded episode as image folders (``data.export``)."""
     export.check_out(args.out)              # before the dataset is read, which takes a while
-    dataset = data.load(args.dataset, args.data, split=args.split)
+    dataset = data.load(args.dataset, args.data, split=args.split, split_by=args.split_by)
     record = export.write_episode(dataset, args.out, ways=args.ways, shots=args.shots,
                                   query=args.query, seed=args.seed)
     print(f"{args.ways}-way {args.shots}-shot episode of {record['dataset']}/{record['split']}: "

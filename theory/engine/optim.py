@@ -4,9 +4,16 @@ Kingma & Ba 2015, Alg. 1: ``m <- b1 m + (1 - b1) g``, ``v <- b2 v + (1 - b2) g^2
 ``x <- x - step_size * m_hat / (sqrt(v_hat) + eps)`` with ``m_hat = m / (1 - b1^(i+1))``,
 ``v_hat = v / (1 - b2^(i+1))`` at 0-based iteration ``i``.
 A state is ``{"x": tree, "m": tree, "v": tree}``; trees are nested dicts of arrays.
+
+Step-size schedules ``schedule(name, step_size, total) -> step_size(i)`` (``SCHEDULES``):
+``constant`` (``step_size`` at every iteration) and ``cosine`` (Loshchilov & Hutter 2017,
+without restarts: ``step_size (1 + cos(pi i / total)) / 2`` for ``i < total``, from
+``step_size`` down towards 0 at ``total``). Each is a pure function of the iteration, so a run
+resumed at iteration ``i`` takes exactly the steps of an uninterrupted one.
 """
 
 import json
+import math
 
 import autograd.numpy as anp
 import numpy as np
@@ -58,6 +65,28 @@ def adam(step_size, b1=0.9, b2=0.999, eps=1e-8):
         return state["x"]
 
     return init, update, get_params
+
+
+SCHEDULES = ("constant", "cosine")
+
+
+def schedule(name, step_size, total):
+    """The step size of iteration ``i`` (0-based) under schedule ``name`` over ``total`` steps.
+
+    ``name`` is one of ``SCHEDULES``; ``step_size`` > 0; ``total`` (an integer >= 1) is the
+    length the cosine spans (a run's cap on meta-iterations); iterations past it keep the
+    last value of the cosine rather than rising again.
+    """
+    if name not in SCHEDULES:
+        raise ValueError(f"schedule {name!r} is not one of {list(SCHEDULES)}")
+    if not step_size > 0:
+        raise ValueError(f"step_size must be > 0, got {step_size!r}")
+    if isinstance(total, bool) or not isinstance(total, (int, np.integer)) or total < 1:
+        raise ValueError(f"total={total!r} must be an integer >= 1")
+    step_size, total = float(step_size), int(total)
+    if name == "constant":
+        return lambda i: step_size
+    return lambda i: step_size * 0.5 * (1.0 + math.cos(math.pi * min(i, total - 1) / total))
 
 
 def _flatten(tree, prefix, out, structure):

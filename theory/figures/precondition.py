@@ -36,7 +36,8 @@ def compute_preconditioner(rng, quick=False):
     All runs at one kappa share Sigma (the same seed). Returns ``{"conds", "runs": {key:
     {"loss": best final loss per kappa, "preconditioner": its P}}, "floor", "floor_metasgd",
     "target", "summary"}`` (summary: each key's loss and relative Frobenius distance of its P
-    to its own (alpha Sigma)^-1 at the largest kappa); ``--quick`` uses three kappas, 2 restarts, 200 iterations.
+    to its own (alpha Sigma)^-1 at the largest kappa); ``--quick`` uses three kappas, 2 restarts
+    and 200 iterations.
     """
     conds = CONDS[::2] if quick else CONDS
     budget = dict(restarts=2, iterations=200) if quick else dict(restarts=4, iterations=3000)

@@ -55,8 +55,9 @@ def _common(p, *, alpha=0.5, steps=1, restarts=8, iterations=1500, lr=0.02, opti
     p.add_argument("--seed", type=_cli.nonnegative_int, default=0, help="random seed (>= 0)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--out", help="also write the JSON result to this file (atomically)")
-    p.add_argument("--population", action=argparse.BooleanOptionalAction, default=True,
-                   help="linear models: exact population objective (default) or sampled data")
+    p.add_argument("--population", action=argparse.BooleanOptionalAction, default=None,
+                   help="linear models: exact population objective (the default) or sampled "
+                        "data; the logistic model always samples")
     p.add_argument("--alpha", type=_cli.positive_float, default=alpha, help="inner step > 0")
     p.add_argument("--sigma2", type=_cli.positive_float, default=1.0, help="E[x^2] > 0")
     p.add_argument("--steps", type=_cli.nonnegative_int, default=steps, help="inner steps K")
@@ -106,8 +107,9 @@ def build_parser():
     p.add_argument("--method", choices=METHODS, default="maml", help="meta-learning method")
     p.add_argument("--init-scale", type=_cli.positive_float, default=1.0,
                    help="starting weights ~ N(0, init-scale^2)")
-    p.add_argument("--exact", action=argparse.BooleanOptionalAction, default=True,
-                   help="with --population: exact expectation over a instead of meta-batches")
+    p.add_argument("--exact", action=argparse.BooleanOptionalAction, default=None,
+                   help="with --population: exact expectation over a (the default) instead of "
+                        "meta-batches of --meta-batch slopes")
     p.add_argument("--progress", action="store_true", help="progress bar on stderr")
     p = command("curves", "adaptation curves: shallow vs deep, LogR vs LinNet")
     _common(p, steps=2, restarts=4, iterations=1000)
@@ -178,11 +180,26 @@ def _slope_std(args):
     return 2.0 if getattr(args, "model", "linear") == "logistic" else 0.5
 
 
+def _population(args):
+    """``--population`` resolved (default on); refused where it would be silently ignored."""
+    if getattr(args, "model", "linear") == "logistic":
+        for flag in ("population", "exact"):
+            if getattr(args, flag, None) is not None:
+                raise ValueError(f"--{flag}/--no-{flag} applies to the linear model only; "
+                                 "the logistic model always trains on sampled meta-batches of "
+                                 "--shots points")
+        return False
+    if args.population is False and getattr(args, "exact", None) is not None:
+        raise ValueError("--exact/--no-exact goes with --population (the exact population "
+                         "objective); with --no-population the run samples data")
+    return args.population is not False
+
+
 def _shared(args):
     return dict(alpha=args.alpha, sigma2=args.sigma2, slope_mean=args.slope_mean,
                 slope_std=_slope_std(args), steps=args.steps, restarts=args.restarts,
                 iterations=args.iterations, lr=args.lr, optimizer=args.optimizer,
-                population=args.population, shots=args.shots, meta_batch=args.meta_batch)
+                population=_population(args), shots=args.shots, meta_batch=args.meta_batch)
 
 
 def _train(rng, args):
@@ -190,10 +207,11 @@ def _train(rng, args):
     std = _slope_std(args)
     tasks = (analyses.linear_tasks(args.sigma2, args.slope_mean, std) if linear else
              ClassificationTasks(args.sigma2, SlopeDistribution(args.slope_mean, std)))
-    exact = linear and args.population and args.exact
+    population = _population(args)
+    exact = linear and population and args.exact is not False
     lr = args.lr if args.lr is not None else (0.3 if exact else 0.03)
     run = meta_train(rng, model=args.model, depth=args.depth, method=args.method,
-                     steps=args.steps, alpha=args.alpha, tasks=tasks, population=args.population,
+                     steps=args.steps, alpha=args.alpha, tasks=tasks, population=population,
                      shots=args.shots, meta_batch=None if exact else args.meta_batch,
                      restarts=args.restarts, iterations=args.iterations,
                      optimizer=args.optimizer, lr=lr, record_every=max(1, args.iterations // 20),

@@ -3,13 +3,16 @@
 Tasks are y = a^T x, x ~ N(0, Sigma), a ~ N(mu, V); the post-adaptation loss of a task is
 L_a = 1/2 e_K^T Sigma e_K with e_K the error after K inner steps of size alpha. Averaged over a
 it is a closed form in (Sigma, mu, V) (:mod:`theory.symbolic.matrix`, R5a-R5d), so meta-training
-needs neither sampled tasks nor data, and the gradients below are written out by hand (checked
-against finite differences and autograd in the tests). Restarts are the leading array axis.
+needs neither sampled tasks nor data, and the gradients below are written out by hand (the
+tests check them against central differences in float64, the losses against exact Gauss-Hermite
+expectations and the floors against theory.symbolic). Restarts are the leading array axis.
 
 Methods, all with the step e -> e - alpha P Sigma e to first order in alpha:
 maml, depth 1   f = w^T x, P = I fixed; params (w,)
-metasgd         P = diag(beta) (Meta-SGD, beta a learned multiplier of alpha); params (w, beta)
-kfo             w^T -> w^T - alpha grad^T R, P = R^T learned (R5c); params (w, R)
+metasgd         P = diag(beta) (Meta-SGD, beta a learned multiplier of alpha); params (w, beta);
+                K = 1 uses R5b's quadratic form in beta, O(d^2) per restart
+kfo             w^T -> w^T - alpha grad^T R, P = R^T learned (R5c); params (w, R); K = 1
+                completes the square around R = (alpha Sigma)^-1 (three products per restart)
 maml, depth 2   f = W2 W1 x, W1: h x d, u = W2^T; the one-step map of R5d with
                 P = ||u||^2 I + W1^T W1 and the alpha^2 (w^T Sigma e) Sigma e term; params
                 (W1, u). K = 1 only: with K inner steps the task average needs Gaussian moments
@@ -63,12 +66,18 @@ def shallow_floor(sigma, cov, alpha, steps):
     return 0.5 * float(np.trace(m @ sigma @ m @ cov))
 
 
+def _metasgd_quadratic(sigma, cov):
+    """``(c, C o Sigma)`` of R5b: C = Sigma V Sigma, c = diag(C), o the entrywise product."""
+    c_mat = sigma @ cov @ sigma
+    return np.diag(c_mat).copy(), c_mat * sigma
+
+
 def metasgd_floor(sigma, cov, alpha):
     """R5b (K = 1): best floor 1/2 [tr(V Sigma) - c^T (C o Sigma)^-1 c] and beta*, C = S V S."""
-    c_mat = sigma @ cov @ sigma
-    c = np.diag(c_mat).copy()
-    best = np.linalg.solve(c_mat * sigma, c)
-    return 0.5 * float(np.trace(cov @ sigma) - c @ best), best / alpha
+    c, hadamard = _metasgd_quadratic(sigma, cov)
+    best = np.linalg.solve(hadamard, c)
+    # a minimum of squares: a negative difference is rounding (a diagonal Sigma gives 0)
+    return max(0.5 * float(np.trace(cov @ sigma) - c @ best), 0.0), best / alpha
 
 
 def exact_width(sigma, rtol=1e-9):
@@ -123,8 +132,11 @@ def _deep(w1, u, problem):
     a2, a4 = alpha ** 2, alpha ** 4
     s2, s3 = sigma @ sigma, sigma @ sigma @ sigma
     w = np.einsum("rhd,rh->rd", w1, u)
-    p = _dot(u, u)[:, None, None] * np.eye(len(sigma)) + np.swapaxes(w1, 1, 2) @ w1
-    a_mat = np.eye(len(sigma)) - alpha * p @ sigma
+    diag = np.arange(len(sigma))
+    p = np.swapaxes(w1, 1, 2) @ w1
+    p[:, diag, diag] += _dot(u, u)[:, None]  # in place: one pass fewer over (R, d, d)
+    a_mat = -alpha * (p @ sigma)
+    a_mat[:, diag, diag] += 1
     a_t = np.swapaxes(a_mat, 1, 2)
     m, s = w - mu, w @ sigma
     vs = s @ cov
@@ -157,6 +169,47 @@ def _deep(w1, u, problem):
     return loss, (grad_w1, grad_u)
 
 
+def _metasgd_one_step(w, beta, problem):
+    """Meta-SGD, K = 1, in O(d^2) per restart: R5b's quadratic in beta plus the mean term.
+
+    F = 1/2 r^T Sigma r + floor + alpha^2/2 (beta - beta*)^T (C o Sigma) (beta - beta*) with
+    r = (I - alpha diag(beta) Sigma)(w - mu), C = Sigma V Sigma and (floor, beta*) of
+    :func:`metasgd_floor`: every term is >= 0, so no cancellation makes a loss negative.
+    """
+    sigma, mu, _, alpha, _ = problem
+    _, hadamard = _metasgd_quadratic(sigma, problem.cov)
+    floor, best = metasgd_floor(sigma, problem.cov, alpha)
+    m = w - mu
+    s = m @ sigma
+    r = m - alpha * beta * s
+    sr = r @ sigma
+    h_delta = (beta - best) @ hadamard
+    loss = 0.5 * _dot(r, sr) + floor + 0.5 * alpha ** 2 * _dot(beta - best, h_delta)
+    grad_w = sr - alpha * (beta * sr) @ sigma
+    return loss, (grad_w, -alpha * s * sr + alpha ** 2 * h_delta)
+
+
+def _kfo_one_step(w, r_mat, problem):
+    """KFO, K = 1, with three matrix products per restart (R5c).
+
+    F = 1/2 r^T Sigma r + alpha^2/2 tr(D Sigma D^T C), r = (I - alpha R^T Sigma)(w - mu),
+    D = R - (alpha Sigma)^-1, C = Sigma V Sigma: the second term is tr((I - alpha R^T Sigma)^T
+    Sigma (I - alpha R^T Sigma) V) / 2 with the square completed, >= 0 and 0 at the target.
+    """
+    sigma, mu, cov, alpha, _ = problem
+    c_mat = sigma @ cov @ sigma
+    d_mat = r_mat - target(sigma, alpha)
+    d_sigma, c_d = d_mat @ sigma, c_mat @ d_mat
+    m = w - mu
+    s = m @ sigma
+    r = m - alpha * _mv(np.swapaxes(r_mat, 1, 2), s)
+    sr = r @ sigma
+    loss = 0.5 * _dot(r, sr) + 0.5 * alpha ** 2 * np.sum(d_sigma * c_d, axis=(1, 2))
+    grad_w = sr - alpha * _mv(r_mat, sr) @ sigma
+    grad_r = -alpha * s[:, :, None] * sr[:, None, :] + alpha ** 2 * c_d @ sigma
+    return loss, (grad_w, grad_r)
+
+
 def objective(method, depth, params, problem):
     """(post-adaptation population loss per restart, gradients in the order of params)."""
     if depth == 2:
@@ -166,9 +219,13 @@ def objective(method, depth, params, problem):
         loss, grad_w, _ = _linear(params[0], sigma, problem, learned=False)
         return loss, (grad_w,)
     w, q = params
+    if method == "metasgd" and problem.steps == 1:
+        return _metasgd_one_step(w, q, problem)
     if method == "metasgd":  # diag(beta) Sigma and diag(dF/dN Sigma) without a matmul
         loss, grad_w, g_n = _linear(w, q[:, :, None] * sigma, problem)
         return loss, (grad_w, -alpha * np.sum(g_n * sigma, axis=2))
+    if problem.steps == 1:
+        return _kfo_one_step(w, q, problem)
     loss, grad_w, g_n = _linear(w, np.swapaxes(q, 1, 2) @ sigma, problem)
     return loss, (grad_w, -alpha * np.swapaxes(g_n @ sigma, 1, 2))
 
@@ -249,9 +306,9 @@ def experiment(rng, *, dim, width=None, cond=10.0, rotate=False, method="maml", 
 
     Returns a JSON-ready dict: ``final_loss`` per restart (None where it diverged, also listed
     in ``diverged``), the closed-form ``floor`` (R5a, at this K) and ``floor_metasgd`` (R5b,
-    K = 1 only; either is None where alpha, K overflow it), the ``preconditioner`` of the best restart with ``target`` =
-    (alpha Sigma)^-1 and their relative Frobenius distance, ``exact_width`` (R5d) and
-    ``sigma``. ``width`` is ignored for depth 1 and defaults to ``dim``.
+    K = 1 only; either is None where alpha, K overflow it), the ``preconditioner`` of the best
+    restart with ``target`` = (alpha Sigma)^-1 and their relative Frobenius distance,
+    ``exact_width`` (R5d) and ``sigma``. ``width`` is ignored for depth 1 and defaults to ``dim``.
     """
     width = dim if width is None else width
     validate(method, depth, width, steps)

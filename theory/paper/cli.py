@@ -16,7 +16,7 @@ results/README.md.
 import argparse
 import os
 
-from theory import _cli
+from theory import _cli, _io
 from theory.paper import execute, records, render, repro
 from theory.paper import plan as planning
 
@@ -52,7 +52,9 @@ def _data(text):
 
 
 def _plan_options(p, budget_default="cpu"):
-    p.add_argument("--budget", choices=sorted(planning.BUDGETS), default=budget_default)
+    p.add_argument("--budget", choices=sorted(planning.BUDGETS), default=budget_default,
+                   help="run lengths, model width, seeds and search grid "
+                        "(results/README.md; default: %(default)s)")
     p.add_argument("--only", type=_words, default=None, metavar="TABLES",
                    help=f"comma list of {','.join(planning.TABLES)} (default: the budget's "
                         "plan, else all)")
@@ -64,7 +66,9 @@ def _plan_options(p, budget_default="cpu"):
                         f"{', '.join(planning.NEEDS_PATH)}; repeatable)")
     p.add_argument("--methods", type=_words, default=None, metavar="NAMES",
                    help=f"comma list of {','.join(planning.METHODS)} (default: all)")
-    p.add_argument("--layers", type=str, default=None, metavar="LIST")
+    p.add_argument("--layers", type=str, default=None, metavar="LIST",
+                   help=f"comma list of {','.join(map(str, planning.TABLE_A_LAYERS))} "
+                        "(default: the budget's, else all)")
     p.add_argument("--seeds", type=_cli.positive_int, default=None,
                    help="seeds per 2-layer row (default: the budget's)")
     p.add_argument("--lr-inner", type=_floats, default=None, metavar="LIST",
@@ -81,7 +85,8 @@ def _plan_options(p, budget_default="cpu"):
 
 def build_parser():
     """The argument parser of every sub-command."""
-    parser = _cli.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser = _cli.ArgumentParser(prog=PROG, description="The paper's Tables 1 and 2: plan, run "
+                                 "(on Dask), status, summary and repro of the sweep.")
     sub = parser.add_subparsers(dest="command", required=True)
     _plan_options(sub.add_parser("plan", help="print the plan: every run, its state, the "
                                  "estimated time of what is left"))
@@ -99,7 +104,8 @@ def build_parser():
     summary = sub.add_parser("summary", help="print both tables and the claim verdicts")
     summary.add_argument("--results", default="results", metavar="DIR")
     summary.add_argument("--datasets", type=_words, default=planning.DATASETS, metavar="NAMES")
-    summary.add_argument("--budget", choices=sorted(planning.BUDGETS), default=None)
+    summary.add_argument("--budget", choices=sorted(planning.BUDGETS), default=None,
+                         help="state this budget's preset in the header (default: none)")
     rep = sub.add_parser("repro", help="rewrite the table rows and claims C7, C8 of "
                          "paper_repro.md and the README's tables block from results/")
     rep.add_argument("--results", default="results", metavar="DIR")
@@ -131,6 +137,13 @@ def main(argv=None):
         return _cli.emit("updated: " + (", ".join(changed) or "nothing (already current)"))
     if os.path.exists(args.results) and not os.path.isdir(args.results):
         raise ValueError(f"--results {args.results!r} is a file; expected a directory")
+    if args.command == "run":
+        if args.jobs is not None and args.scheduler is not None:
+            raise ValueError(f"--jobs {args.jobs} sets the workers of the LocalCluster; with "
+                             f"--scheduler {args.scheduler} the cluster's workers run (drop "
+                             "one of them)")
+        _io.check_writable(args.results, what="--results")
+        _io.check_writable(args.runs, what="--runs")
     if args.command in ("plan", "status"):
         plan, states = execute.prepare(args.budget, args.results, args.runs, **_restrict(args))
         if args.command == "plan":

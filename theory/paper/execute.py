@@ -103,7 +103,7 @@ def executor(scheduler=None, jobs=None, echo=print):
             client = stack.enter_context(distributed.Client(cluster))
         else:
             try:
-                client = stack.enter_context(distributed.Client(scheduler, timeout="20s"))
+                client = stack.enter_context(distributed.Client(scheduler, timeout="10s"))
             except (OSError, TimeoutError, ValueError) as err:
                 raise ValueError(f"--scheduler {scheduler}: cannot connect ({err})") from None
 

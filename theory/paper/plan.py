@@ -39,6 +39,10 @@ _TINY = {"hidden": 4, "iterations": 4, "val_every": 2, "val_episodes": 4, "test_
          "seeds": 1, "deep_seeds": 1, "meta_batch": 2, "query": 2, "steps": 1,
          "lr_iterations": 2, "lr_val_episodes": 4, "lr_inner": (0.1, 0.4), "lr_meta": (0.003,),
          "default_lr": (0.4, 0.003), "lr_20w": ((0.4,), (0.003,))}
+# The engine config keys (``theory.engine.train.DEFAULTS``) a budget row passes to every run; a
+# budget that needs another engine option (say, early stopping) adds its key here and in its
+# row. ``meta_batch``, ``query`` and ``steps`` (optional in a row) override ``SETTING``.
+RUN_KEYS = ("hidden", "iterations", "val_every", "val_episodes", "test_episodes")
 BUDGETS = {
     "smoke": dict(_TINY, datasets=("synthetic",), tables=("lr-search", "table-a", "table-b"),
                   methods=("maml", "linnet", "kfo"), layers=(2,)),
@@ -112,8 +116,7 @@ def make_plan(budget_name, *, tables=None, datasets=None, methods=None, layers=N
         raise ValueError(f"seeds={seeds!r} must be an integer >= 1")
     n_seeds = b["seeds"] if seeds is None else seeds
     want_m, want_l = set(methods or METHODS), set(layers or TABLE_A_LAYERS)
-    base = {k: b[k] for k in ("hidden", "iterations", "val_every", "val_episodes",
-                              "test_episodes")}
+    base = {k: b[k] for k in RUN_KEYS if k in b}
     setting = dict(SETTING, **{k: b[k] for k in ("meta_batch", "query", "steps") if k in b})
     runs, seen = [], set()
 

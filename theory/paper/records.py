@@ -39,8 +39,9 @@ def run_dir(runs_dir, budget_name, run):
 
 
 def read_json_or_none(path):
-    """The JSON at ``path``, or ``None`` if there is no such file."""
-    return _io.read_json(path) if os.path.exists(path) else None
+    """The JSON object at ``path``, or ``None`` if there is no such file (``ValueError``
+    naming it when it is not a JSON object)."""
+    return _io.read_json(path, dict, what="record") if os.path.exists(path) else None
 
 
 def _record_file(results_dir, runs_dir, budget_name, run):

@@ -39,12 +39,12 @@ def ours_text(cell, dataset=None):
 
 
 def paper_text(dataset, method, layers=2, table="table-b"):
-    """The paper's value in % as text ("—" when the paper has no such cell)."""
+    """The paper's value in % as it prints it ("—" when the paper has no such cell)."""
     if table == "table-a":
-        value = numbers.table1(dataset, method, layers)
+        key, value = (dataset, method, layers), numbers.table1(dataset, method, layers)
     else:
-        value = numbers.table2(dataset, method)
-    return "—" if value is None else f"{value:g}"
+        key, value = (dataset, method), numbers.table2(dataset, method)
+    return "—" if value is None else numbers.PRINTED[key]
 
 
 def _tables(found, dataset, mark):

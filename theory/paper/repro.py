@@ -37,6 +37,8 @@ def _budget(cell):
 
 
 def _cell_row(row_id, setting, dataset, method, layers, cell, quoted, claim):
+    printed = render.paper_text(dataset, method, layers,
+                                "table-b" if row_id.startswith("T2/") else "table-a")
     if not cellmod.has_result(cell):
         if dataset in planning.NEEDS_PATH:
             command = render.fill_command(dataset)
@@ -46,12 +48,12 @@ def _cell_row(row_id, setting, dataset, method, layers, cell, quoted, claim):
             command = RUN
             failed = f" ({cell['failed']} seed(s) failed)" if cell else ""
             why = f"not run: no record under `results/` yet{failed}; `{RUN}` runs it"
-        return f"| {row_id} | {setting} | {quoted:g} | not run | `{command}` | — | {why} |"
+        return f"| {row_id} | {setting} | {printed} | not run | `{command}` | — | {why} |"
     table = "table-a" if method in planning.TABLE_A_METHODS else "table-b"
     files = f"results/{table}/{dataset}/{method}-L{layers}-s*.json"
     verdict = (f"measured: ours − paper = {cell['accuracy'] - quoted:+.1f} points at a "
                f"budget far below the paper's, so only the ordering is judged ({claim})")
-    return (f"| {row_id} | {setting} | {quoted:g} | {render.ours_text(cell)} | `{RUN}` "
+    return (f"| {row_id} | {setting} | {printed} | {render.ours_text(cell)} | `{RUN}` "
             f"(records: `{files}`) | {_budget(cell)} | {verdict} |")
 
 

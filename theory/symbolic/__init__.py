@@ -35,8 +35,9 @@ report.text()       R1-R5 as readable text, each claim checked (``python -m theo
                     report``)
 cli.main(argv)      ``python -m theory.symbolic``; cli.document(d) / cli.parse(doc) are the
                     json form of a Derivation and its inverse
-dag                 postorder, free_symbols, tree_size, share/unshare, substitute: tools that
-                    walk the expressions as the small DAGs they are, never as expanded trees
+dag                 postorder, free_symbols, tree_size, share/unshare, substitute, Interner:
+                    tools that walk the expressions as the small DAGs they are, never as
+                    expanded trees
 
 Command line: ``python -m theory.symbolic derive --model linear --depth 2 --steps 1`` and
 ``python -m theory.symbolic report``.

@@ -21,6 +21,7 @@ inner loop and on n query points for the meta-loss (squared loss for ``linear``,
 cross-entropy for ``logistic``), n = ``shots``.
 """
 
+import contextvars
 import dataclasses
 import functools
 import operator
@@ -78,37 +79,51 @@ def hessian(loss, params):
     return tuple(tuple(sympy.diff(g, p) for p in params) for g in grad)
 
 
-def adapt(loss, params, step_size, steps):
+def adapt(loss, params, step_size, steps, interner=None, tick=None):
     """The inner-loop trajectory ``(theta_0, ..., theta_K)`` of K gradient steps on ``loss``.
 
-    Each theta_k is a tuple of expressions in the original ``params``.
+    Each theta_k is a tuple of expressions in the original ``params``; ``interner``: a
+    ``dag.Interner`` shared by the steps of one derivation (a new one by default); ``tick()``
+    is called after each step.
     """
+    interner = interner if interner is not None else dag.Interner()
     grad = gradient(loss, params)
     theta = tuple(params)
     path = [theta]
     for _ in range(steps):
-        at = dag.substitute(grad, dict(zip(params, theta, strict=True)))
+        at = dag.substitute(grad, dict(zip(params, theta, strict=True)), interner)
         theta = tuple(t - step_size * g for t, g in zip(theta, at, strict=True))
         path.append(theta)
+        if tick is not None:
+            tick()
     return tuple(path)
 
 
-def meta_gradient(support_loss, query_loss, params, path, step_size, first_order=False):
+def meta_gradient(support_loss, query_loss, params, path, step_size, first_order=False,
+                  interner=None, tick=None):
     """d/dtheta of ``query_loss(theta_K)`` through the trajectory ``path`` from ``adapt``.
 
     Exact (second order) by the reverse sweep g <- (I - alpha H_s(theta_k)) g, k = K-1..0,
     started at g = grad L_q(theta_K); ``first_order`` stops at grad L_q(theta_K).
+    ``interner``: the ``dag.Interner`` that ``adapt`` used, if any; ``tick()`` is called after
+    each step of the sweep.
     """
-    g = dag.substitute(gradient(query_loss, params), dict(zip(params, path[-1], strict=True)))
+    interner = interner if interner is not None else dag.Interner()
+    g = dag.substitute(gradient(query_loss, params), dict(zip(params, path[-1], strict=True)),
+                       interner)
     if first_order:
         return tuple(g)
     hess = hessian(support_loss, params)
+    if tick is not None:
+        tick()
     for theta in reversed(path[:-1]):
         at = dag.substitute([h for row in hess for h in row],
-                            dict(zip(params, theta, strict=True)))
+                            dict(zip(params, theta, strict=True)), interner)
         rows = [at[i * len(params):(i + 1) * len(params)] for i in range(len(params))]
         hg = [sympy.Add(*(h * gj for h, gj in zip(row, g, strict=True))) for row in rows]
         g = [gi - step_size * hgi for gi, hgi in zip(g, hg, strict=True)]
+        if tick is not None:
+            tick()
     return tuple(g)
 
 
@@ -160,11 +175,20 @@ def validate(model, depth, steps, loss, shots, first_order):
     return model, depth, steps, loss, shots, bool(first_order)
 
 
-def derive(model="linear", depth=1, steps=1, loss="population", shots=None, first_order=False):
+def stages(steps, first_order=False):
+    """How many times ``derive`` reports progress: K inner steps, then (exact meta-gradient)
+    the support Hessian and K sweep steps."""
+    return steps + (0 if first_order else steps + 1)
+
+
+def derive(model="linear", depth=1, steps=1, loss="population", shots=None, first_order=False,
+           progress=None):
     """Derive the K-step MAML problem of a 1D model of depth L; cached. See ``Derivation``.
 
     model ``'linear'`` or ``'logistic'``; depth L >= 1; steps K >= 0; loss ``'population'``
-    (linear only) or ``'empirical'`` with ``shots`` n >= 1 support and query points.
+    (linear only) or ``'empirical'`` with ``shots`` n >= 1 support and query points;
+    ``progress()``: called after each of the ``stages(steps, first_order)`` stages of a
+    derivation that is not cached yet.
 
     >>> d = derive("linear", depth=2, steps=1)
     >>> d.params, d.symbols[2:]
@@ -174,7 +198,14 @@ def derive(model="linear", depth=1, steps=1, loss="population", shots=None, firs
     >>> d.effective_step
     alpha*sigma2*(w1**2 + w2**2)
     """
-    return _derive(*validate(model, depth, steps, loss, shots, first_order))
+    token = _TICK.set(progress)
+    try:
+        return _derive(*validate(model, depth, steps, loss, shots, first_order))
+    finally:
+        _TICK.reset(token)
+
+
+_TICK = contextvars.ContextVar("tick", default=None)  # outside _derive's cache key
 
 
 @functools.lru_cache(maxsize=None)
@@ -202,12 +233,14 @@ def _derive(model, depth, steps, loss, shots, first_order):
 
     params = weights if model == "linear" else weights + (symbols.b,)
     support, query = support_of(params), query_of(params)
-    path = adapt(support, params, alpha, steps)
-    (meta_loss,) = dag.substitute([query], dict(zip(params, path[-1], strict=True)))
+    interner, tick = dag.Interner(), _TICK.get()
+    path = adapt(support, params, alpha, steps, interner, tick)
+    (meta_loss,) = dag.substitute([query], dict(zip(params, path[-1], strict=True)), interner)
     return Derivation(
         model=model, depth=depth, steps=steps, loss=loss, shots=shots, first_order=first_order,
         params=params, adapted=path[-1], meta_loss=meta_loss,
-        meta_grad=meta_gradient(support, query, params, path, alpha, first_order),
+        meta_grad=meta_gradient(support, query, params, path, alpha, first_order, interner,
+                                tick),
         multitask_grad=gradient(query, params),
         effective_step=effective_step(support_of, weights, alpha) if model == "linear" else None,
         symbols=params + (alpha,) + data)

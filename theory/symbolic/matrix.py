@@ -8,11 +8,18 @@ closed form written out here. What the identities give, with the conditions they
 
 R5a  shallow f = w^T x: K steps map e -> (I - alpha Sigma)^K e; the task-averaged objective is
      1/2 (w - mu)^T Q (w - mu) + 1/2 tr(Q V), Q = (I - alpha Sigma)^K Sigma (I - alpha Sigma)^K,
-     minimised at w = mu; the floor 1/2 tr(Q V) = 1/2 ||L^T (I - alpha Sigma)^K B||_F^2
-     (Sigma = B B^T, V = L L^T) is > 0 for V positive definite unless alpha Sigma = I (a
-     symmetric matrix with (I - alpha Sigma)^K = 0 is 0). For d = 1 it is R1's bound.
-R5b  Meta-SGD w -> w - alpha diag(beta) Sigma e: zero loss needs alpha diag(beta) Sigma = I,
-     solvable iff Sigma is diagonal. For K = 1 the objective at w = mu is quadratic in beta,
+     minimised at w = mu for every alpha > 0 (uniquely iff no eigenvalue of alpha Sigma is 1);
+     the floor 1/2 tr(Q V) = 1/2 ||L^T (I - alpha Sigma)^K B||_F^2 (Sigma = B B^T, V = L L^T)
+     is > 0 for V positive definite unless alpha Sigma = I (a symmetric matrix with
+     (I - alpha Sigma)^K = 0 is 0). The formula needs no condition on alpha; the inner loop
+     contracts every direction only when 0 < alpha lambda_max(Sigma) < 2, and beyond that the
+     floor grows with K. For d = 1 it is R1's bound.
+R5b  Meta-SGD w -> w - alpha diag(beta) Sigma e: zero loss for every task needs
+     (I - alpha diag(beta) Sigma)^K = 0; diag(beta) Sigma is similar to the symmetric
+     Sigma^(1/2) diag(beta) Sigma^(1/2), so that means alpha diag(beta) Sigma = I for every K,
+     solvable iff Sigma is diagonal; otherwise no sequence of betas approaches zero loss either
+     (the symmetric form would have to approach I, which bounds beta). For K = 1 the objective
+     at w = mu is quadratic in beta,
      1/2 [tr(V Sigma) - 2 alpha c^T beta + alpha^2 beta^T (C o Sigma) beta] with C = Sigma V Sigma,
      c = diag(C) and o the entrywise product (C o Sigma is positive definite by Schur's product
      theorem), so beta* = (C o Sigma)^-1 c / alpha and the best floor is
@@ -31,7 +38,10 @@ R5d  deep linear f = W2 W1 x (W1: h x d, W2: 1 x h), one step: the end-to-end w 
      u's orthogonal complement, so rank W1 <= h - 1, while W1^T W1 = (alpha Sigma)^-1 - ||u||^2 I
      has rank >= d - m; with u = 0 it needs rank W1 = d. For a Sigma with a simple top
      eigenvalue (every Sigma of ``theory.landscape.precondition``) that is h >= d; for d = 1 it
-     is R2's set. The identities here check d = h = 2 and the h = 1 < d = 2 elimination.
+     is R2's set. When the set is empty the infimum of the loss is positive: the loss is a
+     positive definite quadratic form in the coefficients of e' (I - alpha P Sigma and w), so a loss
+     tending to 0 bounds P, hence (W1, W2), and a limit point would lie in the set.
+     The identities here check d = h = 2 and the h = 1 < d = 2 elimination.
 """
 
 import functools
@@ -105,6 +115,7 @@ def _frobenius2(m):
     return sum(x ** 2 for x in m)
 
 
+@functools.lru_cache(maxsize=None)  # sympy objects are immutable
 def r5a_shallow(d, steps):
     """R5a: K shallow steps, the task-averaged objective, its minimiser mu and its floor."""
     sigma, cov, a, mu, w = _setting(d)
@@ -161,6 +172,7 @@ def meta_sgd_floor(sigma, cov):
     return HALF * ((cov * sigma).trace() - (c.T * best)[0, 0]), best
 
 
+@functools.lru_cache(maxsize=None)
 def r5b_meta_sgd():
     """R5b, d = 2: the Meta-SGD step, its exact-adaptation condition and its K = 1 best floor."""
     sigma, cov, a, mu, w = _setting(2)
@@ -197,6 +209,7 @@ def r5b_meta_sgd():
     )
 
 
+@functools.lru_cache(maxsize=None)
 def r5c_kfo():
     """R5c, d = 2: KFO's step, its unique one-step zero R = (alpha Sigma)^-1, K = 2's others."""
     sigma, cov, a, mu, w = _setting(2)
@@ -237,6 +250,7 @@ def _deep_step(d, h, outputs=1, loss_of=None):
             sympy.Matrix(outputs, h, list(new[h * d:])))
 
 
+@functools.lru_cache(maxsize=None)
 def r5d_deep_linear():
     """R5d, d = h = 2: the deep one-step map, the Kronecker form, the exact set, width h < d."""
     sigma, _, a, _, _ = _setting(2)
@@ -276,6 +290,7 @@ def r5d_deep_linear():
     )
 
 
+@functools.lru_cache(maxsize=None)
 def r5d_reduces_to_r2():
     """R5d at d = h = 1 is R2's one-step factor."""
     w1, w2, w1_new, w2_new = _deep_step(1, 1, loss_of=lambda m: population_loss(

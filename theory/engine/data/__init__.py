@@ -2,7 +2,8 @@
 
 Convention: images float32 in [0, 1], ``(C, H, W)``; grayscale glyphs have ink = 1.0.
 
-- ``load(name, path=None, *, split="train", seed=0) -> Dataset``: one split of a benchmark.
+- ``load(name, path=None, *, split="train", seed=0, split_by="character") -> Dataset``: one
+  split of a benchmark (``split_by="alphabet"``: Omniglot with whole alphabets held out).
 - ``Dataset``: ``images`` (n, C, H, W), ``labels`` (n,), ``n_classes``, ``in_shape``,
   ``name``, ``split``, ``class_names``.
 - ``NAMES``: the benchmark names ``load`` accepts.
@@ -13,31 +14,38 @@ Convention: images float32 in [0, 1], ``(C, H, W)``; grayscale glyphs have ink =
   ``episodes``, ``images``, ``base``.
 """
 
-from .base import SPLITS, Dataset
+from .base import SPLIT_BY, SPLITS, Dataset
 from .episodes import mean_ci95, sample_tasks
 from .images import ImageFolder, load_image_folder
 
 NAMES = ("synthetic", "omniglot", "cifarfs", "mini-imagenet")
 
 
-def load(name, path=None, *, split="train", seed=0):
+def load(name, path=None, *, split="train", seed=0, split_by="character"):
     """One split (``"train"``, ``"val"``/``"validation"``, ``"test"``) of benchmark ``name``.
 
     ``synthetic`` is generated from ``seed`` (``path`` must be None); ``omniglot`` reads
     ``path`` (default ``$THEORY_OMNIGLOT`` or ``../shared/data/omniglot`` from the repository
     root) and splits its characters with ``seed``; ``cifarfs`` and ``mini-imagenet`` read
     ``path`` (required) and use their published fixed class splits (``seed`` unused).
+    ``split_by`` is ``"character"`` (every benchmark: its own class split) or ``"alphabet"``
+    (Omniglot only: whole alphabets held out for val and test, ``omniglot.split_alphabets``).
     Missing files raise ``FileNotFoundError`` naming the expected layout.
     """
     from . import cifarfs, miniimagenet, omniglot, synthetic
 
+    if split_by not in SPLIT_BY:
+        raise ValueError(f"split_by={split_by!r} is not one of {list(SPLIT_BY)}")
+    if split_by != "character" and name != "omniglot":
+        raise ValueError(f"split_by={split_by!r} applies to omniglot only, not {name!r} "
+                         "(valid: 'character')")
     if name == "synthetic":
         if path is not None:
             raise ValueError(f"the synthetic benchmark is generated, it reads no path "
                              f"(got path={path!r}); use path=None")
         return synthetic.load(split, seed)
     if name == "omniglot":
-        return omniglot.load(path, split, seed)
+        return omniglot.load(path, split, seed, by=split_by)
     if name == "cifarfs":
         return cifarfs.load(path, split)
     if name == "mini-imagenet":
@@ -45,5 +53,5 @@ def load(name, path=None, *, split="train", seed=0):
     raise ValueError(f"dataset name={name!r} is not one of {NAMES}")
 
 
-__all__ = ["NAMES", "SPLITS", "Dataset", "ImageFolder", "load", "load_image_folder",
+__all__ = ["NAMES", "SPLITS", "SPLIT_BY", "Dataset", "ImageFolder", "load", "load_image_folder",
            "mean_ci95", "sample_tasks"]

@@ -9,6 +9,8 @@ import dataclasses
 import numpy as np
 
 SPLITS = ("train", "val", "test")
+# how a benchmark's classes are split: by its own class split, or (Omniglot) by whole alphabets
+SPLIT_BY = ("character", "alphabet")
 _SPLIT_ALIASES = {"train": "train", "val": "val", "validation": "val", "valid": "val",
                   "test": "test"}
 

@@ -58,6 +58,9 @@ def _folder(path):
     for folder in (root / "cifar-100-python", root):
         if all((folder / f).is_file() for f in ("train", "test", "meta")):
             return folder
+        if folders := [f for f in ("train", "test", "meta") if (folder / f).is_dir()]:
+            raise ValueError(f"CIFAR-100 file {folder / folders[0]} is a directory; expected "
+                             "the pickle file")
     raise FileNotFoundError(f"CIFAR-FS data not found under {root}: expected {EXPECTED} "
                             "(the CIFAR-100 python version)")
 

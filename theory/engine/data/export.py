@@ -17,6 +17,8 @@ mini-ImageNet), rounded to the nearest 1/255 for the procedural synthetic glyphs
 
 import os
 import pathlib
+import secrets
+import shutil
 
 import numpy as np
 from PIL import Image
@@ -49,7 +51,9 @@ def check_out(out):
 def write_episode(dataset, out, *, ways, shots, query=1, seed=0):
     """Write one episode of ``dataset`` under ``out`` (layout in the module docstring).
 
-    ``out`` is checked by ``check_out`` first. Returns the ``answers.json`` dict.
+    ``out`` is checked by ``check_out`` first. The files are written to a hidden folder in
+    ``out`` and moved into place at the end (``answers.json`` last), so an interrupted or
+    failed write leaves no partial episode behind. Returns the ``answers.json`` dict.
     """
     root = check_out(out)
     support, queries = (i[0] for i in sample_indices(
@@ -58,6 +62,32 @@ def write_episode(dataset, out, *, ways, shots, query=1, seed=0):
              for i in support[::shots]]                       # the class behind each label
     if len(set(names)) != len(names):
         raise ValueError(f"class names {names} collide after replacing '/' with '_'")
+    created = not root.exists()
+    staging = root / f".episode-{secrets.token_hex(6)}.tmp"
+    parts = ("support", "query", "answers.json")
+    moved = []
+    try:
+        staging.mkdir(parents=True)
+        record = _write(staging, dataset, support, queries, names, shots=shots, query=query,
+                        seed=seed)
+        for part in parts:
+            os.replace(staging / part, root / part)
+            moved.append(root / part)
+        staging.rmdir()
+    except BaseException:
+        for path in (staging, *moved):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            elif path.exists():
+                path.unlink()
+        if created:
+            shutil.rmtree(root, ignore_errors=True)      # made by this call: nothing else in it
+        raise
+    return record
+
+
+def _write(root, dataset, support, queries, names, *, shots, query, seed):
+    """The episode's files under ``root``; returns the ``answers.json`` dict."""
     for label, name in enumerate(names):
         folder = root / "support" / name
         folder.mkdir(parents=True)
@@ -72,7 +102,7 @@ def write_episode(dataset, out, *, ways, shots, query=1, seed=0):
         _png(dataset.images[queries[position]], root / "query" / file)
         answers[file] = names[int(position) // query]
     record = {"kind": "engine-episode", "dataset": dataset.name, "split": dataset.split,
-              "seed": seed, "ways": ways, "shots": shots, "query": query, "answers": answers}
+              "seed": seed, "ways": len(names), "shots": shots, "query": query,
+              "answers": answers}
     _io.write_json(os.fspath(root / "answers.json"), record)
     return record
-

@@ -30,6 +30,8 @@ def _file(path, split):
                                 "pass --data PATH")
     root = pathlib.Path(path)
     file = root / FILE.format(split=split)
+    if file.is_dir():
+        raise ValueError(f"mini-ImageNet file {file} is a directory; expected the pickle file")
     if not file.is_file():
         raise FileNotFoundError(f"mini-ImageNet file {file} not found: expected {EXPECTED} "
                                 f"in {root}")

@@ -20,6 +20,14 @@ that is 145 / 48 / 49 characters = 580 / 192 / 196 classes. The full set is spli
 rule (974 / 325 / 324 characters); the often quoted "1200 characters for training" convention
 of Vinyals et al. (2016) is a different cut and is not reproduced here.
 
+Alphabet split (``by="alphabet"``): whole alphabets instead, so that the val and test
+characters come from alphabets never seen in meta-training. The alphabets (sorted by name) are
+shuffled by ``numpy.random.default_rng(seed)``; val takes ``round(f_val n)`` of them, test
+``round(f_test n)`` (at least one each), train the rest, in that order: train first, then
+val, then test. For the small set (n = 8 alphabets, 2 + 2 held out) seed 0 gives train =
+Greek, Japanese (katakana), Korean, Sanskrit (153 characters = 612 classes), val = Balinese,
+Latin (50 = 200) and test = Early Aramaic, Tagalog (39 = 156).
+
 Decoded images are cached per process, and on disk under ``$THEORY_CACHE_DIR`` (default
 ``~/.cache/theory``; set it to ``off`` to disable) keyed by the sources' paths, sizes and
 modification times, written atomically.
@@ -36,7 +44,7 @@ import zipfile
 import numpy as np
 
 from ... import _io
-from .base import SPLITS, Dataset, canonical_split, check_seed
+from .base import SPLIT_BY, SPLITS, Dataset, canonical_split, check_seed
 from .images import decode, to_float
 
 SIZE = 28
@@ -184,10 +192,34 @@ def split_characters(n_chars, seed, fractions=FRACTIONS):
     return {name: np.sort(part) for name, part in zip(SPLITS, cuts, strict=True)}
 
 
+def split_alphabets(chars, seed, fractions=FRACTIONS):
+    """Seeded split of whole alphabets: character indices ``{"train", "val", "test"}``.
+
+    ``chars`` is the sorted list of ``(alphabet, character)``. The sorted alphabets are
+    shuffled by ``default_rng(seed)``; train takes the first ``n - n_val - n_test``, val the
+    next ``n_val = max(1, round(f_val n))``, test the last ``n_test = max(1, round(f_test n))``.
+    ``ValueError`` if that leaves train without an alphabet (fewer than 3 alphabets).
+    """
+    if len(fractions) != 3 or min(fractions) < 0 or not np.isclose(sum(fractions), 1.0):
+        raise ValueError(f"fractions={fractions!r} must be 3 numbers >= 0 summing to 1")
+    alphabets = sorted({alphabet for alphabet, _ in chars})
+    n = len(alphabets)
+    n_val, n_test = (max(1, int(round(f * n))) for f in fractions[1:])
+    if n - n_val - n_test < 1:
+        raise ValueError(f"the alphabet split needs at least 3 alphabets; the data has {n} "
+                         f"({', '.join(alphabets)}); use split_by='character'")
+    order = [alphabets[i] for i in np.random.default_rng(check_seed(seed)).permutation(n)]
+    cuts = np.split(np.array(order), [n - n_val - n_test, n - n_test])
+    return {name: np.array([k for k, (alphabet, _) in enumerate(chars) if alphabet in part],
+                           dtype=np.int64)
+            for name, part in zip(SPLITS, (set(c) for c in cuts), strict=True)}
+
+
 @functools.cache
-def _split(fingerprint, split, seed, fractions):
+def _split(fingerprint, split, seed, fractions, by):
     images, owner, chars = decoded(fingerprint)
-    members = split_characters(len(chars), seed, fractions)[split]
+    members = (split_alphabets(chars, seed, fractions) if by == "alphabet"
+               else split_characters(len(chars), seed, fractions))[split]
     if members.size == 0:
         raise ValueError(f"the {split} split of {len(chars)} Omniglot characters is empty "
                          f"with fractions={fractions}")
@@ -203,14 +235,17 @@ def _split(fingerprint, split, seed, fractions):
                    len(names), (1, SIZE, SIZE), "omniglot", split, names)
 
 
-def load(path=None, split="train", seed=0, *, fractions=FRACTIONS):
+def load(path=None, split="train", seed=0, *, fractions=FRACTIONS, by="character"):
     """One split of Omniglot from ``path`` (default: ``default_root()``) as a ``Dataset``.
 
     ``path`` is a directory holding the zips and/or extracted folders, or one zip file.
+    ``by`` is ``"character"`` (``split_characters``) or ``"alphabet"`` (``split_alphabets``).
     Labels: character ``j`` of the split (in sorted ``(alphabet, character)`` order) rotated by
     ``90 r`` degrees is class ``4 j + r``. Raises ``FileNotFoundError`` naming the expected
     layout when no data is found, ``ValueError`` naming a corrupt image file.
     """
     root = pathlib.Path(path) if path is not None else default_root()
+    if by not in SPLIT_BY:
+        raise ValueError(f"split_by={by!r} is not one of {list(SPLIT_BY)}")
     fractions = tuple(float(f) for f in fractions)
-    return _split(_fingerprint(root), canonical_split(split), check_seed(seed), fractions)
+    return _split(_fingerprint(root), canonical_split(split), check_seed(seed), fractions, by)
