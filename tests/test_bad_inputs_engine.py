@@ -296,6 +296,9 @@ CATALOGUE = [
       for flag, value in (("--ways", "1"), ("--shots", "0"), ("--query", "inf"),
                           ("--seed", "-1"))],
     # contradictory options
+    _row("train-patience-one-round", [*TRAIN, "--patience", "2", "--val-every", "50",
+                                      "--iterations", "50", "--out", "{root}/new"],
+         "patience=2", "val_every=50"),
     _row("train-linnet-width-alone", [*TRAIN, "--linnet-width", "64", "--out", "{root}/new"],
          "linnet_width=64", "linnet=0"),
     _row("train-anil-first-order", [*TRAIN, "--algo", "anil", "--first-order",

@@ -112,6 +112,10 @@ def make_config(**overrides):
                              "linnet=0 adds none; add linnet >= 1 (--linnet k) or drop "
                              "linnet_width (--linnet-width)")
         config["linnet_width"] = int(width)
+    if config["patience"] and config["val_every"] >= config["iterations"]:
+        raise ValueError(f"patience={config['patience']} compares validation rounds, but "
+                         f"val_every={config['val_every']} >= iterations="
+                         f"{config['iterations']} gives one round; lower --val-every")
     return config
 
 
