@@ -2,10 +2,10 @@
 
 import os
 
-# Before numpy loads. The engine's GEMMs are small and its elementwise work is single-threaded,
-# so a second BLAS thread buys little, and on a 2-core machine shared with other work (or with
-# a second sweep job) competing BLAS threads made meta-steps several times slower. Users who
-# want more threads set the variable themselves.
+# Before numpy loads. The engine's GEMMs are small: a meta-step uses the cores through task
+# chunks on worker threads (theory.engine.parallel), not through BLAS threads, and on a 2-core
+# machine shared with other work competing BLAS threads made meta-steps several times slower.
+# Users who want BLAS threads (e.g. for evaluation, which runs on one thread) set the variable.
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
