@@ -20,10 +20,14 @@ state for ``eval`` and ``adapt``, rewritten whenever the checkpoint is.
 - ``summary(validation, patience, done)``: the record's ``best`` and ``stopped`` (or ``{}``).
 - ``save_best(path, best, ...)``: write ``best.npz`` atomically.
 - ``check_finite(loss, grads, iteration, ckpt_path)``: ``DivergedError`` on a NaN/inf step.
+- ``deferred_interrupt()``: a Ctrl-C inside the block is raised when the block ends.
 """
 
+import contextlib
 import math
 import os
+import signal
+import threading
 
 import numpy as np
 
@@ -116,3 +120,32 @@ def check_finite(loss, grads, iteration, ckpt_path):
     last = f"last good checkpoint: {ckpt_path}" if os.path.exists(ckpt_path) \
         else "no checkpoint written yet"
     raise DivergedError(f"{what} is not finite at iteration {iteration}; run stopped ({last})")
+
+
+@contextlib.contextmanager
+def deferred_interrupt():
+    """Hold a Ctrl-C (SIGINT) that arrives inside the block until the block ends.
+
+    Around a checkpoint write (a ``KeyboardInterrupt`` inside ``zipfile`` left a half-closed
+    archive and a ``ValueError`` instead of the interrupt) and the threaded meta-gradient (an
+    interrupt while the main thread waits on the worker threads). A second Ctrl-C inside the
+    block is raised at once. Only the main thread receives signals, so elsewhere (a Dask worker
+    thread, say) this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = []
+
+    def hold(signum, frame):
+        if held:
+            raise KeyboardInterrupt
+        held.append(signum)
+
+    previous = signal.signal(signal.SIGINT, hold)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held:
+        raise KeyboardInterrupt

@@ -331,11 +331,12 @@ def train(config, *, out_dir, resume=False, progress=True, callback=None):
                 "rng_state": rng.bit_generator.state, "validation": validation}
 
     def save(iteration, params):
-        if best is not None:    # best.npz first: never behind the checkpoint holding its params
-            stopping.save_best(best_path, best, **kept(best))
-        checkpoint.save(ckpt_path, model=params["model"], metaopt=params["metaopt"],
-                        adam=optim.state_to_arrays(state), iteration=iteration, best=best,
-                        **kept(params))
+        with stopping.deferred_interrupt():
+            if best is not None:    # best.npz first: never behind the checkpoint with its params
+                stopping.save_best(best_path, best, **kept(best))
+            checkpoint.save(ckpt_path, model=params["model"], metaopt=params["metaopt"],
+                            adam=optim.state_to_arrays(state), iteration=iteration, best=best,
+                            **kept(params))
 
     def evaluate(params, split_set, split, episodes, bar=False):
         return evaluation.evaluate(params, split_set, episode_rng(config["seed"], split),
@@ -353,7 +354,7 @@ def train(config, *, out_dir, resume=False, progress=True, callback=None):
                                       ways=config["ways"], shots=config["shots"],
                                       query=config["query"])
             # non-finite values are caught by check_finite, with the iteration and value
-            with np.errstate(all="ignore"):
+            with np.errstate(all="ignore"), stopping.deferred_interrupt():
                 loss, grads, aux = maml.meta_grad(params, batch, chunk=config["task_chunk"],
                                                   **kwargs)
             stopping.check_finite(float(loss), grads, it + 1, ckpt_path)
