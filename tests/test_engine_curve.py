@@ -62,9 +62,11 @@ def test_curve_arguments_are_checked():
         with pytest.raises(ValueError, match=match):
             evaluation.adaptation_curve(meta_params, dataset, np.random.default_rng(0),
                                         config=config, steps=steps, episodes=2)
-    with pytest.raises(ValueError, match="episodes must be an integer >= 1, got 0"):
-        evaluation.adaptation_curve(meta_params, dataset, np.random.default_rng(0),
-                                    config=config, episodes=0)
+    for evaluate in (evaluation.adaptation_curve, evaluation.evaluate):
+        with pytest.raises(ValueError, match="episodes must be an integer >= 1, got 0"):
+            evaluate(meta_params, dataset, np.random.default_rng(0), config=config, episodes=0)
+        with pytest.raises(ValueError, match="batch must be an integer >= 1, got True"):
+            evaluate(meta_params, dataset, np.random.default_rng(0), config=config, batch=True)
 
 
 def test_eval_curve_of_a_run_on_held_out_alphabets(tmp_path, monkeypatch, capsys):

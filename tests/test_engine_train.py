@@ -10,7 +10,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from theory.engine import checkpoint, data, provenance
+from theory.engine import checkpoint, cli, data, provenance
 from theory.engine import config as run_config
 from theory.engine import train as training
 
@@ -147,6 +147,30 @@ def test_ways_beyond_the_classes_of_a_split_is_refused_before_training(tmp_path)
 def test_make_config_names_the_bad_value(bad, match):
     with pytest.raises(ValueError, match=match):
         training.make_config(**bad)
+
+
+def test_train_options_are_the_config_fields(capsys):
+    """``train``'s options come from ``config.FIELDS``: parsed defaults are the config defaults,
+    and each option sets its field."""
+    def parsed(*argv):
+        args = cli.build_parser().parse_args(["train", "--out", "run", *argv])
+        return run_config.make_config(**cli.train_config(args))
+
+    assert parsed() == run_config.make_config()
+    assert parsed("--inner-lr", "0.1", "--first-order", "--metaopt", "kfo", "--metaopt-option",
+                  "psd=true", "--task-chunk", "2", "--linnet", "1", "--linnet-width", "8",
+                  "--split-by", "character", "--patience", "2") == run_config.make_config(
+        inner_lr=0.1, first_order=True, metaopt="kfo", metaopt_options={"psd": True},
+        task_chunk=2, linnet=1, linnet_width=8, split_by="character", patience=2)
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for field in run_config.FIELDS:
+        flag = "--metaopt-option" if field.kind == "options" else \
+            "--" + field.name.replace("_", "-")
+        assert f"{flag} " in text, flag
+        if field.default not in (None, False, {}):
+            assert f"default: {field.default}" in text, field.name
 
 
 def test_make_config_stores_every_metaopt_option():

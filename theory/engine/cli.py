@@ -187,10 +187,8 @@ main.prog = PROG
 
 def cmd_train(args):
     """``train``: meta-train, print the parameter counts and the test accuracy."""
-    config = {field.name: getattr(args, field.name) for field in run_config.FIELDS}
-    config["metaopt_options"] = _options_dict(args.metaopt_options or ())
     try:
-        result = training.train(config, out_dir=args.out, resume=args.resume,
+        result = training.train(train_config(args), out_dir=args.out, resume=args.resume,
                                 progress=not args.no_progress)
     except KeyboardInterrupt:
         raise KeyboardInterrupt(_saved_so_far(args.out)) from None
@@ -201,6 +199,13 @@ def cmd_train(args):
         _print_accuracy(result["test"], "test")
         print(f"results: {os.path.join(args.out, training.RESULTS)}")
     return 0
+
+
+def train_config(args):
+    """The run config of parsed ``train`` options (``train.train`` checks it)."""
+    config = {field.name: getattr(args, field.name) for field in run_config.FIELDS}
+    config["metaopt_options"] = _options_dict(args.metaopt_options or ())
+    return config
 
 
 def _saved_so_far(out):
@@ -229,9 +234,9 @@ def cmd_eval(args):
     rng = run_config.episode_rng(config["seed"], args.split)
     if args.curve is not None:
         return _eval_curve(args, config, meta_params, opt_obj, dataset, rng)
-    res = evaluation.evaluate(meta_params, dataset, rng,
-                              config=config, episodes=args.episodes, metaopt=opt_obj,
-                              progress=not args.no_progress, desc=args.split)
+    res = evaluation.mean_accuracy(meta_params, dataset, rng, config=config,   # parsed --episodes
+                                   episodes=args.episodes, metaopt=opt_obj,
+                                   progress=not args.no_progress, desc=args.split)
     record = {"kind": "engine-eval", "checkpoint": args.checkpoint, "split": args.split,
               "config": config, "commit": provenance.git_commit(),
               "parameters": training.count_parameters(meta_params),

@@ -69,7 +69,8 @@ def evaluate(meta_params, dataset, rng, *, config, episodes=EPISODES, metaopt=No
 
 def mean_accuracy(meta_params, dataset, rng, *, config, episodes, metaopt, batch=BATCH,
                   progress=False, desc="eval"):
-    """``evaluate`` for callers that have checked ``episodes`` and ``batch`` (``train``)."""
+    """``evaluate`` for callers that have checked ``episodes`` and ``batch`` (``train``, the
+    ``eval`` command line)."""
     kwargs = algorithm_kwargs(config, metaopt)
     accs = []
     for episode in _episodes(dataset, rng, config, episodes, batch, progress, desc):
