@@ -12,9 +12,10 @@ import math
 
 import numpy as np
 
+from .. import _check
 from . import closed, evaluate, models
 from .simulate import meta_train
-from .tasks import LinearTasks, SlopeDistribution, check_shots, linear_batch
+from .tasks import LinearTasks, SlopeDistribution, linear_batch
 
 
 def linear_tasks(sigma2=1.0, slope_mean=1.0, slope_std=0.5, slope_kind="normal", noise=0.0):
@@ -22,19 +23,16 @@ def linear_tasks(sigma2=1.0, slope_mean=1.0, slope_std=0.5, slope_kind="normal",
     return LinearTasks(sigma2, SlopeDistribution(slope_mean, slope_std, slope_kind), noise)
 
 
-def _train(rng, *, population, shots, meta_batch, **kwargs):
-    """``meta_train`` on the exact expectation (``population``) or on sampled meta-batches of
-    ``meta_batch`` tasks with ``shots`` support and query points each."""
+def train(rng, *, population, shots, meta_batch, **kwargs):
+    """``meta_train`` on the exact expectation over tasks (``population``: ``meta_batch`` is
+    ignored) or on sampled meta-batches of ``meta_batch`` tasks with ``shots`` support and
+    query points each; the other keywords go to ``meta_train`` unchanged."""
     return meta_train(rng, population=population, shots=shots,
                       meta_batch=None if population else meta_batch, **kwargs)
 
 
 def _grid(extent, grid):
-    if isinstance(grid, bool) or not isinstance(grid, (int, np.integer)) or grid < 2:
-        raise ValueError(f"grid must be an integer >= 2 (points per axis), got {grid!r}")
-    if not (isinstance(extent, (int, float)) and 0 < extent < math.inf):
-        raise ValueError(f"extent must be a finite number > 0, got {extent!r}")
-    axis = np.linspace(-extent, extent, int(grid))
+    axis = np.linspace(-extent, extent, grid)
     return (axis - axis[::-1]) / 2  # exactly symmetric about 0
 
 
@@ -42,7 +40,7 @@ def monte_carlo_meta_loss(rng, w, tasks, alpha, steps, *, n_tasks, shots, chunk=
     """Monte-Carlo estimate of the expected post-adaptation loss at factors ``w`` (a tuple of
     equally shaped arrays): ``n_tasks`` sampled slopes, each with ``shots`` sampled support and
     query points; the same tasks at every point of ``w``."""
-    shots = check_shots(shots)
+    shots = _check.integer("shots", shots, 1)
     batch = linear_batch(tasks, rng, (1, n_tasks), population=False, shots=shots)
     flat = tuple(np.asarray(wi, dtype=float).reshape(-1, 1) for wi in np.broadcast_arrays(*w))
     out = np.zeros(flat[0].shape[0])
@@ -94,19 +92,19 @@ def surface(rng, *, alpha=0.5, sigma2=1.0, slope_mean=1.0, slope_std=0.5, steps=
     ``steps = 1``), ``config``.
     """
     tasks = linear_tasks(sigma2, slope_mean, slope_std)
-    alpha = models.check_alpha(alpha)
-    steps = models.check_steps(steps)
-    axis = _grid(extent, grid)
+    alpha = _check.positive("alpha", alpha)
+    steps = _check.integer("steps", steps, 0)
+    axis = _grid(_check.positive("extent", extent), _check.integer("grid", grid, 2))
     w1, w2 = np.meshgrid(axis, axis, indexing="ij")
     exact = closed.depth2_surface(axis, tasks, alpha, steps, nodes)
     mc = monte_carlo_meta_loss(rng, (w1, w2), tasks, alpha, steps, n_tasks=mc_tasks,
                                shots=mc_shots)
     init = _starts(rng, restarts, extent, alpha * sigma2)
     lr = (0.3 if population else 0.03) if lr is None else lr
-    run = _train(rng, population=population, shots=shots, meta_batch=meta_batch, depth=2,
-                 steps=steps, alpha=alpha, tasks=tasks, restarts=restarts,
-                 iterations=iterations, optimizer=optimizer, lr=lr, init=init,
-                 record_every=record_every, nodes=nodes)
+    run = train(rng, population=population, shots=shots, meta_batch=meta_batch, depth=2,
+                steps=steps, alpha=alpha, tasks=tasks, restarts=restarts,
+                iterations=iterations, optimizer=optimizer, lr=lr, init=init,
+                record_every=record_every, nodes=nodes)
     stable = alpha * sigma2 * (w1 ** 2 + w2 ** 2) < 2
     return {"w1": axis.tolist(), "w2": axis.tolist(), "closed_form": exact.tolist(),
             "monte_carlo": mc.tolist(), "mc_error": _relative_rms(mc, exact),
@@ -149,10 +147,10 @@ def alpha_sweep(rng, *, alphas=(0.05, 0.1, 0.2, 0.5, 0.8, 1.0, 1.2, 1.5, 1.9), s
     for alpha in alphas:
         for name, L in (("shallow", 1), ("deep", depth)):
             try:
-                run = _train(rng, population=population, shots=shots, meta_batch=meta_batch,
-                             depth=L, steps=steps, alpha=alpha, tasks=tasks,
-                             restarts=restarts, iterations=iterations, lr=lr,
-                             optimizer=optimizer, record_every=iterations)
+                run = train(rng, population=population, shots=shots, meta_batch=meta_batch,
+                            depth=L, steps=steps, alpha=alpha, tasks=tasks,
+                            restarts=restarts, iterations=iterations, lr=lr,
+                            optimizer=optimizer, record_every=iterations)
             except closed.DivergenceError as err:
                 raise closed.DivergenceError(f"alpha={alpha}, depth={L}: {err}") from None
             loss, params = _best(run, tasks)
@@ -179,9 +177,9 @@ def collapse(rng, *, alpha=0.5, sigma2=1.0, slope_mean=1.0, slope_std=0.5, steps
     ``params``; ``shallow_floor`` (best any shallow model can do), ``config``.
     """
     tasks = linear_tasks(sigma2, slope_mean, slope_std)
-    run = _train(rng, population=population, shots=shots, meta_batch=meta_batch, depth=depth,
-                 steps=steps, alpha=alpha, tasks=tasks, restarts=restarts,
-                 iterations=iterations, lr=lr, optimizer=optimizer, record_every=iterations)
+    run = train(rng, population=population, shots=shots, meta_batch=meta_batch, depth=depth,
+                steps=steps, alpha=alpha, tasks=tasks, restarts=restarts,
+                iterations=iterations, lr=lr, optimizer=optimizer, record_every=iterations)
     deep = evaluate.linear_curve(rng, run.params, tasks, depth=depth, alpha=alpha,
                                  steps=steps)[:, -1]
     W = np.prod(run.params, axis=1)
@@ -205,10 +203,10 @@ def effective_steps(rng, *, alpha=0.2, sigma2=1.0, slope_mean=1.0, slope_std=0.5
     meta-batch estimate); ``config``.
     """
     tasks = linear_tasks(sigma2, slope_mean, slope_std)
-    runs = {name: _train(rng, population=population, shots=shots, meta_batch=meta_batch,
-                         depth=L, method=method, steps=steps, alpha=alpha, tasks=tasks,
-                         restarts=restarts, iterations=iterations, lr=lr, optimizer=optimizer,
-                         record_every=record_every)
+    runs = {name: train(rng, population=population, shots=shots, meta_batch=meta_batch,
+                        depth=L, method=method, steps=steps, alpha=alpha, tasks=tasks,
+                        restarts=restarts, iterations=iterations, lr=lr, optimizer=optimizer,
+                        record_every=record_every)
             for name, L, method in (("deep", depth, "maml"), ("metasgd", 1, "metasgd"))}
     return {"iterations": runs["deep"].iterations.tolist(),
             "deep": runs["deep"].effective_step.tolist(),

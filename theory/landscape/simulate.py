@@ -26,10 +26,10 @@ import numpy as np
 from autograd import make_vjp
 from tqdm import tqdm
 
+from .. import _check
 from . import closed, models, optim
 from .closed import DivergenceError
-from .tasks import (ClassificationTasks, LinearTasks, check_shots, expected_batch, exact_nodes,
-                    linear_batch)
+from .tasks import ClassificationTasks, LinearTasks, expected_batch, exact_nodes, linear_batch
 
 METHODS = ("maml", "fomaml", "multitask", "metasgd")
 MODELS = ("linear", "logistic")
@@ -70,18 +70,6 @@ class Run:
                 "effective_step": self.effective_step.tolist(),
                 "diverged": [{"restart": r, "iteration": i, "start": p} for r, (i, p) in
                              sorted(self.diverged.items())]}
-
-
-def _choice(name, value, options):
-    if value not in options:
-        raise ValueError(f"{name} must be one of {list(options)}, got {value!r}")
-    return value
-
-
-def _count(name, value, low=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
 
 
 def diverging(loss, grads, params):
@@ -131,7 +119,7 @@ def linear_task_grads(w, step, batch, steps, method, gradients="recurrence"):
 
 def resolve_gradients(gradients, *, model, population, method, depth, steps):
     """The gradient backend that ``gradients`` (one of ``GRADIENTS`` or ``"auto"``) means here."""
-    _choice("gradients", gradients, GRADIENTS + ("auto",))
+    _check.choice("gradients", gradients, GRADIENTS + ("auto",))
     if model == "logistic":
         return "autograd"
     exists = population and method != "metasgd"
@@ -162,7 +150,9 @@ def _symbolic_task_grads(w, step, batch, steps, first_order, method):
     return loss, tuple(np.broadcast_to(g, shape) for g in fn.meta_grad(**values))
 
 
-def _linear_setup(rng, depth, init, init_scale, restarts):
+def linear_setup(rng, depth, init, init_scale, restarts):
+    """``(names, theta)`` of a depth-``depth`` linear model: ``w1..wL`` and a tuple of ``(R,)``
+    starting values, ``init`` (``(R, depth)``) or ``init_scale`` times standard normals."""
     names = tuple(f"w{j + 1}" for j in range(depth))
     if init is None:
         return names, tuple(init_scale * rng.standard_normal((depth, restarts)))
@@ -176,9 +166,9 @@ def _linear_setup(rng, depth, init, init_scale, restarts):
 def _logistic_setup(rng, depth, init, init_scale, restarts):
     names = tuple(f"w{j + 1}" for j in range(depth)) + ("b",)
     if init is None:
-        return names, _linear_setup(rng, depth, None, init_scale, restarts)[1] + (
+        return names, linear_setup(rng, depth, None, init_scale, restarts)[1] + (
             np.zeros(restarts),)
-    return names, _linear_setup(rng, depth + 1, init, init_scale, restarts)[1]
+    return names, linear_setup(rng, depth + 1, init, init_scale, restarts)[1]
 
 
 def logistic_task_losses(theta, step, batch, steps, first_order):
@@ -207,16 +197,16 @@ def meta_train(rng, *, model="linear", depth=2, method="maml", steps=1, alpha=0.
     naming the iteration; with ``on_divergence="drop"`` a diverging restart is instead frozen
     (NaN from then on, listed in ``Run.diverged``) and the others go on.
     """
-    _choice("model", model, MODELS)
-    _choice("on_divergence", on_divergence, ("raise", "drop"))
-    _choice("method", method, METHODS)
-    depth = models.check_depth(depth)
-    steps = models.check_steps(steps)
-    alpha = models.check_alpha(alpha)
-    shots = check_shots(shots)
-    restarts = _count("restarts", restarts)
-    iterations = _count("iterations", iterations, 0)
-    record_every = _count("record_every", record_every)
+    _check.choice("model", model, MODELS)
+    _check.choice("on_divergence", on_divergence, ("raise", "drop"))
+    _check.choice("method", method, METHODS)
+    depth = _check.integer("depth", depth, 1)
+    steps = _check.integer("steps", steps, 0)
+    alpha = _check.positive("alpha", alpha)
+    shots = _check.integer("shots", shots, 1)
+    restarts = _check.integer("restarts", restarts, 1)
+    iterations = _check.integer("iterations", iterations, 0)
+    record_every = _check.integer("record_every", record_every, 1)
     init_opt, update, get_params = optim.make(optimizer, lr)
     kind = LinearTasks if model == "linear" else ClassificationTasks
     tasks = kind() if tasks is None else tasks
@@ -227,10 +217,10 @@ def meta_train(rng, *, model="linear", depth=2, method="maml", steps=1, alpha=0.
         raise ValueError("meta_batch=None (exact expectation) needs model='linear' with "
                          "population=True; give an integer >= 1")
     if meta_batch is not None:
-        meta_batch = _count("meta_batch", meta_batch)
+        meta_batch = _check.integer("meta_batch", meta_batch, 1)
     gradients = resolve_gradients(gradients, model=model, population=population, method=method,
                                   depth=depth, steps=steps)
-    setup = _linear_setup if model == "linear" else _logistic_setup
+    setup = linear_setup if model == "linear" else _logistic_setup
     names, theta = setup(rng, depth, init, init_scale, restarts)
     n_model = len(theta)
     if method == "metasgd":
