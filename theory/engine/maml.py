@@ -15,7 +15,9 @@ w.r.t. the shared ``theta`` flows back through the broadcast (a sum over tasks).
   computed once per support/query set, second order through the head's inner loop.
 """
 
+import functools
 import math
+import operator
 import re
 
 import autograd.numpy as anp
@@ -23,6 +25,7 @@ import numpy as np
 from autograd import grad, value_and_grad
 from autograd.tracer import getval
 
+from theory import _tree
 from theory.engine import cnn, parallel
 
 ALGOS = ("maml", "fomaml", "anil")
@@ -259,11 +262,9 @@ def _meta_grad_all(meta_params, batch, kwargs):
     return loss, grads, aux
 
 
-def _axpy(w, x, acc):
-    """``acc + w * x`` over nested dicts of arrays (``acc=None`` starts the sum)."""
-    if isinstance(x, dict):
-        return {k: _axpy(w, v, None if acc is None else acc[k]) for k, v in x.items()}
-    return w * x if acc is None else acc + w * x
+def _weighted_sum(weights, values):
+    """``w_1 x_1 + w_2 x_2 + ...``, summed in order (the chunks' order)."""
+    return functools.reduce(operator.add, (w * x for w, x in zip(weights, values, strict=True)))
 
 
 def meta_grad(meta_params, batch, *, chunk=None, workers=None, **kwargs):
@@ -287,11 +288,9 @@ def meta_grad(meta_params, batch, *, chunk=None, workers=None, **kwargs):
                                   parts, workers)
     if len(parts) == 1:
         return results[0]
-    loss = grads = None
-    for part, (c_loss, c_grads, _) in zip(parts, results, strict=True):
-        w = len(part[1]) / T
-        loss = _axpy(w, c_loss, loss)
-        grads = _axpy(w, c_grads, grads)
+    weights = [len(part[1]) / T for part in parts]
+    loss = _weighted_sum(weights, [r[0] for r in results])
+    grads = _tree.map(lambda *g: _weighted_sum(weights, g), *[r[1] for r in results])
     aux = {k: np.concatenate([r[2][k] for r in results]) for k in results[0][2]}
     return loss, grads, aux
 
