@@ -13,8 +13,8 @@ Two ways of going through the tasks:
 - ``"vmap"``: ``torch.func.vmap`` over the task axis of ``torch.func.grad`` (per-task weights
   become grouped convolutions inside PyTorch).
 
-PyTorch is not a dependency of ``theory``: this file is loaded by path from
-``theory.engine.bench`` only when ``torch`` imports, and ``AVAILABLE`` says whether it did.
+PyTorch is not a dependency of ``theory``: ``benchmarks/engine_speed.py`` imports this file and
+passes it to ``theory.engine.bench``; ``AVAILABLE`` says whether ``torch`` imported.
 """
 
 import numpy as np

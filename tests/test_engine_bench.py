@@ -1,20 +1,23 @@
 """The speed benchmark runs on tiny configs, times the training code path and reports its fields."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from theory.engine import bench, cli, maml, parallel
 
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
 ROW_KEYS = {"engine_s", "engine_loss", "flops", "gflops", "gemm_peak_gflops", "engine_peak_mb",
             "engine_cpu_s_1", "engine_s_1", "engine_s_all", "threads_all", "layers", "shots", "steps", "first_order", "meta_batch"}
 
 
-@pytest.fixture(autouse=True)
-def no_torch(monkeypatch):
-    """Tests never import PyTorch, even on a machine that has it."""
-    monkeypatch.setattr(bench, "TORCH_REFERENCE", bench.TORCH_REFERENCE.with_name("absent.py"))
+@pytest.fixture
+def scripts(monkeypatch):
+    """The scripts of ``benchmarks/`` importable as modules (as when run from there)."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +72,15 @@ def test_traced_peak_sees_numpy_arrays():
     assert bench.traced_peak(lambda: np.ones(10 ** 6)) >= 8 * 10 ** 6
 
 
-def test_table_and_json_output(rows, capsys):
+def test_table_and_json_output(rows, capsys, scripts):
+    import engine_speed
+
     table = bench.format_table(rows).splitlines()
     assert len(table) == 2 + len(rows)
     assert all(line.count("|") == table[0].count("|") for line in table)
-    assert bench.main(["--tiny", "--json", "--repeats", "1", "--warmup", "0"]) == 0
+    # tests never import PyTorch, even on a machine that has it
+    assert engine_speed.main(["--tiny", "--json", "--repeats", "1", "--warmup", "0",
+                              "--no-torch"]) == 0
     lines = capsys.readouterr().out.splitlines()
     objs = [json.loads(line) for line in lines]
     assert [o["first_order"] for o in objs] == [False, True]
@@ -89,9 +96,11 @@ def test_cli_bench_runs_one_config(capsys):
     assert obj["layers"] == 1 and obj["first_order"] is True and obj["engine_s"] > 0
 
 
-def test_bad_options():
+def test_bad_options(scripts):
+    import engine_speed
+
     with pytest.raises(ValueError, match="'nothing'"):
-        bench.main(["--only", "nothing"])
+        engine_speed.main(["--only", "nothing"])
     with pytest.raises(ValueError, match="repeats"):
         bench.run_benchmark(bench.tiny_grid(), repeats=0, warmup=0, progress=False)
     with pytest.raises(ValueError, match="first_order"):
@@ -126,18 +135,10 @@ def test_task_chunk_reaches_the_timed_step(rows):
     assert row["task_chunk"] == 1
 
 
-def _profile_script():
-    import importlib.util
-    path = bench.TORCH_REFERENCE.with_name("engine_profile.py")
-    spec = importlib.util.spec_from_file_location("engine_profile", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_profile_groups_split_the_step_without_overlap():
+def test_profile_groups_split_the_step_without_overlap(scripts):
     """The operation groups of ``benchmarks/engine_profile.py`` are disjoint parts of the step."""
-    profile = _profile_script()
+    import engine_profile as profile
+
     cfg = bench.config(layers=2, hidden=8, ways=2, shots=1, query=4, steps=1, meta_batch=2,
                        in_shape=(1, 16, 16))
     total, groups = profile.profile_groups(cfg)

@@ -79,7 +79,7 @@ def test_deep_unrolled_loops_evaluate_without_walking_the_expanded_tree():
     assert all(np.isfinite(g) for g in nd.meta_grad(**values))
 
 
-@pytest.mark.parametrize("module", ["maml", "bridge", "results"])
+@pytest.mark.parametrize("module", ["maml", "bridge", "claims"])
 def test_docstring_examples(module):
     failed, tried = doctest.testmod(importlib.import_module(f"theory.symbolic.{module}"))
     assert tried > 0 and failed == 0

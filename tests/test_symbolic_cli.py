@@ -10,7 +10,7 @@ import pytest
 import sympy
 
 from theory import _cli
-from theory.symbolic import bridge, cli, dag, derive, maml, matrix, results, symbols
+from theory.symbolic import bridge, claims, cli, dag, derive, maml, matrix, symbols
 
 
 def run(argv, capsys):
@@ -20,7 +20,7 @@ def run(argv, capsys):
 
 
 def same(x, y):
-    return results.holds(results.Claim("round trip", x, y))
+    return claims.holds(claims.Claim("round trip", x, y))
 
 
 @pytest.mark.parametrize("argv, key", [
@@ -81,10 +81,10 @@ def test_text_and_latex_list_every_component(fmt, eq, end, capsys):
 def test_report_prints_every_result_and_all_hold(capsys):
     status, out, _ = run(["report"], capsys)
     assert status == 0
-    sections = results.all_claims() + matrix.all_claims()
-    for title, claims in sections:
+    sections = claims.all_claims() + matrix.all_claims()
+    for title, stated in sections:
         assert title in out
-        assert all(c.statement in out for c in claims)
+        assert all(c.statement in out for c in stated)
     assert out.count("  [holds] ") == sum(len(c) for _, c in sections)
     assert "[FAILS]" not in out
 

@@ -6,7 +6,7 @@ import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from theory.symbolic import matrix, results
+from theory.symbolic import claims, matrix
 from theory.symbolic.symbols import alpha
 
 SECTIONS = range(4)  # R5a-R5d, derived inside the test (collection stays cheap)
@@ -14,18 +14,18 @@ SECTIONS = range(4)  # R5a-R5d, derived inside the test (collection stays cheap)
 
 @pytest.mark.parametrize("section", SECTIONS)
 def test_r5_claims_hold(section):
-    title, claims = matrix.all_claims()[section]
-    assert title.startswith(f"R5{'abcd'[section]}") and claims
-    for claim in claims:
-        assert results.holds(claim), claim.statement
+    title, stated = matrix.all_claims()[section]
+    assert title.startswith(f"R5{'abcd'[section]}") and stated
+    for claim in stated:
+        assert claims.holds(claim), claim.statement
 
 
 def test_holds_rejects_a_wrong_matrix_closed_form():
     right = matrix.r5a_shallow(2, 1)[0]
     sigma = matrix._setting(2)[0]
-    wrong = results.Claim("one step too many", right.lhs,
+    wrong = claims.Claim("one step too many", right.lhs,
                           (sympy.eye(2) - alpha * sigma) * right.rhs)
-    assert results.holds(right) and not results.holds(wrong)
+    assert claims.holds(right) and not claims.holds(wrong)
 
 
 def spd(rng, d, cond=10.0):

@@ -1,10 +1,12 @@
-"""Speed benchmark of one MAML meta-step (inner loop + meta-gradient), against PyTorch if present.
+"""Speed benchmark of one MAML meta-step (inner loop + meta-gradient), against a reference.
 
 A meta-step is ``maml.meta_grad`` on a random meta-batch: the code path of training, timed as
-the median of ``repeats`` calls after ``warmup`` calls. When PyTorch imports, the same maths
-(``benchmarks/torch_reference.py``, loaded by path: PyTorch is not a dependency) runs on the
-same params and data in the same process, interleaved with the engine's calls so that both
-see the same machine load. Three comparisons (``SETTINGS``) are timed in the same run:
+the median of ``repeats`` calls after ``warmup`` calls. Given a reference module ``ref`` (the
+same maths in PyTorch, ``benchmarks/torch_reference.py``, which ``benchmarks/engine_speed.py``
+passes in; PyTorch is not a dependency), it runs on the same params and data in the same
+process, interleaved with the engine's calls so that both see the same machine load. Without
+one (``python -m theory.engine bench``) the engine is timed alone. Three comparisons
+(``SETTINGS``) are timed in the same run:
 
 - ``1``: one thread each (engine ``workers=1``, ``torch.set_num_threads(1)``);
 - ``all``: every core each (``parallel.default_workers()``);
@@ -35,22 +37,18 @@ Measured per config (keys of a result row):
   float64), amplified by the conditioning of the inner loop for many tasks and steps.
 """
 
-import importlib.util
 import json
 import os
 import statistics
 import sys
 import time
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from theory import _cli
 from theory.engine import cnn, maml, parallel, train
 
-TORCH_REFERENCE = Path(__file__).resolve().parents[2] / "benchmarks" / "torch_reference.py"
 TORCH_MODES = ("loop", "vmap")
 SETTINGS = ("1", "all", "default")
 ALPHA = 0.4
@@ -200,16 +198,6 @@ def traced_peak(fn):
         tracemalloc.stop()
 
 
-def load_torch_reference():
-    """The ``benchmarks/torch_reference.py`` module if it exists and PyTorch imports, else None."""
-    if not TORCH_REFERENCE.is_file():
-        return None
-    spec = importlib.util.spec_from_file_location("theory_torch_reference", TORCH_REFERENCE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module if module.AVAILABLE else None
-
-
 def torch_supports(cfg):
     """The reference covers plain MAML/FO-MAML without LinNet layers or meta-optimizers."""
     return cfg["algo"] == "maml" and cfg["metaopt"] == "none" and cfg["linnet"] == 0
@@ -285,12 +273,14 @@ def bench_config(cfg, *, repeats, warmup, ref=None, torch_modes=TORCH_MODES, bar
     return row
 
 
-def run_benchmark(configs, *, repeats, warmup, torch=True, progress=True,
-                  torch_modes=TORCH_MODES):
-    """Result rows (dicts, see the module docstring) for ``configs``, with the GEMM peak."""
+def run_benchmark(configs, *, repeats, warmup, ref=None, progress=True, torch_modes=TORCH_MODES):
+    """Result rows (dicts, see the module docstring) for ``configs``, with the GEMM peak.
+
+    ``ref``: the PyTorch reference module (``meta_grad``, ``to_torch``, ``set_threads``,
+    ``DEFAULT_THREADS``), or ``None`` to time the engine alone.
+    """
     if repeats < 1 or warmup < 0:
         raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats} and {warmup}")
-    ref = load_torch_reference() if torch else None
     peak = gemm_peak_gflops()
     workers, threads = zip(*thread_settings(ref).values())
     calls = sum(len(set(workers)) + (len(torch_modes) * len(set(threads))
@@ -340,7 +330,8 @@ def format_table(rows):
     return "\n".join(lines)
 
 
-def _emit(rows, as_json):
+def print_rows(rows, as_json):
+    """Print result rows as one JSON object per line, or as the table and the machine line."""
     if as_json:
         for row in rows:
             print(json.dumps(row, sort_keys=True))
@@ -362,35 +353,5 @@ def run(args):
                  algo="maml" if args.algo == "fomaml" else args.algo, metaopt=args.metaopt,
                  linnet=args.linnet, seed=args.seed)
     rows = run_benchmark([cfg], repeats=args.repeats, warmup=1, progress=not args.json)
-    _emit(rows, args.json)
-    return 0
-
-
-def build_parser():
-    """Options of ``benchmarks/engine_speed.py``."""
-    p = _cli.ArgumentParser(prog="engine_speed.py", description=__doc__.splitlines()[0])
-    p.add_argument("--tiny", action="store_true", help="two tiny configs (seconds)")
-    p.add_argument("--json", action="store_true", help="one JSON object per config")
-    p.add_argument("--repeats", type=_cli.positive_int, default=5, metavar="R")
-    p.add_argument("--warmup", type=_cli.nonnegative_int, default=1, metavar="W")
-    p.add_argument("--no-torch", action="store_true", help="time the engine only")
-    p.add_argument("--torch-mode", choices=TORCH_MODES + ("both",), default="both",
-                   help="PyTorch task loop, vmap, or both (the faster is the reference)")
-    p.add_argument("--only", metavar="TEXT", default=None,
-                   help="run the grid's configs whose label contains TEXT (e.g. 'L4 5w1s')")
-    return p
-
-
-def main(argv=None):
-    """``benchmarks/engine_speed.py [--tiny] [--json]``: time the grid, print a table or JSON."""
-    args = build_parser().parse_args(argv)
-    configs = tiny_grid() if args.tiny else default_grid()
-    if args.only is not None:
-        configs = [c for c in configs if args.only in describe(c)]
-        if not configs:
-            raise ValueError(f"--only {args.only!r} matches no config of the grid")
-    modes = TORCH_MODES if args.torch_mode == "both" else (args.torch_mode,)
-    rows = run_benchmark(configs, repeats=args.repeats, warmup=args.warmup,
-                         torch=not args.no_torch, progress=True, torch_modes=modes)
-    _emit(rows, args.json)
+    print_rows(rows, args.json)
     return 0

@@ -17,7 +17,7 @@ Figures (``compute_<name>(rng, quick=False) -> dict``, ``fig_<name>(dict) -> Fig
 --------------------------------------------------------------------------------------
 failure_mode     failure.py  shallow vs deep linear regression, LogR vs LogR+LinNet
 surface          surface.py  L = 2 meta-loss surface, MAML trajectories, predicted minimisers
-alpha_sweep      sweep.py    post-adaptation loss and learned effective step vs alpha
+alpha_sweep      alpha_sweep.py  post-adaptation loss and learned effective step vs alpha
 collapse         collapse.py a meta-trained deep model collapsed to its product
 linnet_depth     tables.py   Table 1 (Omniglot): MAML vs MAML w/ LinNet, paper beside ours
 meta_optimizers  tables.py   Table 2 (Omniglot, 2-layer CNN): meta-optimizers, paper vs ours
@@ -60,7 +60,7 @@ REGISTRY = {
     "surface": Entry("surface", "surface",
                      "L=2 MAML meta-loss surface with meta-training trajectories and the "
                      "predicted minimiser set", False),
-    "alpha_sweep": Entry("sweep", "alpha_sweep",
+    "alpha_sweep": Entry("alpha_sweep", "alpha_sweep",
                          "best post-adaptation loss and learned effective step vs alpha, "
                          "shallow vs deep", False),
     "collapse": Entry("collapse", "collapse",

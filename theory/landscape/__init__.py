@@ -38,6 +38,7 @@ meta_train(rng, *, model, depth, method, steps, alpha, ...) -> Run -- "maml", "f
 Run                                        -- params (R, P), trajectory, meta_loss, effective_step
 sgd(lr), adam(lr)                          -- outer optimisers as (init, update, get_params)
 linear_curve, logistic_curve               -- post-adaptation loss (accuracy) after k = 0..K steps
+simulate.linear_setup(rng, depth, init, init_scale, restarts)  -- names and starting values
 meta_train_naive                           -- per-task Python-loop reference (tests, benchmark)
 
 Analyses (JSON-serialisable dicts; defaults run in seconds)
@@ -54,6 +55,8 @@ curves.logistic_collapse(rng, *, alpha=0.5, depth=2, restarts=4, iterations=400)
                                            -- LinNet collapsed to LogR: accuracy drops again
 curves.adaptation_curves(rng, *, alpha=0.5, steps=2, depth=2, restarts=4, iterations=1000,
     logistic=True, logistic_iterations=400) -- shallow vs deep, LogR vs LogR+LinNet, equal alpha
+analyses.train(rng, *, population, shots, meta_batch, ...)
+                                           -- meta_train, exact (population) or sampled tasks
 Every analysis also takes ``sigma2``, ``slope_mean``, ``slope_std``, ``lr``, ``optimizer`` and
 ``population`` (exact objective, default) or sampled meta-batches (``meta_batch``, ``shots``).
 

@@ -22,9 +22,10 @@ def linear_tasks(sigma2=1.0, slope_mean=1.0, slope_std=0.5, slope_kind="normal",
     return LinearTasks(sigma2, SlopeDistribution(slope_mean, slope_std, slope_kind), noise)
 
 
-def _train(rng, *, population, shots, meta_batch, **kwargs):
-    """``meta_train`` on the exact expectation (``population``) or on sampled meta-batches of
-    ``meta_batch`` tasks with ``shots`` support and query points each."""
+def train(rng, *, population, shots, meta_batch, **kwargs):
+    """``meta_train`` on the exact expectation over tasks (``population``: ``meta_batch`` is
+    ignored) or on sampled meta-batches of ``meta_batch`` tasks with ``shots`` support and
+    query points each; the other keywords go to ``meta_train`` unchanged."""
     return meta_train(rng, population=population, shots=shots,
                       meta_batch=None if population else meta_batch, **kwargs)
 
@@ -103,10 +104,10 @@ def surface(rng, *, alpha=0.5, sigma2=1.0, slope_mean=1.0, slope_std=0.5, steps=
                                shots=mc_shots)
     init = _starts(rng, restarts, extent, alpha * sigma2)
     lr = (0.3 if population else 0.03) if lr is None else lr
-    run = _train(rng, population=population, shots=shots, meta_batch=meta_batch, depth=2,
-                 steps=steps, alpha=alpha, tasks=tasks, restarts=restarts,
-                 iterations=iterations, optimizer=optimizer, lr=lr, init=init,
-                 record_every=record_every, nodes=nodes)
+    run = train(rng, population=population, shots=shots, meta_batch=meta_batch, depth=2,
+                steps=steps, alpha=alpha, tasks=tasks, restarts=restarts,
+                iterations=iterations, optimizer=optimizer, lr=lr, init=init,
+                record_every=record_every, nodes=nodes)
     stable = alpha * sigma2 * (w1 ** 2 + w2 ** 2) < 2
     return {"w1": axis.tolist(), "w2": axis.tolist(), "closed_form": exact.tolist(),
             "monte_carlo": mc.tolist(), "mc_error": _relative_rms(mc, exact),
@@ -149,10 +150,10 @@ def alpha_sweep(rng, *, alphas=(0.05, 0.1, 0.2, 0.5, 0.8, 1.0, 1.2, 1.5, 1.9), s
     for alpha in alphas:
         for name, L in (("shallow", 1), ("deep", depth)):
             try:
-                run = _train(rng, population=population, shots=shots, meta_batch=meta_batch,
-                             depth=L, steps=steps, alpha=alpha, tasks=tasks,
-                             restarts=restarts, iterations=iterations, lr=lr,
-                             optimizer=optimizer, record_every=iterations)
+                run = train(rng, population=population, shots=shots, meta_batch=meta_batch,
+                            depth=L, steps=steps, alpha=alpha, tasks=tasks,
+                            restarts=restarts, iterations=iterations, lr=lr,
+                            optimizer=optimizer, record_every=iterations)
             except closed.DivergenceError as err:
                 raise closed.DivergenceError(f"alpha={alpha}, depth={L}: {err}") from None
             loss, params = _best(run, tasks)
@@ -179,9 +180,9 @@ def collapse(rng, *, alpha=0.5, sigma2=1.0, slope_mean=1.0, slope_std=0.5, steps
     ``params``; ``shallow_floor`` (best any shallow model can do), ``config``.
     """
     tasks = linear_tasks(sigma2, slope_mean, slope_std)
-    run = _train(rng, population=population, shots=shots, meta_batch=meta_batch, depth=depth,
-                 steps=steps, alpha=alpha, tasks=tasks, restarts=restarts,
-                 iterations=iterations, lr=lr, optimizer=optimizer, record_every=iterations)
+    run = train(rng, population=population, shots=shots, meta_batch=meta_batch, depth=depth,
+                steps=steps, alpha=alpha, tasks=tasks, restarts=restarts,
+                iterations=iterations, lr=lr, optimizer=optimizer, record_every=iterations)
     deep = evaluate.linear_curve(rng, run.params, tasks, depth=depth, alpha=alpha,
                                  steps=steps)[:, -1]
     W = np.prod(run.params, axis=1)
@@ -205,10 +206,10 @@ def effective_steps(rng, *, alpha=0.2, sigma2=1.0, slope_mean=1.0, slope_std=0.5
     meta-batch estimate); ``config``.
     """
     tasks = linear_tasks(sigma2, slope_mean, slope_std)
-    runs = {name: _train(rng, population=population, shots=shots, meta_batch=meta_batch,
-                         depth=L, method=method, steps=steps, alpha=alpha, tasks=tasks,
-                         restarts=restarts, iterations=iterations, lr=lr, optimizer=optimizer,
-                         record_every=record_every)
+    runs = {name: train(rng, population=population, shots=shots, meta_batch=meta_batch,
+                        depth=L, method=method, steps=steps, alpha=alpha, tasks=tasks,
+                        restarts=restarts, iterations=iterations, lr=lr, optimizer=optimizer,
+                        record_every=record_every)
             for name, L, method in (("deep", depth, "maml"), ("metasgd", 1, "metasgd"))}
     return {"iterations": runs["deep"].iterations.tolist(),
             "deep": runs["deep"].effective_step.tolist(),

@@ -9,7 +9,7 @@ models stay at a loss fixed by alpha (R1, R4), the deeper ones drive it down (R2
 import numpy as np
 
 from . import evaluate
-from .analyses import _train, linear_tasks
+from .analyses import linear_tasks, train
 from .simulate import meta_train
 from .tasks import ClassificationTasks, SlopeDistribution
 
@@ -36,10 +36,10 @@ def adaptation_curves(rng, *, alpha=0.5, steps=2, depth=2, sigma2=1.0, slope_mea
     tasks = linear_tasks(sigma2, slope_mean, slope_std)
     out = {"k": list(range(steps + 1)), "linear": {"meta_test": {}}}
     for name, L in (("shallow", 1), ("deep", depth)):
-        run = _train(rng, population=population, shots=linear_shots,
-                     meta_batch=linear_meta_batch, depth=L, steps=steps, alpha=alpha,
-                     tasks=tasks, restarts=restarts, iterations=iterations, lr=lr,
-                     optimizer=optimizer, record_every=max(1, iterations // records))
+        run = train(rng, population=population, shots=linear_shots,
+                    meta_batch=linear_meta_batch, depth=L, steps=steps, alpha=alpha,
+                    tasks=tasks, restarts=restarts, iterations=iterations, lr=lr,
+                    optimizer=optimizer, record_every=max(1, iterations // records))
         exact = lambda params: evaluate.linear_curve(rng, params, tasks, depth=L,  # noqa: E731
                                                      alpha=alpha, steps=steps)
         out["linear"][name] = exact(run.params).tolist()

@@ -9,7 +9,7 @@ reductions; the timing ratio measures what vectorisation buys.
 import numpy as np
 
 from . import closed, models, optim
-from .simulate import _linear_setup, check_divergence
+from .simulate import linear_setup, check_divergence
 from .tasks import LinearTasks, linear_batch
 
 
@@ -24,7 +24,7 @@ def meta_train_naive(rng, *, depth=2, method="maml", steps=1, alpha=0.5, tasks=N
     alpha = models.check_alpha(alpha)
     tasks = LinearTasks() if tasks is None else tasks
     k = 0 if method == "multitask" else models.check_steps(steps)
-    _, theta = _linear_setup(rng, depth, init, init_scale, restarts)
+    _, theta = linear_setup(rng, depth, init, init_scale, restarts)
     init_opt, update, get_params = optim.make(optimizer, lr)
     states = [init_opt(tuple(float(w[r]) for w in theta)) for r in range(restarts)]
     for i in range(iterations + 1):

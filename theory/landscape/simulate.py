@@ -162,7 +162,9 @@ def _symbolic_task_grads(w, step, batch, steps, first_order, method):
     return loss, tuple(np.broadcast_to(g, shape) for g in fn.meta_grad(**values))
 
 
-def _linear_setup(rng, depth, init, init_scale, restarts):
+def linear_setup(rng, depth, init, init_scale, restarts):
+    """``(names, theta)`` of a depth-``depth`` linear model: ``w1..wL`` and a tuple of ``(R,)``
+    starting values, ``init`` (``(R, depth)``) or ``init_scale`` times standard normals."""
     names = tuple(f"w{j + 1}" for j in range(depth))
     if init is None:
         return names, tuple(init_scale * rng.standard_normal((depth, restarts)))
@@ -176,9 +178,9 @@ def _linear_setup(rng, depth, init, init_scale, restarts):
 def _logistic_setup(rng, depth, init, init_scale, restarts):
     names = tuple(f"w{j + 1}" for j in range(depth)) + ("b",)
     if init is None:
-        return names, _linear_setup(rng, depth, None, init_scale, restarts)[1] + (
+        return names, linear_setup(rng, depth, None, init_scale, restarts)[1] + (
             np.zeros(restarts),)
-    return names, _linear_setup(rng, depth + 1, init, init_scale, restarts)[1]
+    return names, linear_setup(rng, depth + 1, init, init_scale, restarts)[1]
 
 
 def logistic_task_losses(theta, step, batch, steps, first_order):
@@ -230,7 +232,7 @@ def meta_train(rng, *, model="linear", depth=2, method="maml", steps=1, alpha=0.
         meta_batch = _count("meta_batch", meta_batch)
     gradients = resolve_gradients(gradients, model=model, population=population, method=method,
                                   depth=depth, steps=steps)
-    setup = _linear_setup if model == "linear" else _logistic_setup
+    setup = linear_setup if model == "linear" else _logistic_setup
     names, theta = setup(rng, depth, init, init_scale, restarts)
     n_model = len(theta)
     if method == "metasgd":

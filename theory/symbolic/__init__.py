@@ -13,22 +13,22 @@ symbols             alpha, sigma2, a, mu, v, b, weights(L), support(n), query(n)
 models              end_to_end, other_layers, linear, logit, sigmoid, logistic
 losses              population_loss, squared_loss, cross_entropy
 maml                adapt, meta_gradient, gradient, hessian, effective_step, validate
-results.Claim       (statement, lhs, rhs): a result is the claim lhs == rhs
-results.holds       simplify(lhs - rhs) == 0 (after a rational normal form)
-results.r1_shallow_linear(K)      L = 1: adapted error, objective, meta-gradient scale by
+claims.Claim        (statement, lhs, rhs): a result is the claim lhs == rhs
+claims.holds        simplify(lhs - rhs) == 0 (after a rational normal form)
+claims.r1_shallow_linear(K)       L = 1: adapted error, objective, meta-gradient scale by
                                   (1 - alpha sigma2)^K, ^(2K)
-results.r1_task_average(K)        minimiser E[a] = mu, bound sigma2/2 (1 - alpha sigma2)^(2K) v
-results.r2_deep_linear_one_step() L = 2: e -> e (1 - alpha s2 (w1^2+w2^2) + alpha^2 s2^2 e w1 w2)
-results.r2_minimiser_points()     solutions of "adapted error = 0 for every a"
-results.r2_minimisers()           there w1 w2 = 0, w1^2 + w2^2 = 1/(alpha sigma2), loss 0
-results.r2_effective_step(L)      first-order step on W: alpha sigma2 sum_l prod_{j!=l} w_j^2
-results.r3_bottom_layer_update(L) w1's step = shallow gradient times the layers above
-results.r3_meta_sgd(L, loss, shots)  first order in alpha: Meta-SGD step with a learned rate
-results.r3_collapse(K)            collapsed model: plain step alpha, R1 failure again
-results.r4_logistic_shallow(n)    LogR: (I - alpha H_s) grad L_q(w'), H_s the sigmoid curvature
-results.r4_logistic_linnet(L, n)  LogR+LinNet: step on W rescaled as in R2/R3
-results.expect_over_tasks(expr)   E_a[expr] from E[a] = mu, Var(a) = v
-results.all_claims()              every result as [(title, claims)]
+claims.r1_task_average(K)         minimiser E[a] = mu, bound sigma2/2 (1 - alpha sigma2)^(2K) v
+claims.r2_deep_linear_one_step()  L = 2: e -> e (1 - alpha s2 (w1^2+w2^2) + alpha^2 s2^2 e w1 w2)
+claims.r2_minimiser_points()      solutions of "adapted error = 0 for every a"
+claims.r2_minimisers()            there w1 w2 = 0, w1^2 + w2^2 = 1/(alpha sigma2), loss 0
+claims.r2_effective_step(L)       first-order step on W: alpha sigma2 sum_l prod_{j!=l} w_j^2
+claims.r3_bottom_layer_update(L)  w1's step = shallow gradient times the layers above
+claims.r3_meta_sgd(L, loss, shots)   first order in alpha: Meta-SGD step with a learned rate
+claims.r3_collapse(K)             collapsed model: plain step alpha, R1 failure again
+claims.r4_logistic_shallow(n)     LogR: (I - alpha H_s) grad L_q(w'), H_s the sigmoid curvature
+claims.r4_logistic_linnet(L, n)   LogR+LinNet: step on W rescaled as in R2/R3
+claims.expect_over_tasks(expr)    E_a[expr] from E[a] = mu, Var(a) = v
+claims.all_claims()               every result as [(title, claims)]
 matrix              R5 in d dimensions: r5a_shallow(d, K), r5b_meta_sgd(), r5c_kfo(),
                     r5d_deep_linear(), r5d_reduces_to_r2(), meta_sgd_floor, all_claims()
 report.text()       R1-R5 as readable text, each claim checked (``python -m theory.symbolic
@@ -43,8 +43,8 @@ Command line: ``python -m theory.symbolic derive --model linear --depth 2 --step
 ``python -m theory.symbolic report``.
 """
 
-from . import bridge, dag, losses, maml, matrix, models, results, symbols
+from . import bridge, claims, dag, losses, maml, matrix, models, symbols
 from .maml import Derivation, derive
 
-__all__ = ["Derivation", "bridge", "dag", "derive", "losses", "maml", "matrix", "models",
-           "results", "symbols"]
+__all__ = ["Derivation", "bridge", "claims", "dag", "derive", "losses", "maml", "matrix",
+           "models", "symbols"]

@@ -48,8 +48,8 @@ import functools
 
 import sympy
 
-from . import results
-from .results import Claim
+from . import symbols
+from .claims import Claim, r2_deep_linear_one_step
 from .symbols import alpha, sigma2, v
 
 HALF = sympy.Rational(1, 2)
@@ -294,11 +294,11 @@ def r5d_deep_linear():
 def r5d_reduces_to_r2():
     """R5d at d = h = 1 is R2's one-step factor."""
     w1, w2, w1_new, w2_new = _deep_step(1, 1, loss_of=lambda m: population_loss(
-        m.T, sympy.Matrix([results.a]), sympy.Matrix([sigma2])))
-    (r2,) = results.r2_deep_linear_one_step()[:1]
+        m.T, sympy.Matrix([symbols.a]), sympy.Matrix([sigma2])))
+    (r2,) = r2_deep_linear_one_step()[:1]
     rename = {sympy.Symbol("w1", real=True): w1[0], sympy.Symbol("w2", real=True): w2[0]}
     return (Claim("d=h=1: the deep step is R2's e (1 - alpha sigma2 (w1^2 + w2^2) + alpha^2 "
-                  "sigma2^2 e w1 w2)", (w2_new * w1_new)[0, 0] - results.a,
+                  "sigma2^2 e w1 w2)", (w2_new * w1_new)[0, 0] - symbols.a,
                   r2.rhs.subs(rename, simultaneous=True)),)
 
 

@@ -2,7 +2,7 @@
 
 import sympy
 
-from . import matrix, results
+from . import claims, matrix
 
 HEADER = """\
 Why MAML needs depth: exact results for 1D models (population loss sigma2/2 (W - a)^2,
@@ -16,12 +16,12 @@ SHOW_LIMIT = 240
 
 def text(sections=None):
     """The report: a header, then for each result its claims and closed forms."""
-    sections = results.all_claims() + matrix.all_claims() if sections is None else sections
+    sections = claims.all_claims() + matrix.all_claims() if sections is None else sections
     lines = [HEADER]
-    for title, claims in sections:
+    for title, stated in sections:
         lines += ["", title]
-        for claim in claims:
-            mark = "holds" if results.holds(claim) else "FAILS"
+        for claim in stated:
+            mark = "holds" if claims.holds(claim) else "FAILS"
             lines.append(f"  [{mark}] {claim.statement}")
             rhs = claim.rhs.tolist() if isinstance(claim.rhs, sympy.MatrixBase) else claim.rhs
             closed = sympy.sstr(rhs)  # matrices as nested lists: one line each

@@ -1,7 +1,8 @@
 """The ``Dataset`` type shared by every loader, and the argument checks they share.
 
-Convention (the engine's, see ``engine_interfaces.md``): images are float32 in [0, 1], laid
-out ``(C, H, W)``; grayscale glyphs have ink = 1.0 and background = 0.0.
+Convention (every loader's; ``theory.engine.cnn`` takes such images, with a leading task and
+image axis): images are float32 in [0, 1], laid out ``(C, H, W)``; grayscale glyphs have
+ink = 1.0 and background = 0.0.
 """
 
 import dataclasses
