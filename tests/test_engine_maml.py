@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import logsumexp
 
+from theory import _tree
 from theory.engine import cnn, maml, optim
 
 ALPHA = 0.3
@@ -313,8 +314,7 @@ def test_adam_is_differentiable_through_its_updates():
 
 
 def _float64(tree):
-    return {k: _float64(v) if isinstance(v, dict) else np.asarray(v, np.float64)
-            for k, v in tree.items()}
+    return _tree.map(lambda v: np.asarray(v, np.float64), tree)
 
 
 def _chunk_problem(metaopt_name, algo, T=5):
