@@ -47,6 +47,20 @@ def test_positive_and_nonnegative_int_are_the_bounds_1_and_0(text):
     assert _parses(_cli.nonnegative_int, text) == _parses(_cli.int_at_least(0), text)
 
 
+@given(FLOAT_TEXT, st.sampled_from([-1.0, 0.0, 1.0, 2.5]))
+def test_finite_float_and_float_at_least_accept_exactly_the_finite_numbers_in_range(text, low):
+    try:
+        expected = float(text)
+    except ValueError:
+        expected = None
+    finite = expected is not None and math.isfinite(expected)
+    assert _parses(_cli.finite_float, text) == (finite, expected if finite else None)
+    ok, value = _parses(_cli.float_at_least(low), text)
+    assert ok == (finite and expected >= low)
+    if ok:
+        assert value == expected
+
+
 @given(FLOAT_TEXT)
 def test_positive_float_accepts_exactly_the_finite_positive_numbers(text):
     ok, value = _parses(_cli.positive_float, text)

@@ -119,7 +119,7 @@ def test_optimizers_do_not_mutate_and_descend_a_quadratic():
     (dict(shots=0), "shots must be an integer >= 1"),
     (dict(steps=-1), "steps must be an integer >= 0"),
     (dict(restarts=0), "restarts must be an integer >= 1"),
-    (dict(method="reptile"), "method must be one of"),
+    (dict(method="reptile"), "method must be 'maml', .* or 'metasgd', got 'reptile'"),
     (dict(optimizer="rmsprop"), "optimizer must be .adam. or .sgd., got .rmsprop."),
     (dict(lr=0.0), "learning rate must be a finite number > 0"),
     (dict(model="logistic", meta_batch=None), "meta_batch=None"),
@@ -137,7 +137,7 @@ def test_bad_input_is_a_value_error_naming_the_range(kwargs, match):
     (lambda: tasks.LinearTasks(sigma2=-1.0), "sigma2 must be a finite number > 0"),
     (lambda: tasks.ClassificationTasks(sigma2=0.0), "sigma2 must be a finite number > 0"),
     (lambda: tasks.SlopeDistribution(1.0, -0.5), "slope std must be a finite number >= 0"),
-    (lambda: tasks.SlopeDistribution(kind="cauchy"), "kind must be one of"),
+    (lambda: tasks.SlopeDistribution(kind="cauchy"), "kind must be 'normal', 'uniform' or 'two-point', got 'cauchy'"),
     (lambda: tasks.SlopeDistribution().quadrature(0), "nodes must be an integer >= 1"),
 ])
 def test_bad_task_parameters(make, match):

@@ -5,7 +5,8 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from scipy import stats
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from theory.paper import cells, cli, numbers, plan, render, verdicts
@@ -78,8 +79,10 @@ def _cell(acc, ci, seeds=3):
 
 
 def test_compare_verdicts():
+    # n=3 each, half-widths 1: Welch's interval of the difference is about +-0.91
     assert verdicts.compare(_cell(90, 1), _cell(80, 1)) == "held"
-    assert verdicts.compare(_cell(81, 1), _cell(80, 1)) == "within noise"
+    assert verdicts.compare(_cell(81, 1), _cell(80, 1)) == "held"
+    assert verdicts.compare(_cell(80.5, 1), _cell(80, 1)) == "within noise"
     assert verdicts.compare(_cell(79.5, 1), _cell(80, 1)) == "within noise"
     assert verdicts.compare(_cell(70, 1), _cell(80, 1)) == "did not hold"
     assert verdicts.compare(None, _cell(80, 1)) == "not run"
@@ -87,6 +90,43 @@ def test_compare_verdicts():
     # a cell whose interval is unknown (one test episode) can neither confirm nor refute
     assert verdicts.compare(_cell(99, None, seeds=1), _cell(20, 1)) == "within noise"
     assert verdicts.compare(_cell(20, 1), _cell(99, None, seeds=1)) == "within noise"
+
+
+def _seeds(*accs):
+    return cells.summarise([{"test": {"accuracy": a / 100, "ci95": 0.01}, "config": {},
+                             "path": f"r{i}.json"} for i, a in enumerate(accs)])
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(30, 99), min_size=2, max_size=6),
+       st.lists(st.floats(30, 99), min_size=2, max_size=6))
+def test_difference_of_two_multi_seed_cells_is_welchs_interval(a, b):
+    assume(np.std(a) > 1e-3 and np.std(b) > 1e-3)
+    d = verdicts.difference(_seeds(*a), _seeds(*b))
+    welch = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert d.mean == pytest.approx(np.mean(a) - np.mean(b), abs=1e-9)
+    assert d.mean - d.half == pytest.approx(welch.low, abs=1e-6)
+    assert d.mean + d.half == pytest.approx(welch.high, abs=1e-6)
+
+
+def test_seeds_needed_is_the_fewest_that_resolve_the_difference():
+    a, b = _seeds(80, 84, 88), _seeds(79, 81, 86)
+    d = verdicts.difference(a, b)
+    assert d.verdict() == "within noise"
+    n = d.seeds_needed()
+    assert 3 < n <= verdicts.MAX_SEEDS
+
+    def resolved(k):   # Welch's test at k seeds per cell with the measured spreads
+        return stats.ttest_ind_from_stats(84, np.std([80, 84, 88], ddof=1), k,
+                                          82, np.std([79, 81, 86], ddof=1), k,
+                                          equal_var=False).pvalue < 0.05
+    assert resolved(n) and not resolved(n - 1)
+    assert f"about {n} seeds per cell would settle it" in d.text()
+    equal = verdicts.difference(_seeds(80, 84), _seeds(84, 80))
+    assert equal.seeds_needed() == verdicts.MAX_SEEDS + 1
+    assert "would not settle it" in equal.text()
+    single = verdicts.difference(_cell(80, 1, seeds=1), _cell(80.5, 1, seeds=1))
+    assert single.seeds_needed() is None and "no spread over seeds yet" in single.text()
 
 
 def test_cell_text_says_what_its_interval_is_over():
@@ -113,7 +153,7 @@ def test_claims_on_hand_made_cells():
 
 
 def test_a_verdict_resting_on_a_single_seed_says_so():
-    found = {("maml", 2): _cell(77, 2), ("linnet", 2): _cell(75, 2),
+    found = {("maml", 2): _cell(77, 2), ("linnet", 2): _cell(76, 2),
              ("maml", 6): _cell(85, 1, seeds=1), ("linnet", 6): _cell(51, 1, seeds=1)}
     gap = verdicts.claims(found)[1]
     assert gap.verdict == "did not hold"

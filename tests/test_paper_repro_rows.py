@@ -72,7 +72,7 @@ def test_claim_verdicts_in_c7():
              ("maml", 6): {"accuracy": 97, "ci95": 1, "seeds": 1, "failed": 0},
              ("linnet", 6): {"accuracy": 97.2, "ci95": 1, "seeds": 1, "failed": 0}}
     rows = sweep_repro._claim_rows(cells)
-    assert "MAML 2 layers `60.0`" in rows["C7"] and "LinNet > MAML at 2 layers: held;" \
+    assert "MAML 2 layers `60.0`" in rows["C7"] and "LinNet > MAML at 2 layers: held (" \
         in rows["C7"]
     assert "shrinks with depth: held (rests on a single seed: MAML 6 layers, MAML w/ LinNet " \
         "6 layers)" in rows["C7"]

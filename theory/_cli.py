@@ -1,6 +1,7 @@
 """Shared command-line plumbing: bad input is one line on stderr and exit status 2."""
 
 import argparse
+import math
 import os
 import sys
 
@@ -115,6 +116,26 @@ def positive_float(text):
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number > 0")
     return value
+
+
+def finite_float(text):
+    """argparse type: a finite float."""
+    value = _number(text, float, "a finite number")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def float_at_least(low):
+    """argparse type factory: a finite float >= ``low``."""
+    def parse(text):
+        value = finite_float(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number >= {low:g}")
+        return value
+
+    parse.__name__ = f"float_at_least_{low:g}"
+    return parse
 
 
 def _number(text, kind, what):

@@ -65,7 +65,8 @@ R5 in d dimensions (:mod:`.precondition`, our extension; closed forms in theory.
 precondition.experiment(rng, *, dim, width, cond, rotate, method, depth, alpha, steps, ...)
                                            -- maml (depth 1, 2), metasgd, kfo on the exact
                                               population loss; learned P vs (alpha Sigma)^-1
-precondition.meta_train, objective, covariance, shallow_floor, metasgd_floor, exact_width
+precondition.meta_train, objective, covariance, shallow_floor, metasgd_floor, exact_width,
+finite_or_null
 
 Command line: ``python -m theory.landscape {surface,train,curves,sweep,collapse,effective}
 [--json] [--out FILE] [--population/--no-population] [--seed N] ...`` and ``python -m

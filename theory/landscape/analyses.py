@@ -12,9 +12,10 @@ import math
 
 import numpy as np
 
+from .. import _check
 from . import closed, evaluate, models
 from .simulate import meta_train
-from .tasks import LinearTasks, SlopeDistribution, check_shots, linear_batch
+from .tasks import LinearTasks, SlopeDistribution, linear_batch
 
 
 def linear_tasks(sigma2=1.0, slope_mean=1.0, slope_std=0.5, slope_kind="normal", noise=0.0):
@@ -31,11 +32,7 @@ def train(rng, *, population, shots, meta_batch, **kwargs):
 
 
 def _grid(extent, grid):
-    if isinstance(grid, bool) or not isinstance(grid, (int, np.integer)) or grid < 2:
-        raise ValueError(f"grid must be an integer >= 2 (points per axis), got {grid!r}")
-    if not (isinstance(extent, (int, float)) and 0 < extent < math.inf):
-        raise ValueError(f"extent must be a finite number > 0, got {extent!r}")
-    axis = np.linspace(-extent, extent, int(grid))
+    axis = np.linspace(-extent, extent, grid)
     return (axis - axis[::-1]) / 2  # exactly symmetric about 0
 
 
@@ -43,7 +40,7 @@ def monte_carlo_meta_loss(rng, w, tasks, alpha, steps, *, n_tasks, shots, chunk=
     """Monte-Carlo estimate of the expected post-adaptation loss at factors ``w`` (a tuple of
     equally shaped arrays): ``n_tasks`` sampled slopes, each with ``shots`` sampled support and
     query points; the same tasks at every point of ``w``."""
-    shots = check_shots(shots)
+    shots = _check.integer("shots", shots, 1)
     batch = linear_batch(tasks, rng, (1, n_tasks), population=False, shots=shots)
     flat = tuple(np.asarray(wi, dtype=float).reshape(-1, 1) for wi in np.broadcast_arrays(*w))
     out = np.zeros(flat[0].shape[0])
@@ -95,9 +92,9 @@ def surface(rng, *, alpha=0.5, sigma2=1.0, slope_mean=1.0, slope_std=0.5, steps=
     ``steps = 1``), ``config``.
     """
     tasks = linear_tasks(sigma2, slope_mean, slope_std)
-    alpha = models.check_alpha(alpha)
-    steps = models.check_steps(steps)
-    axis = _grid(extent, grid)
+    alpha = _check.positive("alpha", alpha)
+    steps = _check.integer("steps", steps, 0)
+    axis = _grid(_check.positive("extent", extent), _check.integer("grid", grid, 2))
     w1, w2 = np.meshgrid(axis, axis, indexing="ij")
     exact = closed.depth2_surface(axis, tasks, alpha, steps, nodes)
     mc = monte_carlo_meta_loss(rng, (w1, w2), tasks, alpha, steps, n_tasks=mc_tasks,

@@ -26,23 +26,6 @@ from .simulate import METHODS, meta_train
 from .tasks import ClassificationTasks, SlopeDistribution
 
 
-def _finite(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number") from None
-    if not np.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    return value
-
-
-def _nonnegative(text):
-    value = _finite(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number >= 0")
-    return value
-
-
 DESCRIPTION = ("Meta-train the paper's 1D models and analyse MAML there: the depth-2 meta-loss "
                "surface, restarts of meta-training, adaptation curves, the alpha sweep, "
                "collapsing a deep model, the learned effective step; and the d-dimensional "
@@ -61,8 +44,8 @@ def _common(p, *, alpha=0.5, steps=1, restarts=8, iterations=1500, lr=0.02, opti
     p.add_argument("--alpha", type=_cli.positive_float, default=alpha, help="inner step > 0")
     p.add_argument("--sigma2", type=_cli.positive_float, default=1.0, help="E[x^2] > 0")
     p.add_argument("--steps", type=_cli.nonnegative_int, default=steps, help="inner steps K")
-    p.add_argument("--slope-mean", type=_finite, default=1.0, help="E[a]")
-    p.add_argument("--slope-std", type=_nonnegative, default=None,
+    p.add_argument("--slope-mean", type=_cli.finite_float, default=1.0, help="E[a]")
+    p.add_argument("--slope-std", type=_cli.float_at_least(0), default=None,
                    help="std of a (>= 0; default 0.5, or 2 for the logistic model)")
     p.add_argument("--restarts", type=_cli.positive_int, default=restarts,
                    help="independent meta-training runs from random starts")
@@ -134,13 +117,6 @@ def build_parser():
     return parser
 
 
-def _at_least_one(text):
-    value = _finite(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number >= 1")
-    return value
-
-
 def _precondition_parser(sub):
     """R5 (:mod:`.precondition`): d-dimensional MAML, Meta-SGD and KFO, exact population loss.
 
@@ -153,7 +129,7 @@ def _precondition_parser(sub):
     p.add_argument("--dim", type=_cli.positive_int, default=4, help="input dimension d >= 1")
     p.add_argument("--width", type=_cli.positive_int, default=None,
                    help="hidden width h >= 1 of depth-2 maml (default: d; ignored at depth 1)")
-    p.add_argument("--cond", type=_at_least_one, default=10.0,
+    p.add_argument("--cond", type=_cli.float_at_least(1), default=10.0,
                    help="condition number kappa >= 1 of Sigma (eigenvalues 1 .. 1/kappa)")
     p.add_argument("--rotate", action="store_true", help="Sigma with random eigenvectors")
     p.add_argument("--method", choices=precondition.METHODS, default="maml",
@@ -167,7 +143,7 @@ def _precondition_parser(sub):
     p.add_argument("--iterations", type=_cli.nonnegative_int, default=2000,
                    help="meta-training iterations (Adam)")
     p.add_argument("--lr", type=_cli.positive_float, default=0.02, help="Adam step size")
-    p.add_argument("--task-mean", type=_finite, default=0.0, help="every entry of E[a]")
+    p.add_argument("--task-mean", type=_cli.finite_float, default=0.0, help="every entry of E[a]")
     p.add_argument("--task-var", type=_cli.positive_float, default=1.0, help="Cov(a) = v I")
     p.add_argument("--seed", type=_cli.nonnegative_int, default=0, help="random seed (>= 0)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -339,22 +315,11 @@ def main(argv=None):
     except DivergenceError as err:
         sys.stderr.write(f"theory.landscape: diverged: {err}\n")
         return 1
-    result = finite_or_null(result)
+    result = precondition.finite_or_null(result)
     if args.out is not None:
         _io.write_json(args.out, result)
     print(json.dumps(result, allow_nan=False) if args.json else summary(args.command, result))
     return 0
-
-
-def finite_or_null(obj):
-    """``obj`` with every non-finite float replaced by ``None`` (JSON has no NaN)."""
-    if isinstance(obj, dict):
-        return {k: finite_or_null(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [finite_or_null(v) for v in obj]
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    return obj
 
 
 main.prog = "theory.landscape"

@@ -14,28 +14,6 @@ from autograd import grad
 from autograd.extend import defvjp, primitive
 
 
-def check_depth(depth):
-    """Raise ``ValueError`` unless ``depth`` is an integer >= 1."""
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-        raise ValueError(f"depth must be an integer >= 1, got {depth!r}")
-    return depth
-
-
-def check_alpha(alpha):
-    """Raise ``ValueError`` unless the inner step size ``alpha`` is a finite number > 0."""
-    if (isinstance(alpha, bool) or not isinstance(alpha, (int, float))
-            or not 0 < alpha < float("inf")):
-        raise ValueError(f"alpha must be a finite number > 0, got {alpha!r}")
-    return float(alpha)
-
-
-def check_steps(steps):
-    """Raise ``ValueError`` unless the number of inner steps ``steps`` is an integer >= 0."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
-    return steps
-
-
 def slope(weights):
     """End-to-end slope ``W = w1 w2 ... wL`` of a tuple of factors."""
     out = weights[0]

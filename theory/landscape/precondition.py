@@ -31,6 +31,7 @@ exact_width(sigma)                           the least width h with an exact dee
 objective(method, depth, params, problem)    (loss per restart, grads), the closed forms
 meta_train(rng, *, sigma, method, depth, ...) -> dict   Adam on every restart at once
 experiment(rng, *, dim, width, cond, rotate, method, ...) -> dict   the CLI's JSON result
+finite_or_null(obj)                          nested dicts/lists with NaN and inf as None (JSON)
 """
 
 import collections
@@ -295,8 +296,16 @@ def meta_train(rng, *, sigma, method="maml", depth=1, width=None, alpha=0.5, ste
     return {"params": get(state), "loss": curve[-1], "curve": curve, "problem": problem}
 
 
-def _finite_or_none(values):
-    return [float(x) if np.isfinite(x) else None for x in values]
+def finite_or_null(obj):
+    """``obj`` with every non-finite float replaced by ``None`` (JSON has no NaN); dicts,
+    lists and tuples are walked (tuples become lists)."""
+    if isinstance(obj, dict):
+        return {k: finite_or_null(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_or_null(v) for v in obj]
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
 
 
 def experiment(rng, *, dim, width=None, cond=10.0, rotate=False, method="maml", depth=1,
@@ -321,15 +330,16 @@ def experiment(rng, *, dim, width=None, cond=10.0, rotate=False, method="maml", 
     best = int(np.argmin(np.where(finite, loss, np.inf))) if finite.any() else None
     goal = target(sigma, alpha)
     with np.errstate(all="ignore"):  # a large alpha K overflows: the floor is then None
-        floors = _finite_or_none([shallow_floor(sigma, cov, alpha, steps),
-                                  metasgd_floor(sigma, cov, alpha)[0] if steps == 1 else np.nan])
+        floors = finite_or_null(np.array([
+            shallow_floor(sigma, cov, alpha, steps),
+            metasgd_floor(sigma, cov, alpha)[0] if steps == 1 else np.nan], dtype=float).tolist())
     learned = None if best is None else preconditioner(method, depth, out["params"])[best]
     return {
         "dim": dim, "width": width if depth == 2 else None, "cond": cond, "rotate": rotate,
         "method": method, "depth": depth, "alpha": alpha, "steps": steps,
         "restarts": restarts, "iterations": iterations, "lr": lr, "optimizer": "adam",
         "task_mean": task_mean, "task_var": task_var,
-        "final_loss": _finite_or_none(loss),
+        "final_loss": finite_or_null(loss.tolist()),
         "diverged": [int(r) for r in np.flatnonzero(~finite)],
         "best_restart": best,
         "floor": floors[0],

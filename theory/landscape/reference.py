@@ -8,8 +8,9 @@ reductions; the timing ratio measures what vectorisation buys.
 
 import numpy as np
 
+from .. import _check
 from . import closed, models, optim
-from .simulate import linear_setup, check_divergence
+from .simulate import check_divergence, linear_setup
 from .tasks import LinearTasks, linear_batch
 
 
@@ -18,12 +19,11 @@ def meta_train_naive(rng, *, depth=2, method="maml", steps=1, alpha=0.5, tasks=N
                      optimizer="sgd", lr=0.3, init=None, init_scale=1.0):
     """Final parameters ``(R, depth)`` of linear meta-training (methods maml, fomaml,
     multitask), looping over restarts and tasks."""
-    if method not in ("maml", "fomaml", "multitask"):
-        raise ValueError(f"method must be one of ['maml', 'fomaml', 'multitask'], got {method!r}")
-    depth = models.check_depth(depth)
-    alpha = models.check_alpha(alpha)
+    _check.choice("method", method, ("maml", "fomaml", "multitask"))
+    depth = _check.integer("depth", depth, 1)
+    alpha = _check.positive("alpha", alpha)
     tasks = LinearTasks() if tasks is None else tasks
-    k = 0 if method == "multitask" else models.check_steps(steps)
+    k = 0 if method == "multitask" else _check.integer("steps", steps, 0)
     _, theta = linear_setup(rng, depth, init, init_scale, restarts)
     init_opt, update, get_params = optim.make(optimizer, lr)
     states = [init_opt(tuple(float(w[r]) for w in theta)) for r in range(restarts)]

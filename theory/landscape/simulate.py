@@ -26,10 +26,10 @@ import numpy as np
 from autograd import make_vjp
 from tqdm import tqdm
 
+from .. import _check
 from . import closed, models, optim
 from .closed import DivergenceError
-from .tasks import (ClassificationTasks, LinearTasks, check_shots, expected_batch, exact_nodes,
-                    linear_batch)
+from .tasks import ClassificationTasks, LinearTasks, expected_batch, exact_nodes, linear_batch
 
 METHODS = ("maml", "fomaml", "multitask", "metasgd")
 MODELS = ("linear", "logistic")
@@ -70,18 +70,6 @@ class Run:
                 "effective_step": self.effective_step.tolist(),
                 "diverged": [{"restart": r, "iteration": i, "start": p} for r, (i, p) in
                              sorted(self.diverged.items())]}
-
-
-def _choice(name, value, options):
-    if value not in options:
-        raise ValueError(f"{name} must be one of {list(options)}, got {value!r}")
-    return value
-
-
-def _count(name, value, low=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
 
 
 def diverging(loss, grads, params):
@@ -131,7 +119,7 @@ def linear_task_grads(w, step, batch, steps, method, gradients="recurrence"):
 
 def resolve_gradients(gradients, *, model, population, method, depth, steps):
     """The gradient backend that ``gradients`` (one of ``GRADIENTS`` or ``"auto"``) means here."""
-    _choice("gradients", gradients, GRADIENTS + ("auto",))
+    _check.choice("gradients", gradients, GRADIENTS + ("auto",))
     if model == "logistic":
         return "autograd"
     exists = population and method != "metasgd"
@@ -209,16 +197,16 @@ def meta_train(rng, *, model="linear", depth=2, method="maml", steps=1, alpha=0.
     naming the iteration; with ``on_divergence="drop"`` a diverging restart is instead frozen
     (NaN from then on, listed in ``Run.diverged``) and the others go on.
     """
-    _choice("model", model, MODELS)
-    _choice("on_divergence", on_divergence, ("raise", "drop"))
-    _choice("method", method, METHODS)
-    depth = models.check_depth(depth)
-    steps = models.check_steps(steps)
-    alpha = models.check_alpha(alpha)
-    shots = check_shots(shots)
-    restarts = _count("restarts", restarts)
-    iterations = _count("iterations", iterations, 0)
-    record_every = _count("record_every", record_every)
+    _check.choice("model", model, MODELS)
+    _check.choice("on_divergence", on_divergence, ("raise", "drop"))
+    _check.choice("method", method, METHODS)
+    depth = _check.integer("depth", depth, 1)
+    steps = _check.integer("steps", steps, 0)
+    alpha = _check.positive("alpha", alpha)
+    shots = _check.integer("shots", shots, 1)
+    restarts = _check.integer("restarts", restarts, 1)
+    iterations = _check.integer("iterations", iterations, 0)
+    record_every = _check.integer("record_every", record_every, 1)
     init_opt, update, get_params = optim.make(optimizer, lr)
     kind = LinearTasks if model == "linear" else ClassificationTasks
     tasks = kind() if tasks is None else tasks
@@ -229,7 +217,7 @@ def meta_train(rng, *, model="linear", depth=2, method="maml", steps=1, alpha=0.
         raise ValueError("meta_batch=None (exact expectation) needs model='linear' with "
                          "population=True; give an integer >= 1")
     if meta_batch is not None:
-        meta_batch = _count("meta_batch", meta_batch)
+        meta_batch = _check.integer("meta_batch", meta_batch, 1)
     gradients = resolve_gradients(gradients, model=model, population=population, method=method,
                                   depth=depth, steps=steps)
     setup = linear_setup if model == "linear" else _logistic_setup

@@ -24,6 +24,9 @@ shallow logistic model moves its slope by at most ``alpha * sqrt(sigma2)`` per i
 nothing with which to enlarge that step (its meta-gradient only rescales by the sigmoid's
 curvature, ``theory.symbolic`` R4), so minority-sign tasks stay misclassified.  LinNet factors
 let the upper layers learn a larger effective step (R2/R3) and the sign flip becomes reachable.
+
+The constructors check their parameters; the samplers trust their callers (``meta_train``, the
+analyses and the evaluation check ``shots`` where it enters).
 """
 
 import dataclasses
@@ -32,26 +35,9 @@ import math
 import numpy as np
 from scipy import special
 
+from .. import _check
+
 _KINDS = ("normal", "uniform", "two-point")
-
-
-def _check_positive(name, value):
-    if not (isinstance(value, (int, float, np.floating, np.integer)) and math.isfinite(value)
-            and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-
-
-def _check_nonnegative(name, value):
-    if not (isinstance(value, (int, float, np.floating, np.integer)) and math.isfinite(value)
-            and value >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-
-
-def check_shots(shots):
-    """Raise ``ValueError`` unless ``shots`` is an integer >= 1 (points per support/query set)."""
-    if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or shots < 1:
-        raise ValueError(f"shots must be an integer >= 1, got {shots!r}")
-    return int(shots)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,11 +53,9 @@ class SlopeDistribution:
     kind: str = "normal"
 
     def __post_init__(self):
-        if self.kind not in _KINDS:
-            raise ValueError(f"slope distribution kind must be one of {_KINDS}, got {self.kind!r}")
-        if not math.isfinite(self.mean):
-            raise ValueError(f"slope mean must be a finite number, got {self.mean!r}")
-        _check_nonnegative("slope std", self.std)
+        _check.choice("slope distribution kind", self.kind, _KINDS)
+        _check.number("slope mean", self.mean)
+        _check.number("slope std", self.std, low=0)
 
     @property
     def variance(self):
@@ -96,8 +80,7 @@ class SlopeDistribution:
     def quadrature(self, nodes):
         """Gauss rule ``(a_i, p_i)`` with ``sum p_i f(a_i) = E[f(a)]`` for polynomials of degree
         ``<= 2 nodes - 1`` (all polynomials for the two-point kind)."""
-        if isinstance(nodes, bool) or not isinstance(nodes, (int, np.integer)) or nodes < 1:
-            raise ValueError(f"quadrature nodes must be an integer >= 1, got {nodes!r}")
+        nodes = _check.integer("quadrature nodes", nodes, 1)
         if self.kind == "two-point":
             return np.array([self.mean - self.std, self.mean + self.std]), np.array([0.5, 0.5])
         if self.kind == "normal":
@@ -139,12 +122,11 @@ class LinearTasks:
     noise: float = 0.0
 
     def __post_init__(self):
-        _check_positive("sigma2", self.sigma2)
-        _check_nonnegative("noise", self.noise)
+        _check.positive("sigma2", self.sigma2)
+        _check.number("noise", self.noise, low=0)
 
     def sample_points(self, rng, a, shots):
         """Sample ``(x, y)`` of shape ``a.shape + (shots,)`` for slopes ``a``."""
-        shots = check_shots(shots)
         x = math.sqrt(self.sigma2) * rng.standard_normal(np.shape(a) + (shots,))
         y = np.asarray(a)[..., None] * x + self.noise * rng.standard_normal(x.shape)
         return x, y
@@ -207,12 +189,11 @@ class ClassificationTasks:
     sharpness: float = 4.0
 
     def __post_init__(self):
-        _check_positive("sigma2", self.sigma2)
-        _check_positive("sharpness", self.sharpness)
+        _check.positive("sigma2", self.sigma2)
+        _check.positive("sharpness", self.sharpness)
 
     def sample_points(self, rng, a, shots):
         """Sample ``(x, y)`` of shape ``a.shape + (shots,)``, labels in {0, 1} as floats."""
-        shots = check_shots(shots)
         x = math.sqrt(self.sigma2) * rng.standard_normal(np.shape(a) + (shots,))
         logit = self.sharpness * np.asarray(a)[..., None] * x
         y = (rng.random(x.shape) < special.expit(logit)).astype(float)

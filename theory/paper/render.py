@@ -16,7 +16,9 @@ ABSENT = "not run: the data is not on this machine"
 DATA_LAYOUT = {"cifarfs": f"the folder holding {cifarfs.EXPECTED}",
                "mini-imagenet": f"the folder holding {miniimagenet.EXPECTED}"}
 INTERVALS = ("± is a 95 % interval: over seeds (Student's t) where n ≥ 2; where n = 1, over "
-             "that one seed's test episodes only, which leaves out the seed-to-seed variance.")
+             "that one seed's test episodes only, which leaves out the seed-to-seed variance. A verdict's "
+             "detail is the difference of means in points with its 95 % interval (Welch's, "
+             "over seeds) and, within noise, how many seeds per cell would settle it.")
 
 
 def fill_command(dataset, budget_name="cpu"):

@@ -99,7 +99,7 @@ def _claim_rows(found):
     c7 = (f"| C7 | On CNNs, LinNet (extra collapsible linear layers) helps MAML most for "
           f"shallow networks; the gap closes with depth | Table 1, see T1 rows | Omniglot "
           f"test accuracy %: {', '.join(parts)}. LinNet > MAML at 2 layers: "
-          f"{c2l.verdict_text()}; the gain shrinks with depth: {cgap.verdict_text()}{deepest} | "
+          f"{c2l.verdict_text()}{f' ({c2l.detail})' if c2l.detail else ''}; the gain shrinks with depth: {cgap.verdict_text()}{deepest} | "
           f"{', '.join(f'`{k}`' for k in keys) or '—'} | `{RUN}`, then "
           f"`python -m theory.figures linnet_depth` | {_claim_verdict([c2l, cgap])} |")
     parts, keys = _numbers(found, [((m, 2), f"meta_optimizers:ours.{m}.accuracy",
@@ -107,7 +107,7 @@ def _claim_rows(found):
     c8 = (f"| C8 | Meta-optimizers help 2-layer CNNs, KFO best or near best | Table 2, see T2 "
           f"rows | Omniglot test accuracy %: {', '.join(parts)}. Every meta-optimizer > MAML: "
           f"{call.verdict_text()} ({call.detail}); KFO best or near best: "
-          f"{ckfo.verdict_text()} | {', '.join(f'`{k}`' for k in keys) or '—'} | `{RUN}`, then "
+          f"{ckfo.verdict_text()}{f' ({ckfo.detail})' if ckfo.detail else ''} | {', '.join(f'`{k}`' for k in keys) or '—'} | `{RUN}`, then "
           f"`python -m theory.figures meta_optimizers` | {_claim_verdict([call, ckfo])} |")
     return {"C7": c7, "C8": c8,
             "F5": _figure_row("F5", "LinNet vs CNN depth", "Table 1", "linnet_depth", found,

@@ -1,33 +1,45 @@
 """The paper's ordering claims on CNNs, judged on table cells (``theory.paper.cells``).
 
-Ordering verdict of a claim "A > B" from two cells with means ``a``, ``b`` and half-widths
-``ha``, ``hb``: with ``d = a - b`` and ``h = sqrt(ha^2 + hb^2)``, ``d > h`` is "held",
-``|d| <= h`` is "within noise" (not contradicted) and ``d < -h`` is "did not hold"; a
-missing cell gives "not run". "LinNet's gain shrinks with depth and closes" is the worse of two
-verdicts: the gap (LinNet - MAML) at 2 layers > the gap at the deepest depth run (half-width:
-all four combined), and the deepest gap is within its half-width of 0 (else "did not hold":
-LinNet clearly better or clearly worse there does not close the gap); "every
-meta-optimizer > MAML" is the worst of its four verdicts; "KFO best or near best" held if KFO
-has the highest mean of the paper's five 2-layer methods, else it is KFO vs the best.
+Each claim is a difference of cell means with a 95 % interval (``Difference``). A cell of
+``n >= 2`` seeds is an estimate of its mean with variance ``s^2 / n`` on ``n - 1`` degrees of
+freedom, recovered from its Student-t half-width (``cells.summarise``); a cell of one seed
+has only its test-episode interval, taken as normal (infinite degrees of freedom). A sum of
+independent cell means has the sum of their variances and Welch-Satterthwaite's degrees of
+freedom, so two cells of several seeds give Welch's interval. Verdict of "A > B" with
+difference ``d`` and half-width ``h``: ``d > h`` is "held", ``|d| <= h`` "within noise" (not
+contradicted) and ``d < -h`` "did not hold"; a missing cell gives "not run". Within noise, the
+detail says how many seeds per cell would settle it: the fewest ``n`` at which Welch's interval
+of the same difference would exclude 0 (assumption: the difference and each cell's spread over
+seeds stay as measured).
 
-A cell of one seed carries only its test-episode interval, which ignores the seed-to-seed
-variance (several times larger at 2 layers in our records): each claim lists the single-seed
-cells it rests on, and the rendered verdict says so.
+"LinNet's gain shrinks with depth and closes" is the worse of two verdicts: the gap (LinNet -
+MAML) at 2 layers > the gap at the deepest depth run (four cells combined), and the deepest
+gap is within its interval of 0 (else "did not hold": LinNet clearly better or clearly worse
+there does not close the gap); "every meta-optimizer > MAML" is the worst of its four
+verdicts; "KFO best or near best" held if KFO has the highest mean of the paper's five
+2-layer methods, else it is KFO vs the best.
+
+A cell of one seed leaves out the seed-to-seed variance (several times larger at 2 layers in
+our records): each claim lists the single-seed cells it rests on, and the rendered verdict
+says so.
 """
 
 import collections
 import math
+
+from scipy import stats
 
 from theory.paper import numbers
 from theory.paper.cells import has_result
 
 HELD, NOISE, FAILED_CLAIM, NOT_RUN = "held", "within noise", "did not hold", "not run"
 META_OPTIMIZERS = ("metasgd", "mc", "tnet", "kfo")
+MAX_SEEDS = 100     # "seeds needed" above this is reported as "more than"
 
 
 class Claim(collections.namedtuple("Claim", "claim verdict detail single_seed")):
-    """One ordering claim: its text, verdict, detail and the single-seed cells it rests on
-    (``[(method, layers)]``)."""
+    """One ordering claim: its text, verdict, detail (differences with their intervals) and
+    the single-seed cells it rests on (``[(method, layers)]``)."""
 
     __slots__ = ()
 
@@ -39,26 +51,98 @@ class Claim(collections.namedtuple("Claim", "claim verdict detail single_seed"))
         return f"{self.verdict} (rests on a single seed: {where})"
 
 
+class Difference(collections.namedtuple("Difference", "mean var df spreads")):
+    """A signed sum of independent cell means: ``mean``, its variance ``var``, Welch's degrees
+    of freedom ``df`` (``inf``: normal) and each cell's per-seed standard deviation
+    (``spreads``; ``None`` for a cell of one seed)."""
+
+    __slots__ = ()
+
+    @property
+    def half(self):
+        """The 95 % half-width (``inf`` when a cell's interval is unknown)."""
+        if math.isinf(self.var):
+            return math.inf
+        return float(stats.t.ppf(0.975, self.df)) * math.sqrt(self.var)
+
+    def verdict(self):
+        """"held" if the interval lies above 0, "did not hold" below, else "within noise"."""
+        h = self.half
+        return HELD if self.mean > h else (NOISE if self.mean >= -h else FAILED_CLAIM)
+
+    def seeds_needed(self):
+        """The fewest seeds per cell (2..``MAX_SEEDS``) at which Welch's interval of this mean
+        would exclude 0 if every cell kept its spread (a single-seed cell taking the others'
+        root-mean-square spread); ``MAX_SEEDS + 1`` if none does, ``None`` if no cell has
+        several seeds."""
+        known = [s for s in self.spreads if s is not None]
+        if not known:
+            return None
+        rms = math.sqrt(sum(s * s for s in known) / len(known))
+        spreads = [rms if s is None else s for s in self.spreads]
+        for n in range(2, MAX_SEEDS + 1):
+            parts = [s * s / n for s in spreads]
+            var = sum(parts)
+            if var == 0:
+                return n if self.mean != 0 else MAX_SEEDS + 1
+            df = var ** 2 / sum(v * v / (n - 1) for v in parts)
+            if stats.t.ppf(0.975, df) * math.sqrt(var) < abs(self.mean):
+                return n
+        return MAX_SEEDS + 1
+
+    def text(self):
+        """``"+3.1 ± 2.0"``: the difference in points with its 95 % half-width, and, within
+        noise, the seeds per cell that would settle it."""
+        half = "?" if math.isinf(self.half) else f"{self.half:.1f}"
+        out = f"{self.mean:+.1f} ± {half}"
+        if self.verdict() == NOISE:
+            n = self.seeds_needed()
+            out += ("; more seeds per cell would tell (no spread over seeds yet)" if n is None
+                    else f"; about {n} seeds per cell would settle it" if n <= MAX_SEEDS
+                    else f"; {MAX_SEEDS} seeds per cell would not settle it")
+        return out
+
+
+def estimate(cell):
+    """A cell mean as a ``Difference`` of one term (see the module docstring)."""
+    n, h = cell["seeds"], cell["ci95"]
+    if h is None:
+        return Difference(cell["accuracy"], math.inf, math.inf, (None,))
+    if n >= 2:
+        var = (h / stats.t.ppf(0.975, n - 1)) ** 2
+        return Difference(cell["accuracy"], var, n - 1, (math.sqrt(var * n),))
+    return Difference(cell["accuracy"], (h / stats.norm.ppf(0.975)) ** 2, math.inf, (None,))
+
+
+def combine(*signed):
+    """``sum(sign * term)`` of ``(sign, Difference)`` pairs of independent estimates."""
+    var = sum(d.var for _, d in signed)
+    if math.isinf(var):
+        df = math.inf
+    else:
+        tail = sum(d.var ** 2 / d.df for _, d in signed if not math.isinf(d.df))
+        df = var ** 2 / tail if tail > 0 else math.inf
+    return Difference(sum(s * d.mean for s, d in signed), var, df,
+                      tuple(x for _, d in signed for x in d.spreads))
+
+
+def difference(a, b):
+    """``a - b`` of two cells with a result, as a ``Difference``."""
+    return combine((1, estimate(a)), (-1, estimate(b)))
+
+
 def compare(a, b):
     """Verdict of "a > b" for two cells (summaries with ``accuracy``/``ci95`` in %)."""
     if not (has_result(a) and has_result(b)):
         return NOT_RUN
-    d = a["accuracy"] - b["accuracy"]
-    h = math.hypot(_half(a), _half(b))
-    return HELD if d > h else (NOISE if d >= -h else FAILED_CLAIM)
-
-
-def _half(cell):
-    """A cell's 95% half-width; an unknown one (a single test episode) bounds nothing."""
-    return math.inf if cell["ci95"] is None else cell["ci95"]
+    return difference(a, b).verdict()
 
 
 def _closes(gap):
     """Verdict of "the gap is 0": held when 0 lies in its interval, else did not hold."""
-    h = _half(gap)
-    if math.isinf(h):
+    if math.isinf(gap.half):
         return NOISE
-    return HELD if abs(gap["accuracy"]) <= h else FAILED_CLAIM
+    return HELD if abs(gap.mean) <= gap.half else FAILED_CLAIM
 
 
 def _worst(verdicts):
@@ -72,39 +156,49 @@ def _single(found, keys):
     return [k for k in keys if has_result(found.get(k)) and found[k]["seeds"] == 1]
 
 
+def _versus(found, a, b):
+    """``"<verdict> (+d ± h)"`` of cell ``a`` > cell ``b``, or "not run"."""
+    if not (has_result(found.get(a)) and has_result(found.get(b))):
+        return NOT_RUN
+    d = difference(found[a], found[b])
+    return f"{d.verdict()} ({d.text()})"
+
+
 def claims(found):
     """``[Claim]`` for the paper's four ordering claims on the cells ``found``
     (``{(method, layers): cell}``)."""
     get = found.get
-    out = [Claim("MAML w/ LinNet > MAML at 2 layers",
-                 compare(get(("linnet", 2)), get(("maml", 2))), "",
+    two = compare(get(("linnet", 2)), get(("maml", 2)))
+    out = [Claim("MAML w/ LinNet > MAML at 2 layers", two, "" if two == NOT_RUN else
+                 f"LinNet − MAML: {difference(get(('linnet', 2)), get(('maml', 2))).text()}",
                  _single(found, [("linnet", 2), ("maml", 2)]))]
     deep = [n for n in (6, 4, 3)
             if has_result(get(("linnet", n))) and has_result(get(("maml", n)))]
-    gap, used = None, []
+    verdict, detail, used = NOT_RUN, "", []
     if has_result(get(("linnet", 2))) and has_result(get(("maml", 2))) and deep:
-        def diff(n):
-            la, ma = get(("linnet", n)), get(("maml", n))
-            return {"accuracy": la["accuracy"] - ma["accuracy"],
-                    "ci95": math.hypot(_half(la), _half(ma))}
-        gap = _worst([compare(diff(2), diff(deep[0])), _closes(diff(deep[0]))])
+        def gap(n):
+            return difference(get(("linnet", n)), get(("maml", n)))
+        shrink = combine((1, gap(2)), (-1, gap(deep[0])))
+        verdict = _worst([shrink.verdict(), _closes(gap(deep[0]))])
+        detail = (f"deepest: {deep[0]} layers; gap at 2 layers − gap at {deep[0]}: "
+                  f"{shrink.text()}; gap at {deep[0]}: {gap(deep[0]).text()}")
         used = _single(found, [(m, n) for n in (2, deep[0]) for m in ("maml", "linnet")])
     out.append(Claim("LinNet's gain shrinks with depth and closes (gap at 2 layers > gap at "
-                     "the deepest run, which is within noise of 0)",
-                     gap or NOT_RUN, f"deepest: {deep[0]} layers" if deep else "", used))
+                     "the deepest run, which is within noise of 0)", verdict, detail, used))
     each = {m: compare(get((m, 2)), get(("maml", 2))) for m in META_OPTIMIZERS}
     out.append(Claim("every meta-optimizer > MAML at 2 layers", _worst(list(each.values())),
-                     ", ".join(f"{numbers.LABEL[m]}: {v}" for m, v in each.items()),
+                     ", ".join(f"{numbers.LABEL[m]}: {_versus(found, (m, 2), ('maml', 2))}"
+                               for m in META_OPTIMIZERS),
                      _single(found, [(m, 2) for m in ("maml",) + META_OPTIMIZERS])))
     kfo = get(("kfo", 2))
-    others = [get((m, 2)) for m in ("maml", "metasgd", "mc", "tnet")
-              if has_result(get((m, 2)))]
-    if not has_result(kfo) or not others:
-        verdict = NOT_RUN
-    else:
-        best = max(others, key=lambda c: c["accuracy"])
+    others = [m for m in ("maml", "metasgd", "mc", "tnet") if has_result(get((m, 2)))]
+    verdict, detail = NOT_RUN, ""
+    if has_result(kfo) and others:
+        best = max(others, key=lambda m: get((m, 2))["accuracy"])
         # the highest mean is "best"; below the best but within noise is "near best"
-        verdict = HELD if kfo["accuracy"] >= best["accuracy"] else compare(kfo, best)
-    out.append(Claim("KFO best or near best of the paper's 2-layer methods", verdict, "",
+        d = difference(kfo, get((best, 2)))
+        verdict = HELD if d.mean >= 0 else d.verdict()
+        detail = f"KFO − {numbers.LABEL[best]} (best of the others): {d.text()}"
+    out.append(Claim("KFO best or near best of the paper's 2-layer methods", verdict, detail,
                      _single(found, [(m, 2) for m in ("maml",) + META_OPTIMIZERS])))
     return out
