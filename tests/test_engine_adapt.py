@@ -51,7 +51,7 @@ def test_fewer_classes_adapt_the_head_cut_to_its_first_units(algo, task, tmp_pat
     model["head/w"], model["head/b"] = model["head/w"][:3], model["head/b"][:3]
     sup = data.load_image_folder(support, tuple(c["extra"]["in_shape"]))
     qry = data.load_image_folder(task / "query", tuple(c["extra"]["in_shape"]))
-    keys = [k for k in model if maml.is_head_key(k)] if algo == "anil" else None
+    keys = maml.adapt_keys(model, "anil") if algo == "anil" else None
     cut = maml.adapt(model, sup.images[None], sup.labels[None], alpha=config["inner_lr"],
                      steps=config["steps"], first_order=True, adapt_keys=keys)
     logits = np.asarray(cnn.apply(cut, qry.images[None]))[0]

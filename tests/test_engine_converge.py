@@ -77,9 +77,9 @@ def test_cosine_schedule_starts_at_the_step_size_and_is_symmetric(step, total, d
 
 
 @pytest.mark.parametrize("name, step, total, match", [
-    ("linear", 0.1, 10, "schedule 'linear' is not one of"),
-    ("cosine", 0.0, 10, "step_size must be > 0"),
-    ("cosine", 0.1, 0, "total=0 must be an integer >= 1"),
+    ("linear", 0.1, 10, "schedule must be 'constant' or 'cosine', got 'linear'"),
+    ("cosine", 0.0, 10, "step_size must be a finite number > 0, got 0.0"),
+    ("cosine", 0.1, 0, "total must be an integer >= 1, got 0"),
 ])
 def test_bad_schedule_arguments_are_named(name, step, total, match):
     with pytest.raises(ValueError, match=match):

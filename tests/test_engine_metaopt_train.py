@@ -41,7 +41,7 @@ def test_short_meta_training_beats_chance(name, options, steps):
     rng = np.random.default_rng(0)
     mo = metaopt.get(name, **options)
     params = cnn.init(rng, layers=2, hidden=8, ways=WAYS, in_shape=(1, 14, 14))
-    params = {**params, **mo.extra_model_params(rng, params)}
+    params = {**params, **metaopt.extra_model_params(mo, rng, params)}
     meta_params = {"model": params, "metaopt": mo.init(rng, params)}
     assert all(v.dtype == np.float32 for v in meta_params["metaopt"].values())
     before = test_accuracy(mo, meta_params, steps)

@@ -18,6 +18,7 @@ init(rng, *, layers, hidden, ways, in_shape, linnet, linnet_width, dtype) -> par
 apply(params, x) -> logits (T, n, ways); features(params, x); head(params, feats)
 collapse(params)                  LinNet layers multiplied into the head: same outputs
 count(params), architecture(params), pooled_sizes(H, W, layers)
+is_head_key(key), is_transform_key(key)  ANIL's head keys; T-Nets' ``.../T`` keys
 
 Algorithms (:mod:`.maml`, :mod:`.optim`)
 ----------------------------------------
@@ -27,6 +28,8 @@ meta_grad(..., chunk=None, workers=None) -> (loss, grads, aux)   tasks in chunks
                                   automatic, the graphs of chunks in flight under
                                   CHUNK_BUDGET_BYTES) on ``workers`` threads (None: every core,
                                   :mod:`.parallel`); exact weighted sum
+adapted_logits(params, x_s, y_s, x_q, *, alpha, steps, algo, ...) -> query logits after adapt
+adapt_keys(params, algo)          keys the inner loop adapts (ANIL: the head, cnn.is_head_key)
 evaluate_batch(...); cross_entropy; accuracy; ALGOS
 optim.adam(step_size) -> (init, update, get_params), jax-style, never mutating
 optim.schedule(name, step_size, total) -> step_size(i): constant or cosine
@@ -35,6 +38,7 @@ Meta-optimizers (:mod:`.metaopt`)
 ---------------------------------
 get(name, **options)              none, metasgd, mc, tnet, kfo, kfo-mlp (see its docstring)
 count_parameters(meta_params)     {"meta": ..., "deployed": ...}
+extra_model_params(opt, rng, params, keys)  T-Nets' forward-pass T (empty for the others)
 
 Data (:mod:`.data`)
 -------------------

@@ -47,6 +47,7 @@ import tracemalloc
 import numpy as np
 from tqdm import tqdm
 
+from theory import _check
 from theory.engine import cnn, maml, parallel
 from theory.engine.config import init_meta_params, make_metaopt
 
@@ -280,8 +281,7 @@ def run_benchmark(configs, *, repeats, warmup, ref=None, progress=True, torch_mo
     ``ref``: the PyTorch reference module (``meta_grad``, ``to_torch``, ``set_threads``,
     ``DEFAULT_THREADS``), or ``None`` to time the engine alone.
     """
-    if repeats < 1 or warmup < 0:
-        raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats} and {warmup}")
+    repeats, warmup = _check.integer("repeats", repeats, 1), _check.integer("warmup", warmup, 0)
     peak = gemm_peak_gflops()
     workers, threads = zip(*thread_settings(ref).values())
     calls = sum(len(set(workers)) + (len(torch_modes) * len(set(threads))

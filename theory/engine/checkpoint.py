@@ -24,7 +24,7 @@ import zipfile
 
 import numpy as np
 
-from theory import _cli, _io
+from theory import _cli, _io, _tree
 from theory.engine import cnn
 from theory.engine import config as run_config
 
@@ -166,12 +166,11 @@ def check_finite(ckpt, path, groups=GROUPS):
     """Raise ``ValueError`` naming the first tree of ``groups`` in ``ckpt`` (from :func:`load`)
     that holds a NaN or infinity: training stops before it saves such parameters."""
     for group in groups:
-        arrays = {}
-        _flatten(ckpt[group], group, arrays)
-        for key, value in arrays.items():
-            if np.issubdtype(value.dtype, np.number) and not np.all(np.isfinite(value)):
-                raise ValueError(f"checkpoint {path} holds non-finite values in {key}; a run "
-                                 "stops before it saves such parameters")
+        for where, value in _tree.with_paths(ckpt[group]):
+            if not _tree.all_finite(value):
+                raise ValueError(f"checkpoint {path} holds non-finite values in "
+                                 f"{_key(group, where)}; a run stops before it saves such "
+                                 "parameters")
 
 
 def check_compatible(found, expected, *, what="checkpoint"):
@@ -204,26 +203,21 @@ def _jsonable(value):
     return json.loads(json.dumps(value))
 
 
+def _key(prefix, path):
+    """The archive key of the leaf at ``path`` of group ``prefix``: ``model/conv1/w``."""
+    return "/".join(map(str, (prefix, *path)))
+
+
 def _flatten(tree, prefix, arrays):
     """Store the leaves of ``tree`` in ``arrays`` under ``prefix/...``; return its JSON spec."""
-    if isinstance(tree, dict):
-        return {"dict": [[key, _flatten(value, f"{prefix}/{key}", arrays)]
-                         for key, value in tree.items()]}
-    if isinstance(tree, (list, tuple)):
-        kind = "tuple" if isinstance(tree, tuple) else "list"
-        return {kind: [_flatten(value, f"{prefix}/{i}", arrays) for i, value in enumerate(tree)]}
-    if prefix in arrays:
-        raise ValueError(f"two leaves share the checkpoint key {prefix!r}")
-    arrays[prefix] = np.asarray(tree)
-    return {"leaf": prefix}
+    names = _tree.map_with_path(lambda path, _: _key(prefix, path), tree)
+    for name, leaf in zip(_tree.leaves(names), _tree.leaves(tree), strict=True):
+        if name in arrays:
+            raise ValueError(f"two leaves share the checkpoint key {name!r}")
+        arrays[name] = np.asarray(leaf)
+    return _tree.to_json(names)
 
 
 def _unflatten(spec, arrays):
     """Inverse of :func:`_flatten`."""
-    if "dict" in spec:
-        return {key: _unflatten(value, arrays) for key, value in spec["dict"]}
-    if "list" in spec:
-        return [_unflatten(value, arrays) for value in spec["list"]]
-    if "tuple" in spec:
-        return tuple(_unflatten(value, arrays) for value in spec["tuple"])
-    return arrays[spec["leaf"]]
+    return _tree.map(arrays.__getitem__, _tree.from_json(spec))

@@ -100,7 +100,7 @@ def adaptation_curve(meta_params, dataset, rng, *, config, steps=range(11), epis
     params, phi = meta_params["model"], meta_params["metaopt"]
     base = metaopt if metaopt is not None else metaopts.get("none")
     anil = config["algo"] == "anil"
-    keys = [k for k in params if maml.is_head_key(k)] if anil else None
+    keys = maml.adapt_keys(params, "anil") if anil else None
     accs = {k: [] for k in steps}
     for x_s, y_s, x_q, y_q in _episodes(dataset, rng, config, episodes, batch, progress, desc):
         seen = []

@@ -29,8 +29,7 @@ import os
 import signal
 import threading
 
-import numpy as np
-
+from theory import _tree
 from theory.engine import checkpoint
 
 BEST = "best.npz"
@@ -106,15 +105,9 @@ class DivergedError(ValueError):
     """The meta-loss or meta-gradient became NaN or infinite; the run stopped."""
 
 
-def _finite(tree):
-    leaves = tree.values() if isinstance(tree, dict) else tree
-    return all(_finite(v) if isinstance(v, (dict, list, tuple)) else np.all(np.isfinite(v))
-               for v in leaves)
-
-
 def check_finite(loss, grads, iteration, ckpt_path):
     """Raise ``DivergedError`` naming the iteration and value if the step is not finite."""
-    if math.isfinite(loss) and _finite(grads):
+    if math.isfinite(loss) and _tree.all_finite(grads):
         return
     what = f"meta-gradient (meta-loss {loss})" if math.isfinite(loss) else f"meta-loss {loss}"
     last = f"last good checkpoint: {ckpt_path}" if os.path.exists(ckpt_path) \
