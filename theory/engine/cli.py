@@ -239,7 +239,7 @@ def cmd_eval(args):
                                    progress=not args.no_progress, desc=args.split)
     record = {"kind": "engine-eval", "checkpoint": args.checkpoint, "split": args.split,
               "config": config, "commit": provenance.git_commit(),
-              "parameters": training.count_parameters(meta_params),
+              "parameters": metaopt.count_parameters(meta_params),
               args.split: {k: res[k] for k in ("accuracy", "ci95", "episodes")}}
     if args.json:
         _print_json(record)
