@@ -6,9 +6,11 @@ of T tasks is one array ``x (T, n, C, H, W)`` and every param may carry a leadin
 
 Primitives (:mod:`.primitives`, registered with ``autograd.extend``, second-order correct)
 ----------------------------------------------------------------------------------------
-im2col(a) / col2im(cols, shape)   3x3 patches ``(T,C,n,H,W) <-> (T,C*9,n*H*W)``, mutually adjoint
-conv3x3(a, w)                     convolution as im2col + one GEMM per task (shared or per-task w)
-maxpool2(x), unpool2, pool_gather 2x2 max-pool and its adjoint pair given the argmax mask
+im2col(a, blocks) / col2im(...)   3x3 patches ``(T,C,n,H,W) <-> (T,C*9,n*H*W)``, mutually adjoint;
+                                  pixels in C order, or in pooling-block order with ``blocks``
+conv3x3(a, w, blocks)             convolution as im2col + GEMM, a few images at a time (shared or
+                                  per-task w); its input adjoint is a conv with the rotated weight
+maxpool2(x, blocks), unpool2, pool_gather  2x2 max-pool and its adjoint pair given the argmax mask
 center(z), sqmean(zc)             per-task batch-norm mean removal and variance
 relu(x)                           ``x * [x > 0]`` with a constant mask
 
