@@ -146,6 +146,16 @@ def _matT(value):
     return anp.swapaxes(value, -1, -2)
 
 
+def _blocks_pay(C, O):
+    """Whether a conv with C inputs and O outputs should emit its pixels in pooling-block order.
+
+    That order makes pooling, its argmax masks and their adjoints contiguous over the O output
+    rows, at the price of stride-2 copies of the 9*C im2col rows (``P.im2col``); it pays
+    where the outputs outnumber the columns, e.g. the first layer of a grey-scale network.
+    """
+    return 9 * C <= O
+
+
 def _check(params, x):
     if anp.ndim(x) != 5:
         raise ValueError(f"x must have shape (T, n, C, H, W), got shape {anp.shape(x)}")
@@ -176,16 +186,21 @@ def features(params, x):
         if f"conv{i}/T" in params:  # 1x1 conv after conv i == conv with T @ W
             Tm, wm = params[f"conv{i}/T"], anp.reshape(w, anp.shape(w)[:-3] + (-1,))
             w = anp.reshape(Tm @ wm, anp.shape(wm)[:-1] + (anp.shape(a)[1], 3, 3))
-        z = P.conv3x3(a, w)  # (T, O, n*H*W)
+        O, C = anp.shape(w)[-4], anp.shape(w)[-3]
+        pool = H >= 2 and W >= 2
+        blocks = pool and H % 2 == W % 2 == 0 and _blocks_pay(C, O)
+        z = P.conv3x3(a, w, blocks)  # (T, O, n*H*W), pixels in pooling-block order if blocks
         zc = P.center(z)
         var = P.sqmean(zc)
         scale = _task_view(f"bn{i}/gamma", params[f"bn{i}/gamma"]) / anp.sqrt(var + BN_EPS)
         z = P.scale_rows(zc, scale) + _task_view(f"bn{i}/beta", params[f"bn{i}/beta"])
-        O = anp.shape(z)[1]
-        z = anp.reshape(z, (T, O, n, H, W))
-        if H >= 2 and W >= 2:
-            z = P.maxpool2(z)
+        if blocks:
+            z = P.maxpool2(z, blocks=True)
+        elif pool:
+            z = P.maxpool2(anp.reshape(z, (T, O, n, H, W)))
+        if pool:
             H, W = H // 2, W // 2
+        z = anp.reshape(z, (T, O, n, H, W))
         a = P.relu(z)
         i += 1
     O = anp.shape(a)[1]

@@ -99,6 +99,9 @@ def build_parser():
     run.add_argument("--jobs", type=_cli.positive_int, default=None,
                      help="workers of the LocalCluster (default: one per core)")
     run.add_argument("--no-progress", action="store_true")
+    run.add_argument("--commit", action="store_true",
+                     help="commit every record to git as it is written (only those files), "
+                          "so that a long sweep loses nothing if the machine goes away")
     _plan_options(sub.add_parser("status", help="one line per run: done, failed or pending"),
                   budget_default="cpu")
     summary = sub.add_parser("summary", help="print both tables and the claim verdicts")
@@ -152,7 +155,8 @@ def main(argv=None):
                                    for name, state in states.items()))
     outcome = execute.run_sweep(
         args.budget, results_dir=args.results, runs_dir=args.runs, scheduler=args.scheduler,
-        jobs=args.jobs, progress=not args.no_progress, echo=_cli.emit, **_restrict(args))
+        jobs=args.jobs, progress=not args.no_progress, echo=_cli.emit, commit=args.commit,
+        **_restrict(args))
     for name, state in sorted(outcome.items()):
         if state not in ("done", "skipped"):
             print(f"{name}: {state} (recorded)")

@@ -18,22 +18,29 @@ retried by the next invocation. Ctrl-C on the client keeps every record already 
 import contextlib
 import os
 import shutil
+import subprocess
 import tempfile
 
 from tqdm.auto import tqdm
 
+from theory.engine import data, stopping
+from theory.engine import evaluate as evaluation
 from theory.engine import train as training
 from theory.paper import plan as planning
-from theory.paper import records
+from theory.paper import records, search
 
 SERIAL = "serial"
 
 
 def train_run(run, out_dir, *, callback=None):
     """Train ``run`` (resuming a checkpoint in ``out_dir`` if there is one) and return
-    ``{"status": "done" | "diverged" | "error", "record", "checkpoint": bytes | None}``;
-    ``out_dir`` falls back to a temporary directory where it cannot be created. Any exception
-    but ``KeyboardInterrupt`` is returned as a failure record (kind ``records.FAILED``)."""
+    ``{"status": "done" | "diverged" | "error", "record", "checkpoint": bytes | None,
+    "best": bytes | None}`` (the checkpoint and, with early stopping, ``best.npz`` when the
+    plan keeps them); a study run (``run["study"]``) runs its Optuna study instead
+    (``search.run_study``) and a run with a ``curve`` adds its ``adaptation`` curve
+    (``adaptation``) to the record. ``out_dir`` falls back to a temporary directory where it
+    cannot be created. Any exception but ``KeyboardInterrupt`` is returned as a failure record
+    (kind ``records.FAILED``)."""
     scratch = None
     try:
         os.makedirs(out_dir, exist_ok=True)
@@ -42,9 +49,14 @@ def train_run(run, out_dir, *, callback=None):
     ckpt = os.path.join(out_dir, training.CHECKPOINT)
     try:
         try:
+            if "study" in run:
+                return {"status": "done", "checkpoint": None, "best": None,
+                        "record": search.run_study(run, out_dir, callback=callback)}
             record = training.train(run["config"], out_dir=out_dir,
                                     resume=os.path.exists(ckpt), progress=False,
                                     callback=callback)
+            if "curve" in run:
+                record["adaptation"] = adaptation(run, out_dir)
         except Exception as err:  # noqa: BLE001 -- any failure is recorded, the sweep goes on
             kind = "diverged" if isinstance(err, training.DivergedError) else "error"
             return {"status": kind, "checkpoint": None,
@@ -52,14 +64,35 @@ def train_run(run, out_dir, *, callback=None):
                                "error": f"{type(err).__name__}: {err}",
                                "config": run["config"], "seed": run["seed"],
                                "commit": training.git_commit()}}
-        data = None
-        if run.get("keep_checkpoint"):
-            with open(ckpt, "rb") as handle:
-                data = handle.read()
-        return {"status": "done", "record": record, "checkpoint": data}
+        kept = {}
+        for key, name in (("checkpoint", training.CHECKPOINT), ("best", stopping.BEST)):
+            path = os.path.join(out_dir, name)
+            kept[key] = None
+            if run.get("keep_checkpoint") and os.path.exists(path):
+                with open(path, "rb") as handle:
+                    kept[key] = handle.read()
+        return {"status": "done", "record": record, **kept}
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def adaptation(run, out_dir):
+    """The run's adaptation curve: mean test accuracy (fractions) and 95 % half-widths after
+    k = 0..``run["curve"]["steps"]`` inner steps, over ``run["curve"]["episodes"]`` test
+    episodes (the first ones of the run's own test episodes), from its best-validation
+    parameters (its last ones without early stopping)."""
+    best = os.path.join(out_dir, stopping.BEST)
+    config, meta_params, opt_obj, _ = training.restore(
+        best if os.path.exists(best) else os.path.join(out_dir, training.CHECKPOINT))
+    test = data.load(config["dataset"], config["data"], split="test",
+                     split_by=config["split_by"])
+    curve = evaluation.adaptation_curve(meta_params, test,
+                                        training.episode_rng(config["seed"], "test"),
+                                        config=config, metaopt=opt_obj,
+                                        steps=range(run["curve"]["steps"] + 1),
+                                        episodes=run["curve"]["episodes"])
+    return {"split": "test", **{k: curve[k] for k in ("steps", "accuracy", "ci95", "episodes")}}
 
 
 def _serial(todo, dirs, callback):
@@ -124,10 +157,26 @@ def executor(scheduler=None, jobs=None, echo=print):
         yield submit
 
 
+def git_commit(paths, message):
+    """Commit ``paths`` (those that exist, and nothing else that is staged) to the git
+    repository that holds them; returns the error text, or ``None`` when it worked."""
+    paths = [os.path.abspath(p) for p in paths if os.path.exists(p)]
+    if not paths:
+        return None
+    cwd = os.path.dirname(paths[0])
+    for cmd in (["git", "add", "--", *paths],
+                ["git", "commit", "-q", "--no-verify", "-m", message, "--", *paths]):
+        done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+        if done.returncode:
+            return (done.stderr or done.stdout).strip().splitlines()[-1:] or ["git failed"]
+    return None
+
+
 def execute_all(runs, results_dir, runs_dir, budget_name, submit, *, progress=True,
-                callback=None, echo=print):
+                callback=None, echo=print, commit=False):
     """Run every unfinished run of ``runs`` through ``submit`` (``executor``) and record each
-    as it finishes; returns ``{run_id: status}`` (``"skipped"`` if done or diverged)."""
+    as it finishes (with ``commit``, each record is committed to git as it arrives); returns
+    ``{run_id: status}`` (``"skipped"`` if done or diverged)."""
     outcome = {planning.run_id(r): "skipped" for r in runs
                if records.status(results_dir, runs_dir, budget_name, r) in ("done", "failed")}
     todo = [r for r in runs if planning.run_id(r) not in outcome]
@@ -138,46 +187,74 @@ def execute_all(runs, results_dir, runs_dir, budget_name, submit, *, progress=Tr
             outcome[name] = records.write_outcome(results_dir, runs_dir, budget_name, run,
                                                   result)
             (bar.write if progress else echo)(f"{name}: {outcome[name]}")
+            if commit:
+                _commit(echo, [records.record_path(results_dir, run)],
+                        f"results: {name} ({budget_name} budget): {outcome[name]}")
             bar.update(1)
     return outcome
 
 
+def _commit(echo, paths, message):
+    error = git_commit(paths, message)
+    if error:
+        echo(f"warning: could not commit {', '.join(paths)}: {error}")
+
+
 def prepare(budget_name, results_dir, runs_dir, **restrict):
     """The plan (table runs with their lrs as the committed search gives them) and each run's
-    state ``{run_id: status}``; ``restrict``: ``make_plan``'s options."""
+    state ``{run_id: status}``; ``results_dir`` is the top results folder (the budget's
+    records are in ``records.budget_dir`` of it); ``restrict``: ``make_plan``'s options."""
+    results_dir = records.budget_dir(results_dir, budget_name)
     plan = planning.make_plan(budget_name, **restrict)
-    search = [r for r in plan if r["table"] == "lr-search"]
+    search_runs = [r for r in plan if r["table"] == "lr-search"]
     tables = records.assign_lrs([r for r in plan if r["table"] != "lr-search"], results_dir,
                                 budget_name)
-    plan = search + tables
+    plan = search_runs + tables
     return plan, {planning.run_id(r): records.status(results_dir, runs_dir, budget_name, r)
                   for r in plan}
 
 
 def run_sweep(budget_name, *, results_dir="results", runs_dir="runs", scheduler=None,
-              jobs=None, progress=True, callback=None, echo=print, **restrict):
-    """Plan, print the estimate, then per dataset (in plan order) run the lr search, record its
-    winners, run the tables and (``checkpoints=True``) the 20-way runs, and copy the
-    checkpoints. ``scheduler``/``jobs``: ``executor``'s; ``restrict``: ``make_plan``'s
-    options. Returns ``{run_id: status}``."""
+              jobs=None, progress=True, callback=None, echo=print, commit=False, **restrict):
+    """Plan, print the estimate, then per dataset and stage (``plan.STAGES``, one stage for a
+    grid-search budget) run the lr search, record its winners, run the tables and
+    (``checkpoints=True``) the 20-way runs, and copy the checkpoints to
+    ``<results_dir>/checkpoints``. ``commit``: commit every record to git as it is written.
+    ``scheduler``/``jobs``: ``executor``'s; ``restrict``: ``make_plan``'s options. Returns
+    ``{run_id: status}``."""
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise ValueError(f"jobs={jobs!r} must be an integer >= 1")
     plan, states = prepare(budget_name, results_dir, runs_dir, **restrict)
     echo(planning.describe(plan, states, jobs or os.cpu_count() or 1)[0].splitlines()[-1])
+    shipped, results_dir = (os.path.join(os.fspath(results_dir), "checkpoints"),
+                            records.budget_dir(results_dir, budget_name))
     outcome = {}
     with executor(scheduler, jobs, echo) as submit:
-        kw = {"progress": progress, "callback": callback, "echo": echo}
+        kw = {"progress": progress, "callback": callback, "echo": echo, "commit": commit}
         for dataset in dict.fromkeys(r["dataset"] for r in plan):
-            part = [r for r in plan if r["dataset"] == dataset and r["table"] == "lr-search"]
-            outcome.update(execute_all(part, results_dir, runs_dir, budget_name, submit, **kw))
-            if part:
-                records.lr_winners(results_dir, runs_dir, budget_name, part)
-            part = records.assign_lrs([r for r in plan if r["dataset"] == dataset
-                                       and r["table"] != "lr-search"], results_dir,
-                                      budget_name)
-            outcome.update(execute_all(part, results_dir, runs_dir, budget_name, submit, **kw))
-            copied = records.copy_checkpoints(results_dir, runs_dir, budget_name, part) \
+            mine = [r for r in plan if r["dataset"] == dataset]
+            for stage in sorted({r.get("stage", 0) for r in mine}):
+                part = [r for r in mine if r.get("stage", 0) == stage
+                        and r["table"] == "lr-search"]
+                outcome.update(execute_all(part, results_dir, runs_dir, budget_name, submit,
+                                           **kw))
+                if part and not any("study" in r for r in part):
+                    records.lr_winners(results_dir, runs_dir, budget_name, part)
+                    if commit:
+                        _commit(echo, [records.lr_search_path(results_dir, dataset)],
+                                f"results: {dataset} learning-rate search ({budget_name})")
+                part = records.assign_lrs([r for r in mine if r.get("stage", 0) == stage
+                                           and r["table"] != "lr-search"], results_dir,
+                                          budget_name)
+                outcome.update(execute_all(part, results_dir, runs_dir, budget_name, submit,
+                                           **kw))
+            copied = records.copy_checkpoints(
+                results_dir, runs_dir, budget_name,
+                [r for r in mine if r["table"] != "lr-search"], shipped_dir=shipped) \
                 if restrict.get("checkpoints") else {}
             for name, source in copied.items():
                 echo(f"checkpoint {name} <- {source}")
+            if copied and commit:
+                _commit(echo, [os.path.join(shipped, n) for n in [*copied, "index.json"]],
+                        f"results: {budget_name} checkpoints {', '.join(copied)}")
     return outcome

@@ -39,19 +39,53 @@ _TINY = {"hidden": 4, "iterations": 4, "val_every": 2, "val_episodes": 4, "test_
          "seeds": 1, "deep_seeds": 1, "meta_batch": 2, "query": 2, "steps": 1,
          "lr_iterations": 2, "lr_val_episodes": 4, "lr_inner": (0.1, 0.4), "lr_meta": (0.003,),
          "default_lr": (0.4, 0.003), "lr_20w": ((0.4,), (0.003,))}
-# The engine config keys (``theory.engine.train.DEFAULTS``) a budget row passes to every run; a
-# budget that needs another engine option (say, early stopping) adds its key here and in its
-# row. ``meta_batch``, ``query`` and ``steps`` (optional in a row) override ``SETTING``.
-RUN_KEYS = ("hidden", "iterations", "val_every", "val_episodes", "test_episodes")
+# The engine config keys (``theory.engine.train.DEFAULTS``) a budget row passes to every run
+# (those it has); ``meta_batch``, ``query`` and ``steps`` (optional in a row) override
+# ``SETTING``.
+RUN_KEYS = ("hidden", "iterations", "val_every", "val_episodes", "test_episodes", "patience",
+            "meta_lr_schedule")
+# ``converged``: every run trains until its validation accuracy (300 fixed episodes every
+# ``val_every``) has not improved for ``patience`` rounds, at most ``iterations``, under a
+# cosine meta learning rate, and is tested on its best round. Its learning rates come from one
+# Optuna study per (method, depth) (``study``, ``theory.paper.search``) on the validation split:
+# the grid below, each point trained up to ``iterations`` with successive-halving pruning at
+# ``rung`` iterations (reduction factor ``reduction``), scored by its best validation accuracy.
+# ``ways20`` sets the 20-way 1-shot checkpoint runs (wider, trained once per data split: the
+# character split and whole held-out alphabets). ``curve``: the methods at 2 layers (and MAML
+# at 4) whose records keep an adaptation curve (test accuracy after k = 0..10 inner steps).
+# ``folder``: where under ``results/`` its records go (``cpu``'s predate budget folders).
+_CONVERGED_STUDY = {"inner_lr": (0.003, 0.01, 0.03), "meta_lr": (0.001, 0.003),
+                    "iterations": 120, "rung": 40, "reduction": 3, "val_episodes": 100}
 BUDGETS = {
     "smoke": dict(_TINY, datasets=("synthetic",), tables=("lr-search", "table-a", "table-b"),
                   methods=("maml", "linnet", "kfo"), layers=(2,)),
     "tiny": _TINY,
+    # the converged pipeline (studies, early stopping, curves) in seconds
+    "smoke-converged": dict(
+        _TINY, datasets=("synthetic",), tables=("lr-search", "table-a"),
+        methods=("maml", "linnet"), layers=(2,), patience=1, meta_lr_schedule="cosine",
+        folder="smoke-converged",
+        study={"inner_lr": (0.1, 0.4), "meta_lr": (0.003,), "iterations": 4, "rung": 2,
+               "reduction": 2, "val_episodes": 4},
+        study_20w={"inner_lr": (0.4,), "meta_lr": (0.003,), "iterations": 2, "rung": 2,
+                   "reduction": 2, "val_episodes": 4},
+        ways20={"split_by": ("character", "alphabet")},
+        curve={"steps": 2, "episodes": 4, "runs": (("maml", 2),)}),
     "cpu": {"hidden": 16, "iterations": 90, "val_every": 45, "val_episodes": 50,
             "test_episodes": 600, "seeds": 3, "deep_seeds": 1, "lr_iterations": 20,
             "lr_val_episodes": 50, "lr_inner": (0.001, 0.003, 0.01, 0.1, 0.4),
             "lr_meta": (0.003, 0.01),
             "default_lr": (0.4, 0.003), "lr_20w": ((0.01, 0.1, 0.4), (0.01,))},
+    "converged": {"hidden": 16, "iterations": 800, "val_every": 80, "val_episodes": 300,
+                  "test_episodes": 600, "patience": 4, "meta_lr_schedule": "cosine",
+                  "seeds": 3, "deep_seeds": 1, "folder": "converged",
+                  "datasets": ("omniglot",), "default_lr": (0.01, 0.003),
+                  "study": _CONVERGED_STUDY,
+                  "study_20w": dict(_CONVERGED_STUDY, inner_lr=(0.1, 0.4)),
+                  "ways20": {"hidden": 24, "iterations": 600, "val_every": 60,
+                             "split_by": ("character", "alphabet")},
+                  "curve": {"steps": 10, "episodes": 300,
+                            "runs": (("maml", 2), ("linnet", 2), ("kfo", 2), ("maml", 4))}},
     "full": {"hidden": 32, "iterations": 20000, "val_every": 1000, "val_episodes": 200,
              "test_episodes": 600, "seeds": 3, "deep_seeds": 3, "lr_iterations": 1000,
              "lr_val_episodes": 200, "lr_inner": (0.001, 0.003, 0.01, 0.1, 0.4),
@@ -103,6 +137,8 @@ def make_plan(budget_name, *, tables=None, datasets=None, methods=None, layers=N
                 raise ValueError(f"{name}={grid!r} must be a non-empty list of positive "
                                  "numbers")
             b[name] = tuple(float(v) for v in grid)
+            if "study" in b:     # a study budget's grid (the 20-way study keeps its own)
+                b["study"] = dict(b["study"], **{name[3:] + "_lr": b[name]})
     for kind, values, valid in (("table", tables, TABLES), ("dataset", datasets, DATASETS),
                                 ("method", methods or (), METHODS),
                                 ("layers", layers or (), TABLE_A_LAYERS),
@@ -118,6 +154,9 @@ def make_plan(budget_name, *, tables=None, datasets=None, methods=None, layers=N
     want_m, want_l = set(methods or METHODS), set(layers or TABLE_A_LAYERS)
     base = {k: b[k] for k in RUN_KEYS if k in b}
     setting = dict(SETTING, **{k: b[k] for k in ("meta_batch", "query", "steps") if k in b})
+    # a study budget searches each cell's (method, depth): it plans the cells even when only
+    # the search is asked for, and drops them at the end
+    wanted, tables = tables, (TABLES if "study" in b and "lr-search" in tables else tables)
     runs, seen = [], set()
 
     def add(table, dataset, method, depth, seed, cfg, name):
@@ -138,9 +177,10 @@ def make_plan(budget_name, *, tables=None, datasets=None, methods=None, layers=N
                 f"{method}-L{depth}-s{seed}")
 
     for dataset in datasets:
-        short = dict(base, iterations=b["lr_iterations"], val_every=b["lr_iterations"],
-                     val_episodes=b["lr_val_episodes"], test_episodes=1)
-        if "lr-search" in tables:
+        short = {} if "study" in b else dict(
+            base, iterations=b["lr_iterations"], val_every=b["lr_iterations"],
+            val_episodes=b["lr_val_episodes"], test_episodes=1)
+        if "lr-search" in tables and "study" not in b:
             for method in METHODS:
                 if method in want_m and 2 in want_l:
                     for a in b["lr_inner"]:
@@ -162,16 +202,73 @@ def make_plan(budget_name, *, tables=None, datasets=None, methods=None, layers=N
             for depth in CHECKPOINT_LAYERS:
                 if depth not in want_l:
                     continue
-                if "lr-search" in tables:   # 20-way 1-shot has its own search, per depth
+                if "lr-search" in tables and "study" not in b:   # own search, per depth
                     inner, meta = b["lr_20w"]
                     for a in inner:
                         for m in meta:
                             add("lr-search", dataset, "maml", depth, 0,
                                 dict(short, **twenty, inner_lr=a, meta_lr=m),
                                 f"maml-L{depth}-20w1s-a{a:g}-b{m:g}")
-                add("checkpoints", dataset, "maml", depth, 0, {**base, **twenty},
-                    f"maml-L{depth}-20w1s-s0")
+                w20 = b.get("ways20", {})
+                for split in w20.get("split_by", ("character",)):
+                    cfg = dict(base, **twenty, **{k: v for k, v in w20.items()
+                                                  if k != "split_by"})
+                    if split != "character":
+                        cfg["split_by"] = split
+                    add("checkpoints", dataset, "maml", depth, 0, cfg,
+                        f"maml-L{depth}-20w1s{'' if split == 'character' else '-' + split}-s0")
+    if "study" in b:
+        runs = [r for r in _with_studies(runs, b, "lr-search" in wanted)
+                if r["table"] in wanted]
     return runs
+
+
+def _with_studies(runs, b, search):
+    """A ``study`` budget's plan: each table run keyed by (method, depth) (``search_key``),
+    given its ``stage`` (``STAGES``: the issue's priority order) and, where the budget asks, an
+    adaptation ``curve``; with ``search``, one Optuna study run per key before its runs."""
+    curve = b.get("curve", {})
+    for run in runs:
+        twenty = run["config"]["ways"] == SETTING_20W["ways"]
+        run["search_key"] = (f"maml-20w1s-L{run['layers']}" if twenty
+                             else f"{run['method']}-L{run['layers']}")
+        run["stage"] = _stage(run)
+        if not twenty and (run["method"], run["layers"]) in curve.get("runs", ()):
+            run["curve"] = {k: curve[k] for k in ("steps", "episodes")}
+    studies = {}
+    for run in runs if search else ():
+        key = (run["dataset"], run["search_key"])
+        if key in studies:
+            continue
+        twenty = run["search_key"].startswith("maml-20w1s")
+        spec = b["study_20w" if twenty else "study"]
+        cfg = dict(run["config"], iterations=spec["iterations"], val_every=spec["rung"],
+                   val_episodes=spec["val_episodes"], test_episodes=1, patience=0, seed=0,
+                   checkpoint_every=spec["rung"], split_by="character")
+        studies[key] = {"table": "lr-search", "dataset": run["dataset"],
+                        "method": run["method"], "layers": run["layers"], "seed": 0,
+                        "name": run["search_key"], "search_key": run["search_key"],
+                        "stage": run["stage"], "keep_checkpoint": False, "config": cfg,
+                        "study": {"grid": {"inner_lr": list(spec["inner_lr"]),
+                                           "meta_lr": list(spec["meta_lr"])},
+                                  "rung": spec["rung"], "reduction": spec["reduction"]}}
+    out = list(studies.values()) + runs
+    return sorted(out, key=lambda r: (r["stage"], r["table"] != "lr-search"))
+
+
+# The order in which a ``study`` budget runs its cells: Table 2 at 2 layers (MAML and the
+# meta-optimizers, ANIL), MAML w/ LinNet at 2 layers, the deeper Table 1 rows, the 20-way
+# 1-shot checkpoints.
+STAGES = ("table 2 at 2 layers", "MAML w/ LinNet at 2 layers", "3, 4 and 6 layers",
+          "20-way 1-shot checkpoints")
+
+
+def _stage(run):
+    if run["table"] == "checkpoints":
+        return 3
+    if run["layers"] != 2:
+        return 2
+    return 1 if run["method"] == "linnet" else 0
 
 
 def method_of(config):
@@ -188,7 +285,10 @@ def method_of(config):
 
 def search_key(run):
     """Which winner a run takes, or (search points) competes for: the method for 5-way 5-shot,
-    ``maml-20w1s-L<layers>`` for the 20-way 1-shot runs (searched per depth)."""
+    ``maml-20w1s-L<layers>`` for the 20-way 1-shot runs (searched per depth); in a ``study``
+    budget, ``<method>-L<layers>`` (every (method, depth) has its own study)."""
+    if "search_key" in run:
+        return run["search_key"]
     if run["config"]["ways"] == SETTING_20W["ways"]:
         return f"maml-20w1s-L{run['layers']}"
     return run["method"]
@@ -200,14 +300,25 @@ def run_id(run):
 
 
 def estimate_seconds(run):
-    """Estimated seconds of ``run`` on one idle core (single-thread BLAS), from ``COST``."""
+    """Estimated seconds of ``run`` on one idle core (single-thread BLAS), from ``COST``: a
+    run with early stopping is counted at its cap (an upper bound); a study at every grid
+    point's first rung plus, for ``1 / reduction`` of them and one more, the rest of the way
+    (asynchronous successive halving cannot prune the first points it sees)."""
     cfg = run["config"]
     scale = (cfg["hidden"] / 16) ** 1.6 * cfg["meta_batch"] / 16 * cfg["steps"] / 5 \
         * COST["method"][run["method"]] * (COST["ways20"] if cfg["ways"] == 20 else 1.0)
-    episodes = cfg["test_episodes"] + cfg["val_episodes"] * -(-cfg["iterations"]
-                                                              // cfg["val_every"])
-    return COST["start"] + scale * (cfg["iterations"] * COST["step"][cfg["layers"]]
-                                    + episodes * COST["episode"] * 16 / cfg["meta_batch"])
+    iterations, rounds = cfg["iterations"], -(-cfg["iterations"] // cfg["val_every"])
+    if "study" in run:
+        spec = run["study"]
+        n = len(spec["grid"]["inner_lr"]) * len(spec["grid"]["meta_lr"])
+        longer = min(n, -(-n // spec["reduction"]) + 1)
+        iterations = n * spec["rung"] + longer * (cfg["iterations"] - spec["rung"])
+        rounds = -(-iterations // cfg["val_every"])
+    episodes = cfg["test_episodes"] + cfg["val_episodes"] * rounds
+    curve = run.get("curve", {}).get("episodes", 0) * 2     # K = 10 steps: about 2 tests
+    return COST["start"] + scale * (iterations * COST["step"][cfg["layers"]]
+                                    + (episodes + curve) * COST["episode"] * 16
+                                    / cfg["meta_batch"])
 
 
 def describe(plan, states=None, jobs=1):
@@ -221,10 +332,21 @@ def describe(plan, states=None, jobs=1):
         if state not in ("done", "failed"):      # a divergence is final: not run again
             total += estimate_seconds(run)
         cfg = run["config"]
-        lines.append(f"{run_id(run):<40} {state:<8} it={cfg['iterations']:<6} "
-                     f"h={cfg['hidden']:<3} a={cfg['inner_lr']:<5g} b={cfg['meta_lr']:<7g} "
-                     f"({run.get('lr_source', 'grid')}) ~{estimate_seconds(run) / 60:.1f} min")
+        if "study" in run:
+            grid = run["study"]["grid"]
+            lrs = (f"study of {len(grid['inner_lr'])}x{len(grid['meta_lr'])} "
+                   f"(rung {run['study']['rung']})")
+        elif "inner_lr" not in cfg:        # before ``records.assign_lrs``
+            lrs = "lrs from its search"
+        else:
+            lrs = (f"a={cfg['inner_lr']:<5g} b={cfg['meta_lr']:<7g} "
+                   f"({run.get('lr_source', 'grid')})")
+        cap = "cap " if cfg.get("patience") else ""
+        lines.append(f"{run_id(run):<40} {state:<8} it={cap}{cfg['iterations']:<6} "
+                     f"h={cfg['hidden']:<3} {lrs} ~{estimate_seconds(run) / 60:.1f} min")
     done = sum(1 for r in plan if states.get(run_id(r)) == "done")
+    capped = any(r["config"].get("patience") for r in plan)
     lines.append(f"{len(plan)} runs ({done} done), estimated {total / 3600 / jobs:.2f} h for "
-                 f"the rest with {jobs} job(s) on {jobs} idle core(s)")
+                 f"the rest with {jobs} job(s) on {jobs} idle core(s)"
+                 + (" (runs with early stopping counted at their cap)" if capped else ""))
     return "\n".join(lines), total

@@ -1,24 +1,41 @@
 """Where the sweep's records live, what state each run is in, and the search's winners.
 
-A table run's record is ``results/<table>/<dataset>/<name>.json`` (the engine's record plus
-``"sweep"``; a failure is recorded there as kind ``FAILED``); a search point's engine record
-stays in its run directory ``runs/<budget>/<table>/<dataset>/<name>/`` (git-ignored) and its
-summary goes to the committed ``results/lr-search/<dataset>.json``, which is enough to count
-the point as done in a fresh clone. Only the client (``theory.paper.execute``) writes here:
-``write_outcome`` stores what a worker returned, atomically (``theory._io``).
+The records of a budget live in ``budget_dir``: ``results/<folder>/`` for a budget with a
+``folder`` (``converged``), else ``results/`` itself (``cpu``'s records predate folders); the
+functions below take that directory as ``results_dir``. A table run's record is
+``<table>/<dataset>/<name>.json`` there (the engine's record plus ``"sweep"``; a failure is
+recorded there as kind ``FAILED``). A search point's engine record stays in its run directory
+``runs/<budget>/<table>/<dataset>/<name>/`` (git-ignored) and its summary goes to the
+committed ``lr-search/<dataset>.json``, which is enough to count the point as done in a fresh
+clone; a budget with Optuna studies (``theory.paper.search``) records each study as
+``lr-search/<dataset>/<key>.json`` instead. Only the client (``theory.paper.execute``) writes
+here: ``write_outcome`` stores what a worker returned, atomically (``theory._io``).
 """
 
+import glob
 import os
+import shutil
 
 from theory import _io
-from theory.engine import checkpoint
+from theory.engine import checkpoint, stopping
 from theory.engine import train as training
 from theory.paper import plan as planning
+from theory.paper import search
 
 FAILED = "engine-run-failed"
 STATE = {"done": "done", "failed": "failed", "retry": "failed", "partial": "pending",
          "new": "pending"}   # ``status`` -> the three states ``python -m theory.paper status``
 FAILURE_FILE = "failed.json"
+
+
+def budget_dir(results_dir, budget_name):
+    """The folder of ``budget_name``'s records under ``results_dir`` (module docstring)."""
+    folder = planning.budget(budget_name).get("folder")
+    return os.path.join(os.fspath(results_dir), folder) if folder else os.fspath(results_dir)
+
+
+def _is_study(run):
+    return "study" in run
 
 
 def record_path(results_dir, run):
@@ -47,7 +64,7 @@ def read_json_or_none(path):
 def _record_file(results_dir, runs_dir, budget_name, run):
     """Where ``run``'s outcome is recorded: its record in ``results/``, or for a search point
     its run directory (``results.json``, or a failure as ``failed.json``)."""
-    if run["table"] == "lr-search":
+    if run["table"] == "lr-search" and not _is_study(run):
         return os.path.join(run_dir(runs_dir, budget_name, run), FAILURE_FILE)
     return record_path(results_dir, run)
 
@@ -72,7 +89,7 @@ def status(results_dir, runs_dir, budget_name, run):
     A search point is done when its engine record is in its run directory or the committed
     search lists it with a validation accuracy (a diverged point there is final)."""
     out = run_dir(runs_dir, budget_name, run)
-    if run["table"] == "lr-search":
+    if run["table"] == "lr-search" and not _is_study(run):
         if os.path.exists(os.path.join(out, training.RESULTS)):
             return "done"
         point = _committed_point(results_dir, budget_name, run)
@@ -87,6 +104,8 @@ def status(results_dir, runs_dir, budget_name, run):
         return "partial" if os.path.exists(os.path.join(out, training.CHECKPOINT)) else "new"
     if rec.get("kind") == FAILED:
         return "failed" if rec["status"] == "diverged" else "retry"
+    if rec.get("kind") == search.STUDY:
+        return "done" if rec.get("complete") else "partial"
     if rec.get("sweep", {}).get("budget") not in (None, budget_name) \
             or rec["config"]["iterations"] != run["config"]["iterations"]:
         raise ValueError(f"{path} holds a run of another budget "
@@ -113,13 +132,14 @@ def write_outcome(results_dir, runs_dir, budget_name, run, outcome):
     a failure (with ``"sweep"``) where ``status`` looks for it; the checkpoint bytes, when the
     plan keeps them, to the run directory."""
     out = run_dir(runs_dir, budget_name, run)
-    if outcome.get("checkpoint") is not None:
-        with _io.atomic_open(os.path.join(out, training.CHECKPOINT), "wb") as handle:
-            handle.write(outcome["checkpoint"])
+    for key, name in (("checkpoint", training.CHECKPOINT), ("best", stopping.BEST)):
+        if outcome.get(key) is not None:
+            with _io.atomic_open(os.path.join(out, name), "wb") as handle:
+                handle.write(outcome[key])
     record = dict(outcome["record"], sweep=sweep_info(run, budget_name))
     if outcome["status"] != "done":
         _io.write_json(_record_file(results_dir, runs_dir, budget_name, run), record)
-    elif run["table"] == "lr-search":   # the engine's record, as the engine writes it there
+    elif run["table"] == "lr-search" and not _is_study(run):   # as the engine writes it
         _io.write_json(os.path.join(out, training.RESULTS), outcome["record"])
         if os.path.exists(os.path.join(out, FAILURE_FILE)):
             os.remove(os.path.join(out, FAILURE_FILE))
@@ -180,8 +200,7 @@ def assign_lrs(plan, results_dir, budget_name):
     for run in plan:
         if run["table"] == "lr-search":
             continue
-        search = read_json_or_none(lr_search_path(results_dir, run["dataset"])) or {}
-        won = search.get("winners", {}) if search.get("budget") in (None, budget_name) else {}
+        won = winners(results_dir, budget_name, run["dataset"])
         key = planning.search_key(run)
         if key not in won and run["table"] == "checkpoints":
             key = "maml"      # no 20-way search (e.g. --only checkpoints): MAML's 5-way lrs
@@ -191,11 +210,36 @@ def assign_lrs(plan, results_dir, budget_name):
     return plan
 
 
-def copy_checkpoints(results_dir, runs_dir, budget_name, plan):
-    """Copy the best 2- and 4-layer Omniglot checkpoints (by final validation accuracy) of the
-    5-way 5-shot tables and of the 20-way 1-shot runs to ``results/checkpoints/``, without the
-    optimizer state (``checkpoint.without_optimizer``: for eval and adapt); returns
-    ``{file: source run}`` (also written to ``results/checkpoints/index.json``)."""
+def winners(results_dir, budget_name, dataset):
+    """``{search key: {"inner_lr", "meta_lr", "val_accuracy"}}`` recorded for ``dataset``:
+    from its Optuna studies (``lr-search/<dataset>/*.json``) or its grid search
+    (``lr-search/<dataset>.json``) of the same budget."""
+    won = {}
+    for path in sorted(glob.glob(os.path.join(os.fspath(results_dir), "lr-search", dataset,
+                                              "*.json"))):
+        rec = read_json_or_none(path)
+        if rec.get("kind") == search.STUDY and rec.get("complete") and rec.get("winner") \
+                and rec.get("sweep", {}).get("budget") == budget_name:
+            won[rec["key"]] = rec["winner"]
+    grid = read_json_or_none(lr_search_path(results_dir, dataset)) or {}
+    if grid.get("budget") in (None, budget_name):
+        won = dict(grid.get("winners", {}), **won)
+    return won
+
+
+SPLIT_TEXT = {"character": "characters never seen in meta-training (character split)",
+              "alphabet": "alphabets never seen in meta-training (alphabet split)"}
+
+
+def copy_checkpoints(results_dir, runs_dir, budget_name, plan, shipped_dir=None):
+    """Copy the best 2- and 4-layer Omniglot checkpoints (by best validation accuracy) of the
+    5-way 5-shot tables and of the 20-way 1-shot runs (one per data split) to ``shipped_dir``
+    (default ``<results_dir>/checkpoints``) without optimizer state, for eval and adapt: a run
+    with early stopping gives its best-validation parameters (``best.npz``), any other its
+    last (``checkpoint.without_optimizer``). Returns ``{file: source run}``, also written to
+    ``index.json`` there with each file's validation and test accuracy and what its test split
+    holds (``SPLIT_TEXT``)."""
+    shipped_dir = shipped_dir or os.path.join(os.fspath(results_dir), "checkpoints")
     best = {}
     for run in plan:
         if not run.get("keep_checkpoint"):
@@ -203,19 +247,28 @@ def copy_checkpoints(results_dir, runs_dir, budget_name, plan):
         rec = read_json_or_none(record_path(results_dir, run)) or {}
         if rec.get("kind") != "engine-run" or not rec.get("validation"):
             continue
+        split = rec["config"].get("split_by", "character")
         setting = "20w1s" if run["table"] == "checkpoints" else "5w5s"
-        name = f"omniglot-{setting}-{run['layers']}layer.npz"
-        score = rec["validation"][-1][1]
+        name = (f"omniglot-{setting}-{run['layers']}layer"
+                f"{'' if split == 'character' else '-' + split}.npz")
+        score = rec["best"]["val_accuracy"] if rec.get("best") else rec["validation"][-1][1]
         if name not in best or score > best[name][0]:
             best[name] = (score, run, rec)
     index = {}
     for name, (score, run, rec) in sorted(best.items()):
-        dest = os.path.join(os.fspath(results_dir), "checkpoints", name)
-        checkpoint.without_optimizer(
-            os.path.join(run_dir(runs_dir, budget_name, run), training.CHECKPOINT), dest)
-        index[name] = {"run": planning.run_id(run),
-                       "val_accuracy": score, "test": rec["test"], "config": rec["config"]}
+        dest, src = os.path.join(shipped_dir, name), run_dir(runs_dir, budget_name, run)
+        if rec.get("best"):
+            os.makedirs(shipped_dir, exist_ok=True)
+            with _io.atomic_open(dest, "wb") as out, \
+                    open(os.path.join(src, stopping.BEST), "rb") as handle:
+                shutil.copyfileobj(handle, out)
+        else:
+            checkpoint.without_optimizer(os.path.join(src, training.CHECKPOINT), dest)
+        split = rec["config"].get("split_by", "character")
+        index[name] = {"run": planning.run_id(run), "budget": budget_name,
+                       "val_accuracy": score, "test": rec["test"], "test_split": split,
+                       "test_holds": SPLIT_TEXT[split], "config": rec["config"]}
     if index:
-        path = os.path.join(os.fspath(results_dir), "checkpoints", "index.json")
+        path = os.path.join(shipped_dir, "index.json")
         _io.write_json(path, dict(read_json_or_none(path) or {}, **index))
     return {k: v["run"] for k, v in index.items()}
