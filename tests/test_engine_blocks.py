@@ -36,8 +36,11 @@ def test_im2col_blocks_permutes_the_columns_and_col2im_is_its_adjoint():
                                rtol=1e-12)
 
 
+@pytest.mark.parametrize("chunk_bytes", [2 ** 20, 1], ids=["one-chunk", "image-by-image"])
 @pytest.mark.parametrize("per_task", [False, True])
-def test_conv_in_blocks_order_is_the_permuted_conv_to_second_order(per_task):
+def test_conv_in_blocks_order_is_the_permuted_conv_to_second_order(per_task, chunk_bytes,
+                                                                   monkeypatch):
+    monkeypatch.setattr(P, "_CHUNK_BYTES", chunk_bytes)
     rng = np.random.default_rng(1)
     a = rng.standard_normal(SHAPE)
     wm = rng.standard_normal(((2,) if per_task else ()) + (3, 9))

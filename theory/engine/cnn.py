@@ -23,15 +23,22 @@ import autograd.numpy as anp
 import numpy as np
 from autograd.tracer import getval
 
+from theory import _check
 from theory.engine import primitives as P
 
 BN_EPS = 1e-5
 _KEY = re.compile(r"^(conv|bn|lin)(\d+)/(\w+)$|^head/(\w+)$")
+_HEAD = re.compile(r"lin\d+/w|head/w|head/b")
 
 
-def _positive(name, value):
-    if not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+def is_head_key(key):
+    """True for the keys ANIL adapts: the LinNet weights ``lin{j}/w``, ``head/w``, ``head/b``."""
+    return bool(_HEAD.fullmatch(key))
+
+
+def is_transform_key(key):
+    """True for a T-Nets transform ``".../T"`` (meta-learned in the forward pass, never adapted)."""
+    return key.endswith("/T")
 
 
 def pooled_sizes(H, W, layers):
@@ -51,11 +58,9 @@ def init(rng, *, layers=4, hidden=32, ways=5, in_shape=(1, 28, 28), linnet=0,
     Keys in order: ``conv{i}/w`` (O, I, 3, 3), ``conv{i}/b``, ``bn{i}/gamma``, ``bn{i}/beta`` for
     i = 1..layers; ``lin{j}/w`` (width, d) for j = 1..linnet; ``head/w`` (ways, d_last), ``head/b``.
     """
-    _positive("layers", layers)
-    _positive("hidden", hidden)
-    _positive("ways", ways)
-    if not isinstance(linnet, (int, np.integer)) or linnet < 0:
-        raise ValueError(f"linnet must be an integer >= 0, got {linnet!r}")
+    for name, value in (("layers", layers), ("hidden", hidden), ("ways", ways)):
+        _check.integer(name, value, 1)
+    _check.integer("linnet", linnet, 0)
     if len(in_shape) != 3 or any(not isinstance(s, (int, np.integer)) or s < 1 for s in in_shape):
         raise ValueError(f"in_shape must be three positive integers (C, H, W), got {in_shape!r}")
     if np.dtype(dtype) not in (np.float32, np.float64):
@@ -64,7 +69,7 @@ def init(rng, *, layers=4, hidden=32, ways=5, in_shape=(1, 28, 28), linnet=0,
     Hf, Wf = pooled_sizes(H, W, layers)[-1]
     d = hidden * Hf * Wf
     width = d if linnet_width is None else linnet_width
-    _positive("linnet_width", width)
+    _check.integer("linnet_width", width, 1)
 
     def normal(shape, fan_in, gain):
         return (rng.standard_normal(shape) * np.sqrt(gain / fan_in)).astype(dtype)
@@ -156,7 +161,7 @@ def _blocks_pay(C, O):
     return 9 * C <= O
 
 
-def _check(params, x):
+def _check_shapes(params, x):
     if anp.ndim(x) != 5:
         raise ValueError(f"x must have shape (T, n, C, H, W), got shape {anp.shape(x)}")
     T = anp.shape(x)[0]
@@ -172,7 +177,7 @@ def features(params, x):
     Plain-array images are cast to the params' dtype (the model computes in its own precision:
     float32 images never promote a float32 model, float64 images never promote it silently).
     """
-    _check(params, x)
+    _check_shapes(params, x)
     T, n, C, H, W = anp.shape(x)
     dtype = getval(params["conv1/w"]).dtype
     if isinstance(x, np.ndarray) and x.dtype != dtype:

@@ -6,10 +6,12 @@ the identity at init, so the first inner step is plain MAML exactly.
 NAMES              -- registry names: none, metasgd, mc, tnet, kfo, kfo-mlp
 get(name, **opts)  -- the ``MetaOpt`` of that name (ValueError for unknown names/options)
 resolve_options(name, **opts) -> dict -- every option of ``get(name, **opts)``, defaults filled
-MetaOpt            -- namedtuple (name, init, update, adapt_keys, extra_model_params,
-                      adapt_transform, options, adapt_phi)
+MetaOpt            -- namedtuple (name, init, update, options, adapt_phi)
+extra_model_params(opt, rng, params, keys=None) -- forward-pass params the model gains (T-Nets'
+                      identity ``T`` per adapted layer; ``{}`` for the others)
 adapt_keys(params, algo) -- keys adapted by MAML/FO-MAML (all base keys) or ANIL (head, LinNet)
-is_transform_key(key)    -- True for a T-Nets forward-pass transform ``".../T"`` (never adapted)
+                      (``maml.adapt_keys``)
+is_transform_key(key)    -- True for a T-Nets forward-pass transform ``".../T"`` (``cnn``)
 count_parameters(meta_params) -> {"meta": int, "deployed": int}
 
 Methods: ``metasgd`` (Li et al. 2017), ``mc`` Meta-Curvature (Park & Oliva 2019), ``tnet``
@@ -18,30 +20,39 @@ T-Nets (Lee & Choi 2018), ``kfo``/``kfo-mlp`` Kronecker-factored (Arnold et al. 
 
 import re
 
+from theory.engine.cnn import is_transform_key
+from theory.engine.maml import adapt_keys
+
 from . import kfo, mc, metasgd, tnet
-from ._common import MetaOpt, adapt_keys, frozen, is_transform_key, no_extra_params
-from ._common import select_keys, size
+from ._common import MetaOpt, frozen, identity, no_phi, size
 
 NAMES = ("none", "metasgd", "mc", "tnet", "kfo", "kfo-mlp")
 
 
-def _none_init(rng, params, keys=None):
-    """No meta-parameters."""
-    select_keys(params, keys)
-    return {}
+def _flag(name, value):
+    if not isinstance(value, bool):
+        raise ValueError(f"{name}={value!r} must be True or False")
 
 
-def _none_update(phi, grads, params, step):
-    """The identity: plain MAML."""
-    return dict(grads)
+def _at_least(low, high=None):
+    def check(name, value):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low \
+                or high is not None and value > high:
+            bound = f"in {low}..{high}" if high is not None else f">= {low}"
+            raise ValueError(f"{name}={value!r} must be an integer {bound}")
+    return check
 
 
-def _none():
-    return MetaOpt("none", _none_init, _none_update, adapt_keys, no_extra_params, False, frozen({}))
+def _conv(name, value):
+    if value not in kfo.CONV_LAYOUTS:
+        raise ValueError(f"{name}={value!r} is not one of {kfo.CONV_LAYOUTS}")
 
 
+# every option's check, run once by ``get``; the makers trust their arguments
+_CHECKS = {"psd": _flag, "bias": _flag, "adapt_transform": _flag, "max_dim": _at_least(1),
+           "hidden": _at_least(0, 8), "conv": _conv}
 _MAKERS = {
-    "none": (_none, ()),
+    "none": (lambda: MetaOpt("none", no_phi, identity, frozen({})), ()),
     "metasgd": (metasgd.make, ()),
     "mc": (mc.make, ("max_dim",)),
     "tnet": (tnet.make, ()),
@@ -68,7 +79,14 @@ def get(name, **options):
             takes = f"valid options: {', '.join(valid)}" if valid else \
                 f"{name!r} takes no options"
             raise ValueError(f"unknown option {key!r} for meta-optimizer {name!r}; {takes}")
+        _CHECKS[key](key, options[key])
     return make(**options)
+
+
+def extra_model_params(opt, rng, params, keys=None):
+    """Forward-pass params that meta-optimizer ``opt`` adds to the model: T-Nets' identity
+    ``T`` for the layers whose weight is in ``keys`` (default: all), ``{}`` for the others."""
+    return tnet.extra_model_params(rng, params, keys) if opt.name == "tnet" else {}
 
 
 def resolve_options(name, **options):
@@ -103,5 +121,5 @@ def count_parameters(meta_params):
     return {"meta": int(meta), "deployed": int(deployed)}
 
 
-__all__ = ["NAMES", "MetaOpt", "adapt_keys", "count_parameters", "get", "is_transform_key",
-           "kfo", "mc", "metasgd", "resolve_options", "tnet"]
+__all__ = ["NAMES", "MetaOpt", "adapt_keys", "count_parameters", "extra_model_params", "get",
+           "is_transform_key", "kfo", "mc", "metasgd", "resolve_options", "tnet"]
