@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from theory.figures import adaptation, style, tables
-from theory.paper import cells, render, repro, verdicts
+from theory.paper import cells, cli, plan, render, repro, verdicts
 
 STEPS = list(range(11))
 
@@ -111,7 +111,8 @@ def test_readme_block_has_one_section_per_budget_most_thorough_first(mixed):
     cpu = text.index("### omniglot, budget `cpu`: MAML vs MAML w/ LinNet")
     assert conv < cpu
     head = text[:conv]
-    assert "Omniglot at budget `converged`: hidden 32, early stopping (patience 3" in head
+    assert "Omniglot at budget `converged`: hidden 32, early stopping after 3 validation " \
+        "rounds without a better one (300 episodes, one round every 100" in head
     assert "cap 3000 meta-iterations" in head and "600 test episodes per seed" in head
     assert "stopped at meta-iteration 1300 (median; 1200-3000): 9 of 10 runs on a plateau, " \
         "1 at the cap" in head
@@ -225,3 +226,16 @@ def test_table_figures_use_the_preferred_budget_and_say_so(mixed):
     with style.context():
         fig = tables.fig_linnet_depth(depth)
     assert "ours: budget converged, early stopping, cap 3000" in fig.axes[0].get_title()
+
+
+def test_the_adaptation_models_are_those_the_converged_sweep_records_curves_for():
+    assert tuple(plan.budget("converged")["curve"]["runs"]) == cells.ADAPTATION_KEYS
+
+
+def test_summary_states_an_early_stopping_preset(tmp_path, capsys):
+    assert cli.main(["summary", "--results", str(tmp_path), "--datasets", "omniglot",
+                     "--budget", "converged"]) == 0
+    out = capsys.readouterr().out
+    b = plan.budget("converged")
+    assert f"early stopping (patience {b['patience']}), cap {b['iterations']} " \
+        "meta-iterations" in out

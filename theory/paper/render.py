@@ -45,7 +45,7 @@ def fill_text(dataset):
 
 def budget_label(name):
     """A budget as text: ``"`cpu`"``, or what a record without a sweep budget is."""
-    return "records not written by the sweep" if name is None else f"`{name}`"
+    return "none (records not written by the sweep)" if name is None else f"`{name}`"
 
 
 def budget_text(name, found):
@@ -57,10 +57,12 @@ def budget_text(name, found):
 
     parts = [f"hidden {join(s['hidden'])}"]
     if s["patience"]:
-        parts.append(f"early stopping (patience {join(s['patience'])} validation rounds of "
-                     f"{join(s['val_episodes'])} episodes, one every {join(s['val_every'])} "
-                     f"meta-iterations), cap {join(s['iterations'])} meta-iterations, tested "
-                     "on the best-validation parameters")
+        rounds = join(s["patience"])
+        parts.append(f"early stopping after {rounds} validation round"
+                     f"{'' if rounds == '1' else 's'} without a better one "
+                     f"({join(s['val_episodes'])} episodes, one round every "
+                     f"{join(s['val_every'])} meta-iterations), cap {join(s['iterations'])} "
+                     "meta-iterations, tested on the best-validation parameters")
         if stops := s["stopped"]:
             median = float(np.median(stops))
             parts.append(f"stopped at meta-iteration {median:g} (median; {stops[0]}-"
@@ -131,8 +133,10 @@ def render(results_dir, datasets=planning.DATASETS, budget_name=None, level=2):
     lines, mark = [], "#" * level
     if budget_name is not None:
         b = planning.budget(budget_name)
-        lines.append(f"Budget `{budget_name}` preset: hidden {b['hidden']}, "
-                     f"{b['iterations']} meta-iterations, {b['test_episodes']} test episodes, "
+        length = (f"early stopping (patience {b['patience']}), cap {b['iterations']}"
+                  if b.get("patience") else f"{b['iterations']}")
+        lines.append(f"Budget `{budget_name}` preset: hidden {b['hidden']}, {length} "
+                     f"meta-iterations, {b['test_episodes']} test episodes, "
                      f"{b['seeds']} seeds (2 layers), {b['deep_seeds']} (deeper).")
     lines.append(f"{INTERVALS}\n")
     for dataset in datasets:
