@@ -318,13 +318,13 @@ def _float64(tree):
 
 
 def _chunk_problem(metaopt_name, algo, T=5):
-    from theory.engine import train
+    from theory.engine import config as run_config
 
     rng, params, batch = problem(seed=7, T=T)
     config = dict(layers=2, hidden=2, ways=2, linnet=1, metaopt=metaopt_name, algo=algo)
-    meta = _float64(train.init_meta_params(config, (1, 5, 5), rng))
+    meta = _float64(run_config.init_meta_params(config, (1, 5, 5), rng))
     meta["model"].update({k: v for k, v in params.items() if k in meta["model"]})
-    return meta, batch, train.make_metaopt(metaopt_name)
+    return meta, batch, run_config.make_metaopt(metaopt_name)
 
 
 @pytest.mark.parametrize("algo,metaopt_name", [("maml", "none"), ("fomaml", "none"),

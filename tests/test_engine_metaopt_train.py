@@ -68,7 +68,7 @@ def test_short_meta_training_beats_chance(name, options, steps):
 @pytest.mark.parametrize("algo, expected", [
     ("maml", ["conv1/T", "conv2/T", "head/T", "lin1/T"]), ("anil", ["head/T", "lin1/T"])])
 def test_tnets_put_T_only_on_layers_that_adapt(algo, expected):
-    from theory.engine import train as training
-    config = training.make_config(metaopt="tnet", algo=algo, layers=2, hidden=4, linnet=1)
-    meta = training.init_meta_params(config, (1, 28, 28), np.random.default_rng(0))
+    from theory.engine import config as run_config
+    config = run_config.make_config(metaopt="tnet", algo=algo, layers=2, hidden=4, linnet=1)
+    meta = run_config.init_meta_params(config, (1, 28, 28), np.random.default_rng(0))
     assert sorted(k for k in meta["model"] if k.endswith("/T")) == expected

@@ -23,8 +23,7 @@ import os
 import numpy as np
 
 from theory import _io
-from theory.engine import data, maml
-from theory.engine import train as training
+from theory.engine import checkpoint, data, maml
 
 
 def adapt_folders(checkpoint_path, support, query, *, steps=None, metaopt=None):
@@ -36,9 +35,9 @@ def adapt_folders(checkpoint_path, support, query, *, steps=None, metaopt=None):
     (fewer classes, unequal or other shot counts), empty if it does not. The meta-optimizer is
     rebuilt with the options stored in the checkpoint.
     """
-    config, meta_params, opt_obj, ckpt = training.restore(checkpoint_path)
-    meta_params, opt_obj, config = training.override(meta_params, opt_obj, config, metaopt,
-                                                     steps)
+    config, meta_params, opt_obj, ckpt = checkpoint.restore(checkpoint_path)
+    meta_params, opt_obj, config = checkpoint.override(meta_params, opt_obj, config, metaopt,
+                                                       steps)
     in_shape = tuple(ckpt["extra"]["in_shape"])
     sup = data.load_image_folder(support, in_shape)
     notes = check_support(sup, support, config)

@@ -48,7 +48,8 @@ import numpy as np
 from tqdm import tqdm
 
 from theory import _check
-from theory.engine import cnn, maml, parallel, train
+from theory.engine import cnn, maml, parallel
+from theory.engine.config import init_meta_params, make_metaopt
 
 TORCH_MODES = ("loop", "vmap")
 SETTINGS = ("1", "all", "default")
@@ -95,7 +96,7 @@ def make_problem(cfg):
     rng = np.random.default_rng(cfg["seed"])
     tc = {"layers": cfg["layers"], "hidden": cfg["hidden"], "ways": cfg["ways"],
           "linnet": cfg["linnet"], "metaopt": cfg["metaopt"], "algo": cfg["algo"]}
-    meta_params = train.init_meta_params(tc, cfg["in_shape"], rng)
+    meta_params = init_meta_params(tc, cfg["in_shape"], rng)
     T, N = cfg["meta_batch"], cfg["ways"]
 
     def split(per_class):
@@ -105,7 +106,7 @@ def make_problem(cfg):
 
     batch = split(cfg["shots"]) + split(cfg["query"])
     kwargs = {"alpha": ALPHA, "steps": cfg["steps"], "algo": algo_of(cfg),
-              "metaopt": train.make_metaopt(cfg["metaopt"]),
+              "metaopt": make_metaopt(cfg["metaopt"]),
               "chunk": cfg.get("task_chunk")}
     return meta_params, batch, kwargs
 

@@ -123,15 +123,32 @@ defvjp(im2col, lambda ans, a, blocks=False: lambda g: col2im(g, a.shape, blocks)
 defvjp(col2im, lambda ans, cols, shape, blocks=False: lambda g: im2col(g, blocks))
 
 
-# im2col columns are built for a few tasks at a time, so that no temporary of a convolution or
-# of its gradients exceeds about this many bytes (they stay hot instead of being page-faulted).
-_CHUNK_BYTES = 2 ** 25
+# im2col columns are built a few images at a time and consumed by the GEMM at once, so that no
+# column matrix exceeds about this many bytes and it is mostly read back from cache rather than
+# memory. 4 MiB beat 1 MiB and 32 MiB (one whole task) in whole meta-steps (README, Performance).
+_CHUNK_BYTES = 2 ** 22
 
 
-def _task_chunks(T, rows, cols, itemsize):
-    """Slices of the task axis whose ``(rows, cols)`` column matrices fit in ``_CHUNK_BYTES``."""
-    step = max(1, _CHUNK_BYTES // max(1, rows * cols * itemsize))
-    return [slice(s, min(T, s + step)) for s in range(0, T, step)]
+def _chunks(T, n, rows, pixels, itemsize):
+    """``(tasks, images)`` slice pairs whose ``(rows, images * pixels)`` column matrices fit
+    ``_CHUNK_BYTES``: several whole tasks, or a few images of one task."""
+    per_image = max(1, rows * pixels * itemsize)
+    if per_image * n <= _CHUNK_BYTES:
+        step = _CHUNK_BYTES // (per_image * n)
+        return [(slice(s, min(T, s + step)), slice(0, n)) for s in range(0, T, step)]
+    step = max(1, _CHUNK_BYTES // per_image)
+    return [(slice(t, t + 1), slice(s, min(n, s + step))) for t in range(T) for s in range(0, n, step)]
+
+
+def _phases(x, n, blocks):
+    """View ``(T, R, P, n, pixels / P)`` of a map ``(T, R, n * pixels)``: P = 4 pooling phases in
+    pooling-block order, else 1, so that an image range of every phase is one slice."""
+    return np.reshape(x, x.shape[:2] + (4 if blocks else 1, n, -1), copy=False)
+
+
+def _matrix(x):
+    """View ``(T, R, images * pixels)`` of a ``(T, R, images, pixels)`` slice (never a copy)."""
+    return np.reshape(x, x.shape[:2] + (-1,), copy=False)
 
 
 def _per_task(wm, tasks):
@@ -143,13 +160,17 @@ def _per_task(wm, tasks):
 def conv(a, wm, blocks=False):
     """3x3 convolution, padding 1: ``a (T, C, n, H, W)``, ``wm (O, C*9)`` or ``(T, O, C*9)``.
 
-    Returns ``(T, O, n*H*W)`` = ``wm @ im2col(a, blocks)``, with the columns built a few tasks
-    at a time (``blocks``: the pixels in ``im2col``'s pooling-block order).
+    Returns ``(T, O, n*H*W)`` = ``wm @ im2col(a, blocks)``, with the columns built a few images
+    at a time (``_chunks``; ``blocks``: the pixels in ``im2col``'s pooling-block order).
     """
     T, C, n, H, W = a.shape
     out = np.empty((T, wm.shape[-2], n * H * W), dtype=np.result_type(a, wm))
-    for tasks in _task_chunks(T, C * 9, n * H * W, out.itemsize):
-        np.matmul(_per_task(wm, tasks), im2col.fun(a[tasks], blocks), out=out[tasks])
+    out_p = _phases(out, n, blocks)
+    for tasks, images in _chunks(T, n, C * 9, H * W, out.itemsize):
+        cols = _phases(im2col.fun(a[tasks, :, images], blocks), images.stop - images.start, blocks)
+        for p in range(cols.shape[2]):
+            np.matmul(_per_task(wm, tasks), _matrix(cols[:, :, p]),
+                      out=_matrix(out_p[tasks, :, p, images]))
     return out
 
 
@@ -170,16 +191,15 @@ def conv_input_grad(g, wm, shape, blocks=False):
 
     Computed as the conv of ``g`` with the rotated weight (``_rotated``): its im2col copies are
     cheaper than col2im's scatter-adds. Pixels in pooling-block order (``blocks``) are not an
-    image, so that case scatters with ``col2im``.
+    image, so that case scatters with ``col2im``, one task at a time.
     """
     T, C, n, H, W = shape
     if not blocks:
-        O = g.shape[1]
-        return conv.fun(g.reshape(T, O, n, H, W), _rotated(wm, C)).reshape(shape)
+        return conv.fun(g.reshape((T, g.shape[1]) + tuple(shape[2:])), _rotated(wm, C)).reshape(shape)
     out = np.empty(shape, dtype=np.result_type(g, wm))
-    for tasks in _task_chunks(T, C * 9, n * H * W, out.itemsize):
-        cols = np.swapaxes(_per_task(wm, tasks), -1, -2) @ g[tasks]
-        out[tasks] = col2im.fun(cols, (tasks.stop - tasks.start,) + tuple(shape[1:]), blocks)
+    for t in range(T):
+        cols = np.swapaxes(_per_task(wm, slice(t, t + 1)), -1, -2) @ g[t:t + 1]
+        out[t:t + 1] = col2im.fun(cols, (1,) + tuple(shape[1:]), blocks)
     return out
 
 
@@ -187,9 +207,12 @@ def conv_input_grad(g, wm, shape, blocks=False):
 def conv_weight_grad(g, a, blocks=False):
     """Adjoint of ``conv`` in its weight, per task: ``g @ im2col(a)^T`` -> ``(T, O, C*9)``."""
     T, C, n, H, W = a.shape
-    out = np.empty((T, g.shape[1], C * 9), dtype=np.result_type(g, a))
-    for tasks in _task_chunks(T, C * 9, n * H * W, out.itemsize):
-        np.matmul(g[tasks], np.swapaxes(im2col.fun(a[tasks], blocks), -1, -2), out=out[tasks])
+    out = np.zeros((T, g.shape[1], C * 9), dtype=np.result_type(g, a))
+    g_p = _phases(np.ascontiguousarray(g), n, blocks)
+    for tasks, images in _chunks(T, n, C * 9, H * W, out.itemsize):
+        cols = _phases(im2col.fun(a[tasks, :, images], blocks), images.stop - images.start, blocks)
+        for p in range(cols.shape[2]):
+            out[tasks] += _matrix(g_p[tasks, :, p, images]) @ np.swapaxes(_matrix(cols[:, :, p]), -1, -2)
     return out
 
 

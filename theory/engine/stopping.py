@@ -91,7 +91,7 @@ def save_best(path, best, *, config, validation, rng_state, architecture, extra)
 
     Its ``iteration`` is that of the best round and its ``validation`` the curve up to it;
     it holds no optimizer state (``extra["optimizer_state"] = "dropped"``), so ``--resume``
-    refuses it and ``train.restore`` reads it like any checkpoint.
+    refuses it and ``checkpoint.restore`` reads it like any checkpoint.
     """
     k = best_round(validation)
     upto = validation[:k + 1] if k is not None else []
