@@ -1,4 +1,4 @@
-"""Pooling-block pixel order: the same convolution and pooling as the image order, permuted."""
+"""Pooling-block pixel order and pooling before batch norm's affine map: same maths, reordered."""
 
 import autograd.numpy as anp
 import numpy as np
@@ -63,6 +63,20 @@ def test_maxpool_in_blocks_order_equals_image_pooling_to_second_order():
     check_grads(lambda x: anp.sum(P.maxpool2(x, True) ** 3), modes=["rev"], order=2)(xb)
 
 
+def _outputs_and_meta_gradient(params, x, y):
+    def meta_loss(p):
+        adapted = maml.adapt(p, x, y, alpha=0.3, steps=1)
+        return anp.sum(maml.cross_entropy(cnn.apply(adapted, x), y))
+    return cnn.apply(params, x), grad(meta_loss)(params)
+
+
+def _assert_same(run, reference):
+    (out, g), (ref_out, ref_g) = run, reference
+    np.testing.assert_allclose(out, ref_out, rtol=1e-12, atol=1e-12)
+    for k in ref_g:
+        np.testing.assert_allclose(g[k], ref_g[k], rtol=1e-9, atol=1e-12)
+
+
 def test_network_whose_first_layer_uses_blocks_matches_the_image_order(monkeypatch):
     """hidden >= 9 * channels on an even image: the first conv emits pooling-block order.
 
@@ -73,16 +87,24 @@ def test_network_whose_first_layer_uses_blocks_matches_the_image_order(monkeypat
     params["bn1/beta"] = rng.standard_normal(9)
     x, y = rng.random((2, 4, 1, 6, 6)), np.array([[0, 1, 0, 1], [1, 0, 0, 1]])
     assert cnn._blocks_pay(1, 9) and not cnn._blocks_pay(9, 9)
-
-    def run():
-        def meta_loss(p):
-            adapted = maml.adapt(p, x, y, alpha=0.3, steps=1)
-            return anp.sum(maml.cross_entropy(cnn.apply(adapted, x), y))
-        return cnn.apply(params, x), grad(meta_loss)(params)
-
-    (out, g) = run()
+    run = _outputs_and_meta_gradient(params, x, y)
     monkeypatch.setattr(cnn, "_blocks_pay", lambda C, O: False)
-    (ref_out, ref_g) = run()
-    np.testing.assert_allclose(out, ref_out, rtol=1e-12, atol=1e-12)
-    for k in params:
-        np.testing.assert_allclose(g[k], ref_g[k], rtol=1e-9, atol=1e-12)
+    _assert_same(run, _outputs_and_meta_gradient(params, x, y))
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0], ids=["positive-scale", "one-negative-scale"])
+def test_pooling_before_the_affine_map_matches_pooling_after(sign, monkeypatch):
+    rng = np.random.default_rng(4)
+    params = cnn.init(rng, layers=2, hidden=9, ways=2, in_shape=(1, 6, 6), dtype=np.float64)
+    for i in (1, 2):
+        params[f"bn{i}/gamma"] = 0.5 + rng.random(9)
+        params[f"bn{i}/beta"] = rng.standard_normal(9)
+    params["bn2/gamma"][3] *= sign
+    x, y = rng.random((2, 4, 1, 6, 6)), np.array([[0, 1, 0, 1], [1, 0, 0, 1]])
+    calls = []
+    pool_first = cnn._pool_first
+    monkeypatch.setattr(cnn, "_pool_first", lambda s: calls.append(pool_first(s)) or calls[-1])
+    run = _outputs_and_meta_gradient(params, x, y)
+    assert calls[:2] == [True, sign > 0]  # layer 1 pools first; layer 2 only if all scales > 0
+    monkeypatch.setattr(cnn, "_pool_first", lambda s: False)
+    _assert_same(run, _outputs_and_meta_gradient(params, x, y))

@@ -1,10 +1,8 @@
 """``python -m theory.engine {train,eval,adapt,bench,episode}``: the engine's command line.
 
-``train`` meta-trains and writes ``OUT/checkpoint.npz`` and ``OUT/results.json``; its defaults
-are a quick synthetic run (MAML on a 4-layer CNN of width 16, 5-way 1-shot, 15 queries per
-class, one inner step of 0.4, outer Adam 0.01, 4 tasks per meta-batch, 200 iterations,
-validation every 50, 600 test episodes; the table ``theory.engine.config.FIELDS`` defines
-every option of ``train``, its default and range).
+``train`` meta-trains and writes ``OUT/checkpoint.npz`` and ``OUT/results.json``; its options
+are made from the run-config table ``theory.engine.config.FIELDS`` (one per field, with its
+default and range), whose defaults are a quick synthetic run.
 ``--metaopt-option KEY=VALUE`` (repeatable) sets an option of the ``--metaopt`` method (e.g.
 ``psd=true``, ``conv=out``); every option is stored in the run's config and checkpoint, so
 ``eval`` and ``adapt`` rebuild the same meta-optimizer. Training to convergence: ``--patience P``
@@ -239,7 +237,7 @@ def cmd_eval(args):
                                    progress=not args.no_progress, desc=args.split)
     record = {"kind": "engine-eval", "checkpoint": args.checkpoint, "split": args.split,
               "config": config, "commit": provenance.git_commit(),
-              "parameters": training.count_parameters(meta_params),
+              "parameters": metaopt.count_parameters(meta_params),
               args.split: {k: res[k] for k in ("accuracy", "ci95", "episodes")}}
     if args.json:
         _print_json(record)

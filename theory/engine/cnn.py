@@ -161,6 +161,25 @@ def _blocks_pay(C, O):
     return 9 * C <= O
 
 
+def _pool_first(scale):
+    """Whether batch norm's affine map may follow the max-pool: every per-channel scale > 0.
+
+    A positive scale and a shift commute with the maximum, so pooling the centred map first
+    gives the same values and the affine map runs on a quarter of the pixels. The argmax mask
+    can differ only where rounding ties two taps of a window, whose outputs are then equal
+    (either routing is a valid derivative).
+    """
+    return bool(np.all(getval(scale) > 0))
+
+
+def _pool(z, blocks, shape):
+    """2x2 max-pool of a conv's flat output ``z (T, O, n*H*W)`` -> ``(T, O, n*H/2*W/2)``."""
+    if blocks:
+        return P.maxpool2(z, blocks=True)
+    T, O = shape[:2]
+    return anp.reshape(P.maxpool2(anp.reshape(z, shape)), (T, O, -1))
+
+
 def _check_shapes(params, x):
     if anp.ndim(x) != 5:
         raise ValueError(f"x must have shape (T, n, C, H, W), got shape {anp.shape(x)}")
@@ -198,11 +217,13 @@ def features(params, x):
         zc = P.center(z)
         var = P.sqmean(zc)
         scale = _task_view(f"bn{i}/gamma", params[f"bn{i}/gamma"]) / anp.sqrt(var + BN_EPS)
-        z = P.scale_rows(zc, scale) + _task_view(f"bn{i}/beta", params[f"bn{i}/beta"])
-        if blocks:
-            z = P.maxpool2(z, blocks=True)
-        elif pool:
-            z = P.maxpool2(anp.reshape(z, (T, O, n, H, W)))
+        beta = _task_view(f"bn{i}/beta", params[f"bn{i}/beta"])
+        if pool and _pool_first(scale):
+            z = P.scale_rows(_pool(zc, blocks, (T, O, n, H, W)), scale) + beta
+        else:
+            z = P.scale_rows(zc, scale) + beta
+            if pool:
+                z = _pool(z, blocks, (T, O, n, H, W))
         if pool:
             H, W = H // 2, W // 2
         z = anp.reshape(z, (T, O, n, H, W))
