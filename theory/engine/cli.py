@@ -23,15 +23,13 @@ import os
 import sys
 
 from theory import _cli
-from theory.engine import adapt_task, checkpoint, data, maml, metaopt, provenance
+from theory.engine import adapt_task, checkpoint, data, metaopt, provenance
 from theory.engine import config as run_config
 from theory.engine import evaluate as evaluation
 from theory.engine import train as training
 from theory.engine.data import export
 
 PROG = "python -m theory.engine"
-# a 1-way task has nothing to tell apart (every prediction is right)
-WAYS = _cli.int_at_least(2)
 
 
 def build_parser():
@@ -46,7 +44,7 @@ def build_parser():
     _add_bench(sub.add_parser("bench", help="time meta-steps",
                               formatter_class=_cli.DefaultsHelpFormatter))
     _add_episode(sub.add_parser("episode", help="write one episode as image folders for "
-                                "adapt"))
+                                "adapt", formatter_class=_cli.DefaultsHelpFormatter))
     return parser
 
 
@@ -89,19 +87,12 @@ def _add_adapt(p):
 
 
 def _add_episode(p):
-    pos = _cli.positive_int
-    p.add_argument("--dataset", choices=data.NAMES, default="omniglot",
-                   help="benchmark (default: %(default)s)")
-    p.add_argument("--data", metavar="PATH", default=None, help="dataset location")
-    p.add_argument("--split", choices=("train", "val", "test"), default="test")
-    p.add_argument("--split-by", choices=data.SPLIT_BY, default="character",
-                   help="class split (default: %(default)s; alphabet: Omniglot only)")
-    p.add_argument("--ways", type=WAYS, default=5, metavar="N", help="classes, >= 2")
-    p.add_argument("--shots", type=pos, default=1, metavar="K")
-    p.add_argument("--query", type=pos, default=1, metavar="Q",
-                   help="query images per class (default: %(default)s)")
+    _add_fields(p, ("dataset", "data", "split_by", "ways", "shots", "query"),
+                dataset="omniglot", query=1)
+    p.add_argument("--split", choices=("train", "val", "test"), default="test",
+                   help="the split whose classes the episode draws")
     p.add_argument("--seed", type=_cli.nonnegative_int, default=0, metavar="s",
-                   help="seed of the episode (the class split uses the dataset's seed 0)")
+                   help="seed of the episode; the class split uses the dataset's seed 0")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="writes DIR/support/<class>/, DIR/query/, DIR/answers.json")
 
