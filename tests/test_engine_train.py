@@ -10,7 +10,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from theory.engine import checkpoint, cli, data, provenance
+from theory.engine import checkpoint, cli, data, metaopt, provenance
 from theory.engine import config as run_config
 from theory.engine import train as training
 
@@ -202,10 +202,10 @@ def test_anil_meta_parameters_cover_only_the_head(name):
     assert {k.rsplit("/", 1)[0] if name == "kfo" else k for k in anil} == {
         "lin1/w", "head/w", "head/b"}
     deployed = body + 3 * 16 + 3                          # LinNet collapsed into the head
-    assert training.count_parameters(meta["anil"]) == {"meta": model + phi,
-                                                       "deployed": deployed}
-    assert training.count_parameters(meta["maml"]) == {"meta": model + phi + body_phi,
-                                                       "deployed": deployed}
+    assert metaopt.count_parameters(meta["anil"]) == {"meta": model + phi,
+                                                      "deployed": deployed}
+    assert metaopt.count_parameters(meta["maml"]) == {"meta": model + phi + body_phi,
+                                                      "deployed": deployed}
 
 
 def test_checkpoint_from_before_metaopt_options_restores_with_its_layout(tmp_path):

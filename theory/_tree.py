@@ -106,7 +106,7 @@ def to_json(tree):
     if isinstance(tree, dict):
         return {"dict": [[key, to_json(value)] for key, value in tree.items()]}
     if isinstance(tree, _SEQUENCES):
-        return {type(tree).__name__: [to_json(value) for value in tree]}
+        return {"tuple" if isinstance(tree, tuple) else "list": [to_json(v) for v in tree]}
     return {"leaf": tree}
 
 

@@ -56,7 +56,7 @@ config.make_config(**overrides) -> checked config (also train.make_config); conf
 config.from_saved(saved), check_resume, check_data, check_ways   stored configs, resuming
 config.make_metaopt, init_meta_params, seeds, episode_rng, load_splits   what a config builds
 train.train(config, *, out_dir, resume, progress, callback) -> result dict (results.json)
-train.count_parameters(meta_params); train.DivergedError; train.CHECKPOINT, train.RESULTS
+train.DivergedError (a NaN meta-loss); train.CHECKPOINT, train.RESULTS (file names in out_dir)
 evaluate.evaluate(meta_params, dataset, rng, *, config, episodes=600) -> accuracy +- 95% CI
 evaluate.mean_accuracy(...)       the same without the argument checks (``train``'s)
 evaluate.adaptation_curve(..., steps=range(11)) -> accuracy +- 95% CI after each k inner steps

@@ -1,10 +1,9 @@
 """``python -m theory.engine {train,eval,adapt,bench,episode}``: the engine's command line.
 
-``train`` meta-trains and writes ``OUT/checkpoint.npz`` and ``OUT/results.json``; its defaults
-are a quick synthetic run (MAML on a 4-layer CNN of width 16, 5-way 1-shot, 15 queries per
-class, one inner step of 0.4, outer Adam 0.01, 4 tasks per meta-batch, 200 iterations,
-validation every 50, 600 test episodes; the table ``theory.engine.config.FIELDS`` defines
-every option of ``train``, its default and range).
+``train`` meta-trains and writes ``OUT/checkpoint.npz`` and ``OUT/results.json``; its options
+are made from the run-config table ``theory.engine.config.FIELDS`` (one per field, with its
+default and range), whose defaults are a quick synthetic run; ``bench`` takes its model and
+task options from the same table.
 ``--metaopt-option KEY=VALUE`` (repeatable) sets an option of the ``--metaopt`` method (e.g.
 ``psd=true``, ``conv=out``); every option is stored in the run's config and checkpoint, so
 ``eval`` and ``adapt`` rebuild the same meta-optimizer. Training to convergence: ``--patience P``
@@ -44,7 +43,8 @@ def build_parser():
                               formatter_class=_cli.DefaultsHelpFormatter))
     _add_eval(sub.add_parser("eval", help="evaluate a checkpoint over test episodes"))
     _add_adapt(sub.add_parser("adapt", help="adapt a checkpoint to your own few examples"))
-    _add_bench(sub.add_parser("bench", help="time meta-steps"))
+    _add_bench(sub.add_parser("bench", help="time meta-steps",
+                              formatter_class=_cli.DefaultsHelpFormatter))
     _add_episode(sub.add_parser("episode", help="write one episode as image folders for "
                                 "adapt"))
     return parser
@@ -52,20 +52,7 @@ def build_parser():
 
 def _add_train(p):
     """The options of every run-config field (``config.FIELDS``), then the run's own."""
-    for field in run_config.FIELDS:
-        flag = "--" + field.name.replace("_", "-")
-        if field.kind == "flag":
-            p.add_argument(flag, action="store_true", help=field.help)
-        elif field.kind == "options":       # repeatable: one KEY=VALUE each
-            p.add_argument(flag.removesuffix("s"), type=metaopt_option, action="append",
-                           dest=field.name, metavar=field.metavar, help=field.help)
-        elif field.kind == "choice":
-            p.add_argument(flag, choices=field.bound, default=field.default, help=field.help)
-        else:
-            kind = _cli.positive_float if field.kind == "step" else \
-                None if field.kind == "path" else _cli.int_at_least(field.bound)
-            p.add_argument(flag, type=kind, default=field.default, metavar=field.metavar,
-                           help=field.help)
+    _add_fields(p, [field.name for field in run_config.FIELDS])
     p.add_argument("--out", required=True, metavar="DIR",
                    help="run directory: checkpoint.npz and results.json")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
@@ -120,21 +107,31 @@ def _add_episode(p):
 
 
 def _add_bench(p):
-    pos = _cli.positive_int
-    p.add_argument("--algo", choices=maml.ALGOS, default="maml")
-    p.add_argument("--metaopt", choices=metaopt.NAMES, default="none")
-    p.add_argument("--layers", type=pos, default=4, metavar="L")
-    p.add_argument("--hidden", type=pos, default=32, metavar="H")
-    p.add_argument("--linnet", type=_cli.nonnegative_int, default=0, metavar="k")
-    p.add_argument("--ways", type=WAYS, default=5, metavar="N")
-    p.add_argument("--shots", type=pos, default=1, metavar="K")
-    p.add_argument("--query", type=pos, default=15, metavar="Q")
-    p.add_argument("--steps", type=_cli.nonnegative_int, default=1, metavar="S")
-    p.add_argument("--meta-batch", type=pos, default=4, metavar="T")
-    p.add_argument("--repeats", type=pos, default=5, metavar="R", help="timed meta-steps")
-    p.add_argument("--first-order", action="store_true")
-    p.add_argument("--seed", type=_cli.nonnegative_int, default=0, metavar="s")
+    _add_fields(p, ("algo", "metaopt", "layers", "hidden", "linnet", "ways", "shots", "query",
+                    "steps", "meta_batch", "first_order", "seed"), hidden=32)
+    p.add_argument("--repeats", type=_cli.positive_int, default=5, metavar="R",
+                   help="timed meta-steps")
     p.add_argument("--json", action="store_true", help="print the timings as JSON")
+
+
+def _add_fields(p, names, **defaults):
+    """One option per run-config field in ``names``, its default from ``defaults`` if there."""
+    fields = {field.name: field for field in run_config.FIELDS}
+    for name in names:
+        field = fields[name]
+        flag, default = "--" + name.replace("_", "-"), defaults.get(name, field.default)
+        if field.kind == "flag":
+            p.add_argument(flag, action="store_true", help=field.help)
+        elif field.kind == "options":       # repeatable: one KEY=VALUE each
+            p.add_argument(flag.removesuffix("s"), type=metaopt_option, action="append",
+                           dest=name, metavar=field.metavar, help=field.help)
+        elif field.kind == "choice":
+            p.add_argument(flag, choices=field.bound, default=default, help=field.help)
+        else:
+            kind = _cli.positive_float if field.kind == "step" else \
+                None if field.kind == "path" else _cli.int_at_least(field.bound)
+            p.add_argument(flag, type=kind, default=default, metavar=field.metavar,
+                           help=field.help)
 
 
 def metaopt_option(text):
@@ -239,7 +236,7 @@ def cmd_eval(args):
                                    progress=not args.no_progress, desc=args.split)
     record = {"kind": "engine-eval", "checkpoint": args.checkpoint, "split": args.split,
               "config": config, "commit": provenance.git_commit(),
-              "parameters": training.count_parameters(meta_params),
+              "parameters": metaopt.count_parameters(meta_params),
               args.split: {k: res[k] for k in ("accuracy", "ci95", "episodes")}}
     if args.json:
         _print_json(record)

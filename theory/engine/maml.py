@@ -23,7 +23,6 @@ Public: ``ALGOS``, ``adapt_keys``, ``checked_keys``, ``adapt``, ``adapted_logits
 import functools
 import math
 import operator
-import re
 
 import autograd.numpy as anp
 import numpy as np
@@ -226,16 +225,12 @@ def _graph_bytes_per_task(params, batch, steps, algo):
     n_s, n_q = anp.shape(x_s)[1], anp.shape(x_q)[1]
     _, H, W = anp.shape(x_q)[2:]
     per_image = 0
-    for i, (Ho, Wo) in enumerate(cnn.pooled_sizes(H, W, _layers(params))):
+    for i, (Ho, Wo) in enumerate(cnn.pooled_sizes(H, W, cnn.architecture(params)["layers"])):
         per_image += np.shape(params[f"conv{i + 1}/w"])[-4] * H * W
         H, W = Ho, Wo
     passes = n_q + (n_s if algo != "maml" else max(steps, 1) * n_s)
     itemsize = np.dtype(getval(x_q).dtype).itemsize
     return _GRAPH_FACTOR * itemsize * per_image * passes
-
-
-def _layers(params):
-    return sum(1 for k in params if re.fullmatch(r"conv\d+/w", k))
 
 
 def task_chunk(chunk, T, meta_params=None, batch=None, steps=1, algo="maml", workers=1):

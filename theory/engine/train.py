@@ -37,16 +37,6 @@ CHECKPOINT = "checkpoint.npz"
 RESULTS = "results.json"
 
 
-def count_parameters(meta_params):
-    """``{"meta": ..., "deployed": ...}``: meta-learned scalars and those of the adapted model.
-
-    After adaptation the meta-optimizer's transform is dropped, T-Nets matrices fold into their
-    layers and LinNet layers collapse into the head (``metaopt.count_parameters``).
-    """
-    counts = metaopt.count_parameters(meta_params)
-    return {"meta": int(counts["meta"]), "deployed": int(counts["deployed"])}
-
-
 def _resume(ckpt_path, config, meta_params):
     """``(adam_state, rng_state, iteration, validation, wall_time, best)`` of ``ckpt_path``."""
     ckpt = checkpoint.load(ckpt_path)
@@ -166,7 +156,7 @@ def train(config, *, out_dir, resume=False, progress=True, callback=None):
               "seed": config["seed"],
               "test": {k: test[k] for k in ("accuracy", "ci95", "episodes")},
               "validation": validation, "wall_time_s": wall, "machine": machine(),
-              "parameters": count_parameters(params), "iterations_done": done,
+              "parameters": metaopt.count_parameters(params), "iterations_done": done,
               "checkpoint": os.path.abspath(best_path if patience else ckpt_path)}
     result.update(stopping.summary(validation, patience, done))
     _io.write_json(os.path.join(os.fspath(out_dir), RESULTS), result)

@@ -6,8 +6,8 @@ quoted in ``paper_repro.md``) into ``results/figures/<name>.json``, wherever Pyt
 A ``--quick`` run writes to ``figures/quick/`` instead (git-ignored) and never over full-budget
 data; with ``--out DIR`` every output (images and data) goes to DIR. Nothing else in this
 package writes files. The 1D figures build on ``theory.landscape`` analyses and
-``theory.symbolic``; the CNN table figures read their cells from ``theory.paper`` (records
-under ``results/``) and never train.
+``theory.symbolic``; the CNN figures (the two tables and the adaptation curves) read records
+under ``results/`` through ``theory.paper.cells``, one budget per figure, and never train.
 
 Registry
 --------

@@ -29,28 +29,20 @@ from ._common import MetaOpt, frozen, identity, no_phi, size
 NAMES = ("none", "metasgd", "mc", "tnet", "kfo", "kfo-mlp")
 
 
-def _flag(name, value):
-    if not isinstance(value, bool):
-        raise ValueError(f"{name}={value!r} must be True or False")
+def _integer_in(value, low, high=None):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low \
+        and (high is None or value <= high)
 
 
-def _at_least(low, high=None):
-    def check(name, value):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low \
-                or high is not None and value > high:
-            bound = f"in {low}..{high}" if high is not None else f">= {low}"
-            raise ValueError(f"{name}={value!r} must be an integer {bound}")
-    return check
-
-
-def _conv(name, value):
-    if value not in kfo.CONV_LAYOUTS:
-        raise ValueError(f"{name}={value!r} is not one of {kfo.CONV_LAYOUTS}")
-
-
-# every option's check, run once by ``get``; the makers trust their arguments
-_CHECKS = {"psd": _flag, "bias": _flag, "adapt_transform": _flag, "max_dim": _at_least(1),
-           "hidden": _at_least(0, 8), "conv": _conv}
+# every option value is checked once, here (``get``): (test, what a valid value is)
+_CHECKS = {
+    "psd": (lambda v: isinstance(v, bool), "must be True or False"),
+    "bias": (lambda v: isinstance(v, bool), "must be True or False"),
+    "adapt_transform": (lambda v: isinstance(v, bool), "must be True or False"),
+    "max_dim": (lambda v: _integer_in(v, 1), "must be an integer >= 1"),
+    "hidden": (lambda v: _integer_in(v, 0, 8), "must be an integer in 0..8"),
+    "conv": (lambda v: v in kfo.CONV_LAYOUTS, f"is not one of {kfo.CONV_LAYOUTS}"),
+}
 _MAKERS = {
     "none": (lambda: MetaOpt("none", no_phi, identity, frozen({})), ()),
     "metasgd": (metasgd.make, ()),
@@ -79,7 +71,9 @@ def get(name, **options):
             takes = f"valid options: {', '.join(valid)}" if valid else \
                 f"{name!r} takes no options"
             raise ValueError(f"unknown option {key!r} for meta-optimizer {name!r}; {takes}")
-        _CHECKS[key](key, options[key])
+        valid_value, want = _CHECKS[key]
+        if not valid_value(options[key]):
+            raise ValueError(f"{key}={options[key]!r} {want}")
     return make(**options)
 
 
