@@ -108,3 +108,24 @@ def test_pooling_before_the_affine_map_matches_pooling_after(sign, monkeypatch):
     assert calls[:2] == [True, sign > 0]  # layer 1 pools first; layer 2 only if all scales > 0
     monkeypatch.setattr(cnn, "_pool_first", lambda s: False)
     _assert_same(run, _outputs_and_meta_gradient(params, x, y))
+
+
+def test_a_pool_mask_is_computed_once_per_array_and_freed_with_it(monkeypatch):
+    """A Hessian-vector product builds maxpool2's VJP twice; the mask is computed once."""
+    rng = np.random.default_rng(5)
+    x, v = rng.standard_normal((2, 3, 4, 6)), rng.standard_normal((2, 3, 4, 6))
+    calls = []
+    pool_mask = P.pool_mask
+    monkeypatch.setattr(P, "pool_mask", lambda x, blocks=False: calls.append(1) or pool_mask(x, blocks))
+
+    def f(x):
+        return anp.sum(P.maxpool2(x) ** 3)
+
+    hvp = grad(lambda x: anp.sum(grad(f)(x) * v))(x)
+    assert len(calls) == 1
+    np.testing.assert_allclose(hvp, 6 * P.unpool2(P.maxpool2(x) * P.pool_gather(v, pool_mask(x)),
+                                                  pool_mask(x), x.shape), rtol=1e-12)
+    key = (id(x), False)
+    assert key in P._masks  # held while x lives
+    del x
+    assert key not in P._masks

@@ -33,6 +33,7 @@ them saves the kernel's page faults on every fresh block.
 """
 
 import ctypes
+import weakref
 
 import autograd.numpy as anp
 import numpy as np
@@ -334,8 +335,25 @@ def pool_gather(h, mask, blocks=False):
     return out
 
 
+# a mask per pooled array, while it lives: second-order MAML builds maxpool2's VJP twice for
+# every pool of the support set (in the inner and in the outer backward pass)
+_masks = {}
+
+
+def _mask_once(x, blocks):
+    """``pool_mask(x, blocks)``, computed once per array ``x`` (which it must not outlive)."""
+    x = getval(x)
+    key = (id(x), blocks)
+    hit = _masks.get(key)
+    if hit is not None and hit[0]() is x:
+        return hit[1]
+    mask = pool_mask(x, blocks)
+    _masks[key] = (weakref.ref(x, lambda _: _masks.pop(key, None)), mask)
+    return mask
+
+
 defvjp(maxpool2, lambda ans, x, blocks=False: (lambda m, s: lambda g: unpool2(g, m, s, blocks))(
-    pool_mask(x, blocks), x.shape))
+    _mask_once(x, blocks), x.shape))
 defvjp(unpool2, lambda ans, g, mask, shape, blocks=False: lambda h: pool_gather(h, mask, blocks))
 defvjp(pool_gather, lambda ans, h, mask, blocks=False: lambda g: unpool2(g, mask, h.shape, blocks))
 
