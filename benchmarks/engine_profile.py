@@ -47,7 +47,8 @@ def profile_groups(cfg, repeats=1):
     for group, names, which in GROUPS:
         out[group] = sum((own if which == "own" else cum)
                          for (path, _, name), (_, _, own, cum, _) in stats.items()
-                         if name in names and path.endswith(("primitives.py", "core.py")))
+                         if name in names
+                         and path.endswith(("primitives.py", "pooling.py", "core.py")))
     out["other (autograd bookkeeping, head, loss, glue)"] = total - sum(out.values())
     return total / repeats, {k: v / repeats for k, v in out.items()}
 

@@ -7,6 +7,7 @@ from autograd import grad
 from autograd.test_util import check_grads
 
 from theory.engine import cnn, maml
+from theory.engine import pooling
 from theory.engine import primitives as P
 
 SHAPE = (2, 1, 3, 4, 6)  # T, C, n, H, W (even H and W)
@@ -58,9 +59,9 @@ def test_maxpool_in_blocks_order_equals_image_pooling_to_second_order():
     rng = np.random.default_rng(2)
     x = rng.standard_normal((2, 3, 2, 4, 6))
     xb = to_blocks(x)
-    np.testing.assert_array_equal(P.maxpool2(xb, True), P.maxpool2(x).reshape(2, 3, -1))
-    np.testing.assert_array_equal(P.pool_mask(xb, True), P.pool_mask(x).reshape(4, 2, 3, -1))
-    check_grads(lambda x: anp.sum(P.maxpool2(x, True) ** 3), modes=["rev"], order=2)(xb)
+    np.testing.assert_array_equal(pooling.maxpool2(xb, True), pooling.maxpool2(x).reshape(2, 3, -1))
+    np.testing.assert_array_equal(pooling.pool_mask(xb, True), pooling.pool_mask(x).reshape(4, 2, 3, -1))
+    check_grads(lambda x: anp.sum(pooling.maxpool2(x, True) ** 3), modes=["rev"], order=2)(xb)
 
 
 def _outputs_and_meta_gradient(params, x, y):
@@ -115,17 +116,17 @@ def test_a_pool_mask_is_computed_once_per_array_and_freed_with_it(monkeypatch):
     rng = np.random.default_rng(5)
     x, v = rng.standard_normal((2, 3, 4, 6)), rng.standard_normal((2, 3, 4, 6))
     calls = []
-    pool_mask = P.pool_mask
-    monkeypatch.setattr(P, "pool_mask", lambda x, blocks=False: calls.append(1) or pool_mask(x, blocks))
+    pool_mask = pooling.pool_mask
+    monkeypatch.setattr(pooling, "pool_mask", lambda x, blocks=False: calls.append(1) or pool_mask(x, blocks))
 
     def f(x):
-        return anp.sum(P.maxpool2(x) ** 3)
+        return anp.sum(pooling.maxpool2(x) ** 3)
 
     hvp = grad(lambda x: anp.sum(grad(f)(x) * v))(x)
     assert len(calls) == 1
-    np.testing.assert_allclose(hvp, 6 * P.unpool2(P.maxpool2(x) * P.pool_gather(v, pool_mask(x)),
+    np.testing.assert_allclose(hvp, 6 * pooling.unpool2(pooling.maxpool2(x) * pooling.pool_gather(v, pool_mask(x)),
                                                   pool_mask(x), x.shape), rtol=1e-12)
     key = (id(x), False)
-    assert key in P._masks  # held while x lives
+    assert key in pooling._masks  # held while x lives
     del x
-    assert key not in P._masks
+    assert key not in pooling._masks

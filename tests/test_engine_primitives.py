@@ -8,6 +8,7 @@ from autograd.test_util import check_grads
 from hypothesis import given
 from hypothesis import strategies as st
 
+from theory.engine import pooling
 from theory.engine import primitives as P
 
 
@@ -86,42 +87,42 @@ def test_maxpool_forward_matches_naive_and_floors(shape):
     H2, W2 = shape[-2] // 2, shape[-1] // 2
     naive = np.array([[x[..., 2 * i:2 * i + 2, 2 * j:2 * j + 2].max(axis=(-2, -1)) for j in range(W2)]
                       for i in range(H2)])
-    np.testing.assert_array_equal(P.maxpool2(x), np.moveaxis(naive, (0, 1), (-2, -1)))
+    np.testing.assert_array_equal(pooling.maxpool2(x), np.moveaxis(naive, (0, 1), (-2, -1)))
 
 
 @pytest.mark.parametrize("shape", [(2, 1, 2, 4, 4), (1, 2, 1, 5, 3)])
 def test_pool_primitives_second_order(shape):
     rng = np.random.default_rng(5)
     x = rand(rng, *shape)  # continuous random values: no ties, max-pool is smooth around x
-    check_grads(P.maxpool2, modes=["rev"], order=2)(x)
-    check_grads(lambda x: anp.sum(P.maxpool2(x) ** 3), modes=["rev"], order=2)(x)
-    mask = P.pool_mask(x)
-    g = rand(rng, *P.maxpool2(x).shape)
-    check_grads(lambda g: P.unpool2(g, mask, shape), modes=["rev"], order=2)(g)
-    check_grads(lambda h: P.pool_gather(h, mask), modes=["rev"], order=2)(rand(rng, *shape))
+    check_grads(pooling.maxpool2, modes=["rev"], order=2)(x)
+    check_grads(lambda x: anp.sum(pooling.maxpool2(x) ** 3), modes=["rev"], order=2)(x)
+    mask = pooling.pool_mask(x)
+    g = rand(rng, *pooling.maxpool2(x).shape)
+    check_grads(lambda g: pooling.unpool2(g, mask, shape), modes=["rev"], order=2)(g)
+    check_grads(lambda h: pooling.pool_gather(h, mask), modes=["rev"], order=2)(rand(rng, *shape))
 
 
 def test_unpool_and_gather_are_adjoint_and_route_to_argmax():
     rng = np.random.default_rng(6)
     x = rand(rng, 1, 2, 2, 5, 4)
-    mask = P.pool_mask(x)
+    mask = pooling.pool_mask(x)
     g, h = rand(rng, 1, 2, 2, 2, 2), rand(rng, *x.shape)
-    np.testing.assert_allclose(np.sum(P.unpool2(g, mask, x.shape) * h), np.sum(g * P.pool_gather(h, mask)))
-    np.testing.assert_array_equal(P.pool_gather(x, mask), P.maxpool2(x))
+    np.testing.assert_allclose(np.sum(pooling.unpool2(g, mask, x.shape) * h), np.sum(g * pooling.pool_gather(h, mask)))
+    np.testing.assert_array_equal(pooling.pool_gather(x, mask), pooling.maxpool2(x))
     # the gradient of the pooled sum is 1 at each window's argmax, 0 elsewhere (incl. the odd row)
-    dx = grad(lambda x: anp.sum(P.maxpool2(x)))(x)
+    dx = grad(lambda x: anp.sum(pooling.maxpool2(x)))(x)
     assert dx.sum() == 2 * 2 * 2 * 2 and set(np.unique(dx)) <= {0.0, 1.0}
     assert np.all(dx[..., 4, :] == 0)
-    np.testing.assert_array_equal(dx * x, P.unpool2(P.maxpool2(x), mask, x.shape))
+    np.testing.assert_array_equal(dx * x, pooling.unpool2(pooling.maxpool2(x), mask, x.shape))
 
 
 def test_pool_mask_ties_pick_exactly_one():
     x = np.zeros((1, 1, 1, 4, 5), dtype=np.float32)
     x[..., 2:, :2] = 1.0  # one window with a tie between its two top taps, others all equal
     x[..., 3, 0] = 0.0
-    mask = P.pool_mask(x)
+    mask = pooling.pool_mask(x)
     np.testing.assert_array_equal(mask.sum(axis=0), np.ones((1, 1, 1, 2, 2)))
-    dx = grad(lambda x: anp.sum(P.maxpool2(x)))(x)
+    dx = grad(lambda x: anp.sum(pooling.maxpool2(x)))(x)
     assert dx.sum() == 4 and dx[0, 0, 0, 2, 0] == 1 and dx[0, 0, 0, 2, 1] == 0
 
 
@@ -137,7 +138,7 @@ def test_float32_preserved_forward_and_backward():
 
     def f(a, w):
         z = P.conv3x3(a, w).reshape(2, 2, 2, 4, 4)
-        return anp.sum(P.relu(P.maxpool2(z)) ** 2)
+        return anp.sum(P.relu(pooling.maxpool2(z)) ** 2)
 
     assert P.im2col(a).dtype == P.col2im(P.im2col(a), a.shape).dtype == np.float32
     assert f(a, w).dtype == np.float32

@@ -10,9 +10,13 @@ im2col(a, blocks) / col2im(...)   3x3 patches ``(T,C,n,H,W) <-> (T,C*9,n*H*W)``,
                                   pixels in C order, or in pooling-block order with ``blocks``
 conv3x3(a, w, blocks)             convolution as im2col + GEMM, a few images at a time (shared or
                                   per-task w); its input adjoint is a conv with the rotated weight
-maxpool2(x, blocks), unpool2, pool_gather  2x2 max-pool and its adjoint pair given the argmax mask
 center(z), sqmean(zc)             per-task batch-norm mean removal and variance
 relu(x)                           ``x * [x > 0]`` with a constant mask
+
+Pooling (:mod:`.pooling`)
+-------------------------
+maxpool2(x, blocks), unpool2, pool_gather  2x2 max-pool and its adjoint pair given the argmax mask
+pool_mask(x, blocks)              one-hot argmax masks of the 2x2 windows (first maximum wins)
 
 Model (:mod:`.cnn`)
 -------------------

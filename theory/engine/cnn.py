@@ -24,6 +24,7 @@ import numpy as np
 from autograd.tracer import getval
 
 from theory import _check
+from theory.engine import pooling
 from theory.engine import primitives as P
 
 BN_EPS = 1e-5
@@ -175,9 +176,9 @@ def _pool_first(scale):
 def _pool(z, blocks, shape):
     """2x2 max-pool of a conv's flat output ``z (T, O, n*H*W)`` -> ``(T, O, n*H/2*W/2)``."""
     if blocks:
-        return P.maxpool2(z, blocks=True)
+        return pooling.maxpool2(z, blocks=True)
     T, O = shape[:2]
-    return anp.reshape(P.maxpool2(anp.reshape(z, shape)), (T, O, -1))
+    return anp.reshape(pooling.maxpool2(anp.reshape(z, shape)), (T, O, -1))
 
 
 def _check_shapes(params, x):
