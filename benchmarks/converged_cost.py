@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 from theory.engine import data, maml
+from theory.engine import config as run_config
 from theory.engine import evaluate as evaluation
 from theory.engine import train as training
 
@@ -33,8 +34,8 @@ def timed(fn):
 def measure(layers, hidden, episodes, repeats):
     config = training.make_config(dataset="omniglot", layers=layers, hidden=hidden, ways=5,
                                   shots=5, query=15, steps=5, meta_batch=16)
-    train_set, val_set, _ = training.load_splits(config)
-    meta_params = training.init_meta_params(config, train_set.in_shape,
+    train_set, val_set, _ = run_config.load_splits(config)
+    meta_params = run_config.init_meta_params(config, train_set.in_shape,
                                             np.random.default_rng(0))
     kwargs = evaluation.algorithm_kwargs(config, None)
     rng = np.random.default_rng(1)

@@ -21,7 +21,7 @@ from theory.engine import bench, maml
 GROUPS = (
     ("GEMMs (conv, conv_input_grad, conv_weight_grad)",
      ("conv", "conv_input_grad", "conv_weight_grad"), "own"),
-    ("im2col / col2im copies", ("im2col", "col2im"), "own"),
+    ("im2col / col2im copies", ("im2col", "col2im", "_padded"), "own"),
     ("max-pool and its adjoints", ("maxpool2", "pool_mask", "unpool2", "pool_gather"), "all"),
     ("batch norm (center, sqmean, scale_rows, rowdot)",
      ("center", "sqmean", "scale_rows", "rowdot"), "all"),

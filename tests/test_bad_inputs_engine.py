@@ -24,6 +24,7 @@ from PIL import Image
 
 from badinput import check_rejected
 from theory.engine import checkpoint, cnn
+from theory.engine import config as run_config
 from theory.engine import train as training
 from theory.engine.data import cifarfs
 
@@ -53,7 +54,7 @@ def untrained_checkpoint(path, **config):
     initialisation: everything ``eval`` and ``adapt`` read, without a meta-training run."""
     config = training.make_config(**{"layers": 1, "hidden": 4, "ways": 3, **config})
     rng = np.random.default_rng(0)
-    meta = training.init_meta_params(config, (1, 28, 28), rng)
+    meta = run_config.init_meta_params(config, (1, 28, 28), rng)
     checkpoint.save(path, model=meta["model"], metaopt=meta["metaopt"], adam={}, config=config,
                     iteration=0, rng_state=rng.bit_generator.state,
                     architecture=cnn.architecture(meta["model"]),

@@ -9,8 +9,7 @@ import pytest
 
 from test_bad_inputs_engine import untrained_checkpoint
 from test_engine_cli import assert_one_line_error, run_main
-from theory.engine import adapt_task, cnn, data, maml
-from theory.engine import train as training
+from theory.engine import adapt_task, checkpoint, cnn, data, maml
 from theory.engine.data import export
 
 
@@ -47,12 +46,12 @@ def test_fewer_classes_adapt_the_head_cut_to_its_first_units(algo, task, tmp_pat
     res = adapt_task.adapt_folders(ckpt, support, task / "query")
     assert len(res["classes"]) == 3 and any("output units 0..2" in n for n in res["notes"])
     # a 3-unit model (the head's first 3 rows) adapted the plain way predicts the same
-    config, meta_params, _, c = training.restore(ckpt)
+    config, meta_params, _, c = checkpoint.restore(ckpt)
     model = dict(meta_params["model"])
     model["head/w"], model["head/b"] = model["head/w"][:3], model["head/b"][:3]
     sup = data.load_image_folder(support, tuple(c["extra"]["in_shape"]))
     qry = data.load_image_folder(task / "query", tuple(c["extra"]["in_shape"]))
-    keys = [k for k in model if maml.is_head_key(k)] if algo == "anil" else None
+    keys = maml.adapt_keys(model, "anil") if algo == "anil" else None
     cut = maml.adapt(model, sup.images[None], sup.labels[None], alpha=config["inner_lr"],
                      steps=config["steps"], first_order=True, adapt_keys=keys)
     logits = np.asarray(cnn.apply(cut, qry.images[None]))[0]
@@ -65,7 +64,7 @@ def test_fewer_classes_adapt_the_head_cut_to_its_first_units(algo, task, tmp_pat
 
 def test_unused_units_get_no_inner_update(task, tmp_path):
     ckpt = _checkpoint(tmp_path)
-    config, meta_params, _, c = training.restore(ckpt)
+    config, meta_params, _, c = checkpoint.restore(ckpt)
     sup = data.load_image_folder(_fewer(task, tmp_path, keep=2), tuple(c["extra"]["in_shape"]))
     model = meta_params["model"]
     adapted = maml.adapt(model, sup.images[None], sup.labels[None], alpha=config["inner_lr"],

@@ -135,7 +135,7 @@ def test_adapt_predicts_query_files_like_the_evaluation_path(quick_run, tmp_path
         assert p["class"] == max(p["probabilities"], key=p["probabilities"].get)
     hits = [p["class"] == truth[p["file"]] for p in res["predictions"]]
     # the same adaptation through maml.evaluate_batch scores the same query images identically
-    config, meta_params, _, ckpt_data = training.restore(ckpt)
+    config, meta_params, _, ckpt_data = checkpoint.restore(ckpt)
     sup = data.load_image_folder(support, tuple(ckpt_data["extra"]["in_shape"]))
     qry = data.load_image_folder(query, tuple(ckpt_data["extra"]["in_shape"]))
     y_q = np.array([res["classes"].index(truth[f]) for f in qry.files])
@@ -351,7 +351,7 @@ def test_metaopt_options_are_trained_stored_and_rebuilt(tmp_path, capsys):
     assert result["config"]["metaopt_options"] == options
     ckpt = out / training.CHECKPOINT
     assert checkpoint.load(ckpt)["config"]["metaopt_options"] == options
-    config, meta_params, opt_obj, _ = training.restore(ckpt)
+    config, meta_params, opt_obj, _ = checkpoint.restore(ckpt)
     assert dict(opt_obj.options) == dict(options, hidden=0) and opt_obj.adapt_phi is not None
     # phi moved away from the identity, so psd (L^T L) and plain (L) directions differ
     L = meta_params["metaopt"]["conv1/w/L"]

@@ -13,6 +13,7 @@ from test_engine_cli import run_main
 from test_engine_train import Stop, _comparable, _stop_after
 
 from theory.engine import checkpoint, optim, stopping
+from theory.engine import config as run_config
 from theory.engine import evaluate as evaluation
 from theory.engine import train as training
 
@@ -76,9 +77,9 @@ def test_cosine_schedule_starts_at_the_step_size_and_is_symmetric(step, total, d
 
 
 @pytest.mark.parametrize("name, step, total, match", [
-    ("linear", 0.1, 10, "schedule 'linear' is not one of"),
-    ("cosine", 0.0, 10, "step_size must be > 0"),
-    ("cosine", 0.1, 0, "total=0 must be an integer >= 1"),
+    ("linear", 0.1, 10, "schedule must be 'constant' or 'cosine', got 'linear'"),
+    ("cosine", 0.0, 10, "step_size must be a finite number > 0, got 0.0"),
+    ("cosine", 0.1, 0, "total must be an integer >= 1, got 0"),
 ])
 def test_bad_schedule_arguments_are_named(name, step, total, match):
     with pytest.raises(ValueError, match=match):
@@ -135,9 +136,9 @@ def test_a_run_stops_on_a_plateau_and_is_tested_on_its_best_round(stopped_run, t
     assert "stopped" not in plain and "best" not in plain and not os.path.exists(
         tmp_path / stopping.BEST)
     # the recorded test accuracy is that of best.npz, reproduced from the file
-    cfg, meta_params, opt_obj, _ = training.restore(out / stopping.BEST)
-    test_set = training.load_splits(cfg)[2]
-    again = evaluation.evaluate(meta_params, test_set, training.episode_rng(cfg["seed"], "test"),
+    cfg, meta_params, opt_obj, _ = checkpoint.restore(out / stopping.BEST)
+    test_set = run_config.load_splits(cfg)[2]
+    again = evaluation.evaluate(meta_params, test_set, run_config.episode_rng(cfg["seed"], "test"),
                                 config=cfg, episodes=cfg["test_episodes"], metaopt=opt_obj)
     assert again["accuracy"] == result["test"]["accuracy"]
 
@@ -177,7 +178,7 @@ def test_old_checkpoints_load_and_resume_without_the_new_options(tmp_path):
                     config=old, iteration=ck["iteration"], rng_state=ck["rng_state"],
                     validation=ck["validation"], architecture=ck["architecture"],
                     extra=ck["extra"])
-    restored = training.restore(path)[0]
+    restored = checkpoint.restore(path)[0]
     assert (restored["patience"], restored["meta_lr_schedule"], restored["split_by"]) == \
         (0, "constant", "character")
     with pytest.raises(ValueError, match="patience=3: it was run with patience=0"):

@@ -10,6 +10,7 @@ from test_engine_cli import run_main
 from test_engine_data_omniglot import SCRIPTS, _write_zip
 
 from theory.engine import data, maml
+from theory.engine import config as run_config
 from theory.engine import evaluate as evaluation
 from theory.engine import train as training
 
@@ -31,9 +32,9 @@ def test_curve_at_k_is_the_evaluation_with_k_steps(algo, metaopt, options, monke
                                   layers=1, hidden=4, ways=3, query=3, steps=3)
     dataset = data.load("synthetic", split="val")
     rng = np.random.default_rng(0)
-    meta_params = training.init_meta_params(config, dataset.in_shape, rng)
+    meta_params = run_config.init_meta_params(config, dataset.in_shape, rng)
     meta_params["metaopt"] = _perturbed(meta_params["metaopt"], rng)
-    opt = training.make_metaopt(metaopt, config["metaopt_options"])
+    opt = run_config.make_metaopt(metaopt, config["metaopt_options"])
     calls = []
     adapt = maml.adapt
     monkeypatch.setattr(maml, "adapt", lambda *a, **kw: calls.append(kw["steps"]) or
@@ -56,14 +57,16 @@ def test_curve_at_k_is_the_evaluation_with_k_steps(algo, metaopt, options, monke
 def test_curve_arguments_are_checked():
     config = training.make_config(layers=1, hidden=4, ways=3)
     dataset = data.load("synthetic", split="val")
-    meta_params = training.init_meta_params(config, dataset.in_shape, np.random.default_rng(0))
+    meta_params = run_config.init_meta_params(config, dataset.in_shape, np.random.default_rng(0))
     for steps, match in (([], "at least one integer >= 0"), ([-1, 2], "at least one")):
         with pytest.raises(ValueError, match=match):
             evaluation.adaptation_curve(meta_params, dataset, np.random.default_rng(0),
                                         config=config, steps=steps, episodes=2)
-    with pytest.raises(ValueError, match="episodes=0 must be an integer >= 1"):
-        evaluation.adaptation_curve(meta_params, dataset, np.random.default_rng(0),
-                                    config=config, episodes=0)
+    for evaluate in (evaluation.adaptation_curve, evaluation.evaluate):
+        with pytest.raises(ValueError, match="episodes must be an integer >= 1, got 0"):
+            evaluate(meta_params, dataset, np.random.default_rng(0), config=config, episodes=0)
+        with pytest.raises(ValueError, match="batch must be an integer >= 1, got True"):
+            evaluate(meta_params, dataset, np.random.default_rng(0), config=config, batch=True)
 
 
 def test_eval_curve_of_a_run_on_held_out_alphabets(tmp_path, monkeypatch, capsys):

@@ -52,13 +52,13 @@ def test_dataset_is_read_only_and_indexes_classes():
 # ---- load dispatch ------------------------------------------------------------------------
 
 def test_load_rejects_unknown_names_and_splits():
-    with pytest.raises(ValueError, match="'imagenet' is not one of"):
+    with pytest.raises(ValueError, match="dataset name must be .*'mini-imagenet', got 'imagenet'"):
         data.load("imagenet")
     with pytest.raises(ValueError, match="split='training' is not one of"):
         data.load("synthetic", split="training")
     with pytest.raises(ValueError, match="reads no path"):
         data.load("synthetic", "/tmp")
-    with pytest.raises(ValueError, match="seed=-1 must be an integer >= 0"):
+    with pytest.raises(ValueError, match="seed must be an integer >= 0, got -1"):
         data.load("synthetic", seed=-1)
 
 
@@ -174,10 +174,10 @@ def test_sampling_is_seeded():
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(ways=8), r"ways=8 exceeds the 7 classes of indexed/train \(valid: 1\.\.7\)"),
-    (dict(shots=0), r"shots=0 must be an integer >= 1"),
-    (dict(query=0), r"query=0 must be an integer >= 1"),
-    (dict(shots=-2), r"shots=-2 must be an integer >= 1"),
-    (dict(tasks=0), r"tasks=0 must be an integer >= 1"),
+    (dict(shots=0), r"shots must be an integer >= 1, got 0"),
+    (dict(query=0), r"query must be an integer >= 1, got 0"),
+    (dict(shots=-2), r"shots must be an integer >= 1, got -2"),
+    (dict(tasks=0), r"tasks must be an integer >= 1, got 0"),
     (dict(shots=4, query=3), r"shots \+ query = 4 \+ 3 = 7 exceeds the 6 images of class 0 "),
 ])
 def test_sampling_rejects_bad_arguments(kwargs, message):

@@ -238,7 +238,7 @@ def test_alphabet_split_needs_three_alphabets_and_omniglot(tmp_path):
     _write_zip(tmp_path / "images_background.zip", "images_background", {"A": 2, "B": 2})
     with pytest.raises(ValueError, match="at least 3 alphabets; the data has 2 .A, B."):
         data.load("omniglot", tmp_path, split_by="alphabet")
-    with pytest.raises(ValueError, match="split_by='font' is not one of"):
+    with pytest.raises(ValueError, match="split_by must be 'character' or 'alphabet', got 'font'"):
         data.load("omniglot", tmp_path, split_by="font")
     with pytest.raises(ValueError, match="applies to omniglot only, not 'synthetic'"):
         data.load("synthetic", split_by="alphabet")

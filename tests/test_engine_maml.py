@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import logsumexp
 
+from theory import _tree
 from theory.engine import cnn, maml, optim
 
 ALPHA = 0.3
@@ -52,8 +53,12 @@ def test_cross_entropy_and_accuracy_match_definitions():
     expected = -np.take_along_axis(logp, y[..., None], axis=-1)[..., 0].mean(axis=1)
     np.testing.assert_allclose(maml.cross_entropy(logits, y), expected, rtol=1e-12)
     np.testing.assert_array_equal(maml.accuracy(logits, y), (logits.argmax(-1) == y).mean(axis=1))
-    with pytest.raises(ValueError, match="labels"):
-        maml.cross_entropy(logits, y + 3)
+    _, params, (x_s, y_s, x_q, y_q) = problem()
+    meta = {"model": params, "metaopt": {}}
+    with pytest.raises(ValueError, match=r"query labels must lie in 0..1, got range 2..3"):
+        maml.meta_loss(meta, (x_s, y_s, x_q, y_q + 2), alpha=ALPHA, steps=1)
+    with pytest.raises(ValueError, match=r"support labels must lie in 0..1, got range -1..0"):
+        maml.adapt(params, x_s, y_s - 1, alpha=ALPHA, steps=1)
 
 
 @pytest.mark.parametrize("steps", [1, 2])
@@ -138,13 +143,13 @@ def test_anil_adapts_only_the_head_and_equals_its_definition():
     np.testing.assert_allclose(loss, total, rtol=1e-12)
 
 
-ScaledSGD = namedtuple("ScaledSGD", "name init update adapt_keys extra_model_params")
+ScaledSGD = namedtuple("ScaledSGD", "name init update")
 
 
 def scaled_sgd():
     """A minimal meta-optimizer: per-step learned log step multipliers, for testing the hook."""
     return ScaledSGD("scaled", None, lambda phi, g, params, step: {
-        k: anp.exp(phi["log_scale"][step]) * v for k, v in g.items()}, None, None)
+        k: anp.exp(phi["log_scale"][step]) * v for k, v in g.items()})
 
 
 def test_metaopt_hook_direction_and_meta_gradient():
@@ -182,6 +187,8 @@ def test_tnets_keys_never_adapt():
     params["head/T"] = np.eye(2) + 0.1 * rng.standard_normal((2, 2))
     adapted = maml.adapt(params, *batch[:2], alpha=ALPHA, steps=1)
     assert adapted["head/T"] is params["head/T"] and adapted["head/w"].ndim == 3
+    with pytest.raises(ValueError, match="'head/T' is a T-Nets transform and never adapts"):
+        maml.adapt(params, *batch[:2], alpha=ALPHA, steps=1, adapt_keys=["head/w", "head/T"])
 
 
 @pytest.mark.parametrize("algo", maml.ALGOS)
@@ -307,18 +314,17 @@ def test_adam_is_differentiable_through_its_updates():
 
 
 def _float64(tree):
-    return {k: _float64(v) if isinstance(v, dict) else np.asarray(v, np.float64)
-            for k, v in tree.items()}
+    return _tree.map(lambda v: np.asarray(v, np.float64), tree)
 
 
 def _chunk_problem(metaopt_name, algo, T=5):
-    from theory.engine import train
+    from theory.engine import config as run_config
 
     rng, params, batch = problem(seed=7, T=T)
     config = dict(layers=2, hidden=2, ways=2, linnet=1, metaopt=metaopt_name, algo=algo)
-    meta = _float64(train.init_meta_params(config, (1, 5, 5), rng))
+    meta = _float64(run_config.init_meta_params(config, (1, 5, 5), rng))
     meta["model"].update({k: v for k, v in params.items() if k in meta["model"]})
-    return meta, batch, train.make_metaopt(metaopt_name)
+    return meta, batch, run_config.make_metaopt(metaopt_name)
 
 
 @pytest.mark.parametrize("algo,metaopt_name", [("maml", "none"), ("fomaml", "none"),

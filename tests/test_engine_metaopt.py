@@ -204,7 +204,7 @@ def test_count_parameters_by_hand():
     assert metaopt.count_parameters({"model": params, "metaopt": {}}) == {
         "meta": n_model, "deployed": collapsed}
     tnet = metaopt.get("tnet")
-    with_t = {**params, **tnet.extra_model_params(rng, params)}
+    with_t = {**params, **metaopt.extra_model_params(tnet, rng, params)}
     n_t = 9 + 4 + 25 + 25 + 4  # conv1/T, conv2/T, lin1/T, lin2/T, head/T
     assert metaopt.count_parameters({"model": with_t, "metaopt": {}}) == {
         "meta": n_model + n_t, "deployed": collapsed}
@@ -241,14 +241,14 @@ def test_bad_names_and_options():
         metaopt.get("kfo-mlp", conv="mid")
     with pytest.raises(ValueError, match="hidden=-1"):
         metaopt.get("kfo-mlp", hidden=-1)
-    with pytest.raises(ValueError, match="algo='reptile'"):
+    with pytest.raises(ValueError, match="algo must be 'maml', 'fomaml' or 'anil', got 'reptile'"):
         metaopt.adapt_keys({}, "reptile")
     rng = np.random.default_rng(9)
     params = tiny_params(rng)
     with pytest.raises(ValueError, match="'conv9/w'"):
         metaopt.get("metasgd").init(rng, params, keys=["conv9/w"])
-    with pytest.raises(ValueError, match="T-Nets"):
-        metaopt.get("tnet").update({}, {"conv1/T": np.eye(3)}, params, 0)
+    with pytest.raises(ValueError, match="'conv1/T' is a T-Nets transform"):
+        metaopt.get("tnet").init(rng, {**params, "conv1/T": np.eye(3)}, keys=["conv1/T"])
 
 
 def test_tnet_step_is_preconditioned_by_t_t_transpose():

@@ -35,7 +35,7 @@ def setup(name, options, algo="maml", linnet=0, seed=0):
     rng = np.random.default_rng(seed)
     mo = metaopt.get(name, **options)
     params = tiny_model(rng, linnet)
-    params = {**params, **mo.extra_model_params(rng, params)}
+    params = {**params, **metaopt.extra_model_params(mo, rng, params)}
     phi = mo.init(rng, params, keys=metaopt.adapt_keys(params, algo))
     return rng, mo, params, phi
 

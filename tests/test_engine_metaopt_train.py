@@ -41,7 +41,7 @@ def test_short_meta_training_beats_chance(name, options, steps):
     rng = np.random.default_rng(0)
     mo = metaopt.get(name, **options)
     params = cnn.init(rng, layers=2, hidden=8, ways=WAYS, in_shape=(1, 14, 14))
-    params = {**params, **mo.extra_model_params(rng, params)}
+    params = {**params, **metaopt.extra_model_params(mo, rng, params)}
     meta_params = {"model": params, "metaopt": mo.init(rng, params)}
     assert all(v.dtype == np.float32 for v in meta_params["metaopt"].values())
     before = test_accuracy(mo, meta_params, steps)
@@ -68,7 +68,7 @@ def test_short_meta_training_beats_chance(name, options, steps):
 @pytest.mark.parametrize("algo, expected", [
     ("maml", ["conv1/T", "conv2/T", "head/T", "lin1/T"]), ("anil", ["head/T", "lin1/T"])])
 def test_tnets_put_T_only_on_layers_that_adapt(algo, expected):
-    from theory.engine import train as training
-    config = training.make_config(metaopt="tnet", algo=algo, layers=2, hidden=4, linnet=1)
-    meta = training.init_meta_params(config, (1, 28, 28), np.random.default_rng(0))
+    from theory.engine import config as run_config
+    config = run_config.make_config(metaopt="tnet", algo=algo, layers=2, hidden=4, linnet=1)
+    meta = run_config.init_meta_params(config, (1, 28, 28), np.random.default_rng(0))
     assert sorted(k for k in meta["model"] if k.endswith("/T")) == expected

@@ -10,7 +10,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from theory.engine import checkpoint, data, provenance
+from theory.engine import checkpoint, cli, data, metaopt, provenance
+from theory.engine import config as run_config
 from theory.engine import train as training
 
 # A few seconds per run: 1 conv layer of width 4, 3-way 1-shot, 2 tasks per meta-batch.
@@ -120,22 +121,22 @@ def test_ways_beyond_the_classes_of_a_split_is_refused_before_training(tmp_path)
 
 
 @pytest.mark.parametrize("bad, match", [
-    ({"ways": 1}, "ways=1 must be an integer >= 2"),
-    ({"shots": 0}, "shots=0 must be an integer >= 1"),
-    ({"steps": -1}, "steps=-1 must be an integer >= 0"),
-    ({"layers": 2.5}, "layers=2.5 must be an integer"),
-    ({"inner_lr": 0.0}, "inner_lr=0.0 must be a finite number > 0"),
-    ({"meta_lr": float("nan")}, "meta_lr=nan must be a finite number > 0"),
-    ({"algo": "reptile"}, "algo='reptile' is not one of"),
-    ({"metaopt": "adamw"}, "metaopt='adamw' is not one of"),
-    ({"dataset": "mnist"}, "dataset='mnist' is not one of"),
+    ({"ways": 1}, "ways must be an integer >= 2, got 1"),
+    ({"shots": 0}, "shots must be an integer >= 1, got 0"),
+    ({"steps": -1}, "steps must be an integer >= 0, got -1"),
+    ({"layers": 2.5}, "layers must be an integer >= 1, got 2.5"),
+    ({"inner_lr": 0.0}, "inner_lr must be a finite number > 0, got 0.0"),
+    ({"meta_lr": float("nan")}, "meta_lr must be a finite number > 0, got nan"),
+    ({"algo": "reptile"}, "algo must be 'maml', 'fomaml' or 'anil', got 'reptile'"),
+    ({"metaopt": "adamw"}, "metaopt must be 'none', .* or 'kfo-mlp', got 'adamw'"),
+    ({"dataset": "mnist"}, "dataset must be 'synthetic', .* or 'mini-imagenet', got 'mnist'"),
     ({"algo": "anil", "first_order": True}, "first_order=True applies to algo='maml'"),
-    ({"linnet_width": 0}, "linnet_width=0 must be None"),
+    ({"linnet_width": 0}, "linnet_width must be an integer >= 1, got 0"),
     ({"linnet_width": 64}, "linnet_width=64 sets the width of LinNet layers, but linnet=0"),
     ({"width": 3}, r"unknown config keys \['width'\]"),
-    ({"task_chunk": 0}, r"task_chunk=0 must be None \(automatic\) or an integer in 1\.\.4"),
+    ({"task_chunk": 0}, r"task_chunk must be an integer >= 1, got 0"),
     ({"task_chunk": 5}, r"task_chunk=5 must be None \(automatic\) or an integer in 1\.\.4"),
-    ({"task_chunk": 1.0}, r"task_chunk=1.0 must be None"),
+    ({"task_chunk": 1.0}, r"task_chunk must be an integer >= 1, got 1.0"),
     ({"metaopt": "kfo", "metaopt_options": {"foo": 1}},
      "metaopt_options: unknown option 'foo' for meta-optimizer 'kfo'; valid options: psd"),
     ({"metaopt_options": {"conv": "in"}}, "unknown option 'conv' for meta-optimizer 'none'"),
@@ -146,6 +147,30 @@ def test_ways_beyond_the_classes_of_a_split_is_refused_before_training(tmp_path)
 def test_make_config_names_the_bad_value(bad, match):
     with pytest.raises(ValueError, match=match):
         training.make_config(**bad)
+
+
+def test_train_options_are_the_config_fields(capsys):
+    """``train``'s options come from ``config.FIELDS``: parsed defaults are the config defaults,
+    and each option sets its field."""
+    def parsed(*argv):
+        args = cli.build_parser().parse_args(["train", "--out", "run", *argv])
+        return run_config.make_config(**cli.train_config(args))
+
+    assert parsed() == run_config.make_config()
+    assert parsed("--inner-lr", "0.1", "--first-order", "--metaopt", "kfo", "--metaopt-option",
+                  "psd=true", "--task-chunk", "2", "--linnet", "1", "--linnet-width", "8",
+                  "--split-by", "character", "--patience", "2") == run_config.make_config(
+        inner_lr=0.1, first_order=True, metaopt="kfo", metaopt_options={"psd": True},
+        task_chunk=2, linnet=1, linnet_width=8, split_by="character", patience=2)
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for field in run_config.FIELDS:
+        flag = "--metaopt-option" if field.kind == "options" else \
+            "--" + field.name.replace("_", "-")
+        assert f"{flag} " in text, flag
+        if field.default not in (None, False, {}):
+            assert f"default: {field.default}" in text, field.name
 
 
 def test_make_config_stores_every_metaopt_option():
@@ -162,7 +187,7 @@ def test_make_config_stores_every_metaopt_option():
 def test_anil_meta_parameters_cover_only_the_head(name):
     """By hand, 2 conv layers of 4 channels on 8x8 images (features 4 x 2 x 2 = 16), 3 ways."""
     shape = {"layers": 2, "hidden": 4, "ways": 3, "linnet": 1, "linnet_width": 6}
-    meta = {algo: training.init_meta_params(
+    meta = {algo: run_config.init_meta_params(
         training.make_config(algo=algo, metaopt=name, **shape), (1, 8, 8),
         np.random.default_rng(0)) for algo in ("anil", "maml")}
     body = (4 * 9 + 4 + 8) + (4 * 4 * 9 + 4 + 8)       # convs with their bias and BN
@@ -177,10 +202,10 @@ def test_anil_meta_parameters_cover_only_the_head(name):
     assert {k.rsplit("/", 1)[0] if name == "kfo" else k for k in anil} == {
         "lin1/w", "head/w", "head/b"}
     deployed = body + 3 * 16 + 3                          # LinNet collapsed into the head
-    assert training.count_parameters(meta["anil"]) == {"meta": model + phi,
-                                                       "deployed": deployed}
-    assert training.count_parameters(meta["maml"]) == {"meta": model + phi + body_phi,
-                                                       "deployed": deployed}
+    assert metaopt.count_parameters(meta["anil"]) == {"meta": model + phi,
+                                                      "deployed": deployed}
+    assert metaopt.count_parameters(meta["maml"]) == {"meta": model + phi + body_phi,
+                                                      "deployed": deployed}
 
 
 def test_checkpoint_from_before_metaopt_options_restores_with_its_layout(tmp_path):
@@ -195,7 +220,7 @@ def test_checkpoint_from_before_metaopt_options_restores_with_its_layout(tmp_pat
                     config=old, iteration=ck["iteration"], rng_state=ck["rng_state"],
                     validation=ck["validation"], architecture=ck["architecture"],
                     extra=ck["extra"])
-    restored, _, opt_obj, _ = training.restore(path)
+    restored, _, opt_obj, _ = checkpoint.restore(path)
     assert restored["metaopt_options"]["conv"] == opt_obj.options["conv"] == "out"
     resumed = training.train(dict(config, iterations=3), out_dir=tmp_path, resume=True,
                              progress=False)
@@ -218,8 +243,8 @@ def test_task_chunking_leaves_the_run_unchanged(tmp_path):
     runs = {c: training.train(dict(config, task_chunk=c), out_dir=tmp_path / str(c),
                               progress=False) for c in (4, 1, 3)}
     ckpts = {c: checkpoint.load(tmp_path / str(c) / training.CHECKPOINT)["model"] for c in runs}
-    init = training.init_meta_params(training.make_config(**config), (1, 28, 28),
-                                     np.random.default_rng(training._seeds(5)["init"]))["model"]
+    init = run_config.init_meta_params(training.make_config(**config), (1, 28, 28),
+                                     np.random.default_rng(run_config.seeds(5)["init"]))["model"]
 
     def norm(tree):
         return np.sqrt(sum(np.sum(np.asarray(v, np.float64) ** 2) for v in tree.values()))

@@ -160,7 +160,7 @@ def test_copy_without_optimizer_serves_eval_and_adapt_but_not_resume(tmp_path):
     full, copy = tmp_path / "run" / training.CHECKPOINT, tmp_path / "copy.npz"
     checkpoint.without_optimizer(full, copy)
     assert os.path.getsize(copy) < 0.5 * os.path.getsize(full)
-    a, b = training.restore(full), training.restore(copy)
+    a, b = checkpoint.restore(full), checkpoint.restore(copy)
     for key, value in a[1]["model"].items():
         np.testing.assert_array_equal(b[1]["model"][key], value)
     x = data.load("synthetic", split="test").images[:6]

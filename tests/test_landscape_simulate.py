@@ -120,7 +120,7 @@ def test_optimizers_do_not_mutate_and_descend_a_quadratic():
     (dict(steps=-1), "steps must be an integer >= 0"),
     (dict(restarts=0), "restarts must be an integer >= 1"),
     (dict(method="reptile"), "method must be 'maml', .* or 'metasgd', got 'reptile'"),
-    (dict(optimizer="rmsprop"), "optimizer must be one of"),
+    (dict(optimizer="rmsprop"), "optimizer must be .adam. or .sgd., got .rmsprop."),
     (dict(lr=0.0), "learning rate must be a finite number > 0"),
     (dict(model="logistic", meta_batch=None), "meta_batch=None"),
     (dict(init=np.zeros((2, 2))), r"init must have shape"),

@@ -71,7 +71,7 @@ def test_claim_verdicts_in_c7():
              ("linnet", 2): {"accuracy": 85, "ci95": 1, "seeds": 3, "failed": 0},
              ("maml", 6): {"accuracy": 97, "ci95": 1, "seeds": 1, "failed": 0},
              ("linnet", 6): {"accuracy": 97.2, "ci95": 1, "seeds": 1, "failed": 0}}
-    rows = sweep_repro._claim_rows(cells)
+    rows = sweep_repro._claim_rows({"cpu": cells})
     assert "MAML 2 layers `60.0`" in rows["C7"] and "LinNet > MAML at 2 layers: held (" \
         in rows["C7"]
     assert "shrinks with depth: held (rests on a single seed: MAML 6 layers, MAML w/ LinNet " \
@@ -81,7 +81,7 @@ def test_claim_verdicts_in_c7():
     assert "`linnet_depth:ours.linnet.3.accuracy`" in rows["C7"]
     assert rows["C8"].endswith("| not run |")
     cells[("linnet", 2)]["accuracy"] = 40
-    assert "not reproduced" in sweep_repro._claim_rows(cells)["C7"]
+    assert "not reproduced" in sweep_repro._claim_rows({"cpu": cells})["C7"]
 
 
 def test_missing_rows_or_markers_are_errors():

@@ -253,7 +253,7 @@ def test_checkpoints_on_real_omniglot_load_for_adapt(tmp_path):
     index = json.loads((tmp_path / "results/checkpoints/index.json").read_text())
     assert sorted(index) == ["omniglot-20w1s-2layer.npz", "omniglot-5w5s-2layer.npz"]
     for name, ways in (("omniglot-5w5s-2layer.npz", 5), ("omniglot-20w1s-2layer.npz", 20)):
-        config, meta_params, _, _ = training.restore(tmp_path / "results/checkpoints" / name)
+        config, meta_params, _, _ = checkpoint.restore(tmp_path / "results/checkpoints" / name)
         assert config["ways"] == ways and meta_params["model"]["head/w"].shape[0] == ways
 
 

@@ -6,9 +6,11 @@ of T tasks is one array ``x (T, n, C, H, W)`` and every param may carry a leadin
 
 Primitives (:mod:`.primitives`, registered with ``autograd.extend``, second-order correct)
 ----------------------------------------------------------------------------------------
-im2col(a) / col2im(cols, shape)   3x3 patches ``(T,C,n,H,W) <-> (T,C*9,n*H*W)``, mutually adjoint
-conv3x3(a, w)                     convolution as im2col + one GEMM per task (shared or per-task w)
-maxpool2(x), unpool2, pool_gather 2x2 max-pool and its adjoint pair given the argmax mask
+im2col(a, blocks) / col2im(...)   3x3 patches ``(T,C,n,H,W) <-> (T,C*9,n*H*W)``, mutually adjoint;
+                                  pixels in C order, or in pooling-block order with ``blocks``
+conv3x3(a, w, blocks)             convolution as im2col + GEMM, a few images at a time (shared or
+                                  per-task w); its input adjoint is a conv with the rotated weight
+maxpool2(x, blocks), unpool2, pool_gather  2x2 max-pool and its adjoint pair given the argmax mask
 center(z), sqmean(zc)             per-task batch-norm mean removal and variance
 relu(x)                           ``x * [x > 0]`` with a constant mask
 
@@ -18,6 +20,7 @@ init(rng, *, layers, hidden, ways, in_shape, linnet, linnet_width, dtype) -> par
 apply(params, x) -> logits (T, n, ways); features(params, x); head(params, feats)
 collapse(params)                  LinNet layers multiplied into the head: same outputs
 count(params), architecture(params), pooled_sizes(H, W, layers)
+is_head_key(key), is_transform_key(key)  ANIL's head keys; T-Nets' ``.../T`` keys
 
 Algorithms (:mod:`.maml`, :mod:`.optim`)
 ----------------------------------------
@@ -27,6 +30,8 @@ meta_grad(..., chunk=None, workers=None) -> (loss, grads, aux)   tasks in chunks
                                   automatic, the graphs of chunks in flight under
                                   CHUNK_BUDGET_BYTES) on ``workers`` threads (None: every core,
                                   :mod:`.parallel`); exact weighted sum
+adapted_logits(params, x_s, y_s, x_q, *, alpha, steps, algo, ...) -> query logits after adapt
+adapt_keys(params, algo)          keys the inner loop adapts (ANIL: the head, cnn.is_head_key)
 evaluate_batch(...); cross_entropy; accuracy; ALGOS
 optim.adam(step_size) -> (init, update, get_params), jax-style, never mutating
 optim.schedule(name, step_size, total) -> step_size(i): constant or cosine
@@ -35,6 +40,7 @@ Meta-optimizers (:mod:`.metaopt`)
 ---------------------------------
 get(name, **options)              none, metasgd, mc, tnet, kfo, kfo-mlp (see its docstring)
 count_parameters(meta_params)     {"meta": ..., "deployed": ...}
+extra_model_params(opt, rng, params, keys)  T-Nets' forward-pass T (empty for the others)
 
 Data (:mod:`.data`)
 -------------------
@@ -42,14 +48,22 @@ load(name, path, *, split, seed, split_by)  synthetic, omniglot, cifarfs, mini-i
                                   (split_by="alphabet": whole Omniglot alphabets held out)
 sample_tasks(dataset, rng, *, tasks, ways, shots, query); mean_ci95(accs); load_image_folder
 
-Runs (:mod:`.train`, :mod:`.evaluate`, :mod:`.stopping`, :mod:`.checkpoint`, :mod:`.adapt_task`)
-----------------------------------------------------------------------------------------------
+Runs (:mod:`.config`, :mod:`.train`, :mod:`.evaluate`, :mod:`.stopping`, :mod:`.checkpoint`,
+:mod:`.adapt_task`, :mod:`.provenance`)
+-----------------------------------------------------------------------------------------
+config.FIELDS                     the run config: name, kind, default, bound, help of each key
+config.make_config(**overrides) -> checked config (also train.make_config); config.DEFAULTS
+config.from_saved(saved), check_resume, check_data, check_ways   stored configs, resuming
+config.make_metaopt, init_meta_params, seeds, episode_rng, load_splits   what a config builds
 train.train(config, *, out_dir, resume, progress, callback) -> result dict (results.json)
-train.make_config(**overrides), train.DEFAULTS, train.restore(path), train.DivergedError
+train.DivergedError (a NaN meta-loss); train.CHECKPOINT, train.RESULTS (file names in out_dir)
 evaluate.evaluate(meta_params, dataset, rng, *, config, episodes=600) -> accuracy +- 95% CI
+evaluate.mean_accuracy(...)       the same without the argument checks (``train``'s)
 evaluate.adaptation_curve(..., steps=range(11)) -> accuracy +- 95% CI after each k inner steps
 stopping                          why a run stops (plateau, cap, NaN) and best.npz
 checkpoint.save / checkpoint.load  atomic ``.npz`` checkpoints with the architecture
+checkpoint.restore(path), checkpoint.override(...)   a checkpoint for ``eval`` and ``adapt``
+provenance.git_commit(), provenance.machine()   where a run record comes from
 adapt_task.adapt_folders(checkpoint, support, query, *, steps, metaopt) -> predictions, notes
 bench.run(args)                    timed meta-steps (``benchmarks/engine_speed.py``)
 

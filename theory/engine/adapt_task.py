@@ -23,8 +23,7 @@ import os
 import numpy as np
 
 from theory import _io
-from theory.engine import cnn, data, maml
-from theory.engine import train as training
+from theory.engine import checkpoint, data, maml
 
 
 def adapt_folders(checkpoint_path, support, query, *, steps=None, metaopt=None):
@@ -36,9 +35,9 @@ def adapt_folders(checkpoint_path, support, query, *, steps=None, metaopt=None):
     (fewer classes, unequal or other shot counts), empty if it does not. The meta-optimizer is
     rebuilt with the options stored in the checkpoint.
     """
-    config, meta_params, opt_obj, ckpt = training.restore(checkpoint_path)
-    meta_params, opt_obj, config = training.override(meta_params, opt_obj, config, metaopt,
-                                                     steps)
+    config, meta_params, opt_obj, ckpt = checkpoint.restore(checkpoint_path)
+    meta_params, opt_obj, config = checkpoint.override(meta_params, opt_obj, config, metaopt,
+                                                       steps)
     in_shape = tuple(ckpt["extra"]["in_shape"])
     sup = data.load_image_folder(support, in_shape)
     notes = check_support(sup, support, config)
@@ -122,11 +121,10 @@ def predict(meta_params, config, metaopt, x_s, y_s, x_q, units=None):
     ``units`` (default: ``ways``) keeps the head's first output units, in the inner loop's
     softmax and in the returned logits.
     """
-    params = meta_params["model"]
-    keys = [k for k in params if maml.is_head_key(k)] if config["algo"] == "anil" else None
     units = config["ways"] if units is None else units
-    adapted = maml.adapt(params, x_s[None], np.asarray(y_s)[None], alpha=config["inner_lr"],
-                         steps=config["steps"], first_order=True, adapt_keys=keys,
-                         metaopt=metaopt, phi=meta_params["metaopt"],
-                         units=None if units == config["ways"] else units)
-    return np.asarray(cnn.apply(adapted, x_q[None]))[0][:, :units]
+    logits = maml.adapted_logits(meta_params["model"], x_s[None], np.asarray(y_s)[None],
+                                 x_q[None], alpha=config["inner_lr"], steps=config["steps"],
+                                 algo=config["algo"], metaopt=metaopt,
+                                 phi=meta_params["metaopt"], first_order=True,
+                                 units=None if units == config["ways"] else units)
+    return np.asarray(logits)[0][:, :units]

@@ -47,7 +47,9 @@ import tracemalloc
 import numpy as np
 from tqdm import tqdm
 
-from theory.engine import cnn, maml, parallel, train
+from theory import _check
+from theory.engine import cnn, maml, parallel
+from theory.engine.config import init_meta_params, make_metaopt
 
 TORCH_MODES = ("loop", "vmap")
 SETTINGS = ("1", "all", "default")
@@ -94,7 +96,7 @@ def make_problem(cfg):
     rng = np.random.default_rng(cfg["seed"])
     tc = {"layers": cfg["layers"], "hidden": cfg["hidden"], "ways": cfg["ways"],
           "linnet": cfg["linnet"], "metaopt": cfg["metaopt"], "algo": cfg["algo"]}
-    meta_params = train.init_meta_params(tc, cfg["in_shape"], rng)
+    meta_params = init_meta_params(tc, cfg["in_shape"], rng)
     T, N = cfg["meta_batch"], cfg["ways"]
 
     def split(per_class):
@@ -104,7 +106,7 @@ def make_problem(cfg):
 
     batch = split(cfg["shots"]) + split(cfg["query"])
     kwargs = {"alpha": ALPHA, "steps": cfg["steps"], "algo": algo_of(cfg),
-              "metaopt": train.make_metaopt(cfg["metaopt"]),
+              "metaopt": make_metaopt(cfg["metaopt"]),
               "chunk": cfg.get("task_chunk")}
     return meta_params, batch, kwargs
 
@@ -279,8 +281,7 @@ def run_benchmark(configs, *, repeats, warmup, ref=None, progress=True, torch_mo
     ``ref``: the PyTorch reference module (``meta_grad``, ``to_torch``, ``set_threads``,
     ``DEFAULT_THREADS``), or ``None`` to time the engine alone.
     """
-    if repeats < 1 or warmup < 0:
-        raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats} and {warmup}")
+    repeats, warmup = _check.integer("repeats", repeats, 1), _check.integer("warmup", warmup, 0)
     peak = gemm_peak_gflops()
     workers, threads = zip(*thread_settings(ref).values())
     calls = sum(len(set(workers)) + (len(torch_modes) * len(set(threads))

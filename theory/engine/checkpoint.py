@@ -12,6 +12,10 @@ Layout of the file (all keys are plain ``np.load``-able arrays, no pickles):
   every tree above, so that loading restores exactly the saved Python objects.
 
 Arrays are stored with their own dtype, so a float32 run resumes bit for bit.
+
+``restore(path)`` loads a checkpoint for ``eval`` and ``adapt`` with its architecture rebuilt
+from the stored config and checked against it; ``override`` applies their ``--metaopt`` and
+``--steps``.
 """
 
 import json
@@ -20,7 +24,9 @@ import zipfile
 
 import numpy as np
 
-from theory import _io
+from theory import _cli, _io, _tree
+from theory.engine import cnn
+from theory.engine import config as run_config
 
 FORMAT = "theory.engine checkpoint"
 VERSION = 1
@@ -111,16 +117,60 @@ def load(path):
     return out
 
 
+def restore(path):
+    """Load a checkpoint into ``(config, meta_params, metaopt_obj, ckpt)``, checking its shapes.
+
+    The architecture is rebuilt from the stored config and compared key by key and shape by
+    shape, so a checkpoint that does not fit its config raises ``ValueError`` naming the key.
+    """
+    ckpt = load(path)
+    config = run_config.from_saved(ckpt["config"])
+    in_shape = ckpt["extra"].get("in_shape")
+    if not (isinstance(in_shape, list) and len(in_shape) == 3
+            and all(isinstance(s, int) and s >= 1 for s in in_shape)):
+        raise ValueError(f"checkpoint {path} records no valid input shape (in_shape="
+                         f"{in_shape!r}, expected [C, H, W]); it was not written by "
+                         "`python -m theory.engine train`")
+    check_finite(ckpt, path, groups=("model", "metaopt"))
+    fresh = run_config.init_meta_params(config, in_shape, np.random.default_rng(0))
+    what = f"checkpoint {path}"
+    if ckpt["architecture"] is not None:
+        check_architecture(ckpt["architecture"], cnn.architecture(fresh["model"]), what=what)
+    check_compatible(ckpt["model"], fresh["model"], what=what)
+    check_compatible(ckpt["metaopt"], fresh["metaopt"], what=what)
+    meta_params = {"model": ckpt["model"], "metaopt": ckpt["metaopt"]}
+    opt_obj = run_config.make_metaopt(config["metaopt"], config["metaopt_options"])
+    return config, meta_params, opt_obj, ckpt
+
+
+def override(meta_params, opt_obj, config, metaopt_name=None, steps=None):
+    """A restored run with the ``eval``/``adapt`` options ``--metaopt`` and ``--steps`` applied.
+
+    ``--metaopt`` may only repeat the checkpoint's meta-optimizer or be ``none`` (drop the
+    transform, keep any T-Nets forward-pass matrices): anything else has no trained parameters.
+    """
+    config = dict(config)
+    if metaopt_name is not None and metaopt_name != config["metaopt"]:
+        if metaopt_name != "none":
+            raise ValueError(f"--metaopt {metaopt_name} does not match the checkpoint, which was "
+                             f"trained with --metaopt {config['metaopt']} (valid: "
+                             f"{_cli.one_of([config['metaopt'], 'none'])})")
+        meta_params, opt_obj = {"model": meta_params["model"], "metaopt": {}}, None
+        config["metaopt"], config["metaopt_options"] = "none", {}
+    if steps is not None:
+        config["steps"] = steps
+    return meta_params, opt_obj, config
+
+
 def check_finite(ckpt, path, groups=GROUPS):
     """Raise ``ValueError`` naming the first tree of ``groups`` in ``ckpt`` (from :func:`load`)
     that holds a NaN or infinity: training stops before it saves such parameters."""
     for group in groups:
-        arrays = {}
-        _flatten(ckpt[group], group, arrays)
-        for key, value in arrays.items():
-            if np.issubdtype(value.dtype, np.number) and not np.all(np.isfinite(value)):
-                raise ValueError(f"checkpoint {path} holds non-finite values in {key}; a run "
-                                 "stops before it saves such parameters")
+        for where, value in _tree.with_paths(ckpt[group]):
+            if not _tree.all_finite(value):
+                raise ValueError(f"checkpoint {path} holds non-finite values in "
+                                 f"{_key(group, where)}; a run stops before it saves such "
+                                 "parameters")
 
 
 def check_compatible(found, expected, *, what="checkpoint"):
@@ -153,26 +203,21 @@ def _jsonable(value):
     return json.loads(json.dumps(value))
 
 
+def _key(prefix, path):
+    """The archive key of the leaf at ``path`` of group ``prefix``: ``model/conv1/w``."""
+    return "/".join(map(str, (prefix, *path)))
+
+
 def _flatten(tree, prefix, arrays):
     """Store the leaves of ``tree`` in ``arrays`` under ``prefix/...``; return its JSON spec."""
-    if isinstance(tree, dict):
-        return {"dict": [[key, _flatten(value, f"{prefix}/{key}", arrays)]
-                         for key, value in tree.items()]}
-    if isinstance(tree, (list, tuple)):
-        kind = "tuple" if isinstance(tree, tuple) else "list"
-        return {kind: [_flatten(value, f"{prefix}/{i}", arrays) for i, value in enumerate(tree)]}
-    if prefix in arrays:
-        raise ValueError(f"two leaves share the checkpoint key {prefix!r}")
-    arrays[prefix] = np.asarray(tree)
-    return {"leaf": prefix}
+    names = _tree.map_with_path(lambda path, _: _key(prefix, path), tree)
+    for name, leaf in zip(_tree.leaves(names), _tree.leaves(tree), strict=True):
+        if name in arrays:
+            raise ValueError(f"two leaves share the checkpoint key {name!r}")
+        arrays[name] = np.asarray(leaf)
+    return _tree.to_json(names)
 
 
 def _unflatten(spec, arrays):
     """Inverse of :func:`_flatten`."""
-    if "dict" in spec:
-        return {key: _unflatten(value, arrays) for key, value in spec["dict"]}
-    if "list" in spec:
-        return [_unflatten(value, arrays) for value in spec["list"]]
-    if "tuple" in spec:
-        return tuple(_unflatten(value, arrays) for value in spec["tuple"])
-    return arrays[spec["leaf"]]
+    return _tree.map(arrays.__getitem__, _tree.from_json(spec))

@@ -1,9 +1,9 @@
 """``python -m theory.engine {train,eval,adapt,bench,episode}``: the engine's command line.
 
-``train`` meta-trains and writes ``OUT/checkpoint.npz`` and ``OUT/results.json``; its defaults
-are a quick synthetic run (MAML on a 4-layer CNN of width 16, 5-way 1-shot, 15 queries per
-class, one inner step of 0.4, outer Adam 0.01, 4 tasks per meta-batch, 200 iterations,
-validation every 50, 600 test episodes; see ``theory.engine.train.DEFAULTS``).
+``train`` meta-trains and writes ``OUT/checkpoint.npz`` and ``OUT/results.json``; its options
+are made from the run-config table ``theory.engine.config.FIELDS`` (one per field, with its
+default and range), whose defaults are a quick synthetic run; ``bench`` takes its model and
+task options from the same table.
 ``--metaopt-option KEY=VALUE`` (repeatable) sets an option of the ``--metaopt`` method (e.g.
 ``psd=true``, ``conv=out``); every option is stored in the run's config and checkpoint, so
 ``eval`` and ``adapt`` rebuild the same meta-optimizer. Training to convergence: ``--patience P``
@@ -23,14 +23,13 @@ import os
 import sys
 
 from theory import _cli
-from theory.engine import adapt_task, checkpoint, data
+from theory.engine import adapt_task, checkpoint, data, metaopt, provenance
+from theory.engine import config as run_config
 from theory.engine import evaluate as evaluation
-from theory.engine.data import export
 from theory.engine import train as training
+from theory.engine.data import export
 
 PROG = "python -m theory.engine"
-# a 1-way task has nothing to tell apart (every prediction is right)
-WAYS = _cli.int_at_least(2)
 
 
 def build_parser():
@@ -38,81 +37,23 @@ def build_parser():
     parser = _cli.ArgumentParser(prog=PROG,
                                  description=__doc__.splitlines()[0].replace("``", ""))
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_cli.ArgumentParser)
-    _add_train(sub.add_parser("train", help="meta-train a CNN and evaluate it"))
+    _add_train(sub.add_parser("train", help="meta-train a CNN and evaluate it",
+                              formatter_class=_cli.DefaultsHelpFormatter))
     _add_eval(sub.add_parser("eval", help="evaluate a checkpoint over test episodes"))
     _add_adapt(sub.add_parser("adapt", help="adapt a checkpoint to your own few examples"))
-    _add_bench(sub.add_parser("bench", help="time meta-steps"))
+    _add_bench(sub.add_parser("bench", help="time meta-steps",
+                              formatter_class=_cli.DefaultsHelpFormatter))
     _add_episode(sub.add_parser("episode", help="write one episode as image folders for "
-                                "adapt"))
+                                "adapt", formatter_class=_cli.DefaultsHelpFormatter))
     return parser
 
 
 def _add_train(p):
-    d = training.DEFAULTS
-    pos, nonneg, posf = _cli.positive_int, _cli.nonnegative_int, _cli.positive_float
-    p.add_argument("--dataset", choices=training.DATASETS, default=d["dataset"],
-                   help="benchmark (default: %(default)s)")
-    p.add_argument("--data", metavar="PATH", default=None,
-                   help="dataset location (omniglot default: ../shared/data/omniglot)")
-    p.add_argument("--algo", choices=training.ALGOS, default=d["algo"],
-                   help="meta-learning algorithm (default: %(default)s)")
-    p.add_argument("--metaopt", choices=training.METAOPTS, default=d["metaopt"],
-                   help="meta-optimizer of the inner loop (default: %(default)s)")
-    p.add_argument("--metaopt-option", type=metaopt_option, action="append", default=[],
-                   dest="metaopt_options", metavar="KEY=VALUE",
-                   help="option of the meta-optimizer, repeatable, e.g. psd=true, conv=out, "
-                        "hidden=3 (values: int, float, true/false or text)")
-    p.add_argument("--layers", type=pos, default=d["layers"], metavar="L",
-                   help="conv blocks (default: %(default)s)")
-    p.add_argument("--hidden", type=pos, default=d["hidden"], metavar="H",
-                   help="conv channels (default: %(default)s)")
-    p.add_argument("--linnet", type=nonneg, default=d["linnet"], metavar="k",
-                   help="extra linear (collapsible) layers under the classifier")
-    p.add_argument("--linnet-width", type=pos, default=d["linnet_width"], metavar="W",
-                   help="width of the LinNet layers (default: the feature width)")
-    p.add_argument("--ways", type=WAYS, default=d["ways"], metavar="N",
-                   help="classes per task, >= 2 (default: %(default)s)")
-    p.add_argument("--shots", type=pos, default=d["shots"], metavar="K",
-                   help="support images per class (default: %(default)s)")
-    p.add_argument("--query", type=pos, default=d["query"], metavar="Q",
-                   help="query images per class (default: %(default)s)")
-    p.add_argument("--steps", type=nonneg, default=d["steps"], metavar="S",
-                   help="inner steps (default: %(default)s)")
-    p.add_argument("--inner-lr", type=posf, default=d["inner_lr"], metavar="A",
-                   help="inner step size alpha (default: %(default)s)")
-    p.add_argument("--meta-lr", type=posf, default=d["meta_lr"], metavar="B",
-                   help="outer Adam step size (default: %(default)s)")
-    p.add_argument("--meta-batch", type=pos, default=d["meta_batch"], metavar="T",
-                   help="tasks per meta-batch (default: %(default)s)")
-    p.add_argument("--iterations", type=nonneg, default=d["iterations"], metavar="I",
-                   help="outer iterations (default: %(default)s)")
-    p.add_argument("--val-every", type=pos, default=d["val_every"], metavar="V",
-                   help="validate every V iterations (default: %(default)s)")
-    p.add_argument("--val-episodes", type=pos, default=d["val_episodes"], metavar="E",
-                   help="validation episodes (default: %(default)s)")
-    p.add_argument("--test-episodes", type=pos, default=d["test_episodes"], metavar="E",
-                   help="test episodes (default: %(default)s)")
-    p.add_argument("--checkpoint-every", type=pos, default=d["checkpoint_every"], metavar="C",
-                   help="checkpoint every C iterations (default: %(default)s)")
-    p.add_argument("--patience", type=nonneg, default=d["patience"], metavar="P",
-                   help="stop after P validation rounds without improvement and test the "
-                        "best round; --iterations is then the cap (default: %(default)s = off)")
-    p.add_argument("--meta-lr-schedule", choices=training.SCHEDULES,
-                   default=d["meta_lr_schedule"],
-                   help="outer step size: constant, or cosine from --meta-lr to 0 over "
-                        "--iterations (default: %(default)s)")
-    p.add_argument("--split-by", choices=training.SPLIT_BY, default=d["split_by"],
-                   help="class split: the dataset's, or whole Omniglot alphabets held out "
-                        "for val and test (default: %(default)s)")
-    p.add_argument("--seed", type=nonneg, default=d["seed"], metavar="s",
-                   help="seed of init, tasks and episodes (default: %(default)s)")
+    """The options of every run-config field (``config.FIELDS``), then the run's own."""
+    _add_fields(p, [field.name for field in run_config.FIELDS])
     p.add_argument("--out", required=True, metavar="DIR",
                    help="run directory: checkpoint.npz and results.json")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument("--first-order", action="store_true", help="first-order meta-gradient")
-    p.add_argument("--task-chunk", type=pos, default=None, metavar="C",
-                   help="tasks per meta-gradient chunk (default: automatic, keeps the "
-                        "second-order graph under maml.CHUNK_BUDGET_BYTES)")
     _add_common(p)
 
 
@@ -146,39 +87,42 @@ def _add_adapt(p):
 
 
 def _add_episode(p):
-    pos = _cli.positive_int
-    p.add_argument("--dataset", choices=training.DATASETS, default="omniglot",
-                   help="benchmark (default: %(default)s)")
-    p.add_argument("--data", metavar="PATH", default=None, help="dataset location")
-    p.add_argument("--split", choices=("train", "val", "test"), default="test")
-    p.add_argument("--split-by", choices=training.SPLIT_BY, default="character",
-                   help="class split (default: %(default)s; alphabet: Omniglot only)")
-    p.add_argument("--ways", type=WAYS, default=5, metavar="N", help="classes, >= 2")
-    p.add_argument("--shots", type=pos, default=1, metavar="K")
-    p.add_argument("--query", type=pos, default=1, metavar="Q",
-                   help="query images per class (default: %(default)s)")
+    _add_fields(p, ("dataset", "data", "split_by", "ways", "shots", "query"),
+                dataset="omniglot", query=1)
+    p.add_argument("--split", choices=("train", "val", "test"), default="test",
+                   help="the split whose classes the episode draws")
     p.add_argument("--seed", type=_cli.nonnegative_int, default=0, metavar="s",
-                   help="seed of the episode (the class split uses the dataset's seed 0)")
+                   help="seed of the episode; the class split uses the dataset's seed 0")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="writes DIR/support/<class>/, DIR/query/, DIR/answers.json")
 
 
 def _add_bench(p):
-    pos = _cli.positive_int
-    p.add_argument("--algo", choices=training.ALGOS, default="maml")
-    p.add_argument("--metaopt", choices=training.METAOPTS, default="none")
-    p.add_argument("--layers", type=pos, default=4, metavar="L")
-    p.add_argument("--hidden", type=pos, default=32, metavar="H")
-    p.add_argument("--linnet", type=_cli.nonnegative_int, default=0, metavar="k")
-    p.add_argument("--ways", type=WAYS, default=5, metavar="N")
-    p.add_argument("--shots", type=pos, default=1, metavar="K")
-    p.add_argument("--query", type=pos, default=15, metavar="Q")
-    p.add_argument("--steps", type=_cli.nonnegative_int, default=1, metavar="S")
-    p.add_argument("--meta-batch", type=pos, default=4, metavar="T")
-    p.add_argument("--repeats", type=pos, default=5, metavar="R", help="timed meta-steps")
-    p.add_argument("--first-order", action="store_true")
-    p.add_argument("--seed", type=_cli.nonnegative_int, default=0, metavar="s")
+    _add_fields(p, ("algo", "metaopt", "layers", "hidden", "linnet", "ways", "shots", "query",
+                    "steps", "meta_batch", "first_order", "seed"), hidden=32)
+    p.add_argument("--repeats", type=_cli.positive_int, default=5, metavar="R",
+                   help="timed meta-steps")
     p.add_argument("--json", action="store_true", help="print the timings as JSON")
+
+
+def _add_fields(p, names, **defaults):
+    """One option per run-config field in ``names``, its default from ``defaults`` if there."""
+    fields = {field.name: field for field in run_config.FIELDS}
+    for name in names:
+        field = fields[name]
+        flag, default = "--" + name.replace("_", "-"), defaults.get(name, field.default)
+        if field.kind == "flag":
+            p.add_argument(flag, action="store_true", help=field.help)
+        elif field.kind == "options":       # repeatable: one KEY=VALUE each
+            p.add_argument(flag.removesuffix("s"), type=metaopt_option, action="append",
+                           dest=name, metavar=field.metavar, help=field.help)
+        elif field.kind == "choice":
+            p.add_argument(flag, choices=field.bound, default=default, help=field.help)
+        else:
+            kind = _cli.positive_float if field.kind == "step" else \
+                None if field.kind == "path" else _cli.int_at_least(field.bound)
+            p.add_argument(flag, type=kind, default=default, metavar=field.metavar,
+                           help=field.help)
 
 
 def metaopt_option(text):
@@ -209,7 +153,7 @@ def _options_dict(pairs):
 
 
 def _add_metaopt_override(p):
-    p.add_argument("--metaopt", choices=training.METAOPTS, default=None,
+    p.add_argument("--metaopt", choices=metaopt.NAMES, default=None,
                    help="the checkpoint's meta-optimizer (default) or 'none' to adapt with "
                         "plain gradient steps from the meta-learned initialisation")
 
@@ -231,12 +175,8 @@ main.prog = PROG
 
 def cmd_train(args):
     """``train``: meta-train, print the parameter counts and the test accuracy."""
-    config = training.make_config(**{key: getattr(args, key) for key in training.DEFAULTS
-                                     if key != "metaopt_options"},
-                                  metaopt_options=_options_dict(args.metaopt_options),
-                                  task_chunk=args.task_chunk)
     try:
-        result = training.train(config, out_dir=args.out, resume=args.resume,
+        result = training.train(train_config(args), out_dir=args.out, resume=args.resume,
                                 progress=not args.no_progress)
     except KeyboardInterrupt:
         raise KeyboardInterrupt(_saved_so_far(args.out)) from None
@@ -247,6 +187,13 @@ def cmd_train(args):
         _print_accuracy(result["test"], "test")
         print(f"results: {os.path.join(args.out, training.RESULTS)}")
     return 0
+
+
+def train_config(args):
+    """The run config of parsed ``train`` options (``train.train`` checks it)."""
+    config = {field.name: getattr(args, field.name) for field in run_config.FIELDS}
+    config["metaopt_options"] = _options_dict(args.metaopt_options or ())
+    return config
 
 
 def _saved_so_far(out):
@@ -265,22 +212,22 @@ def cmd_eval(args):
     if args.curve is not None and args.steps is not None:
         raise ValueError(f"--steps {args.steps} and --curve {args.curve} contradict each other: "
                          f"--curve K scores after each of 0..K inner steps; give one of them")
-    config, meta_params, opt_obj, _ = training.restore(args.checkpoint)
-    meta_params, opt_obj, config = training.override(meta_params, opt_obj, config,
-                                                     args.metaopt, args.steps)
-    path = training.check_data(config["dataset"], args.data) if args.data is not None \
+    config, meta_params, opt_obj, _ = checkpoint.restore(args.checkpoint)
+    meta_params, opt_obj, config = checkpoint.override(meta_params, opt_obj, config,
+                                                       args.metaopt, args.steps)
+    path = run_config.check_data(config["dataset"], args.data) if args.data is not None \
         else config["data"]
-    dataset = training.check_ways(config, data.load(config["dataset"], path, split=args.split,
-                                                     split_by=config["split_by"]))
-    rng = training.episode_rng(config["seed"], args.split)
+    dataset = run_config.check_ways(config, data.load(config["dataset"], path, split=args.split,
+                                                       split_by=config["split_by"]))
+    rng = run_config.episode_rng(config["seed"], args.split)
     if args.curve is not None:
         return _eval_curve(args, config, meta_params, opt_obj, dataset, rng)
-    res = evaluation.evaluate(meta_params, dataset, rng,
-                              config=config, episodes=args.episodes, metaopt=opt_obj,
-                              progress=not args.no_progress, desc=args.split)
+    res = evaluation.mean_accuracy(meta_params, dataset, rng, config=config,   # parsed --episodes
+                                   episodes=args.episodes, metaopt=opt_obj,
+                                   progress=not args.no_progress, desc=args.split)
     record = {"kind": "engine-eval", "checkpoint": args.checkpoint, "split": args.split,
-              "config": config, "commit": training.git_commit(),
-              "parameters": training.count_parameters(meta_params),
+              "config": config, "commit": provenance.git_commit(),
+              "parameters": metaopt.count_parameters(meta_params),
               args.split: {k: res[k] for k in ("accuracy", "ci95", "episodes")}}
     if args.json:
         _print_json(record)
@@ -297,7 +244,7 @@ def _eval_curve(args, config, meta_params, opt_obj, dataset, rng):
                                       metaopt=opt_obj, progress=not args.no_progress,
                                       desc=args.split)
     record = {"kind": "engine-curve", "checkpoint": args.checkpoint, "split": args.split,
-              "config": config, "commit": training.git_commit(),
+              "config": config, "commit": provenance.git_commit(),
               "curve": {k: res[k] for k in ("steps", "accuracy", "ci95", "episodes")}}
     if args.json:
         _print_json(record)

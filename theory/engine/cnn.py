@@ -23,15 +23,22 @@ import autograd.numpy as anp
 import numpy as np
 from autograd.tracer import getval
 
+from theory import _check
 from theory.engine import primitives as P
 
 BN_EPS = 1e-5
 _KEY = re.compile(r"^(conv|bn|lin)(\d+)/(\w+)$|^head/(\w+)$")
+_HEAD = re.compile(r"lin\d+/w|head/w|head/b")
 
 
-def _positive(name, value):
-    if not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+def is_head_key(key):
+    """True for the keys ANIL adapts: the LinNet weights ``lin{j}/w``, ``head/w``, ``head/b``."""
+    return bool(_HEAD.fullmatch(key))
+
+
+def is_transform_key(key):
+    """True for a T-Nets transform ``".../T"`` (meta-learned in the forward pass, never adapted)."""
+    return key.endswith("/T")
 
 
 def pooled_sizes(H, W, layers):
@@ -51,11 +58,9 @@ def init(rng, *, layers=4, hidden=32, ways=5, in_shape=(1, 28, 28), linnet=0,
     Keys in order: ``conv{i}/w`` (O, I, 3, 3), ``conv{i}/b``, ``bn{i}/gamma``, ``bn{i}/beta`` for
     i = 1..layers; ``lin{j}/w`` (width, d) for j = 1..linnet; ``head/w`` (ways, d_last), ``head/b``.
     """
-    _positive("layers", layers)
-    _positive("hidden", hidden)
-    _positive("ways", ways)
-    if not isinstance(linnet, (int, np.integer)) or linnet < 0:
-        raise ValueError(f"linnet must be an integer >= 0, got {linnet!r}")
+    for name, value in (("layers", layers), ("hidden", hidden), ("ways", ways)):
+        _check.integer(name, value, 1)
+    _check.integer("linnet", linnet, 0)
     if len(in_shape) != 3 or any(not isinstance(s, (int, np.integer)) or s < 1 for s in in_shape):
         raise ValueError(f"in_shape must be three positive integers (C, H, W), got {in_shape!r}")
     if np.dtype(dtype) not in (np.float32, np.float64):
@@ -64,7 +69,7 @@ def init(rng, *, layers=4, hidden=32, ways=5, in_shape=(1, 28, 28), linnet=0,
     Hf, Wf = pooled_sizes(H, W, layers)[-1]
     d = hidden * Hf * Wf
     width = d if linnet_width is None else linnet_width
-    _positive("linnet_width", width)
+    _check.integer("linnet_width", width, 1)
 
     def normal(shape, fan_in, gain):
         return (rng.standard_normal(shape) * np.sqrt(gain / fan_in)).astype(dtype)
@@ -146,7 +151,36 @@ def _matT(value):
     return anp.swapaxes(value, -1, -2)
 
 
-def _check(params, x):
+def _blocks_pay(C, O):
+    """Whether a conv with C inputs and O outputs should emit its pixels in pooling-block order.
+
+    That order makes pooling, its argmax masks and their adjoints contiguous over the O output
+    rows, at the price of stride-2 copies of the 9*C im2col rows (``P.im2col``); it pays
+    where the outputs outnumber the columns, e.g. the first layer of a grey-scale network.
+    """
+    return 9 * C <= O
+
+
+def _pool_first(scale):
+    """Whether batch norm's affine map may follow the max-pool: every per-channel scale > 0.
+
+    A positive scale and a shift commute with the maximum, so pooling the centred map first
+    gives the same values and the affine map runs on a quarter of the pixels. The argmax mask
+    can differ only where rounding ties two taps of a window, whose outputs are then equal
+    (either routing is a valid derivative).
+    """
+    return bool(np.all(getval(scale) > 0))
+
+
+def _pool(z, blocks, shape):
+    """2x2 max-pool of a conv's flat output ``z (T, O, n*H*W)`` -> ``(T, O, n*H/2*W/2)``."""
+    if blocks:
+        return P.maxpool2(z, blocks=True)
+    T, O = shape[:2]
+    return anp.reshape(P.maxpool2(anp.reshape(z, shape)), (T, O, -1))
+
+
+def _check_shapes(params, x):
     if anp.ndim(x) != 5:
         raise ValueError(f"x must have shape (T, n, C, H, W), got shape {anp.shape(x)}")
     T = anp.shape(x)[0]
@@ -162,7 +196,7 @@ def features(params, x):
     Plain-array images are cast to the params' dtype (the model computes in its own precision:
     float32 images never promote a float32 model, float64 images never promote it silently).
     """
-    _check(params, x)
+    _check_shapes(params, x)
     T, n, C, H, W = anp.shape(x)
     dtype = getval(params["conv1/w"]).dtype
     if isinstance(x, np.ndarray) and x.dtype != dtype:
@@ -176,16 +210,23 @@ def features(params, x):
         if f"conv{i}/T" in params:  # 1x1 conv after conv i == conv with T @ W
             Tm, wm = params[f"conv{i}/T"], anp.reshape(w, anp.shape(w)[:-3] + (-1,))
             w = anp.reshape(Tm @ wm, anp.shape(wm)[:-1] + (anp.shape(a)[1], 3, 3))
-        z = P.conv3x3(a, w)  # (T, O, n*H*W)
+        O, C = anp.shape(w)[-4], anp.shape(w)[-3]
+        pool = H >= 2 and W >= 2
+        blocks = pool and H % 2 == W % 2 == 0 and _blocks_pay(C, O)
+        z = P.conv3x3(a, w, blocks)  # (T, O, n*H*W), pixels in pooling-block order if blocks
         zc = P.center(z)
         var = P.sqmean(zc)
         scale = _task_view(f"bn{i}/gamma", params[f"bn{i}/gamma"]) / anp.sqrt(var + BN_EPS)
-        z = P.scale_rows(zc, scale) + _task_view(f"bn{i}/beta", params[f"bn{i}/beta"])
-        O = anp.shape(z)[1]
-        z = anp.reshape(z, (T, O, n, H, W))
-        if H >= 2 and W >= 2:
-            z = P.maxpool2(z)
+        beta = _task_view(f"bn{i}/beta", params[f"bn{i}/beta"])
+        if pool and _pool_first(scale):
+            z = P.scale_rows(_pool(zc, blocks, (T, O, n, H, W)), scale) + beta
+        else:
+            z = P.scale_rows(zc, scale) + beta
+            if pool:
+                z = _pool(z, blocks, (T, O, n, H, W))
+        if pool:
             H, W = H // 2, W // 2
+        z = anp.reshape(z, (T, O, n, H, W))
         a = P.relu(z)
         i += 1
     O = anp.shape(a)[1]

@@ -16,6 +16,7 @@ import math
 import numpy as np
 from tqdm.auto import tqdm
 
+from theory import _check
 from theory.engine import cnn, data, maml
 from theory.engine import metaopt as metaopts
 
@@ -33,12 +34,6 @@ def algorithm_kwargs(config, metaopt):
         algo = "fomaml"
     return {"alpha": config["inner_lr"], "steps": config["steps"], "algo": algo,
             "metaopt": metaopt}
-
-
-def _check_counts(episodes, batch):
-    for name, value in (("episodes", episodes), ("batch", batch)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name}={value!r} must be an integer >= 1")
 
 
 def _episodes(dataset, rng, config, episodes, batch, progress, desc):
@@ -67,7 +62,15 @@ def evaluate(meta_params, dataset, rng, *, config, episodes=EPISODES, metaopt=No
     config); ``metaopt`` is the ``MetaOpt`` object or ``None``. Returns ``{"accuracy",
     "ci95", "episodes", "accuracies"}`` (``ci95`` is ``None`` for a single episode).
     """
-    _check_counts(episodes, batch)
+    return mean_accuracy(meta_params, dataset, rng, config=config, metaopt=metaopt,
+                         episodes=_check.integer("episodes", episodes, 1),
+                         batch=_check.integer("batch", batch, 1), progress=progress, desc=desc)
+
+
+def mean_accuracy(meta_params, dataset, rng, *, config, episodes, metaopt, batch=BATCH,
+                  progress=False, desc="eval"):
+    """``evaluate`` for callers that have checked ``episodes`` and ``batch`` (``train``, the
+    ``eval`` command line)."""
     kwargs = algorithm_kwargs(config, metaopt)
     accs = []
     for episode in _episodes(dataset, rng, config, episodes, batch, progress, desc):
@@ -92,11 +95,12 @@ def adaptation_curve(meta_params, dataset, rng, *, config, steps=range(11), epis
     steps = sorted({int(k) for k in steps})
     if not steps or steps[0] < 0:
         raise ValueError(f"steps={steps!r} must hold at least one integer >= 0")
-    _check_counts(episodes, batch)
+    _check.integer("episodes", episodes, 1)
+    _check.integer("batch", batch, 1)
     params, phi = meta_params["model"], meta_params["metaopt"]
     base = metaopt if metaopt is not None else metaopts.get("none")
     anil = config["algo"] == "anil"
-    keys = [k for k in params if maml.is_head_key(k)] if anil else None
+    keys = maml.adapt_keys(params, "anil") if anil else None
     accs = {k: [] for k in steps}
     for x_s, y_s, x_q, y_q in _episodes(dataset, rng, config, episodes, batch, progress, desc):
         seen = []

@@ -11,36 +11,40 @@ w.r.t. the shared ``theta`` flows back through the broadcast (a sum over tasks).
 
 - ``maml``: differentiate through the inner gradients (Hessian-vector products).
 - ``fomaml``: inner gradients are constants (computed on unboxed values, so not traced).
-- ``anil`` (Raghu et al. 2020): only ``lin*/w`` and ``head/*`` adapt; the body features are
-  computed once per support/query set, second order through the head's inner loop.
+- ``anil`` (Raghu et al. 2020): only the head adapts (``lin*/w``, ``head/w``, ``head/b``:
+  ``cnn.is_head_key``); the body features are computed once per support/query set, second
+  order through the head's inner loop.
+
+Public: ``ALGOS``, ``adapt_keys``, ``checked_keys``, ``adapt``, ``adapted_logits``,
+``meta_loss``, ``meta_grad``, ``task_chunk``, ``evaluate_batch``, ``cross_entropy``,
+``accuracy``. Each checks its arguments once; the inner loop trusts them.
 """
 
+import functools
 import math
-import re
+import operator
 
 import autograd.numpy as anp
 import numpy as np
 from autograd import grad, value_and_grad
 from autograd.tracer import getval
 
+from theory import _check, _tree
 from theory.engine import cnn, parallel
 
 ALGOS = ("maml", "fomaml", "anil")
 
 
 def cross_entropy(logits, y):
-    """Mean softmax cross-entropy per task: ``logits (T, n, ways)``, ``y (T, n)`` -> ``(T,)``."""
-    shape = anp.shape(logits)
-    if len(shape) != 3 or np.shape(y) != shape[:2]:
-        raise ValueError(f"logits must be (T, n, ways) and y (T, n); got {shape} and {np.shape(y)}")
-    y = np.asarray(y)
-    if y.size and (y.min() < 0 or y.max() >= shape[2]):
-        raise ValueError(f"labels must lie in 0..{shape[2] - 1}, got range {y.min()}..{y.max()}")
+    """Mean softmax cross-entropy per task: ``logits (T, n, ways)``, ``y (T, n)`` -> ``(T,)``.
+
+    Labels are assumed in ``0..ways-1`` (``adapt`` and ``meta_loss`` check them once).
+    """
     v = getval(logits)
     # a constant shift leaves log-softmax and its derivatives unchanged and avoids overflow
     z = logits - v.max(axis=-1, keepdims=True)
     logp = z - anp.log(anp.sum(anp.exp(z), axis=-1, keepdims=True))
-    onehot = (y[..., None] == np.arange(shape[2])).astype(v.dtype)
+    onehot = (np.asarray(y)[..., None] == np.arange(anp.shape(logits)[2])).astype(v.dtype)
     return -cnn.mean(anp.sum(onehot * logp, axis=-1), axis=-1)[..., 0]
 
 
@@ -49,33 +53,33 @@ def accuracy(logits, y):
     return np.mean(np.argmax(getval(logits), axis=-1) == np.asarray(y), axis=-1)
 
 
-def is_head_key(key):
-    """Keys that ANIL adapts: the LinNet weights and the classifier (not T-Nets ``T``)."""
-    return bool(re.fullmatch(r"lin\d+/w|head/w|head/b", key))
+def adapt_keys(params, algo="maml"):
+    """Keys adapted in the inner loop: every key but the T-Nets ``T`` (MAML, FO-MAML), or the
+    LinNet weights and the classifier (ANIL, ``cnn.is_head_key``)."""
+    _check.choice("algo", algo, ALGOS)
+    if algo == "anil":
+        return tuple(k for k in params if cnn.is_head_key(k))
+    return tuple(k for k in params if not cnn.is_transform_key(k))
 
 
-def _check_inner(alpha, steps):
-    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 0:
-        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
-    try:
-        value = float(alpha)
-    except (TypeError, ValueError):
-        value = float("nan")
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"alpha must be a finite float > 0, got {alpha!r}")
-    return value, int(steps)
+def _check_labels(name, y, ways):
+    y = np.asarray(y)
+    if y.size and (y.min() < 0 or y.max() >= ways):
+        raise ValueError(f"{name} labels must lie in 0..{ways - 1}, got range "
+                         f"{y.min()}..{y.max()}")
 
 
-def _resolve_keys(params, adapt_keys, metaopt=None):
-    keys = [k for k in params if not k.endswith("/T")] if adapt_keys is None else list(adapt_keys)
+def checked_keys(params, keys=None):
+    """``keys`` as a tuple, each a key of ``params`` and none a T-Nets transform (ValueError);
+    ``None``: ``adapt_keys(params)``."""
+    if keys is None:
+        return adapt_keys(params)
     for k in keys:
         if k not in params:
             raise ValueError(f"adapt key {k!r} is not a param; params are {list(params)}")
-    chosen = getattr(metaopt, "adapt_keys", None)
-    if chosen is not None:
-        allowed = set(chosen(params) if callable(chosen) else chosen)
-        keys = [k for k in keys if k in allowed]
-    return keys
+        if cnn.is_transform_key(k):
+            raise ValueError(f"adapt key {k!r} is a T-Nets transform and never adapts")
+    return tuple(keys)
 
 
 def _inner_loop(loss, params, keys, T, alpha, steps, first_order, metaopt, phi, const_loss=None):
@@ -116,28 +120,30 @@ def adapt(params, x_s, y_s, *, alpha, steps, first_order=False, adapt_keys=None,
 
     Adapted keys get a leading task axis; other keys are returned as given. ``steps=0`` returns
     ``params`` unchanged. If only head keys adapt, the body features are computed once.
-    ``adapt_keys`` defaults to every key but the T-Nets ``*/T`` ones; a meta-optimizer's own
-    ``adapt_keys`` (a list, or a function of the params) narrows them further. Its
-    ``update(phi, grads, params, step)`` gets the per-task gradients of the adapted keys
-    (leading task axis), the current per-task params and the 0-based inner step, and returns
-    the direction (``theta <- theta - alpha * direction``). If it has an ``adapt_phi``, phi
+    ``adapt_keys`` defaults to every key but the T-Nets ``*/T`` ones (which never adapt). A
+    meta-optimizer's ``update(phi, grads, params, step)`` gets the per-task gradients of the
+    adapted keys (leading task axis), the current per-task params and the 0-based inner step,
+    and returns the direction (``theta <- theta - alpha * direction``). If it has an ``adapt_phi``, phi
     is adapted per task from the second step on (``_inner_loop``); ``phi`` itself is never
     modified, and the adapted transform is dropped with the inner loop. ``units=n`` restricts
     the support loss to the head's first ``n`` output units (a task with fewer classes than
     the head: labels ``0..n-1``, softmax over those units only).
     """
-    alpha, steps = _check_inner(alpha, steps)
-    keys = _resolve_keys(params, adapt_keys, metaopt)
+    alpha = _check.positive("alpha", alpha)
+    steps = _check.integer("steps", steps, 0)
+    keys = checked_keys(params, adapt_keys)
     if steps == 0 or not keys:
         return params
     T = anp.shape(x_s)[0]
     if np.shape(y_s) != tuple(anp.shape(x_s)[:2]):
         raise ValueError(f"y_s must have shape (T, n) = {tuple(anp.shape(x_s)[:2])}, "
                          f"got {np.shape(y_s)}")
+    _check_labels("support", y_s, np.shape(params["head/w"])[-2] if units is None else units)
+
     def cut(logits):
         return logits if units is None else logits[..., :units]
 
-    if all(is_head_key(k) for k in keys):
+    if all(cnn.is_head_key(k) for k in keys):
         feats = cnn.features(params, x_s)
         loss = lambda p: cross_entropy(cut(cnn.head(p, feats)), y_s)  # noqa: E731
         const_loss = lambda p: cross_entropy(cut(cnn.head(p, getval(feats))), y_s)  # noqa: E731
@@ -160,18 +166,21 @@ def _check_batch(batch):
     return batch
 
 
-def _adapted_logits(params, batch, alpha, steps, algo, metaopt, phi, first_order=None):
-    if algo not in ALGOS:
-        raise ValueError(f"algo must be one of {ALGOS}, got {algo!r}")
-    x_s, y_s, x_q, y_q = _check_batch(batch)
-    fo = algo == "fomaml" if first_order is None else first_order
+def adapted_logits(params, x_s, y_s, x_q, *, alpha, steps, algo="maml", metaopt=None, phi=None,
+                   first_order=None, units=None):
+    """Query logits ``(T, n_q, ways)`` after ``adapt`` on the support set ``(x_s, y_s)``.
+
+    ``algo`` picks the adapted keys (``adapt_keys``); under ANIL the body features of ``x_q``
+    come from the unadapted params. ``first_order`` defaults to ``algo == "fomaml"``;
+    ``units`` as for ``adapt`` (the logits keep every output unit).
+    """
+    _check.choice("algo", algo, ALGOS)
+    adapted = adapt(params, x_s, y_s, alpha=alpha, steps=steps,
+                    first_order=algo == "fomaml" if first_order is None else first_order,
+                    adapt_keys=adapt_keys(params, algo), metaopt=metaopt,
+                    phi={} if phi is None else phi, units=units)
     if algo == "anil":
-        keys = [k for k in params if is_head_key(k)]
-        adapted = adapt(params, x_s, y_s, alpha=alpha, steps=steps, first_order=fo,
-                        adapt_keys=keys, metaopt=metaopt, phi=phi)
         return cnn.head(adapted, cnn.features(params, x_q))
-    adapted = adapt(params, x_s, y_s, alpha=alpha, steps=steps, first_order=fo,
-                    metaopt=metaopt, phi=phi)
     return cnn.apply(adapted, x_q)
 
 
@@ -181,10 +190,13 @@ def meta_loss(meta_params, batch, *, alpha, steps, algo="maml", metaopt=None):
     ``meta_params = {"model": params, "metaopt": phi}``; ``batch = (x_s, y_s, x_q, y_q)``;
     ``aux = {"accuracy": (T,), "loss": (T,)}`` (query, after adaptation; plain arrays).
     """
-    logits = _adapted_logits(meta_params["model"], batch, alpha, steps, algo, metaopt,
-                             meta_params.get("metaopt", {}))
-    losses = cross_entropy(logits, batch[3])
-    aux = {"accuracy": accuracy(logits, batch[3]), "loss": getval(losses)}
+    params = meta_params["model"]
+    x_s, y_s, x_q, y_q = _check_batch(batch)
+    _check_labels("query", y_q, np.shape(params["head/w"])[-2])
+    logits = adapted_logits(params, x_s, y_s, x_q, alpha=alpha, steps=steps, algo=algo,
+                            metaopt=metaopt, phi=meta_params.get("metaopt", {}))
+    losses = cross_entropy(logits, y_q)
+    aux = {"accuracy": accuracy(logits, y_q), "loss": getval(losses)}
     return cnn.mean(losses, axis=0)[0], aux
 
 
@@ -213,16 +225,12 @@ def _graph_bytes_per_task(params, batch, steps, algo):
     n_s, n_q = anp.shape(x_s)[1], anp.shape(x_q)[1]
     _, H, W = anp.shape(x_q)[2:]
     per_image = 0
-    for i, (Ho, Wo) in enumerate(cnn.pooled_sizes(H, W, _layers(params))):
+    for i, (Ho, Wo) in enumerate(cnn.pooled_sizes(H, W, cnn.architecture(params)["layers"])):
         per_image += np.shape(params[f"conv{i + 1}/w"])[-4] * H * W
         H, W = Ho, Wo
     passes = n_q + (n_s if algo != "maml" else max(steps, 1) * n_s)
     itemsize = np.dtype(getval(x_q).dtype).itemsize
     return _GRAPH_FACTOR * itemsize * per_image * passes
-
-
-def _layers(params):
-    return sum(1 for k in params if re.fullmatch(r"conv\d+/w", k))
 
 
 def task_chunk(chunk, T, meta_params=None, batch=None, steps=1, algo="maml", workers=1):
@@ -233,8 +241,6 @@ def task_chunk(chunk, T, meta_params=None, batch=None, steps=1, algo="maml", wor
     computed at once under ``CHUNK_BUDGET_BYTES`` together, and a multiple of ``workers``
     (so that every worker gets a chunk); one task per chunk if that is not enough.
     """
-    if not isinstance(T, (int, np.integer)) or T < 1:
-        raise ValueError(f"T must be an integer >= 1, got {T!r}")
     if chunk is None:
         per_task = _graph_bytes_per_task(meta_params["model"], batch, steps, algo)
         chunks = max(1, math.ceil(T * per_task * workers / CHUNK_BUDGET_BYTES))
@@ -259,11 +265,9 @@ def _meta_grad_all(meta_params, batch, kwargs):
     return loss, grads, aux
 
 
-def _axpy(w, x, acc):
-    """``acc + w * x`` over nested dicts of arrays (``acc=None`` starts the sum)."""
-    if isinstance(x, dict):
-        return {k: _axpy(w, v, None if acc is None else acc[k]) for k, v in x.items()}
-    return w * x if acc is None else acc + w * x
+def _weighted_sum(weights, values):
+    """``w_1 x_1 + w_2 x_2 + ...``, summed in order (the chunks' order)."""
+    return functools.reduce(operator.add, (w * x for w, x in zip(weights, values, strict=True)))
 
 
 def meta_grad(meta_params, batch, *, chunk=None, workers=None, **kwargs):
@@ -287,17 +291,16 @@ def meta_grad(meta_params, batch, *, chunk=None, workers=None, **kwargs):
                                   parts, workers)
     if len(parts) == 1:
         return results[0]
-    loss = grads = None
-    for part, (c_loss, c_grads, _) in zip(parts, results, strict=True):
-        w = len(part[1]) / T
-        loss = _axpy(w, c_loss, loss)
-        grads = _axpy(w, c_grads, grads)
+    weights = [len(part[1]) / T for part in parts]
+    loss = _weighted_sum(weights, [r[0] for r in results])
+    grads = _tree.map(lambda *g: _weighted_sum(weights, g), *[r[1] for r in results])
     aux = {k: np.concatenate([r[2][k] for r in results]) for k in results[0][2]}
     return loss, grads, aux
 
 
 def evaluate_batch(params, batch, *, alpha, steps, algo, metaopt=None, phi=None):
-    """Query accuracy per task ``(T,)`` after adapting on each task's support set."""
-    logits = _adapted_logits(params, batch, alpha, steps, algo, metaopt,
-                             {} if phi is None else phi, first_order=True)
-    return accuracy(logits, batch[3])
+    """Query accuracy per task ``(T,)`` after adapting (first order) on each support set."""
+    x_s, y_s, x_q, y_q = _check_batch(batch)
+    logits = adapted_logits(params, x_s, y_s, x_q, alpha=alpha, steps=steps, algo=algo,
+                            metaopt=metaopt, phi=phi, first_order=True)
+    return accuracy(logits, y_q)

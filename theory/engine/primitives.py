@@ -8,7 +8,9 @@ Adjoint pairs (so gradients of gradients stay inside the registered ops):
 
 - ``im2col`` / ``col2im``: linear maps with ``col2im = im2col^T``; each is the other's VJP.
 - ``conv`` (= ``wm @ im2col(a)``), ``conv_input_grad``, ``conv_weight_grad``: bilinear, closed
-  under VJPs (each one's VJPs are the other two), built on im2col/col2im a few tasks at a time.
+  under VJPs (each one's VJPs are the other two), built on im2col a few tasks at a time. The
+  input adjoint is itself a conv, with the weight transposed and its taps rotated (image order
+  needs no col2im).
 - ``maxpool2`` -> ``unpool2`` (given the argmax mask), ``unpool2`` <-> ``pool_gather``: given a
   fixed one-hot mask both are linear and mutually adjoint. The mask is piecewise constant in the
   input, so it carries no derivative (max-pooling is linear almost everywhere).
@@ -16,6 +18,12 @@ Adjoint pairs (so gradients of gradients stay inside the registered ops):
   ``scale_rows`` (``x * s``, one factor per row) and ``rowdot`` (row-wise inner product) map
   into each other under VJPs, so batch norm's scale never needs a full-size product to sum.
 - ``relu`` is not a primitive: ``x * mask`` with a constant mask differentiates correctly.
+
+Pooling-block order (``blocks=True``): a conv can emit its pixels ordered ``(p, q, n, H/2, W/2)``
+for the pixel ``(2i + p, 2j + q)``, so that the four taps of every 2x2 pooling window lie in
+four contiguous blocks and max-pooling, its masks and adjoints run on contiguous memory instead
+of stride-2 views; the price is stride-2 im2col copies, which pays where a layer has few input
+channels (``cnn._blocks_pay``).
 
 All ops keep the input dtype (float32 stays float32 through any order of differentiation).
 
@@ -25,6 +33,7 @@ them saves the kernel's page faults on every fresh block.
 """
 
 import ctypes
+import weakref
 
 import autograd.numpy as anp
 import numpy as np
@@ -40,14 +49,39 @@ def _tap_ranges(d, size):
     return max(0, 1 - d), min(size, size + 1 - d)
 
 
+def _padded(a):
+    """``a (..., H, W)`` with a zero border of one pixel: ``(..., H + 2, W + 2)``."""
+    pad = np.zeros(a.shape[:-2] + (a.shape[-2] + 2, a.shape[-1] + 2), dtype=a.dtype)
+    pad[..., 1:-1, 1:-1] = a
+    return pad
+
+
+def _phase_views(pad, H2, W2):
+    """``((k, phase), view)`` pairs: for kernel tap ``k`` and pooling phase ``2*p + q``, the
+    ``(..., H2, W2)`` stride-2 view of the padded map that the pixels ``(2i + p, 2j + q)`` read."""
+    for k, (di, dj) in enumerate(_TAPS):
+        for p in range(2):
+            for q in range(2):
+                yield (k, 2 * p + q), pad[..., p + di:p + di + 2 * H2:2, q + dj:q + dj + 2 * W2:2]
+
+
 @primitive
-def im2col(a):
+def im2col(a, blocks=False):
     """3x3, padding 1, stride 1 patches: ``a (T, C, n, H, W) -> cols (T, C*9, n*H*W)``.
 
     Row ``c*9 + 3*di + dj`` of a task's column matrix holds channel ``c`` shifted by
     ``(di - 1, dj - 1)`` (zero outside the image), matching ``w.reshape(O, C*9)``.
+    Columns follow the pixels ``(n, H, W)`` in C order; with ``blocks`` (even H and W) they
+    follow ``(p, q, n, H/2, W/2)`` for the pixel ``(2i + p, 2j + q)`` instead, so that a conv's
+    output holds each 2x2 pooling window's four taps in four contiguous blocks (``maxpool2``).
     """
     T, C, n, H, W = a.shape
+    if blocks:
+        H2, W2 = H // 2, W // 2
+        cols = np.empty((T, C, 9, 4, n, H2, W2), dtype=a.dtype)
+        for (k, phase), view in _phase_views(_padded(a), H2, W2):
+            cols[:, :, k, phase] = view
+        return cols.reshape(T, C * 9, n * H * W)
     HW = H * W
     cols = np.empty((T, C, 9, n, H, W), dtype=a.dtype)
     flat_a, flat_cols = a.reshape(T, C, n, HW), cols.reshape(T, C, 9, n, HW)
@@ -66,9 +100,16 @@ def im2col(a):
 
 
 @primitive
-def col2im(cols, shape):
+def col2im(cols, shape, blocks=False):
     """Adjoint of ``im2col``: scatter-add ``cols (T, C*9, n*H*W)`` back to ``shape (T, C, n, H, W)``."""
     T, C, n, H, W = shape
+    if blocks:
+        H2, W2 = H // 2, W // 2
+        c7 = cols.reshape(T, C, 9, 4, n, H2, W2)
+        pad = np.zeros((T, C, n, H + 2, W + 2), dtype=cols.dtype)
+        for (k, phase), view in _phase_views(pad, H2, W2):
+            view += c7[:, :, k, phase]
+        return np.ascontiguousarray(pad[..., 1:-1, 1:-1])
     c6 = cols.reshape(T, C, 9, n, H, W)
     out = c6[:, :, 4].copy()  # the centre tap covers every pixel
     for k, (di, dj) in enumerate(_TAPS):
@@ -79,19 +120,36 @@ def col2im(cols, shape):
     return out
 
 
-defvjp(im2col, lambda ans, a: lambda g: col2im(g, a.shape))
-defvjp(col2im, lambda ans, cols, shape: lambda g: im2col(g))
+defvjp(im2col, lambda ans, a, blocks=False: lambda g: col2im(g, a.shape, blocks))
+defvjp(col2im, lambda ans, cols, shape, blocks=False: lambda g: im2col(g, blocks))
 
 
-# im2col columns are built for a few tasks at a time, so that no temporary of a convolution or
-# of its gradients exceeds about this many bytes (they stay hot instead of being page-faulted).
-_CHUNK_BYTES = 2 ** 25
+# im2col columns are built a few images at a time and consumed by the GEMM at once, so that no
+# column matrix exceeds about this many bytes and it is mostly read back from cache rather than
+# memory. 4 MiB beat 1 MiB and 32 MiB (one whole task) in whole meta-steps (README, Performance).
+_CHUNK_BYTES = 2 ** 22
 
 
-def _task_chunks(T, rows, cols, itemsize):
-    """Slices of the task axis whose ``(rows, cols)`` column matrices fit in ``_CHUNK_BYTES``."""
-    step = max(1, _CHUNK_BYTES // max(1, rows * cols * itemsize))
-    return [slice(s, min(T, s + step)) for s in range(0, T, step)]
+def _chunks(T, n, rows, pixels, itemsize):
+    """``(tasks, images)`` slice pairs whose ``(rows, images * pixels)`` column matrices fit
+    ``_CHUNK_BYTES``: several whole tasks, or a few images of one task."""
+    per_image = max(1, rows * pixels * itemsize)
+    if per_image * n <= _CHUNK_BYTES:
+        step = _CHUNK_BYTES // (per_image * n)
+        return [(slice(s, min(T, s + step)), slice(0, n)) for s in range(0, T, step)]
+    step = max(1, _CHUNK_BYTES // per_image)
+    return [(slice(t, t + 1), slice(s, min(n, s + step))) for t in range(T) for s in range(0, n, step)]
+
+
+def _phases(x, n, blocks):
+    """View ``(T, R, P, n, pixels / P)`` of a map ``(T, R, n * pixels)``: P = 4 pooling phases in
+    pooling-block order, else 1, so that an image range of every phase is one slice."""
+    return np.reshape(x, x.shape[:2] + (4 if blocks else 1, n, -1), copy=False)
+
+
+def _matrix(x):
+    """View ``(T, R, images * pixels)`` of a ``(T, R, images, pixels)`` slice (never a copy)."""
+    return np.reshape(x, x.shape[:2] + (-1,), copy=False)
 
 
 def _per_task(wm, tasks):
@@ -100,36 +158,62 @@ def _per_task(wm, tasks):
 
 
 @primitive
-def conv(a, wm):
+def conv(a, wm, blocks=False):
     """3x3 convolution, padding 1: ``a (T, C, n, H, W)``, ``wm (O, C*9)`` or ``(T, O, C*9)``.
 
-    Returns ``(T, O, n*H*W)`` = ``wm @ im2col(a)``, with the columns built a few tasks at a time.
+    Returns ``(T, O, n*H*W)`` = ``wm @ im2col(a, blocks)``, with the columns built a few images
+    at a time (``_chunks``; ``blocks``: the pixels in ``im2col``'s pooling-block order).
     """
     T, C, n, H, W = a.shape
     out = np.empty((T, wm.shape[-2], n * H * W), dtype=np.result_type(a, wm))
-    for tasks in _task_chunks(T, C * 9, n * H * W, out.itemsize):
-        np.matmul(_per_task(wm, tasks), im2col.fun(a[tasks]), out=out[tasks])
+    out_p = _phases(out, n, blocks)
+    for tasks, images in _chunks(T, n, C * 9, H * W, out.itemsize):
+        cols = _phases(im2col.fun(a[tasks, :, images], blocks), images.stop - images.start, blocks)
+        for p in range(cols.shape[2]):
+            np.matmul(_per_task(wm, tasks), _matrix(cols[:, :, p]),
+                      out=_matrix(out_p[tasks, :, p, images]))
     return out
 
 
+def _rotated(wm, C):
+    """The weight matrix of ``conv``'s adjoint: ``w'[c, o, k] = w[o, c, 8 - k]``, ``(..., C, O*9)``.
+
+    Transposed in channels and with the 3x3 taps rotated by 180 degrees (tap ``k`` at offset
+    ``d`` becomes tap ``8 - k`` at ``-d``), as a conv's adjoint in its input is that conv.
+    """
+    O = wm.shape[-2]
+    w = wm.reshape(wm.shape[:-2] + (O, C, 9))[..., ::-1]
+    return np.swapaxes(w, -3, -2).reshape(wm.shape[:-2] + (C, O * 9))
+
+
 @primitive
-def conv_input_grad(g, wm, shape):
-    """Adjoint of ``conv`` in its input: ``col2im(wm^T @ g)`` -> ``shape (T, C, n, H, W)``."""
+def conv_input_grad(g, wm, shape, blocks=False):
+    """Adjoint of ``conv`` in its input: ``col2im(wm^T @ g)`` -> ``shape (T, C, n, H, W)``.
+
+    Computed as the conv of ``g`` with the rotated weight (``_rotated``): its im2col copies are
+    cheaper than col2im's scatter-adds. Pixels in pooling-block order (``blocks``) are not an
+    image, so that case scatters with ``col2im``, one task at a time.
+    """
     T, C, n, H, W = shape
+    if not blocks:
+        return conv.fun(g.reshape((T, g.shape[1]) + tuple(shape[2:])), _rotated(wm, C)).reshape(shape)
     out = np.empty(shape, dtype=np.result_type(g, wm))
-    for tasks in _task_chunks(T, C * 9, n * H * W, out.itemsize):
-        cols = np.swapaxes(_per_task(wm, tasks), -1, -2) @ g[tasks]
-        out[tasks] = col2im.fun(cols, (tasks.stop - tasks.start,) + tuple(shape[1:]))
+    for t in range(T):
+        cols = np.swapaxes(_per_task(wm, slice(t, t + 1)), -1, -2) @ g[t:t + 1]
+        out[t:t + 1] = col2im.fun(cols, (1,) + tuple(shape[1:]), blocks)
     return out
 
 
 @primitive
-def conv_weight_grad(g, a):
+def conv_weight_grad(g, a, blocks=False):
     """Adjoint of ``conv`` in its weight, per task: ``g @ im2col(a)^T`` -> ``(T, O, C*9)``."""
     T, C, n, H, W = a.shape
-    out = np.empty((T, g.shape[1], C * 9), dtype=np.result_type(g, a))
-    for tasks in _task_chunks(T, C * 9, n * H * W, out.itemsize):
-        np.matmul(g[tasks], np.swapaxes(im2col.fun(a[tasks]), -1, -2), out=out[tasks])
+    out = np.zeros((T, g.shape[1], C * 9), dtype=np.result_type(g, a))
+    g_p = _phases(np.ascontiguousarray(g), n, blocks)
+    for tasks, images in _chunks(T, n, C * 9, H * W, out.itemsize):
+        cols = _phases(im2col.fun(a[tasks, :, images], blocks), images.stop - images.start, blocks)
+        for p in range(cols.shape[2]):
+            out[tasks] += _matrix(g_p[tasks, :, p, images]) @ np.swapaxes(_matrix(cols[:, :, p]), -1, -2)
     return out
 
 
@@ -140,24 +224,27 @@ def _to_weight(gw, wm):
 
 # conv is bilinear in (a, wm); its two adjoints are bilinear too, and the three ops map into
 # each other under VJPs, so every order of differentiation stays inside these primitives.
-defvjp(conv, lambda ans, a, wm: lambda g: conv_input_grad(g, wm, a.shape),
-       lambda ans, a, wm: lambda g: _to_weight(conv_weight_grad(g, a), wm))
-defvjp(conv_input_grad, lambda ans, g, wm, shape: lambda h: conv(h, wm),
-       lambda ans, g, wm, shape: lambda h: _to_weight(conv_weight_grad(g, h), wm))
-defvjp(conv_weight_grad, lambda ans, g, a: lambda h: conv(a, h),
-       lambda ans, g, a: lambda h: conv_input_grad(g, h, a.shape))
+defvjp(conv, lambda ans, a, wm, blocks=False: lambda g: conv_input_grad(g, wm, a.shape, blocks),
+       lambda ans, a, wm, blocks=False: lambda g: _to_weight(conv_weight_grad(g, a, blocks), wm))
+defvjp(conv_input_grad,
+       lambda ans, g, wm, shape, blocks=False: lambda h: conv(h, wm, blocks),
+       lambda ans, g, wm, shape, blocks=False: lambda h: _to_weight(conv_weight_grad(g, h, blocks), wm))
+defvjp(conv_weight_grad,
+       lambda ans, g, a, blocks=False: lambda h: conv(a, h, blocks),
+       lambda ans, g, a, blocks=False: lambda h: conv_input_grad(g, h, a.shape, blocks))
 
 
-def conv3x3(a, w):
+def conv3x3(a, w, blocks=False):
     """3x3 convolution (cross-correlation), padding 1, stride 1, no bias (``conv``).
 
     ``a (T, C, n, H, W)``, ``w (O, C, 3, 3)`` shared or ``(T, O, C, 3, 3)`` per task
-    -> ``(T, O, n*H*W)`` (the caller reshapes; batch norm works on this flat form).
+    -> ``(T, O, n*H*W)`` (the caller reshapes; batch norm works on this flat form), pixels in
+    C order or, with ``blocks`` (even H and W), in pooling-block order (``im2col``).
     The backward pass rebuilds the columns a few tasks at a time instead of keeping the
     ``(T, C*9, n*H*W)`` matrix of every layer and step alive.
     """
     wm = w.reshape(w.shape[:-3] + (w.shape[-3] * 9,))
-    return conv(a, wm)
+    return conv(a, wm, blocks)
 
 
 def _windows(x):
@@ -169,45 +256,65 @@ def _windows(x):
     return x.reshape(tuple(lead) + (H2, 2, W2, 2))
 
 
-def pool_mask(x, top=None):
-    """One-hot masks of each 2x2 window's first maximum: ``(4, ..., H//2, W//2)`` in x's dtype.
+def _taps(x, blocks):
+    """The four taps of every 2x2 window (row-major) as views: strided ``(..., H//2, W//2)`` of
+    an image ``(..., H, W)``, or contiguous ``(..., M)`` of a map ``(..., 4*M)`` whose pixels are
+    in pooling-block order (``im2col(..., blocks=True)``)."""
+    if blocks:
+        v = x.reshape(x.shape[:-1] + (4, x.shape[-1] // 4))
+        return [v[..., k, :] for k in range(4)]
+    win = _windows(x)
+    return [win[..., k // 2, :, k % 2] for k in range(4)]
+
+
+def pool_mask(x, blocks=False):
+    """One-hot masks of each 2x2 window's first maximum: ``(4,) + pooled shape`` in x's dtype.
 
     ``mask[2*i + j]`` marks the windows whose maximum sits at tap ``(i, j)``; ties go to the first
     tap in row-major order, so exactly one input per window gets the gradient (flat image
-    backgrounds make ties common). ``top`` (the pooled map) is recomputed if not given.
+    backgrounds make ties common). Layouts as in ``_taps``.
     """
     x = getval(x)
-    top = maxpool2.fun(x) if top is None else getval(top)
-    win = _windows(x)
-    mask = np.empty((4,) + top.shape, dtype=x.dtype)
-    taken = None
-    for k in range(4):
-        hit = win[..., k // 2, :, k % 2] == top
-        if taken is None:
-            taken = hit
-        else:
-            hit &= ~taken
-            taken |= hit
-        mask[k] = hit
+    t00, t01, t10, t11 = _taps(x, blocks)
+    right = (t01 > t00, t11 > t10)  # per row of the window: the right tap wins (ties: left)
+    lower = np.maximum(t10, t11) > np.maximum(t00, t01)  # the lower row wins (ties: upper)
+    mask = np.empty((4,) + lower.shape, dtype=x.dtype)
+    for k, (row, col) in enumerate(((~lower, ~right[0]), (~lower, right[0]),
+                                    (lower, ~right[1]), (lower, right[1]))):
+        np.logical_and(row, col, out=mask[k])
     return mask
 
 
 @primitive
-def maxpool2(x):
-    """2x2 max-pool, stride 2, floor division (``H -> H // 2``): ``(..., H, W) -> (..., H//2, W//2)``."""
+def maxpool2(x, blocks=False):
+    """2x2 max-pool, stride 2, floor division (``H -> H // 2``): ``(..., H, W) -> (..., H//2, W//2)``.
+
+    With ``blocks``: ``(..., 4*M) -> (..., M)`` for a map in pooling-block order (``_taps``),
+    the maximum of four contiguous blocks.
+    """
+    if blocks:
+        t = _taps(x, True)
+        return np.maximum(np.maximum(t[0], t[1]), np.maximum(t[2], t[3]))
     win = _windows(x)
     rows = np.maximum(win[..., 0, :, :], win[..., 1, :, :])
     return np.maximum(rows[..., 0], rows[..., 1])
 
 
 @primitive
-def unpool2(g, mask, shape):
-    """Route ``g (..., H//2, W//2)`` to the argmax taps given by ``mask``; zeros elsewhere.
+def unpool2(g, mask, shape, blocks=False):
+    """Route ``g`` (the pooled shape) to the argmax taps given by ``mask``; zeros elsewhere.
 
-    Output has the full ``shape (..., H, W)`` (a dropped odd row/column gets zero).
+    Output has the full ``shape`` (``(..., H, W)``: a dropped odd row/column gets zero;
+    ``(..., 4*M)`` with ``blocks``).
     """
+    dtype = np.result_type(g, mask)
+    if blocks:
+        out = np.empty(shape, dtype=dtype)
+        for k, tap in enumerate(_taps(out, True)):
+            np.multiply(g, mask[k], out=tap)
+        return out
     H2, W2 = g.shape[-2:]
-    win = np.empty(g.shape[:-2] + (H2, 2, W2, 2), dtype=np.result_type(g, mask))
+    win = np.empty(g.shape[:-2] + (H2, 2, W2, 2), dtype=dtype)
     for k in range(4):
         np.multiply(g, mask[k], out=win[..., k // 2, :, k % 2])
     full = win.reshape(g.shape[:-2] + (2 * H2, 2 * W2))
@@ -219,18 +326,36 @@ def unpool2(g, mask, shape):
 
 
 @primitive
-def pool_gather(h, mask):
-    """Adjoint of ``unpool2``: pick, in each 2x2 window of ``h (..., H, W)``, the masked entry."""
-    win = _windows(h)
-    out = win[..., 0, :, 0] * mask[0]
+def pool_gather(h, mask, blocks=False):
+    """Adjoint of ``unpool2``: pick, in each 2x2 window of ``h``, the masked entry."""
+    taps = _taps(h, blocks)
+    out = taps[0] * mask[0]
     for k in range(1, 4):
-        out += win[..., k // 2, :, k % 2] * mask[k]
+        out += taps[k] * mask[k]
     return out
 
 
-defvjp(maxpool2, lambda ans, x: (lambda m, s: lambda g: unpool2(g, m, s))(pool_mask(x, ans), x.shape))
-defvjp(unpool2, lambda ans, g, mask, shape: lambda h: pool_gather(h, mask))
-defvjp(pool_gather, lambda ans, h, mask: lambda g: unpool2(g, mask, h.shape))
+# a mask per pooled array, while it lives: second-order MAML builds maxpool2's VJP twice for
+# every pool of the support set (in the inner and in the outer backward pass)
+_masks = {}
+
+
+def _mask_once(x, blocks):
+    """``pool_mask(x, blocks)``, computed once per array ``x`` (which it must not outlive)."""
+    x = getval(x)
+    key = (id(x), blocks)
+    hit = _masks.get(key)
+    if hit is not None and hit[0]() is x:
+        return hit[1]
+    mask = pool_mask(x, blocks)
+    _masks[key] = (weakref.ref(x, lambda _: _masks.pop(key, None)), mask)
+    return mask
+
+
+defvjp(maxpool2, lambda ans, x, blocks=False: (lambda m, s: lambda g: unpool2(g, m, s, blocks))(
+    _mask_once(x, blocks), x.shape))
+defvjp(unpool2, lambda ans, g, mask, shape, blocks=False: lambda h: pool_gather(h, mask, blocks))
+defvjp(pool_gather, lambda ans, h, mask, blocks=False: lambda g: unpool2(g, mask, h.shape, blocks))
 
 
 @primitive

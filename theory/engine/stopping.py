@@ -29,8 +29,7 @@ import os
 import signal
 import threading
 
-import numpy as np
-
+from theory import _tree
 from theory.engine import checkpoint
 
 BEST = "best.npz"
@@ -92,7 +91,7 @@ def save_best(path, best, *, config, validation, rng_state, architecture, extra)
 
     Its ``iteration`` is that of the best round and its ``validation`` the curve up to it;
     it holds no optimizer state (``extra["optimizer_state"] = "dropped"``), so ``--resume``
-    refuses it and ``train.restore`` reads it like any checkpoint.
+    refuses it and ``checkpoint.restore`` reads it like any checkpoint.
     """
     k = best_round(validation)
     upto = validation[:k + 1] if k is not None else []
@@ -106,15 +105,9 @@ class DivergedError(ValueError):
     """The meta-loss or meta-gradient became NaN or infinite; the run stopped."""
 
 
-def _finite(tree):
-    leaves = tree.values() if isinstance(tree, dict) else tree
-    return all(_finite(v) if isinstance(v, (dict, list, tuple)) else np.all(np.isfinite(v))
-               for v in leaves)
-
-
 def check_finite(loss, grads, iteration, ckpt_path):
     """Raise ``DivergedError`` naming the iteration and value if the step is not finite."""
-    if math.isfinite(loss) and _finite(grads):
+    if math.isfinite(loss) and _tree.all_finite(grads):
         return
     what = f"meta-gradient (meta-loss {loss})" if math.isfinite(loss) else f"meta-loss {loss}"
     last = f"last good checkpoint: {ckpt_path}" if os.path.exists(ckpt_path) \

@@ -1,9 +1,12 @@
 """Figures 5 and 6: the paper's CNN tables (Omniglot 5-way 5-shot) beside our engine runs.
 
-Nothing is trained here: our cells are ``theory.paper.cells.cells`` of the records under
-``results/`` (the same reader as the README tables and ``paper_repro.md``); the paper's are
-``theory.paper.numbers``. A cell without a run is drawn as "our result: not yet run". An error
-bar is the cell's 95 % interval: over seeds (n >= 2) or one seed's test episodes (n = 1).
+Nothing is trained here: our cells are ``theory.paper.cells`` of the records under
+``results/`` (the same reader as the README tables and ``paper_repro.md``), all of one budget:
+the one ``cells.preferred`` for the figure's cells (the most thorough budget that has them
+all, else the most thorough that has any), named in the data (``"budget"``) and the title. The
+paper's are ``theory.paper.numbers``. A cell without a run is drawn as "our result: not yet
+run". An error bar is the cell's 95 % interval: over seeds (n >= 2) or one seed's test
+episodes (n = 1).
 """
 
 import numpy as np
@@ -20,13 +23,15 @@ def compute_linnet_depth(rng=None, quick=False, *, results_dir=cells.DEFAULT_DIR
     """Table 1 cells for ``dataset``: paper values and our cell summaries (``None`` = not run).
 
     ``rng`` and ``quick`` are accepted for the registry's uniform signature; reading results
-    uses neither. Returns ``{"dataset", "layers", "methods", "paper": {method: [%|None]},
-    "ours": {method: [summary|None]}, "source"}``.
+    uses neither. Returns ``{"dataset", "budget", "layers", "methods", "paper": {method:
+    [%|None]}, "ours": {method: [summary|None]}, "source"}`` (``budget``: ``None`` when no
+    cell has run).
     """
-    found = cells.cells(results_dir, dataset)
+    name, found = cells.choose(results_dir, dataset, cells.TABLE1_KEYS)
     layers = list(numbers.TABLE1_LAYERS)
     return {
-        "dataset": dataset, "layers": layers, "methods": list(numbers.TABLE1_METHODS),
+        "dataset": dataset, "budget": name, "layers": layers,
+        "methods": list(numbers.TABLE1_METHODS),
         "paper": {m: [numbers.table1(dataset, m, n) for n in layers]
                   for m in numbers.TABLE1_METHODS},
         "ours": {m: [cells.summary(found.get((m, n))) for n in layers]
@@ -42,10 +47,10 @@ def compute_meta_optimizers(rng=None, quick=False, *, results_dir=cells.DEFAULT_
     Same conventions as ``compute_linnet_depth``; ``"methods"`` lists MAML and the
     meta-optimizers in the paper's order.
     """
-    found = cells.cells(results_dir, dataset)
+    name, found = cells.choose(results_dir, dataset, cells.TABLE2_KEYS)
     methods = list(numbers.TABLE2_METHODS)
     return {
-        "dataset": dataset, "layers": 2, "methods": methods,
+        "dataset": dataset, "budget": name, "layers": 2, "methods": methods,
         "paper": {m: numbers.table2(dataset, m) for m in methods},
         "ours": {m: cells.summary(found.get((m, 2))) for m in methods},
         "source": numbers.SOURCE,
@@ -94,10 +99,16 @@ def _bars(ax, x, paper_values, ours, *, color, label):
     return missing, handles
 
 
-def _budget(summaries):
-    """" (ours: I meta-iterations)" from our cells' iterations, or "" when none ran."""
-    its = sorted({i for s in summaries if s for i in s["iterations"]})
-    return f" (ours: {'/'.join(map(str, its))} meta-iterations)" if its else ""
+def _budget(name, summaries):
+    """" (ours: budget B, I meta-iterations)" (early-stopped cells: "early stopping, cap I")
+    from our cells of budget ``name``, or "" when none ran."""
+    ran = [s for s in summaries if s]
+    if not ran:
+        return ""
+    its = "/".join(map(str, sorted({i for s in ran for i in s["iterations"]})))
+    length = f"early stopping, cap {its}" if any("stopped" in s for s in ran) \
+        else f"{its} meta-iterations"
+    return f" (ours: budget {name}, {length})"
 
 
 def _finish(fig, ax, missing, total, title, handles):
@@ -131,7 +142,8 @@ def fig_linnet_depth(res):
     label = numbers.DATASET_LABEL.get(res["dataset"], res["dataset"])
     ours = [c for m in res["methods"] for c in res["ours"][m]]
     return _finish(fig, ax, missing, 2 * len(layers),
-                   f"{label} 5-way 5-shot: LinNet vs depth{_budget(ours)}", handles)
+                   f"{label} 5-way 5-shot: LinNet vs depth{_budget(res['budget'], ours)}",
+                   handles)
 
 
 @style.styled
@@ -148,4 +160,4 @@ def fig_meta_optimizers(res):
     ax.set_xlabel("meta-optimizer (2-layer CNN)")
     label = numbers.DATASET_LABEL.get(res["dataset"], res["dataset"])
     return _finish(fig, ax, missing, len(methods), f"{label} 5-way 5-shot: meta-optimizers"
-                   f"{_budget(res['ours'].values())}", handles)
+                   f"{_budget(res['budget'], res['ours'].values())}", handles)

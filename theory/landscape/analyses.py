@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from .. import _check
-from . import closed, evaluate, models
+from . import closed, evaluate
 from .simulate import meta_train
 from .tasks import LinearTasks, SlopeDistribution, linear_batch
 

@@ -38,6 +38,7 @@ import collections
 
 import numpy as np
 
+from .. import _check
 from . import optim
 
 METHODS = ("maml", "metasgd", "kfo")
@@ -259,17 +260,15 @@ def init(rng, method, depth, dim, width, restarts):
 
 def validate(method, depth, width, steps):
     """Raise ValueError for a combination the closed forms do not cover."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
-    if depth not in (1, 2):
-        raise ValueError(f"depth must be 1 or 2, got {depth}")
+    _check.choice("method", method, METHODS)
+    _check.choice("depth", depth, (1, 2))
+    _check.integer("steps", steps, 1)
+    _check.integer("width", width, 1)
     if depth == 2 and method != "maml":
         raise ValueError(f"depth 2 is deep linear maml; {method} learns P on the shallow model "
                          "(use depth 1)")
     if depth == 2 and steps != 1:
         raise ValueError(f"depth 2 has the closed form for steps = 1 only, got steps={steps}")
-    if steps < 1 or width < 1:
-        raise ValueError(f"steps and width must be >= 1, got steps={steps}, width={width}")
 
 
 def meta_train(rng, *, sigma, method="maml", depth=1, width=None, alpha=0.5, steps=1, mu=None,

@@ -9,7 +9,7 @@ reductions; the timing ratio measures what vectorisation buys.
 import numpy as np
 
 from .. import _check
-from . import closed, models, optim
+from . import closed, optim
 from .simulate import check_divergence, linear_setup
 from .tasks import LinearTasks, linear_batch
 

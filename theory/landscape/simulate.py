@@ -234,9 +234,10 @@ def meta_train(rng, *, model="linear", depth=2, method="maml", steps=1, alpha=0.
         theta = get_params(state)
         step = theta[-1][:, None] if method == "metasgd" else alpha
         with np.errstate(over="ignore", invalid="ignore"):
-            loss, grads = _meta_step(rng, model, theta[:n_model], step, tasks, exact, population,
-                                     shots, restarts, meta_batch, weight, steps, method,
-                                     gradients)
+            batch = exact if exact is not None else _sample(
+                rng, model, tasks, (restarts, meta_batch), population=population, shots=shots)
+            loss, grads = _meta_step(theta[:n_model], step, batch, model=model, method=method,
+                                     steps=steps, gradients=gradients, weight=weight)
         if on_divergence == "raise":
             check_divergence(i, loss, grads, theta)
         else:
@@ -265,25 +266,29 @@ def meta_train(rng, *, model="linear", depth=2, method="maml", steps=1, alpha=0.
                np.array(effs), diverged)
 
 
-def _meta_step(rng, model, theta, step, tasks, exact, population, shots, restarts, meta_batch,
-               weight, steps, method, gradients):
-    """Meta-loss per restart ``(R,)`` and its gradient (tuple of ``(R,)``) on one meta-batch."""
+def _sample(rng, model, tasks, shape, *, population, shots):
+    """A meta-batch of ``shape`` = (restarts, meta_batch) tasks drawn from ``tasks``."""
+    if model == "logistic":
+        return tasks.sample(rng, shape, shots)
+    return linear_batch(tasks, rng, shape, population=population, shots=shots)
+
+
+def _meta_step(theta, step, batch, *, model, method, steps, gradients, weight):
+    """Meta-loss per restart ``(R,)`` and its gradient (tuple of ``(R,)``) on one meta-batch,
+    its tasks weighted by ``weight``."""
     k = 0 if method == "multitask" else steps
     if model == "logistic":
-        batch = tasks.sample(rng, (restarts, meta_batch), shots)
         if method == "metasgd":
             def f(th, beta):
                 return logistic_task_losses(th, beta[:, None], batch, k, False) @ weight
             vjp, loss = make_vjp(f, argnum=(0, 1))(theta, step[:, 0])
-            g_theta, g_beta = vjp(np.ones(restarts))
+            g_theta, g_beta = vjp(np.ones(np.shape(loss)))
             return loss, g_theta + (g_beta,)
 
         def f(th):
             return logistic_task_losses(th, step, batch, k, method == "fomaml") @ weight
         vjp, loss = make_vjp(f)(theta)
-        return loss, vjp(np.ones(restarts))
-    batch = exact if exact is not None else linear_batch(tasks, rng, (restarts, meta_batch),
-                                                         population=population, shots=shots)
+        return loss, vjp(np.ones(np.shape(loss)))
     w = tuple(wj[:, None] for wj in theta)
     loss, grads = linear_task_grads(w, step, batch, steps, method, gradients)
     return loss @ weight, tuple(g @ weight for g in grads)

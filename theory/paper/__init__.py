@@ -16,9 +16,12 @@ records    record paths, ``status(run)``, ``write_outcome``, ``lr_winners``, ``a
            ``copy_checkpoints``
 execute    ``train_run`` (the one task), ``executor`` (LocalCluster, a scheduler address, or
            serial), ``execute_all``, ``run_sweep``
-cells      ``cells(results_dir, dataset) -> {(method, layers): cell}``, ``summarise``
-verdicts   ``claims(cells) -> [Claim]``, ``compare``
-render     ``render(results_dir)``: markdown tables, paper beside ours, and verdicts
+cells      ``grouped(results_dir, dataset) -> {budget: {(method, layers): cell}}``,
+           ``cells(..., budget=)``, ``preferred`` (the budget a claim or figure reads),
+           ``summarise``, ``curve`` and ``adaptation`` (adaptation curves)
+verdicts   ``claims(cells) -> [Claim]``, ``adaptation_claim(curves)``, ``compare``
+render     ``render(results_dir)``: markdown tables per dataset and budget, paper beside
+           ours, and verdicts
 repro      ``update(paper_repro.md, README.md, results_dir)``: the generated rows and block
 cli        ``main(argv)``
 """

@@ -13,7 +13,18 @@ A cell aggregates its seeds (``summarise``): the mean test accuracy in %, with a
 half-width that is Student's t over the seed means when there are several seeds
 (``"interval": "seeds"``) and, for a single seed, that run's own interval over its test
 episodes (``"interval": "episodes"``; it ignores seed-to-seed variance, and is ``None`` when
-the run had one test episode).
+the run had one test episode). A cell of early-stopped runs (records with ``"stopped"``)
+also has ``"stopped"``: the median iteration its seeds stopped at and how many stopped on a
+plateau or at the cap.
+
+Cells never mix budgets: ``grouped`` splits the records by ``sweep.budget`` (``None`` for a
+record not written by the sweep) and ``cells(..., budget=)`` returns one budget's cells. A claim
+or figure reads the budget ``preferred`` for its cells: the most thorough budget (``ORDER``:
+``full``, ``converged``, ``cpu``, then any other, then ``None``) in which every cell it needs
+has a result, else the most thorough one that has any of them. Search points
+(``sweep.table == "lr-search"``) are never table cells. ``curve(cell)`` is a cell's
+adaptation curve (test accuracy after k inner steps, from records with ``"adaptation"``),
+aggregated over seeds per k exactly like the cell itself.
 """
 
 import glob
@@ -24,11 +35,17 @@ import os
 import numpy as np
 from scipy import stats
 
+from theory.paper import numbers, records
 from theory.paper import plan as planning
-from theory.paper import records
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_DIR = os.path.join(ROOT, "results")  # the checkout's, wherever Python was started
+ORDER = ("full", "converged", "cpu")          # budgets, most thorough first
+TABLE1_KEYS = tuple((m, n) for m in numbers.TABLE1_METHODS for n in numbers.TABLE1_LAYERS)
+TABLE2_KEYS = tuple((m, 2) for m in numbers.TABLE2_METHODS)
+ADAPTATION_KEYS = (("maml", 2), ("linnet", 2), ("kfo", 2), ("maml", 4))
+"""The cells of the paper's Table 1 and Table 2 (Omniglot figures, claims C7 and C8) and the
+models of the adaptation curves (figure ``adaptation_cnn``, claim C12)."""
 
 
 def percent(accuracy):
@@ -52,11 +69,17 @@ def summarise(runs):
         scale = 100.0 if test["accuracy"] <= 1.0 else 1.0  # ci95 shares accuracy's unit
         # one test episode has no interval (the engine records ``None``): unknown, not zero
         half = None if test.get("ci95") is None else scale * float(test["ci95"])
-    return {"accuracy": float(accs.mean()), "ci95": half, "seeds": len(accs),
-            "interval": "seeds" if len(accs) > 1 else "episodes",
-            "episodes": int(sum(r["test"].get("episodes", 0) for r in runs)),
-            "iterations": sorted({r["config"].get("iterations") for r in runs} - {None}),
-            "files": [_shown(r["path"]) for r in runs]}
+    out = {"accuracy": float(accs.mean()), "ci95": half, "seeds": len(accs),
+           "interval": "seeds" if len(accs) > 1 else "episodes",
+           "episodes": int(sum(r["test"].get("episodes", 0) for r in runs)),
+           "iterations": sorted({r["config"].get("iterations") for r in runs} - {None}),
+           "files": [_shown(r["path"]) for r in runs]}
+    stops = [r["stopped"] for r in runs if isinstance(r.get("stopped"), dict)]
+    if stops:
+        reasons = [s.get("reason") for s in stops]
+        out["stopped"] = {"median": float(np.median([s["iteration"] for s in stops])),
+                          "plateau": reasons.count("plateau"), "cap": reasons.count("cap")}
+    return out
 
 
 def _shown(path):
@@ -94,27 +117,75 @@ def load(results_dir):
     return found
 
 
-def cells(results_dir, dataset, *, ways=5, shots=5):
-    """``{(method, layers): cell}`` of ``dataset`` from every record under ``results_dir``:
-    ``cell`` is ``summarise``'s summary plus ``"failed"`` (failure records) and ``"records"``
-    (the engine records, each with its ``"path"``), or only ``{"failed": n}`` when every seed
-    failed."""
+def budget_of(record):
+    """The sweep budget a record was written by (``None``: not by the sweep)."""
+    return (record.get("sweep") or {}).get("budget")
+
+
+def ordered(names):
+    """Budget names most thorough first: ``ORDER``, then others by name, then ``None``."""
+    def rank(name):
+        return (name is None, ORDER.index(name) if name in ORDER else len(ORDER), str(name))
+    return sorted(names, key=rank)
+
+
+def grouped(results_dir, dataset, *, ways=5, shots=5):
+    """``{budget: {(method, layers): cell}}`` of ``dataset`` from every record under
+    ``results_dir``, budgets ``ordered``: ``cell`` is ``summarise``'s summary plus ``"failed"``
+    (failure records) and ``"records"`` (the engine records, each with its ``"path"``), or
+    only ``{"failed": n}`` when every seed failed. Search points are left out."""
     runs, failed = {}, {}
     for rec in load(results_dir):
         cfg = rec["config"]
-        if (cfg.get("dataset"), cfg.get("ways"), cfg.get("shots")) != (dataset, ways, shots):
+        if (cfg.get("dataset"), cfg.get("ways"), cfg.get("shots")) != (dataset, ways, shots) \
+                or (rec.get("sweep") or {}).get("table") == "lr-search":
             continue
-        key = (planning.method_of(cfg), cfg.get("layers"))
+        key = (budget_of(rec), planning.method_of(cfg), cfg.get("layers"))
         if rec["kind"] == records.FAILED:
             failed[key] = failed.get(key, 0) + 1
         else:
             runs.setdefault(key, []).append(rec)
     out = {}
     for key in set(runs) | set(failed):
-        out[key] = dict(summarise(runs.get(key, [])) or {}, failed=failed.get(key, 0))
+        cell = dict(summarise(runs.get(key, [])) or {}, failed=failed.get(key, 0))
         if key in runs:
-            out[key]["records"] = runs[key]
-    return out
+            cell["records"] = runs[key]
+        out.setdefault(key[0], {})[key[1:]] = cell
+    return {b: out[b] for b in ordered(out)}
+
+
+def cells(results_dir, dataset, *, ways=5, shots=5, budget=None):
+    """``{(method, layers): cell}`` of ``dataset`` (``grouped``) from the records of
+    ``budget``; without ``budget``, of every record, which must then all be of one budget
+    (``ValueError`` naming the budgets found: cells of two budgets are never mixed)."""
+    groups = grouped(results_dir, dataset, ways=ways, shots=shots)
+    if budget is None:
+        if len(groups) > 1:
+            raise ValueError(f"records of budgets {list(groups)} for {dataset} under "
+                             f"{results_dir}: give budget= (cells never mix budgets)")
+        return next(iter(groups.values()), {})
+    return groups.get(budget, {})
+
+
+def preferred(groups, keys, ok=None):
+    """The budget of ``groups`` (``{budget: {key: value}}``) whose values satisfy ``ok``
+    (default ``has_result``) for every key of ``keys``, most thorough first; else the most
+    thorough budget where any key does; ``None`` when no budget has any."""
+    ok = has_result if ok is None else ok
+    names = ordered(groups)
+    for test in (all, any):
+        for name in names:
+            if test(ok(groups[name].get(k)) for k in keys):
+                return name
+    return None
+
+
+def choose(results_dir, dataset, keys):
+    """``(budget, cells)`` of ``dataset`` in the budget ``preferred`` for ``keys`` (``(None,
+    {})`` when no record has any of them)."""
+    groups = grouped(results_dir, dataset)
+    name = preferred(groups, keys)
+    return name, groups.get(name, {})
 
 
 def summary(cell):
@@ -130,10 +201,65 @@ def has_result(cell):
     return cell is not None and "accuracy" in cell
 
 
-def budgets(found):
-    """The distinct ``(budget, hidden, iterations, test episodes)`` of the records of the
-    cells ``found`` (``cells``)."""
-    keys = {(rec.get("sweep", {}).get("budget"), rec["config"].get("hidden"),
-             rec["config"].get("iterations"), rec["test"].get("episodes"))
-            for cell in found.values() for rec in cell.get("records", ())}
-    return sorted(keys, key=str)
+def setup(found):
+    """What the records of the cells ``found`` were run with: ``{"hidden", "iterations",
+    "patience", "val_every", "val_episodes", "test_episodes"}`` (each a sorted list of the
+    distinct values; ``patience`` lists only values >= 1, so it is empty for fixed-length
+    runs) and ``"stopped"`` (``[iteration]`` of the early-stopped runs) and ``"reasons"``
+    (``{"plateau": n, "cap": n}``)."""
+    recs = [r for cell in found.values() for r in cell.get("records", ())]
+    out = {k: sorted({r["config"].get(k) for r in recs} - {None})
+           for k in ("hidden", "iterations", "val_every", "val_episodes")}
+    out["patience"] = sorted({r["config"].get("patience") or 0 for r in recs} - {0})
+    out["test_episodes"] = sorted({r["test"].get("episodes") for r in recs} - {None})
+    stops = [r["stopped"] for r in recs if isinstance(r.get("stopped"), dict)]
+    out["stopped"] = sorted(s["iteration"] for s in stops)
+    out["reasons"] = {why: sum(s.get("reason") == why for s in stops) for why in ("plateau", "cap")}
+    return out
+
+
+def curve(cell):
+    """The adaptation curve of a cell: ``{"steps", "accuracy", "ci95", "seeds", "interval",
+    "episodes", "split", "files", "steps_to_90"}`` with, per number of inner steps k,
+    ``summarise`` over the seeds whose records have ``"adaptation"`` (accuracy in %), and the fewest steps after
+    which the mean has made 90 % of its gain from the first to the last step; ``None`` if no
+    record has a curve.
+    ``ValueError`` naming the file when a record's curve is damaged or its steps differ from
+    the other seeds'."""
+    recs = [r for r in (cell or {}).get("records", ()) if r.get("adaptation")]
+    if not recs:
+        return None
+    steps = recs[0]["adaptation"].get("steps")
+    for r in recs:
+        a = r["adaptation"]
+        if not steps or a.get("steps") != steps or any(
+                not isinstance(a.get(k), list) or len(a[k]) != len(steps)
+                for k in ("accuracy", "ci95")):
+            raise ValueError(f"results file {r['path']}: adaptation needs steps, accuracy and "
+                             f"ci95 of one length, with the steps of the other seeds {steps}")
+    per_k = [summarise([{"test": {"accuracy": r["adaptation"]["accuracy"][i],
+                                  "ci95": r["adaptation"]["ci95"][i],
+                                  "episodes": r["adaptation"].get("episodes", 0)},
+                         "config": r["config"], "path": r["path"]} for r in recs])
+             for i in range(len(steps))]
+    return {"steps": list(steps), "accuracy": [s["accuracy"] for s in per_k],
+            "ci95": [s["ci95"] for s in per_k], "seeds": len(recs),
+            "interval": per_k[0]["interval"], "episodes": per_k[0]["episodes"],
+            "split": recs[0]["adaptation"].get("split"), "files": per_k[0]["files"],
+            "steps_to_90": _steps_to(steps, [s["accuracy"] for s in per_k], 0.9)}
+
+
+def _steps_to(steps, accuracy, share):
+    """The fewest inner steps after which ``accuracy`` has gained ``share`` of its gain from
+    the first to the last step of ``steps`` (the first step when it gains nothing)."""
+    target = accuracy[0] + share * (accuracy[-1] - accuracy[0])
+    return next(k for k, acc in zip(steps, accuracy, strict=True) if acc >= target - 1e-9)
+
+
+def adaptation(results_dir, dataset="omniglot", keys=ADAPTATION_KEYS):
+    """``(budget, {key: curve or None})`` of the models ``keys`` of ``dataset``, in the budget
+    ``preferred`` for their curves (``(None, {key: None})`` when no record has one)."""
+    groups = {name: {k: curve(found.get(k)) for k in keys}
+              for name, found in grouped(results_dir, dataset).items()}
+    name = preferred(groups, keys, ok=lambda c: c is not None)
+    return name, groups.get(name, dict.fromkeys(keys))

@@ -23,7 +23,8 @@ import tempfile
 
 from tqdm.auto import tqdm
 
-from theory.engine import data, stopping
+from theory.engine import checkpoint, data, stopping
+from theory.engine import config as run_config
 from theory.engine import evaluate as evaluation
 from theory.engine import train as training
 from theory.paper import plan as planning
@@ -83,12 +84,12 @@ def adaptation(run, out_dir):
     episodes (the first ones of the run's own test episodes), from its best-validation
     parameters (its last ones without early stopping)."""
     best = os.path.join(out_dir, stopping.BEST)
-    config, meta_params, opt_obj, _ = training.restore(
+    config, meta_params, opt_obj, _ = checkpoint.restore(
         best if os.path.exists(best) else os.path.join(out_dir, training.CHECKPOINT))
     test = data.load(config["dataset"], config["data"], split="test",
                      split_by=config["split_by"])
     curve = evaluation.adaptation_curve(meta_params, test,
-                                        training.episode_rng(config["seed"], "test"),
+                                        run_config.episode_rng(config["seed"], "test"),
                                         config=config, metaopt=opt_obj,
                                         steps=range(run["curve"]["steps"] + 1),
                                         episodes=run["curve"]["episodes"])

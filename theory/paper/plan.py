@@ -5,7 +5,7 @@ the budget's lr grid, best final validation accuracy), ``table-a`` (paper Table 
 MAML w/ LinNet at 2/3/4/6 layers), ``table-b`` (Table 2: meta-optimizers on 2 layers) and
 ``checkpoints`` (Omniglot 20-way 1-shot MAML). A run is a dict ``{table, dataset, method,
 layers, seed, name, config, keep_checkpoint}``; ``config`` is an engine config
-(``theory.engine.train.make_config``) and ``method`` a key of ``METHODS``, the one method
+(``theory.engine.config.make_config``) and ``method`` a key of ``METHODS``, the one method
 vocabulary of ``theory.paper`` and ``theory.figures``. ``BUDGETS`` is the one table of budgets:
 each row sets the model, the run lengths, the search grid and, optionally, the default plan
 (``datasets``, ``tables``, ``methods``, ``layers``). Record paths, status and search winners:
@@ -39,7 +39,7 @@ _TINY = {"hidden": 4, "iterations": 4, "val_every": 2, "val_episodes": 4, "test_
          "seeds": 1, "deep_seeds": 1, "meta_batch": 2, "query": 2, "steps": 1,
          "lr_iterations": 2, "lr_val_episodes": 4, "lr_inner": (0.1, 0.4), "lr_meta": (0.003,),
          "default_lr": (0.4, 0.003), "lr_20w": ((0.4,), (0.003,))}
-# The engine config keys (``theory.engine.train.DEFAULTS``) a budget row passes to every run
+# The engine config keys (``theory.engine.config.DEFAULTS``) a budget row passes to every run
 # (those it has); ``meta_batch``, ``query`` and ``steps`` (optional in a row) override
 # ``SETTING``.
 RUN_KEYS = ("hidden", "iterations", "val_every", "val_episodes", "test_episodes", "patience",
@@ -302,8 +302,9 @@ def run_id(run):
 def estimate_seconds(run):
     """Estimated seconds of ``run`` on one idle core (single-thread BLAS), from ``COST``: a
     run with early stopping is counted at its cap (an upper bound); a study at every grid
-    point's first rung plus, for ``1 / reduction`` of them and one more, the rest of the way
-    (asynchronous successive halving cannot prune the first points it sees)."""
+    point's first rung plus, for two thirds of them, the rest of the way (asynchronous
+    successive halving cannot prune the first points it sees: 4 of the 6 points of the first
+    Omniglot study went the whole way)."""
     cfg = run["config"]
     scale = (cfg["hidden"] / 16) ** 1.6 * cfg["meta_batch"] / 16 * cfg["steps"] / 5 \
         * COST["method"][run["method"]] * (COST["ways20"] if cfg["ways"] == 20 else 1.0)
@@ -311,7 +312,7 @@ def estimate_seconds(run):
     if "study" in run:
         spec = run["study"]
         n = len(spec["grid"]["inner_lr"]) * len(spec["grid"]["meta_lr"])
-        longer = min(n, -(-n // spec["reduction"]) + 1)
+        longer = -(-2 * n // 3)
         iterations = n * spec["rung"] + longer * (cfg["iterations"] - spec["rung"])
         rounds = -(-iterations // cfg["val_every"])
     episodes = cfg["test_episodes"] + cfg["val_episodes"] * rounds

@@ -1,11 +1,17 @@
 """Markdown of the paper's tables: paper beside ours per cell, and the ordering verdicts.
 
-Our cells come from ``theory.paper.cells.cells``, the paper's from ``theory.paper.numbers``;
-a cell's text says what its ± is over (seeds or one seed's test episodes) and a verdict that
-rests on single-seed cells says so (``theory.paper.verdicts``). A dataset whose data is not on
-this machine (CIFAR-FS, mini-ImageNet) shows the paper's numbers beside "not run: the data is
-not on this machine" and the command that fills its cells.
+Our cells come from ``theory.paper.cells``, the paper's from ``theory.paper.numbers``. Each
+dataset shows the tables and verdicts of every budget that has records of it, most thorough
+first (``cells.ORDER``), each under a line saying what its runs were (``budget_text``: width,
+iterations or early stopping with its cap and where the runs stopped, test episodes); cells
+of two budgets never meet in one table or verdict. A cell's text says what its ± is over
+(seeds or one seed's test episodes) and a verdict that rests on single-seed cells says so
+(``theory.paper.verdicts``). A dataset whose data is not on this machine (CIFAR-FS,
+mini-ImageNet) shows the paper's numbers beside "not run: the data is not on this machine" and
+the commands that fill its cells (``FILL_BUDGETS``).
 """
+
+import numpy as np
 
 from theory.engine.data import cifarfs, miniimagenet
 from theory.paper import cells as cellmod
@@ -21,10 +27,51 @@ INTERVALS = ("± is a 95 % interval: over seeds (Student's t) where n ≥ 2; whe
              "over seeds) and, within noise, how many seeds per cell would settle it.")
 
 
-def fill_command(dataset, budget_name="cpu"):
+FILL_BUDGETS = ("converged", "cpu")   # offered for cells not run: to a plateau, or minutes
+
+
+def fill_command(dataset, budget_name=FILL_BUDGETS[0]):
     """The sweep command that fills ``dataset``'s cells (``PATH``: ``DATA_LAYOUT``)."""
     data = f" --data {dataset}=PATH" if dataset in planning.NEEDS_PATH else ""
     return f"python -m theory.paper run --budget {budget_name} --datasets {dataset}{data}"
+
+
+def fill_text(dataset):
+    """``"`<converged command>` (or `<cpu command>`: minutes per run)"``."""
+    first, *rest = FILL_BUDGETS
+    return f"`{fill_command(dataset, first)}`" + "".join(
+        f" (or `{fill_command(dataset, b)}`: minutes per run)" for b in rest)
+
+
+def budget_label(name):
+    """A budget as text: ``"`cpu`"``, or what a record without a sweep budget is."""
+    return "none (records not written by the sweep)" if name is None else f"`{name}`"
+
+
+def budget_text(name, found):
+    """What the runs of the cells ``found`` of budget ``name`` were (``cells.setup``)."""
+    s = cellmod.setup(found)
+
+    def join(values):
+        return "/".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values) or "?"
+
+    parts = [f"hidden {join(s['hidden'])}"]
+    if s["patience"]:
+        rounds = join(s["patience"])
+        parts.append(f"early stopping after {rounds} validation round"
+                     f"{'' if rounds == '1' else 's'} without a better one "
+                     f"({join(s['val_episodes'])} episodes, one round every "
+                     f"{join(s['val_every'])} meta-iterations), cap {join(s['iterations'])} "
+                     "meta-iterations, tested on the best-validation parameters")
+        if stops := s["stopped"]:
+            median = float(np.median(stops))
+            parts.append(f"stopped at meta-iteration {median:g} (median; {stops[0]}-"
+                         f"{stops[-1]}): {s['reasons']['plateau']} of {len(stops)} runs on "
+                         f"a plateau, {s['reasons']['cap']} at the cap")
+    else:
+        parts.append(f"{join(s['iterations'])} meta-iterations")
+    parts.append(f"{join(s['test_episodes'])} test episodes per seed")
+    return f"{budget_label(name)}: " + ", ".join(parts)
 
 
 def ours_text(cell, dataset=None):
@@ -37,7 +84,8 @@ def ours_text(cell, dataset=None):
         return f"failed ({cell['failed']} seeds)"
     half = "?" if cell["ci95"] is None else f"{cell['ci95']:.1f}"
     over = "t over seeds" if cell["seeds"] > 1 else "test episodes only"
-    return f"{cell['accuracy']:.1f} ± {half} (n={cell['seeds']}, {over}{failed})"
+    stop = f", median stop {cell['stopped']['median']:g}" if cell.get("stopped") else ""
+    return f"{cell['accuracy']:.1f} ± {half} (n={cell['seeds']}, {over}{stop}{failed})"
 
 
 def paper_text(dataset, method, layers=2, table="table-b"):
@@ -49,8 +97,8 @@ def paper_text(dataset, method, layers=2, table="table-b"):
     return "—" if value is None else numbers.PRINTED[key]
 
 
-def _tables(found, dataset, mark):
-    lines = [f"{mark} {dataset}: MAML vs MAML w/ LinNet (5-way 5-shot, accuracy %)\n",
+def _tables(found, dataset, mark, where=""):
+    lines = [f"{mark} {dataset}{where}: MAML vs MAML w/ LinNet (5-way 5-shot, accuracy %)\n",
              "| method | " + " | ".join(f"{n} layers: paper | ours"
                                        for n in planning.TABLE_A_LAYERS) + " |",
              "|---|" + "---|---|" * len(planning.TABLE_A_LAYERS)]
@@ -58,41 +106,49 @@ def _tables(found, dataset, mark):
         lines.append(f"| {numbers.LABEL[m]} | " + " | ".join(
             f"{paper_text(dataset, m, n, 'table-a')} | {ours_text(found.get((m, n)), dataset)}"
             for n in planning.TABLE_A_LAYERS) + " |")
-    lines += [f"\n{mark} {dataset}: meta-optimizers on 2 layers (5-way 5-shot, accuracy %)\n",
-              "| method | paper | ours |", "|---|---|---|"]
+    lines += [f"\n{mark} {dataset}{where}: meta-optimizers on 2 layers (5-way 5-shot, "
+              "accuracy %)\n", "| method | paper | ours |", "|---|---|---|"]
     for m in planning.TABLE_B_METHODS:
         lines.append(f"| {numbers.LABEL[m]} | {paper_text(dataset, m)} | "
                      f"{ours_text(found.get((m, 2)), dataset)} |")
     return lines
 
 
+def _section(found, dataset, name, mark):
+    """One budget's tables and verdicts of ``dataset``."""
+    where = f", budget {budget_label(name)}"
+    lines = [f"{numbers.DATASET_LABEL[dataset]} at budget {budget_text(name, found)}.\n"]
+    lines += _tables(found, dataset, mark, where)
+    lines += [f"\n{mark} {dataset}{where}: ordering claims\n",
+              "| claim | verdict | detail |", "|---|---|---|"]
+    for claim in verdicts.claims(found):
+        lines.append(f"| {claim.claim} | {claim.verdict_text()} | {claim.detail} |")
+    return lines + [""]
+
+
 def render(results_dir, datasets=planning.DATASETS, budget_name=None, level=2):
-    """Markdown of both tables and the claim verdicts for every dataset; the header states
-    ``budget_name``'s preset if given, and each dataset the budgets found in its records;
-    ``level``: the heading level of the sections."""
+    """Markdown of both tables and the claim verdicts for every dataset and every budget that
+    has records of it (module docstring); the header states ``budget_name``'s preset if
+    given; ``level``: the heading level of the sections."""
     lines, mark = [], "#" * level
     if budget_name is not None:
         b = planning.budget(budget_name)
-        lines.append(f"Budget `{budget_name}`: hidden {b['hidden']}, {b['iterations']} "
+        length = (f"early stopping (patience {b['patience']}), cap {b['iterations']}"
+                  if b.get("patience") else f"{b['iterations']}")
+        lines.append(f"Budget `{budget_name}` preset: hidden {b['hidden']}, {length} "
                      f"meta-iterations, {b['test_episodes']} test episodes, "
-                     f"{b['seeds']} seeds (2 layers), {b['deep_seeds']} (deeper). {INTERVALS}\n")
+                     f"{b['seeds']} seeds (2 layers), {b['deep_seeds']} (deeper).")
+    lines.append(f"{INTERVALS}\n")
     for dataset in datasets:
-        found = cellmod.cells(results_dir, dataset)
-        if seen := cellmod.budgets(found):
-            lines.append(f"Records of {dataset}: " + "; ".join(
-                f"budget {b}, hidden {h}, {it} meta-iterations, {ep} test episodes"
-                for b, h, it, ep in seen) + ".\n")
-        lines += _tables(found, dataset, mark)
-        if not found:
-            if dataset in planning.NEEDS_PATH:
-                lines.append(f"\nEvery cell of {numbers.DATASET_LABEL[dataset]}: "
-                             f"`{fill_command(dataset)}` then `python -m theory.paper repro`, "
-                             f"with PATH {DATA_LAYOUT[dataset]}.")
-            lines.append("")
+        groups = cellmod.grouped(results_dir, dataset)
+        for name, found in groups.items():
+            lines += _section(found, dataset, name, mark)
+        if groups:
             continue
-        lines += [f"\n{mark} {dataset}: ordering claims\n",
-                  "| claim | verdict | detail |", "|---|---|---|"]
-        for claim in verdicts.claims(found):
-            lines.append(f"| {claim.claim} | {claim.verdict_text()} | {claim.detail} |")
+        lines += _tables({}, dataset, mark)
+        if dataset in planning.NEEDS_PATH:
+            lines.append(f"\nEvery cell of {numbers.DATASET_LABEL[dataset]}: "
+                         f"{fill_text(dataset)}, then `python -m theory.paper repro`, with "
+                         f"PATH {DATA_LAYOUT[dataset]}.")
         lines.append("")
     return "\n".join(lines)

@@ -1,18 +1,22 @@
 """Write the sweep's records into ``paper_repro.md`` and the README's results block.
 
 ``paper_repro.md`` has one row per cell of the paper's Tables 1 and 2, all 39 (ids
-``T1/<dataset>/<method>/<layers>``, ``T2/<dataset>/<method>``), and one per CNN claim (``C7``:
-LinNet vs depth, ``C8``: meta-optimizers) and table figure (``F5``, ``F6``). ``repro_rows``
-builds those rows from ``results/`` (``cells.cells``, the figures' reader too); ``update``
-puts them in place of the rows with the same id and leaves every other line alone. The
-README's results block (between ``BEGIN``/``END`` markers) is ``render.render`` of every
-dataset. ``tests/test_paper_repro.py`` checks that the committed files equal what ``update``
+``T1/<dataset>/<method>/<layers>``, ``T2/<dataset>/<method>``), one per CNN claim (``C7``:
+LinNet vs depth, ``C8``: meta-optimizers, ``C12``: adaptation curves) and one per CNN figure
+(``F5``, ``F6``, ``F9``). ``repro_rows`` builds those rows from ``results/`` (``cells``, the
+figures' reader too); each row reads the budget ``cells.preferred`` for its cells (a T row:
+its one cell; a claim and its figure: all the cells they need) and names it. ``update`` puts
+the rows in place of the rows with the same id and leaves every other line alone. The README's
+results block (between ``BEGIN``/``END`` markers) is ``render.render`` of every dataset and
+budget. ``tests/test_paper_repro.py`` checks that the committed files equal what ``update``
 writes from the committed results, so the prose cannot drift from the JSON.
 
 The numbers of a C row are backticked and name their source (``figure:json key``) in the
-``results/figures/`` JSON of figures 5 and 6, which ``python -m theory.figures`` rebuilds from the
-same cells.
+``results/figures/`` JSON of figures 5, 6 and ``adaptation_cnn``, which ``python -m
+theory.figures`` rebuilds from the same cells and the same budget choice.
 """
+
+import os
 
 from theory import _io
 from theory.paper import cells as cellmod
@@ -21,44 +25,59 @@ from theory.paper import plan as planning
 
 BEGIN = "<!-- tables: python -m theory.paper repro -->"
 END = "<!-- end of tables -->"
-RUN = "python -m theory.paper run --budget cpu --checkpoints"
+ADAPTATION_STEPS = (0, 1, 5, 10)   # the inner steps whose accuracy claim C12 quotes
 
 
-def _budget(cell):
-    """The budget text of a cell from its records (every seed shares one config)."""
+def run_command(budget_name):
+    """The sweep command of ``budget_name`` (the one that fills the cells of this machine)."""
+    return f"python -m theory.paper run --budget {budget_name}"
+
+
+def _budget(key, cell, name):
+    """The budget text of a cell of budget ``name`` from its records (every seed shares one
+    config): ``render.budget_text`` with the learning rates and the training time."""
     recs = cell["records"]
     cfg, info = recs[0]["config"], recs[0].get("sweep", {})
     walls = [r["wall_time_s"] for r in recs if "wall_time_s" in r]
     wall = f", {sum(walls) / len(walls) / 60:.1f} min training per seed" if walls else ""
-    return (f"`{info.get('budget')}`: hidden {cfg['hidden']}, {cfg['iterations']} "
-            f"meta-iterations, inner lr {cfg['inner_lr']:g}, meta lr {cfg['meta_lr']:g} "
-            f"({info.get('lr_source', '?')}), {recs[0]['test']['episodes']} test episodes per "
-            f"seed{wall}")
+    return (f"{render.budget_text(name, {key: cell})}, inner lr {cfg['inner_lr']:g}, meta lr "
+            f"{cfg['meta_lr']:g} ({info.get('lr_source', '?')}){wall}")
 
 
-def _cell_row(row_id, setting, dataset, method, layers, cell, quoted, claim):
+def _records(cell, results_dir, method, layers):
+    """The glob of a cell's record files, as ``results/<folder>/<method>-L<layers>-s*.json``."""
+    folder = os.path.dirname(os.path.relpath(cell["records"][0]["path"], results_dir))
+    return "/".join(["results", *folder.split(os.sep), f"{method}-L{layers}-s*.json"])
+
+
+def _cell_row(row_id, setting, dataset, key, groups, quoted, claim, results_dir):
+    method, layers = key
     printed = render.paper_text(dataset, method, layers,
                                 "table-b" if row_id.startswith("T2/") else "table-a")
+    name = cellmod.preferred(groups, [key]) or next((b for b in groups if key in groups[b]),
+                                                    None)
+    cell = groups.get(name, {}).get(key)
     if not cellmod.has_result(cell):
         if dataset in planning.NEEDS_PATH:
             command = render.fill_command(dataset)
-            why = (f"{render.ABSENT}; with PATH {render.DATA_LAYOUT[dataset]}, `{command}` "
-                   "then `python -m theory.paper repro` fills it")
+            why = (f"{render.ABSENT}; with PATH {render.DATA_LAYOUT[dataset]}, "
+                   f"{render.fill_text(dataset)}, then `python -m theory.paper repro` fills it")
         else:
-            command = RUN
-            failed = f" ({cell['failed']} seed(s) failed)" if cell else ""
-            why = f"not run: no record under `results/` yet{failed}; `{RUN}` runs it"
+            command = run_command(render.FILL_BUDGETS[0])
+            failed = (f" ({cell['failed']} seed(s) of budget {render.budget_label(name)} "
+                      "failed)") if cell else ""
+            why = f"not run: no record under `results/` yet{failed}; `{command}` runs it"
         return f"| {row_id} | {setting} | {printed} | not run | `{command}` | — | {why} |"
-    table = "table-a" if method in planning.TABLE_A_METHODS else "table-b"
-    files = f"results/{table}/{dataset}/{method}-L{layers}-s*.json"
     verdict = (f"measured: ours − paper = {cell['accuracy'] - quoted:+.1f} points at a "
                f"budget far below the paper's, so only the ordering is judged ({claim})")
-    return (f"| {row_id} | {setting} | {printed} | {render.ours_text(cell)} | `{RUN}` "
-            f"(records: `{files}`) | {_budget(cell)} | {verdict} |")
+    return (f"| {row_id} | {setting} | {printed} | {render.ours_text(cell)} | "
+            f"`{run_command(name)}` (records: `{_records(cell, results_dir, method, layers)}`)"
+            f" | {_budget(key, cell, name)} | {verdict} |")
 
 
-def _claim_verdict(found):
-    """The row verdict of claims ``found`` (``[verdicts.Claim]``)."""
+def _claim_verdict(found, name):
+    """The row verdict of claims ``found`` (``[verdicts.Claim]``) on cells of budget
+    ``name``."""
     got = [c.verdict for c in found]
     single = sorted({k for c in found if c.verdict != verdicts.NOT_RUN
                      for k in c.single_seed})
@@ -67,12 +86,13 @@ def _claim_verdict(found):
     if all(v == verdicts.NOT_RUN for v in got):
         return "not run"
     if verdicts.FAILED_CLAIM in got:
-        return f"not reproduced at the `cpu` budget{on_one}"
+        return f"not reproduced at the {render.budget_label(name)} budget{on_one}"
     if verdicts.NOT_RUN in got:
         return "incomplete: some cells not run yet"
     if all(v == verdicts.HELD for v in got):
-        return f"reproduced at the `cpu` budget{on_one}"
-    return f"not contradicted at the `cpu` budget (differences within noise){on_one}"
+        return f"reproduced at the {render.budget_label(name)} budget{on_one}"
+    return (f"not contradicted at the {render.budget_label(name)} budget (differences within "
+            f"noise){on_one}")
 
 
 def _numbers(found, specs):
@@ -89,8 +109,16 @@ def _numbers(found, specs):
     return parts, keys
 
 
-def _claim_rows(found):
-    c2l, cgap, call, ckfo = verdicts.claims(found)
+def _sources(keys):
+    return ", ".join(f"`{k}`" for k in keys) or "—"
+
+
+def _claim_rows(groups):
+    """Rows C7, C8, F5, F6 from ``groups`` (``{budget: cells}`` of Omniglot), each claim and
+    its figure on the budget ``cells.preferred`` for their cells."""
+    name = cellmod.preferred(groups, cellmod.TABLE1_KEYS)
+    found = groups.get(name, {})
+    c2l, cgap, _, _ = verdicts.claims(found)
     parts, keys = _numbers(found, [((m, n), f"linnet_depth:ours.{m}.{i}.accuracy",
                                     f"{numbers.LABEL[m]} {n} layers")
                                    for i, n in enumerate(numbers.TABLE1_LAYERS)
@@ -98,56 +126,112 @@ def _claim_rows(found):
     deepest = f" ({cgap.detail})" if cgap.detail else ""
     c7 = (f"| C7 | On CNNs, LinNet (extra collapsible linear layers) helps MAML most for "
           f"shallow networks; the gap closes with depth | Table 1, see T1 rows | Omniglot "
-          f"test accuracy %: {', '.join(parts)}. LinNet > MAML at 2 layers: "
-          f"{c2l.verdict_text()}{f' ({c2l.detail})' if c2l.detail else ''}; the gain shrinks with depth: {cgap.verdict_text()}{deepest} | "
-          f"{', '.join(f'`{k}`' for k in keys) or '—'} | `{RUN}`, then "
-          f"`python -m theory.figures linnet_depth` | {_claim_verdict([c2l, cgap])} |")
+          f"test accuracy % ({_at(name)}): {', '.join(parts)}. LinNet > MAML at 2 layers: "
+          f"{c2l.verdict_text()}{f' ({c2l.detail})' if c2l.detail else ''}; the gain shrinks "
+          f"with depth: {cgap.verdict_text()}{deepest} | {_sources(keys)} | "
+          f"`{_command(name)}`, then `python -m theory.figures linnet_depth` | "
+          f"{_claim_verdict([c2l, cgap], name)} |")
+    f5 = _figure_row("F5", "LinNet vs CNN depth, paper beside ours", "Table 1 (Omniglot)",
+                     "linnet_depth", _count(found, cellmod.TABLE1_KEYS), "of our cells run",
+                     ("C7", c7))
+    name = cellmod.preferred(groups, cellmod.TABLE2_KEYS)
+    found = groups.get(name, {})
+    _, _, call, ckfo = verdicts.claims(found)
     parts, keys = _numbers(found, [((m, 2), f"meta_optimizers:ours.{m}.accuracy",
                                     numbers.LABEL[m]) for m in numbers.TABLE2_METHODS])
     c8 = (f"| C8 | Meta-optimizers help 2-layer CNNs, KFO best or near best | Table 2, see T2 "
-          f"rows | Omniglot test accuracy %: {', '.join(parts)}. Every meta-optimizer > MAML: "
-          f"{call.verdict_text()} ({call.detail}); KFO best or near best: "
-          f"{ckfo.verdict_text()}{f' ({ckfo.detail})' if ckfo.detail else ''} | {', '.join(f'`{k}`' for k in keys) or '—'} | `{RUN}`, then "
-          f"`python -m theory.figures meta_optimizers` | {_claim_verdict([call, ckfo])} |")
-    return {"C7": c7, "C8": c8,
-            "F5": _figure_row("F5", "LinNet vs CNN depth", "Table 1", "linnet_depth", found,
-                              [(m, n) for m in numbers.TABLE1_METHODS
-                               for n in numbers.TABLE1_LAYERS], ("C7", c7)),
-            "F6": _figure_row("F6", "meta-optimizers on 2-layer CNNs", "Table 2",
-                              "meta_optimizers", found,
-                              [(m, 2) for m in numbers.TABLE2_METHODS], ("C8", c8))}
+          f"rows | Omniglot test accuracy % ({_at(name)}): {', '.join(parts)}. Every "
+          f"meta-optimizer > MAML: {call.verdict_text()} ({call.detail}); KFO best or near "
+          f"best: {ckfo.verdict_text()}{f' ({ckfo.detail})' if ckfo.detail else ''} | "
+          f"{_sources(keys)} | `{_command(name)}`, then `python -m theory.figures "
+          f"meta_optimizers` | {_claim_verdict([call, ckfo], name)} |")
+    f6 = _figure_row("F6", "meta-optimizers on 2-layer CNNs, paper beside ours",
+                     "Table 2 (Omniglot)", "meta_optimizers",
+                     _count(found, cellmod.TABLE2_KEYS), "of our cells run", ("C8", c8))
+    return {"C7": c7, "C8": c8, "F5": f5, "F6": f6}
 
 
-def _figure_row(row_id, title, table, name, found, keys, claim):
-    """A figure's row: how many of its cells have runs, and its claim's verdict."""
-    run = sum(1 for k in keys if cellmod.has_result(found.get(k)))
+def _at(name):
+    return "no run yet" if name is None else f"budget {render.budget_label(name)}"
+
+
+def _command(name):
+    """The sweep command of budget ``name`` (``None``: of the budget that fills cells)."""
+    return run_command(render.FILL_BUDGETS[0] if name is None else name)
+
+
+def _count(found, keys, ok=cellmod.has_result):
+    return sum(1 for k in keys if ok(found.get(k))), len(keys)
+
+
+def _adaptation_rows(results_dir):
+    """Rows C12 and F9: the adaptation curves of ``cells.adaptation`` (Omniglot)."""
+    name, curves = cellmod.adaptation(results_dir)
+    claim = verdicts.adaptation_claim(curves)
+    parts, keys = [], []
+    for (method, layers), c in curves.items():
+        label, where = f"{numbers.LABEL[method]} {layers} layers", f"{method}_L{layers}"
+        if c is None:
+            parts.append(f"{label} not run")
+            continue
+        quoted = [(k, c["steps"].index(k)) for k in ADAPTATION_STEPS if k in c["steps"]]
+        parts.append(f"{label} " + ", ".join(f"k={k} `{c['accuracy'][i]:.1f}`"
+                                             for k, i in quoted)
+                     + f", 90 % of its gain from k={c['steps'][0]} to k={c['steps'][-1]} after "
+                     f"`{c['steps_to_90']}` steps")
+        keys += [f"adaptation_cnn:ours.{where}.accuracy.{i}" for _, i in quoted]
+        keys.append(f"adaptation_cnn:ours.{where}.steps_to_90")
+    detail = f" ({claim.detail})" if name is not None else ""
+    c12 = (f"| C12 | After meta-training, MAML's shallow (2-layer) CNN adapts more slowly than "
+           f"MAML w/ LinNet, KFO or a 4-layer CNN (the paper's mechanism, on CNNs); judged on "
+           f"test accuracy after one inner step, with the steps each model needs for 90 % of "
+           f"its gain stated beside | qualitative: "
+           f"shallow MAML cannot adapt fast; LinNet and meta-optimizers let it | Omniglot "
+           f"5-way 5-shot test accuracy % after k inner steps from the best-validation "
+           f"parameters ({_at(name)}): {'; '.join(parts)}. Every other model > MAML 2 layers "
+           f"after 1 step: {claim.verdict_text()}{detail} | {_sources(keys)} | "
+           f"`{_command(name)}`, then `python -m theory.figures adaptation_cnn` | "
+           f"{_claim_verdict([claim], name)} |")
+    f9 = _figure_row("F9", "adaptation curves on CNNs: test accuracy after k inner steps, "
+                     "MAML at 2 and 4 layers, MAML w/ LinNet and KFO at 2 layers", "— (the CNN "
+                     "counterpart of the paper's failure-mode figure; Omniglot)",
+                     "adaptation_cnn", _count(curves, curves, lambda c: c is not None),
+                     "curves", ("C12", c12))
+    return {"C12": c12, "F9": f9}
+
+
+def _figure_row(row_id, title, paper, name, count, what, claim):
+    """A figure's row: how many of its ``count`` ``(run, total)`` cells or curves have runs,
+    and its claim's verdict."""
     claim_id, claim_row = claim
     verdict = claim_row.rsplit("|", 2)[-2].strip()     # the claim row's last cell
-    return (f"| {row_id} | {title}, paper beside ours | {table} (Omniglot) | "
-            f"`figures/{name}.png` ({run} of {len(keys)} of our cells run) | "
-            f"`python -m theory.figures {name}` | {verdict} ({claim_id}) |")
+    return (f"| {row_id} | {title} | {paper} | `figures/{name}.png` ({count[0]} of "
+            f"{count[1]} {what}) | `python -m theory.figures {name}` | {verdict} "
+            f"({claim_id}) |")
 
 
 def repro_rows(results_dir="results"):
-    """``{row id: markdown row}`` of every table cell and of claims C7 and C8."""
+    """``{row id: markdown row}`` of every table cell, of claims C7, C8, C12 and of figures F5,
+    F6, F9."""
     rows = {}
     for dataset in numbers.DATASETS:
-        found = cellmod.cells(results_dir, dataset)
+        groups = cellmod.grouped(results_dir, dataset)
         label = numbers.DATASET_LABEL[dataset]
         for (d, method, n), quoted in numbers.TABLE1.items():
             if d == dataset:
                 row_id = f"T1/{d}/{method}/{n}"
                 rows[row_id] = _cell_row(row_id, f"{label}, {numbers.LABEL[method]}, "
-                                         f"{n} layers", d, method, n, found.get((method, n)),
-                                         quoted, "C7")
+                                         f"{n} layers", d, (method, n), groups, quoted, "C7",
+                                         results_dir)
         for (d, method), quoted in numbers.TABLE2.items():
             if d == dataset:
                 row_id = f"T2/{d}/{method}"
                 rows[row_id] = _cell_row(row_id, f"{label}, 2-layer CNN, "
-                                         f"{numbers.LABEL[method]}", d, method, 2,
-                                         found.get((method, 2)), quoted, "C8")
+                                         f"{numbers.LABEL[method]}", d, (method, 2), groups,
+                                         quoted, "C8", results_dir)
         if dataset == "omniglot":
-            rows.update(_claim_rows(found))
+            rows.update(_claim_rows(groups))
+    rows.update(_adaptation_rows(results_dir))
     return rows
 
 
@@ -183,8 +267,7 @@ def update(repro="paper_repro.md", readme="README.md", results_dir="results"):
     (atomically); returns the paths that changed."""
     changed = []
     new = {repro: lambda t: rewrite_rows(t, repro_rows(results_dir)),
-           readme: lambda t: rewrite_block(t, render.render(results_dir, budget_name="cpu",
-                                                            level=3))}
+           readme: lambda t: rewrite_block(t, render.render(results_dir, level=3))}
     for path, edit in new.items():
         with open(path) as handle:
             old = handle.read()

@@ -6,7 +6,8 @@ point, in the grid's order, as a short engine run (``run["config"]``) that valid
 ``rung`` meta-iterations. Optuna's ``SuccessiveHalvingPruner`` (asynchronous successive
 halving) stops a point at a rung (``rung``, ``rung * reduction``, ...) when its validation
 accuracy there is not in the top ``1 / reduction`` of the points that reached that rung before
-it; a point's score is its best validation accuracy. A point whose meta-loss diverged scores
+it (a point that reached the last round completes); a point's score is its best validation
+accuracy. A point whose meta-loss diverged scores
 0 and is marked ``diverged``. The winner is the completed point of highest score (the first
 on ties). The test split is never used.
 
@@ -84,7 +85,8 @@ def _objective(trial, run, out_dir, callback):
             callback(iteration, info)
         if "val_accuracy" in info:
             trial.report(info["val_accuracy"], iteration)
-            if trial.should_prune():
+            # a point that has trained the whole way completes: nothing is left to save
+            if iteration < run["config"]["iterations"] and trial.should_prune():
                 raise optuna.TrialPruned()
 
     try:
@@ -118,7 +120,9 @@ def summary(run, study):
             if status != "diverged" else None,
             "error": trial.user_attrs.get("error")}
     ordered = [rows[_key(p)] for p in points(run["study"]["grid"]) if _key(p) in rows]
-    ok = [r for r in ordered if r["state"] == "complete" and r["val_accuracy"] is not None]
+    last = run["config"]["iterations"]
+    ok = [r for r in ordered if r["val_accuracy"] is not None and r["validation"]
+          and r["validation"][-1][0] == last]
     best = max(ok, key=lambda r: r["val_accuracy"]) if ok else None
     spec = run["study"]
     return {"kind": STUDY, "key": run["name"], "dataset": run["dataset"],

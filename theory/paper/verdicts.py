@@ -19,6 +19,10 @@ there does not close the gap); "every meta-optimizer > MAML" is the worst of its
 verdicts; "KFO best or near best" held if KFO has the highest mean of the paper's five
 2-layer methods, else it is KFO vs the best.
 
+The adaptation claim (``adaptation_claim``, claim C12 of ``paper_repro.md``) is judged the same
+way on the adaptation curves' accuracies after one inner step: "every other model > MAML at 2
+layers" is the worst of its verdicts.
+
 A cell of one seed leaves out the seed-to-seed variance (several times larger at 2 layers in
 our records): each claim lists the single-seed cells it rests on, and the rendered verdict
 says so.
@@ -164,6 +168,32 @@ def _versus(found, a, b):
     return f"{d.verdict()} ({d.text()})"
 
 
+def _above(found, others, base, label):
+    """``(verdict, detail)`` of "every cell of ``others`` > cell ``base``": the worst verdict,
+    and each one's with its difference (``label(key)`` names a cell)."""
+    verdict = _worst([compare(found.get(k), found.get(base)) for k in others])
+    return verdict, ", ".join(f"{label(k)}: {_versus(found, k, base)}" for k in others)
+
+
+def adaptation_claim(curves, step=1):
+    """The ``Claim`` that after ``step`` inner steps every model of ``curves`` (``{(method,
+    layers): cells.curve or None}``) is more accurate than MAML at 2 layers: the paper's
+    mechanism (a shallow model adapts slowly) on CNNs, judged like the table claims on the
+    curves' accuracies at ``step`` (a curve without that step counts as not run)."""
+    base = ("maml", 2)
+    found = {k: {"accuracy": c["accuracy"][c["steps"].index(step)], "seeds": c["seeds"],
+                 "ci95": c["ci95"][c["steps"].index(step)]}
+             for k, c in curves.items() if c is not None and step in c["steps"]}
+    others = [k for k in curves if k != base]
+
+    def label(key):
+        return f"{numbers.LABEL[key[0]]} {key[1]} layers"
+
+    return Claim(f"after {step} inner step{'s' if step != 1 else ''}, "
+                 f"{', '.join(map(label, others))} > MAML 2 layers",
+                 *_above(found, others, base, label), _single(found, [base] + others))
+
+
 def claims(found):
     """``[Claim]`` for the paper's four ordering claims on the cells ``found``
     (``{(method, layers): cell}``)."""
@@ -185,10 +215,9 @@ def claims(found):
         used = _single(found, [(m, n) for n in (2, deep[0]) for m in ("maml", "linnet")])
     out.append(Claim("LinNet's gain shrinks with depth and closes (gap at 2 layers > gap at "
                      "the deepest run, which is within noise of 0)", verdict, detail, used))
-    each = {m: compare(get((m, 2)), get(("maml", 2))) for m in META_OPTIMIZERS}
-    out.append(Claim("every meta-optimizer > MAML at 2 layers", _worst(list(each.values())),
-                     ", ".join(f"{numbers.LABEL[m]}: {_versus(found, (m, 2), ('maml', 2))}"
-                               for m in META_OPTIMIZERS),
+    out.append(Claim("every meta-optimizer > MAML at 2 layers",
+                     *_above(found, [(m, 2) for m in META_OPTIMIZERS], ("maml", 2),
+                             lambda key: numbers.LABEL[key[0]]),
                      _single(found, [(m, 2) for m in ("maml",) + META_OPTIMIZERS])))
     kfo = get(("kfo", 2))
     others = [m for m in ("maml", "metasgd", "mc", "tnet") if has_result(get((m, 2)))]

@@ -24,10 +24,10 @@ cross-entropy for ``logistic``), n = ``shots``.
 import contextvars
 import dataclasses
 import functools
-import operator
 
 import sympy
 
+from .. import _check
 from . import dag, losses, models, symbols
 
 MODELS = ("linear", "logistic")
@@ -139,39 +139,24 @@ def effective_step(support_loss_of, weights, step_size):
     return step_size * curvature * lever
 
 
-def _integer(value, name, low):
-    if isinstance(value, bool):
-        raise ValueError(f"{name} {value!r} is not an integer >= {low}")
-    try:
-        number = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} {value!r} is not an integer >= {low}") from None
-    if number < low:
-        raise ValueError(f"{name} {value!r} is not an integer >= {low}")
-    return number
-
-
 def validate(model, depth, steps, loss, shots, first_order):
     """Checked and normalised ``derive`` arguments; ``ValueError`` naming the bad value."""
-    if model not in MODELS:
-        raise ValueError(f"model {model!r} is not one of {', '.join(map(repr, MODELS))}")
-    depth = _integer(depth, "depth", 1)
-    steps = _integer(steps, "steps", 0)
-    if loss not in LOSSES:
-        raise ValueError(f"loss {loss!r} is not one of {', '.join(map(repr, LOSSES))}")
+    _check.choice("model", model, MODELS)
+    depth = _check.integer("depth", depth, 1)
+    steps = _check.integer("steps", steps, 0)
+    _check.choice("loss", loss, LOSSES)
     if model == "logistic" and loss == "population":
         raise ValueError("loss 'population' is not available for model 'logistic': the logistic "
                          "model has only the empirical loss (loss='empirical', shots >= 1)")
     if loss == "empirical":
         if shots is None:
-            raise ValueError("shots None is not an integer >= 1 (the empirical loss needs the "
-                             "number of support and query points)")
-        shots = _integer(shots, "shots", 1)
+            raise ValueError("shots must be an integer >= 1 (the empirical loss needs the "
+                             "number of support and query points), got None")
+        shots = _check.integer("shots", shots, 1)
     elif shots is not None:
         raise ValueError(f"shots {shots!r} is not None: the population loss has no data points "
                          "(use loss='empirical' for shots >= 1)")
-    if first_order not in (True, False):
-        raise ValueError(f"first_order {first_order!r} is not True or False")
+    _check.choice("first_order", first_order, (True, False))
     return model, depth, steps, loss, shots, bool(first_order)
 
 

@@ -14,7 +14,8 @@ Convention: images float32 in [0, 1], ``(C, H, W)``; grayscale glyphs have ink =
   ``episodes``, ``images``, ``base``.
 """
 
-from .base import SPLIT_BY, SPLITS, Dataset
+from ... import _check
+from .base import SPLIT_BY, SPLITS, Dataset, canonical_split
 from .episodes import mean_ci95, sample_tasks
 from .images import ImageFolder, load_image_folder
 
@@ -30,27 +31,27 @@ def load(name, path=None, *, split="train", seed=0, split_by="character"):
     ``path`` (required) and use their published fixed class splits (``seed`` unused).
     ``split_by`` is ``"character"`` (every benchmark: its own class split) or ``"alphabet"``
     (Omniglot only: whole alphabets held out for val and test, ``omniglot.split_alphabets``).
-    Missing files raise ``FileNotFoundError`` naming the expected layout.
+    Missing files raise ``FileNotFoundError`` naming the expected layout. The arguments are
+    checked here; the loaders of the modules trust them.
     """
     from . import cifarfs, miniimagenet, omniglot, synthetic
 
-    if split_by not in SPLIT_BY:
-        raise ValueError(f"split_by={split_by!r} is not one of {list(SPLIT_BY)}")
+    _check.choice("split_by", split_by, SPLIT_BY)
     if split_by != "character" and name != "omniglot":
         raise ValueError(f"split_by={split_by!r} applies to omniglot only, not {name!r} "
                          "(valid: 'character')")
+    _check.choice("dataset name", name, NAMES)
+    split = canonical_split(split)
     if name == "synthetic":
         if path is not None:
             raise ValueError(f"the synthetic benchmark is generated, it reads no path "
                              f"(got path={path!r}); use path=None")
-        return synthetic.load(split, seed)
+        return synthetic.load(split, _check.integer("seed", seed, 0))
     if name == "omniglot":
-        return omniglot.load(path, split, seed, by=split_by)
+        return omniglot.load(path, split, _check.integer("seed", seed, 0), by=split_by)
     if name == "cifarfs":
         return cifarfs.load(path, split)
-    if name == "mini-imagenet":
-        return miniimagenet.load(path, split)
-    raise ValueError(f"dataset name={name!r} is not one of {NAMES}")
+    return miniimagenet.load(path, split)
 
 
 __all__ = ["NAMES", "SPLITS", "SPLIT_BY", "Dataset", "ImageFolder", "load", "load_image_folder",

@@ -1,4 +1,4 @@
-"""The ``Dataset`` type shared by every loader, and the argument checks they share.
+"""The ``Dataset`` type shared by every loader, and the names of the splits.
 
 Convention (every loader's; ``theory.engine.cnn`` takes such images, with a leading task and
 image axis): images are float32 in [0, 1], laid out ``(C, H, W)``; grayscale glyphs have
@@ -22,13 +22,6 @@ def canonical_split(split):
         return _SPLIT_ALIASES[split]
     except (KeyError, TypeError):
         raise ValueError(f"split={split!r} is not one of {sorted(_SPLIT_ALIASES)}") from None
-
-
-def check_seed(seed):
-    """Return ``seed`` as an int >= 0, or raise ``ValueError`` naming it."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed={seed!r} must be an integer >= 0")
-    return int(seed)
 
 
 @dataclasses.dataclass(frozen=True, eq=False, repr=False)

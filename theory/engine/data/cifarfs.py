@@ -22,7 +22,7 @@ import pickle
 
 import numpy as np
 
-from .base import Dataset, canonical_split
+from .base import Dataset
 from .images import to_float
 
 CIFAR100_CLASSES = (
@@ -123,8 +123,9 @@ def _split(folder, stamp, split):
 
 
 def load(path, split="train"):
-    """The CIFAR-FS split ``split`` read from ``path`` (see the module docstring)."""
+    """The CIFAR-FS split ``split`` (one of ``SPLITS``) read from ``path`` (see the module
+    docstring)."""
     folder = _folder(path)
     stamp = tuple((os.fspath(folder / f), (folder / f).stat().st_size,
                    (folder / f).stat().st_mtime_ns) for f in ("train", "test", "meta"))
-    return _split(folder, stamp, canonical_split(split))
+    return _split(folder, stamp, split)

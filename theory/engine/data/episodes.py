@@ -8,11 +8,7 @@ permutation in every task (as in MAML, Finn et al. 2017, section 5.1).
 
 import numpy as np
 
-
-def _check_count(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name}={value!r} must be an integer >= {low}")
-    return int(value)
+from ... import _check
 
 
 def sample_indices(dataset, rng, *, tasks, ways, shots, query=15):
@@ -23,10 +19,10 @@ def sample_indices(dataset, rng, *, tasks, ways, shots, query=15):
     """
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    tasks = _check_count("tasks", tasks, 1)
-    ways = _check_count("ways", ways, 1)
-    shots = _check_count("shots", shots, 1)
-    query = _check_count("query", query, 1)
+    tasks = _check.integer("tasks", tasks, 1)
+    ways = _check.integer("ways", ways, 1)
+    shots = _check.integer("shots", shots, 1)
+    query = _check.integer("query", query, 1)
     if ways > dataset.n_classes:
         raise ValueError(f"ways={ways} exceeds the {dataset.n_classes} classes of "
                          f"{dataset.name}/{dataset.split} (valid: 1..{dataset.n_classes})")

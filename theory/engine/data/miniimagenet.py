@@ -16,7 +16,7 @@ import pickle
 
 import numpy as np
 
-from .base import Dataset, canonical_split
+from .base import Dataset
 from .images import to_float
 
 FILE = "mini-imagenet-cache-{split}.pkl"
@@ -79,8 +79,8 @@ def _split(file, stamp, split):
 
 
 def load(path, split="train"):
-    """The mini-ImageNet split ``split`` from ``path`` (see the module docstring)."""
-    split = canonical_split(split)
+    """The mini-ImageNet split ``split`` (one of ``SPLITS``) from ``path`` (see the module
+    docstring)."""
     file = _file(path, split)
     stat = file.stat()
     return _split(file, (stat.st_size, stat.st_mtime_ns), split)

@@ -44,7 +44,7 @@ import zipfile
 import numpy as np
 
 from ... import _io
-from .base import SPLIT_BY, SPLITS, Dataset, canonical_split, check_seed
+from .base import SPLITS, Dataset
 from .images import decode, to_float
 
 SIZE = 28
@@ -183,13 +183,17 @@ def split_characters(n_chars, seed, fractions=FRACTIONS):
     The characters are shuffled by ``default_rng(seed)``; train takes the first
     ``round(f_train n)``, val the next ``round(f_val n)``, test the rest; each sorted.
     """
-    if len(fractions) != 3 or min(fractions) < 0 or not np.isclose(sum(fractions), 1.0):
-        raise ValueError(f"fractions={fractions!r} must be 3 numbers >= 0 summing to 1")
-    order = np.random.default_rng(check_seed(seed)).permutation(n_chars)
+    _check_fractions(fractions)
+    order = np.random.default_rng(seed).permutation(n_chars)
     n_train = int(round(fractions[0] * n_chars))
     n_val = int(round(fractions[1] * n_chars))
     cuts = np.split(order, [n_train, n_train + n_val])
     return {name: np.sort(part) for name, part in zip(SPLITS, cuts, strict=True)}
+
+
+def _check_fractions(fractions):
+    if len(fractions) != 3 or min(fractions) < 0 or not np.isclose(sum(fractions), 1.0):
+        raise ValueError(f"fractions={fractions!r} must be 3 numbers >= 0 summing to 1")
 
 
 def split_alphabets(chars, seed, fractions=FRACTIONS):
@@ -200,15 +204,14 @@ def split_alphabets(chars, seed, fractions=FRACTIONS):
     next ``n_val = max(1, round(f_val n))``, test the last ``n_test = max(1, round(f_test n))``.
     ``ValueError`` if that leaves train without an alphabet (fewer than 3 alphabets).
     """
-    if len(fractions) != 3 or min(fractions) < 0 or not np.isclose(sum(fractions), 1.0):
-        raise ValueError(f"fractions={fractions!r} must be 3 numbers >= 0 summing to 1")
+    _check_fractions(fractions)
     alphabets = sorted({alphabet for alphabet, _ in chars})
     n = len(alphabets)
     n_val, n_test = (max(1, int(round(f * n))) for f in fractions[1:])
     if n - n_val - n_test < 1:
         raise ValueError(f"the alphabet split needs at least 3 alphabets; the data has {n} "
                          f"({', '.join(alphabets)}); use split_by='character'")
-    order = [alphabets[i] for i in np.random.default_rng(check_seed(seed)).permutation(n)]
+    order = [alphabets[i] for i in np.random.default_rng(seed).permutation(n)]
     cuts = np.split(np.array(order), [n - n_val - n_test, n - n_test])
     return {name: np.array([k for k, (alphabet, _) in enumerate(chars) if alphabet in part],
                            dtype=np.int64)
@@ -242,10 +245,9 @@ def load(path=None, split="train", seed=0, *, fractions=FRACTIONS, by="character
     ``by`` is ``"character"`` (``split_characters``) or ``"alphabet"`` (``split_alphabets``).
     Labels: character ``j`` of the split (in sorted ``(alphabet, character)`` order) rotated by
     ``90 r`` degrees is class ``4 j + r``. Raises ``FileNotFoundError`` naming the expected
-    layout when no data is found, ``ValueError`` naming a corrupt image file.
+    layout when no data is found, ``ValueError`` naming a corrupt image file. ``split`` (one of
+    ``SPLITS``), ``seed`` and ``by`` come checked from ``data.load``.
     """
     root = pathlib.Path(path) if path is not None else default_root()
-    if by not in SPLIT_BY:
-        raise ValueError(f"split_by={by!r} is not one of {list(SPLIT_BY)}")
     fractions = tuple(float(f) for f in fractions)
-    return _split(_fingerprint(root), canonical_split(split), check_seed(seed), fractions, by)
+    return _split(_fingerprint(root), split, seed, fractions, by)

@@ -6,10 +6,12 @@ the identity at init, so the first inner step is plain MAML exactly.
 NAMES              -- registry names: none, metasgd, mc, tnet, kfo, kfo-mlp
 get(name, **opts)  -- the ``MetaOpt`` of that name (ValueError for unknown names/options)
 resolve_options(name, **opts) -> dict -- every option of ``get(name, **opts)``, defaults filled
-MetaOpt            -- namedtuple (name, init, update, adapt_keys, extra_model_params,
-                      adapt_transform, options, adapt_phi)
+MetaOpt            -- namedtuple (name, init, update, options, adapt_phi)
+extra_model_params(opt, rng, params, keys=None) -- forward-pass params the model gains (T-Nets'
+                      identity ``T`` per adapted layer; ``{}`` for the others)
 adapt_keys(params, algo) -- keys adapted by MAML/FO-MAML (all base keys) or ANIL (head, LinNet)
-is_transform_key(key)    -- True for a T-Nets forward-pass transform ``".../T"`` (never adapted)
+                      (``maml.adapt_keys``)
+is_transform_key(key)    -- True for a T-Nets forward-pass transform ``".../T"`` (``cnn``)
 count_parameters(meta_params) -> {"meta": int, "deployed": int}
 
 Methods: ``metasgd`` (Li et al. 2017), ``mc`` Meta-Curvature (Park & Oliva 2019), ``tnet``
@@ -18,30 +20,31 @@ T-Nets (Lee & Choi 2018), ``kfo``/``kfo-mlp`` Kronecker-factored (Arnold et al. 
 
 import re
 
+from theory.engine.cnn import is_transform_key
+from theory.engine.maml import adapt_keys
+
 from . import kfo, mc, metasgd, tnet
-from ._common import MetaOpt, adapt_keys, frozen, is_transform_key, no_extra_params
-from ._common import select_keys, size
+from ._common import MetaOpt, frozen, identity, no_phi, size
 
 NAMES = ("none", "metasgd", "mc", "tnet", "kfo", "kfo-mlp")
 
 
-def _none_init(rng, params, keys=None):
-    """No meta-parameters."""
-    select_keys(params, keys)
-    return {}
+def _integer_in(value, low, high=None):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low \
+        and (high is None or value <= high)
 
 
-def _none_update(phi, grads, params, step):
-    """The identity: plain MAML."""
-    return dict(grads)
-
-
-def _none():
-    return MetaOpt("none", _none_init, _none_update, adapt_keys, no_extra_params, False, frozen({}))
-
-
+# every option value is checked once, here (``get``): (test, what a valid value is)
+_CHECKS = {
+    "psd": (lambda v: isinstance(v, bool), "must be True or False"),
+    "bias": (lambda v: isinstance(v, bool), "must be True or False"),
+    "adapt_transform": (lambda v: isinstance(v, bool), "must be True or False"),
+    "max_dim": (lambda v: _integer_in(v, 1), "must be an integer >= 1"),
+    "hidden": (lambda v: _integer_in(v, 0, 8), "must be an integer in 0..8"),
+    "conv": (lambda v: v in kfo.CONV_LAYOUTS, f"is not one of {kfo.CONV_LAYOUTS}"),
+}
 _MAKERS = {
-    "none": (_none, ()),
+    "none": (lambda: MetaOpt("none", no_phi, identity, frozen({})), ()),
     "metasgd": (metasgd.make, ()),
     "mc": (mc.make, ("max_dim",)),
     "tnet": (tnet.make, ()),
@@ -68,7 +71,16 @@ def get(name, **options):
             takes = f"valid options: {', '.join(valid)}" if valid else \
                 f"{name!r} takes no options"
             raise ValueError(f"unknown option {key!r} for meta-optimizer {name!r}; {takes}")
+        valid_value, want = _CHECKS[key]
+        if not valid_value(options[key]):
+            raise ValueError(f"{key}={options[key]!r} {want}")
     return make(**options)
+
+
+def extra_model_params(opt, rng, params, keys=None):
+    """Forward-pass params that meta-optimizer ``opt`` adds to the model: T-Nets' identity
+    ``T`` for the layers whose weight is in ``keys`` (default: all), ``{}`` for the others."""
+    return tnet.extra_model_params(rng, params, keys) if opt.name == "tnet" else {}
 
 
 def resolve_options(name, **options):
@@ -103,5 +115,5 @@ def count_parameters(meta_params):
     return {"meta": int(meta), "deployed": int(deployed)}
 
 
-__all__ = ["NAMES", "MetaOpt", "adapt_keys", "count_parameters", "get", "is_transform_key",
-           "kfo", "mc", "metasgd", "resolve_options", "tnet"]
+__all__ = ["NAMES", "MetaOpt", "adapt_keys", "count_parameters", "extra_model_params", "get",
+           "is_transform_key", "kfo", "mc", "metasgd", "resolve_options", "tnet"]

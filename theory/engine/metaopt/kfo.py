@@ -47,8 +47,10 @@ import autograd
 from autograd import numpy as np
 
 from . import _factors
-from ._common import MetaOpt, adapt_keys, base_ndim, base_shape, frozen, no_extra_params
-from ._common import require_phi, select_keys
+from theory.engine.cnn import base_ndim
+from theory.engine.maml import checked_keys
+
+from ._common import MetaOpt, base_shape, frozen, require_phi
 
 MAX_DIM = 1024
 CONV_LAYOUTS = ("in", "out")
@@ -69,17 +71,10 @@ def matrix_view(key, shape, conv="in"):
 
 
 def make(psd=False, bias=False, hidden=0, max_dim=MAX_DIM, adapt_transform=False, conv="in"):
-    """A KFO ``MetaOpt``: linear for ``hidden=0`` (``kfo``), a residual MLP otherwise."""
-    for name, value in (("psd", psd), ("bias", bias), ("adapt_transform", adapt_transform)):
-        if not isinstance(value, bool):
-            raise ValueError(f"{name}={value!r} must be True or False")
-    if not isinstance(hidden, int) or isinstance(hidden, bool) or not 0 <= hidden <= 8:
-        raise ValueError(f"hidden={hidden!r} must be an integer in 0..8")
-    if not isinstance(max_dim, int) or isinstance(max_dim, bool) or max_dim < 1:
-        raise ValueError(f"max_dim={max_dim!r} must be an integer >= 1")
-    if conv not in CONV_LAYOUTS:
-        raise ValueError(f"conv={conv!r} is not one of {CONV_LAYOUTS}")
+    """A KFO ``MetaOpt``: linear for ``hidden=0`` (``kfo``), a residual MLP otherwise.
 
+    The options are checked by ``metaopt.get``.
+    """
     def layout(key, shape):
         """Matrix view and factor names with their (side, diagonal) for parameter ``key``."""
         view = matrix_view(key, shape, conv)
@@ -96,7 +91,7 @@ def make(psd=False, bias=False, hidden=0, max_dim=MAX_DIM, adapt_transform=False
     def init(rng, params, keys=None):
         """Identity L, R (and hidden layers); zero B and zero L_o (kfo-mlp)."""
         phi = {}
-        for k in select_keys(params, keys):
+        for k in checked_keys(params, keys):
             p = params[k]
             view, sides = layout(k, base_shape(k, p))
             for name, (side, diag) in sides.items():
@@ -163,8 +158,7 @@ def make(psd=False, bias=False, hidden=0, max_dim=MAX_DIM, adapt_transform=False
     name = "kfo-mlp" if hidden else "kfo"
     options = {"psd": psd, "bias": bias, "hidden": hidden, "max_dim": max_dim,
                "adapt_transform": adapt_transform, "conv": conv}
-    return MetaOpt(name, init, update, adapt_keys, no_extra_params, adapt_transform,
-                   frozen(options), adapt_phi if adapt_transform else None)
+    return MetaOpt(name, init, update, frozen(options), adapt_phi if adapt_transform else None)
 
 
 def _kron(phi, sides, key, j, X, psd, slices):

@@ -15,8 +15,10 @@ the meta-optimizer within a few times the model size.
 from autograd import numpy as np
 
 from . import _factors
-from ._common import MetaOpt, adapt_keys, base_ndim, base_shape, frozen, no_extra_params
-from ._common import require_phi, select_keys
+from theory.engine.cnn import base_ndim
+from theory.engine.maml import checked_keys
+
+from ._common import MetaOpt, base_shape, frozen, require_phi
 
 MAX_DIM = 1024
 _NAMES = {4: ("M_o", "M_i", "M_f"), 2: ("M_o", "M_i"), 1: ("M",)}
@@ -36,13 +38,11 @@ def _modes(key, shape):
 
 def make(max_dim=MAX_DIM):
     """The Meta-Curvature ``MetaOpt``; sides longer than ``max_dim`` use diagonal factors."""
-    if not isinstance(max_dim, int) or isinstance(max_dim, bool) or max_dim < 1:
-        raise ValueError(f"max_dim={max_dim!r} must be an integer >= 1")
 
     def init(rng, params, keys=None):
         """Identity factors for each adapting key (vectors: ones)."""
         phi = {}
-        for k in select_keys(params, keys):
+        for k in checked_keys(params, keys):
             p = params[k]
             for name, _, side in _modes(k, base_shape(k, p)):
                 phi[name] = (np.ones(side, dtype=p.dtype) if base_ndim(k) == 1
@@ -65,5 +65,4 @@ def make(max_dim=MAX_DIM):
             out[k] = X.reshape(g.shape)
         return out
 
-    return MetaOpt("mc", init, update, adapt_keys, no_extra_params, False,
-                   frozen({"max_dim": max_dim}))
+    return MetaOpt("mc", init, update, frozen({"max_dim": max_dim}))

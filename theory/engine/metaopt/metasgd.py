@@ -11,12 +11,14 @@ directly from a random initialisation in [0.005, 0.1]; both parametrise the same
 
 from autograd import numpy as np
 
-from ._common import MetaOpt, adapt_keys, frozen, no_extra_params, require_phi, select_keys
+from theory.engine.maml import checked_keys
+
+from ._common import MetaOpt, frozen, require_phi
 
 
 def init(rng, params, keys=None):
     """phi[k] = ones like params[k] for each adapting key k (direction = g at init)."""
-    return {k: np.ones_like(params[k]) for k in select_keys(params, keys)}
+    return {k: np.ones_like(params[k]) for k in checked_keys(params, keys)}
 
 
 def update(phi, grads, params, step):
@@ -27,4 +29,4 @@ def update(phi, grads, params, step):
 
 def make():
     """The Meta-SGD ``MetaOpt`` (no options)."""
-    return MetaOpt("metasgd", init, update, adapt_keys, no_extra_params, False, frozen({}))
+    return MetaOpt("metasgd", init, update, frozen({}))

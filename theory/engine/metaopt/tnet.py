@@ -10,7 +10,7 @@ so T shapes the adaptation as the preconditioner T T^T on the effective weight T
 Here T is ``"conv{i}/T"`` (O x O, a 1 x 1 convolution right after conv i, before batch
 norm), ``"lin{j}/T"`` after each LinNet layer and ``"head/T"`` (ways x ways) on the logits,
 all identity-initialised, applied by ``cnn.apply``. The gradient transform itself is the
-identity, and phi is empty: T lives in the model params and is meta-learned with them.
+identity and phi is empty: T lives in the model params and is meta-learned with them.
 After adaptation each T folds exactly into the layer before it (conv: T W and T b), so the
 deployed model is the base CNN.
 """
@@ -19,7 +19,7 @@ import re
 
 import numpy
 
-from ._common import MetaOpt, adapt_keys, frozen, is_transform_key
+from ._common import MetaOpt, frozen, identity, no_phi
 
 
 def extra_model_params(rng, params, keys=None):
@@ -35,22 +35,6 @@ def extra_model_params(rng, params, keys=None):
     return extra
 
 
-def init(rng, params, keys=None):
-    """No gradient-transform parameters: T is part of the model."""
-    for k in keys or ():
-        if k not in params or is_transform_key(k):
-            raise ValueError(f"key {k!r} is not an adaptable parameter")
-    return {}
-
-
-def update(phi, grads, params, step):
-    """The identity on gradients; the preconditioning comes from T in the forward pass."""
-    for k in grads:
-        if is_transform_key(k):
-            raise ValueError(f"T-Nets transform {k!r} must not adapt in the inner loop")
-    return dict(grads)
-
-
 def make():
     """The T-Nets ``MetaOpt`` (no options)."""
-    return MetaOpt("tnet", init, update, adapt_keys, extra_model_params, False, frozen({}))
+    return MetaOpt("tnet", no_phi, identity, frozen({}))

@@ -1,0 +1,241 @@
+"""Cells of two budgets never mix: filtering, the preferred budget, the README sections per
+budget, paper_repro rows that name their budget, and the adaptation curves (claim C12, figure
+``adaptation_cnn``) read from early-stopped records."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from theory.figures import adaptation, style, tables
+from theory.paper import cells, cli, plan, render, repro, verdicts
+
+STEPS = list(range(11))
+
+
+def _curve(rate, top):
+    return [0.2 + (top - 0.2) * (1 - math.exp(-rate * k)) for k in STEPS]
+
+
+def _record(root, budget, method, layers, seed, acc, *, curve=None, stopped=None,
+            table=None):
+    """An engine record of the sweep: ``cpu`` under ``results/<table>/``, ``converged``
+    (early-stopped, with ``stopped``) under ``results/converged/<table>/``."""
+    table = table or ("table-a" if method in ("maml", "linnet") else "table-b")
+    cfg = {"dataset": "omniglot", "layers": layers, "ways": 5, "shots": 5, "algo": "maml",
+           "metaopt": "kfo" if method == "kfo" else "none",
+           "linnet": 2 if method == "linnet" else 0, "hidden": 16, "iterations": 90,
+           "inner_lr": 0.1, "meta_lr": 0.003, "val_every": 45, "val_episodes": 50, "seed": seed}
+    rec = {"kind": "engine-run", "seed": seed, "config": cfg, "wall_time_s": 60.0,
+           "test": {"accuracy": acc, "ci95": 0.01, "episodes": 600},
+           "sweep": {"budget": budget, "table": table, "method": method, "lr_source": "search"}}
+    folder = root / table / "omniglot"
+    if budget == "converged":
+        cfg.update(hidden=32, iterations=3000, val_every=100, val_episodes=300, patience=3,
+                   meta_lr_schedule="cosine")
+        rec["stopped"] = stopped or {"iteration": 1200 + 100 * seed, "reason": "plateau"}
+        rec["best"] = {"iteration": 900 + 100 * seed, "val_accuracy": acc}
+        folder = root / "converged" / table / "omniglot"
+    if curve is not None:
+        rec["adaptation"] = {"split": "test", "episodes": 600, "steps": STEPS,
+                             "accuracy": curve, "ci95": [0.01] * len(STEPS)}
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{method}-L{layers}-s{seed}.json"
+    path.write_text(json.dumps(rec))
+    return rec
+
+
+@pytest.fixture
+def mixed(tmp_path):
+    """``cpu`` and ``converged`` records of Omniglot under one results directory."""
+    root = tmp_path / "results"
+    for seed in range(3):
+        _record(root, "cpu", "maml", 2, seed, 0.70 + 0.02 * seed)
+        _record(root, "cpu", "kfo", 2, seed, 0.85 + 0.01 * seed)
+        _record(root, "converged", "maml", 2, seed, 0.80 + 0.01 * seed,
+                curve=_curve(0.3, 0.80 + 0.01 * seed))
+        _record(root, "converged", "linnet", 2, seed, 0.90 + 0.01 * seed,
+                curve=_curve(1.2, 0.90 + 0.01 * seed))
+        _record(root, "converged", "kfo", 2, seed, 0.93 - 0.01 * seed,
+                curve=_curve(1.5, 0.93 - 0.01 * seed))
+    _record(root, "cpu", "maml", 3, 0, 0.76)
+    _record(root, "converged", "maml", 4, 0, 0.95, curve=_curve(1.0, 0.95),
+            stopped={"iteration": 3000, "reason": "cap"})
+    # a search point of the converged budget is never a table cell
+    _record(root, "converged", "maml", 2, 7, 0.10, table="lr-search")
+    return root
+
+
+def test_cells_of_one_budget_only(mixed):
+    cpu = cells.cells(mixed, "omniglot", budget="cpu")
+    conv = cells.cells(mixed, "omniglot", budget="converged")
+    assert sorted(cpu) == [("kfo", 2), ("maml", 2), ("maml", 3)]
+    assert sorted(conv) == [("kfo", 2), ("linnet", 2), ("maml", 2), ("maml", 4)]
+    assert cpu[("maml", 2)]["accuracy"] == pytest.approx(72.0)
+    assert conv[("maml", 2)]["accuracy"] == pytest.approx(81.0)      # seeds 0-2, not seed 7
+    assert conv[("maml", 2)]["seeds"] == 3 and "stopped" not in cpu[("maml", 2)]
+    assert conv[("maml", 2)]["stopped"] == {"median": 1300.0, "plateau": 3, "cap": 0}
+    assert conv[("maml", 4)]["stopped"] == {"median": 3000.0, "plateau": 0, "cap": 1}
+    assert cells.cells(mixed, "omniglot", budget="full") == {}
+    assert list(cells.grouped(mixed, "omniglot")) == ["converged", "cpu"]
+    with pytest.raises(ValueError, match=r"budgets \['converged', 'cpu'\]"):
+        cells.cells(mixed, "omniglot")
+
+
+def test_budgets_are_ordered_most_thorough_first():
+    assert cells.ordered(["cpu", None, "smoke", "full", "converged", "alpha"]) == [
+        "full", "converged", "cpu", "alpha", "smoke", None]
+
+
+def _ran(acc=80.0):
+    return {"accuracy": acc, "ci95": 1.0, "seeds": 3, "failed": 0}
+
+
+def test_preferred_is_the_most_thorough_complete_budget_else_the_most_thorough_with_any():
+    a, b = ("maml", 2), ("kfo", 2)
+    complete_cpu = {"cpu": {a: _ran(), b: _ran()}, "converged": {a: _ran()}}
+    assert cells.preferred(complete_cpu, [a, b]) == "cpu"
+    assert cells.preferred(complete_cpu, [a]) == "converged"
+    both = dict(complete_cpu, converged={a: _ran(), b: _ran()}, full={b: _ran()})
+    assert cells.preferred(both, [a, b]) == "converged"
+    partial = {"cpu": {a: _ran()}, "converged": {b: _ran()}, "full": {b: {"failed": 2}}}
+    assert cells.preferred(partial, [a, b]) == "converged"      # none complete: any, thorough
+    assert cells.preferred(partial, [("mc", 2)]) is None
+    assert cells.preferred({}, [a]) is None
+
+
+def test_readme_block_has_one_section_per_budget_most_thorough_first(mixed):
+    text = render.render(mixed, ("omniglot", "cifarfs"), level=3)
+    conv = text.index("### omniglot, budget `converged`: MAML vs MAML w/ LinNet")
+    cpu = text.index("### omniglot, budget `cpu`: MAML vs MAML w/ LinNet")
+    assert conv < cpu
+    head = text[:conv]
+    assert "Omniglot at budget `converged`: hidden 32, early stopping after 3 validation " \
+        "rounds without a better one (300 episodes, one round every 100" in head
+    assert "cap 3000 meta-iterations" in head and "600 test episodes per seed" in head
+    assert "stopped at meta-iteration 1300 (median; 1200-3000): 9 of 10 runs on a plateau, " \
+        "1 at the cap" in head
+    assert "Omniglot at budget `cpu`: hidden 16, 90 meta-iterations, 600 test episodes" in text
+    conv_part, cpu_part = text[conv:cpu], text[cpu:text.index("### cifarfs")]
+    assert "| MAML | 66.6 | 81.0 ± " in conv_part and "median stop 1300" in conv_part
+    assert "| MAML | 66.6 | 72.0 ± " in cpu_part and "median stop" not in cpu_part
+    # each section's verdicts compare that budget's cells only
+    assert "| MAML w/ LinNet > MAML at 2 layers | held |" in conv_part
+    assert "| MAML w/ LinNet > MAML at 2 layers | not run |" in cpu_part
+    for budget in ("converged", "cpu"):
+        assert f"`python -m theory.paper run --budget {budget} --datasets cifarfs --data " \
+               "cifarfs=PATH`" in text
+    assert text.count("### cifarfs") == 2 and "### cifarfs, budget" not in text
+
+
+def _rows(root):
+    return repro.repro_rows(root)
+
+
+def test_repro_rows_use_and_name_their_preferred_budget(mixed):
+    rows = _rows(mixed)
+    maml2 = rows["T1/omniglot/maml/2"]
+    assert "| 81.0 ± " in maml2 and "`python -m theory.paper run --budget converged`" in maml2
+    assert "records: `results/converged/table-a/omniglot/maml-L2-s*.json`" in maml2
+    assert "`converged`: hidden 32, early stopping" in maml2
+    maml3 = rows["T1/omniglot/maml/3"]     # only cpu has it
+    assert "| 76.0 ± " in maml3 and "--budget cpu`" in maml3
+    assert "records: `results/table-a/omniglot/maml-L3-s*.json`" in maml3
+    assert rows["T2/omniglot/mc"].split("|")[4].strip() == "not run"
+    # C7: no budget has all 8 cells, converged is the most thorough with any
+    assert "(budget `converged`)" in rows["C7"] and "MAML 2 layers `81.0`" in rows["C7"]
+    assert "MAML 3 layers not run" in rows["C7"]
+    assert rows["C7"].endswith("| incomplete: some cells not run yet |")
+    assert "F5" in rows and "(3 of 8 of our cells run)" in rows["F5"]
+
+
+def test_adaptation_claim_and_figure_read_the_records(mixed):
+    data = adaptation.compute_adaptation_cnn(results_dir=mixed)
+    json.dumps(data, allow_nan=False)
+    assert data["budget"] == "converged"
+    assert data["models"] == ["maml_L2", "linnet_L2", "kfo_L2", "maml_L4"]
+    deep = data["ours"]["maml_L4"]      # one seed: the record's own curve, in %
+    np.testing.assert_allclose(deep["accuracy"], [100 * a for a in _curve(1.0, 0.95)])
+    np.testing.assert_allclose(deep["ci95"], [1.0] * 11)
+    assert deep["seeds"] == 1 and deep["interval"] == "episodes" and deep["steps"] == STEPS
+    shallow = data["ours"]["maml_L2"]   # three seeds: their mean per step
+    means = np.mean([[100 * a for a in _curve(0.3, 0.80 + 0.01 * s)] for s in range(3)], 0)
+    np.testing.assert_allclose(shallow["accuracy"], means)
+    assert shallow["seeds"] == 3 and shallow["interval"] == "seeds"
+    gain = means - means[0]
+    assert shallow["steps_to_90"] == next(k for k in STEPS if gain[k] >= 0.9 * gain[-1])
+    assert deep["steps_to_90"] < shallow["steps_to_90"]
+    row = _rows(mixed)["C12"]
+    assert f"MAML 2 layers k=0 `{shallow['accuracy'][0]:.1f}`, k=1 " \
+           f"`{shallow['accuracy'][1]:.1f}`" in row
+    assert "`adaptation_cnn:ours.maml_L4.accuracy.10`" in row
+    assert "`adaptation_cnn:ours.kfo_L2.steps_to_90`" in row
+    assert "after 1 step: held" in row and row.endswith("| reproduced at the `converged` "
+                                                        "budget (resting on single-seed "
+                                                        "cells: MAML 4 layers) |")
+    assert "(4 of 4 curves)" in _rows(mixed)["F9"]
+    with style.context():
+        fig = adaptation.fig_adaptation_cnn(data)
+    ax = fig.axes[0]
+    assert len(ax.lines) == 4 and "budget converged" in ax.get_title()
+    np.testing.assert_allclose(ax.lines[3].get_ydata(), deep["accuracy"])
+    labels = ax.get_legend_handles_labels()[1]
+    assert any(label.startswith("shaded: 95 % interval") for label in labels)
+
+
+def test_adaptation_claim_verdicts():
+    flat = {"steps": [0, 1, 2], "seeds": 3, "ci95": [1.0] * 3}
+    curves = {("maml", 2): dict(flat, accuracy=[20, 40, 60]),
+              ("linnet", 2): dict(flat, accuracy=[20, 70, 80]),
+              ("kfo", 2): dict(flat, accuracy=[20, 40.5, 60]), ("maml", 4): None}
+    assert verdicts.adaptation_claim(curves).verdict == "not run"
+    curves[("maml", 4)] = dict(flat, accuracy=[20, 30, 90])
+    claim = verdicts.adaptation_claim(curves)
+    assert claim.verdict == "did not hold" and "MAML 4 layers: did not hold" in claim.detail
+    assert "KFO 2 layers: within noise" in claim.detail
+    assert verdicts.adaptation_claim(curves, step=2).verdict == "within noise"
+
+
+def test_no_adaptation_records_still_draws_and_says_how_to_fill(tmp_path):
+    data = adaptation.compute_adaptation_cnn(results_dir=tmp_path / "none")
+    assert data["budget"] is None and all(v is None for v in data["ours"].values())
+    with style.context():
+        fig = adaptation.fig_adaptation_cnn(data)
+    texts = " ".join(t.get_text() for t in fig.axes[0].texts)
+    assert adaptation.FILL in texts and fig.axes[0].get_xlabel()
+    row = repro.repro_rows(tmp_path / "none")["C12"]
+    assert row.endswith("| not run |") and "MAML 2 layers not run" in row
+
+
+def test_a_damaged_adaptation_curve_is_named(tmp_path):
+    rec = _record(tmp_path, "converged", "maml", 2, 0, 0.8, curve=_curve(1, 0.8))
+    rec["adaptation"]["ci95"] = [0.01]
+    (tmp_path / "converged/table-a/omniglot/maml-L2-s0.json").write_text(json.dumps(rec))
+    with pytest.raises(ValueError, match="maml-L2-s0.json"):
+        cells.adaptation(tmp_path)
+
+
+def test_table_figures_use_the_preferred_budget_and_say_so(mixed):
+    depth = tables.compute_linnet_depth(results_dir=mixed)
+    assert depth["budget"] == "converged"
+    assert depth["ours"]["maml"][0]["accuracy"] == pytest.approx(81.0)
+    assert depth["ours"]["maml"][1] is None              # cpu's 3-layer cell is not mixed in
+    opt = tables.compute_meta_optimizers(results_dir=mixed)
+    assert opt["budget"] == "converged" and opt["ours"]["kfo"]["accuracy"] == pytest.approx(92)
+    with style.context():
+        fig = tables.fig_linnet_depth(depth)
+    assert "ours: budget converged, early stopping, cap 3000" in fig.axes[0].get_title()
+
+
+def test_the_adaptation_models_are_those_the_converged_sweep_records_curves_for():
+    assert tuple(plan.budget("converged")["curve"]["runs"]) == cells.ADAPTATION_KEYS
+
+
+def test_summary_states_an_early_stopping_preset(tmp_path, capsys):
+    assert cli.main(["summary", "--results", str(tmp_path), "--datasets", "omniglot",
+                     "--budget", "converged"]) == 0
+    out = capsys.readouterr().out
+    b = plan.budget("converged")
+    assert f"early stopping (patience {b['patience']}), cap {b['iterations']} " \
+        "meta-iterations" in out

@@ -1,0 +1,85 @@
+"""Adaptation curves on CNNs: test accuracy after k inner steps from meta-trained models.
+
+The CNN counterpart of the failure-mode figure: the paper's mechanism says a shallow model
+under MAML cannot adapt fast, and that extra (collapsible) layers or a meta-optimizer let it.
+Nothing is trained here: the curves are the ``"adaptation"`` entries of the engine records
+under ``results/`` (test accuracy after k = 0..10 inner steps from the best-validation
+parameters, 5-way 5-shot Omniglot), read by ``theory.paper.cells.adaptation`` (the same reader
+as claim C12 of ``paper_repro.md``) in the one budget ``cells.preferred`` for the four models
+(MAML at 2 and 4 layers, MAML w/ LinNet and KFO at 2). A model with several seeds is their
+mean with Student's t interval over seeds per k; with one seed, that seed's interval over its
+test episodes. Without any such record the figure is an empty panel naming the command that
+fills it.
+"""
+
+import numpy as np
+
+from theory.figures import style
+from theory.paper import cells, numbers
+
+FILL = "python -m theory.paper run --budget converged"
+COLOR = {("maml", 2): style.ROLE["shallow"], ("linnet", 2): style.ROLE["deep"],
+         ("kfo", 2): style.ROLE["other"], ("maml", 4): style.ROLE["deeper"]}
+
+
+def name_of(key):
+    """``"maml_L2"``: a model's key in the figure's JSON (``ours``)."""
+    return f"{key[0]}_L{key[1]}"
+
+
+def compute_adaptation_cnn(rng=None, quick=False, *, results_dir=cells.DEFAULT_DIR,
+                           dataset="omniglot"):
+    """The adaptation curves of ``cells.ADAPTATION_KEYS`` in their preferred budget.
+
+    ``rng`` and ``quick`` are accepted for the registry's uniform signature; reading results
+    uses neither. Returns ``{"dataset", "budget" (None: no curve yet), "models": [name],
+    "labels": {name: text}, "ours": {name: cells.curve or None}, "fill"}``; accuracies in %.
+    """
+    name, curves = cells.adaptation(results_dir, dataset, cells.ADAPTATION_KEYS)
+    return {"dataset": dataset, "budget": name,
+            "models": [name_of(k) for k in cells.ADAPTATION_KEYS],
+            "labels": {name_of(k): f"{numbers.LABEL[k[0]]}, {k[1]} layers"
+                       for k in cells.ADAPTATION_KEYS},
+            "ours": {name_of(k): curves[k] for k in cells.ADAPTATION_KEYS}, "fill": FILL}
+
+
+@style.styled
+def fig_adaptation_cnn(res):
+    """Test accuracy vs inner steps k, one line per model with its shaded 95 % interval."""
+    fig, axes = style.figure(width=5.2, height=3.2)
+    ax = axes[0, 0]
+    colors = {name_of(k): c for k, c in COLOR.items()}
+    drawn, missing, over, last = 0, [], set(), 10
+    for model in res["models"]:
+        c = res["ours"][model]
+        if c is None:
+            missing.append(res["labels"][model])
+            continue
+        k, acc = np.array(c["steps"]), np.array(c["accuracy"])
+        half = np.array([np.nan if h is None else h for h in c["ci95"]], dtype=float)
+        color = colors.get(model, style.ROLE["theory"])
+        ax.plot(k, acc, marker="o", markersize=3, color=color,
+                label=f"{res['labels'][model]} (n={c['seeds']})")
+        known = ~np.isnan(half)
+        ax.fill_between(k[known], np.maximum(acc - half, 0)[known],
+                        np.minimum(acc + half, 100)[known], color=color, alpha=0.2,
+                        linewidth=0)
+        over.add("over seeds (n ≥ 2)" if c["interval"] == "seeds"
+                 else "over its test episodes (n = 1)")
+        drawn, last = drawn + 1, max(last, int(k.max()))
+    if over:
+        ax.fill_between([], [], [], color="0.6", alpha=0.35, linewidth=0,
+                        label=f"shaded: 95 % interval {', '.join(sorted(over, reverse=True))}")
+        ax.legend(loc="lower right")
+    ax.set_xlabel("inner steps k at test time")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_xlim(0, last)
+    label = numbers.DATASET_LABEL.get(res["dataset"], res["dataset"])
+    budget = f" (ours: budget {res['budget']})" if res["budget"] else ""
+    ax.set_title(f"{label} 5-way 5-shot: adaptation after meta-training{budget}")
+    if missing:
+        text = (f"no adaptation curves yet:\n{res['fill']}" if not drawn
+                else "not run: " + ", ".join(missing))
+        style.note(ax, text, loc=(0.5, 0.5) if not drawn else (0.5, 0.1))
+    return fig
