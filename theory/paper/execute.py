@@ -133,7 +133,9 @@ def executor(scheduler=None, jobs=None, echo=print):
         if scheduler is None:
             cluster = stack.enter_context(distributed.LocalCluster(
                 n_workers=jobs or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                host="127.0.0.1", dashboard_address=None))
+                # the scheduler's HTTP server (health, and the dashboard where bokeh is
+                # installed) on a free port: the default 8787 may belong to another cluster
+                host="127.0.0.1", dashboard_address="127.0.0.1:0"))
             client = stack.enter_context(distributed.Client(cluster))
         else:
             try:
