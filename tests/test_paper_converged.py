@@ -170,3 +170,13 @@ def test_records_are_committed_as_they_arrive(tmp_path):
     status = subprocess.run(git + ["status", "--porcelain"], cwd=tmp_path, capture_output=True,
                             text=True, check=True).stdout
     assert "results/" not in status and "A  work.txt" in status
+
+
+def test_without_optuna_a_study_budget_says_how_to_install_it(tmp_path, monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "optuna", None)     # ``import optuna`` fails
+    with pytest.raises(ValueError, match=r"need Optuna: pip install -e '\.\[cluster\]'"):
+        _sweep(tmp_path)
+    assert not (tmp_path / "results").exists()           # refused before any run
+    text, _ = planning.describe(planning.make_plan(SMOKE), {})   # planning needs no Optuna
+    assert "study of 2x1" in text

@@ -228,6 +228,8 @@ def run_sweep(budget_name, *, results_dir="results", runs_dir="runs", scheduler=
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise ValueError(f"jobs={jobs!r} must be an integer >= 1")
     plan, states = prepare(budget_name, results_dir, runs_dir, **restrict)
+    if any("study" in r and states[planning.run_id(r)] != "done" for r in plan):
+        search.require()
     echo(planning.describe(plan, states, jobs or os.cpu_count() or 1)[0].splitlines()[-1])
     shipped, results_dir = (os.path.join(os.fspath(results_dir), "checkpoints"),
                             records.budget_dir(results_dir, budget_name))

@@ -17,15 +17,24 @@ resumes: finished points are kept, and a point that was running resumes from its
 ``run_study`` returns the study's summary record (kind ``STUDY``), which the client writes.
 """
 
+import importlib
 import itertools
 import os
-
-import optuna
 
 from theory.engine import train as training
 
 STUDY = "lr-study"
 JOURNAL = "optuna-journal.log"
+
+
+def require():
+    """The ``optuna`` module, or ``ValueError`` saying how to install it (the ``cluster`` and
+    ``test`` extras have it; nothing else in ``theory`` needs it)."""
+    try:
+        return importlib.import_module("optuna")
+    except ImportError:
+        raise ValueError("the learning-rate studies of this budget need Optuna: "
+                         "pip install -e '.[cluster]'") from None
 
 
 def points(grid):
@@ -40,6 +49,7 @@ def point_dir(out_dir, point):
 
 
 def _study(run, out_dir):
+    optuna = require()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     backend = optuna.storages.journal.JournalFileBackend(os.path.join(out_dir, JOURNAL))
     spec = run["study"]
@@ -57,6 +67,7 @@ def _key(point):
 def run_study(run, out_dir, *, callback=None):
     """Run (or resume) ``run``'s study in ``out_dir``; returns its summary (``summary``).
     ``callback(iteration, info)`` is passed to every engine run."""
+    optuna = require()
     os.makedirs(out_dir, exist_ok=True)
     study = _study(run, out_dir)
     finished = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED
@@ -74,6 +85,7 @@ def run_study(run, out_dir, *, callback=None):
 
 
 def _objective(trial, run, out_dir, callback):
+    optuna = require()
     grid = run["study"]["grid"]
     point = {"inner_lr": trial.suggest_categorical("inner_lr", grid["inner_lr"]),
              "meta_lr": trial.suggest_categorical("meta_lr", grid["meta_lr"])}
@@ -106,6 +118,7 @@ def summary(run, study):
     "reduction", "selection", "points": [{"inner_lr", "meta_lr", "state", "status",
     "validation": [[iteration, accuracy]], "val_accuracy"}], "winner"}``; ``winner`` is
     ``None`` if no point completed without diverging."""
+    optuna = require()
     rows = {}
     for trial in study.get_trials(deepcopy=False):
         if trial.state not in (optuna.trial.TrialState.COMPLETE,
