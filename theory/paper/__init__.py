@@ -9,19 +9,30 @@ and the markdown. Imports run one way: ``theory.engine`` -> ``theory.paper`` ->
 Modules
 -------
 numbers    the paper's 39 numbers: ``TABLE1[(dataset, method, layers)]``, ``TABLE2[(dataset,
-           method)]``, ``LABEL`` (method names: ``plan.METHODS``, the one vocabulary)
-plan       ``make_plan(budget)`` -> runs; ``BUDGETS`` (one table), ``METHODS``,
-           ``method_of(config)``, ``estimate_seconds``, ``describe``
-records    record paths, ``status(run)``, ``write_outcome``, ``lr_winners``, ``assign_lrs``,
-           ``copy_checkpoints``
-execute    ``train_run`` (the one task), ``executor`` (LocalCluster, a scheduler address, or
-           serial), ``execute_all``, ``run_sweep``
+           method)]`` (``table1``/``table2`` look them up), ``LABEL`` (method names:
+           ``plan.METHODS``, the one vocabulary)
+plan       ``make_plan(budget)`` -> runs; ``BUDGETS`` (one table), ``METHODS``, ``STAGES``,
+           ``method_of(config)``, ``search_key(run)``, ``run_id(run)``, ``estimate_seconds``,
+           ``describe``
+records    ``budget_dir``, ``record_path``, ``lr_search_path``, ``run_dir``,
+           ``read_json_or_none``, ``status(run)``, ``sweep_info``, ``write_outcome``,
+           ``lr_winners``, ``winners``, ``assign_lrs``, ``copy_checkpoints``
+search     ``run_study(run, out_dir)``: one Optuna study per (method, depth) (``points``,
+           ``point_dir``, ``summary``; ``require`` imports Optuna or says how to install it)
+execute    ``train_run`` (the one task), ``adaptation`` (a run's curve), ``executor``
+           (LocalCluster, a scheduler address, or serial), ``prepare``, ``execute_all``,
+           ``run_sweep``, ``git_commit`` (``run --commit``)
 cells      ``grouped(results_dir, dataset) -> {budget: {(method, layers): cell}}``,
            ``cells(..., budget=)``, ``preferred`` (the budget a claim or figure reads),
-           ``summarise``, ``curve`` and ``adaptation`` (adaptation curves)
-verdicts   ``claims(cells) -> [Claim]``, ``adaptation_claim(curves)``, ``compare``
+           ``summarise``, ``curve`` and ``adaptation`` (adaptation curves); helpers
+           ``percent``, ``budget_of``, ``ordered``, ``choose``, ``has_result``, ``setup``
+verdicts   ``claims(cells) -> [Claim]``, ``adaptation_claim(curves)``, ``compare``,
+           ``Difference`` (Welch interval, seeds needed), ``estimate``, ``combine``,
+           ``difference``
 render     ``render(results_dir)``: markdown tables per dataset and budget, paper beside
-           ours, and verdicts
+           ours, and verdicts (``ours_text``, ``paper_text``, ``budget_label``,
+           ``fill_command``, ``fill_text``)
 repro      ``update(paper_repro.md, README.md, results_dir)``: the generated rows and block
-cli        ``main(argv)``
+           (``rewrite_rows``, ``rewrite_block``, ``run_command``)
+cli        ``main(argv)``, ``build_parser()``
 """
