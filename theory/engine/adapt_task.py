@@ -16,6 +16,13 @@ says so.
 
 Batch norm uses the statistics of the batch it is given, as in MAML's own evaluation, so the
 query images are normalised together: a prediction can depend on the other query images.
+
+Also public: ``check_support`` (notes on how support set ``sup`` (an ``ImageFolder``) differs
+from the checkpoint's tasks; ``ValueError`` where no valid adaptation exists (no classes, one,
+too many)); ``read_answers`` (the ``{query file name: class}`` mapping of an ``episode``'s
+``answers.json``); ``score`` (fraction of ``result``'s predictions (from ``adapt_folders``)
+that match the classes in an ``episode``'s ``answers.json`` (query files matched by name; every
+file must be there)).
 """
 
 import os

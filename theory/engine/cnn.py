@@ -15,6 +15,10 @@ Two exact rewrites keep the forward pass cheap: ReLU is applied after the pool
 (``relu(maxpool(z)) == maxpool(relu(z))`` since ReLU is monotone), and the conv bias is not
 added because batch norm subtracts the per-task mean, which cancels any per-channel constant
 exactly (``"conv{i}/b"`` is kept for the interface; its gradient is exactly zero).
+
+Also public: ``base_ndim`` (number of axes of a param's shared (base) shape, from its key);
+``is_per_task`` (true if ``value`` carries a leading task axis on top of the base shape of
+``key``).
 """
 
 import re

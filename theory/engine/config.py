@@ -16,6 +16,8 @@ one core and 0.70 on two, where the meta-gradient's task chunks are summed in an
 What a config builds: its meta-optimizer (``make_metaopt``), initial parameters
 (``init_meta_params``), random streams (``seeds``, ``episode_rng``) and data splits
 (``load_splits``). A config stored in a checkpoint is read back with ``from_saved``.
+
+Also public: ``Field`` (field(name, kind, default, bound, metavar, help, resumable)).
 """
 
 import collections

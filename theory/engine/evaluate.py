@@ -9,6 +9,9 @@ processed ``batch`` tasks at a time; the generator is consumed chunk by chunk, s
 ``adaptation_curve`` scores the same episodes after every number of inner steps k = 0..K from
 one adaptation of K steps each (the paper's Fig. 1 measured on a trained CNN): with the same
 ``rng`` state its value at k equals ``evaluate`` with ``steps=k``.
+
+Also public: ``algorithm_kwargs`` (keyword arguments of
+``maml.meta_grad``/``maml.evaluate_batch`` for a run ``config``).
 """
 
 import math

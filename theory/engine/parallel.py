@@ -17,6 +17,11 @@ threads cannot do. Assumed and arranged at import:
 BLAS is limited to one thread while chunks run (through threadpoolctl, process-wide), so the
 ``workers`` threads are all the threads a meta-step uses. Measured choices are in the README
 ("Performance").
+
+Also public: ``default_workers`` (cores this process may run on (``os.sched_getaffinity``, else
+``os.cpu_count``)); ``check_workers`` (``workers`` as an int >= 1 (``None``:
+``default_workers()``); ValueError otherwise); ``map_chunks`` (``[fn(x) for x in items]`` in
+order, on up to ``workers`` threads, BLAS single-threaded).
 """
 
 import contextvars

@@ -21,6 +21,9 @@ state for ``eval`` and ``adapt``, rewritten whenever the checkpoint is.
 - ``save_best(path, best, ...)``: write ``best.npz`` atomically.
 - ``check_finite(loss, grads, iteration, ckpt_path)``: ``DivergedError`` on a NaN/inf step.
 - ``deferred_interrupt()``: a Ctrl-C inside the block is raised when the block ends.
+
+Also public: ``best_summary`` (``{"iteration", "val_accuracy"}`` of the best round (``None``
+without rounds)).
 """
 
 import contextlib

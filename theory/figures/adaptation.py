@@ -10,6 +10,8 @@ as claim C12 of ``paper_repro.md``) in the one budget ``cells.preferred`` for th
 mean with Student's t interval over seeds per k; with one seed, that seed's interval over its
 test episodes. Without any such record the figure is an empty panel naming the command that
 fills it.
+
+Also public: ``name_of`` (``"maml_L2"``: a model's key in the figure's JSON (``ours``)).
 """
 
 import numpy as np

@@ -13,6 +13,9 @@ Bottom row, binary classification (:class:`theory.landscape.tasks.Classification
 ``a ~ N(1, 2^2)`` of mixed sign, labels ``~ Bernoulli(sigmoid(4 a x))``): post-adaptation query
 accuracy of LogR vs LogR+LinNet (one extra linear factor). "Oracle" is the Bayes rule
 ``sign(a x)`` with the task's true slope.
+
+Also public: ``oracle_accuracy`` (accuracy of the Bayes rule ``sign(a x)`` (true slope) on
+sampled tasks of ``tasks``).
 """
 
 import numpy as np

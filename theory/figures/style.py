@@ -4,6 +4,9 @@ Nothing here changes matplotlib's global state at import; ``with style.context()
 applies the settings while a figure is built and saved, and every ``fig_<name>`` is decorated
 with :func:`styled` so that it builds its figure inside that context. Figures are created with
 the object-oriented API (``matplotlib.figure.Figure``), never through pyplot.
+
+Also public: ``note`` (an explanatory note inside an axes); ``band`` (plot the median of ``runs``
+(shape (R, len(x)), R restarts) with a shaded quantile band).
 """
 
 import contextlib

@@ -10,6 +10,10 @@ are NaN (``null`` in the JSON) and the other restarts finish.  ``precondition`` 
 dimensions) has its own options and also lists diverged restarts in its result.  Bad input
 exits with status 2 and one line; a diverging run of the other commands exits with status 1
 and one line naming the iteration and the value.
+
+Also public: ``build_parser`` (the argument parser of ``python -m theory.landscape``);
+``compute`` (run the analysis selected by parsed ``args``; returns its JSON-serialisable
+result); ``main`` (entry point; returns the exit status).
 """
 
 import argparse

@@ -32,6 +32,9 @@ objective(method, depth, params, problem)    (loss per restart, grads), the clos
 meta_train(rng, *, sigma, method, depth, ...) -> dict   Adam on every restart at once
 experiment(rng, *, dim, width, cond, rotate, method, ...) -> dict   the CLI's JSON result
 finite_or_null(obj)                          nested dicts/lists with NaN and inf as None (JSON)
+
+Also public: ``Problem`` (problem(sigma, mu, cov, alpha, steps)); ``validate`` (raise
+ValueError for a combination the closed forms do not cover).
 """
 
 import collections

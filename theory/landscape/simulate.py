@@ -17,6 +17,12 @@ including Meta-SGD's step-size gradient); ``"autograd"`` differentiates the quad
 losses through the inner loop.  ``"auto"`` (default) takes the symbolic closed forms where they
 exist and derive in about a second (depth <= 3, K <= 3), else the recurrence; logistic models
 always use autograd.  Tests check that the three agree.
+
+Also public: ``check_divergence`` (raise :class:`DivergenceError` naming iteration ``i`` if a
+restart is ``diverging``); ``linear_task_grads`` (per-task post-adaptation losses ``(R, T)``
+and gradients (tuple over ``w`` [+ step])); ``resolve_gradients`` (the gradient backend that
+``gradients`` (one of ``GRADIENTS`` or ``"auto"``) means here); ``logistic_task_losses`` (per-
+task post-adaptation cross-entropy ``(R, T)`` of LogR(+LinNet) with autograd).
 """
 
 import dataclasses

@@ -42,6 +42,10 @@ R5d  deep linear f = W2 W1 x (W1: h x d, W2: 1 x h), one step: the end-to-end w 
      positive definite quadratic form in the coefficients of e' (I - alpha P Sigma and w), so a loss
      tending to 0 bounds P, hence (W1, W2), and a limit point would lie in the set.
      The identities here check d = h = 2 and the h = 1 < d = 2 elimination.
+
+Also public: ``lower`` (a lower-triangular d x d matrix of real symbols (a Cholesky factor));
+``meta_sgd_quadratic`` (``(c, C o Sigma)`` of R5b, C = Sigma V Sigma, c = diag(C), o the
+entrywise product).
 """
 
 import functools

@@ -3,6 +3,9 @@
 Convention (every loader's; ``theory.engine.cnn`` takes such images, with a leading task and
 image axis): images are float32 in [0, 1], laid out ``(C, H, W)``; grayscale glyphs have
 ink = 1.0 and background = 0.0.
+
+Also public: ``canonical_split`` (map ``split`` to one of ``SPLITS``
+(``"validation"``/``"valid"`` mean ``"val"``)).
 """
 
 import dataclasses

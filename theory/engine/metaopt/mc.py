@@ -10,6 +10,9 @@ All factors start at the identity, so the first inner step is plain MAML exactly
 Choice made here: a side longer than ``max_dim`` (default 1024) gets a diagonal factor
 instead of a full matrix (e.g. the 1568-wide input of the 2-layer Omniglot head), keeping
 the meta-optimizer within a few times the model size.
+
+Also public: ``make`` (the Meta-Curvature ``MetaOpt``; sides longer than ``max_dim`` use
+diagonal factors).
 """
 
 from autograd import numpy as np
