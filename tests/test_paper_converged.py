@@ -180,3 +180,11 @@ def test_without_optuna_a_study_budget_says_how_to_install_it(tmp_path, monkeypa
     assert not (tmp_path / "results").exists()           # refused before any run
     text, _ = planning.describe(planning.make_plan(SMOKE), {})   # planning needs no Optuna
     assert "study of 2x1" in text
+
+
+def test_a_failed_commit_is_one_line_of_text(tmp_path):
+    record = tmp_path / "record.json"           # not inside any git repository
+    record.write_text("{}")
+    error = execute.git_commit([record], "results: x")
+    assert isinstance(error, str) and error and "\n" not in error
+    assert execute.git_commit([tmp_path / "absent.json"], "results: x") is None

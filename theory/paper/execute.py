@@ -171,7 +171,8 @@ def git_commit(paths, message):
                 ["git", "commit", "-q", "--no-verify", "-m", message, "--", *paths]):
         done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
         if done.returncode:
-            return (done.stderr or done.stdout).strip().splitlines()[-1:] or ["git failed"]
+            lines = (done.stderr or done.stdout).strip().splitlines()
+            return lines[-1] if lines else f"{cmd[1]} failed (exit status {done.returncode})"
     return None
 
 
