@@ -117,7 +117,7 @@ def test_a_pool_mask_is_computed_once_per_array_and_freed_with_it(monkeypatch):
     x, v = rng.standard_normal((2, 3, 4, 6)), rng.standard_normal((2, 3, 4, 6))
     calls = []
     pool_mask = pooling.pool_mask
-    monkeypatch.setattr(pooling, "pool_mask", lambda x, blocks=False: calls.append(1) or pool_mask(x, blocks))
+    monkeypatch.setattr(pooling, "pool_mask", lambda x, blocks=False, pooled=None: calls.append(1) or pool_mask(x, blocks, pooled))
 
     def f(x):
         return anp.sum(pooling.maxpool2(x) ** 3)

@@ -126,6 +126,22 @@ def test_pool_mask_ties_pick_exactly_one():
     assert dx.sum() == 4 and dx[0, 0, 0, 2, 0] == 1 and dx[0, 0, 0, 2, 1] == 0
 
 
+@given(st.lists(st.integers(-2, 2), min_size=4 * 2 * 3 * 4, max_size=4 * 2 * 3 * 4),
+       st.booleans())
+def test_pool_mask_is_the_first_maximum_of_each_window(values, blocks):
+    """Small integer values make ties common; each window's mask is one-hot at its first
+    maximum in row-major tap order, with or without the pooled maxima given."""
+    x = np.array(values, dtype=np.float32).reshape(2, 3, 4, 4)
+    if blocks:
+        x = x.reshape(2, 3, 16)
+    pooled = pooling.maxpool2(x, blocks)
+    taps = np.stack([t.ravel() for t in pooling._taps(x, blocks)])  # (4, windows)
+    expected = np.zeros_like(taps)
+    expected[np.argmax(taps, axis=0), np.arange(taps.shape[1])] = 1  # argmax: first maximum
+    for mask in (pooling.pool_mask(x, blocks), pooling.pool_mask(x, blocks, pooled)):
+        np.testing.assert_array_equal(mask.reshape(4, -1), expected)
+
+
 def test_relu_second_order():
     rng = np.random.default_rng(7)
     x = rand(rng, 3, 4)

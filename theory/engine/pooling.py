@@ -38,21 +38,27 @@ def _taps(x, blocks):
     return [win[..., k // 2, :, k % 2] for k in range(4)]
 
 
-def pool_mask(x, blocks=False):
+def pool_mask(x, blocks=False, pooled=None):
     """One-hot masks of each 2x2 window's first maximum: ``(4,) + pooled shape`` in x's dtype.
 
     ``mask[2*i + j]`` marks the windows whose maximum sits at tap ``(i, j)``; ties go to the first
     tap in row-major order, so exactly one input per window gets the gradient (flat image
-    backgrounds make ties common). Layouts as in ``_taps``.
+    backgrounds make ties common). Layouts as in ``_taps``. ``pooled``, if given, must be
+    ``maxpool2(x, blocks)``: each window's maximum is then found by equality (``np.maximum``
+    returns one of its inputs exactly) instead of recomputed.
     """
     x = getval(x)
-    t00, t01, t10, t11 = _taps(x, blocks)
-    right = (t01 > t00, t11 > t10)  # per row of the window: the right tap wins (ties: left)
-    lower = np.maximum(t10, t11) > np.maximum(t00, t01)  # the lower row wins (ties: upper)
-    mask = np.empty((4,) + lower.shape, dtype=x.dtype)
-    for k, (row, col) in enumerate(((~lower, ~right[0]), (~lower, right[0]),
-                                    (lower, ~right[1]), (lower, right[1]))):
-        np.logical_and(row, col, out=mask[k])
+    taps = _taps(x, blocks)
+    m = maxpool2.fun(x, blocks) if pooled is None else getval(pooled)
+    mask = np.empty((4,) + m.shape, dtype=x.dtype)
+    seen = np.equal(taps[0], m)  # windows whose maximum an earlier tap already took
+    mask[0] = seen
+    for k in (1, 2):
+        hit = np.equal(taps[k], m)
+        hit &= ~seen
+        mask[k] = hit
+        seen |= hit
+    np.logical_not(seen, out=mask[3])  # the last tap takes every window left
     return mask
 
 
@@ -111,19 +117,19 @@ def pool_gather(h, mask, blocks=False):
 _masks = {}
 
 
-def _mask_once(x, blocks):
-    """``pool_mask(x, blocks)``, computed once per array ``x`` (which it must not outlive)."""
+def _mask_once(x, blocks, pooled):
+    """``pool_mask(x, blocks, pooled)``, computed once per array ``x`` (which it must not outlive)."""
     x = getval(x)
     key = (id(x), blocks)
     hit = _masks.get(key)
     if hit is not None and hit[0]() is x:
         return hit[1]
-    mask = pool_mask(x, blocks)
+    mask = pool_mask(x, blocks, pooled)
     _masks[key] = (weakref.ref(x, lambda _: _masks.pop(key, None)), mask)
     return mask
 
 
 defvjp(maxpool2, lambda ans, x, blocks=False: (lambda m, s: lambda g: unpool2(g, m, s, blocks))(
-    _mask_once(x, blocks), x.shape))
+    _mask_once(x, blocks, ans), x.shape))
 defvjp(unpool2, lambda ans, g, mask, shape, blocks=False: lambda h: pool_gather(h, mask, blocks))
 defvjp(pool_gather, lambda ans, h, mask, blocks=False: lambda g: unpool2(g, mask, h.shape, blocks))
