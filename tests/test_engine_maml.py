@@ -168,7 +168,7 @@ def test_metaopt_hook_direction_and_meta_gradient():
     for k in params:
         np.testing.assert_allclose(a2[k], a3[k], rtol=1e-12, atol=1e-14)
     meta = {"model": params, "metaopt": phi}
-    _, g, _ = maml.meta_grad(meta, batch, alpha=ALPHA, steps=2, metaopt=mo)
+    _, g, _ = maml.meta_grad(meta, batch, alpha=ALPHA, steps=2, metaopt=mo, workers=1)
 
     def f(flat):
         return maml.meta_loss({"model": {k: flat[k] for k in params}, "metaopt": {"log_scale": flat["phi"]}},

@@ -1,4 +1,4 @@
-"""Task chunks on several threads: the same meta-gradient, and autograd safe across threads."""
+"""Task chunks in several processes: the same meta-gradient; autograd safe across threads."""
 
 import threading
 
@@ -27,15 +27,15 @@ def _leaves(result):
 
 @pytest.mark.parametrize("chunk", [1, 2, 4])
 def test_workers_do_not_change_the_result(chunk):
-    """For a given chunk size, threads give the serial meta-gradient bit for bit."""
+    """For a given chunk size, helper processes give the serial meta-gradient bit for bit."""
     meta_params, batch, kwargs = _problem()
     serial = maml.meta_grad(meta_params, batch, chunk=chunk, workers=1, **kwargs)
-    threaded = maml.meta_grad(meta_params, batch, chunk=chunk, workers=3, **kwargs)
-    for a, b in zip(_leaves(serial), _leaves(threaded), strict=True):
+    parallel_ = maml.meta_grad(meta_params, batch, chunk=chunk, workers=3, **kwargs)
+    for a, b in zip(_leaves(serial), _leaves(parallel_), strict=True):
         assert np.array_equal(a, b)
 
 
-def test_automatic_chunks_on_threads_match_one_chunk_to_rounding():
+def test_automatic_chunks_in_processes_match_one_chunk_to_rounding():
     """Automatic chunks for 2 workers: the one-chunk meta-gradient to float64 rounding."""
     meta_params, batch, kwargs = _problem(first_order=False)
     meta_params = {"model": {k: v.astype(np.float64) for k, v in meta_params["model"].items()},
@@ -112,11 +112,88 @@ def test_bad_workers(workers):
         parallel.check_workers(workers)
 
 
+def _log(x):
+    return np.log(np.full(3, x))
+
+
+def _fail(x):
+    if x == 1:
+        raise KeyError(f"chunk {x}")
+    return x
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_workers_keep_the_callers_errstate(workers):
-    """``np.errstate`` of the caller holds inside the workers (train.py relies on it)."""
+    """``np.errstate`` of the caller holds in the helpers (train.py relies on it)."""
     with np.errstate(invalid="raise"), pytest.raises(FloatingPointError):
-        parallel.map_chunks(lambda x: np.log(np.full(3, x)), [1.0, -1.0], workers)
+        parallel.map_chunks(_log, [(1.0,), (-1.0,)], workers)
     with np.errstate(all="ignore"):
-        out = parallel.map_chunks(lambda x: np.log(np.full(3, x)), [1.0, -1.0], workers)
+        out = parallel.map_chunks(_log, [(1.0,), (-1.0,)], workers)
     assert np.isnan(out[1]).all()
+
+
+def test_a_helpers_exception_reaches_the_caller_and_the_pool_survives():
+    with pytest.raises(KeyError, match="chunk 1"):
+        parallel.map_chunks(_fail, [(0,), (1,)], 2)  # chunk 1 runs in the helper
+    assert parallel.map_chunks(_log, [(1.0,), (np.e,), (1.0,)], 2) == [pytest.approx(_log(v)) for v in (1.0, np.e, 1.0)]
+
+
+def test_meta_optimizers_travel_to_the_helpers():
+    """Every meta-optimizer pickles as its name and options (its functions are closures)."""
+    import pickle
+
+    from theory.engine import metaopt
+    for name in metaopt.NAMES:
+        made = metaopt.get(name, **({"psd": True, "conv": "out"} if name.startswith("kfo") else {}))
+        back = pickle.loads(pickle.dumps(made))
+        assert (back.name, dict(back.options)) == (made.name, dict(made.options))
+    meta_params, batch, kwargs = _problem(metaopt="kfo", first_order=False)
+    serial = maml.meta_grad(meta_params, batch, chunk=2, workers=1, **kwargs)
+    helped = maml.meta_grad(meta_params, batch, chunk=2, workers=2, **kwargs)
+    for a, b in zip(_leaves(serial), _leaves(helped), strict=True):
+        assert np.array_equal(a, b)
+
+
+def _in_daemon(queue):
+    try:
+        parallel.check_workers(2)
+    except ValueError as err:
+        queue.put((parallel.default_workers(), str(err)))
+
+
+def test_a_daemonic_process_defaults_to_one_worker_and_refuses_more():
+    import multiprocessing
+    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_in_daemon, args=(queue,), daemon=True)
+    proc.start()
+    default, message = queue.get(timeout=60)
+    proc.join(60)
+    assert default == 1 and "daemonic process" in message and "got 2" in message
+
+
+def test_helpers_report_their_cpu_and_traced_memory():
+    """A meta-step with a helper: the helper's CPU time and (while the caller traces memory)
+    its traced peak come back with its chunks, for the benchmark's columns."""
+    meta_params, batch, kwargs = _problem()
+    step = lambda: maml.meta_grad(meta_params, batch, chunk=3, workers=2, **kwargs)  # noqa: E731
+    step()
+    parallel.helper_usage(reset=True)
+    step()
+    cpu, peak = parallel.helper_usage(reset=True)
+    assert cpu > 0 and peak == 0  # not traced: the caller does not trace
+    total = bench.traced_peak(step)
+    cpu, peak = parallel.helper_usage()
+    assert cpu > 0 and 0 < peak < total
+    assert parallel.helper_usage(reset=True) == (cpu, peak) and parallel.helper_usage() == (0.0, 0)
+
+
+def _call_it(f):
+    return f()
+
+
+def test_arguments_that_cannot_travel_run_in_the_caller_with_a_warning():
+    """Closures cannot be pickled: the chunks run in this process, with the same results."""
+    with pytest.warns(UserWarning, match="cannot be sent to helper processes"):
+        out = parallel.map_chunks(_call_it, [(lambda: 1,), (lambda: 2,), (lambda: 3,)], 2)
+    assert out == [1, 2, 3]

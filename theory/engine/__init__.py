@@ -32,7 +32,7 @@ adapt(params, x_s, y_s, *, alpha, steps, first_order, adapt_keys, metaopt, phi, 
 meta_loss(meta_params, batch, *, alpha, steps, algo, metaopt) -> (loss, aux)
 meta_grad(..., chunk=None, workers=None) -> (loss, grads, aux)   tasks in chunks (None:
                                   automatic, the graphs of chunks in flight under
-                                  CHUNK_BUDGET_BYTES) on ``workers`` threads (None: every core,
+                                  CHUNK_BUDGET_BYTES) on ``workers`` processes (None: every core,
                                   :mod:`.parallel`); exact weighted sum
 adapted_logits(params, x_s, y_s, x_q, *, alpha, steps, algo, ...) -> query logits after adapt
 adapt_keys(params, algo)          keys the inner loop adapts (ANIL: the head, cnn.is_head_key)

@@ -18,16 +18,17 @@ one (``python -m theory.engine bench``) the engine is timed alone. Three compari
 Measured per config (keys of a result row):
 
 - ``engine_s_<setting>``/``torch_s_<setting>``: median wall time of one meta-step (seconds);
-  ``engine_cpu_s_<setting>``/``torch_cpu_s_<setting>`` the median process CPU time (all
-  threads), steadier than wall time on a machine shared with other jobs; ``ratio_<setting>``/
+  ``engine_cpu_s_<setting>``/``torch_cpu_s_<setting>`` the median CPU time (all threads, and
+  the engine's helper processes), steadier than wall time on a machine shared with other jobs; ``ratio_<setting>``/
   ``cpu_ratio_<setting>`` engine over PyTorch; ``engine_s`` is ``engine_s_default`` (training's
   setting); ``threads_all`` the cores and ``torch_threads_default`` PyTorch's own count.
 - ``gflops``: analytic GEMM work of the meta-step (see ``meta_step_flops``) / ``engine_s_1``,
   against ``gemm_peak_gflops``, the best of a few single-threaded ``np.matmul`` calls on
   1024x1024 float32 matrices measured in the same run.
 - ``engine_peak_mb``: peak of the memory traced by ``tracemalloc`` during one extra meta-step
-  at the default setting (all worker threads)
-  (numpy arrays and Python objects allocated during the step, above what existed before).
+  at the default setting (numpy arrays and Python objects allocated during the step, above
+  what existed before), with each helper process's own peak added (an upper bound of the
+  step's memory at any one time).
   PyTorch's allocations are not traced, and the resident set is no measure of either side:
   ``primitives.keep_freed_memory`` keeps freed blocks in the process's heap for reuse.
 - ``task_chunk``: tasks per chunk of the meta-gradient at the default setting
@@ -178,8 +179,8 @@ def gemm_peak_gflops(size=1024, repeats=5):
     """Best GFLOP/s of single-threaded ``np.matmul`` on two ``size x size`` float32 matrices."""
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
-    best = parallel.map_chunks(
-        lambda _: min(_seconds(lambda: np.matmul(a, b)) for _ in range(repeats + 1)), [0], 1)[0]
+    with parallel.one_blas_thread():
+        best = min(_seconds(lambda: np.matmul(a, b)) for _ in range(repeats + 1))
     return 2 * size ** 3 / best / 1e9
 
 
@@ -197,20 +198,24 @@ def _seconds(fn):
 
 
 def _clocks(fn):
-    """(wall, process CPU) seconds of ``fn()``."""
+    """(wall, CPU) seconds of ``fn()``; CPU of this process and of the engine's helpers."""
+    parallel.helper_usage(reset=True)
     wall, cpu = time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - wall, time.process_time() - cpu
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return wall, cpu + parallel.helper_usage()[0]
 
 
 def traced_peak(fn):
-    """Peak bytes traced by ``tracemalloc`` during ``fn()`` above what was traced before."""
+    """Peak bytes traced by ``tracemalloc`` during ``fn()`` above what was traced before, plus
+    the peaks the engine's helper processes traced meanwhile (``parallel.helper_usage``)."""
+    parallel.helper_usage(reset=True)
     tracemalloc.start()
     try:
         base = tracemalloc.get_traced_memory()[0]
         tracemalloc.reset_peak()
         fn()
-        return tracemalloc.get_traced_memory()[1] - base
+        return tracemalloc.get_traced_memory()[1] - base + parallel.helper_usage()[1]
     finally:
         tracemalloc.stop()
 

@@ -274,7 +274,7 @@ def meta_grad(meta_params, batch, *, chunk=None, workers=None, **kwargs):
     """``(loss, grads, aux)``: ``meta_loss`` and its gradient w.r.t. ``meta_params`` (same keys).
 
     The tasks are processed ``chunk`` at a time (``task_chunk``: ``None`` picks a size from a
-    memory estimate), the chunks on ``workers`` threads (``parallel``; ``None``: every core
+    memory estimate), the chunks on ``workers`` processes (``parallel``; ``None``: every core
     of the process), with single-threaded BLAS in each. The meta-loss is the mean over tasks,
     so chunk c of ``T_c`` tasks adds ``T_c / T`` times its own mean loss and gradient, summed
     in chunk order; ``aux`` arrays are concatenated. For a given ``chunk`` the result does not
@@ -287,8 +287,8 @@ def meta_grad(meta_params, batch, *, chunk=None, workers=None, **kwargs):
     size = task_chunk(chunk, T, meta_params, batch, kwargs.get("steps", 1),
                       kwargs.get("algo", "maml"), workers)
     parts = [tuple(a[start:start + size] for a in batch) for start in range(0, T, size)]
-    results = parallel.map_chunks(lambda part: _meta_grad_all(meta_params, part, kwargs),
-                                  parts, workers)
+    results = parallel.map_chunks(_meta_grad_all, [(meta_params, part, kwargs) for part in parts],
+                                  workers)
     if len(parts) == 1:
         return results[0]
     weights = [len(part[1]) / T for part in parts]

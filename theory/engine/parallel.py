@@ -1,33 +1,49 @@
-"""Task chunks of a meta-gradient on several threads, each with single-threaded BLAS.
+"""Chunks of a meta-gradient in several processes, each with single-threaded BLAS.
 
-A meta-step spends nearly all its time inside numpy (ufunc loops, copies, BLAS calls), which
-releases the GIL, so chunks of tasks traced on separate threads run on separate cores, and the
-elementwise work (batch norm, pooling, ReLU, im2col) is spread over the cores too, which BLAS
-threads cannot do. Assumed and arranged at import:
+``map_chunks(fn, args, workers)`` is ``[fn(*a) for a in args]``: the calling process computes
+chunks ``0, W, 2W, ...`` itself and a pool of ``W - 1`` helper processes computes the others
+(``W = min(workers, len(args))``). Processes, not threads: a meta-step spends a fifth of its
+time or more in autograd's Python bookkeeping, which holds the GIL, so two threads wait for each
+other (2 cores: threads 1.27-1.55x the one-core speed, processes 1.92x; README, Performance).
 
-- autograd's trace counter is per thread (``thread_safe_autograd``). autograd numbers nested
-  traces with one process-wide counter, incremented on entry and decremented on exit;
-  interleaved by two threads, an inner trace can get the number of a live outer trace, and
-  their boxes mix (wrong higher-order derivatives). Each thread only sees its own boxes (the
-  shared inputs are plain arrays), so one counter per thread is autograd's own rule per thread.
-- glibc's malloc serves every thread from its main arena (``primitives.keep_freed_memory``):
-  the other arenas hand large blocks to ``mmap``, whose page faults cost two threads 1.6x the
-  CPU time of one doing the same work.
+- The helpers are forked where the platform can (a script needs no ``__main__`` guard, and
+  they start with the engine imported), else spawned; created on first use, kept for later
+  calls with the same ``workers`` and stopped at exit (``shutdown``). They ignore SIGINT, so an
+  interrupt reaches the caller alone (``train`` finishes the meta-step, then stops).
+- ``fn`` must be a module-level function and ``args`` picklable (a ``MetaOpt`` of the registry
+  travels as its name and options); otherwise (a meta-optimizer of one's own built from
+  closures) every chunk runs in the calling process, with a UserWarning. The helpers run
+  ``fn`` under the caller's ``np.errstate``; their exceptions are raised in the caller. For given chunks the results do not depend on
+  ``workers``, bit for bit (each chunk is the same computation in any process).
+- BLAS is limited to one thread in every process while chunks run (threadpoolctl), so the
+  ``workers`` processes are all the threads a meta-step uses.
+- A daemonic process (a Dask worker, a ``multiprocessing`` pool's worker) may not have
+  children: there the default is one worker, and more is a ValueError.
 
-BLAS is limited to one thread while chunks run (through threadpoolctl, process-wide), so the
-``workers`` threads are all the threads a meta-step uses. Measured choices are in the README
-("Performance").
+autograd's trace counter is made per thread at import (``thread_safe_autograd``) for callers
+that run meta-steps on threads of their own (a Dask worker with several threads): autograd
+numbers nested traces with one process-wide counter, incremented on entry and decremented on
+exit; interleaved by two threads, an inner trace can get the number of a live outer trace, and
+their boxes mix (wrong higher-order derivatives). Each thread only sees its own boxes, so one
+counter per thread is autograd's own rule per thread.
 
-Also public: ``default_workers`` (cores this process may run on (``os.sched_getaffinity``, else
-``os.cpu_count``)); ``check_workers`` (``workers`` as an int >= 1 (``None``:
-``default_workers()``); ValueError otherwise); ``map_chunks`` (``[fn(x) for x in items]`` in
-order, on up to ``workers`` threads, BLAS single-threaded).
+Also public: ``default_workers`` (cores this process may run on, 1 in a daemonic process);
+``check_workers`` (``workers`` as an int >= 1 (``None``: ``default_workers()``); ValueError
+otherwise); ``one_blas_thread`` (context: BLAS single-threaded in this process); ``shutdown``
+(stop the helper processes); ``helper_usage`` (the helpers' CPU seconds and traced memory
+peaks, for ``bench``).
 """
 
-import contextvars
+import multiprocessing
 import os
+import pickle
+import signal
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
+import tracemalloc
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import autograd.tracer
 import numpy as np
@@ -50,8 +66,15 @@ def thread_safe_autograd():
 thread_safe_autograd()
 
 
+def _daemonic():
+    return multiprocessing.current_process().daemon
+
+
 def default_workers():
-    """Cores this process may run on (``os.sched_getaffinity``, else ``os.cpu_count``)."""
+    """Cores this process may run on (``os.sched_getaffinity``, else ``os.cpu_count``); 1 in a
+    daemonic process, which may not start the helper processes."""
+    if _daemonic():
+        return 1
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not on Linux
@@ -64,6 +87,9 @@ def check_workers(workers):
         return default_workers()
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
         raise ValueError(f"workers must be None (all cores) or an integer >= 1, got {workers!r}")
+    if workers > 1 and _daemonic():
+        raise ValueError(f"workers must be 1 (or None) in a daemonic process such as a Dask "
+                         f"worker, which may not start processes, got {workers!r}")
     return int(workers)
 
 
@@ -77,16 +103,99 @@ def _blas():
     return _controller[0]
 
 
-def map_chunks(fn, items, workers):
-    """``[fn(x) for x in items]`` in order, on up to ``workers`` threads, BLAS single-threaded.
+def one_blas_thread():
+    """Context manager: BLAS single-threaded in this process (threadpoolctl), restored after."""
+    return _blas().limit(limits=1, user_api="blas")
 
-    Each call runs in a copy of the caller's context, so ``np.errstate`` (a context variable)
-    holds in the workers as it does in the caller.
-    """
-    workers = min(workers, len(items))
-    with _blas().limit(limits=1, user_api="blas"):
+
+_pool = {}  # {helpers: ProcessPoolExecutor}, at most one entry
+
+
+def _start_helper():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _pool.clear()  # a forked helper does not own its parent's pool
+    _blas().limit(limits=1, user_api="blas")  # for the helper's lifetime
+
+
+def _helpers(n):
+    """The pool of ``n`` helper processes, started (or restarted with another size) on demand."""
+    if n not in _pool:
+        shutdown()
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        _pool[n] = ProcessPoolExecutor(n, multiprocessing.get_context(method),
+                                       initializer=_start_helper)
+    return _pool[n]
+
+
+def shutdown():
+    """Stop the helper processes (they restart on the next ``map_chunks`` that needs them)."""
+    for pool in _pool.values():
+        pool.shutdown(wait=True, cancel_futures=True)
+    _pool.clear()
+
+
+# what the helpers report with each chunk: CPU seconds, and per helper process the largest
+# peak of memory traced during one chunk (only while the caller traces memory)
+_usage = {"cpu_s": 0.0, "peak_bytes": {}}
+
+
+def helper_usage(reset=False):
+    """``(cpu_s, peak_bytes)`` of the helper processes since the last reset: CPU seconds spent
+    in their chunks, and the sum over helpers of each one's largest ``tracemalloc`` peak of a
+    chunk, traced while the caller traces memory (else 0). The caller's own process is not
+    included (``time.process_time``, ``tracemalloc`` there)."""
+    out = _usage["cpu_s"], sum(_usage["peak_bytes"].values())
+    if reset:
+        _usage["cpu_s"], _usage["peak_bytes"] = 0.0, {}
+    return out
+
+
+def _call(payload, errstate, trace):
+    cpu = time.process_time()
+    fn, args = pickle.loads(payload)
+    if trace:
+        tracemalloc.start()
+    try:
+        with np.errstate(**errstate):
+            out = fn(*args)
+        peak = tracemalloc.get_traced_memory()[1] if trace else 0
+    finally:
+        if trace:
+            tracemalloc.stop()
+    return out, os.getpid(), time.process_time() - cpu, peak
+
+
+def _collect(future):
+    out, pid, cpu, peak = future.result()
+    _usage["cpu_s"] += cpu
+    _usage["peak_bytes"][pid] = max(peak, _usage["peak_bytes"].get(pid, 0))
+    return out
+
+
+def map_chunks(fn, args, workers):
+    """``[fn(*a) for a in args]`` in order, on up to ``workers`` processes, BLAS single-threaded."""
+    args = list(args)
+    workers = min(workers, len(args))
+    with one_blas_thread():
         if workers <= 1:
-            return [fn(x) for x in items]
-        contexts = [contextvars.copy_context() for _ in items]
-        with ThreadPoolExecutor(workers, thread_name_prefix="meta-grad") as pool:
-            return list(pool.map(lambda ctx, x: ctx.run(fn, x), contexts, items))
+            return [fn(*a) for a in args]
+        try:  # pickled here, so that what cannot travel is known before anything starts
+            payloads = {i: pickle.dumps((fn, a), pickle.HIGHEST_PROTOCOL)
+                        for i, a in enumerate(args) if i % workers}
+        except (pickle.PicklingError, AttributeError, TypeError) as err:
+            warnings.warn(f"the chunks of {getattr(fn, '__qualname__', fn)} run in this process "
+                          f"alone: their arguments cannot be sent to helper processes ({err})",
+                          UserWarning, stacklevel=2)
+            return [fn(*a) for a in args]
+        pool, errstate, futures = _helpers(workers - 1), np.geterr(), {}
+        try:
+            futures = {i: pool.submit(_call, payload, errstate, tracemalloc.is_tracing())
+                       for i, payload in payloads.items()}
+            own = {i: fn(*a) for i, a in enumerate(args) if i % workers == 0}
+            return [own[i] if i in own else _collect(futures[i]) for i in range(len(args))]
+        except BrokenProcessPool:
+            shutdown()  # a helper died (killed, out of memory): start afresh next time
+            raise
+        finally:
+            for future in futures.values():
+                future.cancel()  # the rest of a failed call
