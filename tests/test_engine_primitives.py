@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from autograd import grad
 from autograd.test_util import check_grads
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from theory.engine import pooling
@@ -44,13 +44,17 @@ def test_im2col_col2im_second_order(shape):
     check_grads(lambda c: P.col2im(c, shape), modes=["rev"], order=2)(rand(rng, *cols.shape))
 
 
-@given(st.integers(1, 2), st.integers(1, 5), st.integers(1, 5), st.integers(0, 99))
-def test_im2col_equals_zero_padded_patches(C, H, W, seed):
+@given(st.integers(1, 2), st.integers(1, 3), st.integers(1, 5), st.integers(1, 5), st.integers(0, 99))
+@example(1, 1, 1, 2, 0)  # a shift longer than all the images together
+@example(1, 1, 2, 1, 0)
+def test_im2col_equals_zero_padded_patches(C, n, H, W, seed):
+    """Also for a view of some tasks and images of a larger array (how ``conv`` calls it)."""
     rng = np.random.default_rng(seed)
-    a = rand(rng, 2, C, 3, H, W)
-    pad = np.pad(a, ((0, 0), (0, 0), (0, 0), (1, 1), (1, 1)))
-    naive = np.stack([pad[..., di:di + H, dj:dj + W] for di in range(3) for dj in range(3)], axis=2)
-    np.testing.assert_array_equal(P.im2col(a), naive.reshape(2, C * 9, 3 * H * W))
+    whole = rand(rng, 3, C, n + 2, H, W)
+    for a in (whole[:2, :, :n], whole[1:, :, 1:n + 1]):
+        pad = np.pad(a, ((0, 0), (0, 0), (0, 0), (1, 1), (1, 1)))
+        naive = np.stack([pad[..., di:di + H, dj:dj + W] for di in range(3) for dj in range(3)], axis=2)
+        np.testing.assert_array_equal(P.im2col(a), naive.reshape(2, C * 9, n * H * W))
 
 
 @given(st.integers(1, 2), st.integers(1, 2), st.integers(1, 5), st.integers(1, 5), st.integers(0, 99))
@@ -176,3 +180,13 @@ def test_batch_norm_pieces_second_order_and_definitions():
     check_grads(lambda z: anp.sum(P.center(z) ** 2 / anp.sqrt(P.sqmean(P.center(z)) + 0.1)),
                 modes=["rev"], order=2)(z)
     assert P.center(z.astype(np.float32)).dtype == P.sqmean(z.astype(np.float32)).dtype == np.float32
+
+
+@pytest.mark.parametrize("C, O", [(1, 16), (4, 3)])  # 9 C < O and 9 C >= O: both GEMM orders
+@pytest.mark.parametrize("blocks", [False, True])
+def test_conv_weight_grad_is_g_times_the_columns_transposed(C, O, blocks):
+    rng = np.random.default_rng(8)
+    a, g = rand(rng, 2, C, 3, 4, 4), rand(rng, 2, O, 3 * 16)
+    cols = P.im2col(a, blocks)
+    np.testing.assert_allclose(P.conv_weight_grad(g, a, blocks), np.einsum("tom,tkm->tok", g, cols),
+                               rtol=1e-12, atol=1e-14)

@@ -80,19 +80,22 @@ def im2col(a, blocks=False):
         for (k, phase), view in _phase_views(_padded(a), H2, W2):
             cols[:, :, k, phase] = view
         return cols.reshape(T, C * 9, n * H * W)
-    HW = H * W
+    L = n * H * W
     cols = np.empty((T, C, 9, n, H, W), dtype=a.dtype)
-    flat_a, flat_cols = a.reshape(T, C, n, HW), cols.reshape(T, C, 9, n, HW)
+    flat_a, flat_cols = a.reshape(T, C, L), cols.reshape(T, C, 9, L)
     for k, (di, dj) in enumerate(_TAPS):
-        # a shift of the flattened image by s; long contiguous runs beat short row slices
+        # a shift of all n flattened images by s at once (long contiguous runs beat short row
+        # slices); what crosses from one image row or image into the next is padding, zeroed
         s = (di - 1) * W + (dj - 1)
-        lo = min(HW, max(0, -s))
-        hi = max(lo, min(HW, HW - s))
+        lo = min(L, max(0, -s))
+        hi = max(lo, min(L, L - s))
         tap = flat_cols[:, :, k]
         tap[..., lo:hi] = flat_a[..., lo + s:hi + s]
-        tap[..., :lo] = 0  # rows above/below the image
+        tap[..., :lo] = 0
         tap[..., hi:] = 0
-        if dj != 1:  # the column that wrapped around from the neighbouring row is padding
+        if di != 1:  # the row above/below each image
+            cols[:, :, k, :, 0 if di == 0 else H - 1, :] = 0
+        if dj != 1:  # the column left/right of each image
             cols[:, :, k, ..., 0 if dj == 0 else W - 1] = 0
     return cols.reshape(T, C * 9, n * H * W)
 
@@ -211,7 +214,11 @@ def conv_weight_grad(g, a, blocks=False):
     for tasks, images in _chunks(T, n, C * 9, H * W, out.itemsize):
         cols = _phases(im2col.fun(a[tasks, :, images], blocks), images.stop - images.start, blocks)
         for p in range(cols.shape[2]):
-            out[tasks] += _matrix(g_p[tasks, :, p, images]) @ np.swapaxes(_matrix(cols[:, :, p]), -1, -2)
+            g_t, c_t = _matrix(g_p[tasks, :, p, images]), _matrix(cols[:, :, p])
+            if c_t.shape[1] >= g_t.shape[1]:  # OpenBLAS: the taller factor on the left is faster
+                out[tasks] += np.swapaxes(c_t @ np.swapaxes(g_t, -1, -2), -1, -2)
+            else:
+                out[tasks] += g_t @ np.swapaxes(c_t, -1, -2)
     return out
 
 
