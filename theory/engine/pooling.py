@@ -39,25 +39,25 @@ def _taps(x, blocks):
 
 
 def pool_mask(x, blocks=False, pooled=None):
-    """One-hot masks of each 2x2 window's first maximum: ``(4,) + pooled shape`` in x's dtype.
+    """One-hot boolean masks of each 2x2 window's first maximum: ``(4,) + pooled shape``.
 
     ``mask[2*i + j]`` marks the windows whose maximum sits at tap ``(i, j)``; ties go to the first
     tap in row-major order, so exactly one input per window gets the gradient (flat image
     backgrounds make ties common). Layouts as in ``_taps``. ``pooled``, if given, must be
     ``maxpool2(x, blocks)``: each window's maximum is then found by equality (``np.maximum``
-    returns one of its inputs exactly) instead of recomputed.
+    returns one of its inputs exactly) instead of recomputed. Booleans, not x's dtype: a
+    quarter of the bytes to write and keep, and ``g * mask`` costs what a float mask does.
     """
     x = getval(x)
     taps = _taps(x, blocks)
     m = maxpool2.fun(x, blocks) if pooled is None else getval(pooled)
-    mask = np.empty((4,) + m.shape, dtype=x.dtype)
-    seen = np.equal(taps[0], m)  # windows whose maximum an earlier tap already took
-    mask[0] = seen
+    mask = np.empty((4,) + m.shape, dtype=bool)
+    np.equal(taps[0], m, out=mask[0])
+    seen = mask[0].copy()  # windows whose maximum an earlier tap already took
     for k in (1, 2):
-        hit = np.equal(taps[k], m)
-        hit &= ~seen
-        mask[k] = hit
-        seen |= hit
+        np.equal(taps[k], m, out=mask[k])
+        mask[k] &= ~seen
+        seen |= mask[k]
     np.logical_not(seen, out=mask[3])  # the last tap takes every window left
     return mask
 
@@ -84,7 +84,7 @@ def unpool2(g, mask, shape, blocks=False):
     Output has the full ``shape`` (``(..., H, W)``: a dropped odd row/column gets zero;
     ``(..., 4*M)`` with ``blocks``).
     """
-    dtype = np.result_type(g, mask)
+    dtype = np.result_type(g, np.float32)  # float32 stays float32, float64 stays float64
     if blocks:
         out = np.empty(shape, dtype=dtype)
         for k, tap in enumerate(_taps(out, True)):
