@@ -197,3 +197,16 @@ def test_arguments_that_cannot_travel_run_in_the_caller_with_a_warning():
     with pytest.warns(UserWarning, match="cannot be sent to helper processes"):
         out = parallel.map_chunks(_call_it, [(lambda: 1,), (lambda: 2,), (lambda: 3,)], 2)
     assert out == [1, 2, 3]
+
+
+def _sigint_handler():
+    import signal
+    return signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+
+
+def test_helpers_ignore_ctrl_c_so_that_it_reaches_the_caller_alone():
+    """Ctrl-C goes to the whole process group; helpers ignore it, the caller defers it
+    (``stopping.deferred_interrupt``) until the meta-step is done."""
+    import signal
+    assert signal.getsignal(signal.SIGINT) != signal.SIG_IGN
+    assert parallel.map_chunks(_sigint_handler, [(), ()], 2) == [False, True]

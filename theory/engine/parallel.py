@@ -2,9 +2,10 @@
 
 ``map_chunks(fn, args, workers)`` is ``[fn(*a) for a in args]``: the calling process computes
 chunks ``0, W, 2W, ...`` itself and a pool of ``W - 1`` helper processes computes the others
-(``W = min(workers, len(args))``). Processes, not threads: a meta-step spends a fifth of its
-time or more in autograd's Python bookkeeping, which holds the GIL, so two threads wait for each
-other (2 cores: threads 1.27-1.55x the one-core speed, processes 1.92x; README, Performance).
+(``W = min(workers, len(args))``). Processes, not threads: autograd's bookkeeping between
+numpy calls is Python and holds the GIL, as do numpy's many calls on small arrays, so threads
+wait for each other (2 cores: threads 1.27-1.55x the one-core speed, processes 1.92x; README,
+Performance).
 
 - The helpers are forked where the platform can (a script needs no ``__main__`` guard, and
   they start with the engine imported), else spawned; created on first use, kept for later
