@@ -210,3 +210,50 @@ def test_helpers_ignore_ctrl_c_so_that_it_reaches_the_caller_alone():
     import signal
     assert signal.getsignal(signal.SIGINT) != signal.SIG_IGN
     assert parallel.map_chunks(_sigint_handler, [(), ()], 2) == [False, True]
+
+
+def test_off_the_main_thread_the_default_is_one_worker():
+    import threading
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(parallel.default_workers()))
+    thread.start()
+    thread.join(30)
+    assert seen == [1] and parallel.check_workers(None) == parallel.default_workers()
+
+
+def _pid():
+    import os
+    return os.getpid()
+
+
+def _helper_of_a_killed_caller(queue):
+    queue.put(parallel.map_chunks(_pid, [(), ()], 2)[1])  # the helper's pid
+    import time
+    time.sleep(60)  # killed here
+
+
+def test_a_helper_exits_when_its_caller_is_killed():
+    import multiprocessing
+    import os
+    import signal
+    import time
+    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    queue = ctx.Queue()
+    caller = ctx.Process(target=_helper_of_a_killed_caller, args=(queue,))
+    caller.start()
+    helper = queue.get(timeout=60)
+    os.kill(caller.pid, signal.SIGKILL)
+    caller.join(30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(helper, 0)  # still there (or a zombie not yet reaped by init)
+        except ProcessLookupError:
+            break
+        with open(f"/proc/{helper}/stat") as stat:
+            if stat.read().split(")")[-1].split()[0] == "Z":
+                break
+        time.sleep(0.2)
+    else:
+        os.kill(helper, signal.SIGKILL)
+        raise AssertionError("the helper outlived its killed caller")

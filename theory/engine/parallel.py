@@ -19,7 +19,11 @@ Performance).
 - BLAS is limited to one thread in every process while chunks run (threadpoolctl), so the
   ``workers`` processes are all the threads a meta-step uses.
 - A daemonic process (a Dask worker, a ``multiprocessing`` pool's worker) may not have
-  children: there the default is one worker, and more is a ValueError.
+  children: there the default is one worker, and more is a ValueError. Off the main thread
+  (a task of a server or of a thread pool, e.g. a Dask worker without a nanny) the default is
+  one worker too: a fork there would copy the server's open sockets into the helpers.
+- A helper exits when its caller's process does (even when killed), and takes SIGTERM's
+  default action rather than a handler forked from the caller.
 
 autograd's trace counter is made per thread at import (``thread_safe_autograd``) for callers
 that run meta-steps on threads of their own (a Dask worker with several threads): autograd
@@ -73,8 +77,8 @@ def _daemonic():
 
 def default_workers():
     """Cores this process may run on (``os.sched_getaffinity``, else ``os.cpu_count``); 1 in a
-    daemonic process, which may not start the helper processes."""
-    if _daemonic():
+    daemonic process, which may not start the helper processes, and 1 off the main thread."""
+    if _daemonic() or threading.current_thread() is not threading.main_thread():
         return 1
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -109,12 +113,23 @@ def one_blas_thread():
     return _blas().limit(limits=1, user_api="blas")
 
 
-_pool = {}  # {helpers: ProcessPoolExecutor}, at most one entry
+_pool = {}  # {helpers: ProcessPoolExecutor}, at most one entry, of this process alone
+if hasattr(os, "register_at_fork"):  # a forked child (a helper too) starts without a pool
+    os.register_at_fork(after_in_child=_pool.clear)
 
 
-def _start_helper():
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _pool.clear()  # a forked helper does not own its parent's pool
+def _exit_with(parent):
+    """Exit once ``parent`` has: a helper must not outlive a killed caller (it would hold the
+    caller's inherited files and sockets open, and its memory)."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def _start_helper(parent):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not a handler forked from the caller
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
     _blas().limit(limits=1, user_api="blas")  # for the helper's lifetime
 
 
@@ -124,7 +139,7 @@ def _helpers(n):
         shutdown()
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         _pool[n] = ProcessPoolExecutor(n, multiprocessing.get_context(method),
-                                       initializer=_start_helper)
+                                       initializer=_start_helper, initargs=(os.getpid(),))
     return _pool[n]
 
 
