@@ -257,3 +257,17 @@ def test_a_helper_exits_when_its_caller_is_killed():
     else:
         os.kill(helper, signal.SIGKILL)
         raise AssertionError("the helper outlived its killed caller")
+
+
+def test_spawned_helpers_give_the_same_meta_gradient(monkeypatch):
+    """The start method of other platforms (spawn): the same result, bit for bit."""
+    meta_params, batch, kwargs = _problem(metaopt="metasgd")
+    serial = maml.meta_grad(meta_params, batch, chunk=3, workers=1, **kwargs)
+    parallel.shutdown()
+    monkeypatch.setattr(parallel, "START_METHOD", "spawn")
+    try:
+        spawned = maml.meta_grad(meta_params, batch, chunk=3, workers=2, **kwargs)
+    finally:
+        parallel.shutdown()  # the next test forks afresh
+    for a, b in zip(_leaves(serial), _leaves(spawned), strict=True):
+        assert np.array_equal(a, b)

@@ -7,15 +7,19 @@ numpy calls is Python and holds the GIL, as do numpy's many calls on small array
 wait for each other (2 cores: threads 1.27-1.55x the one-core speed, processes 1.92x; README,
 Performance).
 
-- The helpers are forked where the platform can (a script needs no ``__main__`` guard, and
-  they start with the engine imported), else spawned; created on first use, kept for later
-  calls with the same ``workers`` and stopped at exit (``shutdown``). They ignore SIGINT, so an
-  interrupt reaches the caller alone (``train`` finishes the meta-step, then stops).
+- The helpers are forked on Linux (``START_METHOD``: a script needs no ``__main__`` guard,
+  and they start with the engine imported); elsewhere they start the platform's default way
+  (spawn on macOS and Windows, where a script that trains must guard its entry point with
+  ``if __name__ == "__main__":``, as for any ``multiprocessing`` code). They are created on
+  first use, kept for later calls with the same ``workers`` and stopped at exit
+  (``shutdown``). They ignore SIGINT, so an interrupt reaches the caller alone (``train``
+  finishes the meta-step, then stops).
 - ``fn`` must be a module-level function and ``args`` picklable (a ``MetaOpt`` of the registry
   travels as its name and options); otherwise (a meta-optimizer of one's own built from
   closures) every chunk runs in the calling process, with a UserWarning. The helpers run
-  ``fn`` under the caller's ``np.errstate``; their exceptions are raised in the caller. For given chunks the results do not depend on
-  ``workers``, bit for bit (each chunk is the same computation in any process).
+  ``fn`` under the caller's ``np.errstate``; their exceptions are raised in the caller. For
+  given chunks the results do not depend on ``workers``, bit for bit (each chunk is the same
+  computation in any process).
 - BLAS is limited to one thread in every process while chunks run (threadpoolctl), so the
   ``workers`` processes are all the threads a meta-step uses.
 - A daemonic process (a Dask worker, a ``multiprocessing`` pool's worker) may not have
@@ -43,6 +47,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import sys
 import threading
 import time
 import tracemalloc
@@ -113,6 +118,9 @@ def one_blas_thread():
     return _blas().limit(limits=1, user_api="blas")
 
 
+# how helpers start: fork on Linux; None (the platform's default) elsewhere
+START_METHOD = "fork" if sys.platform.startswith("linux") else None
+
 _pool = {}  # {helpers: ProcessPoolExecutor}, at most one entry, of this process alone
 if hasattr(os, "register_at_fork"):  # a forked child (a helper too) starts without a pool
     os.register_at_fork(after_in_child=_pool.clear)
@@ -137,8 +145,7 @@ def _helpers(n):
     """The pool of ``n`` helper processes, started (or restarted with another size) on demand."""
     if n not in _pool:
         shutdown()
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        _pool[n] = ProcessPoolExecutor(n, multiprocessing.get_context(method),
+        _pool[n] = ProcessPoolExecutor(n, multiprocessing.get_context(START_METHOD),
                                        initializer=_start_helper, initargs=(os.getpid(),))
     return _pool[n]
 
