@@ -3,7 +3,7 @@
 import os
 
 # Before numpy loads. The engine's GEMMs are small: a meta-step uses the cores through task
-# chunks on worker threads (theory.engine.parallel), not through BLAS threads, and on a 2-core
+# chunks in helper processes (theory.engine.parallel), not through BLAS threads, and on a 2-core
 # machine shared with other work competing BLAS threads made meta-steps several times slower.
 # Users who want BLAS threads (e.g. for evaluation, which runs on one thread) set the variable.
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):

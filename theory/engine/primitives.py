@@ -314,8 +314,9 @@ def keep_freed_memory(limit=2 ** 30):
     4-layer, 16-task meta-step. Raising the mmap and trim thresholds keeps those blocks in the
     heap; the resident set stays at its peak between meta-steps instead. All threads share the
     main arena: glibc's per-thread arenas are capped at 64 MB heaps and would ``mmap`` every
-    large block of a meta-step's worker threads (``parallel``) afresh. Process-wide; a no-op
-    (False) where the C library has no ``mallopt``.
+    large block of a meta-step run on a thread of one's own afresh. Process-wide (forked
+    helper processes, ``parallel``, inherit it); a no-op (False) where the C library has no
+    ``mallopt``.
     """
     try:
         mallopt = ctypes.CDLL(None).mallopt

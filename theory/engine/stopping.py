@@ -123,8 +123,8 @@ def deferred_interrupt():
     """Hold a Ctrl-C (SIGINT) that arrives inside the block until the block ends.
 
     Around a checkpoint write (a ``KeyboardInterrupt`` inside ``zipfile`` left a half-closed
-    archive and a ``ValueError`` instead of the interrupt) and the threaded meta-gradient (an
-    interrupt while the main thread waits on the worker threads). A second Ctrl-C inside the
+    archive and a ``ValueError`` instead of the interrupt) and the meta-gradient (an interrupt
+    while the caller waits on its helper processes, which ignore it). A second Ctrl-C inside the
     block is raised at once. Only the main thread receives signals, so elsewhere (a Dask worker
     thread, say) this does nothing.
     """
