@@ -163,7 +163,7 @@ def _in_daemon(queue):
 
 def test_a_daemonic_process_defaults_to_one_worker_and_refuses_more():
     import multiprocessing
-    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    ctx = multiprocessing.get_context(parallel.START_METHOD)  # as the helpers start
     queue = ctx.Queue()
     proc = ctx.Process(target=_in_daemon, args=(queue,), daemon=True)
     proc.start()
@@ -237,7 +237,7 @@ def test_a_helper_exits_when_its_caller_is_killed():
     import os
     import signal
     import time
-    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    ctx = multiprocessing.get_context(parallel.START_METHOD)  # as the helpers start
     queue = ctx.Queue()
     caller = ctx.Process(target=_helper_of_a_killed_caller, args=(queue,))
     caller.start()

@@ -20,8 +20,8 @@ Adjoint pairs (so gradients of gradients stay inside the registered ops):
 Pooling-block order (``blocks=True``): a conv can emit its pixels ordered ``(p, q, n, H/2, W/2)``
 for the pixel ``(2i + p, 2j + q)``, so that the four taps of every 2x2 pooling window lie in
 four contiguous blocks and max-pooling (``theory.engine.pooling``), its masks and adjoints run
-on contiguous memory instead of stride-2 views; the price is stride-2 im2col copies, which pays where a layer has few input
-channels (``cnn._blocks_pay``).
+on contiguous memory instead of stride-2 views; the price is stride-2 im2col copies, which
+pays where a layer has few input channels (``cnn._blocks_pay``).
 
 All ops keep the input dtype (float32 stays float32 through any order of differentiation).
 
@@ -36,7 +36,6 @@ import autograd.numpy as anp
 import numpy as np
 from autograd.extend import defvjp, primitive
 from autograd.tracer import getval
-
 
 # (row, column) offsets of the 3x3 kernel taps, in the order of a (O, C, 3, 3) weight's last axes.
 _TAPS = tuple((di, dj) for di in range(3) for dj in range(3))
@@ -86,13 +85,12 @@ def im2col(a, blocks=False):
     for k, (di, dj) in enumerate(_TAPS):
         # a shift of all n flattened images by s at once (long contiguous runs beat short row
         # slices); what crosses from one image row or image into the next is padding, zeroed
+        # below, and so is what the shift leaves unwritten at either end (the first or last
+        # image's outer row or column)
         s = (di - 1) * W + (dj - 1)
         lo = min(L, max(0, -s))
         hi = max(lo, min(L, L - s))
-        tap = flat_cols[:, :, k]
-        tap[..., lo:hi] = flat_a[..., lo + s:hi + s]
-        tap[..., :lo] = 0
-        tap[..., hi:] = 0
+        flat_cols[:, :, k, lo:hi] = flat_a[..., lo + s:hi + s]
         if di != 1:  # the row above/below each image
             cols[:, :, k, :, 0 if di == 0 else H - 1, :] = 0
         if dj != 1:  # the column left/right of each image
