@@ -1,6 +1,7 @@
 """Cells of two budgets never mix: filtering, the preferred budget, the README sections per
 budget, paper_repro rows that name their budget, and the adaptation curves (claim C12, figure
-``adaptation_cnn``) read from early-stopped records."""
+``adaptation_cnn``) read from early-stopped records, with their validation curves (figure
+``training_curves``, row F10)."""
 
 import json
 import math
@@ -8,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from theory.figures import adaptation, style, tables
+from theory.figures import adaptation, style, tables, training
 from theory.paper import cells, cli, plan, render, repro, verdicts
 
 STEPS = list(range(11))
@@ -36,6 +37,9 @@ def _record(root, budget, method, layers, seed, acc, *, curve=None, stopped=None
                    meta_lr_schedule="cosine")
         rec["stopped"] = stopped or {"iteration": 1200 + 100 * seed, "reason": "plateau"}
         rec["best"] = {"iteration": 900 + 100 * seed, "val_accuracy": acc}
+        # peaks at the best round, 0.05 points lower per round either side of it
+        rec["validation"] = [[i, acc - 0.0005 * abs(i - rec["best"]["iteration"]) / 100]
+                             for i in range(100, rec["stopped"]["iteration"] + 1, 100)]
         folder = root / "converged" / table / "omniglot"
     if curve is not None:
         rec["adaptation"] = {"split": "test", "episodes": 600, "steps": STEPS,
@@ -239,3 +243,51 @@ def test_summary_states_an_early_stopping_preset(tmp_path, capsys):
     b = plan.budget("converged")
     assert f"early stopping (patience {b['patience']}), cap {b['iterations']} " \
         "meta-iterations" in out
+
+
+def test_validation_curves_figure_and_row_read_the_early_stopped_records(mixed):
+    data = training.compute_training_curves(results_dir=mixed)
+    json.dumps(data, allow_nan=False)
+    assert data["budget"] == "converged"          # the cpu records do not stop early
+    assert data["cells"] == ["maml_L2", "linnet_L2", "kfo_L2", "maml_L4"]
+    runs = data["ours"]["maml_L2"]["runs"]
+    assert [r["seed"] for r in runs] == [0, 1, 2]   # the search point (seed 7) is left out
+    assert runs[1]["iterations"] == list(range(100, 1301, 100))
+    assert runs[1]["accuracy"][9] == pytest.approx(81.0)   # its best round, 1000, in %
+    assert runs[1]["best"] == 1000 and (runs[1]["stopped"], runs[1]["reason"]) == (1300, "plateau")
+    s = data["summary"]
+    assert (s["runs"], s["plateau"], s["cap"]) == (10, 9, 1)
+    # every run ends two rounds past a point 0.05 points per round lower than the round before
+    assert s["late_gain"]["maml_L4"] == [pytest.approx(-0.1)]
+    assert s["late_gain_median"] == pytest.approx(-0.1) == s["late_gain_max"]
+    row = repro.repro_rows(mixed)["F10"]
+    assert "(10 runs of budget `converged`: 9 stopped on a plateau, 1 at the cap)" in row
+    assert "median `-0.10`, from `-0.10` to `-0.10`" in row
+    with style.context():
+        fig = training.fig_training_curves(data)
+    left, right = fig.axes
+    solid = [ln for ln in left.lines if ln.get_linestyle() == "-" and len(ln.get_xdata()) > 1]
+    assert len(solid) == 9                         # one line per seed at 2 layers
+    deep = [ln for ln in right.lines if len(ln.get_xdata()) > 2]      # not the cap line
+    assert len(deep) == 1 and deep[0].get_linestyle() == "--"       # 4 layers: dashed
+    np.testing.assert_allclose(deep[0].get_ydata(),
+                               data["ours"]["maml_L4"]["runs"][0]["accuracy"])
+    crosses = [ln for ln in left.lines if ln.get_marker() == "x" and len(ln.get_xdata())]
+    assert len(crosses) == 9 and "9 stopped on a plateau, 1 at the cap" in fig._suptitle.get_text()
+
+
+def test_no_early_stopped_run_gives_an_empty_figure_and_a_not_run_row(tmp_path):
+    root = tmp_path / "results"
+    _record(root, "cpu", "maml", 2, 0, 0.7)
+    data = training.compute_training_curves(results_dir=root)
+    assert data["budget"] is None and data["cells"] == [] and data["summary"]["runs"] == 0
+    assert "not run: `python -m theory.paper run --budget converged`" in \
+        repro.repro_rows(root)["F10"]
+
+
+def test_a_damaged_validation_curve_is_named(mixed):
+    path = mixed / "converged" / "table-a" / "omniglot" / "maml-L4-s0.json"
+    rec = json.loads(path.read_text())
+    path.write_text(json.dumps(dict(rec, validation=[[100, "high"]])))
+    with pytest.raises(ValueError, match="maml-L4-s0.json: validation must be"):
+        cells.validation_curves(mixed)

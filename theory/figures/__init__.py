@@ -6,8 +6,9 @@ quoted in ``paper_repro.md``) into ``results/figures/<name>.json``, wherever Pyt
 A ``--quick`` run writes to ``figures/quick/`` instead (git-ignored) and never over full-budget
 data; with ``--out DIR`` every output (images and data) goes to DIR. Nothing else in this
 package writes files. The 1D figures build on ``theory.landscape`` analyses and
-``theory.symbolic``; the CNN figures (the two tables and the adaptation curves) read records
-under ``results/`` through ``theory.paper.cells``, one budget per figure, and never train.
+``theory.symbolic``; the CNN figures (the two tables, the adaptation and the training curves)
+read records under ``results/`` through ``theory.paper.cells``, one budget per figure, and
+never train.
 
 Registry
 --------
@@ -22,6 +23,7 @@ collapse         collapse.py a meta-trained deep model collapsed to its product
 linnet_depth     tables.py   Table 1 (Omniglot): MAML vs MAML w/ LinNet, paper beside ours
 meta_optimizers  tables.py   Table 2 (Omniglot, 2-layer CNN): meta-optimizers, paper vs ours
 adaptation_cnn   adaptation.py  test accuracy vs inner steps of meta-trained CNNs (records)
+training_curves  training.py validation accuracy vs meta-iteration of early-stopped CNN runs
 gradient_ratio   ratio.py    (1 - alpha sigma2)^(2K): sympy vs simulated meta-gradient ratio
 preconditioner   precondition.py  R5 (d dims): loss vs kappa; learned P vs (alpha Sigma)^-1
 
@@ -77,6 +79,9 @@ REGISTRY = {
                             "Omniglot 5-way 5-shot CNNs after meta-training: test accuracy vs "
                             "inner steps k = 0..10, MAML 2/4 layers, MAML w/ LinNet, KFO",
                             True),
+    "training_curves": Entry("training", "training_curves",
+                             "Omniglot 5-way 5-shot CNN runs that stop early: validation "
+                             "accuracy vs meta-iteration, best round, plateau or cap", True),
     "gradient_ratio": Entry("ratio", "gradient_ratio",
                             "shallow meta-gradient ratio (1 - alpha sigma2)^(2K): sympy vs "
                             "simulation", False),

@@ -263,3 +263,68 @@ def adaptation(results_dir, dataset="omniglot", keys=ADAPTATION_KEYS):
               for name, found in grouped(results_dir, dataset).items()}
     name = preferred(groups, keys, ok=lambda c: c is not None)
     return name, groups.get(name, dict.fromkeys(keys))
+
+
+def _validation(record):
+    """A record's validation curve as ``{"seed", "iterations", "accuracy" (%), "best",
+    "stopped", "reason"}`` (``ValueError`` naming the file when the curve is damaged)."""
+    val = record.get("validation")
+    if not isinstance(val, list) or not all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(v, (int, float)) for v in p)
+            for p in val):
+        raise ValueError(f"results file {record['path']}: validation must be a list of "
+                         "[iteration, accuracy] pairs")
+    stopped = record.get("stopped") or {}
+    return {"seed": record.get("seed", record["config"].get("seed")),
+            "iterations": [int(i) for i, _ in val], "accuracy": [percent(a) for _, a in val],
+            "best": (record.get("best") or {}).get("iteration"),
+            "stopped": stopped.get("iteration"), "reason": stopped.get("reason")}
+
+
+def validation_curves(results_dir, dataset="omniglot"):
+    """``(budget, {(method, layers): {"runs": [curve], "cap", "val_every", "patience"}})``:
+    the validation curve of every 5-way 5-shot run of ``dataset`` in the most thorough budget
+    whose runs stop early (records with ``"stopped"``), cells sorted by depth then method
+    (``(None, {})`` when no such record exists). ``curve`` is ``{"seed", "iterations",
+    "accuracy"`` (%) ``, "best", "stopped", "reason"}``, runs by seed. Search points are left
+    out, as in ``grouped``."""
+    stopping = {}
+    for name, found in grouped(results_dir, dataset).items():
+        cells_ = {}
+        for key, cell in found.items():
+            recs = [r for r in cell.get("records", ()) if isinstance(r.get("stopped"), dict)]
+            if recs:
+                cfg = recs[0]["config"]
+                cells_[key] = {"runs": sorted((_validation(r) for r in recs),
+                                              key=lambda c: str(c["seed"])),
+                               "cap": cfg.get("iterations"), "val_every": cfg.get("val_every"),
+                               "patience": cfg.get("patience")}
+        if cells_:
+            stopping[name] = cells_
+    if not stopping:
+        return None, {}
+    name = ordered(stopping)[0]
+    order = list(planning.METHODS)
+    return name, dict(sorted(stopping[name].items(),
+                             key=lambda kv: (kv[0][1], order.index(kv[0][0])
+                                             if kv[0][0] in order else len(order), kv[0][0])))
+
+
+def late_gain(run, rounds=2):
+    """How much a run's validation accuracy rose (points) over its last ``rounds`` rounds:
+    the last value minus the one ``rounds`` rounds before it (``None`` for a shorter curve)."""
+    acc = run["accuracy"]
+    return acc[-1] - acc[-1 - rounds] if len(acc) > rounds else None
+
+
+def stopping(found):
+    """How the runs of ``found`` (``validation_curves``' cells) ended: ``{"runs", "plateau",
+    "cap", "late_gain_median", "late_gain_min", "late_gain_max"}`` (``late_gain`` over the
+    runs, in points; ``None`` without a long enough curve)."""
+    runs = [r for c in found.values() for r in c["runs"]]
+    gains = [g for g in map(late_gain, runs) if g is not None]
+    spread = ((float(np.median(gains)), min(gains), max(gains)) if gains else (None,) * 3)
+    return {"runs": len(runs), "plateau": sum(r["reason"] == "plateau" for r in runs),
+            "cap": sum(r["reason"] == "cap" for r in runs),
+            **dict(zip(("late_gain_median", "late_gain_min", "late_gain_max"), spread,
+                       strict=True))}

@@ -3,9 +3,10 @@
 ``paper_repro.md`` has one row per cell of the paper's Tables 1 and 2, all 39 (ids
 ``T1/<dataset>/<method>/<layers>``, ``T2/<dataset>/<method>``), one per CNN claim (``C7``:
 LinNet vs depth, ``C8``: meta-optimizers, ``C12``: adaptation curves) and one per CNN figure
-(``F5``, ``F6``, ``F9``). ``repro_rows`` builds those rows from ``results/`` (``cells``, the
-figures' reader too); each row reads the budget ``cells.preferred`` for its cells (a T row:
-its one cell; a claim and its figure: all the cells they need) and names it. ``update`` puts
+(``F5``, ``F6``, ``F9``, ``F10``: the validation curves). ``repro_rows`` builds those rows from
+``results/`` (``cells``, the figures' reader too); each row reads the budget
+``cells.preferred`` for its cells (a T row: its one cell; a claim and its figure: all the
+cells they need) and names it. ``update`` puts
 the rows in place of the rows with the same id and leaves every other line alone. The README's
 results block (between ``BEGIN``/``END`` markers) is ``render.render`` of every dataset and
 budget. ``tests/test_paper_repro.py`` checks that the committed files equal what ``update``
@@ -200,6 +201,25 @@ def _adaptation_rows(results_dir):
     return {"C12": c12, "F9": f9}
 
 
+def _training_row(results_dir):
+    """Row F10: the validation curves of ``cells.validation_curves`` (Omniglot): how many
+    early-stopped runs ended on a plateau and at the cap, and how much they still gained over
+    their last two validation rounds (``cells.stopping``)."""
+    name, found = cellmod.validation_curves(results_dir)
+    s = cellmod.stopping(found)
+    count = (f"{s['runs']} runs of budget {render.budget_label(name)}: {s['plateau']} stopped "
+             f"on a plateau, {s['cap']} at the cap" if s["runs"] else "no early-stopped run yet")
+    keys = [f"training_curves:summary.late_gain_{k}" for k in ("median", "min", "max")]
+    state = (f"gain over each run's last two validation rounds, in points: median "
+             f"`{s['late_gain_median']:.2f}`, from `{s['late_gain_min']:.2f}` to "
+             f"`{s['late_gain_max']:.2f}` ({_sources(keys)})"
+             if s["late_gain_median"] is not None else f"not run: `{_command(None)}`")
+    return {"F10": "| F10 | validation accuracy vs meta-iteration of every early-stopped CNN run, "
+                   "best round and stop marked | — (our check that the table runs converged; "
+                   f"Omniglot) | `figures/training_curves.png` ({count}) | "
+                   f"`python -m theory.figures training_curves` | {state} |"}
+
+
 def _figure_row(row_id, title, paper, name, count, what, claim):
     """A figure's row: how many of its ``count`` ``(run, total)`` cells or curves have runs,
     and its claim's verdict."""
@@ -212,7 +232,7 @@ def _figure_row(row_id, title, paper, name, count, what, claim):
 
 def repro_rows(results_dir="results"):
     """``{row id: markdown row}`` of every table cell, of claims C7, C8, C12 and of figures F5,
-    F6, F9."""
+    F6, F9, F10."""
     rows = {}
     for dataset in numbers.DATASETS:
         groups = cellmod.grouped(results_dir, dataset)
@@ -232,6 +252,7 @@ def repro_rows(results_dir="results"):
         if dataset == "omniglot":
             rows.update(_claim_rows(groups))
     rows.update(_adaptation_rows(results_dir))
+    rows.update(_training_row(results_dir))
     return rows
 
 

@@ -1,0 +1,112 @@
+"""Validation accuracy during meta-training: did the CNN runs of the tables converge?
+
+A run of an early-stopping budget (``converged``) validates every ``val_every`` meta-iterations
+and stops on a plateau (``patience`` rounds without a better one) or at its cap; it is tested on
+its best round. This figure draws each such run's whole validation curve, so a reader can tell
+a run that ended on a plateau from one cut off while still rising, and a failed claim from an
+unfinished run. Nothing is trained here: the curves are the ``"validation"`` entries of the
+records under ``results/``, read by ``theory.paper.cells.validation_curves`` (the same reader
+as figure row F10 of ``paper_repro.md``) in the most thorough budget whose runs stop early.
+
+Left panel: every method at 2 layers (Table 2, and MAML w/ LinNet of Table 1); right panel:
+MAML and MAML w/ LinNet at 3, 4 and 6 layers (Table 1), the depth told by the line style. Each
+seed is one line; a dot marks its best round (the parameters it was tested on), a cross where
+it stopped on a plateau; the dotted vertical line is the cap. ``summary`` gives the runs, how
+many stopped on a plateau and at the cap, and each run's ``late_gain``: points gained over its
+last two validation rounds (about 0 on a plateau, clearly positive when cut off while rising).
+"""
+
+import numpy as np
+
+from theory.figures import style
+from theory.paper import cells, numbers
+
+FILL = "python -m theory.paper run --budget converged"
+# MAML, MAML w/ LinNet and KFO as in ``adaptation_cnn``; every method its own colour
+COLOR = {"maml": style.ROLE["shallow"], "linnet": style.ROLE["deep"],
+         "metasgd": style.OKABE_ITO["green"], "mc": style.OKABE_ITO["orange"],
+         "tnet": style.OKABE_ITO["sky"], "kfo": style.ROLE["other"],
+         "anil": style.OKABE_ITO["black"], "anil-kfo": "0.55"}
+DASHES = {3: "-", 4: "--", 6: ":"}
+
+
+def name_of(key):
+    """``"maml_L2"``: a cell's key in the figure's JSON (``ours``)."""
+    return f"{key[0]}_L{key[1]}"
+
+
+def compute_training_curves(rng=None, quick=False, *, results_dir=cells.DEFAULT_DIR,
+                            dataset="omniglot"):
+    """The validation curves of ``cells.validation_curves``, in the JSON form of the figure.
+
+    ``rng`` and ``quick`` are accepted for the registry's uniform signature; reading results
+    uses neither. Returns ``{"dataset", "budget" (None: no early-stopped run yet), "cells":
+    [name], "labels": {name: text}, "layers": {name: n}, "ours": {name: {"runs", "cap",
+    "val_every", "patience"}}, "summary": cells.stopping plus {"late_gain": {name: [points per
+    run]}}, "fill"}``; accuracies in %.
+    """
+    name, found = cells.validation_curves(results_dir, dataset)
+    names = [name_of(k) for k in found]
+    return {"dataset": dataset, "budget": name, "cells": names,
+            "labels": {name_of(k): numbers.LABEL.get(k[0], k[0]) for k in found},
+            "layers": {name_of(k): k[1] for k in found},
+            "ours": {name_of(k): c for k, c in found.items()},
+            "summary": dict(cells.stopping(found),
+                            late_gain={name_of(k): [cells.late_gain(r) for r in c["runs"]]
+                                       for k, c in found.items()}),
+            "fill": FILL}
+
+
+def _draw(ax, res, names, *, by_depth):
+    caps = set()
+    for name in names:
+        cell, method = res["ours"][name], name.rsplit("_L", 1)[0]
+        color = COLOR.get(method, style.ROLE["theory"])
+        style_ = DASHES.get(res["layers"][name], "-.") if by_depth else "-"
+        label = res["labels"][name] + (f", {res['layers'][name]} layers" if by_depth else "")
+        for i, run in enumerate(cell["runs"]):
+            x, y = np.array(run["iterations"]), np.array(run["accuracy"])
+            ax.plot(x, y, color=color, linestyle=style_, linewidth=1.0, alpha=0.85,
+                    label=f"{label} (n={len(cell['runs'])})" if i == 0 else None)
+            if run["best"] in run["iterations"]:
+                j = run["iterations"].index(run["best"])
+                ax.plot(x[j], y[j], "o", color=color, markersize=3.5)
+            if run["reason"] == "plateau":
+                ax.plot(x[-1], y[-1], "x", color=color, markersize=5)
+        if cell["cap"]:
+            caps.add(cell["cap"])
+    for cap in caps:
+        ax.axvline(cap, color="0.4", linestyle=":", linewidth=1.0)
+    ax.set_xlabel("meta-iteration")
+    ax.set_ylabel("validation accuracy (%)")
+    if names:
+        ax.plot([], [], "o", color="0.4", markersize=3.5, label="best round (tested)")
+        ax.plot([], [], "x", color="0.4", markersize=5, label="stopped on a plateau")
+        ax.plot([], [], ":", color="0.4", linewidth=1.0, label="cap")
+        ax.legend(loc="lower right", ncol=2)
+
+
+@style.styled
+def fig_training_curves(res):
+    """Validation accuracy vs meta-iteration of every early-stopped run, 2 layers and deeper."""
+    fig, axes = style.figure(1, 2, width=4.6, height=3.4)
+    shallow = [n for n in res["cells"] if res["layers"][n] == 2]
+    deep = [n for n in res["cells"] if res["layers"][n] != 2]
+    label = numbers.DATASET_LABEL.get(res["dataset"], res["dataset"])
+    for ax, names, title, by_depth in ((axes[0, 0], shallow, "2 layers", False),
+                                       (axes[0, 1], deep, "3, 4 and 6 layers", True)):
+        _draw(ax, res, names, by_depth=by_depth)
+        ax.set_title(f"{label} 5-way 5-shot, {title}")
+        if not names:
+            style.note(ax, "no early-stopped run yet:\n" + res["fill"])
+    drawn = [ax for ax in axes[0] if ax.lines]
+    if drawn:   # one accuracy scale for both panels
+        low = min(ax.get_ylim()[0] for ax in drawn)
+        high = max(ax.get_ylim()[1] for ax in drawn)
+        for ax in axes[0]:
+            ax.set_ylim(low, high)
+    budget = f"budget {res['budget']}" if res["budget"] else "no run yet"
+    s = res["summary"]
+    fig.suptitle(f"Validation accuracy during meta-training ({budget}: {s['runs']} runs, "
+                 f"{s['plateau']} stopped on a plateau, {s['cap']} at the cap)", fontsize=10)
+    return fig
