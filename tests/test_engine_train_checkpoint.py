@@ -85,18 +85,20 @@ def test_interrupted_write_keeps_previous_checkpoint(tmp_path, monkeypatch):
     assert checkpoint.load(path)["iteration"] == 2
 
 
-def test_load_rejects_missing_and_foreign_files(tmp_path):
+@pytest.mark.parametrize("read", [checkpoint.load, checkpoint.read_meta])
+def test_load_rejects_missing_and_foreign_files(tmp_path, read):
     with pytest.raises(FileNotFoundError, match="nope.npz"):
-        checkpoint.load(tmp_path / "nope.npz")
+        read(tmp_path / "nope.npz")
     np.savez(tmp_path / "plain.npz", a=np.ones(2))
     with pytest.raises(ValueError, match="not a theory.engine checkpoint"):
-        checkpoint.load(tmp_path / "plain.npz")
+        read(tmp_path / "plain.npz")
     (tmp_path / "junk.npz").write_bytes(b"not a zip at all")
     with pytest.raises(ValueError, match=r"junk.npz is not a theory.engine checkpoint \(not an"):
-        checkpoint.load(tmp_path / "junk.npz")
+        read(tmp_path / "junk.npz")
 
 
-def test_load_names_damaged_files_and_never_suggests_unpickling(tmp_path):
+@pytest.mark.parametrize("read", [checkpoint.load, checkpoint.read_meta])
+def test_load_names_damaged_files_and_never_suggests_unpickling(tmp_path, read):
     model, phi, adam = _trees()
     good = tmp_path / "good.npz"
     _save(good, model, phi, adam, np.random.default_rng(0), iteration=1)
@@ -107,10 +109,10 @@ def test_load_names_damaged_files_and_never_suggests_unpickling(tmp_path):
         (tmp_path / name).write_bytes(content)
     for name in [*cases, "objects.npz"]:
         with pytest.raises(ValueError, match=f"{name} is not a theory.engine checkpoint") as err:
-            checkpoint.load(tmp_path / name)
+            read(tmp_path / name)
         assert "allow_pickle" not in str(err.value) and "unsafe" not in str(err.value)
     with pytest.raises(ValueError, match="is a directory"):
-        checkpoint.load(tmp_path)
+        read(tmp_path)
 
 
 def test_architecture_mismatch_names_the_key():

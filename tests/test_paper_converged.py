@@ -96,6 +96,7 @@ def test_an_interrupted_study_resumes_without_redoing_finished_points(tmp_path):
     kept = os.path.getmtime(Path(first, training.RESULTS))
     assert records.status(records.budget_dir(tmp_path / "results", SMOKE), tmp_path / "runs",
                           SMOKE, plan[0]) == "new"
+    assert records.progress(tmp_path / "runs", SMOKE, plan[0]) == "2 of 2 points begun"
     assert _sweep(tmp_path, methods=("maml",), tables=("lr-search",)) == {
         "lr-search/synthetic/maml-L2": "done"}
     assert os.path.getmtime(Path(first, training.RESULTS)) == kept   # not trained again

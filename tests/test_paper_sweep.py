@@ -124,6 +124,33 @@ def test_interrupted_run_resumes_to_the_same_record(tmp_path):
     assert a["test"] == b["test"] and a["validation"] == b["validation"]
 
 
+def test_status_says_how_far_an_interrupted_run_has_got(tmp_path, capsys):
+    def stop(iteration, info):
+        if iteration == 3:   # the checkpoint of iteration 2 (one validation round) is kept
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _tiny(tmp_path, tables=("table-a",), methods=("maml",), callback=stop)
+    args = ["status", "--budget", "tiny", "--only", "table-a", "--methods", "maml",
+            "--datasets", "synthetic", "--layers", "2", "--seeds", "1",
+            "--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs")]
+    plan = sweep.make_plan("tiny", tables=("table-a",), datasets=("synthetic",),
+                           methods=("maml",), layers=(2,), seeds=1)
+    path = Path(records.run_dir(tmp_path / "runs", "tiny", plan[0]), training.CHECKPOINT)
+    saved = checkpoint.load(path)
+    assert checkpoint.read_meta(path) == {k: v for k, v in saved.items()
+                                          if k not in (*checkpoint.GROUPS, "best")}
+    (it, acc), = saved["validation"]
+    assert cli.main(args) == 0
+    assert capsys.readouterr().out.strip() == (
+        f"table-a/synthetic/maml-L2-s0{' ' * 17}pending (at iteration 2 of 4, best "
+        f"validation {100 * acc:.1f} % at {it})")
+    path.write_bytes(b"PK\x03\x04 cut short")
+    assert cli.main(args) == 0
+    assert f"pending (checkpoint unreadable: {path} is not a theory.engine checkpoint" in \
+        capsys.readouterr().out
+
+
 def test_lr_search_records_every_point_and_feeds_the_winner(tmp_path, monkeypatch):
     accuracy = {0.1: 0.3, 0.4: 0.7}   # validation accuracy by inner lr (hand-made)
 

@@ -13,6 +13,7 @@ Layout of the file (all keys are plain ``np.load``-able arrays, no pickles):
 
 Arrays are stored with their own dtype, so a float32 run resumes bit for bit.
 
+``read_meta(path)`` reads only ``__meta__`` (how far a run has got) without its arrays.
 ``restore(path)`` loads a checkpoint for ``eval`` and ``adapt`` with its architecture rebuilt
 from the stored config and checked against it; ``override`` applies their ``--metaopt`` and
 ``--steps``.
@@ -81,6 +82,29 @@ def load(path):
     checkpoint (a folder, an empty, truncated or foreign file) raises ``ValueError`` naming
     it. Nothing is ever unpickled: arrays of Python objects are refused.
     """
+    meta, arrays = _read(path, arrays=True)
+    out = {key: value for key, value in meta.items() if key not in ("format", "version", "trees")}
+    try:
+        for group in GROUPS:
+            out[group] = _unflatten(meta["trees"][group], arrays)
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"{path} is a damaged theory.engine checkpoint (entry {err} of its "
+                         "__meta__ trees is missing)") from None
+    out["best"] = _unflatten(meta["trees"]["best"], arrays) if "best" in meta["trees"] else None
+    return out
+
+
+def read_meta(path):
+    """Only the ``__meta__`` fields of a checkpoint (``config``, ``iteration``, ``validation``,
+    ``extra``, ...), without reading its arrays: how far a run has got. Errors as
+    :func:`load`'s."""
+    meta, _ = _read(path, arrays=False)
+    return {key: value for key, value in meta.items() if key not in ("format", "version", "trees")}
+
+
+def _read(path, *, arrays):
+    """``(meta, arrays)`` of the checkpoint at ``path`` (``arrays``: also every array, else
+    ``{}``), its ``__meta__`` checked."""
     path = os.fspath(path)
     if os.path.isdir(path):
         raise ValueError(f"checkpoint {path} is a directory; expected a checkpoint.npz file")
@@ -94,8 +118,8 @@ def load(path):
         raise ValueError(f"{path} is not a theory.engine checkpoint ({what})")
     try:
         with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-        meta = json.loads(str(arrays.pop("__meta__")))
+            found = {key: npz[key] for key in (npz.files if arrays else ("__meta__",))}
+        meta = json.loads(str(found.pop("__meta__")))
     except KeyError:
         raise ValueError(f"{path} is not a theory.engine checkpoint (no __meta__ entry)") from None
     except (zipfile.BadZipFile, EOFError, OSError) as err:
@@ -107,23 +131,15 @@ def load(path):
         raise ValueError(f"{path} is not a theory.engine checkpoint ({reason})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT \
             or meta.get("version") != VERSION:
-        found = f"a JSON {type(meta).__name__}" if not isinstance(meta, dict) else \
+        found_ = f"a JSON {type(meta).__name__}" if not isinstance(meta, dict) else \
             f"format {meta.get('format')!r} version {meta.get('version')!r}"
-        raise ValueError(f"{path} is not a theory.engine checkpoint: its __meta__ has {found}; "
+        raise ValueError(f"{path} is not a theory.engine checkpoint: its __meta__ has {found_}; "
                          f"expected {FORMAT!r} version {VERSION}")
     for key, kind in (("config", dict), ("extra", dict), ("trees", dict), ("iteration", int)):
         if not isinstance(meta.get(key), kind):
             raise ValueError(f"{path} is a damaged theory.engine checkpoint: its __meta__ "
                              f"{key} is {meta.get(key)!r}, expected a {kind.__name__}")
-    out = {key: value for key, value in meta.items() if key not in ("format", "version", "trees")}
-    try:
-        for group in GROUPS:
-            out[group] = _unflatten(meta["trees"][group], arrays)
-    except (KeyError, TypeError) as err:
-        raise ValueError(f"{path} is a damaged theory.engine checkpoint (entry {err} of its "
-                         "__meta__ trees is missing)") from None
-    out["best"] = _unflatten(meta["trees"]["best"], arrays) if "best" in meta["trees"] else None
-    return out
+    return meta, found
 
 
 def restore(path):

@@ -3,7 +3,7 @@
     python -m theory.paper plan --budget cpu --checkpoints      # the runs, done or not, and cost
     python -m theory.paper run --budget cpu --checkpoints       # LocalCluster of this machine
     python -m theory.paper run --budget cpu --scheduler tcp://HOST:8786   # an existing cluster
-    python -m theory.paper status --budget smoke --results DIR  # one line per run
+    python -m theory.paper status --budget smoke --results DIR  # one line per run (and how far)
     python -m theory.paper summary                              # both tables + verdicts
     python -m theory.paper repro        # rewrite paper_repro.md's cells and the README tables
 
@@ -102,7 +102,8 @@ def build_parser():
     run.add_argument("--commit", action="store_true",
                      help="commit every record to git as it is written (only those files), "
                           "so that a long sweep loses nothing if the machine goes away")
-    _plan_options(sub.add_parser("status", help="one line per run: done, failed or pending"),
+    _plan_options(sub.add_parser("status", help="one line per run: done, failed or pending "
+                                              "(with how far an unfinished run has got)"),
                   budget_default="cpu")
     summary = sub.add_parser("summary", help="print both tables and the claim verdicts")
     summary.add_argument("--results", default="results", metavar="DIR")
@@ -151,8 +152,7 @@ def main(argv=None):
         plan, states = execute.prepare(args.budget, args.results, args.runs, **_restrict(args))
         if args.command == "plan":
             return _cli.emit(planning.describe(plan, states, os.cpu_count() or 1)[0])
-        return _cli.emit("\n".join(f"{name:<44} {records.STATE[state]}"
-                                   for name, state in states.items()))
+        return _cli.emit("\n".join(_status_line(run, states, args) for run in plan))
     outcome = execute.run_sweep(
         args.budget, results_dir=args.results, runs_dir=args.runs, scheduler=args.scheduler,
         jobs=args.jobs, progress=not args.no_progress, echo=_cli.emit, commit=args.commit,
@@ -161,6 +161,14 @@ def main(argv=None):
         if state not in ("done", "skipped"):
             print(f"{name}: {state} (recorded)")
     return 0
+
+
+def _status_line(run, states, args):
+    """A run's line of ``status``: its state, and how far it has got when unfinished."""
+    name = planning.run_id(run)
+    state = records.STATE[states[name]]
+    where = records.progress(args.runs, args.budget, run) if state == "pending" else None
+    return f"{name:<44} {state}" + (f" ({where})" if where else "")
 
 
 main.prog = PROG

@@ -119,6 +119,29 @@ def status(results_dir, runs_dir, budget_name, run):
     return "done"
 
 
+def progress(runs_dir, budget_name, run):
+    """How far an unfinished run has got, as text (``None`` when it has not started): a table
+    run's iteration of its checkpoint and its best validation round so far, or the grid points
+    a study has begun; a checkpoint that cannot be read is named, not raised."""
+    out = run_dir(runs_dir, budget_name, run)
+    if _is_study(run):
+        grid = search.points(run["study"]["grid"])
+        begun = sum(os.path.isdir(search.point_dir(out, p)) for p in grid)
+        return f"{begun} of {len(grid)} points begun" if begun else None
+    path = os.path.join(out, training.CHECKPOINT)
+    if not os.path.exists(path):
+        return None
+    try:
+        meta = checkpoint.read_meta(path)
+    except ValueError as err:
+        return f"checkpoint unreadable: {err}"
+    text = f"at iteration {meta['iteration']} of {run['config']['iterations']}"
+    if meta.get("validation"):
+        it, acc = max(reversed(meta["validation"]), key=lambda v: v[1])  # the first best
+        text += f", best validation {100 * acc:.1f} % at {it}"
+    return text
+
+
 def sweep_info(run, budget_name):
     """The ``"sweep"`` entry of ``run``'s record."""
     return {"budget": budget_name, "table": run["table"], "method": run["method"],
