@@ -71,6 +71,21 @@ def test_resume_after_interrupt_is_bitwise_identical(tmp_path, metaopt):
     assert _comparable(on_disk) == json.loads(json.dumps(_comparable(whole)))
 
 
+def test_workers_change_nothing_for_given_chunks_and_may_change_on_resume(tmp_path):
+    """Two processes per meta-step (one helper) against one, chunks of one task each; the
+    second run starts on two workers and resumes on one."""
+    config = dict(TINY, task_chunk=1)
+    one = training.train(dict(config, workers=1), out_dir=tmp_path / "one", progress=False)
+    part = tmp_path / "two"
+    with pytest.raises(Stop):
+        training.train(dict(config, workers=2), out_dir=part, progress=False,
+                       callback=_stop_after(3))
+    two = training.train(dict(config, workers=1), out_dir=part, resume=True, progress=False)
+    assert one["config"]["workers"] == 1 == two["config"]["workers"]
+    assert _comparable(two) == _comparable(one)
+    _same_checkpoints(part / training.CHECKPOINT, tmp_path / "one" / training.CHECKPOINT)
+
+
 def test_resume_can_extend_a_finished_run(tmp_path):
     whole = training.train(TINY, out_dir=tmp_path / "whole", progress=False)
     short = dict(TINY, iterations=4)

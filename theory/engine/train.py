@@ -124,7 +124,7 @@ def train(config, *, out_dir, resume=False, progress=True, callback=None):
             # non-finite values are caught by check_finite, with the iteration and value
             with np.errstate(all="ignore"), stopping.deferred_interrupt():
                 loss, grads, aux = maml.meta_grad(params, batch, chunk=config["task_chunk"],
-                                                  **kwargs)
+                                                  workers=config["workers"], **kwargs)
             stopping.check_finite(float(loss), grads, it + 1, ckpt_path)
             state = opt_update(it, grads, state)
             params = get_params(state)
