@@ -52,9 +52,21 @@ def test_converged_plan_studies_every_method_and_depth_before_its_runs():
     assert "counted at their cap" in text.splitlines()[-1] and seconds > 0
 
 
-def test_smoke_converged_sweep_end_to_end(tmp_path):
+def test_smoke_converged_sweep_end_to_end(tmp_path, monkeypatch):
+    batches, serial = [], execute._serial
+
+    def recorded(todo, dirs, callback=None):
+        batches.append([planning.run_id(r) for r in todo])
+        yield from serial(todo, dirs, callback)
+
+    monkeypatch.setattr(execute, "_serial", recorded)
     outcome = _sweep(tmp_path)
     assert set(outcome.values()) == {"done"} and len(outcome) == 4
+    # the next stage's study is queued behind a stage's runs, to fill a core they leave idle
+    assert [b for b in batches if b] == [
+        ["lr-search/synthetic/maml-L2"],
+        ["table-a/synthetic/maml-L2-s0", "lr-search/synthetic/linnet-L2"],
+        ["table-a/synthetic/linnet-L2-s0"]]
     folder = tmp_path / "results" / SMOKE
     study = json.loads((folder / "lr-search/synthetic/maml-L2.json").read_text())
     assert study["kind"] == search.STUDY and study["complete"]

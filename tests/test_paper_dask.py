@@ -72,6 +72,13 @@ def test_smoke_on_a_local_cluster_equals_the_serial_run(tmp_path, serial):
     assert len(got) == len(plan) + 1 and got == serial   # 9 runs and the search summary
 
 
+def test_one_worker_starts_the_runs_in_the_plan_order(tmp_path):
+    """Each batch is submitted with priorities in the plan's (the issue's) order, so with one
+    worker the runs finish in that order."""
+    outcome = _smoke(tmp_path, None, jobs=1)
+    assert list(outcome) == [planning.run_id(r) for r in planning.make_plan("smoke")]
+
+
 def _free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

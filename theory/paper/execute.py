@@ -144,9 +144,12 @@ def executor(scheduler=None, jobs=None, echo=print):
                 raise ValueError(f"--scheduler {scheduler}: cannot connect ({err})") from None
 
         def submit(todo, dirs, callback=None):
+            # started in ``todo``'s order as workers free up (higher priority first)
             futures = {client.submit(train_run, run, dirs[planning.run_id(run)], pure=False,
+                                     priority=len(todo) - i,
                                      key=f"theory-paper-{planning.run_id(run)}-"
-                                         f"{os.urandom(4).hex()}"): run for run in todo}
+                                         f"{os.urandom(4).hex()}"): run
+                       for i, run in enumerate(todo)}
             try:
                 for future in distributed.as_completed(futures):
                     run = futures[future]
@@ -223,7 +226,9 @@ def run_sweep(budget_name, *, results_dir="results", runs_dir="runs", scheduler=
     """Plan, print the estimate, then per dataset and stage (``plan.STAGES``, one stage for a
     grid-search budget) run the lr search, record its winners, run the tables and
     (``checkpoints=True``) the 20-way runs, and copy the checkpoints to
-    ``<results_dir>/checkpoints``. ``commit``: commit every record to git as it is written.
+    ``<results_dir>/checkpoints``. A stage's runs are submitted with the next stage's studies
+    queued behind them, so a core that the stage's last runs leave idle starts those studies
+    (no run waits for them). ``commit``: commit every record to git as it is written.
     ``scheduler``/``jobs``: ``executor``'s; ``restrict``: ``make_plan``'s options. Returns
     ``{run_id: status}``."""
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
@@ -239,9 +244,13 @@ def run_sweep(budget_name, *, results_dir="results", runs_dir="runs", scheduler=
         kw = {"progress": progress, "callback": callback, "echo": echo, "commit": commit}
         for dataset in dict.fromkeys(r["dataset"] for r in plan):
             mine = [r for r in plan if r["dataset"] == dataset]
-            for stage in sorted({r.get("stage", 0) for r in mine}):
-                part = [r for r in mine if r.get("stage", 0) == stage
-                        and r["table"] == "lr-search"]
+            stages = sorted({r.get("stage", 0) for r in mine})
+            searches = {k: [r for r in mine if r.get("stage", 0) == k
+                            and r["table"] == "lr-search"] for k in stages}
+            ahead = []      # the next stage's studies, started when a core would idle
+            for i, stage in enumerate(stages):
+                started = {planning.run_id(r) for r in ahead}
+                part = [r for r in searches[stage] if planning.run_id(r) not in started]
                 outcome.update(execute_all(part, results_dir, runs_dir, budget_name, submit,
                                            **kw))
                 if part and not any("study" in r for r in part):
@@ -252,8 +261,10 @@ def run_sweep(budget_name, *, results_dir="results", runs_dir="runs", scheduler=
                 part = records.assign_lrs([r for r in mine if r.get("stage", 0) == stage
                                            and r["table"] != "lr-search"], results_dir,
                                           budget_name)
-                outcome.update(execute_all(part, results_dir, runs_dir, budget_name, submit,
-                                           **kw))
+                later = stages[i + 1] if i + 1 < len(stages) else None
+                ahead = [r for r in searches.get(later, ()) if "study" in r]
+                outcome.update(execute_all(part + ahead, results_dir, runs_dir, budget_name,
+                                           submit, **kw))
             copied = records.copy_checkpoints(
                 results_dir, runs_dir, budget_name,
                 [r for r in mine if r["table"] != "lr-search"], shipped_dir=shipped) \
