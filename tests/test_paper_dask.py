@@ -73,8 +73,8 @@ def test_smoke_on_a_local_cluster_equals_the_serial_run(tmp_path, serial):
 
 
 def test_one_worker_starts_the_runs_in_the_plan_order(tmp_path):
-    """Each batch is submitted with priorities in the plan's (the issue's) order, so with one
-    worker the runs finish in that order."""
+    """Runs go out to Dask one per free worker thread, in the plan's (the issue's) order, so
+    with one worker they finish in that order."""
     outcome = _smoke(tmp_path, None, jobs=1)
     assert list(outcome) == [planning.run_id(r) for r in planning.make_plan("smoke")]
 

@@ -10,7 +10,9 @@ trains in a temporary directory and a rescheduled run starts again from the begi
 Executors (``executor``): a ``dask.distributed.LocalCluster`` of this machine (default: one
 single-threaded worker process per core; Dask's nanny sets one BLAS thread per worker), an
 existing cluster given by its scheduler address, or ``serial`` (this process, in order; the
-fallback when ``dask.distributed`` is not installed). A worker that dies mid-run loses its run
+fallback when ``dask.distributed`` is not installed). On Dask the runs start in the plan's
+order, one per free worker thread (``WAIT_S``: how often a joining worker is noticed). A
+worker that dies mid-run loses its run
 to Dask, which reschedules it; a run that fails on every try is recorded as an error and
 retried by the next invocation. Ctrl-C on the client keeps every record already written.
 """
@@ -31,6 +33,7 @@ from theory.paper import plan as planning
 from theory.paper import records, search
 
 SERIAL = "serial"
+WAIT_S = 5.0   # how often the Dask executor looks for a worker that joined the cluster
 
 
 def train_run(run, out_dir, *, callback=None):
@@ -144,19 +147,30 @@ def executor(scheduler=None, jobs=None, echo=print):
                 raise ValueError(f"--scheduler {scheduler}: cannot connect ({err})") from None
 
         def submit(todo, dirs, callback=None):
-            # started in ``todo``'s order as workers free up (higher priority first)
-            futures = {client.submit(train_run, run, dirs[planning.run_id(run)], pure=False,
-                                     priority=len(todo) - i,
-                                     key=f"theory-paper-{planning.run_id(run)}-"
-                                         f"{os.urandom(4).hex()}"): run
-                       for i, run in enumerate(todo)}
+            # Dask assigns a task to a worker when it is submitted, so a batch submitted at
+            # once would run in each worker's order, not ``todo``'s: runs go out one per free
+            # worker thread instead, the next when one finishes (or a worker joins).
+            queue, futures = list(todo), {}
             try:
-                for future in distributed.as_completed(futures):
-                    run = futures[future]
+                while queue or futures:
+                    slots = max(1, sum(client.nthreads().values()))
+                    while queue and len(futures) < slots:
+                        run = queue.pop(0)
+                        futures[client.submit(
+                            train_run, run, dirs[planning.run_id(run)], pure=False,
+                            key=f"theory-paper-{planning.run_id(run)}-"
+                                f"{os.urandom(4).hex()}")] = run
                     try:
-                        yield run, future.result()
-                    except Exception as err:  # noqa: BLE001 -- e.g. KilledWorker: recorded
-                        yield run, _failure(run, err)
+                        distributed.wait(list(futures), timeout=WAIT_S,
+                                         return_when="FIRST_COMPLETED")
+                    except TimeoutError:      # none finished: look for new workers
+                        pass
+                    for future in [f for f in futures if f.done()]:
+                        run = futures.pop(future)
+                        try:
+                            yield run, future.result()
+                        except Exception as err:  # noqa: BLE001 -- e.g. KilledWorker
+                            yield run, _failure(run, err)
             finally:   # interrupted: nothing more runs for this client
                 client.cancel(list(futures))
 
