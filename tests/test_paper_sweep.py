@@ -306,3 +306,67 @@ def test_a_fresh_clone_counts_the_committed_search_as_done(tmp_path, capsys):
     # another lr grid is not the committed search
     assert cli.main(["status", *args, *fresh, "--lr-inner", "0.2"]) == 0
     assert capsys.readouterr().out.split()[-1] == "pending"
+
+
+class _FakeDask:
+    """A Dask client and ``wait`` stand-in: futures finish first in, first out, one per
+    ``wait``; a ``wait`` with nothing finishing times out and adds a worker thread."""
+
+    def __init__(self, threads, stall=()):
+        self.threads, self.stall, self.calls = threads, list(stall), 0
+        self.submitted, self.running, self.peak, self.cancelled = [], [], 0, []
+
+    def nthreads(self):
+        return {f"w{i}": 1 for i in range(self.threads)}
+
+    def submit(self, fn, run, out_dir, *, pure, key):
+        future = _FakeFuture(run)
+        self.submitted.append(run["name"])
+        self.running.append(future)
+        self.peak = max(self.peak, len(self.running))
+        return future
+
+    def cancel(self, futures):
+        self.cancelled += [f.run["name"] for f in futures]
+
+    def wait(self, futures, *, timeout, return_when):
+        assert return_when == "FIRST_COMPLETED" and timeout == execute.WAIT_S
+        self.calls += 1
+        if self.calls in self.stall:
+            self.threads += 1       # a worker joins while nothing finishes
+            raise TimeoutError
+        self.running.pop(0).finished = True
+
+
+class _FakeFuture:
+    def __init__(self, run):
+        self.run, self.finished = run, False
+
+    def done(self):
+        return self.finished
+
+    def result(self):
+        if self.run["name"] == "bad":
+            raise RuntimeError("worker lost")
+        return {"status": "done", "name": self.run["name"]}
+
+
+def test_dask_runs_go_out_in_plan_order_one_per_free_worker_thread():
+    todo = [{"name": n, "table": "table-a", "dataset": "synthetic", "config": {}, "seed": 0}
+            for n in ("a", "b", "bad", "c", "d")]
+    dirs = {sweep.run_id(r): "unused" for r in todo}
+    dask = _FakeDask(threads=1, stall=(2,))
+    got = list(execute.in_order(dask, dask.wait, todo, dirs))
+    assert dask.submitted == ["a", "b", "bad", "c", "d"]      # never out of the plan's order
+    assert dask.peak == 2 == dask.threads                    # one thread, then a second joined
+    assert [run["name"] for run, _ in got] == ["a", "b", "bad", "c", "d"]
+    outcome = dict((run["name"], out) for run, out in got)
+    assert outcome["a"] == {"status": "done", "name": "a"}
+    assert outcome["bad"]["status"] == "error" and "RuntimeError: worker lost" in \
+        outcome["bad"]["record"]["error"]
+    # leaving early (Ctrl-C on the client) cancels what is still out, and submits no more
+    dask = _FakeDask(threads=2)
+    runs = execute.in_order(dask, dask.wait, todo, dirs)
+    next(runs)
+    runs.close()
+    assert dask.submitted == ["a", "b"] and dask.cancelled == ["b"]

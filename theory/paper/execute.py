@@ -147,34 +147,40 @@ def executor(scheduler=None, jobs=None, echo=print):
                 raise ValueError(f"--scheduler {scheduler}: cannot connect ({err})") from None
 
         def submit(todo, dirs, callback=None):
-            # Dask assigns a task to a worker when it is submitted, so a batch submitted at
-            # once would run in each worker's order, not ``todo``'s: runs go out one per free
-            # worker thread instead, the next when one finishes (or a worker joins).
-            queue, futures = list(todo), {}
-            try:
-                while queue or futures:
-                    slots = max(1, sum(client.nthreads().values()))
-                    while queue and len(futures) < slots:
-                        run = queue.pop(0)
-                        futures[client.submit(
-                            train_run, run, dirs[planning.run_id(run)], pure=False,
-                            key=f"theory-paper-{planning.run_id(run)}-"
-                                f"{os.urandom(4).hex()}")] = run
-                    try:
-                        distributed.wait(list(futures), timeout=WAIT_S,
-                                         return_when="FIRST_COMPLETED")
-                    except TimeoutError:      # none finished: look for new workers
-                        pass
-                    for future in [f for f in futures if f.done()]:
-                        run = futures.pop(future)
-                        try:
-                            yield run, future.result()
-                        except Exception as err:  # noqa: BLE001 -- e.g. KilledWorker
-                            yield run, _failure(run, err)
-            finally:   # interrupted: nothing more runs for this client
-                client.cancel(list(futures))
+            return in_order(client, distributed.wait, todo, dirs)
 
         yield submit
+
+
+def in_order(client, wait, todo, dirs):
+    """Run ``todo`` on the Dask ``client`` in its order: ``(run, outcome)`` as runs finish.
+
+    Dask assigns a task to a worker when it is submitted, so a batch submitted at once would
+    run in each worker's own order, not ``todo``'s: runs go out one per free worker thread
+    instead, the next when one finishes (``wait``: ``distributed.wait``) or a worker joins
+    (looked for every ``WAIT_S``). A run whose task fails (e.g. ``KilledWorker``) yields its
+    failure record. On exit (done, or interrupted) nothing more runs for this client."""
+    queue, futures = list(todo), {}
+    try:
+        while queue or futures:
+            slots = max(1, sum(client.nthreads().values()))
+            while queue and len(futures) < slots:
+                run = queue.pop(0)
+                futures[client.submit(train_run, run, dirs[planning.run_id(run)], pure=False,
+                                      key=f"theory-paper-{planning.run_id(run)}-"
+                                          f"{os.urandom(4).hex()}")] = run
+            try:
+                wait(list(futures), timeout=WAIT_S, return_when="FIRST_COMPLETED")
+            except TimeoutError:      # none finished: look again for new workers
+                pass
+            for future in [f for f in futures if f.done()]:
+                run = futures.pop(future)
+                try:
+                    yield run, future.result()
+                except Exception as err:  # noqa: BLE001 -- e.g. KilledWorker: recorded
+                    yield run, _failure(run, err)
+    finally:
+        client.cancel(list(futures))
 
 
 def git_commit(paths, message):
