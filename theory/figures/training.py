@@ -100,11 +100,13 @@ def fig_training_curves(res):
         if not names:
             style.note(ax, "no early-stopped run yet:\n" + res["fill"])
     drawn = [ax for ax in axes[0] if ax.lines]
-    if drawn:   # one accuracy scale for both panels
+    if drawn:   # one scale of accuracy and of meta-iterations for both panels
         low = min(ax.get_ylim()[0] for ax in drawn)
         high = max(ax.get_ylim()[1] for ax in drawn)
+        right = max(ax.get_xlim()[1] for ax in drawn)
         for ax in axes[0]:
             ax.set_ylim(low, high)
+            ax.set_xlim(0, right)
     budget = f"budget {res['budget']}" if res["budget"] else "no run yet"
     s = res["summary"]
     fig.suptitle(f"Validation accuracy during meta-training ({budget}: {s['runs']} runs, "
