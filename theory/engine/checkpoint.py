@@ -83,7 +83,7 @@ def load(path):
     it. Nothing is ever unpickled: arrays of Python objects are refused.
     """
     meta, arrays = _read(path, arrays=True)
-    out = {key: value for key, value in meta.items() if key not in ("format", "version", "trees")}
+    out = _fields(meta)
     try:
         for group in GROUPS:
             out[group] = _unflatten(meta["trees"][group], arrays)
@@ -98,7 +98,11 @@ def read_meta(path):
     """Only the ``__meta__`` fields of a checkpoint (``config``, ``iteration``, ``validation``,
     ``extra``, ...), without reading its arrays: how far a run has got. Errors as
     :func:`load`'s."""
-    meta, _ = _read(path, arrays=False)
+    return _fields(_read(path, arrays=False)[0])
+
+
+def _fields(meta):
+    """The fields of a checked ``__meta__`` that describe the run (not the file's format)."""
     return {key: value for key, value in meta.items() if key not in ("format", "version", "trees")}
 
 
@@ -118,8 +122,8 @@ def _read(path, *, arrays):
         raise ValueError(f"{path} is not a theory.engine checkpoint ({what})")
     try:
         with np.load(path, allow_pickle=False) as npz:
-            found = {key: npz[key] for key in (npz.files if arrays else ("__meta__",))}
-        meta = json.loads(str(found.pop("__meta__")))
+            entries = {key: npz[key] for key in (npz.files if arrays else ("__meta__",))}
+        meta = json.loads(str(entries.pop("__meta__")))
     except KeyError:
         raise ValueError(f"{path} is not a theory.engine checkpoint (no __meta__ entry)") from None
     except (zipfile.BadZipFile, EOFError, OSError) as err:
@@ -131,15 +135,15 @@ def _read(path, *, arrays):
         raise ValueError(f"{path} is not a theory.engine checkpoint ({reason})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT \
             or meta.get("version") != VERSION:
-        found_ = f"a JSON {type(meta).__name__}" if not isinstance(meta, dict) else \
+        found = f"a JSON {type(meta).__name__}" if not isinstance(meta, dict) else \
             f"format {meta.get('format')!r} version {meta.get('version')!r}"
-        raise ValueError(f"{path} is not a theory.engine checkpoint: its __meta__ has {found_}; "
+        raise ValueError(f"{path} is not a theory.engine checkpoint: its __meta__ has {found}; "
                          f"expected {FORMAT!r} version {VERSION}")
     for key, kind in (("config", dict), ("extra", dict), ("trees", dict), ("iteration", int)):
         if not isinstance(meta.get(key), kind):
             raise ValueError(f"{path} is a damaged theory.engine checkpoint: its __meta__ "
                              f"{key} is {meta.get(key)!r}, expected a {kind.__name__}")
-    return meta, found
+    return meta, entries
 
 
 def restore(path):

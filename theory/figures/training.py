@@ -19,20 +19,15 @@ last two validation rounds (about 0 on a plateau, clearly positive when cut off 
 import numpy as np
 
 from theory.figures import style
+from theory.figures.adaptation import FILL, name_of
 from theory.paper import cells, numbers
 
-FILL = "python -m theory.paper run --budget converged"
 # MAML, MAML w/ LinNet and KFO as in ``adaptation_cnn``; every method its own colour
 COLOR = {"maml": style.ROLE["shallow"], "linnet": style.ROLE["deep"],
          "metasgd": style.OKABE_ITO["green"], "mc": style.OKABE_ITO["orange"],
          "tnet": style.OKABE_ITO["sky"], "kfo": style.ROLE["other"],
          "anil": style.OKABE_ITO["black"], "anil-kfo": "0.55"}
 DASHES = {3: "-", 4: "--", 6: ":"}
-
-
-def name_of(key):
-    """``"maml_L2"``: a cell's key in the figure's JSON (``ours``)."""
-    return f"{key[0]}_L{key[1]}"
 
 
 def compute_training_curves(rng=None, quick=False, *, results_dir=cells.DEFAULT_DIR,

@@ -288,7 +288,7 @@ def validation_curves(results_dir, dataset="omniglot"):
     (``(None, {})`` when no such record exists). ``curve`` is ``{"seed", "iterations",
     "accuracy"`` (%) ``, "best", "stopped", "reason"}``, runs by seed. Search points are left
     out, as in ``grouped``."""
-    stopping = {}
+    early = {}
     for name, found in grouped(results_dir, dataset).items():
         cells_ = {}
         for key, cell in found.items():
@@ -300,12 +300,12 @@ def validation_curves(results_dir, dataset="omniglot"):
                                "cap": cfg.get("iterations"), "val_every": cfg.get("val_every"),
                                "patience": cfg.get("patience")}
         if cells_:
-            stopping[name] = cells_
-    if not stopping:
+            early[name] = cells_
+    if not early:
         return None, {}
-    name = ordered(stopping)[0]
+    name = ordered(early)[0]
     order = list(planning.METHODS)
-    return name, dict(sorted(stopping[name].items(),
+    return name, dict(sorted(early[name].items(),
                              key=lambda kv: (kv[0][1], order.index(kv[0][0])
                                              if kv[0][0] in order else len(order), kv[0][0])))
 

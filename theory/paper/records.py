@@ -136,9 +136,9 @@ def progress(runs_dir, budget_name, run):
     except ValueError as err:
         return f"checkpoint unreadable: {err}"
     text = f"at iteration {meta['iteration']} of {run['config']['iterations']}"
-    if meta.get("validation"):
-        it, acc = max(reversed(meta["validation"]), key=lambda v: v[1])  # the first best
-        text += f", best validation {100 * acc:.1f} % at {it}"
+    best = stopping.best_summary(meta.get("validation") or [])
+    if best is not None:
+        text += f", best validation {100 * best['val_accuracy']:.1f} % at {best['iteration']}"
     return text
 
 

@@ -6,11 +6,11 @@ LinNet vs depth, ``C8``: meta-optimizers, ``C12``: adaptation curves) and one pe
 (``F5``, ``F6``, ``F9``, ``F10``: the validation curves). ``repro_rows`` builds those rows from
 ``results/`` (``cells``, the figures' reader too); each row reads the budget
 ``cells.preferred`` for its cells (a T row: its one cell; a claim and its figure: all the
-cells they need) and names it. ``update`` puts
-the rows in place of the rows with the same id and leaves every other line alone. The README's
-results block (between ``BEGIN``/``END`` markers) is ``render.render`` of every dataset and
-budget. ``tests/test_paper_repro.py`` checks that the committed files equal what ``update``
-writes from the committed results, so the prose cannot drift from the JSON.
+cells they need) and names it. ``update`` puts the rows in place of the rows with the same id
+and leaves every other line alone. The README's results block (between ``BEGIN``/``END``
+markers) is ``render.render`` of every dataset and budget. ``tests/test_paper_repro.py``
+checks that the committed files equal what ``update`` writes from the committed results, so
+the prose cannot drift from the JSON.
 
 The numbers of a C row are backticked and name their source (``figure:json key``) in the
 ``results/figures/`` JSON of figures 5, 6 and ``adaptation_cnn``, which ``python -m
