@@ -21,7 +21,8 @@ Measured per config (keys of a result row):
   ``engine_cpu_s_<setting>``/``torch_cpu_s_<setting>`` the median CPU time (all threads, and
   the engine's helper processes), steadier than wall time on a machine shared with other jobs;
   ``ratio_<setting>``/``cpu_ratio_<setting>`` engine over PyTorch; ``engine_s`` is
-  ``engine_s_default`` (training's setting); ``threads_all`` the cores and ``torch_threads_default`` PyTorch's own count.
+  ``engine_s_default`` (training's setting); ``threads_all`` the cores and
+  ``torch_threads_default`` PyTorch's own count.
 - ``gflops``: analytic GEMM work of the meta-step (see ``meta_step_flops``) / ``engine_s_1``,
   against ``gemm_peak_gflops``, the best of a few single-threaded ``np.matmul`` calls on
   1024x1024 float32 matrices measured in the same run.
