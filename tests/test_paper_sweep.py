@@ -71,6 +71,25 @@ def test_estimate_grows_with_iterations_and_dry_run_prints_it(capsys):
     assert "kfo-L2-s2" in out and "3 runs (0 done), estimated" in out
 
 
+def test_converged_20_way_runs_have_5_query_images_and_cost_less_per_iteration():
+    runs = [r for r in sweep.make_plan("converged", tables=("checkpoints",), checkpoints=True)
+            if r["table"] == "checkpoints"]
+    assert len(runs) == 4 and {r["config"]["query"] for r in runs} == {5}
+    assert {r["config"]["iterations"] for r in runs} == {900}
+    run = runs[0]
+    at15 = dict(run, config=dict(run["config"], query=15))
+    at1 = dict(run, config=dict(run["config"], query=1))
+    assert sweep.estimate_seconds(at1) < sweep.estimate_seconds(run) < sweep.estimate_seconds(at15)
+    five_way = dict(run, config=dict(run["config"], ways=5, shots=5))
+    # at query 15 a 20-way 1-shot meta-iteration costs COST["ways20"] times a 5-way 5-shot one
+    start = sweep.COST["start"]
+    assert (sweep.estimate_seconds(dict(at15, config=dict(at15["config"], test_episodes=0,
+                                                         val_episodes=0))) - start) \
+        == pytest.approx(sweep.COST["ways20"] * (sweep.estimate_seconds(
+            dict(five_way, config=dict(five_way["config"], test_episodes=0,
+                                       val_episodes=0))) - start))
+
+
 def test_tiny_sweep_runs_skips_and_records_failures(tmp_path, monkeypatch):
     outcome = _tiny(tmp_path, tables=("table-b",), methods=("maml", "kfo"))
     assert outcome == {"table-a/synthetic/maml-L2-s0": "done",

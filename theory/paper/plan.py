@@ -51,8 +51,10 @@ RUN_KEYS = ("hidden", "iterations", "val_every", "val_episodes", "test_episodes"
 # the grid below, each point trained up to ``iterations`` with successive-halving pruning at
 # ``rung`` iterations (reduction factor ``reduction``), scored by its best validation accuracy.
 # ``ways20`` sets the 20-way 1-shot checkpoint runs (wider, trained once per data split: the
-# character split and whole held-out alphabets). ``curve``: the methods at 2 layers (and MAML
-# at 4) whose records keep an adaptation curve (test accuracy after k = 0..10 inner steps).
+# character split and whole held-out alphabets; with 5 query images per class a
+# meta-iteration costs about 0.65x one at 15, so 900 of them cost what 600 did). ``curve``:
+# the methods at 2 layers (and MAML at 4) whose records keep an adaptation curve (test
+# accuracy after k = 0..10 inner steps).
 # ``folder``: where under ``results/`` its records go (``cpu``'s predate budget folders).
 _CONVERGED_STUDY = {"inner_lr": (0.003, 0.01, 0.03), "meta_lr": (0.001, 0.003),
                     "iterations": 120, "rung": 40, "reduction": 3, "val_episodes": 100}
@@ -82,7 +84,7 @@ BUDGETS = {
                   "datasets": ("omniglot",), "default_lr": (0.01, 0.003),
                   "study": _CONVERGED_STUDY,
                   "study_20w": dict(_CONVERGED_STUDY, inner_lr=(0.1, 0.4)),
-                  "ways20": {"hidden": 24, "iterations": 600, "val_every": 60,
+                  "ways20": {"hidden": 24, "iterations": 900, "val_every": 60, "query": 5,
                              "split_by": ("character", "alphabet")},
                   "curve": {"steps": 10, "episodes": 300,
                             "runs": (("maml", 2), ("linnet", 2), ("kfo", 2), ("maml", 4))}},
@@ -96,9 +98,12 @@ BUDGETS = {
 # Measured single-thread seconds (best of 3, OPENBLAS_NUM_THREADS=1; results/README.md) of one
 # second-order meta-iteration, 5-way 5-shot, 5 inner steps, meta-batch 16, query 15, hidden
 # 16, rounded up: MAML by depth, other methods relative to MAML at 2 layers, 20-way 1-shot
-# relative to 5-way 5-shot; one evaluation episode; process start and data loading. Other
-# widths scale as (hidden / 16) ** 1.6 (hidden 32: 2.2-3.1x hidden 16 at 2 layers).
-COST = {"step": {2: 1.9, 3: 2.1, 4: 2.3, 6: 2.6}, "episode": 0.05, "ways20": 1.8, "start": 5.0,
+# relative to 5-way 5-shot (at query 15; ``ways20_query``: the share of a 20-way step that
+# does not scale with the query images per class, and the share per image); one evaluation
+# episode; process start and data loading. Other widths scale as (hidden / 16) ** 1.6
+# (hidden 32: 2.2-3.1x hidden 16 at 2 layers).
+COST = {"step": {2: 1.9, 3: 2.1, 4: 2.3, 6: 2.6}, "episode": 0.05, "ways20": 1.8,
+        "ways20_query": (0.475, 0.035), "start": 5.0,
         "method": {"maml": 1.0, "linnet": 1.0, "metasgd": 1.0, "mc": 1.0, "tnet": 1.2,
                    "kfo": 1.2, "anil": 0.3, "anil-kfo": 0.3}}
 
@@ -211,8 +216,8 @@ def make_plan(budget_name, *, tables=None, datasets=None, methods=None, layers=N
                                 f"maml-L{depth}-20w1s-a{a:g}-b{m:g}")
                 w20 = b.get("ways20", {})
                 for split in w20.get("split_by", ("character",)):
-                    cfg = dict(base, **twenty, **{k: v for k, v in w20.items()
-                                                  if k != "split_by"})
+                    cfg = {**base, **twenty, **{k: v for k, v in w20.items()
+                                                if k != "split_by"}}
                     if split != "character":
                         cfg["split_by"] = split
                     add("checkpoints", dataset, "maml", depth, 0, cfg,
@@ -307,7 +312,7 @@ def estimate_seconds(run):
     Omniglot study went the whole way)."""
     cfg = run["config"]
     scale = (cfg["hidden"] / 16) ** 1.6 * cfg["meta_batch"] / 16 * cfg["steps"] / 5 \
-        * COST["method"][run["method"]] * (COST["ways20"] if cfg["ways"] == 20 else 1.0)
+        * COST["method"][run["method"]] * (_ways20(cfg["query"]) if cfg["ways"] == 20 else 1.0)
     iterations, rounds = cfg["iterations"], -(-cfg["iterations"] // cfg["val_every"])
     if "study" in run:
         spec = run["study"]
@@ -320,6 +325,13 @@ def estimate_seconds(run):
     return COST["start"] + scale * (iterations * COST["step"][cfg["layers"]]
                                     + (episodes + curve) * COST["episode"] * 16
                                     / cfg["meta_batch"])
+
+
+def _ways20(query):
+    """Cost of a 20-way 1-shot meta-iteration relative to 5-way 5-shot, at ``query`` query
+    images per class (linear in ``query``: 1.0x ``COST["ways20"]`` at 15)."""
+    fixed, per_image = COST["ways20_query"]
+    return COST["ways20"] * (fixed + per_image * query)
 
 
 def describe(plan, states=None, jobs=1):
