@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from theory.figures import adaptation, style, tables, training
-from theory.paper import cells, cli, plan, render, repro, verdicts
+from theory.paper import cells, cli, numbers, plan, render, repro, verdicts
 
 STEPS = list(range(11))
 
@@ -243,6 +243,38 @@ def test_summary_states_an_early_stopping_preset(tmp_path, capsys):
     b = plan.budget("converged")
     assert f"early stopping (patience {b['patience']}), cap {b['iterations']} " \
         "meta-iterations" in out
+
+
+def test_summary_shows_the_adaptation_curves_of_their_budget_only(mixed, tmp_path):
+    text = render.render(mixed, ("omniglot",), level=3)
+    conv, cpu = (text.index(f"### omniglot, budget `{b}`: MAML vs") for b in ("converged", "cpu"))
+    head = "### omniglot, budget `converged`: adaptation curves"
+    assert text.count(head) == 1 and conv < text.index(head) < cpu
+    assert "budget `cpu`: adaptation curves" not in text
+    _, curves = cells.adaptation(mixed)
+    for (method, layers), c in curves.items():
+        row = next(line for line in text.splitlines()
+                   if line.startswith(f"| {numbers.LABEL[method]} {layers} layers (n="))
+        values = row.strip("|").split("|")
+        assert [float(v) for v in values[1:-1]] == pytest.approx(c["accuracy"], abs=0.051)
+        assert int(values[-1]) == c["steps_to_90"]
+    # one comparison per inner step of the curves (the records do not say how many steps
+    # meta-training used), each the claim's detail at that step
+    for k in STEPS[1:]:
+        assert f"| {k} | {verdicts.adaptation_claim(curves, step=k).detail} |" in text
+    # with meta-training's 3 inner steps in the records, the comparisons stop at k = 3
+    three = tmp_path / "three"
+    for seed in range(2):
+        for method, rate in (("maml", 0.3), ("linnet", 1.2)):
+            rec = _record(three, "converged", method, 2, seed, 0.8, curve=_curve(rate, 0.8))
+            rec["config"]["steps"] = 3
+            (three / "converged" / "table-a" / "omniglot" / f"{method}-L2-s{seed}.json") \
+                .write_text(json.dumps(rec))
+    text = render.render(three, ("omniglot",))
+    assert "after k = 1..3 steps" in text and "| 3 | MAML w/ LinNet 2 layers: " in text
+    assert "| 4 | " not in text
+    # no curve, no section
+    assert "adaptation curves" not in render.render(tmp_path / "none", ("omniglot",))
 
 
 def test_validation_curves_figure_and_row_read_the_early_stopped_records(mixed):

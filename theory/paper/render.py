@@ -123,7 +123,33 @@ def _section(found, dataset, name, mark):
               "| claim | verdict | detail |", "|---|---|---|"]
     for claim in verdicts.claims(found):
         lines.append(f"| {claim.claim} | {claim.verdict_text()} | {claim.detail} |")
-    return lines + [""]
+    return lines + _curves(found, dataset, mark, where) + [""]
+
+
+def _curves(found, dataset, mark, where):
+    """The adaptation curves of ``found`` (``cells.ADAPTATION_KEYS``), if any record has one:
+    test accuracy after k inner steps per model, and every model against MAML at 2 layers at
+    each k up to the inner steps of meta-training. The claim C12 is judged at k = 1 only; the
+    other steps describe the curves."""
+    curves = {key: cellmod.curve(found.get(key)) for key in cellmod.ADAPTATION_KEYS}
+    shown = {key: c for key, c in curves.items() if c is not None}
+    if not shown:
+        return []
+    steps = next(iter(shown.values()))["steps"]
+    lines = [f"\n{mark} {dataset}{where}: adaptation curves (test accuracy % after k inner "
+             "steps)\n", "| model | " + " | ".join(f"k={k}" for k in steps)
+             + " | steps to 90 % of the gain |", "|---|" + "---|" * (len(steps) + 1)]
+    for (method, layers), c in shown.items():
+        lines.append(f"| {numbers.LABEL[method]} {layers} layers (n={c['seeds']}) | "
+                     + " | ".join(f"{a:.1f}" for a in c["accuracy"]) + f" | {c['steps_to_90']} |")
+    trained = max(r["config"].get("steps", steps[-1]) for key in shown
+                  for r in found[key]["records"])
+    lines += ["", f"Every model against MAML 2 layers after k = 1..{trained} steps, those of "
+              "meta-training (the claim C12 is judged at k = 1; the other steps describe the "
+              "curves):\n", "| k | detail |", "|---|---|"]
+    for k in (k for k in steps[1:] if k <= trained):
+        lines.append(f"| {k} | {verdicts.adaptation_claim(curves, step=k).detail} |")
+    return lines
 
 
 def render(results_dir, datasets=planning.DATASETS, budget_name=None, level=2):
