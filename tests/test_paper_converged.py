@@ -117,6 +117,39 @@ def test_an_interrupted_study_resumes_without_redoing_finished_points(tmp_path):
     assert study["complete"] and len(study["points"]) == 2
 
 
+def test_a_study_whose_grid_changed_continues_without_training_its_kept_points_again(
+        tmp_path, monkeypatch):
+    _sweep(tmp_path, methods=("maml",), tables=("lr-search",))
+    study_path = tmp_path / "results" / SMOKE / "lr-search/synthetic/maml-L2.json"
+    before = json.loads(study_path.read_text())
+    assert before["grid"]["inner_lr"] == [0.1, 0.4]
+    spec = dict(planning.BUDGETS[SMOKE]["study"], inner_lr=(0.1, 0.8))
+    monkeypatch.setitem(planning.BUDGETS, SMOKE, dict(planning.BUDGETS[SMOKE], study=spec))
+    plan = [r for r in planning.make_plan(SMOKE, methods=("maml",)) if "study" in r]
+    where = Path(records.run_dir(tmp_path / "runs", SMOKE, plan[0]))
+    kept = Path(search.point_dir(where, {"inner_lr": 0.1, "meta_lr": 0.003}),
+                training.CHECKPOINT)
+    stamp = os.path.getmtime(kept)
+    # the old grid's record is neither done nor a winner under the new grid
+    assert records.status(records.budget_dir(tmp_path / "results", SMOKE), tmp_path / "runs",
+                          SMOKE, plan[0]) == "partial"
+    assert "maml-L2" not in records.winners(records.budget_dir(tmp_path / "results", SMOKE),
+                                            SMOKE, "synthetic")
+    assert _sweep(tmp_path, methods=("maml",), tables=("lr-search",)) == {
+        "lr-search/synthetic/maml-L2": "done"}
+    after = json.loads(study_path.read_text())
+    assert after["complete"] and after["grid"]["inner_lr"] == [0.1, 0.8]
+    assert [p["inner_lr"] for p in after["points"]] == [0.1, 0.8]
+    # the kept point (trained the whole way) was not trained again, and its rounds were
+    # reported to the new study
+    old = next(p for p in before["points"] if p["inner_lr"] == 0.1)
+    assert old["state"] == "complete" and os.path.getmtime(kept) == stamp
+    assert after["points"][0]["validation"] == old["validation"]
+    assert (where / f"{search.JOURNAL}.superseded-1").is_file()
+    assert "maml-L2" in records.winners(records.budget_dir(tmp_path / "results", SMOKE),
+                                        SMOKE, "synthetic")
+
+
 def _fake_checkpoint(path, config, w):
     checkpoint.save(path, model={"w": np.array([w])}, metaopt={}, adam={"m": np.zeros(3)},
                     config=config, iteration=1, rng_state={})

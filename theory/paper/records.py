@@ -104,8 +104,9 @@ def status(results_dir, runs_dir, budget_name, run):
         return "partial" if os.path.exists(os.path.join(out, training.CHECKPOINT)) else "new"
     if rec.get("kind") == FAILED:
         return "failed" if rec["status"] == "diverged" else "retry"
-    if rec.get("kind") == search.STUDY:
-        return "done" if rec.get("complete") else "partial"
+    if rec.get("kind") == search.STUDY:     # a study of another grid is continued
+        return "done" if rec.get("complete") and rec.get("grid") == run["study"]["grid"] \
+            else "partial"
     if rec.get("sweep", {}).get("budget") not in (None, budget_name) \
             or rec["config"]["iterations"] != run["config"]["iterations"]:
         raise ValueError(f"{path} holds a run of another budget "
@@ -235,14 +236,16 @@ def assign_lrs(plan, results_dir, budget_name):
 
 def winners(results_dir, budget_name, dataset):
     """``{search key: {"inner_lr", "meta_lr", "val_accuracy"}}`` recorded for ``dataset``:
-    from its Optuna studies (``lr-search/<dataset>/*.json``) or its grid search
-    (``lr-search/<dataset>.json``) of the same budget."""
-    won = {}
+    from its Optuna studies (``lr-search/<dataset>/*.json``: complete, and over the grid the
+    budget now gives) or its grid search (``lr-search/<dataset>.json``) of the same budget."""
+    won, b = {}, planning.budget(budget_name)
     for path in sorted(glob.glob(os.path.join(os.fspath(results_dir), "lr-search", dataset,
                                               "*.json"))):
         rec = read_json_or_none(path)
         if rec.get("kind") == search.STUDY and rec.get("complete") and rec.get("winner") \
-                and rec.get("sweep", {}).get("budget") == budget_name:
+                and rec.get("sweep", {}).get("budget") == budget_name and "study" in b \
+                and rec.get("grid") == planning.study_grid(
+                    planning.study_spec(b, rec["key"], rec["layers"])):
             won[rec["key"]] = rec["winner"]
     grid = read_json_or_none(lr_search_path(results_dir, dataset)) or {}
     if grid.get("budget") in (None, budget_name):

@@ -13,7 +13,12 @@ on ties). The test split is never used.
 
 The study lives in an Optuna journal file in the run's directory and each point trains in its
 own folder there (``a<inner>-b<meta>``) with the engine's checkpoints, so an interrupted study
-resumes: finished points are kept, and a point that was running resumes from its checkpoint.
+resumes: finished points are kept, and a point that was running resumes from its checkpoint,
+its validation rounds so far reported to Optuna first (so the pruner judges it on every rung).
+A study whose grid has changed since its journal was written (Optuna's categorical choices
+cannot change within a study) starts a new journal, the old one kept beside it as
+``<journal>.superseded-<n>``; the points of the new grid that have a folder resume from their
+checkpoints in the same way, so no training is repeated.
 ``run_study`` returns the study's summary record (kind ``STUDY``), which the client writes.
 """
 
@@ -21,6 +26,7 @@ import importlib
 import itertools
 import os
 
+from theory.engine import checkpoint
 from theory.engine import train as training
 
 STUDY = "lr-study"
@@ -49,6 +55,21 @@ def point_dir(out_dir, point):
 
 
 def _study(run, out_dir):
+    """The study of ``run`` in ``out_dir``: its journal's, or a new journal's when the journal
+    holds points drawn from another grid (that journal is then kept as ``.superseded-<n>``)."""
+    study = _open(run, out_dir)
+    grid = run["study"]["grid"]
+    drawn = {(name, tuple(d.choices)) for t in study.get_trials(deepcopy=False)
+             for name, d in t.distributions.items()}
+    if drawn <= {(name, tuple(grid[name])) for name in ("inner_lr", "meta_lr")}:
+        return study
+    journal = os.path.join(out_dir, JOURNAL)
+    n = next(n for n in itertools.count(1) if not os.path.exists(f"{journal}.superseded-{n}"))
+    os.replace(journal, f"{journal}.superseded-{n}")
+    return _open(run, out_dir)
+
+
+def _open(run, out_dir):
     optuna = require()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     backend = optuna.storages.journal.JournalFileBackend(os.path.join(out_dir, JOURNAL))
@@ -92,18 +113,24 @@ def _objective(trial, run, out_dir, callback):
     where = point_dir(out_dir, point)
     os.makedirs(where, exist_ok=True)
 
+    def judge(iteration, accuracy):
+        trial.report(accuracy, iteration)
+        # a point that has trained the whole way completes: nothing is left to save
+        if iteration < run["config"]["iterations"] and trial.should_prune():
+            raise optuna.TrialPruned()
+
     def report(iteration, info):
         if callback is not None:
             callback(iteration, info)
         if "val_accuracy" in info:
-            trial.report(info["val_accuracy"], iteration)
-            # a point that has trained the whole way completes: nothing is left to save
-            if iteration < run["config"]["iterations"] and trial.should_prune():
-                raise optuna.TrialPruned()
+            judge(iteration, info["val_accuracy"])
 
+    saved = os.path.join(where, training.CHECKPOINT)
+    resume = os.path.exists(saved)
+    for iteration, accuracy in checkpoint.read_meta(saved)["validation"] if resume else ():
+        judge(int(iteration), float(accuracy))      # the rounds trained before this trial
     try:
-        record = training.train(dict(run["config"], **point), out_dir=where,
-                                resume=os.path.exists(os.path.join(where, training.CHECKPOINT)),
+        record = training.train(dict(run["config"], **point), out_dir=where, resume=resume,
                                 progress=False, callback=report)
     except training.DivergedError as err:
         trial.set_user_attr("status", "diverged")
