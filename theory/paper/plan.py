@@ -88,7 +88,7 @@ BUDGETS = {
                   "datasets": ("omniglot",), "default_lr": (0.01, 0.003),
                   "study": _CONVERGED_STUDY,
                   "study_deep": dict(_CONVERGED_STUDY, inner_lr=(0.01, 0.03, 0.1)),
-                  "study_20w": dict(_CONVERGED_STUDY, inner_lr=(0.1, 0.4)),
+                  "study_20w": dict(_CONVERGED_STUDY, inner_lr=(0.03, 0.1, 0.4)),
                   "ways20": {"hidden": 24, "iterations": 900, "val_every": 60, "query": 5,
                              "split_by": ("character", "alphabet")},
                   "curve": {"steps": 10, "episodes": 300,
