@@ -15,8 +15,10 @@ import re
 import numpy as np
 import pytest
 
+from theory.engine import cli as engine_cli
+from theory.engine.data import omniglot
 from theory.figures import cli
-from theory.paper import cells, numbers, repro
+from theory.paper import cells, numbers, render, repro
 
 ROOT = pathlib.Path(__file__).parent.parent
 REPRO = ROOT / "paper_repro.md"
@@ -101,3 +103,53 @@ def test_generated_rows_and_readme_tables_are_current(tmp_path):
     readme.write_text((ROOT / "README.md").read_text())
     changed = repro.update(repro_path, readme, ROOT / "results")
     assert changed == [], "run: python -m theory.paper repro"
+
+
+def test_checkpoints_block_says_what_index_json_says(tmp_path):
+    shipped = tmp_path / "checkpoints"
+    shipped.mkdir()
+    base = {"algo": "maml", "metaopt": "none", "linnet": 0, "layers": 4, "hidden": 24,
+            "ways": 20, "shots": 1, "iterations": 900, "patience": 4}
+    (shipped / "index.json").write_text(json.dumps({
+        "omniglot-20w1s-4layer-alphabet.npz": {
+            "run": "checkpoints/omniglot/maml-L4-20w1s-alphabet-s0", "budget": "converged",
+            "config": base, "val_accuracy": 0.8123, "test_split": "alphabet",
+            "test_holds": "alphabets never seen in meta-training (alphabet split)",
+            "test": {"accuracy": 0.8567, "ci95": 0.0049, "episodes": 600}},
+        "omniglot-5w5s-2layer.npz": {
+            "run": "table-b/omniglot/kfo-L2-s0",
+            "config": dict(base, metaopt="kfo", layers=2, hidden=16, ways=5, shots=5,
+                           iterations=90, patience=0),
+            "val_accuracy": 0.887, "test": {"accuracy": 0.904, "ci95": 0.005, "episodes": 600}}}))
+    rows = render.render_checkpoints(tmp_path).splitlines()
+    assert len(rows) == 4
+    assert rows[2] == ("| `omniglot-20w1s-4layer-alphabet.npz` | MAML, 4 layers, width 24 | "
+                       "20-way 1-shot | `converged`: early stopping, cap 900 | 81.2 | "
+                       "85.7 ± 0.5 (600) | alphabets never seen in meta-training (alphabet "
+                       "split) |")
+    # an entry of an index written before the budget and split were recorded
+    assert rows[3] == ("| `omniglot-5w5s-2layer.npz` | KFO, 2 layers, width 16 | 5-way 5-shot "
+                       "| 90 meta-iterations | 88.7 | 90.4 ± 0.5 (600) | characters never seen "
+                       "in meta-training (character split) |")
+    assert "No checkpoints" in render.render_checkpoints(tmp_path / "none")
+
+
+@pytest.mark.skipif(not (omniglot.default_root() / "images_background_small1.zip").is_file(),
+                    reason="real Omniglot zips not found (set THEORY_OMNIGLOT)")
+def test_readme_episode_accuracies_are_what_the_shipped_checkpoints_give(tmp_path, capsys):
+    text = " ".join((ROOT / "README.md").read_text().split())
+    quoted = re.search(r"This episode \(seed 0\) ends with `accuracy: ([\d.]+) \(20 query "
+                       r"images\)`; the 4-layer model \(`omniglot-20w1s-4layer.npz`\) gets "
+                       r"([\d.]+)\.", text)
+    assert quoted, "the README's example episode sentence is missing"
+    assert engine_cli.main(["episode", "--ways", "20", "--shots", "1", "--out",
+                            str(tmp_path / "task20")]) == 0
+    for layers, want in zip((2, 4), quoted.groups(), strict=True):
+        capsys.readouterr()
+        assert engine_cli.main([
+            "adapt", "--checkpoint",
+            str(ROOT / "results" / "checkpoints" / f"omniglot-20w1s-{layers}layer.npz"),
+            "--support", str(tmp_path / "task20" / "support"),
+            "--query", str(tmp_path / "task20" / "query"),
+            "--answers", str(tmp_path / "task20" / "answers.json")]) == 0
+        assert f"accuracy: {want} (20 query images)" in capsys.readouterr().out

@@ -11,6 +11,9 @@ mini-ImageNet) shows the paper's numbers beside "not run: the data is not on thi
 the commands that fill its cells (``FILL_BUDGETS``).
 """
 
+import json
+import os
+
 import numpy as np
 
 from theory.engine.data import cifarfs, miniimagenet
@@ -177,4 +180,31 @@ def render(results_dir, datasets=planning.DATASETS, budget_name=None, level=2):
                          f"{fill_text(dataset)}, then `python -m theory.paper repro`, with "
                          f"PATH {DATA_LAYOUT[dataset]}.")
         lines.append("")
+    return "\n".join(lines)
+
+
+def render_checkpoints(results_dir):
+    """Markdown table of the shipped checkpoints (``<results_dir>/checkpoints/index.json``):
+    per file its model, task, meta-training, validation and test accuracy and what its test
+    episodes are drawn from (the character split where the index does not say)."""
+    path = os.path.join(os.fspath(results_dir), "checkpoints", "index.json")
+    if not os.path.isfile(path):
+        return "No checkpoints are shipped yet (`python -m theory.paper run --checkpoints`)."
+    with open(path) as handle:
+        index = json.load(handle)
+    lines = ["| file | model | task | meta-training | validation % | test % (episodes) | "
+             "test episodes drawn from |", "|---|---|---|---|---|---|---|"]
+    for name, entry in sorted(index.items()):
+        cfg, test = entry["config"], entry["test"]
+        method = planning.method_of(cfg)
+        length = (f"early stopping, cap {cfg['iterations']}" if cfg.get("patience")
+                  else f"{cfg['iterations']} meta-iterations")
+        budget = f"`{entry['budget']}`: " if entry.get("budget") else ""
+        holds = entry.get("test_holds", "characters never seen in meta-training "
+                                        "(character split)")
+        lines.append(
+            f"| `{name}` | {numbers.LABEL.get(method, method)}, {cfg['layers']} layers, width "
+            f"{cfg['hidden']} | {cfg['ways']}-way {cfg['shots']}-shot | {budget}{length} | "
+            f"{100 * entry['val_accuracy']:.1f} | {100 * test['accuracy']:.1f} ± "
+            f"{100 * test['ci95']:.1f} ({test['episodes']}) | {holds} |")
     return "\n".join(lines)

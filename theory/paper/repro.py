@@ -26,6 +26,8 @@ from theory.paper import plan as planning
 
 BEGIN = "<!-- tables: python -m theory.paper repro -->"
 END = "<!-- end of tables -->"
+CHECKPOINTS = ("<!-- checkpoints: python -m theory.paper repro -->",
+               "<!-- end of checkpoints -->")
 ADAPTATION_STEPS = (0, 1, 5, 10)   # the inner steps whose accuracy claim C12 quotes
 
 
@@ -275,20 +277,22 @@ def rewrite_rows(text, rows):
     return "\n".join(lines) + "\n"
 
 
-def rewrite_block(text, block):
-    """``text`` with the part between the ``BEGIN`` and ``END`` lines replaced by ``block``."""
-    if BEGIN not in text or END not in text:
-        raise ValueError(f"no {BEGIN!r} ... {END!r} block")
-    head, rest = text.split(BEGIN, 1)
-    return f"{head}{BEGIN}\n{block.strip()}\n\n{END}{rest.split(END, 1)[1]}"
+def rewrite_block(text, block, begin=BEGIN, end=END):
+    """``text`` with the part between the ``begin`` and ``end`` lines replaced by ``block``."""
+    if begin not in text or end not in text:
+        raise ValueError(f"no {begin!r} ... {end!r} block")
+    head, rest = text.split(begin, 1)
+    return f"{head}{begin}\n{block.strip()}\n\n{end}{rest.split(end, 1)[1]}"
 
 
 def update(repro="paper_repro.md", readme="README.md", results_dir="results"):
-    """Rewrite the generated rows of ``repro`` and the tables block of ``readme`` in place
-    (atomically); returns the paths that changed."""
+    """Rewrite the generated rows of ``repro`` and the tables and checkpoints blocks of
+    ``readme`` in place (atomically); returns the paths that changed."""
     changed = []
     new = {repro: lambda t: rewrite_rows(t, repro_rows(results_dir)),
-           readme: lambda t: rewrite_block(t, render.render(results_dir, level=3))}
+           readme: lambda t: rewrite_block(
+               rewrite_block(t, render.render(results_dir, level=3)),
+               render.render_checkpoints(results_dir), *CHECKPOINTS)}
     for path, edit in new.items():
         with open(path) as handle:
             old = handle.read()
