@@ -286,13 +286,17 @@ def rewrite_block(text, block, begin=BEGIN, end=END):
 
 
 def update(repro="paper_repro.md", readme="README.md", results_dir="results"):
-    """Rewrite the generated rows of ``repro`` and the tables and checkpoints blocks of
-    ``readme`` in place (atomically); returns the paths that changed."""
+    """Rewrite the generated rows of ``repro``, the tables block of ``readme`` and its
+    checkpoints block (if it has one) in place (atomically); returns the paths that changed."""
     changed = []
-    new = {repro: lambda t: rewrite_rows(t, repro_rows(results_dir)),
-           readme: lambda t: rewrite_block(
-               rewrite_block(t, render.render(results_dir, level=3)),
-               render.render_checkpoints(results_dir), *CHECKPOINTS)}
+
+    def blocks(text):
+        text = rewrite_block(text, render.render(results_dir, level=3))
+        if CHECKPOINTS[0] in text:
+            text = rewrite_block(text, render.render_checkpoints(results_dir), *CHECKPOINTS)
+        return text
+
+    new = {repro: lambda t: rewrite_rows(t, repro_rows(results_dir)), readme: blocks}
     for path, edit in new.items():
         with open(path) as handle:
             old = handle.read()
