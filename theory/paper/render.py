@@ -8,7 +8,9 @@ of two budgets never meet in one table or verdict. A cell's text says what its Â
 (seeds or one seed's test episodes) and a verdict that rests on single-seed cells says so
 (``theory.paper.verdicts``). A dataset whose data is not on this machine (CIFAR-FS,
 mini-ImageNet) shows the paper's numbers beside "not run: the data is not on this machine" and
-the commands that fill its cells (``FILL_BUDGETS``).
+the commands that fill its cells (``FILL_BUDGETS``). A budget whose records hold adaptation
+curves also shows them, with every model against 2-layer MAML at each step of meta-training
+(``_curves``). ``render_checkpoints``: the table of the shipped checkpoints (``index.json``).
 """
 
 import json
