@@ -90,6 +90,17 @@ def test_converged_20_way_runs_have_5_query_images_and_cost_less_per_iteration()
                                        val_episodes=0))) - start))
 
 
+def test_a_study_grid_comes_from_its_key_else_its_depth_else_the_budget():
+    b = {"study": {"inner_lr": (1,), "meta_lr": (2,)}, "study_20w": {"inner_lr": (9,)},
+         "study_inner_lr": {4: (3, 4), "linnet-L4": (5,)}}
+    assert sweep.study_spec(b, "maml-L2", 2)["inner_lr"] == (1,)
+    assert sweep.study_spec(b, "maml-L4", 4) == {"inner_lr": (3, 4), "meta_lr": (2,)}
+    assert sweep.study_spec(b, "linnet-L4", 4)["inner_lr"] == (5,)
+    assert sweep.study_spec(b, "maml-20w1s-L4", 4)["inner_lr"] == (9,)
+    assert sweep.study_grid(sweep.study_spec(b, "linnet-L4", 4)) == {"inner_lr": [5],
+                                                                      "meta_lr": [2]}
+
+
 def test_tiny_sweep_runs_skips_and_records_failures(tmp_path, monkeypatch):
     outcome = _tiny(tmp_path, tables=("table-b",), methods=("maml", "kfo"))
     assert outcome == {"table-a/synthetic/maml-L2-s0": "done",

@@ -50,11 +50,14 @@ RUN_KEYS = ("hidden", "iterations", "val_every", "val_episodes", "test_episodes"
 # Optuna study per (method, depth) (``study``, ``theory.paper.search``) on the validation split:
 # the grid below, each point trained up to ``iterations`` with successive-halving pruning at
 # ``rung`` iterations (reduction factor ``reduction``), scored by its best validation accuracy.
-# ``study_inner_lr`` (optional): the 5-way cells' inner-lr grid by depth, where it differs
-# from ``study``'s. The grid followed the studies up: the 3-layer MAML study's winner was the
-# largest inner lr of {0.003, 0.01, 0.03} (0.03: 86.0 % validation, the next point 73.6 %,
-# 0.003 at 27-29 %), so the deeper grids moved up a step; the 4-layer study's winner was then
-# again the largest, 0.1 (91.4 %, against 86.1 % for 0.03), so 4 and 6 layers moved up again.
+# ``study_inner_lr`` (optional): the 5-way cells' inner-lr grid by search key or else by
+# depth, where it differs from ``study``'s. The grid followed the studies: the 3-layer MAML
+# study's winner was the largest inner lr of {0.003, 0.01, 0.03} (0.03: 86.0 % validation, the
+# next point 73.6 %, 0.003 at 27-29 %), so the deeper grids moved up a step; the 4-layer
+# study's winner was then again the largest, 0.1 (91.4 %, against 86.1 % for 0.03), so 4 and
+# 6 layers moved up again. LinNet's extra layers scale its inner step up: its 3-layer study
+# chose 0.01 (85.6 %; 0.03 84.4 %, 0.1 pruned at 33-35 %), so its deeper grids stay a step
+# lower than MAML's.
 # ``ways20`` sets the 20-way 1-shot checkpoint runs (wider, trained once per data split: the
 # character split and whole held-out alphabets; with 5 query images per class a
 # meta-iteration costs about 0.65x one at 15, so 900 of them cost what 600 did). ``curve``:
@@ -89,7 +92,8 @@ BUDGETS = {
                   "datasets": ("omniglot",), "default_lr": (0.01, 0.003),
                   "study": _CONVERGED_STUDY,
                   "study_inner_lr": {3: (0.01, 0.03, 0.1), 4: (0.03, 0.1, 0.3),
-                                     6: (0.03, 0.1, 0.3)},
+                                     6: (0.03, 0.1, 0.3), "linnet-L4": (0.01, 0.03, 0.1),
+                                     "linnet-L6": (0.01, 0.03, 0.1)},
                   "study_20w": dict(_CONVERGED_STUDY, inner_lr=(0.03, 0.1, 0.4)),
                   "ways20": {"hidden": 24, "iterations": 900, "val_every": 60, "query": 5,
                              "split_by": ("character", "alphabet")},
@@ -237,11 +241,12 @@ def make_plan(budget_name, *, tables=None, datasets=None, methods=None, layers=N
 
 def study_spec(b, key, layers):
     """The study settings of budget row ``b`` for search key ``key`` at ``layers``: the
-    20-way one, or ``study`` with the inner-lr grid of ``layers`` from ``study_inner_lr``
-    (if the budget has one for that depth)."""
+    20-way one, or ``study`` with the inner-lr grid ``study_inner_lr`` gives ``key`` or else
+    ``layers`` (if it gives either)."""
     if key.startswith("maml-20w1s"):
         return b["study_20w"]
-    inner = b.get("study_inner_lr", {}).get(layers)
+    by = b.get("study_inner_lr", {})
+    inner = by.get(key, by.get(layers))
     return b["study"] if inner is None else dict(b["study"], inner_lr=inner)
 
 
