@@ -13,14 +13,13 @@ curves also shows them, with every model against 2-layer MAML at each step of me
 (``_curves``). ``render_checkpoints``: the table of the shipped checkpoints (``index.json``).
 """
 
-import json
 import os
 
 import numpy as np
 
 from theory.engine.data import cifarfs, miniimagenet
 from theory.paper import cells as cellmod
-from theory.paper import numbers, verdicts
+from theory.paper import numbers, records, verdicts
 from theory.paper import plan as planning
 
 ABSENT = "not run: the data is not on this machine"
@@ -189,11 +188,10 @@ def render_checkpoints(results_dir):
     """Markdown table of the shipped checkpoints (``<results_dir>/checkpoints/index.json``):
     per file its model, task, meta-training, validation and test accuracy and what its test
     episodes are drawn from (the character split where the index does not say)."""
-    path = os.path.join(os.fspath(results_dir), "checkpoints", "index.json")
-    if not os.path.isfile(path):
+    index = records.read_json_or_none(
+        os.path.join(os.fspath(results_dir), "checkpoints", "index.json"))
+    if index is None:
         return "No checkpoints are shipped yet (`python -m theory.paper run --checkpoints`)."
-    with open(path) as handle:
-        index = json.load(handle)
     lines = ["| file | model | task | meta-training | validation % | test % (episodes) | "
              "test episodes drawn from |", "|---|---|---|---|---|---|---|"]
     for name, entry in sorted(index.items()):
