@@ -27,7 +27,8 @@ def _record(root, budget, method, layers, seed, acc, *, curve=None, stopped=None
     cfg = {"dataset": "omniglot", "layers": layers, "ways": 5, "shots": 5, "algo": "maml",
            "metaopt": "kfo" if method == "kfo" else "none",
            "linnet": 2 if method == "linnet" else 0, "hidden": 16, "iterations": 90,
-           "inner_lr": 0.1, "meta_lr": 0.003, "val_every": 45, "val_episodes": 50, "seed": seed}
+           "inner_lr": 0.1, "meta_lr": 0.003, "val_every": 45, "val_episodes": 50, "seed": seed,
+           "steps": 5}
     rec = {"kind": "engine-run", "seed": seed, "config": cfg, "wall_time_s": 60.0,
            "test": {"accuracy": acc, "ci95": 0.01, "episodes": 600},
            "sweep": {"budget": budget, "table": table, "method": method, "lr_source": "search"}}
@@ -170,11 +171,22 @@ def test_adaptation_claim_and_figure_read_the_records(mixed):
     gain = means - means[0]
     assert shallow["steps_to_90"] == next(k for k in STEPS if gain[k] >= 0.9 * gain[-1])
     assert deep["steps_to_90"] < shallow["steps_to_90"]
+    # the second statistic: each seed's mean over the 5 trained steps, then over seeds
+    assert deep["trained_steps"] == [1, 2, 3, 4, 5]
+    np.testing.assert_allclose(deep["trained"]["accuracy"], np.mean(deep["accuracy"][1:6]))
+    np.testing.assert_allclose(deep["trained"]["ci95"], 1.0)     # mean of its 1.0 half-widths
+    per_seed = [np.mean([100 * a for a in _curve(0.3, 0.80 + 0.01 * s)][1:6]) for s in range(3)]
+    np.testing.assert_allclose(shallow["trained"]["accuracy"], np.mean(per_seed))
+    assert shallow["trained"]["seeds"] == 3 and shallow["trained"]["interval"] == "seeds"
     row = _rows(mixed)["C12"]
     assert f"MAML 2 layers k=0 `{shallow['accuracy'][0]:.1f}`, k=1 " \
            f"`{shallow['accuracy'][1]:.1f}`" in row
     assert "`adaptation_cnn:ours.maml_L4.accuracy.10`" in row
     assert "`adaptation_cnn:ours.kfo_L2.steps_to_90`" in row
+    assert f"mean over k=1..5 `{shallow['trained']['accuracy']:.1f}`" in row
+    assert "`adaptation_cnn:ours.maml_L4.trained.accuracy`" in row
+    assert ("mean accuracy over k = 1..5, MAML 4 layers > MAML 2 layers: held (rests on a "
+            "single seed: MAML 4 layers)") in row
     assert "after 1 step: held" in row and row.endswith("| reproduced at the `converged` "
                                                         "budget (resting on single-seed "
                                                         "cells: MAML 4 layers) |")
@@ -199,6 +211,29 @@ def test_adaptation_claim_verdicts():
     assert claim.verdict == "did not hold" and "MAML 4 layers: did not hold" in claim.detail
     assert "KFO 2 layers: within noise" in claim.detail
     assert verdicts.adaptation_claim(curves, step=2).verdict == "within noise"
+
+
+def test_the_second_adaptation_statistic_tests_depth_and_describes_the_rest():
+    def cell(acc, half, seeds=3):
+        return {"accuracy": acc, "ci95": half, "seeds": seeds}
+
+    def curve(trained):
+        return {"trained_steps": [1, 2, 3], "trained": trained}
+
+    curves = {("maml", 2): curve(cell(60.0, 1.0)), ("linnet", 2): curve(cell(70.0, 1.0)),
+              ("kfo", 2): None, ("maml", 4): None}
+    claim, described = verdicts.trained_claim(curves)
+    assert claim.claim == "mean accuracy over k = 1..3, MAML 4 layers > MAML 2 layers"
+    assert claim.verdict == "not run"
+    assert described.startswith("MAML w/ LinNet 2 layers − MAML 2 layers (+10.0 ± ")
+    assert described.endswith("KFO 2 layers − MAML 2 layers not run")
+    curves[("maml", 4)] = curve(cell(55.0, 2.0, seeds=1))
+    claim, _ = verdicts.trained_claim(curves)
+    assert claim.verdict == "did not hold" and claim.single_seed == [("maml", 4)]
+    curves[("maml", 4)] = curve(cell(61.0, 2.0, seeds=1))
+    assert verdicts.trained_claim(curves)[0].verdict == "within noise"
+    curves[("maml", 4)] = curve(cell(66.0, 2.0, seeds=1))
+    assert verdicts.trained_claim(curves)[0].verdict == "held"
 
 
 def test_no_adaptation_records_still_draws_and_says_how_to_fill(tmp_path):
@@ -256,12 +291,17 @@ def test_summary_shows_the_adaptation_curves_of_their_budget_only(mixed, tmp_pat
         row = next(line for line in text.splitlines()
                    if line.startswith(f"| {numbers.LABEL[method]} {layers} layers (n="))
         values = row.strip("|").split("|")
-        assert [float(v) for v in values[1:-1]] == pytest.approx(c["accuracy"], abs=0.051)
-        assert int(values[-1]) == c["steps_to_90"]
-    # one comparison per inner step of the curves (the records do not say how many steps
-    # meta-training used), each the claim's detail at that step
-    for k in STEPS[1:]:
+        assert [float(v) for v in values[1:-2]] == pytest.approx(c["accuracy"], abs=0.051)
+        assert int(values[-2]) == c["steps_to_90"]
+        assert float(values[-1]) == pytest.approx(c["trained"]["accuracy"], abs=0.051)
+    # one comparison per inner step of meta-training (5 in these records), each the claim's
+    # detail at that step, then the second statistic
+    for k in range(1, 6):
         assert f"| {k} | {verdicts.adaptation_claim(curves, step=k).detail} |" in text
+    assert "| 6 | " not in text
+    deep, described = verdicts.trained_claim(curves)
+    assert f"{deep.claim}: {deep.verdict_text()} ({deep.detail})" in text
+    assert described in text
     # with meta-training's 3 inner steps in the records, the comparisons stop at k = 3
     three = tmp_path / "three"
     for seed in range(2):

@@ -220,10 +220,12 @@ def setup(found):
 
 def curve(cell):
     """The adaptation curve of a cell: ``{"steps", "accuracy", "ci95", "seeds", "interval",
-    "episodes", "split", "files", "steps_to_90"}`` with, per number of inner steps k,
-    ``summarise`` over the seeds whose records have ``"adaptation"`` (accuracy in %), and the fewest steps after
-    which the mean has made 90 % of its gain from the first to the last step; ``None`` if no
-    record has a curve.
+    "episodes", "split", "files", "steps_to_90", "trained_steps", "trained"}`` with, per
+    number of inner steps k, ``summarise`` over the seeds whose records have ``"adaptation"``
+    (accuracy in %), the fewest steps after which the mean has made 90 % of its gain from the
+    first to the last step, and ``summarise`` of each seed's mean accuracy over the steps
+    k = 1..(inner steps of meta-training) (``_over_steps``); ``None`` if no record has a
+    curve.
     ``ValueError`` naming the file when a record's curve is damaged or its steps differ from
     the other seeds'."""
     recs = [r for r in (cell or {}).get("records", ()) if r.get("adaptation")]
@@ -242,11 +244,28 @@ def curve(cell):
                                   "episodes": r["adaptation"].get("episodes", 0)},
                          "config": r["config"], "path": r["path"]} for r in recs])
              for i in range(len(steps))]
+    trained = [k for k in steps if 1 <= k <= recs[0]["config"].get("steps", 0)]
     return {"steps": list(steps), "accuracy": [s["accuracy"] for s in per_k],
             "ci95": [s["ci95"] for s in per_k], "seeds": len(recs),
             "interval": per_k[0]["interval"], "episodes": per_k[0]["episodes"],
             "split": recs[0]["adaptation"].get("split"), "files": per_k[0]["files"],
-            "steps_to_90": _steps_to(steps, [s["accuracy"] for s in per_k], 0.9)}
+            "steps_to_90": _steps_to(steps, [s["accuracy"] for s in per_k], 0.9),
+            "trained_steps": trained, "trained": _over_steps(recs, [steps.index(k)
+                                                                   for k in trained])}
+
+
+def _over_steps(recs, at):
+    """``summarise`` of each record's mean test accuracy over the curve's entries ``at`` (the
+    inner steps of meta-training: the area under the curve over them), ``None`` without any.
+    A record's half-width is the mean of its per-step episode half-widths: an upper bound,
+    since the steps share their test episodes (used only for a cell of one seed)."""
+    if not at:
+        return None
+    return summarise([{"test": {"accuracy": float(np.mean([r["adaptation"]["accuracy"][i]
+                                                           for i in at])),
+                                "ci95": float(np.mean([r["adaptation"]["ci95"][i] for i in at])),
+                                "episodes": r["adaptation"].get("episodes", 0)},
+                       "config": r["config"], "path": r["path"]} for r in recs])
 
 
 def _steps_to(steps, accuracy, share):
