@@ -71,8 +71,8 @@ def fig_adaptation_cnn(res):
         drawn, last = drawn + 1, max(last, int(k.max()))
     if over:
         ax.fill_between([], [], [], color="0.6", alpha=0.35, linewidth=0,
-                        label=f"shaded: 95 % interval {', '.join(sorted(over, reverse=True))}")
-        ax.legend(loc="center right")  # curves sit low for small k and high for large k
+                        label="shaded: 95 % interval " + ",\n".join(sorted(over, reverse=True)))
+        ax.legend(loc="lower right")  # the curves rise early and stay high: the lower right is free
     ax.set_xlabel("inner steps k at test time")
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 100)
