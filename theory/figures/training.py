@@ -78,7 +78,8 @@ def _draw(ax, res, names, *, by_depth):
         ax.plot([], [], "o", color="0.4", markersize=3.5, label="best round (tested)")
         ax.plot([], [], "x", color="0.4", markersize=5, label="stopped on a plateau")
         ax.plot([], [], ":", color="0.4", linewidth=1.0, label="cap")
-        ax.legend(loc="lower right", ncol=2)
+        # a depth panel's labels are longer: a smaller font keeps its legend inside the axes
+        ax.legend(loc="lower right", ncol=2, fontsize="x-small" if by_depth else None)
 
 
 @style.styled
