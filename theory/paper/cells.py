@@ -239,11 +239,8 @@ def curve(cell):
                 for k in ("accuracy", "ci95")):
             raise ValueError(f"results file {r['path']}: adaptation needs steps, accuracy and "
                              f"ci95 of one length, with the steps of the other seeds {steps}")
-    per_k = [summarise([{"test": {"accuracy": r["adaptation"]["accuracy"][i],
-                                  "ci95": r["adaptation"]["ci95"][i],
-                                  "episodes": r["adaptation"].get("episodes", 0)},
-                         "config": r["config"], "path": r["path"]} for r in recs])
-             for i in range(len(steps))]
+    per_k = [summarise([_tested(r, r["adaptation"]["accuracy"][i], r["adaptation"]["ci95"][i])
+                        for r in recs]) for i in range(len(steps))]
     trained = [k for k in steps if 1 <= k <= recs[0]["config"].get("steps", 0)]
     return {"steps": list(steps), "accuracy": [s["accuracy"] for s in per_k],
             "ci95": [s["ci95"] for s in per_k], "seeds": len(recs),
@@ -261,11 +258,17 @@ def _over_steps(recs, at):
     since the steps share their test episodes (used only for a cell of one seed)."""
     if not at:
         return None
-    return summarise([{"test": {"accuracy": float(np.mean([r["adaptation"]["accuracy"][i]
-                                                           for i in at])),
-                                "ci95": float(np.mean([r["adaptation"]["ci95"][i] for i in at])),
-                                "episodes": r["adaptation"].get("episodes", 0)},
-                       "config": r["config"], "path": r["path"]} for r in recs])
+    return summarise([_tested(r, float(np.mean([r["adaptation"]["accuracy"][i] for i in at])),
+                              float(np.mean([r["adaptation"]["ci95"][i] for i in at])))
+                      for r in recs])
+
+
+def _tested(rec, accuracy, ci95):
+    """The record ``rec`` as ``summarise`` reads a run, with a test result of ``accuracy`` and
+    ``ci95`` read off its adaptation curve (over the curve's test episodes)."""
+    return {"test": {"accuracy": accuracy, "ci95": ci95,
+                     "episodes": rec["adaptation"].get("episodes", 0)},
+            "config": rec["config"], "path": rec["path"]}
 
 
 def _steps_to(steps, accuracy, share):
