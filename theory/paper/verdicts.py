@@ -55,7 +55,7 @@ class Claim(collections.namedtuple("Claim", "claim verdict detail single_seed"))
         """The verdict, with the single-seed cells it rests on when there are any."""
         if not self.single_seed or self.verdict == NOT_RUN:
             return self.verdict
-        where = ", ".join(f"{numbers.LABEL[m]} {n} layers" for m, n in self.single_seed)
+        where = ", ".join(map(_label, self.single_seed))
         return f"{self.verdict} (rests on a single seed: {where})"
 
 
@@ -160,6 +160,11 @@ def _worst(verdicts):
     return HELD
 
 
+def _label(key):
+    """``"MAML w/ LinNet 4 layers"``: the text of a cell key ``(method, layers)``."""
+    return f"{numbers.LABEL[key[0]]} {key[1]} layers"
+
+
 def _single(found, keys):
     return [k for k in keys if has_result(found.get(k)) and found[k]["seeds"] == 1]
 
@@ -189,13 +194,9 @@ def adaptation_claim(curves, step=1):
                  "ci95": c["ci95"][c["steps"].index(step)]}
              for k, c in curves.items() if c is not None and step in c["steps"]}
     others = [k for k in curves if k != base]
-
-    def label(key):
-        return f"{numbers.LABEL[key[0]]} {key[1]} layers"
-
     return Claim(f"after {step} inner step{'s' if step != 1 else ''}, "
-                 f"{', '.join(map(label, others))} > MAML 2 layers",
-                 *_above(found, others, base, label), _single(found, [base] + others))
+                 f"{', '.join(map(_label, others))} > MAML 2 layers",
+                 *_above(found, others, base, _label), _single(found, [base] + others))
 
 
 def trained_claim(curves, deep=("maml", 4), base=("maml", 2)):
@@ -205,19 +206,15 @@ def trained_claim(curves, deep=("maml", 4), base=("maml", 2)):
     (``"<label> − <base label> (+d ± h)"``, comma-separated; "not run" for a missing one)."""
     found = {k: c["trained"] for k, c in curves.items()
              if c is not None and c.get("trained") is not None}
-
-    def label(key):
-        return f"{numbers.LABEL[key[0]]} {key[1]} layers"
-
     over = sorted({k for c in curves.values() if c is not None
                    for k in c.get("trained_steps") or ()})
     steps = f"k = {over[0]}..{over[-1]}" if over else "the trained steps"
-    verdict, detail = _above(found, [deep], base, label)
-    claim = Claim(f"mean accuracy over {steps}, {label(deep)} > {label(base)}", verdict,
+    verdict, detail = _above(found, [deep], base, _label)
+    claim = Claim(f"mean accuracy over {steps}, {_label(deep)} > {_label(base)}", verdict,
                   detail, _single(found, [base, deep]))
     others = [k for k in curves if k not in (base, deep)]
     described = ", ".join(
-        f"{label(k)} − {label(base)} "
+        f"{_label(k)} − {_label(base)} "
         + (f"({difference(found[k], found[base]).text()})"
            if has_result(found.get(k)) and has_result(found.get(base)) else NOT_RUN)
         for k in others)
