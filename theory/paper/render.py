@@ -157,11 +157,18 @@ def _curves(found, dataset, mark, where):
               "curves):\n", "| k | detail |", "|---|---|"]
     for k in (k for k in steps[1:] if k <= trained):
         lines.append(f"| {k} | {verdicts.adaptation_claim(curves, step=k).detail} |")
+    return lines + ["", trained_text(curves)]
+
+
+def trained_text(curves):
+    """The sentence of C12's second statistic on ``curves`` (``verdicts.trained_claim``): the
+    test of MAML at 4 layers against 2, and the other 2-layer models' differences as
+    description."""
     deep, described = verdicts.trained_claim(curves)
-    return lines + ["", f"C12's second statistic, fixed before MAML 4 layers' curve was "
-                    f"measured: {deep.claim}: {deep.verdict_text()} ({deep.detail}). The same "
-                    f"difference for the 2-layer models, chosen after their curves were seen "
-                    f"(a description, not a test): {described}."]
+    return (f"C12's second statistic, fixed before MAML 4 layers' curve was measured: "
+            f"{deep.claim}: {deep.verdict_text()} ({deep.detail}). The same difference for the "
+            f"other 2-layer models, chosen after their curves were seen (a description, not a "
+            f"test): {described}.")
 
 
 def render(results_dir, datasets=planning.DATASETS, budget_name=None, level=2):

@@ -190,12 +190,7 @@ def _adaptation_rows(results_dir):
         if c.get("trained") is not None:
             keys.append(f"adaptation_cnn:ours.{where}.trained.accuracy")
     detail = f" ({claim.detail})" if name is not None else ""
-    deep, described = verdicts.trained_claim(curves)
-    second = ("" if name is None else
-              f" Second statistic, fixed before MAML 4 layers' curve was measured: "
-              f"{deep.claim}: {deep.verdict_text()} ({deep.detail}); the same difference "
-              f"for the other 2-layer models, chosen after their curves were seen "
-              f"(description, not a test): {described}.")
+    second = "" if name is None else " " + render.trained_text(curves)
     c12 = (f"| C12 | After meta-training, MAML's shallow (2-layer) CNN adapts more slowly than "
            f"MAML w/ LinNet, KFO or a 4-layer CNN (the paper's mechanism, on CNNs); judged on "
            f"test accuracy after one inner step (the row's verdict), with the steps each "
