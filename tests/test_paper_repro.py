@@ -134,22 +134,35 @@ def test_checkpoints_block_says_what_index_json_says(tmp_path):
     assert "No checkpoints" in render.render_checkpoints(tmp_path / "none")
 
 
+# the README's example episodes (20-way 1-shot, 5 query images per class, seed 0): the sentence
+# quoting their accuracies, the episode's extra arguments, and the suffix of the checkpoints
+EXAMPLES = {
+    "character": (r"This episode \(seed 0\) ends with `accuracy: ([\d.]+) \(100 query "
+                  r"images\)`; the 4-layer model \(`omniglot-20w1s-4layer.npz`\) gets "
+                  r"([\d.]+)\.", [], ""),
+    "alphabet": (r"on this episode of held-out alphabets \(seed 0\), "
+                 r"`omniglot-20w1s-2layer-alphabet.npz` gets ([\d.]+) and "
+                 r"`omniglot-20w1s-4layer-alphabet.npz` ([\d.]+)\.",
+                 ["--split-by", "alphabet"], "-alphabet"),
+}
+
+
 @pytest.mark.skipif(not (omniglot.default_root() / "images_background_small1.zip").is_file(),
                     reason="real Omniglot zips not found (set THEORY_OMNIGLOT)")
-def test_readme_episode_accuracies_are_what_the_shipped_checkpoints_give(tmp_path, capsys):
-    text = " ".join((ROOT / "README.md").read_text().split())
-    quoted = re.search(r"This episode \(seed 0\) ends with `accuracy: ([\d.]+) \(20 query "
-                       r"images\)`; the 4-layer model \(`omniglot-20w1s-4layer.npz`\) gets "
-                       r"([\d.]+)\.", text)
-    assert quoted, "the README's example episode sentence is missing"
-    assert engine_cli.main(["episode", "--ways", "20", "--shots", "1", "--out",
-                            str(tmp_path / "task20")]) == 0
+@pytest.mark.parametrize("split", sorted(EXAMPLES))
+def test_readme_episode_accuracies_are_what_the_shipped_checkpoints_give(split, tmp_path,
+                                                                          capsys):
+    pattern, extra, suffix = EXAMPLES[split]
+    quoted = re.search(pattern, " ".join((ROOT / "README.md").read_text().split()))
+    assert quoted, f"the README's example episode sentence ({split} split) is missing"
+    task = tmp_path / "task20"
+    assert engine_cli.main(["episode", "--ways", "20", "--shots", "1", "--query", "5", *extra,
+                            "--out", str(task)]) == 0
     for layers, want in zip((2, 4), quoted.groups(), strict=True):
         capsys.readouterr()
         assert engine_cli.main([
             "adapt", "--checkpoint",
-            str(ROOT / "results" / "checkpoints" / f"omniglot-20w1s-{layers}layer.npz"),
-            "--support", str(tmp_path / "task20" / "support"),
-            "--query", str(tmp_path / "task20" / "query"),
-            "--answers", str(tmp_path / "task20" / "answers.json")]) == 0
-        assert f"accuracy: {want} (20 query images)" in capsys.readouterr().out
+            str(ROOT / "results" / "checkpoints" / f"omniglot-20w1s-{layers}layer{suffix}.npz"),
+            "--support", str(task / "support"), "--query", str(task / "query"),
+            "--answers", str(task / "answers.json")]) == 0
+        assert f"accuracy: {want} (100 query images)" in capsys.readouterr().out
