@@ -29,8 +29,7 @@ import os
 
 import numpy as np
 
-from theory import _io
-from theory.engine import checkpoint, data, maml
+from theory.engine import checkpoint, data, maml, schema
 
 
 def adapt_folders(checkpoint_path, support, query, *, steps=None, metaopt=None):
@@ -101,12 +100,7 @@ def check_support(sup, support, config):
 
 def read_answers(path):
     """The ``{query file name: class}`` mapping of an ``episode``'s ``answers.json``."""
-    answers = _io.read_json(path, dict, what="answers file").get("answers")
-    if not isinstance(answers, dict) or not all(isinstance(c, str) for c in answers.values()):
-        raise ValueError(f"answers file {path} has no 'answers' mapping of file names to "
-                         "class names; expected the answers.json written by `python -m "
-                         "theory.engine episode`")
-    return answers
+    return schema.read(path, schema.ANSWERS, "answers file")["answers"]
 
 
 def score(result, answers_path):

@@ -28,14 +28,14 @@ aggregated over seeds per k exactly like the cell itself.
 """
 
 import glob
-import json
 import math
 import os
 
 import numpy as np
 from scipy import stats
 
-from theory.paper import numbers, records
+from theory import _io
+from theory.paper import numbers, records, schema
 from theory.paper import plan as planning
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -92,28 +92,15 @@ def _shown(path):
 def load(results_dir):
     """Every engine record and failure record under ``results_dir`` (recursively), each with
     its ``"path"``. JSON of another kind (figure data, a search, an index) is skipped; a file
-    that does not parse, or a record without ``config`` (and, for an engine run, its test
-    accuracy), raises ``ValueError`` naming it: a damaged record must not silently turn a
-    cell into "not run"."""
+    that does not parse (or is a FIFO, say), or a record that fails its schema
+    (``theory.paper.schema``), raises ``ValueError`` naming it and the field: a damaged record
+    must not silently turn a cell into "not run"."""
     found = []
     pattern = os.path.join(os.fspath(results_dir), "**", "*.json")
     for path in sorted(glob.glob(pattern, recursive=True)):
-        try:
-            with open(path) as handle:
-                rec = json.load(handle)
-        except (OSError, ValueError) as err:
-            reason = err.strerror if isinstance(err, OSError) else "not valid JSON"
-            raise ValueError(f"results file {path}: {reason}") from None
-        kind = rec.get("kind") if isinstance(rec, dict) else None
-        if kind not in ("engine-run", records.FAILED):
-            continue
-        test = rec.get("test")
-        if not rec.get("config") or not isinstance(rec["config"], dict) or (
-                kind == "engine-run" and not (isinstance(test, dict) and isinstance(
-                    test.get("accuracy"), (int, float)))):
-            raise ValueError(f"results file {path}: an {kind} record without config"
-                             + (" and test.accuracy" if kind == "engine-run" else ""))
-        found.append(dict(rec, path=path))
+        rec = _io.read_json(path, what="results file")
+        if isinstance(rec, dict) and rec.get("kind") in ("engine-run", records.FAILED):
+            found.append(dict(schema.read_record(path), path=path))
     return found
 
 
