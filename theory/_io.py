@@ -8,6 +8,7 @@ a file: it refuses names that would leave ``folder``.
 """
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import secrets
 import stat
 import tempfile
 
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS)
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=-]{0,127}")
 
 
@@ -26,7 +28,8 @@ def atomic_open(path, mode="w"):
     The temporary name is chosen before the file is created, so a Ctrl-C at any point,
     even between the creation and the return of ``os.open``, leaves no file behind. New files
     get the usual permissions (0o666 minus the umask). ``path`` goes through ``write_target``:
-    a symbolic link is written through, a FIFO or device is refused.
+    a symbolic link is written through, a FIFO or device is refused. A full disk (or another
+    ``WRITE_ERRNOS`` error) raised without a file name is raised again naming ``path``.
     """
     path = write_target(path)
     directory = os.path.dirname(path)
@@ -39,9 +42,11 @@ def atomic_open(path, mode="w"):
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
+        if isinstance(err, OSError) and err.filename is None and err.errno in WRITE_ERRNOS:
+            raise type(err)(err.errno, err.strerror, path) from None   # say which file
         raise
 
 
