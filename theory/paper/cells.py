@@ -35,8 +35,7 @@ import numpy as np
 from scipy import stats
 
 from theory import _io
-from theory.paper import numbers, records, schema
-from theory.paper import plan as planning
+from theory.paper import numbers, records, schema, vocabulary
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_DIR = os.path.join(ROOT, "results")  # the checkout's, wherever Python was started
@@ -127,7 +126,7 @@ def grouped(results_dir, dataset, *, ways=5, shots=5):
         if (cfg.get("dataset"), cfg.get("ways"), cfg.get("shots")) != (dataset, ways, shots) \
                 or (rec.get("sweep") or {}).get("table") == "lr-search":
             continue
-        key = (budget_of(rec), planning.method_of(cfg), cfg.get("layers"))
+        key = (budget_of(rec), vocabulary.method_of(cfg), cfg.get("layers"))
         if rec["kind"] == records.FAILED:
             failed[key] = failed.get(key, 0) + 1
         else:
@@ -277,12 +276,9 @@ def adaptation(results_dir, dataset="omniglot", keys=ADAPTATION_KEYS):
 def _validation(record):
     """A record's validation curve as ``{"seed", "iterations", "accuracy" (%), "best",
     "stopped", "reason"}`` (``ValueError`` naming the file when the curve is damaged)."""
-    val = record.get("validation")
-    if not isinstance(val, list) or not all(
-            isinstance(p, list) and len(p) == 2 and all(isinstance(v, (int, float)) for v in p)
-            for p in val):
-        raise ValueError(f"results file {record['path']}: validation must be a list of "
-                         "[iteration, accuracy] pairs")
+    val = record.get("validation")      # its form is checked where it is read (``load``)
+    if val is None:
+        raise ValueError(f"results file {record['path']}: field validation is missing")
     stopped = record.get("stopped") or {}
     return {"seed": record.get("seed", record["config"].get("seed")),
             "iterations": [int(i) for i, _ in val], "accuracy": [percent(a) for _, a in val],
@@ -313,7 +309,7 @@ def validation_curves(results_dir, dataset="omniglot"):
     if not early:
         return None, {}
     name = ordered(early)[0]
-    order = list(planning.METHODS)
+    order = list(vocabulary.METHODS)
     return name, dict(sorted(early[name].items(),
                              key=lambda kv: (kv[0][1], order.index(kv[0][0])
                                              if kv[0][0] in order else len(order), kv[0][0])))
