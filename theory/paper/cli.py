@@ -19,7 +19,7 @@ import os
 import sys
 
 from theory import _cli, _io
-from theory.paper import cells, execute, records, render, repro
+from theory.paper import budgets, cells, cost, execute, records, render, repro, vocabulary
 from theory.paper import plan as planning
 
 PROG = "python -m theory.paper"
@@ -34,7 +34,7 @@ def _ints(text):
         return tuple(int(w) for w in _words(text))
     except ValueError:
         raise ValueError(f"--layers {text!r} must be a comma-separated list of "
-                         f"integers from {list(planning.TABLE_A_LAYERS)}") from None
+                         f"integers from {list(vocabulary.TABLE_A_LAYERS)}") from None
 
 
 def _floats(text):
@@ -49,27 +49,27 @@ def _data(text):
     name, sep, path = text.partition("=")
     if not sep or not name or not path:
         raise argparse.ArgumentTypeError(f"{text!r} is not NAME=PATH (NAME one of "
-                                              f"{', '.join(planning.NEEDS_PATH)})")
+                                              f"{', '.join(vocabulary.NEEDS_PATH)})")
     return name, path
 
 
 def _plan_options(p, budget_default="cpu"):
-    p.add_argument("--budget", choices=sorted(planning.BUDGETS), default=budget_default,
+    p.add_argument("--budget", choices=sorted(budgets.BUDGETS), default=budget_default,
                    help="run lengths, model width, seeds and search grid "
                         "(results/README.md; default: %(default)s)")
     p.add_argument("--only", type=_words, default=None, metavar="TABLES",
-                   help=f"comma list of {','.join(planning.TABLES)} (default: the budget's "
+                   help=f"comma list of {','.join(vocabulary.TABLES)} (default: the budget's "
                         "plan, else all)")
     p.add_argument("--datasets", type=_words, default=None, metavar="NAMES",
-                   help=f"comma list of {','.join(planning.DATASETS)} (default: the budget's, "
-                        f"else {','.join(planning.ON_THIS_MACHINE)})")
+                   help=f"comma list of {','.join(vocabulary.DATASETS)} (default: the budget's, "
+                        f"else {','.join(vocabulary.ON_THIS_MACHINE)})")
     p.add_argument("--data", type=_data, action="append", default=[], metavar="NAME=PATH",
                    help="where a dataset's files are (needed for "
-                        f"{', '.join(planning.NEEDS_PATH)}; repeatable)")
+                        f"{', '.join(vocabulary.NEEDS_PATH)}; repeatable)")
     p.add_argument("--methods", type=_words, default=None, metavar="NAMES",
-                   help=f"comma list of {','.join(planning.METHODS)} (default: all)")
+                   help=f"comma list of {','.join(vocabulary.METHODS)} (default: all)")
     p.add_argument("--layers", type=str, default=None, metavar="LIST",
-                   help=f"comma list of {','.join(map(str, planning.TABLE_A_LAYERS))} "
+                   help=f"comma list of {','.join(map(str, vocabulary.TABLE_A_LAYERS))} "
                         "(default: the budget's, else all)")
     p.add_argument("--seeds", type=_cli.positive_int, default=None,
                    help="seeds per 2-layer row (default: the budget's)")
@@ -109,8 +109,8 @@ def build_parser():
                   budget_default="cpu")
     summary = sub.add_parser("summary", help="print both tables and the claim verdicts")
     summary.add_argument("--results", default="results", metavar="DIR")
-    summary.add_argument("--datasets", type=_words, default=planning.DATASETS, metavar="NAMES")
-    summary.add_argument("--budget", choices=sorted(planning.BUDGETS), default=None,
+    summary.add_argument("--datasets", type=_words, default=vocabulary.DATASETS, metavar="NAMES")
+    summary.add_argument("--budget", choices=sorted(budgets.BUDGETS), default=None,
                          help="state this budget's preset in the header (default: none)")
     rep = sub.add_parser("repro", help="rewrite the generated rows of paper_repro.md and the "
                          "README's generated blocks from the committed records; with other "
@@ -139,9 +139,9 @@ def main(argv=None):
     """Parse ``argv`` and run the sub-command; returns the exit status."""
     args = build_parser().parse_args(argv)
     if args.command == "summary":
-        bad = [d for d in args.datasets if d not in planning.DATASETS]
+        bad = [d for d in args.datasets if d not in vocabulary.DATASETS]
         if bad:
-            raise ValueError(f"unknown datasets {bad}; valid: {list(planning.DATASETS)}")
+            raise ValueError(f"unknown datasets {bad}; valid: {list(vocabulary.DATASETS)}")
         return _cli.emit(render.render(args.results, args.datasets, args.budget))
     if args.command == "repro":
         return _repro(args)
@@ -157,7 +157,7 @@ def main(argv=None):
     if args.command in ("plan", "status"):
         plan, states = execute.prepare(args.budget, args.results, args.runs, **_restrict(args))
         if args.command == "plan":
-            return _cli.emit(planning.describe(plan, states, os.cpu_count() or 1)[0])
+            return _cli.emit(cost.describe(plan, states, os.cpu_count() or 1)[0])
         return _cli.emit("\n".join(_status_line(run, states, args) for run in plan))
     outcome = execute.run_sweep(
         args.budget, results_dir=args.results, runs_dir=args.runs, scheduler=args.scheduler,

@@ -21,8 +21,7 @@ import os
 
 from theory import _io
 from theory.paper import cells as cellmod
-from theory.paper import numbers, render, verdicts
-from theory.paper import plan as planning
+from theory.paper import numbers, render, verdicts, vocabulary
 
 BEGIN = "<!-- tables: python -m theory.paper repro -->"
 END = "<!-- end of tables -->"
@@ -61,7 +60,7 @@ def _cell_row(row_id, setting, dataset, key, groups, quoted, claim, results_dir)
                                                     None)
     cell = groups.get(name, {}).get(key)
     if not cellmod.has_result(cell):
-        if dataset in planning.NEEDS_PATH:
+        if dataset in vocabulary.NEEDS_PATH:
             command = render.fill_command(dataset)
             why = (f"{render.ABSENT}; with PATH {render.DATA_LAYOUT[dataset]}, "
                    f"{render.fill_text(dataset)}, then `python -m theory.paper repro` fills it")
