@@ -8,7 +8,8 @@
 - ``RUN_RECORD``: an ``engine-run`` record (``results.json``, schema in
   ``results/README.md``); ``FAILED_RECORD``: the sweep's record of a run that failed.
 - ``CHECKPOINT_META``: the ``__meta__`` of a checkpoint (``theory.engine.checkpoint``).
-- ``ANSWERS``: the ``answers.json`` of an ``episode`` (``theory.engine.data.export``).
+- ``ANSWERS``: the ``answers.json`` of an ``episode`` (``theory.engine.data.export``);
+  ``ANSWER_MAP``: the bare mapping a user may give ``adapt --answers`` instead.
 
 ``read(path, schema, what)`` reads a JSON file (``theory._io.read_json``) and checks it.
 """
@@ -48,7 +49,8 @@ CHECKPOINT_META = Obj(
                             "optimizer_state": Str()})},
     {"architecture": Opt(Obj())})
 
-ANSWERS = Obj({"answers": Map(Str())})
+ANSWER_MAP = Map(Str())                 # {query file: class folder}
+ANSWERS = Obj({"answers": ANSWER_MAP})
 
 
 def read(path, schema, what):

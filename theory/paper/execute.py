@@ -25,7 +25,7 @@ import tempfile
 
 from tqdm.auto import tqdm
 
-from theory.engine import checkpoint, data, stopping
+from theory.engine import checkpoint, data, parallel, primitives, stopping
 from theory.engine import config as run_config
 from theory.engine import evaluate as evaluation
 from theory.engine import train as training
@@ -45,6 +45,9 @@ def train_run(run, out_dir, *, callback=None):
     (``adaptation``) to the record. ``out_dir`` falls back to a temporary directory where it
     cannot be created. Any exception but ``KeyboardInterrupt`` is returned as a failure record
     (kind ``records.FAILED``)."""
+    # a worker trains for long, maybe on several threads (theory.engine.primitives, parallel)
+    primitives.keep_freed_memory()
+    parallel.thread_safe_autograd()
     scratch = None
     try:
         os.makedirs(out_dir, exist_ok=True)

@@ -291,9 +291,11 @@ def rewrite_block(text, block, begin=BEGIN, end=END):
     return f"{head}{begin}\n{block.strip()}\n\n{end}{rest.split(end, 1)[1]}"
 
 
-def update(repro="paper_repro.md", readme="README.md", results_dir="results"):
+def update(repro="paper_repro.md", readme="README.md", results_dir="results", *, write=True):
     """Rewrite the generated rows of ``repro``, the tables block of ``readme`` and its
-    checkpoints block (if it has one) in place (atomically); returns the paths that changed."""
+    checkpoints block (if it has one) in place (atomically); returns the paths that changed
+    (with ``write=False``: that would change, and nothing is written). A path of ``None`` is
+    left out."""
     changed = []
 
     def blocks(text):
@@ -302,13 +304,16 @@ def update(repro="paper_repro.md", readme="README.md", results_dir="results"):
             text = rewrite_block(text, render.render_checkpoints(results_dir), *CHECKPOINTS)
         return text
 
-    new = {repro: lambda t: rewrite_rows(t, repro_rows(results_dir)), readme: blocks}
-    for path, edit in new.items():
+    new = [(repro, lambda t: rewrite_rows(t, repro_rows(results_dir))), (readme, blocks)]
+    for path, edit in new:
+        if path is None:
+            continue
         with open(path) as handle:
             old = handle.read()
         text = edit(old)
         if text != old:
-            with _io.atomic_open(path, "w") as handle:
-                handle.write(text)
+            if write:
+                with _io.atomic_open(path, "w") as handle:
+                    handle.write(text)
             changed.append(path)
     return changed

@@ -79,11 +79,8 @@ def get(name, **options):
 
 def _rebuild(name, options):
     """``get(name, ...)`` with the options of ``_MAKERS[name]`` among ``options``: how a
-    ``MetaOpt`` unpickles (its functions are closures, so it travels as name and options)."""
+    ``MetaOpt`` unpickles (``MetaOpt.__reduce__``)."""
     return get(name, **{key: options[key] for key in _MAKERS[name][1] if key in options})
-
-
-MetaOpt.__reduce__ = lambda self: (_rebuild, (self.name, dict(self.options)))
 
 
 def extra_model_params(opt, rng, params, keys=None):
