@@ -62,6 +62,8 @@ import autograd.tracer
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+from theory import _check
+
 
 class _PerThreadTraceStack(threading.local, autograd.tracer.TraceStack):
     """autograd's ``TraceStack`` with its counter ``top`` held per thread."""
@@ -95,12 +97,11 @@ def check_workers(workers):
     """``workers`` as an int >= 1 (``None``: ``default_workers()``); ValueError otherwise."""
     if workers is None:
         return default_workers()
-    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
-        raise ValueError(f"workers must be None (all cores) or an integer >= 1, got {workers!r}")
+    workers = _check.integer("workers", workers, 1, none="all cores")
     if workers > 1 and _daemonic():
         raise ValueError(f"workers must be 1 (or None) in a daemonic process such as a Dask "
                          f"worker, which may not start processes, got {workers!r}")
-    return int(workers)
+    return workers
 
 
 _controller = []

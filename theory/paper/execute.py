@@ -25,6 +25,7 @@ import tempfile
 
 from tqdm.auto import tqdm
 
+from theory import _check
 from theory.engine import checkpoint, data, parallel, primitives, stopping
 from theory.engine import config as run_config
 from theory.engine import evaluate as evaluation
@@ -255,8 +256,7 @@ def run_sweep(budget_name, *, results_dir="results", runs_dir="runs", scheduler=
     (no run waits for them). ``commit``: commit every record to git as it is written.
     ``scheduler``/``jobs``: ``executor``'s; ``restrict``: ``make_plan``'s options. Returns
     ``{run_id: status}``."""
-    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
-        raise ValueError(f"jobs={jobs!r} must be an integer >= 1")
+    jobs = _check.integer("jobs", jobs, 1, none="one per core")
     plan, states = prepare(budget_name, results_dir, runs_dir, **restrict)
     if any(r.kind == "study" and states[planning.run_id(r)] != "done" for r in plan):
         search.require()
