@@ -19,7 +19,8 @@ import os
 import sys
 
 from theory import _cli, _io
-from theory.paper import budgets, cells, cost, execute, records, render, repro, vocabulary
+from theory.paper import (budgets, cells, connect, cost, execute, records, render, repro,
+                          vocabulary)
 from theory.paper import plan as planning
 
 PROG = "python -m theory.paper"
@@ -51,6 +52,15 @@ def _data(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not NAME=PATH (NAME one of "
                                               f"{', '.join(vocabulary.NEEDS_PATH)})")
     return name, path
+
+
+def _scheduler(text):
+    if text == execute.SERIAL:
+        return text
+    try:
+        return connect.address(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _plan_options(p, budget_default="cpu"):
@@ -94,8 +104,10 @@ def build_parser():
                                  "estimated time of what is left"))
     run = sub.add_parser("run", help="run the plan (resumes)")
     _plan_options(run)
-    run.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                     help="a Dask scheduler (tcp://HOST:PORT) to run on, or 'serial' (this "
+    run.add_argument("--scheduler", type=_scheduler, default=None, metavar="ADDRESS",
+                     help="a Dask scheduler (tcp://HOST:PORT; refused within "
+                          f"{2 * connect.TIMEOUT_S:g} s if none answers there) to run on, or "
+                          "'serial' (this "
                           "process, one run at a time); default: a LocalCluster of this "
                           "machine")
     run.add_argument("--jobs", type=_cli.positive_int, default=None,
