@@ -65,7 +65,7 @@ import numpy as np
 from tqdm import tqdm
 
 from theory import _check
-from theory.engine import cnn, maml, parallel
+from theory.engine import cnn, footprint, maml, parallel
 from theory.engine.config import init_meta_params, make_metaopt
 
 TORCH_MODES = ("loop", "vmap")
@@ -374,6 +374,7 @@ def run(args):
                  first_order=args.first_order or args.algo == "fomaml",
                  algo="maml" if args.algo == "fomaml" else args.algo, metaopt=args.metaopt,
                  linnet=args.linnet, seed=args.seed)
+    footprint.check(cfg, cfg["in_shape"], f"a meta-step of {footprint.describe(cfg)}")
     rows = run_benchmark([cfg], repeats=args.repeats, warmup=1, progress=not args.json)
     print_rows(rows, args.json)
     return 0

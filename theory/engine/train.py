@@ -26,7 +26,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from theory import _io
-from theory.engine import checkpoint, cnn, data, maml, metaopt, optim, stopping
+from theory.engine import checkpoint, cnn, data, footprint, maml, metaopt, optim, stopping
 from theory.engine import config as run_config
 from theory.engine import evaluate as evaluation
 from theory.engine.config import DEFAULTS, make_config  # noqa: F401 (public here too)
@@ -72,6 +72,8 @@ def train(config, *, out_dir, resume=False, progress=True, callback=None):
     early on a validation plateau and is tested on its best round (``stopping``).
     """
     config = make_config(**config)
+    footprint.check(config, footprint.IN_SHAPE[config["dataset"]],
+                    f"a meta-step of {footprint.describe(config)}")
     _io.check_writable(out_dir)
     ckpt_path = os.path.join(os.fspath(out_dir), CHECKPOINT)
     if os.path.exists(ckpt_path) and not resume:
