@@ -6,12 +6,17 @@ that hangs fails the test instead of hanging it.
 """
 
 import contextlib
+import os
+import select
+import signal
 import socket
+import subprocess
+import sys
 import threading
 
 import pytest
 
-from badinput import check_rejected
+from badinput import ROOT, check_rejected
 
 PAPER_RUN = ["theory.paper", "run", "--budget", "tiny", "--datasets", "synthetic", "--only",
              "table-a", "--methods", "maml", "--layers", "2", "--seeds", "1", "--no-progress"]
@@ -96,3 +101,77 @@ def test_a_port_where_nothing_listens_is_one_line(tmp_path):
     check_rejected([*PAPER_RUN, "--results", tmp_path / "results", "--runs", tmp_path / "runs",
                     "--scheduler", address], watch=[tmp_path],
                    names=[address, "nothing listens"], cwd=tmp_path, timeout=60)
+
+
+# --- work bounded before it starts ---------------------------------------------------------
+
+TOO_BIG = [
+    (["theory.engine", "train", "--steps", "100000", "--out", "{tmp}/run"],
+     ["--steps 100000", "GiB", "THEORY_MEMORY_LIMIT"]),
+    (["theory.engine", "train", "--hidden", "100000", "--out", "{tmp}/run"],
+     ["--hidden 100000", "GiB"]),
+    (["theory.engine", "bench", "--ways", "100000"], ["--ways 100000", "GiB"]),
+    (["theory.engine", "bench", "--query", "100000"], ["--query 100000", "GiB"]),
+    (["theory.engine", "bench", "--meta-batch", "100000"], ["--meta-batch 100000", "GiB"]),
+    (["theory.landscape", "precondition", "--dim", "100000"], ["--dim 100000", "GiB"]),
+    (["theory.landscape", "precondition", "--restarts", str(10 ** 8)],
+     [f"--restarts {10 ** 8}", "GiB"]),
+    (["theory.landscape", "train", "--restarts", str(10 ** 8)], [f"--restarts {10 ** 8}"]),
+    (["theory.landscape", "surface", "--grid", "100000"], ["--grid 100000"]),
+    (["theory.symbolic", "derive", "--depth", "1000000"],
+     ["--depth 1000000", "by estimate", "--max-seconds 600"]),
+    (["theory.symbolic", "derive", "--steps", "1000000000"],
+     ["--steps 1000000000", "--max-seconds"]),
+    (["theory.symbolic", "derive", "--model", "logistic", "--depth", "50", "--steps", "50"],
+     ["--depth 50 --steps 50 --shots 2", "--max-seconds"]),
+]
+
+
+@pytest.mark.parametrize("argv, names", TOO_BIG, ids=[" ".join(a[:3]) for a, _ in TOO_BIG])
+def test_work_beyond_the_machine_is_refused_before_it_starts(argv, names, tmp_path):
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    check_rejected(argv, watch=[tmp_path], names=names, cwd=tmp_path, timeout=120)
+
+
+def test_the_memory_limit_can_be_set_and_is_checked(tmp_path):
+    """``THEORY_MEMORY_LIMIT`` lowers the limit (a default meta-step of ~34 MiB is refused
+    under 1 MiB) and a malformed value is itself one line."""
+    argv = ["theory.engine", "bench", "--repeats", "1"]
+    check_rejected(argv, watch=[tmp_path], cwd=tmp_path, env={"THEORY_MEMORY_LIMIT": "1M"},
+                   names=["1 MiB", "--hidden 32"])
+    check_rejected(argv, watch=[tmp_path], cwd=tmp_path, env={"THEORY_MEMORY_LIMIT": "lots"},
+                   names=["THEORY_MEMORY_LIMIT='lots'"])
+
+
+# --- Ctrl-C in a long step ----------------------------------------------------------------
+
+def test_ctrl_c_stops_a_long_meta_step_at_once(tmp_path):
+    """One process (``--workers 1``): a Ctrl-C during a meta-step of 300 second-order inner
+    steps (about 90 s on one core of the reference machine) ends the run there, exit status
+    130, naming what is left to resume (nothing yet: the interrupted step never finished, so
+    no checkpoint was written). A run that finished the step first would outlast the 60 s
+    given to it after the signal."""
+    out = tmp_path / "run"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "theory.engine", "train", "--steps", "300", "--iterations", "1",
+         "--workers", "1", "--out", str(out)], cwd=tmp_path, env=env,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = b""
+    try:
+        while b"meta-train" not in seen:        # the progress bar: the loop has begun
+            ready, _, _ = select.select([proc.stderr], [], [], 120)
+            assert ready, f"no progress bar within 120 s: {seen!r}"
+            chunk = os.read(proc.stderr.fileno(), 4096)
+            assert chunk, f"train ended before its first meta-step: {seen!r}"
+            seen += chunk
+        proc.send_signal(signal.SIGINT)
+        _, rest = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err = (seen + rest).decode()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "no checkpoint was written" in err, err
+    assert not (out / "checkpoint.npz").exists()

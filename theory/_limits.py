@@ -50,6 +50,7 @@ def check_memory(estimate, what):
 
 
 def gib(n):
-    """``n`` bytes as text: ``"3.2 GiB"`` (``"1.5e+06 GiB"`` for absurd sizes)."""
-    value = n / 2 ** 30
-    return f"{value:.3g} GiB" if value < 1e5 else f"{value:.2g} GiB"
+    """``n`` bytes as text in MiB below 1 GiB, else GiB: ``"68.4 MiB"``, ``"3.2 GiB"``."""
+    if n < 2 ** 30:
+        return f"{n / 2 ** 20:.3g} MiB"
+    return f"{n / 2 ** 30:.3g} GiB"
