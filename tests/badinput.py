@@ -28,6 +28,9 @@ def snapshot(*folders):
             state[dirpath] = "dir"
             for name in filenames:
                 path = Path(dirpath) / name
+                if not path.is_file():      # a FIFO or device: reading it would block
+                    state[str(path)] = f"node {path.lstat().st_mode:o}"
+                    continue
                 try:
                     state[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
                 except OSError:            # unreadable on purpose (a permissions case)
