@@ -90,8 +90,8 @@ def tally(plan, states):
         counts[state] = counts.get(state, 0) + 1
     words = {"done": "done", "failed": "failed (final)", "outside": "outside the recorded "
              "search (not run)", "retry": "failed (retried by run)", "partial": "begun",
-             "new": "not started"}
+             "new": "not started", "damaged": "damaged (trained again by run)"}
     parts = ", ".join(f"{counts[k]} {w}" for k, w in words.items() if counts.get(k))
-    left = sum(counts.get(k, 0) for k in ("retry", "partial", "new"))
+    left = sum(counts.get(k, 0) for k in ("retry", "partial", "new", "damaged"))
     return (f"{len(plan)} run{'s' * (len(plan) != 1)}: {parts}; " + ("complete: nothing left to run" if not left else
                                                f"{left} left to run"))

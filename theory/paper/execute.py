@@ -25,7 +25,8 @@ import tempfile
 
 from tqdm.auto import tqdm
 
-from theory.engine import checkpoint, data, stopping
+from theory import _check
+from theory.engine import checkpoint, data, parallel, primitives, stopping
 from theory.engine import config as run_config
 from theory.engine import evaluate as evaluation
 from theory.engine import train as training
@@ -45,6 +46,9 @@ def train_run(run, out_dir, *, callback=None):
     (``adaptation``) to the record. ``out_dir`` falls back to a temporary directory where it
     cannot be created. Any exception but ``KeyboardInterrupt`` is returned as a failure record
     (kind ``records.FAILED``)."""
+    # a worker trains for long, maybe on several threads (theory.engine.primitives, parallel)
+    primitives.keep_freed_memory()
+    parallel.thread_safe_autograd()
     scratch = None
     try:
         os.makedirs(out_dir, exist_ok=True)
@@ -200,10 +204,17 @@ def execute_all(runs, results_dir, runs_dir, budget_name, submit, *, progress=Tr
                 callback=None, echo=print, commit=False):
     """Run every unfinished run of ``runs`` through ``submit`` (``executor``) and record each
     as it finishes (with ``commit``, each record is committed to git as it arrives); returns
-    ``{run_id: status}`` (``"skipped"`` if done, diverged or outside the recorded search)."""
-    outcome = {planning.run_id(r): "skipped" for r in runs
-               if records.status(results_dir, runs_dir, budget_name, r) in records.FINAL}
+    ``{run_id: status}`` (``"skipped"`` if done, diverged or outside the recorded search). A
+    damaged record (one that fails its schema) is renamed ``<file>.damaged`` and its run
+    trained again."""
+    states = {planning.run_id(r): records.status(results_dir, runs_dir, budget_name, r)
+              for r in runs}
+    outcome = {name: "skipped" for name, state in states.items() if state in records.FINAL}
     todo = [r for r in runs if planning.run_id(r) not in outcome]
+    for run in (r for r in todo if states[planning.run_id(r)] == "damaged"):
+        why = records.damage(results_dir, runs_dir, budget_name, run)
+        moved = records.set_aside(results_dir, runs_dir, budget_name, run)
+        echo(f"{planning.run_id(run)}: {why}; kept as {', '.join(moved)}, running it again")
     dirs = {planning.run_id(r): records.run_dir(runs_dir, budget_name, r) for r in todo}
     with tqdm(total=len(todo), desc="runs", disable=not progress, dynamic_ncols=True) as bar:
         for run, result in submit(todo, dirs, callback):
@@ -273,8 +284,7 @@ def run_sweep(budget_name, *, results_dir="results", runs_dir="runs", scheduler=
     (no run waits for them). ``commit``: commit every record to git as it is written.
     ``scheduler``/``jobs``: ``executor``'s; ``restrict``: ``make_plan``'s options. Returns
     ``{run_id: status}``."""
-    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
-        raise ValueError(f"jobs={jobs!r} must be an integer >= 1")
+    jobs = _check.integer("jobs", jobs, 1, none="one per core")
     plan, states = prepare(budget_name, results_dir, runs_dir, **restrict)
     todo = [r for r in plan if states[planning.run_id(r)] not in records.FINAL]
     check_data(todo)

@@ -11,6 +11,7 @@ rates until ``records.assign_lrs`` gives a table run its search's winner.
 import dataclasses
 import itertools
 
+from theory import _check
 from theory.paper import budgets
 from theory.paper.vocabulary import (CHECKPOINT_LAYERS, DATASETS, METHODS, NEEDS_PATH,
                                      ON_THIS_MACHINE, SETTING, SETTING_20W, TABLE_A_LAYERS,
@@ -95,8 +96,7 @@ def make_plan(budget_name, *, tables=None, datasets=None, methods=None, layers=N
         if dataset in NEEDS_PATH and not data.get(dataset):
             raise ValueError(f"dataset {dataset!r} is not on this machine: give its location "
                              f"with --data {dataset}=PATH")
-    if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1):
-        raise ValueError(f"seeds={seeds!r} must be an integer >= 1")
+    seeds = _check.integer("seeds", seeds, 1, none="the budget's")
     def cells(planned):
         return _cells(b, planned, datasets, set(methods or METHODS),
                       set(layers or TABLE_A_LAYERS), b["seeds"] if seeds is None else seeds,
