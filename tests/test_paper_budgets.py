@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from theory.figures import adaptation, style, tables, training
-from theory.paper import cells, cli, numbers, plan, render, repro, verdicts
+from theory.paper import budgets, cells, cli, numbers, render, repro, verdicts
 
 STEPS = list(range(11))
 
@@ -268,14 +268,14 @@ def test_table_figures_use_the_preferred_budget_and_say_so(mixed):
 
 
 def test_the_adaptation_models_are_those_the_converged_sweep_records_curves_for():
-    assert tuple(plan.budget("converged")["curve"]["runs"]) == cells.ADAPTATION_KEYS
+    assert tuple(budgets.budget("converged")["curve"]["runs"]) == cells.ADAPTATION_KEYS
 
 
 def test_summary_states_an_early_stopping_preset(tmp_path, capsys):
     assert cli.main(["summary", "--results", str(tmp_path), "--datasets", "omniglot",
                      "--budget", "converged"]) == 0
     out = capsys.readouterr().out
-    b = plan.budget("converged")
+    b = budgets.budget("converged")
     assert f"early stopping (patience {b['patience']}), cap {b['iterations']} " \
         "meta-iterations" in out
 

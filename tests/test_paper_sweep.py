@@ -1,5 +1,6 @@
 """The paper-table sweep: plan, resumable execution, lr search, checkpoints, status, CLI."""
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 from theory.engine import checkpoint
 from theory.engine.data import omniglot
 from theory.engine import train as training
-from theory.paper import cells, cli, execute, records, render
+from theory.paper import budgets, cells, cli, cost, execute, records, render, vocabulary
 from theory.paper import plan as sweep
 
 
@@ -24,37 +25,37 @@ def _tiny(tmp_path, **restrict):
 
 def test_plan_covers_the_tables_and_seeds():
     plan = sweep.make_plan("cpu", checkpoints=True)
-    names = {(r["table"], r["dataset"], r["name"]) for r in plan}
+    names = {(r.table, r.dataset, r.name) for r in plan}
     assert len(names) == len(plan)
-    assert {r["dataset"] for r in plan} == set(sweep.ON_THIS_MACHINE)
-    for dataset in sweep.ON_THIS_MACHINE:
-        for method in sweep.TABLE_B_METHODS:
-            seeds = [r["seed"] for r in plan if r["dataset"] == dataset and r["layers"] == 2
-                     and r["method"] == method and r["table"] != "lr-search"
-                     and r["config"]["ways"] == 5]
+    assert {r.dataset for r in plan} == set(vocabulary.ON_THIS_MACHINE)
+    for dataset in vocabulary.ON_THIS_MACHINE:
+        for method in vocabulary.TABLE_B_METHODS:
+            seeds = [r.seed for r in plan if r.dataset == dataset and r.layers == 2
+                     and r.method == method and r.table != "lr-search"
+                     and r.config["ways"] == 5]
             assert sorted(seeds) == [0, 1, 2]
-        for method in sweep.TABLE_A_METHODS:
-            assert {r["layers"] for r in plan if r["dataset"] == dataset
-                    and r["method"] == method and r["table"] == "table-a"} == {2, 3, 4, 6}
-    twenty = [r for r in plan if r["table"] == "checkpoints"]
-    assert {(r["dataset"], r["layers"], r["config"]["ways"], r["config"]["shots"])
+        for method in vocabulary.TABLE_A_METHODS:
+            assert {r.layers for r in plan if r.dataset == dataset
+                    and r.method == method and r.table == "table-a"} == {2, 3, 4, 6}
+    twenty = [r for r in plan if r.table == "checkpoints"]
+    assert {(r.dataset, r.layers, r.config["ways"], r.config["shots"])
             for r in twenty} == {("omniglot", 2, 20, 1), ("omniglot", 4, 20, 1)}
     for run in plan:   # every config is one the engine accepts
-        cfg = dict(run["config"], inner_lr=0.1, meta_lr=0.001)
+        cfg = dict(run.config, inner_lr=0.1, meta_lr=0.001)
         assert training.make_config(**cfg)["steps"] == 5
-        assert run["config"]["meta_batch"] == 16
-    linnet = [r for r in plan if r["method"] == "linnet"]
-    assert all(r["config"]["linnet"] == sweep.LINNET for r in linnet)
+        assert run.config["meta_batch"] == 16
+    linnet = [r for r in plan if r.method == "linnet"]
+    assert all(r.config["linnet"] == vocabulary.LINNET for r in linnet)
 
 
 def test_search_grid_can_be_replaced():
     def grid(**kw):
-        return {(r["method"], r["config"]["inner_lr"], r["config"]["meta_lr"])
+        return {(r.method, r.config["inner_lr"], r.config["meta_lr"])
                 for r in sweep.make_plan("cpu", tables=("lr-search",), datasets=("synthetic",),
                                          **kw)}
-    assert len(grid()) == len(sweep.METHODS) * 5 * 2
+    assert len(grid()) == len(vocabulary.METHODS) * 5 * 2
     assert grid(lr_inner=(0.01, 0.1), lr_meta=[0.003]) == {
-        (m, a, 0.003) for m in sweep.METHODS for a in (0.01, 0.1)}
+        (m, a, 0.003) for m in vocabulary.METHODS for a in (0.01, 0.1)}
     for bad in ((), (0.0,), (-1,), (True,), ("0.1",)):
         with pytest.raises(ValueError, match="lr_inner"):
             sweep.make_plan("cpu", lr_inner=bad)
@@ -63,8 +64,9 @@ def test_search_grid_can_be_replaced():
 def test_estimate_grows_with_iterations_and_dry_run_prints_it(capsys):
     run = sweep.make_plan("cpu", tables=("table-a",), datasets=("omniglot",),
                           methods=("maml",), layers=(2,), seeds=1)[0]
-    longer = dict(run, config=dict(run["config"], iterations=2 * run["config"]["iterations"]))
-    assert sweep.estimate_seconds(longer) > sweep.estimate_seconds(run) > 0
+    longer = dataclasses.replace(run, config=dict(run.config,
+                                                  iterations=2 * run.config["iterations"]))
+    assert cost.estimate_seconds(longer) > cost.estimate_seconds(run) > 0
     assert cli.main(["plan", "--budget", "cpu", "--only", "table-b", "--methods", "kfo",
                      "--datasets", "omniglot", "--results", "/nonexistent"]) == 0
     out = capsys.readouterr().out
@@ -73,31 +75,31 @@ def test_estimate_grows_with_iterations_and_dry_run_prints_it(capsys):
 
 def test_converged_20_way_runs_have_5_query_images_and_cost_less_per_iteration():
     runs = [r for r in sweep.make_plan("converged", tables=("checkpoints",), checkpoints=True)
-            if r["table"] == "checkpoints"]
-    assert len(runs) == 4 and {r["config"]["query"] for r in runs} == {5}
-    assert {r["config"]["iterations"] for r in runs} == {900}
+            if r.table == "checkpoints"]
+    assert len(runs) == 4 and {r.config["query"] for r in runs} == {5}
+    assert {r.config["iterations"] for r in runs} == {900}
     run = runs[0]
-    at15 = dict(run, config=dict(run["config"], query=15))
-    at1 = dict(run, config=dict(run["config"], query=1))
-    assert sweep.estimate_seconds(at1) < sweep.estimate_seconds(run) < sweep.estimate_seconds(at15)
-    five_way = dict(run, config=dict(run["config"], ways=5, shots=5))
+    at15 = dataclasses.replace(run, config=dict(run.config, query=15))
+    at1 = dataclasses.replace(run, config=dict(run.config, query=1))
+    assert cost.estimate_seconds(at1) < cost.estimate_seconds(run) < cost.estimate_seconds(at15)
+    five_way = dataclasses.replace(run, config=dict(run.config, ways=5, shots=5))
     # at query 15 a 20-way 1-shot meta-iteration costs COST["ways20"] times a 5-way 5-shot one
-    start = sweep.COST["start"]
-    assert (sweep.estimate_seconds(dict(at15, config=dict(at15["config"], test_episodes=0,
-                                                         val_episodes=0))) - start) \
-        == pytest.approx(sweep.COST["ways20"] * (sweep.estimate_seconds(
-            dict(five_way, config=dict(five_way["config"], test_episodes=0,
-                                       val_episodes=0))) - start))
+    start = cost.COST["start"]
+    def steps_only(run):
+        return cost.estimate_seconds(dataclasses.replace(
+            run, config=dict(run.config, test_episodes=0, val_episodes=0))) - start
+
+    assert steps_only(at15) == pytest.approx(cost.COST["ways20"] * steps_only(five_way))
 
 
 def test_a_study_grid_comes_from_its_key_else_its_depth_else_the_budget():
     b = {"study": {"inner_lr": (1,), "meta_lr": (2,)}, "study_20w": {"inner_lr": (9,)},
          "study_inner_lr": {4: (3, 4), "linnet-L4": (5,)}}
-    assert sweep.study_spec(b, "maml-L2", 2)["inner_lr"] == (1,)
-    assert sweep.study_spec(b, "maml-L4", 4) == {"inner_lr": (3, 4), "meta_lr": (2,)}
-    assert sweep.study_spec(b, "linnet-L4", 4)["inner_lr"] == (5,)
-    assert sweep.study_spec(b, "maml-20w1s-L4", 4)["inner_lr"] == (9,)
-    assert sweep.study_grid(sweep.study_spec(b, "linnet-L4", 4)) == {"inner_lr": [5],
+    assert budgets.search_spec(b, "maml-L2", 2)["inner_lr"] == (1,)
+    assert budgets.search_spec(b, "maml-L4", 4) == {"inner_lr": (3, 4), "meta_lr": (2,)}
+    assert budgets.search_spec(b, "linnet-L4", 4)["inner_lr"] == (5,)
+    assert budgets.search_spec(b, "maml-20w1s-L4", 4)["inner_lr"] == (9,)
+    assert budgets.study_grid(budgets.search_spec(b, "linnet-L4", 4)) == {"inner_lr": [5],
                                                                       "meta_lr": [2]}
 
 
@@ -229,7 +231,7 @@ def test_twenty_way_runs_take_their_own_per_depth_search(tmp_path, monkeypatch):
         return rec
 
     monkeypatch.setattr(training, "train", fake)
-    monkeypatch.setitem(sweep.BUDGETS, "tiny", dict(sweep.BUDGETS["tiny"],
+    monkeypatch.setitem(budgets.BUDGETS, "tiny", dict(budgets.BUDGETS["tiny"],
                                                       lr_20w=((0.4,), (0.003, 0.01))))
     _tiny(tmp_path, tables=("lr-search", "checkpoints"), datasets=("omniglot",),
           methods=("maml",), layers=(2, 4), checkpoints=True)
@@ -245,7 +247,7 @@ def test_twenty_way_runs_take_their_own_per_depth_search(tmp_path, monkeypatch):
         [r for r in sweep.make_plan("tiny", tables=("checkpoints",), datasets=("omniglot",),
                                     layers=(2,), checkpoints=True)],
         tmp_path / "results", "tiny")
-    plan[0]["config"]["inner_lr"] = 0.1
+    plan[0] = dataclasses.replace(plan[0], config=dict(plan[0].config, inner_lr=0.1))
     with pytest.raises(ValueError, match="delete it"):
         records.status(tmp_path / "results", tmp_path / "runs", "tiny", plan[0])
 
@@ -261,7 +263,7 @@ def test_checkpoint_copy_picks_the_best_validation(tmp_path, monkeypatch):
     monkeypatch.setattr(training, "train", fake)
     plan = sweep.make_plan("tiny", tables=("table-a",), datasets=("omniglot",),
                            methods=("maml",), layers=(2,), seeds=2)
-    records.assign_lrs(plan, tmp_path / "results", "tiny")
+    plan = records.assign_lrs(plan, tmp_path / "results", "tiny")
     with execute.executor(execute.SERIAL) as submit:
         execute.execute_all(plan, tmp_path / "results", tmp_path / "runs", "tiny", submit,
                             progress=False)
@@ -351,13 +353,13 @@ class _FakeDask:
 
     def submit(self, fn, run, out_dir, *, pure, key):
         future = _FakeFuture(run)
-        self.submitted.append(run["name"])
+        self.submitted.append(run.name)
         self.running.append(future)
         self.peak = max(self.peak, len(self.running))
         return future
 
     def cancel(self, futures):
-        self.cancelled += [f.run["name"] for f in futures]
+        self.cancelled += [f.run.name for f in futures]
 
     def wait(self, futures, *, timeout, return_when):
         assert return_when == "FIRST_COMPLETED" and timeout == execute.WAIT_S
@@ -376,21 +378,21 @@ class _FakeFuture:
         return self.finished
 
     def result(self):
-        if self.run["name"] == "bad":
+        if self.run.name == "bad":
             raise RuntimeError("worker lost")
-        return {"status": "done", "name": self.run["name"]}
+        return {"status": "done", "name": self.run.name}
 
 
 def test_dask_runs_go_out_in_plan_order_one_per_free_worker_thread():
-    todo = [{"name": n, "table": "table-a", "dataset": "synthetic", "config": {}, "seed": 0}
+    todo = [sweep.Run("train", "table-a", "synthetic", "maml", 2, 0, n, {}, "maml")
             for n in ("a", "b", "bad", "c", "d")]
     dirs = {sweep.run_id(r): "unused" for r in todo}
     dask = _FakeDask(threads=1, stall=(2,))
     got = list(execute.in_order(dask, dask.wait, todo, dirs))
     assert dask.submitted == ["a", "b", "bad", "c", "d"]      # never out of the plan's order
     assert dask.peak == 2 == dask.threads                    # one thread, then a second joined
-    assert [run["name"] for run, _ in got] == ["a", "b", "bad", "c", "d"]
-    outcome = dict((run["name"], out) for run, out in got)
+    assert [run.name for run, _ in got] == ["a", "b", "bad", "c", "d"]
+    outcome = dict((run.name, out) for run, out in got)
     assert outcome["a"] == {"status": "done", "name": "a"}
     assert outcome["bad"]["status"] == "error" and "RuntimeError: worker lost" in \
         outcome["bad"]["record"]["error"]
@@ -400,3 +402,19 @@ def test_dask_runs_go_out_in_plan_order_one_per_free_worker_thread():
     next(runs)
     runs.close()
     assert dask.submitted == ["a", "b"] and dask.cancelled == ["b"]
+
+
+def test_one_search_path_serves_grid_and_study_budgets():
+    """A grid is a study without pruning: the grid budget's search runs are its points, the
+    study budget's one study per key; in both, asking for Table 2 plans its MAML row."""
+    grid = budgets.search_spec(budgets.budget("cpu"), "maml", 2)
+    assert grid["reduction"] is None and grid["rung"] == grid["iterations"]
+    for name, kind in (("cpu", "point"), ("converged", "study")):
+        plan = sweep.make_plan(name, tables=("lr-search", "table-b"), datasets=("omniglot",),
+                               methods=("maml", "kfo"), layers=(2,), seeds=1)
+        searches = [r for r in plan if r.table == "lr-search"]
+        assert {r.kind for r in searches} == {kind}
+        assert {r.search_key for r in searches} == {r.search_key for r in plan
+                                                    if r.kind == "train"}
+        assert [sweep.run_id(r) for r in plan if r.kind == "train"] == [
+            "table-a/omniglot/maml-L2-s0", "table-b/omniglot/kfo-L2-s0"]

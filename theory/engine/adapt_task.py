@@ -19,8 +19,8 @@ query images are normalised together: a prediction can depend on the other query
 
 Also public: ``check_support`` (notes on how support set ``sup`` (an ``ImageFolder``) differs
 from the checkpoint's tasks; ``ValueError`` where no valid adaptation exists (no classes, one,
-too many)); ``read_answers`` (the ``{query file name: class}`` mapping of an ``episode``'s
-``answers.json``); ``score`` (fraction of ``result``'s predictions (from ``adapt_folders``)
+too many)); ``read_answers`` (the ``{query file name: class}`` mapping of an answers file:
+an ``episode``'s ``answers.json`` or a plain ``{file: class}`` JSON object); ``score`` (fraction of ``result``'s predictions (from ``adapt_folders``)
 that match the classes in an ``episode``'s ``answers.json`` (query files matched by name; every
 file must be there)).
 """
@@ -36,7 +36,7 @@ from theory.engine import checkpoint, data, maml
 def adapt_folders(checkpoint_path, support, query, *, steps=None, metaopt=None):
     """Adapt the checkpoint to ``support`` and predict the class of every image in ``query``.
 
-    Returns ``{"kind": "engine-adapt", "checkpoint", "classes", "steps", "metaopt",
+    Returns a dict, ``{"kind": "engine-adapt", "checkpoint", "classes", "steps", "metaopt",
     "metaopt_options", "notes", "predictions": [{"file", "class", "label", "probabilities"},
     ...]}`` in query file order; ``notes`` lists how the task differs from the checkpoint's
     (fewer classes, unequal or other shot counts), empty if it does not. The meta-optimizer is
@@ -100,12 +100,17 @@ def check_support(sup, support, config):
 
 
 def read_answers(path):
-    """The ``{query file name: class}`` mapping of an ``episode``'s ``answers.json``."""
-    answers = _io.read_json(path, dict, what="answers file").get("answers")
-    if not isinstance(answers, dict) or not all(isinstance(c, str) for c in answers.values()):
-        raise ValueError(f"answers file {path} has no 'answers' mapping of file names to "
-                         "class names; expected the answers.json written by `python -m "
-                         "theory.engine episode`")
+    """The ``{query file name: class}`` mapping of an answers file.
+
+    The file is either an ``episode``'s ``answers.json`` (the mapping under ``"answers"``) or
+    the mapping itself, a JSON object of query file names to class folder names.
+    """
+    doc = _io.read_json(path, dict, what="answers file")
+    answers = doc.get("answers") if isinstance(doc.get("answers"), dict) else doc
+    if not answers or not all(isinstance(c, str) for c in answers.values()):
+        raise ValueError(f"answers file {path} is not a mapping of query file names to "
+                         "class names; expected a JSON object {file: class} or the "
+                         "answers.json written by `python -m theory.engine episode`")
     return answers
 
 

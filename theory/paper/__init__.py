@@ -8,12 +8,14 @@ and the markdown. Imports run one way: ``theory.engine`` -> ``theory.paper`` ->
 
 Modules
 -------
+vocabulary ``METHODS`` (the one method vocabulary), ``TABLES``, ``DATASETS``, the tables' methods
+           and depths, ``SETTING``, ``method_of(config)``
 numbers    the paper's 39 numbers: ``TABLE1[(dataset, method, layers)]``, ``TABLE2[(dataset,
-           method)]`` (``table1``/``table2`` look them up), ``LABEL`` (method names:
-           ``plan.METHODS``, the one vocabulary)
-plan       ``make_plan(budget)`` -> runs; ``BUDGETS`` (one table), ``METHODS``, ``STAGES``,
-           ``method_of(config)``, ``search_key(run)``, ``run_id(run)``, ``estimate_seconds``,
-           ``describe``
+           method)]`` (``table1``/``table2`` look them up), ``LABEL`` (method names)
+budgets    ``BUDGETS`` (one table), ``budget(name)``, ``search_spec`` (grid or study, one shape)
+plan       ``make_plan(budget) -> [Run]``, ``Run`` (kind ``train``/``point``/``study``),
+           ``STAGES``, ``run_id(run)``
+cost       ``COST``, ``estimate_seconds(run)``, ``describe(plan)`` (what ``plan`` prints)
 records    ``budget_dir``, ``record_path``, ``lr_search_path``, ``run_dir``,
            ``read_json_or_none``, ``status(run)``, ``sweep_info``, ``write_outcome``,
            ``lr_winners``, ``winners``, ``assign_lrs``, ``copy_checkpoints``

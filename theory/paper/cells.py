@@ -35,8 +35,7 @@ import os
 import numpy as np
 from scipy import stats
 
-from theory.paper import numbers, records
-from theory.paper import plan as planning
+from theory.paper import numbers, records, vocabulary
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_DIR = os.path.join(ROOT, "results")  # the checkout's, wherever Python was started
@@ -140,7 +139,7 @@ def grouped(results_dir, dataset, *, ways=5, shots=5):
         if (cfg.get("dataset"), cfg.get("ways"), cfg.get("shots")) != (dataset, ways, shots) \
                 or (rec.get("sweep") or {}).get("table") == "lr-search":
             continue
-        key = (budget_of(rec), planning.method_of(cfg), cfg.get("layers"))
+        key = (budget_of(rec), vocabulary.method_of(cfg), cfg.get("layers"))
         if rec["kind"] == records.FAILED:
             failed[key] = failed.get(key, 0) + 1
         else:
@@ -326,7 +325,7 @@ def validation_curves(results_dir, dataset="omniglot"):
     if not early:
         return None, {}
     name = ordered(early)[0]
-    order = list(planning.METHODS)
+    order = list(vocabulary.METHODS)
     return name, dict(sorted(early[name].items(),
                              key=lambda kv: (kv[0][1], order.index(kv[0][0])
                                              if kv[0][0] in order else len(order), kv[0][0])))
