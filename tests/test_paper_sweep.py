@@ -297,8 +297,10 @@ def test_results_of_another_budget_are_not_mixed(tmp_path):
                           methods=("maml",), layers=(2,), seeds=1)[0]
     path = Path(records.record_path(tmp_path, run))
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"kind": "engine-run", "config": {"iterations": 999},
-                                "sweep": {"budget": "cpu"}}))
+    path.write_text(json.dumps({
+        "kind": "engine-run", "config": {"dataset": "synthetic", "iterations": 999}, "seed": 0,
+        "test": {"accuracy": 0.5}, "validation": [],
+        "sweep": {"budget": "cpu", "table": "table-a", "method": "maml", "run": run.name}}))
     with pytest.raises(ValueError, match="another budget"):
         records.status(tmp_path, tmp_path / "runs", "tiny", run)
 

@@ -206,7 +206,9 @@ def _status_line(run, states, args):
     """A run's line of ``status``: its state, and how far it has got when unfinished."""
     name = planning.run_id(run)
     state = records.STATE[states[name]]
-    where = records.progress(args.runs, args.budget, run) if state == "pending" else None
+    where = records.progress(args.runs, args.budget, run) if state == "pending" else \
+        records.damage(records.budget_dir(args.results, args.budget), args.runs, args.budget,
+                       run) if state == "damaged" else None
     return f"{name:<44} {state}" + (f" ({where})" if where else "")
 
 

@@ -204,10 +204,16 @@ def execute_all(runs, results_dir, runs_dir, budget_name, submit, *, progress=Tr
                 callback=None, echo=print, commit=False):
     """Run every unfinished run of ``runs`` through ``submit`` (``executor``) and record each
     as it finishes (with ``commit``, each record is committed to git as it arrives); returns
-    ``{run_id: status}`` (``"skipped"`` if done or diverged)."""
-    outcome = {planning.run_id(r): "skipped" for r in runs
-               if records.status(results_dir, runs_dir, budget_name, r) in ("done", "failed")}
+    ``{run_id: status}`` (``"skipped"`` if done or diverged). A damaged record (one that fails
+    its schema) is renamed ``<file>.damaged`` and its run trained again."""
+    states = {planning.run_id(r): records.status(results_dir, runs_dir, budget_name, r)
+              for r in runs}
+    outcome = {name: "skipped" for name, state in states.items() if state in ("done", "failed")}
     todo = [r for r in runs if planning.run_id(r) not in outcome]
+    for run in (r for r in todo if states[planning.run_id(r)] == "damaged"):
+        why = records.damage(results_dir, runs_dir, budget_name, run)
+        moved = records.set_aside(results_dir, runs_dir, budget_name, run)
+        echo(f"{planning.run_id(run)}: {why}; kept as {', '.join(moved)}, running it again")
     dirs = {planning.run_id(r): records.run_dir(runs_dir, budget_name, r) for r in todo}
     with tqdm(total=len(todo), desc="runs", disable=not progress, dynamic_ncols=True) as bar:
         for run, result in submit(todo, dirs, callback):
