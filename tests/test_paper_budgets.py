@@ -361,5 +361,5 @@ def test_a_damaged_validation_curve_is_named(mixed):
     path = mixed / "converged" / "table-a" / "omniglot" / "maml-L4-s0.json"
     rec = json.loads(path.read_text())
     path.write_text(json.dumps(dict(rec, validation=[[100, "high"]])))
-    with pytest.raises(ValueError, match="maml-L4-s0.json: validation must be"):
+    with pytest.raises(ValueError, match=r"maml-L4-s0.json: field validation\[0\]\[1\] is 'high'"):
         cells.validation_curves(mixed)

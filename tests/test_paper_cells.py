@@ -38,7 +38,8 @@ def _run(path, accuracy, *, seed, metaopt="none", layers=2, linnet=0, ci95=0.01,
     cfg = {"dataset": "omniglot", "algo": algo, "metaopt": metaopt, "layers": layers,
            "linnet": linnet, "ways": 5, "shots": 5, "iterations": 100, "seed": seed}
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"kind": kind, "config": cfg, "seed": seed,
+    failure = {"status": "error"} if kind == "engine-run-failed" else {}
+    path.write_text(json.dumps({"kind": kind, "config": cfg, "seed": seed, **failure,
                                 "test": {"accuracy": accuracy, "ci95": ci95, "episodes": 600}}))
 
 

@@ -29,8 +29,8 @@ import os
 
 import numpy as np
 
-from theory import _io
-from theory.engine import checkpoint, data, maml
+from theory import _io, _schema
+from theory.engine import checkpoint, data, maml, schema
 
 
 def adapt_folders(checkpoint_path, support, query, *, steps=None, metaopt=None):
@@ -102,15 +102,18 @@ def check_support(sup, support, config):
 def read_answers(path):
     """The ``{query file name: class}`` mapping of an answers file.
 
-    The file is either an ``episode``'s ``answers.json`` (the mapping under ``"answers"``) or
-    the mapping itself, a JSON object of query file names to class folder names.
+    The file is either an ``episode``'s ``answers.json`` (the mapping under ``"answers"``,
+    ``schema.ANSWERS``) or the mapping itself (``schema.ANSWER_MAP``), a JSON object of query
+    file names to class folder names.
     """
     doc = _io.read_json(path, dict, what="answers file")
-    answers = doc.get("answers") if isinstance(doc.get("answers"), dict) else doc
-    if not answers or not all(isinstance(c, str) for c in answers.values()):
-        raise ValueError(f"answers file {path} is not a mapping of query file names to "
-                         "class names; expected a JSON object {file: class} or the "
-                         "answers.json written by `python -m theory.engine episode`")
+    wrapped = isinstance(doc.get("answers"), dict)
+    _schema.check(doc, schema.ANSWERS if wrapped else schema.ANSWER_MAP, f"answers file {path}")
+    answers = doc["answers"] if wrapped else doc
+    if not answers:
+        raise ValueError(f"answers file {path} maps no query file to a class; expected a "
+                         "JSON object {file: class} or the answers.json written by `python "
+                         "-m theory.engine episode`")
     return answers
 
 
@@ -120,7 +123,7 @@ def score(result, answers_path):
     answers = read_answers(answers_path)
     names = [os.path.basename(item["file"]) for item in result["predictions"]]
     if missing := [n for n in names if n not in answers]:
-        raise ValueError(f"query files {missing[:3]} are not in {answers_path} "
+        raise ValueError(f"query files {missing[:3]} are not in answers file {answers_path} "
                          f"({len(missing)} of {len(names)} missing)")
     hits = [answers[n] == item["class"] for n, item in zip(names, result["predictions"],
                                                            strict=True)]

@@ -20,12 +20,14 @@ no search has covered (``default_lr``: inner, meta), optionally the default plan
 sets the 20-way 1-shot checkpoint runs (``split_by``: one run per data split) and ``curve``
 the runs whose records keep an adaptation curve (test accuracy after k = 0..``steps`` inner
 steps). ``smoke`` tries the whole pipeline in seconds, ``tiny`` is the tests' model size for
-any plan. Why each grid is where it is, and what each budget costs: results/README.md.
+any plan; these ``scratch`` budgets keep their records out of the committed ``results/``
+(``default_results``). Why each grid is where it is, and what each budget costs: results/README.md.
 """
 
 RUN_KEYS = ("hidden", "iterations", "val_every", "val_episodes", "test_episodes", "patience",
             "meta_lr_schedule")
-_TINY = {"hidden": 4, "iterations": 4, "val_every": 2, "val_episodes": 4, "test_episodes": 10,
+_TINY = {"scratch": True, "hidden": 4, "iterations": 4, "val_every": 2, "val_episodes": 4,
+         "test_episodes": 10,
          "seeds": 1, "deep_seeds": 1, "meta_batch": 2, "query": 2, "steps": 1,
          "lr_iterations": 2, "lr_val_episodes": 4, "lr_inner": (0.1, 0.4), "lr_meta": (0.003,),
          "default_lr": (0.4, 0.003), "lr_20w": ((0.4,), (0.003,))}
@@ -106,3 +108,12 @@ def search_spec(b, key, layers):
 def study_grid(spec):
     """The grid of search ``spec`` as a study run and its record hold it."""
     return {"inner_lr": list(spec["inner_lr"]), "meta_lr": list(spec["meta_lr"])}
+
+
+def default_results(budget_name, runs_dir="runs"):
+    """Where ``budget_name``'s records go when no results folder is given: the checkout's
+    committed ``results/`` for a real budget, ``<runs_dir>/results-<budget>`` (git-ignored)
+    for a ``scratch`` one, so that a smoke run never lands among the committed records."""
+    if budget(budget_name).get("scratch"):
+        return f"{runs_dir}/results-{budget_name}"
+    return "results"

@@ -79,8 +79,10 @@ def _plan_options(p, budget_default="cpu"):
                    help="meta lrs of the search (default: the budget's grid)")
     p.add_argument("--checkpoints", action="store_true",
                    help="also run 20-way 1-shot MAML and copy the best checkpoints")
-    p.add_argument("--results", default="results", metavar="DIR",
-                   help="where records are read and written (default: %(default)s)")
+    p.add_argument("--results", default=None, metavar="DIR",
+                   help="where records are read and written (default: results/, or "
+                        "RUNS/results-BUDGET for the scratch budgets smoke, tiny and "
+                        "smoke-converged)")
     p.add_argument("--runs", default="runs", metavar="DIR",
                    help="run directories with checkpoints (default: %(default)s)")
 
@@ -145,6 +147,8 @@ def main(argv=None):
         return _cli.emit(render.render(args.results, args.datasets, args.budget))
     if args.command == "repro":
         return _repro(args)
+    if args.results is None:
+        args.results = budgets.default_results(args.budget, args.runs)
     if os.path.exists(args.results) and not os.path.isdir(args.results):
         raise ValueError(f"--results {args.results!r} is a file; expected a directory")
     if args.command == "run":
@@ -158,14 +162,20 @@ def main(argv=None):
         plan, states = execute.prepare(args.budget, args.results, args.runs, **_restrict(args))
         if args.command == "plan":
             return _cli.emit(cost.describe(plan, states, os.cpu_count() or 1)[0])
-        return _cli.emit("\n".join(_status_line(run, states, args) for run in plan))
+        return _cli.emit("\n".join([*(_status_line(run, states, args) for run in plan),
+                                    cost.tally(plan, states)]))
     outcome = execute.run_sweep(
         args.budget, results_dir=args.results, runs_dir=args.runs, scheduler=args.scheduler,
         jobs=args.jobs, progress=not args.no_progress, echo=_cli.emit, commit=args.commit,
         **_restrict(args))
-    for name, state in sorted(outcome.items()):
-        if state not in ("done", "skipped"):
-            print(f"{name}: {state} (recorded)")
+    plan = execute.prepare(args.budget, args.results, args.runs, **_restrict(args))[0]
+    failed = execute.failures(outcome, plan, args.results, args.runs, args.budget)
+    for name, state, reason in failed:
+        print(f"{name}: {state}: {reason}", file=sys.stderr)
+    if failed:
+        print(f"{len(failed)} of {len(outcome)} runs failed (recorded; `run` again retries "
+              "the errors, a divergence is final)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -206,7 +216,9 @@ def _status_line(run, states, args):
     """A run's line of ``status``: its state, and how far it has got when unfinished."""
     name = planning.run_id(run)
     state = records.STATE[states[name]]
-    where = records.progress(args.runs, args.budget, run) if state == "pending" else None
+    where = records.progress(args.runs, args.budget, run) if state == "pending" else \
+        records.damage(records.budget_dir(args.results, args.budget), args.runs, args.budget,
+                       run) if state == "damaged" else None
     return f"{name:<44} {state}" + (f" ({where})" if where else "")
 
 

@@ -10,6 +10,7 @@ loading. Other widths scale as ``(hidden / 16) ** 1.6``.
 """
 
 from theory.paper.plan import run_id
+from theory.paper.records import FINAL
 
 COST = {"step": {2: 1.9, 3: 2.1, 4: 2.3, 6: 2.6}, "episode": 0.05, "ways20": 1.8,
         "ways20_query": (0.475, 0.035), "start": 5.0,
@@ -54,7 +55,7 @@ def describe(plan, states=None, jobs=1):
     lines, total = [], 0.0
     for run in plan:
         state = states.get(run_id(run), "")
-        if state not in ("done", "failed"):      # a divergence is final: not run again
+        if state not in FINAL:      # a divergence is final: not run again
             total += estimate_seconds(run)
         cfg = run.config
         if run.kind == "study":
@@ -69,9 +70,28 @@ def describe(plan, states=None, jobs=1):
         cap = "cap " if cfg.get("patience") else ""
         lines.append(f"{run_id(run):<40} {state:<8} it={cap}{cfg['iterations']:<6} "
                      f"h={cfg['hidden']:<3} {lrs} ~{estimate_seconds(run) / 60:.1f} min")
-    done = sum(1 for r in plan if states.get(run_id(r)) == "done")
     capped = any(r.config.get("patience") for r in plan)
-    lines.append(f"{len(plan)} runs ({done} done), estimated {total / 3600 / jobs:.2f} h for "
-                 f"the rest with {jobs} job(s) on {jobs} idle core(s)"
-                 + (" (runs with early stopping counted at their cap)" if capped else ""))
+    if states and all(states.get(run_id(r)) in FINAL for r in plan):
+        lines.append(tally(plan, states))
+    else:
+        done = sum(1 for r in plan if states.get(run_id(r)) == "done")
+        lines.append(f"{len(plan)} runs ({done} done), estimated {total / 3600 / jobs:.2f} h "
+                     f"for the rest with {jobs} job(s) on {jobs} idle core(s)"
+                     + (" (runs with early stopping counted at their cap)" if capped else ""))
     return "\n".join(lines), total
+
+
+def tally(plan, states):
+    """One line: how many runs of ``plan`` are in each state of ``states`` (``records.status``
+    values), and ``complete`` when none is left to run."""
+    counts = {}
+    for run in plan:
+        state = states.get(run_id(run), "new")
+        counts[state] = counts.get(state, 0) + 1
+    words = {"done": "done", "failed": "failed (final)", "outside": "outside the recorded "
+             "search (not run)", "retry": "failed (retried by run)", "partial": "begun",
+             "new": "not started", "damaged": "damaged (trained again by run)"}
+    parts = ", ".join(f"{counts[k]} {w}" for k, w in words.items() if counts.get(k))
+    left = sum(counts.get(k, 0) for k in ("retry", "partial", "new", "damaged"))
+    return (f"{len(plan)} run{'s' * (len(plan) != 1)}: {parts}; " + ("complete: nothing left to run" if not left else
+                                               f"{left} left to run"))

@@ -204,10 +204,17 @@ def execute_all(runs, results_dir, runs_dir, budget_name, submit, *, progress=Tr
                 callback=None, echo=print, commit=False):
     """Run every unfinished run of ``runs`` through ``submit`` (``executor``) and record each
     as it finishes (with ``commit``, each record is committed to git as it arrives); returns
-    ``{run_id: status}`` (``"skipped"`` if done or diverged)."""
-    outcome = {planning.run_id(r): "skipped" for r in runs
-               if records.status(results_dir, runs_dir, budget_name, r) in ("done", "failed")}
+    ``{run_id: status}`` (``"skipped"`` if done, diverged or outside the recorded search). A
+    damaged record (one that fails its schema) is renamed ``<file>.damaged`` and its run
+    trained again."""
+    states = {planning.run_id(r): records.status(results_dir, runs_dir, budget_name, r)
+              for r in runs}
+    outcome = {name: "skipped" for name, state in states.items() if state in records.FINAL}
     todo = [r for r in runs if planning.run_id(r) not in outcome]
+    for run in (r for r in todo if states[planning.run_id(r)] == "damaged"):
+        why = records.damage(results_dir, runs_dir, budget_name, run)
+        moved = records.set_aside(results_dir, runs_dir, budget_name, run)
+        echo(f"{planning.run_id(run)}: {why}; kept as {', '.join(moved)}, running it again")
     dirs = {planning.run_id(r): records.run_dir(runs_dir, budget_name, r) for r in todo}
     with tqdm(total=len(todo), desc="runs", disable=not progress, dynamic_ncols=True) as bar:
         for run, result in submit(todo, dirs, callback):
@@ -240,6 +247,33 @@ def prepare(budget_name, results_dir, runs_dir, **restrict):
                   for r in plan}
 
 
+def check_data(runs):
+    """``ValueError`` in one line, before any work starts, if a dataset of ``runs`` is not
+    where its ``data`` path (or the default location) says (``data.locate``)."""
+    for dataset, path in dict.fromkeys((r.dataset, r.config.get("data")) for r in runs):
+        try:
+            data.locate(dataset, path)
+        except (FileNotFoundError, ValueError) as err:
+            where = f"--data {dataset}={path}" if path is not None else f"dataset {dataset}"
+            raise ValueError(f"{where}: {err}") from None
+
+
+def failures(outcome, plan, results_dir, runs_dir, budget_name):
+    """``[(run_id, status, reason)]`` of the runs of ``outcome`` (``run_sweep``'s) that failed,
+    in plan order, the reason read from each one's failure record. A search point that
+    diverged is a result of its search (that learning rate is too large), not a failure."""
+    results_dir = records.budget_dir(results_dir, budget_name)
+    out = []
+    for run in plan:
+        name = planning.run_id(run)
+        state = outcome.get(name)
+        if state in (None, "done", "skipped") or (run.kind == "point" and state == "diverged"):
+            continue
+        out.append((name, state, records.failure_reason(results_dir, runs_dir, budget_name,
+                                                        run)))
+    return out
+
+
 def run_sweep(budget_name, *, results_dir="results", runs_dir="runs", scheduler=None,
               jobs=None, progress=True, callback=None, echo=print, commit=False, **restrict):
     """Plan, print the estimate, then per dataset and stage (``plan.STAGES``, one stage for a
@@ -252,7 +286,9 @@ def run_sweep(budget_name, *, results_dir="results", runs_dir="runs", scheduler=
     ``{run_id: status}``."""
     jobs = _check.integer("jobs", jobs, 1, none="one per core")
     plan, states = prepare(budget_name, results_dir, runs_dir, **restrict)
-    if any(r.kind == "study" and states[planning.run_id(r)] != "done" for r in plan):
+    todo = [r for r in plan if states[planning.run_id(r)] not in records.FINAL]
+    check_data(todo)
+    if any(r.kind == "study" for r in todo):
         search.require()
     echo(cost.describe(plan, states, jobs or os.cpu_count() or 1)[0].splitlines()[-1])
     shipped, results_dir = (os.path.join(os.fspath(results_dir), "checkpoints"),

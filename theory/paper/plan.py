@@ -32,7 +32,9 @@ class Run:
     ``"study"`` (a search with pruning, run by ``theory.paper.search``; ``study`` holds its
     ``grid``, ``rung`` and ``reduction``). ``search_key``: which search's winner a table run
     takes or a search run competes for. ``curve``: ``{"steps", "episodes"}`` of the adaptation
-    curve the record keeps. ``config`` is not to be changed in place (``dataclasses.replace``)."""
+    curve the record keeps. ``lr_source``: of a table run, ``"lr-search"`` or ``"default"``
+    (``records.assign_lrs``); of a search point, ``"grid"`` (the budget's) or ``"given"``
+    (``lr_inner``/``lr_meta``). ``config`` is not to be changed in place (``dataclasses.replace``)."""
 
     kind: str
     table: str
@@ -82,6 +84,7 @@ def make_plan(budget_name, *, tables=None, datasets=None, methods=None, layers=N
                 raise ValueError(f"{name}={grid!r} must be a non-empty list of positive "
                                  "numbers")
             b[name] = tuple(float(v) for v in grid)
+            b["lr_given"] = True
             if budgets.per_depth(b):     # the 20-way study keeps its own grid
                 b["study"] = dict(b["study"], **{name[3:] + "_lr": b[name]})
     for kind, values, valid in (("table", tables, TABLES), ("dataset", datasets, DATASETS),
@@ -186,7 +189,8 @@ def _searches(b, cells):
         for a, m in itertools.product(spec["inner_lr"], spec["meta_lr"]):
             runs.append(dataclasses.replace(
                 search, kind="point", name=f"{run.method}-L{depth}{suffix}-a{a:g}-b{m:g}",
-                config=dict(cfg, inner_lr=a, meta_lr=m)))
+                config=dict(cfg, inner_lr=a, meta_lr=m),
+                lr_source="given" if b.get("lr_given") else "grid"))
     return runs
 
 

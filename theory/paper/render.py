@@ -19,7 +19,7 @@ import numpy as np
 
 from theory.engine.data import cifarfs, miniimagenet
 from theory.paper import cells as cellmod
-from theory.paper import budgets, numbers, records, verdicts, vocabulary
+from theory.paper import budgets, numbers, schema, verdicts, vocabulary
 
 ABSENT = "not run: the data is not on this machine"
 DATA_LAYOUT = {"cifarfs": f"the folder holding {cifarfs.EXPECTED}",
@@ -202,8 +202,8 @@ def render_checkpoints(results_dir):
     """Markdown table of the shipped checkpoints (``<results_dir>/checkpoints/index.json``):
     per file its model, task, meta-training, validation and test accuracy and what its test
     episodes are drawn from (the character split where the index does not say)."""
-    index = records.read_json_or_none(
-        os.path.join(os.fspath(results_dir), "checkpoints", "index.json"))
+    index = schema.read(os.path.join(os.fspath(results_dir), "checkpoints", "index.json"),
+                        schema.INDEX, "checkpoint index")
     if index is None:
         return "No checkpoints are shipped yet (`python -m theory.paper run --checkpoints`)."
     lines = ["| file | model | task | meta-training | validation % | test % (episodes) | "
