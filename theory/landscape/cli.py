@@ -10,10 +10,6 @@ are NaN (``null`` in the JSON) and the other restarts finish.  ``precondition`` 
 dimensions) has its own options and also lists diverged restarts in its result.  Bad input
 exits with status 2 and one line; a diverging run of the other commands exits with status 1
 and one line naming the iteration and the value.
-
-Also public: ``build_parser`` (the argument parser of ``python -m theory.landscape``);
-``compute`` (run the analysis selected by parsed ``args``; returns its JSON-serialisable
-result); ``main`` (entry point; returns the exit status).
 """
 
 import argparse
@@ -28,6 +24,8 @@ from .closed import DivergenceError
 from .optim import OPTIMIZERS
 from .simulate import METHODS, meta_train
 from .tasks import ClassificationTasks, SlopeDistribution
+
+__all__ = ["DESCRIPTION", "build_parser", "compute", "summary", "main"]
 
 
 DESCRIPTION = ("Meta-train the paper's 1D models and analyse MAML there: the depth-2 meta-loss "
