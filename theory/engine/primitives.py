@@ -62,17 +62,40 @@ def _phase_views(pad, H2, W2):
                 yield (k, 2 * p + q), pad[..., p + di:p + di + 2 * H2:2, q + dj:q + dj + 2 * W2:2]
 
 
+def out_size(size, stride=1):
+    """Output side of a 3x3 convolution with padding 1: ``(size - 1) // stride + 1``.
+
+    Stride 1 keeps the side; stride 2 halves it, rounding up (28 -> 14 -> 7 -> 4 -> 2 -> 1).
+    """
+    return (size - 1) // stride + 1
+
+
+def _strided_views(pad, Ho, Wo, stride):
+    """``(k, view)`` pairs: for kernel tap ``k``, the ``(..., Ho, Wo)`` view of the padded map
+    that output pixel ``(i, j)`` reads at input ``(stride*i + di - 1, stride*j + dj - 1)``."""
+    for k, (di, dj) in enumerate(_TAPS):
+        yield k, pad[..., di:di + stride * (Ho - 1) + 1:stride, dj:dj + stride * (Wo - 1) + 1:stride]
+
+
 @primitive
-def im2col(a, blocks=False):
-    """3x3, padding 1, stride 1 patches: ``a (T, C, n, H, W) -> cols (T, C*9, n*H*W)``.
+def im2col(a, blocks=False, stride=1):
+    """3x3, padding 1 patches: ``a (T, C, n, H, W) -> cols (T, C*9, n*Ho*Wo)``.
 
     Row ``c*9 + 3*di + dj`` of a task's column matrix holds channel ``c`` shifted by
     ``(di - 1, dj - 1)`` (zero outside the image), matching ``w.reshape(O, C*9)``.
-    Columns follow the pixels ``(n, H, W)`` in C order; with ``blocks`` (even H and W) they
-    follow ``(p, q, n, H/2, W/2)`` for the pixel ``(2i + p, 2j + q)`` instead, so that a conv's
-    output holds each 2x2 pooling window's four taps in four contiguous blocks (``maxpool2``).
+    Columns follow the output pixels ``(n, Ho, Wo)`` in C order, ``Ho = out_size(H, stride)``;
+    with ``blocks`` (stride 1, even H and W) they follow ``(p, q, n, H/2, W/2)`` for the pixel
+    ``(2i + p, 2j + q)`` instead, so that a conv's output holds each 2x2 pooling window's four
+    taps in four contiguous blocks (``maxpool2``). ``stride=2`` reads every second pixel
+    (output pixel ``(i, j)`` centred on input ``(2i, 2j)``, as ``torch.nn.Conv2d``).
     """
     T, C, n, H, W = a.shape
+    if stride != 1:
+        Ho, Wo = out_size(H, stride), out_size(W, stride)
+        cols = np.empty((T, C, 9, n, Ho, Wo), dtype=a.dtype)
+        for k, view in _strided_views(_padded(a), Ho, Wo, stride):
+            cols[:, :, k] = view
+        return cols.reshape(T, C * 9, n * Ho * Wo)
     if blocks:
         H2, W2 = H // 2, W // 2
         cols = np.empty((T, C, 9, 4, n, H2, W2), dtype=a.dtype)
@@ -99,9 +122,16 @@ def im2col(a, blocks=False):
 
 
 @primitive
-def col2im(cols, shape, blocks=False):
-    """Adjoint of ``im2col``: scatter-add ``cols (T, C*9, n*H*W)`` back to ``shape (T, C, n, H, W)``."""
+def col2im(cols, shape, blocks=False, stride=1):
+    """Adjoint of ``im2col``: scatter-add ``cols (T, C*9, n*Ho*Wo)`` back to ``shape (T, C, n, H, W)``."""
     T, C, n, H, W = shape
+    if stride != 1:
+        Ho, Wo = out_size(H, stride), out_size(W, stride)
+        c6 = cols.reshape(T, C, 9, n, Ho, Wo)
+        pad = np.zeros((T, C, n, H + 2, W + 2), dtype=cols.dtype)
+        for k, view in _strided_views(pad, Ho, Wo, stride):
+            view += c6[:, :, k]
+        return np.ascontiguousarray(pad[..., 1:-1, 1:-1])
     if blocks:
         H2, W2 = H // 2, W // 2
         c7 = cols.reshape(T, C, 9, 4, n, H2, W2)
@@ -119,8 +149,8 @@ def col2im(cols, shape, blocks=False):
     return out
 
 
-defvjp(im2col, lambda ans, a, blocks=False: lambda g: col2im(g, a.shape, blocks))
-defvjp(col2im, lambda ans, cols, shape, blocks=False: lambda g: im2col(g, blocks))
+defvjp(im2col, lambda ans, a, blocks=False, stride=1: lambda g: col2im(g, a.shape, blocks, stride))
+defvjp(col2im, lambda ans, cols, shape, blocks=False, stride=1: lambda g: im2col(g, blocks, stride))
 
 
 # im2col columns are built a few images at a time and consumed by the GEMM at once, so that no
@@ -156,18 +186,23 @@ def _per_task(wm, tasks):
     return wm if wm.ndim == 2 else wm[tasks]
 
 
+def _pixels(H, W, stride):
+    return out_size(H, stride) * out_size(W, stride)
+
+
 @primitive
-def conv(a, wm, blocks=False):
+def conv(a, wm, blocks=False, stride=1):
     """3x3 convolution, padding 1: ``a (T, C, n, H, W)``, ``wm (O, C*9)`` or ``(T, O, C*9)``.
 
-    Returns ``(T, O, n*H*W)`` = ``wm @ im2col(a, blocks)``, with the columns built a few images
-    at a time (``_chunks``; ``blocks``: the pixels in ``im2col``'s pooling-block order).
+    Returns ``(T, O, n*Ho*Wo)`` = ``wm @ im2col(a, blocks, stride)``, with the columns built a
+    few images at a time (``_chunks``; ``blocks``: the pixels in ``im2col``'s pooling-block order).
     """
     T, C, n, H, W = a.shape
-    out = np.empty((T, wm.shape[-2], n * H * W), dtype=np.result_type(a, wm))
+    out = np.empty((T, wm.shape[-2], n * _pixels(H, W, stride)), dtype=np.result_type(a, wm))
     out_p = _phases(out, n, blocks)
-    for tasks, images in _chunks(T, n, C * 9, H * W, out.itemsize):
-        cols = _phases(im2col.fun(a[tasks, :, images], blocks), images.stop - images.start, blocks)
+    for tasks, images in _chunks(T, n, C * 9, _pixels(H, W, stride), out.itemsize):
+        cols = _phases(im2col.fun(a[tasks, :, images], blocks, stride),
+                       images.stop - images.start, blocks)
         for p in range(cols.shape[2]):
             np.matmul(_per_task(wm, tasks), _matrix(cols[:, :, p]),
                       out=_matrix(out_p[tasks, :, p, images]))
@@ -186,31 +221,35 @@ def _rotated(wm, C):
 
 
 @primitive
-def conv_input_grad(g, wm, shape, blocks=False):
+def conv_input_grad(g, wm, shape, blocks=False, stride=1):
     """Adjoint of ``conv`` in its input: ``col2im(wm^T @ g)`` -> ``shape (T, C, n, H, W)``.
 
-    Computed as the conv of ``g`` with the rotated weight (``_rotated``): its im2col copies are
-    cheaper than col2im's scatter-adds. Pixels in pooling-block order (``blocks``) are not an
-    image, so that case scatters with ``col2im``, one task at a time.
+    At stride 1, computed as the conv of ``g`` with the rotated weight (``_rotated``): its
+    im2col copies are cheaper than col2im's scatter-adds. Pixels in pooling-block order
+    (``blocks``) are not an image, and a strided conv's adjoint is not a stride-1 conv, so those
+    cases scatter with ``col2im``, a few tasks at a time.
     """
     T, C, n, H, W = shape
-    if not blocks:
+    if not blocks and stride == 1:
         return conv.fun(g.reshape((T, g.shape[1]) + tuple(shape[2:])), _rotated(wm, C)).reshape(shape)
     out = np.empty(shape, dtype=np.result_type(g, wm))
-    for t in range(T):
-        cols = np.swapaxes(_per_task(wm, slice(t, t + 1)), -1, -2) @ g[t:t + 1]
-        out[t:t + 1] = col2im.fun(cols, (1,) + tuple(shape[1:]), blocks)
+    step = 1 if blocks else max(1, _CHUNK_BYTES // max(1, C * 9 * g.shape[-1] * out.itemsize))
+    for t in range(0, T, step):
+        tasks = slice(t, min(T, t + step))
+        cols = np.swapaxes(_per_task(wm, tasks), -1, -2) @ g[tasks]
+        out[tasks] = col2im.fun(cols, (tasks.stop - t,) + tuple(shape[1:]), blocks, stride)
     return out
 
 
 @primitive
-def conv_weight_grad(g, a, blocks=False):
+def conv_weight_grad(g, a, blocks=False, stride=1):
     """Adjoint of ``conv`` in its weight, per task: ``g @ im2col(a)^T`` -> ``(T, O, C*9)``."""
     T, C, n, H, W = a.shape
     out = np.zeros((T, g.shape[1], C * 9), dtype=np.result_type(g, a))
     g_p = _phases(np.ascontiguousarray(g), n, blocks)
-    for tasks, images in _chunks(T, n, C * 9, H * W, out.itemsize):
-        cols = _phases(im2col.fun(a[tasks, :, images], blocks), images.stop - images.start, blocks)
+    for tasks, images in _chunks(T, n, C * 9, _pixels(H, W, stride), out.itemsize):
+        cols = _phases(im2col.fun(a[tasks, :, images], blocks, stride),
+                       images.stop - images.start, blocks)
         for p in range(cols.shape[2]):
             g_t, c_t = _matrix(g_p[tasks, :, p, images]), _matrix(cols[:, :, p])
             if c_t.shape[1] >= g_t.shape[1]:  # OpenBLAS: the taller factor on the left is faster
@@ -227,27 +266,35 @@ def _to_weight(gw, wm):
 
 # conv is bilinear in (a, wm); its two adjoints are bilinear too, and the three ops map into
 # each other under VJPs, so every order of differentiation stays inside these primitives.
-defvjp(conv, lambda ans, a, wm, blocks=False: lambda g: conv_input_grad(g, wm, a.shape, blocks),
-       lambda ans, a, wm, blocks=False: lambda g: _to_weight(conv_weight_grad(g, a, blocks), wm))
+defvjp(conv,
+       lambda ans, a, wm, blocks=False, stride=1:
+           lambda g: conv_input_grad(g, wm, a.shape, blocks, stride),
+       lambda ans, a, wm, blocks=False, stride=1:
+           lambda g: _to_weight(conv_weight_grad(g, a, blocks, stride), wm))
 defvjp(conv_input_grad,
-       lambda ans, g, wm, shape, blocks=False: lambda h: conv(h, wm, blocks),
-       lambda ans, g, wm, shape, blocks=False: lambda h: _to_weight(conv_weight_grad(g, h, blocks), wm))
+       lambda ans, g, wm, shape, blocks=False, stride=1: lambda h: conv(h, wm, blocks, stride),
+       lambda ans, g, wm, shape, blocks=False, stride=1:
+           lambda h: _to_weight(conv_weight_grad(g, h, blocks, stride), wm))
 defvjp(conv_weight_grad,
-       lambda ans, g, a, blocks=False: lambda h: conv(a, h, blocks),
-       lambda ans, g, a, blocks=False: lambda h: conv_input_grad(g, h, a.shape, blocks))
+       lambda ans, g, a, blocks=False, stride=1: lambda h: conv(a, h, blocks, stride),
+       lambda ans, g, a, blocks=False, stride=1:
+           lambda h: conv_input_grad(g, h, a.shape, blocks, stride))
 
 
-def conv3x3(a, w, blocks=False):
-    """3x3 convolution (cross-correlation), padding 1, stride 1, no bias (``conv``).
+def conv3x3(a, w, blocks=False, stride=1):
+    """3x3 convolution (cross-correlation), padding 1, no bias (``conv``), stride 1 or 2.
 
     ``a (T, C, n, H, W)``, ``w (O, C, 3, 3)`` shared or ``(T, O, C, 3, 3)`` per task
-    -> ``(T, O, n*H*W)`` (the caller reshapes; batch norm works on this flat form), pixels in
-    C order or, with ``blocks`` (even H and W), in pooling-block order (``im2col``).
+    -> ``(T, O, n*Ho*Wo)``, ``Ho = out_size(H, stride)`` (the caller reshapes; batch norm works
+    on this flat form), pixels in C order or, with ``blocks`` (stride 1, even H and W), in
+    pooling-block order (``im2col``).
     The backward pass rebuilds the columns a few tasks at a time instead of keeping the
     ``(T, C*9, n*H*W)`` matrix of every layer and step alive.
     """
+    if blocks and stride != 1:
+        raise ValueError(f"pooling-block order applies to stride 1, got stride={stride}")
     wm = w.reshape(w.shape[:-3] + (w.shape[-3] * 9,))
-    return conv(a, wm, blocks)
+    return conv(a, wm, blocks, stride)
 
 
 @primitive
