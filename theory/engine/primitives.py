@@ -70,11 +70,35 @@ def out_size(size, stride=1):
     return (size - 1) // stride + 1
 
 
-def _strided_views(pad, Ho, Wo, stride):
-    """``(k, view)`` pairs: for kernel tap ``k``, the ``(..., Ho, Wo)`` view of the padded map
-    that output pixel ``(i, j)`` reads at input ``(stride*i + di - 1, stride*j + dj - 1)``."""
+def _phases_of(a, Ho, Wo):
+    """``{(p, q): a[..., p::2, q::2]}`` for ``a (..., H, W)``, each zero-filled to ``(Ho, Wo)``.
+
+    Output pixel ``(i, j)`` of a stride-2 conv with padding 1 reads input ``(2i + di - 1,
+    2j + dj - 1)``: parity phase ``(p, q)`` at ``(i + ri, j + cj)`` (``_TAP_PHASE``).
+    """
+    phases = {}
+    for p in (0, 1):
+        for q in (0, 1):
+            part = a[..., p::2, q::2]
+            if part.shape[-2:] == (Ho, Wo):
+                phases[p, q] = np.ascontiguousarray(part)
+            else:
+                ph = np.zeros(a.shape[:-2] + (Ho, Wo), dtype=a.dtype)
+                ph[..., :part.shape[-2], :part.shape[-1]] = part
+                phases[p, q] = ph
+    return phases
+
+
+# tap offset d - 1 in {-1, 0, 1} of a stride-2 conv: (parity, shift) of the phase it reads
+_TAP_PHASE = {0: (1, -1), 1: (0, 0), 2: (1, 0)}
+
+
+def _stride2_taps(Ho, Wo):
+    """``(k, (p, q), s, cut)`` per tap: phase read, flat shift ``ri*Wo + cj`` within an image's
+    ``Ho*Wo`` pixels, and whether column 0 reads across the left border (``cj = -1``)."""
     for k, (di, dj) in enumerate(_TAPS):
-        yield k, pad[..., di:di + stride * (Ho - 1) + 1:stride, dj:dj + stride * (Wo - 1) + 1:stride]
+        (p, ri), (q, cj) = _TAP_PHASE[di], _TAP_PHASE[dj]
+        yield k, (p, q), ri * Wo + cj, cj == -1
 
 
 @primitive
@@ -91,10 +115,17 @@ def im2col(a, blocks=False, stride=1):
     """
     T, C, n, H, W = a.shape
     if stride != 1:
+        # each tap is a parity phase shifted by s pixels within each image: one long copy per
+        # image row block, then zeros where the tap reads the padding
         Ho, Wo = out_size(H, stride), out_size(W, stride)
-        cols = np.empty((T, C, 9, n, Ho, Wo), dtype=a.dtype)
-        for k, view in _strided_views(_padded(a), Ho, Wo, stride):
-            cols[:, :, k] = view
+        cols = np.empty((T, C, 9, n, Ho * Wo), dtype=a.dtype)
+        phases = _phases_of(a, Ho, Wo)
+        for k, phase, s, cut in _stride2_taps(Ho, Wo):
+            src = phases[phase].reshape(T, C, n, Ho * Wo)
+            cols[:, :, k, :, -s:] = src[..., :Ho * Wo + s]
+            cols[:, :, k, :, :-s] = 0
+            if cut:
+                cols[:, :, k, :, ::Wo] = 0
         return cols.reshape(T, C * 9, n * Ho * Wo)
     if blocks:
         H2, W2 = H // 2, W // 2
@@ -125,13 +156,26 @@ def im2col(a, blocks=False, stride=1):
 def col2im(cols, shape, blocks=False, stride=1):
     """Adjoint of ``im2col``: scatter-add ``cols (T, C*9, n*Ho*Wo)`` back to ``shape (T, C, n, H, W)``."""
     T, C, n, H, W = shape
-    if stride != 1:
+    if stride != 1:  # the adjoint of im2col's shifted copies, then the phases interleaved
         Ho, Wo = out_size(H, stride), out_size(W, stride)
-        c6 = cols.reshape(T, C, 9, n, Ho, Wo)
-        pad = np.zeros((T, C, n, H + 2, W + 2), dtype=cols.dtype)
-        for k, view in _strided_views(pad, Ho, Wo, stride):
-            view += c6[:, :, k]
-        return np.ascontiguousarray(pad[..., 1:-1, 1:-1])
+        c5 = cols.reshape(T, C, 9, n, Ho * Wo)
+        phases = {(p, q): np.zeros((T, C, n, Ho * Wo), dtype=cols.dtype)
+                  for p in (0, 1) for q in (0, 1)}
+        for k, phase, s, cut in _stride2_taps(Ho, Wo):
+            if not cut:
+                phases[phase][..., :Ho * Wo + s] += c5[:, :, k, :, -s:]
+                continue
+            # column 0 of each row read the left padding: the other columns go one column
+            # left of their own, and a row up as well if the tap reads a row up (ri = -1)
+            ri = (s + 1) // Wo
+            grid = phases[phase].reshape(T, C, n, Ho, Wo)
+            taps = c5[:, :, k].reshape(T, C, n, Ho, Wo)
+            grid[..., :Ho + ri, :Wo - 1] += taps[..., -ri:, 1:]
+        out = np.empty(shape, dtype=cols.dtype)
+        for (p, q), ph in phases.items():
+            view = out[..., p::2, q::2]
+            view[...] = ph.reshape(T, C, n, Ho, Wo)[..., :view.shape[-2], :view.shape[-1]]
+        return out
     if blocks:
         H2, W2 = H // 2, W // 2
         c7 = cols.reshape(T, C, 9, 4, n, H2, W2)
