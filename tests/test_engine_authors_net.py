@@ -276,3 +276,43 @@ def test_meta_gradients_equal_an_independent_pytorch_implementation(layers, algo
     scale = max(np.abs(w).max() for w in want.values())
     for k in got:
         assert np.abs(got[k] - want[k]).max() <= 1e-10 * scale, k
+
+
+def _block_order(z, n, Ho, Wo):
+    """A conv output ``(T, O, n*Ho*Wo)`` in C order, rearranged to block order
+    ``(p, q, n, Ho/2, Wo/2)`` for the pixel ``(2i + p, 2j + q)``."""
+    T, O = z.shape[:2]
+    z = z.reshape(T, O, n, Ho // 2, 2, Wo // 2, 2)
+    return z.transpose(0, 1, 4, 6, 2, 3, 5).reshape(T, O, -1)
+
+
+@pytest.mark.parametrize("H", [28, 12, 8])
+def test_stride2_convs_in_block_order_are_the_same_maps_rearranged(H):
+    """Output in block order is the C-order output with its pixels rearranged; an input given
+    in block order (as a previous layer emits it) gives the C-order result."""
+    rng = np.random.default_rng(H)
+    n, Ho = 3, H // 2
+    a = rng.standard_normal((2, 2, n, H, H))
+    w1, w2 = rng.standard_normal((4, 2, 3, 3)), rng.standard_normal((5, 4, 3, 3))
+    z = P.conv3x3(a, w1, 0, 2)
+    zb = P.conv3x3(a, w1, P.OUT_BLOCKS, 2)
+    np.testing.assert_allclose(zb, _block_order(z, n, Ho, Ho), rtol=1e-12, atol=1e-12)
+    shape = (2, 4, n, Ho, Ho)
+    np.testing.assert_allclose(P.conv3x3(zb.reshape(shape), w2, P.IN_BLOCKS, 2),
+                               P.conv3x3(z.reshape(shape), w2, 0, 2), rtol=1e-12, atol=1e-12)
+    # and the adjoint pair stays adjoint in both orders
+    for flag, x in ((P.OUT_BLOCKS, a), (P.IN_BLOCKS, zb.reshape(shape))):
+        cols = rng.standard_normal(np.shape(P.im2col(x, flag, 2)))
+        np.testing.assert_allclose(np.sum(P.im2col(x, flag, 2) * cols),
+                                   np.sum(x * P.col2im(cols, x.shape, flag, 2)), rtol=1e-12)
+
+
+def test_block_order_convs_have_exact_second_derivatives():
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((2, 2, 2, 8, 8))
+    w1, w2 = rng.standard_normal((3, 2, 3, 3)), rng.standard_normal((2, 3, 3, 3))
+
+    def two_layers(a, w1, w2):
+        z = P.conv3x3(a, w1, P.OUT_BLOCKS, 2) ** 2
+        return P.conv3x3(np.reshape(z, (2, 3, 2, 4, 4)), w2, P.IN_BLOCKS, 2) ** 2
+    check_grads(two_layers, modes=["rev"], order=2)(a, w1, w2)

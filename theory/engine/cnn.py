@@ -235,6 +235,15 @@ def _blocks_pay(C, O):
     return 9 * C <= O
 
 
+def _emits_blocks(Ho, Wo, another):
+    """Whether a stride-2 conv emits its ``Ho x Wo`` output in block order: when another
+    stride-2 conv reads it and both sides are even, so that the reader's four parity phases
+    are contiguous blocks (``P.IN_BLOCKS``); batch norm and ReLU do not depend on pixel order.
+    Only for maps of at least 10 x 10 pixels: on smaller ones the reader's own split is cheap
+    and the copies into block order cost more than they save."""
+    return another and Ho % 2 == 0 and Wo % 2 == 0 and Ho * Wo >= 100
+
+
 def _pool_first(scale):
     """Whether batch norm's affine map may follow the max-pool: every per-channel scale > 0.
 
@@ -278,6 +287,7 @@ def features(params, x, arch=ARCH):
         x = x.astype(dtype)
     a = anp.transpose(x, (0, 2, 1, 3, 4))  # internal layout (T, C, n, H, W)
     stride = 2 if arch.downsample == "stride" else 1
+    in_blocks = 0   # whether ``a`` holds its pixels in block order (``_emits_blocks``)
     i = 1
     while f"conv{i}/w" in params:
         w = params[f"conv{i}/w"]
@@ -289,9 +299,13 @@ def features(params, x, arch=ARCH):
         O, C = anp.shape(w)[-4], anp.shape(w)[-3]
         pool = arch.downsample == "maxpool" and H >= 2 and W >= 2
         blocks = pool and H % 2 == W % 2 == 0 and _blocks_pay(C, O)
-        # (T, O, n*Ho*Wo), pixels in pooling-block order if blocks
+        if stride == 2:
+            H, W = P.out_size(H, stride), P.out_size(W, stride)
+            out_blocks = not in_blocks and _emits_blocks(H, W, f"conv{i + 1}/w" in params)
+            blocks = in_blocks | (P.OUT_BLOCKS if out_blocks else 0)
+            in_blocks = P.IN_BLOCKS if out_blocks else 0
+        # (T, O, n*Ho*Wo), pixels in pooling-block order if blocks (output block order)
         z = P.conv3x3(a, w, blocks, stride)
-        H, W = P.out_size(H, stride), P.out_size(W, stride)
         zc = P.center(z)
         var = P.sqmean(zc)
         scale = _task_view(f"bn{i}/gamma", params[f"bn{i}/gamma"]) / anp.sqrt(var + BN_EPS)

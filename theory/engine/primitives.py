@@ -17,11 +17,14 @@ Adjoint pairs (so gradients of gradients stay inside the registered ops):
   into each other under VJPs, so batch norm's scale never needs a full-size product to sum.
 - ``relu`` is not a primitive: ``x * mask`` with a constant mask differentiates correctly.
 
-Pooling-block order (``blocks=True``): a conv can emit its pixels ordered ``(p, q, n, H/2, W/2)``
+Block order (``blocks``, a bit mask: ``OUT_BLOCKS`` for a conv's output, ``IN_BLOCKS`` for its
+input; ``True`` is ``OUT_BLOCKS``): a conv can emit its pixels ordered ``(p, q, n, H/2, W/2)``
 for the pixel ``(2i + p, 2j + q)``, so that the four taps of every 2x2 pooling window lie in
 four contiguous blocks and max-pooling (``theory.engine.pooling``), its masks and adjoints run
 on contiguous memory instead of stride-2 views; the price is stride-2 im2col copies, which
-pays where a layer has few input channels (``cnn._blocks_pay``).
+pays where a layer has few input channels (``cnn._blocks_pay``). A stride-2 conv reads the four
+parity phases of its input: given its input in block order (``IN_BLOCKS``, the output of a
+stride-2 conv that emitted it so), each phase is one contiguous block.
 
 All ops keep the input dtype (float32 stays float32 through any order of differentiation).
 
@@ -36,6 +39,8 @@ import autograd.numpy as anp
 import numpy as np
 from autograd.extend import defvjp, primitive
 from autograd.tracer import getval
+
+OUT_BLOCKS, IN_BLOCKS = 1, 2
 
 # (row, column) offsets of the 3x3 kernel taps, in the order of a (O, C, 3, 3) weight's last axes.
 _TAPS = tuple((di, dj) for di in range(3) for dj in range(3))
@@ -70,35 +75,50 @@ def out_size(size, stride=1):
     return (size - 1) // stride + 1
 
 
-def _phases_of(a, Ho, Wo):
-    """``{(p, q): a[..., p::2, q::2]}`` for ``a (..., H, W)``, each zero-filled to ``(Ho, Wo)``.
+def _modulus(blocks):
+    """Input phases mod M of a stride-2 conv: 4 when its output is in block order, else 2."""
+    return 4 if blocks & OUT_BLOCKS else 2
 
-    Output pixel ``(i, j)`` of a stride-2 conv with padding 1 reads input ``(2i + di - 1,
-    2j + dj - 1)``: parity phase ``(p, q)`` at ``(i + ri, j + cj)`` (``_TAP_PHASE``).
+
+def _phases_of(a, Hb, Wb, blocks):
+    """``{(u, v): a[..., u::M, v::M]}`` for ``a (..., H, W)``, each zero-filled to ``(Hb, Wb)``.
+
+    An input in block order (``blocks & IN_BLOCKS``, M = 2, even H and W) holds its four
+    phases as they are, so they are views.
     """
+    M = _modulus(blocks)
+    if blocks & IN_BLOCKS:
+        split = a.reshape(a.shape[:2] + (4,) + a.shape[2:3] + (Hb, Wb))
+        return {(u, v): split[:, :, 2 * u + v] for u in (0, 1) for v in (0, 1)}
     phases = {}
-    for p in (0, 1):
-        for q in (0, 1):
-            part = a[..., p::2, q::2]
-            if part.shape[-2:] == (Ho, Wo):
-                phases[p, q] = np.ascontiguousarray(part)
+    for u in range(M):
+        for v in range(M):
+            part = a[..., u::M, v::M]
+            if part.shape[-2:] == (Hb, Wb):
+                phases[u, v] = np.ascontiguousarray(part)
             else:
-                ph = np.zeros(a.shape[:-2] + (Ho, Wo), dtype=a.dtype)
+                ph = np.zeros(a.shape[:-2] + (Hb, Wb), dtype=a.dtype)
                 ph[..., :part.shape[-2], :part.shape[-1]] = part
-                phases[p, q] = ph
+                phases[u, v] = ph
     return phases
 
 
-# tap offset d - 1 in {-1, 0, 1} of a stride-2 conv: (parity, shift) of the phase it reads
-_TAP_PHASE = {0: (1, -1), 1: (0, 0), 2: (1, 0)}
+def _stride2_taps(Hb, Wb, M):
+    """``(b, k, (u, v), s, cut)`` for output block ``b`` and tap ``k`` of a stride-2 conv.
 
-
-def _stride2_taps(Ho, Wo):
-    """``(k, (p, q), s, cut)`` per tap: phase read, flat shift ``ri*Wo + cj`` within an image's
-    ``Ho*Wo`` pixels, and whether column 0 reads across the left border (``cj = -1``)."""
-    for k, (di, dj) in enumerate(_TAPS):
-        (p, ri), (q, cj) = _TAP_PHASE[di], _TAP_PHASE[dj]
-        yield k, (p, q), ri * Wo + cj, cj == -1
+    With M = 2B input phases per side, output pixel ``(B*I + P, B*J + Q)`` (block ``b = B*P +
+    Q``; one block for B = 1) reads input row ``M*I + 2P + di - 1``: phase ``u = (2P + di - 1)
+    mod M`` at row ``I + r``, ``r = floor((2P + di - 1) / M)`` in {-1, 0}; columns alike. Within
+    an image's ``Hb*Wb`` pixels that is a flat shift ``s = r*Wb + c``, except that with
+    ``c = -1`` (``cut``) column 0 reads the left border.
+    """
+    B = M // 2
+    for P_ in range(B):
+        for Q in range(B):
+            for k, (di, dj) in enumerate(_TAPS):
+                r, u = divmod(2 * P_ + di - 1, M)
+                c, v = divmod(2 * Q + dj - 1, M)
+                yield B * P_ + Q, k, (u, v), r * Wb + c, c == -1
 
 
 @primitive
@@ -111,22 +131,28 @@ def im2col(a, blocks=False, stride=1):
     with ``blocks`` (stride 1, even H and W) they follow ``(p, q, n, H/2, W/2)`` for the pixel
     ``(2i + p, 2j + q)`` instead, so that a conv's output holds each 2x2 pooling window's four
     taps in four contiguous blocks (``maxpool2``). ``stride=2`` reads every second pixel
-    (output pixel ``(i, j)`` centred on input ``(2i, 2j)``, as ``torch.nn.Conv2d``).
+    (output pixel ``(i, j)`` centred on input ``(2i, 2j)``, as ``torch.nn.Conv2d``); its input
+    may be in block order (``blocks & IN_BLOCKS``) and its columns may follow the output
+    pixels in block order (``blocks & OUT_BLOCKS``, even Ho and Wo).
     """
     T, C, n, H, W = a.shape
     if stride != 1:
-        # each tap is a parity phase shifted by s pixels within each image: one long copy per
-        # image row block, then zeros where the tap reads the padding
+        # each (output block, tap) is an input phase shifted by s pixels within each image:
+        # one long copy per image, then zeros where the tap reads the padding
         Ho, Wo = out_size(H, stride), out_size(W, stride)
-        cols = np.empty((T, C, 9, n, Ho * Wo), dtype=a.dtype)
-        phases = _phases_of(a, Ho, Wo)
-        for k, phase, s, cut in _stride2_taps(Ho, Wo):
-            src = phases[phase].reshape(T, C, n, Ho * Wo)
-            cols[:, :, k, :, -s:] = src[..., :Ho * Wo + s]
-            cols[:, :, k, :, :-s] = 0
+        M = _modulus(blocks)
+        Hb, Wb = Ho * 2 // M, Wo * 2 // M
+        cols = np.empty((T, C, 9, M * M // 4, n, Hb * Wb), dtype=a.dtype)
+        phases = _phases_of(a, Hb, Wb, blocks)
+        for b, k, phase, s, cut in _stride2_taps(Hb, Wb, M):
+            src = phases[phase].reshape(T, C, n, Hb * Wb)
+            cols[:, :, k, b, :, -s:] = src[..., :Hb * Wb + s]
+            cols[:, :, k, b, :, :-s] = 0
             if cut:
-                cols[:, :, k, :, ::Wo] = 0
+                cols[:, :, k, b, :, ::Wb] = 0
         return cols.reshape(T, C * 9, n * Ho * Wo)
+    if blocks & IN_BLOCKS:
+        raise ValueError("an input in block order is read by stride-2 convs only")
     if blocks:
         H2, W2 = H // 2, W // 2
         cols = np.empty((T, C, 9, 4, n, H2, W2), dtype=a.dtype)
@@ -158,23 +184,28 @@ def col2im(cols, shape, blocks=False, stride=1):
     T, C, n, H, W = shape
     if stride != 1:  # the adjoint of im2col's shifted copies, then the phases interleaved
         Ho, Wo = out_size(H, stride), out_size(W, stride)
-        c5 = cols.reshape(T, C, 9, n, Ho * Wo)
-        phases = {(p, q): np.zeros((T, C, n, Ho * Wo), dtype=cols.dtype)
-                  for p in (0, 1) for q in (0, 1)}
-        for k, phase, s, cut in _stride2_taps(Ho, Wo):
+        M = _modulus(blocks)
+        Hb, Wb = Ho * 2 // M, Wo * 2 // M
+        c6 = cols.reshape(T, C, 9, M * M // 4, n, Hb * Wb)
+        split = np.zeros((T, C, M * M, n, Hb * Wb), dtype=cols.dtype)
+        for b, k, (u, v), s, cut in _stride2_taps(Hb, Wb, M):
             if not cut:
-                phases[phase][..., :Ho * Wo + s] += c5[:, :, k, :, -s:]
+                split[:, :, M * u + v, :, :Hb * Wb + s] += c6[:, :, k, b, :, -s:]
                 continue
-            # column 0 of each row read the left padding: the other columns go one column
-            # left of their own, and a row up as well if the tap reads a row up (ri = -1)
-            ri = (s + 1) // Wo
-            grid = phases[phase].reshape(T, C, n, Ho, Wo)
-            taps = c5[:, :, k].reshape(T, C, n, Ho, Wo)
-            grid[..., :Ho + ri, :Wo - 1] += taps[..., -ri:, 1:]
+            # column 0 of each row read the left border: the other columns go one column
+            # left of their own, and a row up as well if the tap reads a row up
+            r = (s + 1) // Wb
+            grid = split[:, :, M * u + v].reshape(T, C, n, Hb, Wb)
+            taps = c6[:, :, k, b].reshape(T, C, n, Hb, Wb)
+            grid[..., :Hb + r, :Wb - 1] += taps[..., -r:, 1:]
+        if blocks & IN_BLOCKS:  # the phases, as they lie, are the input in block order
+            return split.reshape(shape)
         out = np.empty(shape, dtype=cols.dtype)
-        for (p, q), ph in phases.items():
-            view = out[..., p::2, q::2]
-            view[...] = ph.reshape(T, C, n, Ho, Wo)[..., :view.shape[-2], :view.shape[-1]]
+        for u in range(M):
+            for v in range(M):
+                view = out[..., u::M, v::M]
+                view[...] = split[:, :, M * u + v].reshape(T, C, n, Hb, Wb)[
+                    ..., :view.shape[-2], :view.shape[-1]]
         return out
     if blocks:
         H2, W2 = H // 2, W // 2
@@ -203,12 +234,13 @@ defvjp(col2im, lambda ans, cols, shape, blocks=False, stride=1: lambda g: im2col
 _CHUNK_BYTES = 2 ** 22
 
 
-def _chunks(T, n, rows, pixels, itemsize):
+def _chunks(T, n, rows, pixels, itemsize, blocks=0):
     """``(tasks, images)`` slice pairs whose ``(rows, images * pixels)`` column matrices fit
-    ``_CHUNK_BYTES``: several whole tasks, or a few images of one task."""
+    ``_CHUNK_BYTES``: several whole tasks, or a few images of one task (whole tasks only for an
+    input in block order, whose images are not one slice)."""
     per_image = max(1, rows * pixels * itemsize)
-    if per_image * n <= _CHUNK_BYTES:
-        step = _CHUNK_BYTES // (per_image * n)
+    if per_image * n <= _CHUNK_BYTES or blocks & IN_BLOCKS:
+        step = max(1, _CHUNK_BYTES // (per_image * n))
         return [(slice(s, min(T, s + step)), slice(0, n)) for s in range(0, T, step)]
     step = max(1, _CHUNK_BYTES // per_image)
     return [(slice(t, t + 1), slice(s, min(n, s + step))) for t in range(T) for s in range(0, n, step)]
@@ -217,7 +249,7 @@ def _chunks(T, n, rows, pixels, itemsize):
 def _phases(x, n, blocks):
     """View ``(T, R, P, n, pixels / P)`` of a map ``(T, R, n * pixels)``: P = 4 pooling phases in
     pooling-block order, else 1, so that an image range of every phase is one slice."""
-    return np.reshape(x, x.shape[:2] + (4 if blocks else 1, n, -1), copy=False)
+    return np.reshape(x, x.shape[:2] + (4 if blocks & OUT_BLOCKS else 1, n, -1), copy=False)
 
 
 def _matrix(x):
@@ -244,7 +276,7 @@ def conv(a, wm, blocks=False, stride=1):
     T, C, n, H, W = a.shape
     out = np.empty((T, wm.shape[-2], n * _pixels(H, W, stride)), dtype=np.result_type(a, wm))
     out_p = _phases(out, n, blocks)
-    for tasks, images in _chunks(T, n, C * 9, _pixels(H, W, stride), out.itemsize):
+    for tasks, images in _chunks(T, n, C * 9, _pixels(H, W, stride), out.itemsize, blocks):
         cols = _phases(im2col.fun(a[tasks, :, images], blocks, stride),
                        images.stop - images.start, blocks)
         for p in range(cols.shape[2]):
@@ -291,7 +323,7 @@ def conv_weight_grad(g, a, blocks=False, stride=1):
     T, C, n, H, W = a.shape
     out = np.zeros((T, g.shape[1], C * 9), dtype=np.result_type(g, a))
     g_p = _phases(np.ascontiguousarray(g), n, blocks)
-    for tasks, images in _chunks(T, n, C * 9, _pixels(H, W, stride), out.itemsize):
+    for tasks, images in _chunks(T, n, C * 9, _pixels(H, W, stride), out.itemsize, blocks):
         cols = _phases(im2col.fun(a[tasks, :, images], blocks, stride),
                        images.stop - images.start, blocks)
         for p in range(cols.shape[2]):
@@ -335,8 +367,11 @@ def conv3x3(a, w, blocks=False, stride=1):
     The backward pass rebuilds the columns a few tasks at a time instead of keeping the
     ``(T, C*9, n*H*W)`` matrix of every layer and step alive.
     """
-    if blocks and stride != 1:
-        raise ValueError(f"pooling-block order applies to stride 1, got stride={stride}")
+    if stride == 1 and blocks & IN_BLOCKS:
+        raise ValueError("an input in block order is read by stride-2 convs only")
+    if blocks & IN_BLOCKS and blocks & OUT_BLOCKS:
+        raise ValueError("a stride-2 conv reads its input or writes its output in block "
+                         "order, not both")
     wm = w.reshape(w.shape[:-3] + (w.shape[-3] * 9,))
     return conv(a, wm, blocks, stride)
 
