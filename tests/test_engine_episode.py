@@ -111,9 +111,22 @@ def test_adapt_scores_an_episode_against_its_answers(tmp_path, capsys):
     (tmp_path / "other.json").write_text(json.dumps({"answers": {"x.png": "a"}}))
     code, _, err = run_main(argv[:-1] + [tmp_path / "other.json"], capsys)
     assert code == 2 and err.count("\n") == 1 and "not in" in err
-    with pytest.raises(ValueError, match="no 'answers'"):
+    with pytest.raises(ValueError, match="maps no query file to a class"):
         (tmp_path / "bad.json").write_text("{}")
         adapt_task.score(result, tmp_path / "bad.json")
+    # a plain {file: class} mapping scores the same as the episode's answers.json
+    (tmp_path / "plain.json").write_text(json.dumps(answers))
+    assert adapt_task.score(result, tmp_path / "plain.json") == result["accuracy"]
+    code, out, _ = run_main(argv[:-1] + [tmp_path / "plain.json"], capsys)
+    assert code == 0 and f"accuracy: {np.mean(hits):.4f} (12 query images)" in out
+
+
+def test_the_package_map_states_what_adapt_folders_returns():
+    """``help(theory.engine)`` gives ``adapt_folders``'s return type as its docstring does."""
+    import theory.engine
+    line = next(x for x in theory.engine.__doc__.splitlines() if "adapt_folders(" in x)
+    assert "-> dict" in line and "predictions, notes" not in line
+    assert adapt_task.adapt_folders.__doc__.split("Returns", 1)[1].split()[:2] == ["a", "dict,"]
 
 
 @pytest.mark.parametrize("argv", [["--ways", 0], ["--ways", 300], ["--shots", 30],

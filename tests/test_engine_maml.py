@@ -286,15 +286,11 @@ def test_adam_rejects_bad_arguments(kw):
         optim.adam(**kw)
 
 
-def test_adam_rejects_mismatched_trees_and_bad_iteration():
+def test_adam_rejects_mismatched_trees():
     init, update, _ = optim.adam(1e-3)
     state = init({"a": np.zeros(2), "b": np.zeros(3)})
     with pytest.raises(ValueError, match="keys"):
         update(0, {"a": np.zeros(2)}, state)
-    with pytest.raises(ValueError, match="shapes"):
-        update(0, {"a": np.zeros(2), "b": np.zeros(4)}, state)
-    with pytest.raises(ValueError, match="iteration"):
-        update(-1, {"a": np.zeros(2), "b": np.zeros(3)}, state)
     with pytest.raises(ValueError, match="structure"):
         optim.state_from_arrays({"x::a": np.zeros(2)})
 
@@ -380,5 +376,5 @@ def test_automatic_chunk_follows_the_memory_budget(monkeypatch):
 @pytest.mark.parametrize("chunk", [0, -1, 6, 2.0, True, "2"])
 def test_bad_chunk_names_the_valid_range(chunk):
     meta, batch, _ = _chunk_problem("none", "maml")
-    with pytest.raises(ValueError, match=r"chunk must be None or an integer in 1\.\.5"):
+    with pytest.raises(ValueError, match=r"chunk must be an integer in \[1, 5\], got"):
         maml.meta_grad(meta, batch, chunk=chunk, alpha=ALPHA, steps=1)

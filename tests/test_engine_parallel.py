@@ -1,5 +1,7 @@
 """Task chunks in several processes: the same meta-gradient; autograd safe across threads."""
 
+import subprocess
+import sys
 import threading
 
 import autograd.numpy as anp
@@ -66,6 +68,7 @@ def _second_derivative_while_another_trace_exits(results):
     With autograd's single trace counter, A's inner trace gets the number of A's own live
     outer trace once B has exited, and the two traces' boxes mix.
     """
+    parallel.thread_safe_autograd()
     b_in, a_in, b_done = threading.Event(), threading.Event(), threading.Event()
 
     def thread_b():
@@ -271,3 +274,24 @@ def test_spawned_helpers_give_the_same_meta_gradient(monkeypatch):
         parallel.shutdown()  # the next test forks afresh
     for a, b in zip(_leaves(serial), _leaves(spawned), strict=True):
         assert np.array_equal(a, b)
+
+
+def test_importing_the_engine_changes_nothing_process_wide():
+    """autograd's trace counter stays autograd's until a caller switches it per thread."""
+    code = ("import autograd.tracer, theory.engine.train, theory.engine.parallel, "
+            "theory.paper.execute; "
+            "assert type(autograd.tracer.trace_stack) is autograd.tracer.TraceStack")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+
+def test_helpers_are_stopped_at_exit(monkeypatch):
+    """Starting the helper processes registers ``shutdown`` to run at exit."""
+    registered = []
+    monkeypatch.setattr(parallel.atexit, "register", registered.append)
+    parallel.shutdown()
+    try:
+        assert parallel.map_chunks(np.add, [(1, 2), (3, 4)], 2) == [3, 7]
+    finally:
+        parallel.shutdown()
+    assert registered == [parallel.shutdown]

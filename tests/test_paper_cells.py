@@ -9,7 +9,7 @@ from scipy import stats
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from theory.paper import cells, cli, numbers, plan, render, verdicts
+from theory.paper import cells, cli, numbers, render, verdicts, vocabulary
 
 
 def test_paper_tables_hold_all_39_numbers():
@@ -38,15 +38,16 @@ def _run(path, accuracy, *, seed, metaopt="none", layers=2, linnet=0, ci95=0.01,
     cfg = {"dataset": "omniglot", "algo": algo, "metaopt": metaopt, "layers": layers,
            "linnet": linnet, "ways": 5, "shots": 5, "iterations": 100, "seed": seed}
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"kind": kind, "config": cfg, "seed": seed,
+    failure = {"status": "error"} if kind == "engine-run-failed" else {}
+    path.write_text(json.dumps({"kind": kind, "config": cfg, "seed": seed, **failure,
                                 "test": {"accuracy": accuracy, "ci95": ci95, "episodes": 600}}))
 
 
 def test_every_method_name_maps_back_from_its_config():
-    for name, overrides in plan.METHODS.items():
-        assert plan.method_of({"algo": "maml", "metaopt": "none", "linnet": 0, **overrides}) \
+    for name, overrides in vocabulary.METHODS.items():
+        assert vocabulary.method_of({"algo": "maml", "metaopt": "none", "linnet": 0, **overrides}) \
             == name
-    assert plan.method_of({"algo": "anil", "metaopt": "mc"}) is None
+    assert vocabulary.method_of({"algo": "anil", "metaopt": "mc"}) is None
 
 
 def test_reader_finds_records_anywhere_and_averages_seeds(tmp_path):

@@ -2,6 +2,7 @@
 their best round, adaptation curves, budget folders, checkpoints from best parameters, and
 records committed to git as they arrive."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -12,7 +13,7 @@ import pytest
 
 from theory.engine import checkpoint, stopping
 from theory.engine import train as training
-from theory.paper import execute, records, search
+from theory.paper import budgets, cost, execute, records, search, vocabulary
 from theory.paper import plan as planning
 
 SMOKE = "smoke-converged"
@@ -26,29 +27,29 @@ def _sweep(tmp_path, **kw):
 
 def test_converged_plan_studies_every_method_and_depth_before_its_runs():
     plan = planning.make_plan("converged", checkpoints=True)
-    studies = [r for r in plan if r["table"] == "lr-search"]
-    runs = [r for r in plan if r["table"] != "lr-search"]
-    assert all("study" in r for r in studies)
-    assert {r["name"] for r in studies} == {planning.search_key(r) for r in runs}
-    assert len(studies) == len({r["name"] for r in studies})
+    studies = [r for r in plan if r.table == "lr-search"]
+    runs = [r for r in plan if r.table != "lr-search"]
+    assert all(r.kind == "study" for r in studies)
+    assert {r.name for r in studies} == {r.search_key for r in runs}
+    assert len(studies) == len({r.name for r in studies})
     for run in runs:    # its study comes first, in the same or an earlier stage
-        study = next(s for s in studies if s["name"] == planning.search_key(run))
-        assert plan.index(study) < plan.index(run) and study["stage"] <= run["stage"]
-        assert run["config"]["patience"] >= 1 and run["config"]["val_episodes"] >= 300
-    assert [r["stage"] for r in plan] == sorted(r["stage"] for r in plan)
+        study = next(s for s in studies if s.name == run.search_key)
+        assert plan.index(study) < plan.index(run) and study.stage <= run.stage
+        assert run.config["patience"] >= 1 and run.config["val_episodes"] >= 300
+    assert [r.stage for r in plan] == sorted(r.stage for r in plan)
     # the priority order: Table 2 at 2 layers, then LinNet at 2, then deeper, then 20-way
-    assert {(r["method"], r["layers"]) for r in runs if r["stage"] == 0} == {
-        (m, 2) for m in planning.TABLE_B_METHODS}
-    assert {r["name"] for r in runs if r["stage"] == 3} == {
+    assert {(r.method, r.layers) for r in runs if r.stage == 0} == {
+        (m, 2) for m in vocabulary.TABLE_B_METHODS}
+    assert {r.name for r in runs if r.stage == 3} == {
         f"maml-L{n}-20w1s{s}-s0" for n in (2, 4) for s in ("", "-alphabet")}
-    alphabet = [r for r in runs if r["name"].endswith("alphabet-s0")]
-    assert all(r["config"]["split_by"] == "alphabet" for r in alphabet)
+    alphabet = [r for r in runs if r.name.endswith("alphabet-s0")]
+    assert all(r.config["split_by"] == "alphabet" for r in alphabet)
     # one width for every table cell
-    assert {r["config"]["hidden"] for r in runs if r["table"] != "checkpoints"} == {16}
+    assert {r.config["hidden"] for r in runs if r.table != "checkpoints"} == {16}
     # studies use the validation split only: they score on validation rounds, test once
-    assert all(s["config"]["test_episodes"] == 1 and s["config"]["patience"] == 0
+    assert all(s.config["test_episodes"] == 1 and s.config["patience"] == 0
                for s in studies)
-    text, seconds = planning.describe(plan, {}, jobs=2)
+    text, seconds = cost.describe(plan, {}, jobs=2)
     assert "counted at their cap" in text.splitlines()[-1] and seconds > 0
 
 
@@ -99,12 +100,12 @@ def test_an_interrupted_study_resumes_without_redoing_finished_points(tmp_path):
         if len(calls) == 5:     # the first point trains 4 iterations
             raise KeyboardInterrupt
 
-    plan = [r for r in planning.make_plan(SMOKE, methods=("maml",)) if "study" in r]
+    plan = [r for r in planning.make_plan(SMOKE, methods=("maml",)) if r.kind == "study"]
     with pytest.raises(KeyboardInterrupt):
         _sweep(tmp_path, methods=("maml",), tables=("lr-search",),
                callback=stop_at_the_second_point)
     where = Path(records.run_dir(tmp_path / "runs", SMOKE, plan[0]))
-    first = search.point_dir(where, search.points(plan[0]["study"]["grid"])[0])
+    first = search.point_dir(where, search.points(plan[0].study["grid"])[0])
     kept = os.path.getmtime(Path(first, training.RESULTS))
     assert records.status(records.budget_dir(tmp_path / "results", SMOKE), tmp_path / "runs",
                           SMOKE, plan[0]) == "new"
@@ -123,9 +124,9 @@ def test_a_study_whose_grid_changed_continues_without_training_its_kept_points_a
     study_path = tmp_path / "results" / SMOKE / "lr-search/synthetic/maml-L2.json"
     before = json.loads(study_path.read_text())
     assert before["grid"]["inner_lr"] == [0.1, 0.4]
-    spec = dict(planning.BUDGETS[SMOKE]["study"], inner_lr=(0.1, 0.8))
-    monkeypatch.setitem(planning.BUDGETS, SMOKE, dict(planning.BUDGETS[SMOKE], study=spec))
-    plan = [r for r in planning.make_plan(SMOKE, methods=("maml",)) if "study" in r]
+    spec = dict(budgets.BUDGETS[SMOKE]["study"], inner_lr=(0.1, 0.8))
+    monkeypatch.setitem(budgets.BUDGETS, SMOKE, dict(budgets.BUDGETS[SMOKE], study=spec))
+    plan = [r for r in planning.make_plan(SMOKE, methods=("maml",)) if r.kind == "study"]
     where = Path(records.run_dir(tmp_path / "runs", SMOKE, plan[0]))
     kept = Path(search.point_dir(where, {"inner_lr": 0.1, "meta_lr": 0.003}),
                 training.CHECKPOINT)
@@ -172,12 +173,10 @@ def test_checkpoints_are_the_best_round_and_index_says_what_the_test_holds(tmp_p
     monkeypatch.setattr(training, "train", fake)
     plan = [r for r in planning.make_plan(SMOKE, tables=("checkpoints",),
                                           datasets=("omniglot",), checkpoints=True)]
-    assert {r["config"]["split_by"] if "split_by" in r["config"] else "character"
-            for r in plan} == {"character", "alphabet"}
+    assert {r.config.get("split_by", "character") for r in plan} == {"character", "alphabet"}
     folder = records.budget_dir(tmp_path / "results", SMOKE)
-    records.assign_lrs(plan, folder, SMOKE)
-    for run in plan:
-        run["config"].setdefault("split_by", "character")
+    plan = [dataclasses.replace(r, config={"split_by": "character", **r.config})
+            for r in records.assign_lrs(plan, folder, SMOKE)]
     with execute.executor(execute.SERIAL) as submit:
         execute.execute_all(plan, folder, tmp_path / "runs", SMOKE, submit, progress=False)
     shipped = tmp_path / "results/checkpoints"
@@ -224,7 +223,7 @@ def test_without_optuna_a_study_budget_says_how_to_install_it(tmp_path, monkeypa
     with pytest.raises(ValueError, match=r"need Optuna: pip install -e '\.\[cluster\]'"):
         _sweep(tmp_path)
     assert not (tmp_path / "results").exists()           # refused before any run
-    text, _ = planning.describe(planning.make_plan(SMOKE), {})   # planning needs no Optuna
+    text, _ = cost.describe(planning.make_plan(SMOKE), {})   # planning needs no Optuna
     assert "study of 2x1" in text
 
 

@@ -7,6 +7,7 @@ path (where the worker trained) may differ between executors.
 """
 
 import contextlib
+import dataclasses
 import json
 import os
 import pathlib
@@ -154,6 +155,7 @@ def test_smoke_through_an_external_scheduler_from_the_command_line(tmp_path, ser
                   "--runs", str(tmp_path / "runs"))
     assert status.returncode == 0
     lines = status.stdout.splitlines()
+    assert lines.pop().endswith("complete: nothing left to run")
     assert [line.split()[0] for line in lines] == [planning.run_id(r) for r in
                                                    execute.prepare("smoke", tmp_path,
                                                                    tmp_path)[0]]
@@ -183,14 +185,14 @@ def test_ctrl_c_on_the_client_keeps_finished_records_and_a_rerun_continues(tmp_p
     plan = execute.prepare("smoke", tmp_path / "results", tmp_path / "runs")[0]
     files = {planning.run_id(r): pathlib.Path(
         records.run_dir(tmp_path / "runs", "smoke", r), training.RESULTS)
-        if r["table"] == "lr-search" else pathlib.Path(records.record_path(tmp_path / "results", r))
+        if r.kind == "point" else pathlib.Path(records.record_path(tmp_path / "results", r))
         for r in plan}
     assert finished and all(files[name].exists() for name in finished)
     assert len(finished) < len(plan), "interrupted after the sweep had finished"
     stamps = {name: files[name].stat().st_mtime_ns for name in finished}
     assert not list(tmp_path.rglob("*.tmp"))
     status = _cli("status", *args)
-    states = dict(line.split() for line in status.stdout.splitlines())
+    states = dict(line.split() for line in status.stdout.splitlines()[:-1])
     assert all(states[name] == "done" for name in finished)
     # the re-run trains only what is left (a run the worker finished after the client had
     # gone is done too: Dask does not stop a running task)
@@ -205,9 +207,9 @@ def _long_run():
     """One smoke table run made long enough to be killed in the middle (checkpoint every
     iteration)."""
     run = planning.make_plan("smoke", tables=("table-a",), methods=("maml",))[0]
-    run["config"].update(iterations=60, val_every=30, checkpoint_every=1, inner_lr=0.4,
-                         meta_lr=0.003)
-    return run
+    return dataclasses.replace(run, config=dict(run.config, iterations=60, val_every=30,
+                                                checkpoint_every=1, inner_lr=0.4,
+                                                meta_lr=0.003))
 
 
 def test_a_worker_killed_mid_run_loses_nothing(tmp_path, cluster):

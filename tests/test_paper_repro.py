@@ -166,3 +166,50 @@ def test_readme_episode_accuracies_are_what_the_shipped_checkpoints_give(split, 
             "--support", str(task / "support"), "--query", str(task / "query"),
             "--answers", str(task / "answers.json")]) == 0
         assert f"accuracy: {want} (100 query images)" in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def smoke_results(tmp_path_factory):
+    """A folder of smoke-run records: a tiny synthetic sweep, nothing like the committed ones."""
+    from theory.paper import execute
+    root = tmp_path_factory.mktemp("smoke")
+    execute.run_sweep("tiny", results_dir=root / "results", runs_dir=root / "runs",
+                      scheduler=execute.SERIAL, progress=False, echo=lambda text: None,
+                      datasets=("synthetic",), seeds=1, layers=(2,), tables=("table-a",),
+                      methods=("maml",))
+    return root / "results"
+
+
+def _committed():
+    return {p: p.read_bytes() for p in (REPRO, ROOT / "README.md")}
+
+
+def test_repro_from_other_results_never_touches_the_committed_files(smoke_results, tmp_path,
+                                                                   capsys):
+    from theory.paper import cli as paper_cli
+    before = _committed()
+    code = run_cli(paper_cli, ["repro", "--results", smoke_results])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--readme" in err
+    assert _committed() == before
+    # told where, it writes there (the smoke tables), and nowhere else
+    readme = tmp_path / "README.md"
+    readme.write_bytes(before[ROOT / "README.md"])
+    assert run_cli(paper_cli, ["repro", "--results", smoke_results, "--readme", readme]) == 0
+    assert str(readme) in capsys.readouterr().out
+    assert _committed() == before and readme.read_bytes() != before[ROOT / "README.md"]
+    assert "synthetic, budget `tiny`" in readme.read_text()
+    # --check compares and writes nothing: stale from other records, current from ours
+    assert run_cli(paper_cli, ["repro", "--check", "--results", smoke_results]) == 1
+    assert "not current" in capsys.readouterr().err and _committed() == before
+    assert run_cli(paper_cli, ["repro", "--check"]) == 0
+    assert _committed() == before
+
+
+def run_cli(module, argv):
+    """Exit status of ``python -m <module> argv`` (bad input: 2, from ``_cli.run``)."""
+    from theory import _cli
+    try:
+        return _cli.run(module.main, [str(a) for a in argv])
+    except SystemExit as stop:
+        return stop.code

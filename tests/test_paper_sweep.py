@@ -1,5 +1,6 @@
 """The paper-table sweep: plan, resumable execution, lr search, checkpoints, status, CLI."""
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -7,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from theory import _cli
 from theory.engine import checkpoint
 from theory.engine.data import omniglot
 from theory.engine import train as training
-from theory.paper import cells, cli, execute, records, render
+from theory.paper import budgets, cells, cli, cost, execute, records, render, vocabulary
 from theory.paper import plan as sweep
 
 
@@ -24,37 +26,37 @@ def _tiny(tmp_path, **restrict):
 
 def test_plan_covers_the_tables_and_seeds():
     plan = sweep.make_plan("cpu", checkpoints=True)
-    names = {(r["table"], r["dataset"], r["name"]) for r in plan}
+    names = {(r.table, r.dataset, r.name) for r in plan}
     assert len(names) == len(plan)
-    assert {r["dataset"] for r in plan} == set(sweep.ON_THIS_MACHINE)
-    for dataset in sweep.ON_THIS_MACHINE:
-        for method in sweep.TABLE_B_METHODS:
-            seeds = [r["seed"] for r in plan if r["dataset"] == dataset and r["layers"] == 2
-                     and r["method"] == method and r["table"] != "lr-search"
-                     and r["config"]["ways"] == 5]
+    assert {r.dataset for r in plan} == set(vocabulary.ON_THIS_MACHINE)
+    for dataset in vocabulary.ON_THIS_MACHINE:
+        for method in vocabulary.TABLE_B_METHODS:
+            seeds = [r.seed for r in plan if r.dataset == dataset and r.layers == 2
+                     and r.method == method and r.table != "lr-search"
+                     and r.config["ways"] == 5]
             assert sorted(seeds) == [0, 1, 2]
-        for method in sweep.TABLE_A_METHODS:
-            assert {r["layers"] for r in plan if r["dataset"] == dataset
-                    and r["method"] == method and r["table"] == "table-a"} == {2, 3, 4, 6}
-    twenty = [r for r in plan if r["table"] == "checkpoints"]
-    assert {(r["dataset"], r["layers"], r["config"]["ways"], r["config"]["shots"])
+        for method in vocabulary.TABLE_A_METHODS:
+            assert {r.layers for r in plan if r.dataset == dataset
+                    and r.method == method and r.table == "table-a"} == {2, 3, 4, 6}
+    twenty = [r for r in plan if r.table == "checkpoints"]
+    assert {(r.dataset, r.layers, r.config["ways"], r.config["shots"])
             for r in twenty} == {("omniglot", 2, 20, 1), ("omniglot", 4, 20, 1)}
     for run in plan:   # every config is one the engine accepts
-        cfg = dict(run["config"], inner_lr=0.1, meta_lr=0.001)
+        cfg = dict(run.config, inner_lr=0.1, meta_lr=0.001)
         assert training.make_config(**cfg)["steps"] == 5
-        assert run["config"]["meta_batch"] == 16
-    linnet = [r for r in plan if r["method"] == "linnet"]
-    assert all(r["config"]["linnet"] == sweep.LINNET for r in linnet)
+        assert run.config["meta_batch"] == 16
+    linnet = [r for r in plan if r.method == "linnet"]
+    assert all(r.config["linnet"] == vocabulary.LINNET for r in linnet)
 
 
 def test_search_grid_can_be_replaced():
     def grid(**kw):
-        return {(r["method"], r["config"]["inner_lr"], r["config"]["meta_lr"])
+        return {(r.method, r.config["inner_lr"], r.config["meta_lr"])
                 for r in sweep.make_plan("cpu", tables=("lr-search",), datasets=("synthetic",),
                                          **kw)}
-    assert len(grid()) == len(sweep.METHODS) * 5 * 2
+    assert len(grid()) == len(vocabulary.METHODS) * 5 * 2
     assert grid(lr_inner=(0.01, 0.1), lr_meta=[0.003]) == {
-        (m, a, 0.003) for m in sweep.METHODS for a in (0.01, 0.1)}
+        (m, a, 0.003) for m in vocabulary.METHODS for a in (0.01, 0.1)}
     for bad in ((), (0.0,), (-1,), (True,), ("0.1",)):
         with pytest.raises(ValueError, match="lr_inner"):
             sweep.make_plan("cpu", lr_inner=bad)
@@ -63,8 +65,9 @@ def test_search_grid_can_be_replaced():
 def test_estimate_grows_with_iterations_and_dry_run_prints_it(capsys):
     run = sweep.make_plan("cpu", tables=("table-a",), datasets=("omniglot",),
                           methods=("maml",), layers=(2,), seeds=1)[0]
-    longer = dict(run, config=dict(run["config"], iterations=2 * run["config"]["iterations"]))
-    assert sweep.estimate_seconds(longer) > sweep.estimate_seconds(run) > 0
+    longer = dataclasses.replace(run, config=dict(run.config,
+                                                  iterations=2 * run.config["iterations"]))
+    assert cost.estimate_seconds(longer) > cost.estimate_seconds(run) > 0
     assert cli.main(["plan", "--budget", "cpu", "--only", "table-b", "--methods", "kfo",
                      "--datasets", "omniglot", "--results", "/nonexistent"]) == 0
     out = capsys.readouterr().out
@@ -73,31 +76,31 @@ def test_estimate_grows_with_iterations_and_dry_run_prints_it(capsys):
 
 def test_converged_20_way_runs_have_5_query_images_and_cost_less_per_iteration():
     runs = [r for r in sweep.make_plan("converged", tables=("checkpoints",), checkpoints=True)
-            if r["table"] == "checkpoints"]
-    assert len(runs) == 4 and {r["config"]["query"] for r in runs} == {5}
-    assert {r["config"]["iterations"] for r in runs} == {900}
+            if r.table == "checkpoints"]
+    assert len(runs) == 4 and {r.config["query"] for r in runs} == {5}
+    assert {r.config["iterations"] for r in runs} == {900}
     run = runs[0]
-    at15 = dict(run, config=dict(run["config"], query=15))
-    at1 = dict(run, config=dict(run["config"], query=1))
-    assert sweep.estimate_seconds(at1) < sweep.estimate_seconds(run) < sweep.estimate_seconds(at15)
-    five_way = dict(run, config=dict(run["config"], ways=5, shots=5))
+    at15 = dataclasses.replace(run, config=dict(run.config, query=15))
+    at1 = dataclasses.replace(run, config=dict(run.config, query=1))
+    assert cost.estimate_seconds(at1) < cost.estimate_seconds(run) < cost.estimate_seconds(at15)
+    five_way = dataclasses.replace(run, config=dict(run.config, ways=5, shots=5))
     # at query 15 a 20-way 1-shot meta-iteration costs COST["ways20"] times a 5-way 5-shot one
-    start = sweep.COST["start"]
-    assert (sweep.estimate_seconds(dict(at15, config=dict(at15["config"], test_episodes=0,
-                                                         val_episodes=0))) - start) \
-        == pytest.approx(sweep.COST["ways20"] * (sweep.estimate_seconds(
-            dict(five_way, config=dict(five_way["config"], test_episodes=0,
-                                       val_episodes=0))) - start))
+    start = cost.COST["start"]
+    def steps_only(run):
+        return cost.estimate_seconds(dataclasses.replace(
+            run, config=dict(run.config, test_episodes=0, val_episodes=0))) - start
+
+    assert steps_only(at15) == pytest.approx(cost.COST["ways20"] * steps_only(five_way))
 
 
 def test_a_study_grid_comes_from_its_key_else_its_depth_else_the_budget():
     b = {"study": {"inner_lr": (1,), "meta_lr": (2,)}, "study_20w": {"inner_lr": (9,)},
          "study_inner_lr": {4: (3, 4), "linnet-L4": (5,)}}
-    assert sweep.study_spec(b, "maml-L2", 2)["inner_lr"] == (1,)
-    assert sweep.study_spec(b, "maml-L4", 4) == {"inner_lr": (3, 4), "meta_lr": (2,)}
-    assert sweep.study_spec(b, "linnet-L4", 4)["inner_lr"] == (5,)
-    assert sweep.study_spec(b, "maml-20w1s-L4", 4)["inner_lr"] == (9,)
-    assert sweep.study_grid(sweep.study_spec(b, "linnet-L4", 4)) == {"inner_lr": [5],
+    assert budgets.search_spec(b, "maml-L2", 2)["inner_lr"] == (1,)
+    assert budgets.search_spec(b, "maml-L4", 4) == {"inner_lr": (3, 4), "meta_lr": (2,)}
+    assert budgets.search_spec(b, "linnet-L4", 4)["inner_lr"] == (5,)
+    assert budgets.search_spec(b, "maml-20w1s-L4", 4)["inner_lr"] == (9,)
+    assert budgets.study_grid(budgets.search_spec(b, "linnet-L4", 4)) == {"inner_lr": [5],
                                                                       "meta_lr": [2]}
 
 
@@ -172,9 +175,9 @@ def test_status_says_how_far_an_interrupted_run_has_got(tmp_path, capsys):
                                           if k not in (*checkpoint.GROUPS, "best")}
     (it, acc), = saved["validation"]
     assert cli.main(args) == 0
-    assert capsys.readouterr().out.strip() == (
+    assert capsys.readouterr().out.strip().splitlines() == [
         f"table-a/synthetic/maml-L2-s0{' ' * 17}pending (at iteration 2 of 4, best "
-        f"validation {100 * acc:.1f} % at {it})")
+        f"validation {100 * acc:.1f} % at {it})", "1 run: 1 begun; 1 left to run"]
     path.write_bytes(b"PK\x03\x04 cut short")
     assert cli.main(args) == 0
     assert f"pending (checkpoint unreadable: {path} is not a theory.engine checkpoint" in \
@@ -229,7 +232,7 @@ def test_twenty_way_runs_take_their_own_per_depth_search(tmp_path, monkeypatch):
         return rec
 
     monkeypatch.setattr(training, "train", fake)
-    monkeypatch.setitem(sweep.BUDGETS, "tiny", dict(sweep.BUDGETS["tiny"],
+    monkeypatch.setitem(budgets.BUDGETS, "tiny", dict(budgets.BUDGETS["tiny"],
                                                       lr_20w=((0.4,), (0.003, 0.01))))
     _tiny(tmp_path, tables=("lr-search", "checkpoints"), datasets=("omniglot",),
           methods=("maml",), layers=(2, 4), checkpoints=True)
@@ -245,7 +248,7 @@ def test_twenty_way_runs_take_their_own_per_depth_search(tmp_path, monkeypatch):
         [r for r in sweep.make_plan("tiny", tables=("checkpoints",), datasets=("omniglot",),
                                     layers=(2,), checkpoints=True)],
         tmp_path / "results", "tiny")
-    plan[0]["config"]["inner_lr"] = 0.1
+    plan[0] = dataclasses.replace(plan[0], config=dict(plan[0].config, inner_lr=0.1))
     with pytest.raises(ValueError, match="delete it"):
         records.status(tmp_path / "results", tmp_path / "runs", "tiny", plan[0])
 
@@ -261,7 +264,7 @@ def test_checkpoint_copy_picks_the_best_validation(tmp_path, monkeypatch):
     monkeypatch.setattr(training, "train", fake)
     plan = sweep.make_plan("tiny", tables=("table-a",), datasets=("omniglot",),
                            methods=("maml",), layers=(2,), seeds=2)
-    records.assign_lrs(plan, tmp_path / "results", "tiny")
+    plan = records.assign_lrs(plan, tmp_path / "results", "tiny")
     with execute.executor(execute.SERIAL) as submit:
         execute.execute_all(plan, tmp_path / "results", tmp_path / "runs", "tiny", submit,
                             progress=False)
@@ -295,8 +298,10 @@ def test_results_of_another_budget_are_not_mixed(tmp_path):
                           methods=("maml",), layers=(2,), seeds=1)[0]
     path = Path(records.record_path(tmp_path, run))
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"kind": "engine-run", "config": {"iterations": 999},
-                                "sweep": {"budget": "cpu"}}))
+    path.write_text(json.dumps({
+        "kind": "engine-run", "config": {"dataset": "synthetic", "iterations": 999}, "seed": 0,
+        "test": {"accuracy": 0.5}, "validation": [],
+        "sweep": {"budget": "cpu", "table": "table-a", "method": "maml", "run": run.name}}))
     with pytest.raises(ValueError, match="another budget"):
         records.status(tmp_path, tmp_path / "runs", "tiny", run)
 
@@ -322,9 +327,10 @@ def test_a_fresh_clone_counts_the_committed_search_as_done(tmp_path, capsys):
     fresh = ["--runs", str(tmp_path / "fresh-runs")]
     assert cli.main(["status", *args, *fresh]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2 and all(line.split()[-1] == "done" for line in lines)
+    assert len(lines) == 3 and all(line.split()[-1] == "done" for line in lines[:-1])
+    assert lines[-1] == "2 runs: 2 done; complete: nothing left to run"
     assert cli.main(["plan", *args, *fresh]) == 0
-    assert "2 runs (2 done), estimated 0.00 h" in capsys.readouterr().out
+    assert capsys.readouterr().out.splitlines()[-1] == lines[-1]
     before = (tmp_path / "results/lr-search/synthetic.json").read_text()
     # a re-run from the fresh clone trains nothing and keeps the recorded points
     outcome = execute.run_sweep("tiny", results_dir=tmp_path / "results",
@@ -335,7 +341,7 @@ def test_a_fresh_clone_counts_the_committed_search_as_done(tmp_path, capsys):
     assert (tmp_path / "results/lr-search/synthetic.json").read_text() == before
     # another lr grid is not the committed search
     assert cli.main(["status", *args, *fresh, "--lr-inner", "0.2"]) == 0
-    assert capsys.readouterr().out.split()[-1] == "pending"
+    assert capsys.readouterr().out.splitlines()[-2].split()[-1] == "pending"
 
 
 class _FakeDask:
@@ -351,13 +357,13 @@ class _FakeDask:
 
     def submit(self, fn, run, out_dir, *, pure, key):
         future = _FakeFuture(run)
-        self.submitted.append(run["name"])
+        self.submitted.append(run.name)
         self.running.append(future)
         self.peak = max(self.peak, len(self.running))
         return future
 
     def cancel(self, futures):
-        self.cancelled += [f.run["name"] for f in futures]
+        self.cancelled += [f.run.name for f in futures]
 
     def wait(self, futures, *, timeout, return_when):
         assert return_when == "FIRST_COMPLETED" and timeout == execute.WAIT_S
@@ -376,21 +382,21 @@ class _FakeFuture:
         return self.finished
 
     def result(self):
-        if self.run["name"] == "bad":
+        if self.run.name == "bad":
             raise RuntimeError("worker lost")
-        return {"status": "done", "name": self.run["name"]}
+        return {"status": "done", "name": self.run.name}
 
 
 def test_dask_runs_go_out_in_plan_order_one_per_free_worker_thread():
-    todo = [{"name": n, "table": "table-a", "dataset": "synthetic", "config": {}, "seed": 0}
+    todo = [sweep.Run("train", "table-a", "synthetic", "maml", 2, 0, n, {}, "maml")
             for n in ("a", "b", "bad", "c", "d")]
     dirs = {sweep.run_id(r): "unused" for r in todo}
     dask = _FakeDask(threads=1, stall=(2,))
     got = list(execute.in_order(dask, dask.wait, todo, dirs))
     assert dask.submitted == ["a", "b", "bad", "c", "d"]      # never out of the plan's order
     assert dask.peak == 2 == dask.threads                    # one thread, then a second joined
-    assert [run["name"] for run, _ in got] == ["a", "b", "bad", "c", "d"]
-    outcome = dict((run["name"], out) for run, out in got)
+    assert [run.name for run, _ in got] == ["a", "b", "bad", "c", "d"]
+    outcome = dict((run.name, out) for run, out in got)
     assert outcome["a"] == {"status": "done", "name": "a"}
     assert outcome["bad"]["status"] == "error" and "RuntimeError: worker lost" in \
         outcome["bad"]["record"]["error"]
@@ -400,3 +406,111 @@ def test_dask_runs_go_out_in_plan_order_one_per_free_worker_thread():
     next(runs)
     runs.close()
     assert dask.submitted == ["a", "b"] and dask.cancelled == ["b"]
+
+
+def test_one_search_path_serves_grid_and_study_budgets():
+    """A grid is a study without pruning: the grid budget's search runs are its points, the
+    study budget's one study per key; in both, asking for Table 2 plans its MAML row."""
+    grid = budgets.search_spec(budgets.budget("cpu"), "maml", 2)
+    assert grid["reduction"] is None and grid["rung"] == grid["iterations"]
+    for name, kind in (("cpu", "point"), ("converged", "study")):
+        plan = sweep.make_plan(name, tables=("lr-search", "table-b"), datasets=("omniglot",),
+                               methods=("maml", "kfo"), layers=(2,), seeds=1)
+        searches = [r for r in plan if r.table == "lr-search"]
+        assert {r.kind for r in searches} == {kind}
+        assert {r.search_key for r in searches} == {r.search_key for r in plan
+                                                    if r.kind == "train"}
+        assert [sweep.run_id(r) for r in plan if r.kind == "train"] == [
+            "table-a/omniglot/maml-L2-s0", "table-b/omniglot/kfo-L2-s0"]
+
+
+def test_points_of_the_budget_grid_outside_a_finished_search_are_not_pending(tmp_path, capsys,
+                                                                            monkeypatch):
+    """A search recorded over part of today's grid (its winners taken by the table runs) is
+    finished: the grid's other points are "outside the recorded search", not run by ``run``."""
+    _tiny(tmp_path, tables=("lr-search",), methods=("maml",))
+    path = tmp_path / "results/lr-search/synthetic.json"
+    record = json.loads(path.read_text())
+    kept = [p for p in record["points"] if p["inner_lr"] == 0.1]     # the grid was (0.1, 0.4)
+    path.write_text(json.dumps(dict(record, points=kept, winners={"maml": {
+        k: kept[0][k] for k in ("inner_lr", "meta_lr", "val_accuracy")}})))
+    args = ["--budget", "tiny", "--only", "lr-search", "--methods", "maml", "--datasets",
+            "synthetic", "--layers", "2", "--results", str(tmp_path / "results"),
+            "--runs", str(tmp_path / "fresh-runs")]
+    assert cli.main(["status", *args]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[:-1]] == ["lr-search/synthetic/maml-L2-a0.1-b0.003",
+                                                       "lr-search/synthetic/maml-L2-a0.4-b0.003"]
+    assert lines[0].endswith(" done") and lines[1].endswith("outside the recorded search")
+    assert lines[-1] == ("2 runs: 1 done, 1 outside the recorded search (not run); complete: "
+                         "nothing left to run")
+    assert cli.main(["plan", *args]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == lines[-1]
+    monkeypatch.setattr(training, "train", lambda *a, **k: pytest.fail("ran a point"))
+    outcome = execute.run_sweep("tiny", results_dir=tmp_path / "results",
+                                runs_dir=tmp_path / "fresh-runs", scheduler=execute.SERIAL,
+                                progress=False, echo=lambda text: None, tables=("lr-search",),
+                                methods=("maml",), datasets=("synthetic",), layers=(2,))
+    assert set(outcome.values()) == {"skipped"}
+    assert json.loads(path.read_text())["points"] == kept
+
+
+def test_a_fresh_clone_plan_and_status_say_the_committed_budgets_are_complete(capsys):
+    """The budgets whose every table cell the README fills are complete on a fresh clone."""
+    root = Path(__file__).resolve().parents[1]
+    for budget in ("cpu", "converged"):
+        args = ["--budget", budget, "--checkpoints", "--results", str(root / "results"),
+                "--runs", str(root / "no-such-runs")]
+        assert cli.main(["status", *args]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert not [line for line in lines if line.endswith("pending")], budget
+        assert lines[-1].endswith("complete: nothing left to run"), lines[-1]
+        assert cli.main(["plan", *args]) == 0
+        assert capsys.readouterr().out.splitlines()[-1] == lines[-1]
+
+
+def test_a_scratch_budget_without_results_keeps_out_of_the_committed_records(tmp_path, capsys,
+                                                                          monkeypatch):
+    """``plan --budget smoke`` reads (and ``run`` would write) ``RUNS/results-smoke``, not the
+    checkout's results/ with its ``cpu`` records."""
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    assert cli.main(["plan", "--budget", "smoke", "--runs", str(tmp_path / "runs")]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("9 runs (0 done)")
+    assert budgets.default_results("smoke", "w") == "w/results-smoke"
+    assert budgets.default_results("converged") == "results"
+
+
+def test_run_checks_data_paths_before_any_work(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(training, "train", lambda *a, **k: pytest.fail("started a run"))
+    argv = ["run", "--budget", "smoke", "--results", tmp_path / "r", "--runs", tmp_path / "w",
+            "--datasets", "cifarfs", "--data", f"cifarfs={tmp_path / 'no-such-dir'}",
+            "--scheduler", "serial", "--no-progress"]
+    with pytest.raises(SystemExit) as stop:
+        _cli.run(cli.main, [str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1
+    assert f"--data cifarfs={tmp_path / 'no-such-dir'}" in err and "CIFAR-FS" in err
+    assert not (tmp_path / "r").exists() and not (tmp_path / "w").exists()
+
+
+def test_run_exits_1_and_prints_each_failure_with_its_reason(tmp_path, capsys, monkeypatch):
+    def fail(config, **kwargs):
+        if config.get("metaopt") == "kfo":
+            raise RuntimeError("out of memory in the KFO factors")
+        raise training.DivergedError("meta-loss nan is not finite at iteration 3")
+
+    monkeypatch.setattr(training, "train", fail)
+    argv = ["run", "--budget", "tiny", "--only", "table-b", "--methods", "maml,kfo",
+            "--datasets", "synthetic", "--layers", "2", "--results", tmp_path / "r",
+            "--runs", tmp_path / "w", "--scheduler", "serial", "--no-progress"]
+    assert cli.main([str(a) for a in argv]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["table-a/synthetic/maml-L2-s0: diverged: DivergedError: meta-loss nan is "
+                   "not finite at iteration 3",
+                   "table-b/synthetic/kfo-L2-s0: error: RuntimeError: out of memory in the "
+                   "KFO factors",
+                   "2 of 2 runs failed (recorded; `run` again retries the errors, a "
+                   "divergence is final)"]
+    monkeypatch.undo()
+    # the retried error now succeeds; the divergence is final: nothing failed this time
+    assert cli.main([str(a) for a in argv]) == 0

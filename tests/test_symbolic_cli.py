@@ -10,7 +10,7 @@ import pytest
 import sympy
 
 from theory import _cli
-from theory.symbolic import bridge, claims, cli, dag, derive, maml, matrix, symbols
+from theory.symbolic import bridge, claims, cli, dag, derive, maml, matrix, matrix_deep, symbols
 
 
 def run(argv, capsys):
@@ -81,7 +81,7 @@ def test_text_and_latex_list_every_component(fmt, eq, end, capsys):
 def test_report_prints_every_result_and_all_hold(capsys):
     status, out, _ = run(["report"], capsys)
     assert status == 0
-    sections = claims.all_claims() + matrix.all_claims()
+    sections = claims.all_claims() + matrix.all_claims() + matrix_deep.all_claims()
     for title, stated in sections:
         assert title in out
         assert all(c.statement in out for c in stated)

@@ -12,11 +12,21 @@ import numbers
 from theory._cli import one_of
 
 
-def integer(name, value, low=None, high=None):
-    """``value`` as an ``int`` in ``[low, high]`` (either bound optional); bools are refused."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
-            or (low is not None and value < low) or (high is not None and value > high):
-        raise ValueError(f"{name} must be {_range('an integer', low, high)}, got {value!r}")
+def is_integer(value, low=None, high=None):
+    """Whether ``value`` is an integer (Python's or numpy's, not a bool) in ``[low, high]``."""
+    return not isinstance(value, bool) and isinstance(value, numbers.Integral) \
+        and (low is None or value >= low) and (high is None or value <= high)
+
+
+def integer(name, value, low=None, high=None, *, none=None):
+    """``value`` as an ``int`` in ``[low, high]`` (either bound optional); bools are refused.
+    ``none``: what ``None`` means where it is allowed (``None`` is then returned as is)."""
+    if value is None and none is not None:
+        return None
+    if not is_integer(value, low, high):
+        what = _range("an integer", low, high)
+        raise ValueError(f"{name} must be {f'None ({none}) or ' if none else ''}{what}, "
+                         f"got {value!r}")
     return int(value)
 
 

@@ -37,7 +37,9 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
 def run(main, argv=None):
     """Call ``main(argv)``; turn ``ValueError`` and path errors into one line and exit 2.
 
-    Path errors (``PATH_ERRORS``) are reported as their message and the path. A
+    Path errors (``PATH_ERRORS``) and other OS errors (a full disk, an I/O error) are reported
+    as their message and the path, and so is a ``MemoryError`` (exit status 2: the sizes asked
+    for are checked before work starts, ``theory._limits``, so this is a last resort). A
     ``KeyboardInterrupt`` is "interrupted" and exit status 130; one raised with a message
     (``KeyboardInterrupt("last checkpoint ...")``) adds it after a colon. Any other exception
     is a bug and keeps its traceback.
@@ -60,6 +62,13 @@ def run(main, argv=None):
         # the ``signal`` module recommend, and report it the way they do (status 1)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise SystemExit(1) from None
+    except OSError as err:          # a full disk, an I/O error: the machine's, not a bug
+        sys.stderr.write(f"{prog}: error: {_one_line(describe_os_error(err))}\n")
+        raise SystemExit(2) from None
+    except MemoryError:
+        sys.stderr.write(f"{prog}: error: out of memory; ask for less (smaller sizes or "
+                         "counts) or free memory\n")
+        raise SystemExit(2) from None
 
 
 def describe_os_error(err):

@@ -28,8 +28,8 @@ def adam(step_size, b1=0.9, b2=0.999, eps=1e-8):
         return {"x": params, "m": _tree.map(zeros, params), "v": _tree.map(zeros, params)}
 
     def update(i, grads, state):
-        i = _check.integer("iteration i", i, 0)
-        _tree.map(_same_shape, grads, state["x"])
+        # ``i`` and ``grads`` come from the caller's loop and autograd, so they are trusted:
+        # an integer >= 0, and a tree of the params' structure (``_tree.map`` zips strictly)
         # Python floats keep float32 leaves float32 (numpy's weak scalar promotion)
         lr, c1, c2 = float(rate(i)), 1.0 - b1 ** (i + 1), 1.0 - b2 ** (i + 1)
         m = _tree.map(lambda g, m: b1 * m + (1.0 - b1) * g, grads, state["m"])
@@ -42,9 +42,3 @@ def adam(step_size, b1=0.9, b2=0.999, eps=1e-8):
         return state["x"]
 
     return init, update, get_params
-
-
-def _same_shape(g, x):
-    if np.shape(g) != np.shape(x):
-        raise ValueError(f"leaf shapes do not match: gradient {np.shape(g)}, "
-                         f"parameter {np.shape(x)}")

@@ -68,7 +68,9 @@ stopping                          why a run stops (plateau, cap, NaN) and best.n
 checkpoint.save / checkpoint.load  atomic ``.npz`` checkpoints with the architecture
 checkpoint.restore(path), checkpoint.override(...)   a checkpoint for ``eval`` and ``adapt``
 provenance.git_commit(), provenance.machine()   where a run record comes from
-adapt_task.adapt_folders(checkpoint, support, query, *, steps, metaopt) -> predictions, notes
+adapt_task.adapt_folders(checkpoint, support, query, *, steps, metaopt) -> dict: classes,
+                                  predictions (file, class, probabilities), notes
+adapt_task.read_answers(path), score(result, path)   answers as {file: class} or answers.json
 bench.run(args)                    timed meta-steps (``benchmarks/engine_speed.py``)
 
 The paper-table sweep built on these runs is ``theory.paper`` (the engine imports nothing

@@ -19,8 +19,8 @@ query images are normalised together: a prediction can depend on the other query
 
 Also public: ``check_support`` (notes on how support set ``sup`` (an ``ImageFolder``) differs
 from the checkpoint's tasks; ``ValueError`` where no valid adaptation exists (no classes, one,
-too many)); ``read_answers`` (the ``{query file name: class}`` mapping of an ``episode``'s
-``answers.json``); ``score`` (fraction of ``result``'s predictions (from ``adapt_folders``)
+too many)); ``read_answers`` (the ``{query file name: class}`` mapping of an answers file:
+an ``episode``'s ``answers.json`` or a plain ``{file: class}`` JSON object); ``score`` (fraction of ``result``'s predictions (from ``adapt_folders``)
 that match the classes in an ``episode``'s ``answers.json`` (query files matched by name; every
 file must be there)).
 """
@@ -29,15 +29,15 @@ import os
 
 import numpy as np
 
-from theory import _io
-from theory.engine import checkpoint, data, maml
+from theory import _io, _schema
+from theory.engine import checkpoint, data, maml, schema
 from theory.engine import config as run_config
 
 
 def adapt_folders(checkpoint_path, support, query, *, steps=None, metaopt=None):
     """Adapt the checkpoint to ``support`` and predict the class of every image in ``query``.
 
-    Returns ``{"kind": "engine-adapt", "checkpoint", "classes", "steps", "metaopt",
+    Returns a dict, ``{"kind": "engine-adapt", "checkpoint", "classes", "steps", "metaopt",
     "metaopt_options", "notes", "predictions": [{"file", "class", "label", "probabilities"},
     ...]}`` in query file order; ``notes`` lists how the task differs from the checkpoint's
     (fewer classes, unequal or other shot counts), empty if it does not. The meta-optimizer is
@@ -101,12 +101,20 @@ def check_support(sup, support, config):
 
 
 def read_answers(path):
-    """The ``{query file name: class}`` mapping of an ``episode``'s ``answers.json``."""
-    answers = _io.read_json(path, dict, what="answers file").get("answers")
-    if not isinstance(answers, dict) or not all(isinstance(c, str) for c in answers.values()):
-        raise ValueError(f"answers file {path} has no 'answers' mapping of file names to "
-                         "class names; expected the answers.json written by `python -m "
-                         "theory.engine episode`")
+    """The ``{query file name: class}`` mapping of an answers file.
+
+    The file is either an ``episode``'s ``answers.json`` (the mapping under ``"answers"``,
+    ``schema.ANSWERS``) or the mapping itself (``schema.ANSWER_MAP``), a JSON object of query
+    file names to class folder names.
+    """
+    doc = _io.read_json(path, dict, what="answers file")
+    wrapped = isinstance(doc.get("answers"), dict)
+    _schema.check(doc, schema.ANSWERS if wrapped else schema.ANSWER_MAP, f"answers file {path}")
+    answers = doc["answers"] if wrapped else doc
+    if not answers:
+        raise ValueError(f"answers file {path} maps no query file to a class; expected a "
+                         "JSON object {file: class} or the answers.json written by `python "
+                         "-m theory.engine episode`")
     return answers
 
 
@@ -116,7 +124,7 @@ def score(result, answers_path):
     answers = read_answers(answers_path)
     names = [os.path.basename(item["file"]) for item in result["predictions"]]
     if missing := [n for n in names if n not in answers]:
-        raise ValueError(f"query files {missing[:3]} are not in {answers_path} "
+        raise ValueError(f"query files {missing[:3]} are not in answers file {answers_path} "
                          f"({len(missing)} of {len(names)} missing)")
     hits = [answers[n] == item["class"] for n, item in zip(names, result["predictions"],
                                                            strict=True)]

@@ -29,13 +29,14 @@ architecture dicts differ).
 """
 
 import json
+import math
 import os
 import zipfile
 
 import numpy as np
 
-from theory import _cli, _io, _tree
-from theory.engine import cnn
+from theory import _cli, _io, _schema, _tree
+from theory.engine import cnn, schema
 from theory.engine import config as run_config
 
 FORMAT = "theory.engine checkpoint"
@@ -110,17 +111,13 @@ def _read(path, *, arrays):
     """``(meta, arrays)`` of the checkpoint at ``path`` (``arrays``: also every array, else
     ``{}``), its ``__meta__`` checked."""
     path = os.fspath(path)
-    if os.path.isdir(path):
-        raise ValueError(f"checkpoint {path} is a directory; expected a checkpoint.npz file")
-    try:
-        with open(path, "rb") as handle:
-            magic = handle.read(4)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"checkpoint {path} does not exist") from None
+    with _io.open_regular(path, what="checkpoint") as handle:
+        magic = handle.read(4)
     if magic != ZIP_MAGIC:
         what = "an empty file" if not magic else "not an .npz archive"
         raise ValueError(f"{path} is not a theory.engine checkpoint ({what})")
     try:
+        _check_sizes(path)
         with np.load(path, allow_pickle=False) as npz:
             entries = {key: npz[key] for key in (npz.files if arrays else ("__meta__",))}
         meta = json.loads(str(entries.pop("__meta__")))
@@ -129,6 +126,9 @@ def _read(path, *, arrays):
     except (zipfile.BadZipFile, EOFError, OSError) as err:
         raise ValueError(f"{path} is not a theory.engine checkpoint (truncated or damaged .npz "
                          f"archive: {err})") from None
+    except RecursionError:
+        raise ValueError(f"{path} is a damaged theory.engine checkpoint: its __meta__ is "
+                         "nested too deeply") from None
     except ValueError as err:
         # numpy's refusal of object arrays suggests unsafe loading: never repeat it
         reason = "it holds Python objects" if "pickle" in str(err) else str(err)
@@ -139,11 +139,28 @@ def _read(path, *, arrays):
             f"format {meta.get('format')!r} version {meta.get('version')!r}"
         raise ValueError(f"{path} is not a theory.engine checkpoint: its __meta__ has {found}; "
                          f"expected {FORMAT!r} version {VERSION}")
-    for key, kind in (("config", dict), ("extra", dict), ("trees", dict), ("iteration", int)):
-        if not isinstance(meta.get(key), kind):
-            raise ValueError(f"{path} is a damaged theory.engine checkpoint: its __meta__ "
-                             f"{key} is {meta.get(key)!r}, expected a {kind.__name__}")
+    _schema.check(meta, schema.CHECKPOINT_META,
+                  f"{path} is a damaged theory.engine checkpoint: its __meta__")
     return meta, entries
+
+
+def _check_sizes(path):
+    """``ValueError`` if an array of the archive at ``path`` claims more bytes than its entry
+    holds (a damaged or forged header would otherwise allocate them, e.g. 10^12 elements)."""
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            with archive.open(info) as member:
+                try:
+                    read = np.lib.format.read_array_header_1_0 \
+                        if np.lib.format.read_magic(member) == (1, 0) \
+                        else np.lib.format.read_array_header_2_0
+                    shape, _, dtype = read(member)
+                except ValueError as err:
+                    raise ValueError(f"entry {info.filename}: {err}") from None
+            claimed = math.prod(shape) * dtype.itemsize
+            if claimed > info.file_size:
+                raise ValueError(f"entry {info.filename} claims shape {shape} of {dtype} "
+                                 f"({claimed} bytes) but holds {info.file_size} bytes")
 
 
 def restore(path):

@@ -251,11 +251,7 @@ def task_chunk(chunk, T, meta_params=None, batch=None, steps=1, algo="maml", wor
         chunks = max(1, math.ceil(T * per_task * workers / CHUNK_BUDGET_BYTES))
         chunks = min(T, workers * math.ceil(chunks / workers))
         return math.ceil(T / chunks)
-    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) \
-            or not 1 <= chunk <= T:
-        raise ValueError(f"chunk must be None or an integer in 1..{T} (the meta-batch size), "
-                         f"got {chunk!r}")
-    return int(chunk)
+    return _check.integer("chunk", chunk, 1, T)
 
 
 def _meta_grad_all(meta_params, batch, kwargs):

@@ -29,12 +29,14 @@ Performance).
 - A helper exits when its caller's process does (even when killed), and takes SIGTERM's
   default action rather than a handler forked from the caller.
 
-autograd's trace counter is made per thread at import (``thread_safe_autograd``) for callers
-that run meta-steps on threads of their own (a Dask worker with several threads): autograd
-numbers nested traces with one process-wide counter, incremented on entry and decremented on
-exit; interleaved by two threads, an inner trace can get the number of a live outer trace, and
-their boxes mix (wrong higher-order derivatives). Each thread only sees its own boxes, so one
-counter per thread is autograd's own rule per thread.
+A caller that runs meta-steps on threads of its own (a Dask worker with several threads)
+first calls ``thread_safe_autograd()``, as the paper sweep's task does
+(``theory.paper.execute.train_run``): autograd numbers nested traces with one process-wide
+counter, incremented on entry and decremented on exit; interleaved by two threads, an inner
+trace can get the number of a live outer trace, and their boxes mix (wrong higher-order
+derivatives). Each thread only sees its own boxes, so one counter per thread is autograd's own
+rule per thread. It replaces autograd's counter for the whole process, so importing this
+module does not.
 
 Also public: ``default_workers`` (cores this process may run on, 1 in a daemonic process);
 ``check_workers`` (``workers`` as an int >= 1 (``None``: ``default_workers()``); ValueError
@@ -43,6 +45,7 @@ otherwise); ``one_blas_thread`` (context: BLAS single-threaded in this process);
 peaks, for ``bench``).
 """
 
+import atexit
 import multiprocessing
 import os
 import pickle
@@ -59,6 +62,8 @@ import autograd.tracer
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+from theory import _check
+
 
 class _PerThreadTraceStack(threading.local, autograd.tracer.TraceStack):
     """autograd's ``TraceStack`` with its counter ``top`` held per thread."""
@@ -71,9 +76,6 @@ def thread_safe_autograd():
         new = _PerThreadTraceStack()
         new.top = old.top  # a trace live in this thread keeps its number
         autograd.tracer.trace_stack = new
-
-
-thread_safe_autograd()
 
 
 def _daemonic():
@@ -95,12 +97,11 @@ def check_workers(workers):
     """``workers`` as an int >= 1 (``None``: ``default_workers()``); ValueError otherwise."""
     if workers is None:
         return default_workers()
-    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
-        raise ValueError(f"workers must be None (all cores) or an integer >= 1, got {workers!r}")
+    workers = _check.integer("workers", workers, 1, none="all cores")
     if workers > 1 and _daemonic():
         raise ValueError(f"workers must be 1 (or None) in a daemonic process such as a Dask "
                          f"worker, which may not start processes, got {workers!r}")
-    return int(workers)
+    return workers
 
 
 _controller = []
@@ -147,6 +148,8 @@ def _helpers(n):
         shutdown()
         _pool[n] = ProcessPoolExecutor(n, multiprocessing.get_context(START_METHOD),
                                        initializer=_start_helper, initargs=(os.getpid(),))
+        atexit.unregister(shutdown)     # once, however often the pool was restarted
+        atexit.register(shutdown)
     return _pool[n]
 
 

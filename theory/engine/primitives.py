@@ -28,9 +28,11 @@ stride-2 conv that emitted it so), each phase is one contiguous block.
 
 All ops keep the input dtype (float32 stays float32 through any order of differentiation).
 
-Importing this module calls ``keep_freed_memory()`` (glibc only): a meta-step allocates and frees
-many temporaries of tens to hundreds of MB, and letting malloc reuse them instead of unmapping
-them saves the kernel's page faults on every fresh block.
+``keep_freed_memory()`` (glibc only) is for processes that train: a meta-step allocates and
+frees many temporaries of tens to hundreds of MB, and letting malloc reuse them instead of
+unmapping them saves the kernel's page faults on every fresh block. It changes the whole
+process, so importing this module does not call it: ``python -m theory.engine``, the paper
+sweep's task (``theory.paper.execute.train_run``) and the engine benchmarks do.
 """
 
 import ctypes
@@ -451,5 +453,3 @@ def keep_freed_memory(limit=2 ** 30):
     return all(mallopt(option, value) for option, value in
                ((_M_MMAP_THRESHOLD, limit), (_M_TRIM_THRESHOLD, limit), (_M_ARENA_MAX, 1)))
 
-
-keep_freed_memory()

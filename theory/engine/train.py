@@ -39,7 +39,10 @@ RESULTS = "results.json"
 
 def _resume(ckpt_path, config, meta_params):
     """``(adam_state, rng_state, iteration, validation, wall_time, best)`` of ``ckpt_path``."""
-    ckpt = checkpoint.load(ckpt_path)
+    try:
+        ckpt = checkpoint.load(ckpt_path)
+    except ValueError as err:
+        raise ValueError(f"{err}; delete it to start the run afresh") from None
     if ckpt["extra"].get("optimizer_state") == "dropped":
         raise ValueError(f"cannot resume {ckpt_path}: it holds no optimizer state (a copy "
                          "for eval and adapt); resume from the run's own checkpoint")

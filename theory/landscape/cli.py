@@ -23,7 +23,7 @@ import sys
 import numpy as np
 
 from .. import _cli, _io
-from . import analyses, curves, evaluate, precondition
+from . import analyses, curves, deep, evaluate, precondition
 from .closed import DivergenceError
 from .optim import OPTIMIZERS
 from .simulate import METHODS, meta_train
@@ -132,16 +132,17 @@ def _precondition_parser(sub):
                        formatter_class=_cli.DefaultsHelpFormatter)
     p.add_argument("--dim", type=_cli.positive_int, default=4, help="input dimension d >= 1")
     p.add_argument("--width", type=_cli.positive_int, default=None,
-                   help="hidden width h >= 1 of depth-2 maml (default: d; ignored at depth 1)")
+                   help="width h >= 1 of every hidden layer of deep maml (default: d; ignored "
+                        "at depth 1)")
     p.add_argument("--cond", type=_cli.float_at_least(1), default=10.0,
                    help="condition number kappa >= 1 of Sigma (eigenvalues 1 .. 1/kappa)")
     p.add_argument("--rotate", action="store_true", help="Sigma with random eigenvectors")
     p.add_argument("--method", choices=precondition.METHODS, default="maml",
                    help="meta-learning method")
-    p.add_argument("--depth", type=int, choices=(1, 2), default=1, help="layers L")
+    p.add_argument("--depth", type=_cli.positive_int, default=1,
+                   help="layers L >= 1 (L >= 2: deep linear maml)")
     p.add_argument("--alpha", type=_cli.positive_float, default=0.5, help="inner step > 0")
-    p.add_argument("--steps", type=_cli.positive_int, default=1,
-                   help="inner steps K >= 1 (depth 2: K = 1)")
+    p.add_argument("--steps", type=_cli.positive_int, default=1, help="inner steps K >= 1")
     p.add_argument("--restarts", type=_cli.positive_int, default=8,
                    help="independent meta-training runs from random starts")
     p.add_argument("--iterations", type=_cli.nonnegative_int, default=2000,
@@ -149,6 +150,13 @@ def _precondition_parser(sub):
     p.add_argument("--lr", type=_cli.positive_float, default=0.02, help="Adam step size")
     p.add_argument("--task-mean", type=_cli.finite_float, default=0.0, help="every entry of E[a]")
     p.add_argument("--task-var", type=_cli.positive_float, default=1.0, help="Cov(a) = v I")
+    p.add_argument("--tasks", type=_cli.positive_int, default=32,
+                   help="deep model, where no exact Gauss-Hermite rule of at most "
+                        f"{deep.MAX_NODES} nodes exists: Monte-Carlo tasks per iteration "
+                        "(antithetic pairs; the final loss is re-estimated on 16x as many)")
+    p.add_argument("--tol", type=_cli.positive_float, default=1e-6,
+                   help="a restart converged if its loss moved by at most tol x its starting "
+                        "value over the last tenth of the iterations")
     p.add_argument("--seed", type=_cli.nonnegative_int, default=0, help="random seed (>= 0)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--out", help="also write the JSON result to this file (atomically)")
@@ -224,7 +232,7 @@ def compute(args):
         return precondition.experiment(
             rng, **{k: getattr(args, k) for k in (
                 "dim", "width", "cond", "rotate", "method", "depth", "alpha", "steps",
-                "restarts", "iterations", "lr", "task_mean", "task_var")})
+                "restarts", "iterations", "lr", "task_mean", "task_var", "tasks", "tol")})
     kw = _shared(args)
     if args.command == "surface":
         return analyses.surface(rng, extent=args.extent, grid=args.grid,
@@ -297,8 +305,13 @@ def summary(command, result):
                       f"{mean(log['linnet_accuracy'])[-1]:.4f}, collapsed to LogR "
                       f"{mean(log['collapsed_accuracy'])[-1]:.4f}"]
     elif command == "precondition":
-        lines = [f"{result['method']} depth {result['depth']}: final loss per restart "
-                 f"{np.round(np.asarray(result['final_loss'], dtype=float), 8).tolist()}",
+        how = result["expectation"]
+        lines = [f"{result['method']} depth {result['depth']}, K = {result['steps']}: final loss "
+                 f"per restart {np.round(np.asarray(result['final_loss'], dtype=float), 8).tolist()}"
+                 f" (E over a: {how['kind']}" + (f", {how['nodes']} tasks)" if how["nodes"]
+                                                 else ")"),
+                 f"{result['restarts'] - sum(result['converged'])} of {result['restarts']} "
+                 f"restarts did not converge (tol {result['tol']:g})",
                  f"diverged restarts {result['diverged']}; shallow floor (R5a) "
                  f"{result['floor']:.6g}; Meta-SGD floor (R5b, K = 1) {result['floor_metasgd']}",
                  f"best restart {result['best_restart']}: ||P - (alpha Sigma)^-1|| / "

@@ -28,15 +28,14 @@ aggregated over seeds per k exactly like the cell itself.
 """
 
 import glob
-import json
 import math
 import os
 
 import numpy as np
 from scipy import stats
 
-from theory.paper import numbers, records
-from theory.paper import plan as planning
+from theory import _io
+from theory.paper import numbers, records, schema, vocabulary
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_DIR = os.path.join(ROOT, "results")  # the checkout's, wherever Python was started
@@ -92,28 +91,15 @@ def _shown(path):
 def load(results_dir):
     """Every engine record and failure record under ``results_dir`` (recursively), each with
     its ``"path"``. JSON of another kind (figure data, a search, an index) is skipped; a file
-    that does not parse, or a record without ``config`` (and, for an engine run, its test
-    accuracy), raises ``ValueError`` naming it: a damaged record must not silently turn a
-    cell into "not run"."""
+    that does not parse (or is a FIFO, say), or a record that fails its schema
+    (``theory.paper.schema``), raises ``ValueError`` naming it and the field: a damaged record
+    must not silently turn a cell into "not run"."""
     found = []
     pattern = os.path.join(os.fspath(results_dir), "**", "*.json")
     for path in sorted(glob.glob(pattern, recursive=True)):
-        try:
-            with open(path) as handle:
-                rec = json.load(handle)
-        except (OSError, ValueError) as err:
-            reason = err.strerror if isinstance(err, OSError) else "not valid JSON"
-            raise ValueError(f"results file {path}: {reason}") from None
-        kind = rec.get("kind") if isinstance(rec, dict) else None
-        if kind not in ("engine-run", records.FAILED):
-            continue
-        test = rec.get("test")
-        if not rec.get("config") or not isinstance(rec["config"], dict) or (
-                kind == "engine-run" and not (isinstance(test, dict) and isinstance(
-                    test.get("accuracy"), (int, float)))):
-            raise ValueError(f"results file {path}: an {kind} record without config"
-                             + (" and test.accuracy" if kind == "engine-run" else ""))
-        found.append(dict(rec, path=path))
+        rec = _io.read_json(path, what="results file")
+        if isinstance(rec, dict) and rec.get("kind") in ("engine-run", records.FAILED):
+            found.append(dict(schema.read_record(path), path=path))
     return found
 
 
@@ -140,7 +126,7 @@ def grouped(results_dir, dataset, *, ways=5, shots=5):
         if (cfg.get("dataset"), cfg.get("ways"), cfg.get("shots")) != (dataset, ways, shots) \
                 or (rec.get("sweep") or {}).get("table") == "lr-search":
             continue
-        key = (budget_of(rec), planning.method_of(cfg), cfg.get("layers"))
+        key = (budget_of(rec), vocabulary.method_of(cfg), cfg.get("layers"))
         if rec["kind"] == records.FAILED:
             failed[key] = failed.get(key, 0) + 1
         else:
@@ -290,12 +276,9 @@ def adaptation(results_dir, dataset="omniglot", keys=ADAPTATION_KEYS):
 def _validation(record):
     """A record's validation curve as ``{"seed", "iterations", "accuracy" (%), "best",
     "stopped", "reason"}`` (``ValueError`` naming the file when the curve is damaged)."""
-    val = record.get("validation")
-    if not isinstance(val, list) or not all(
-            isinstance(p, list) and len(p) == 2 and all(isinstance(v, (int, float)) for v in p)
-            for p in val):
-        raise ValueError(f"results file {record['path']}: validation must be a list of "
-                         "[iteration, accuracy] pairs")
+    val = record.get("validation")      # its form is checked where it is read (``load``)
+    if val is None:
+        raise ValueError(f"results file {record['path']}: field validation is missing")
     stopped = record.get("stopped") or {}
     return {"seed": record.get("seed", record["config"].get("seed")),
             "iterations": [int(i) for i, _ in val], "accuracy": [percent(a) for _, a in val],
@@ -326,7 +309,7 @@ def validation_curves(results_dir, dataset="omniglot"):
     if not early:
         return None, {}
     name = ordered(early)[0]
-    order = list(planning.METHODS)
+    order = list(vocabulary.METHODS)
     return name, dict(sorted(early[name].items(),
                              key=lambda kv: (kv[0][1], order.index(kv[0][0])
                                              if kv[0][0] in order else len(order), kv[0][0])))

@@ -6,6 +6,7 @@
     python -m theory.paper status --budget smoke --results DIR  # one line per run (and how far)
     python -m theory.paper summary                              # both tables + verdicts
     python -m theory.paper repro        # rewrite paper_repro.md's cells and the README tables
+    python -m theory.paper repro --check                        # exit 1 if they are stale
 
 ``run`` resumes: finished runs are skipped, interrupted ones continue from their checkpoint.
 Restrict the plan with ``--only``, ``--datasets``, ``--methods``, ``--layers``, ``--seeds``;
@@ -15,9 +16,10 @@ results/README.md.
 
 import argparse
 import os
+import sys
 
 from theory import _cli, _io
-from theory.paper import execute, records, render, repro
+from theory.paper import budgets, cells, cost, execute, records, render, repro, vocabulary
 from theory.paper import plan as planning
 
 PROG = "python -m theory.paper"
@@ -32,7 +34,7 @@ def _ints(text):
         return tuple(int(w) for w in _words(text))
     except ValueError:
         raise ValueError(f"--layers {text!r} must be a comma-separated list of "
-                         f"integers from {list(planning.TABLE_A_LAYERS)}") from None
+                         f"integers from {list(vocabulary.TABLE_A_LAYERS)}") from None
 
 
 def _floats(text):
@@ -47,27 +49,27 @@ def _data(text):
     name, sep, path = text.partition("=")
     if not sep or not name or not path:
         raise argparse.ArgumentTypeError(f"{text!r} is not NAME=PATH (NAME one of "
-                                              f"{', '.join(planning.NEEDS_PATH)})")
+                                              f"{', '.join(vocabulary.NEEDS_PATH)})")
     return name, path
 
 
 def _plan_options(p, budget_default="cpu"):
-    p.add_argument("--budget", choices=sorted(planning.BUDGETS), default=budget_default,
+    p.add_argument("--budget", choices=sorted(budgets.BUDGETS), default=budget_default,
                    help="run lengths, model width, seeds and search grid "
                         "(results/README.md; default: %(default)s)")
     p.add_argument("--only", type=_words, default=None, metavar="TABLES",
-                   help=f"comma list of {','.join(planning.TABLES)} (default: the budget's "
+                   help=f"comma list of {','.join(vocabulary.TABLES)} (default: the budget's "
                         "plan, else all)")
     p.add_argument("--datasets", type=_words, default=None, metavar="NAMES",
-                   help=f"comma list of {','.join(planning.DATASETS)} (default: the budget's, "
-                        f"else {','.join(planning.ON_THIS_MACHINE)})")
+                   help=f"comma list of {','.join(vocabulary.DATASETS)} (default: the budget's, "
+                        f"else {','.join(vocabulary.ON_THIS_MACHINE)})")
     p.add_argument("--data", type=_data, action="append", default=[], metavar="NAME=PATH",
                    help="where a dataset's files are (needed for "
-                        f"{', '.join(planning.NEEDS_PATH)}; repeatable)")
+                        f"{', '.join(vocabulary.NEEDS_PATH)}; repeatable)")
     p.add_argument("--methods", type=_words, default=None, metavar="NAMES",
-                   help=f"comma list of {','.join(planning.METHODS)} (default: all)")
+                   help=f"comma list of {','.join(vocabulary.METHODS)} (default: all)")
     p.add_argument("--layers", type=str, default=None, metavar="LIST",
-                   help=f"comma list of {','.join(map(str, planning.TABLE_A_LAYERS))} "
+                   help=f"comma list of {','.join(map(str, vocabulary.TABLE_A_LAYERS))} "
                         "(default: the budget's, else all)")
     p.add_argument("--seeds", type=_cli.positive_int, default=None,
                    help="seeds per 2-layer row (default: the budget's)")
@@ -77,8 +79,10 @@ def _plan_options(p, budget_default="cpu"):
                    help="meta lrs of the search (default: the budget's grid)")
     p.add_argument("--checkpoints", action="store_true",
                    help="also run 20-way 1-shot MAML and copy the best checkpoints")
-    p.add_argument("--results", default="results", metavar="DIR",
-                   help="where records are read and written (default: %(default)s)")
+    p.add_argument("--results", default=None, metavar="DIR",
+                   help="where records are read and written (default: results/, or "
+                        "RUNS/results-BUDGET for the scratch budgets smoke, tiny and "
+                        "smoke-converged)")
     p.add_argument("--runs", default="runs", metavar="DIR",
                    help="run directories with checkpoints (default: %(default)s)")
 
@@ -107,14 +111,22 @@ def build_parser():
                   budget_default="cpu")
     summary = sub.add_parser("summary", help="print both tables and the claim verdicts")
     summary.add_argument("--results", default="results", metavar="DIR")
-    summary.add_argument("--datasets", type=_words, default=planning.DATASETS, metavar="NAMES")
-    summary.add_argument("--budget", choices=sorted(planning.BUDGETS), default=None,
+    summary.add_argument("--datasets", type=_words, default=vocabulary.DATASETS, metavar="NAMES")
+    summary.add_argument("--budget", choices=sorted(budgets.BUDGETS), default=None,
                          help="state this budget's preset in the header (default: none)")
-    rep = sub.add_parser("repro", help="rewrite the table rows and claims C7, C8 of "
-                         "paper_repro.md and the README's tables block from results/")
-    rep.add_argument("--results", default="results", metavar="DIR")
-    rep.add_argument("--repro", default="paper_repro.md", metavar="FILE")
-    rep.add_argument("--readme", default="README.md", metavar="FILE")
+    rep = sub.add_parser("repro", help="rewrite the generated rows of paper_repro.md and the "
+                         "README's generated blocks from the committed records; with other "
+                         "--results, write only the files named by --repro/--readme")
+    rep.add_argument("--results", default=None, metavar="DIR",
+                     help="records to read (default: results/ of the checkout)")
+    rep.add_argument("--repro", default=None, metavar="FILE",
+                     help="the paper_repro.md to rewrite (default: the checkout's, and only "
+                          "with the checkout's results)")
+    rep.add_argument("--readme", default=None, metavar="FILE",
+                     help="the README to rewrite (default: the checkout's, and only with the "
+                          "checkout's results)")
+    rep.add_argument("--check", action="store_true",
+                     help="change nothing; exit 1 if a file is not what repro would write")
     return parser
 
 
@@ -129,16 +141,14 @@ def main(argv=None):
     """Parse ``argv`` and run the sub-command; returns the exit status."""
     args = build_parser().parse_args(argv)
     if args.command == "summary":
-        bad = [d for d in args.datasets if d not in planning.DATASETS]
+        bad = [d for d in args.datasets if d not in vocabulary.DATASETS]
         if bad:
-            raise ValueError(f"unknown datasets {bad}; valid: {list(planning.DATASETS)}")
+            raise ValueError(f"unknown datasets {bad}; valid: {list(vocabulary.DATASETS)}")
         return _cli.emit(render.render(args.results, args.datasets, args.budget))
     if args.command == "repro":
-        for path in (args.repro, args.readme):
-            if not os.path.isfile(path):
-                raise ValueError(f"{path!r} is not a file")
-        changed = repro.update(args.repro, args.readme, args.results)
-        return _cli.emit("updated: " + (", ".join(changed) or "nothing (already current)"))
+        return _repro(args)
+    if args.results is None:
+        args.results = budgets.default_results(args.budget, args.runs)
     if os.path.exists(args.results) and not os.path.isdir(args.results):
         raise ValueError(f"--results {args.results!r} is a file; expected a directory")
     if args.command == "run":
@@ -151,23 +161,64 @@ def main(argv=None):
     if args.command in ("plan", "status"):
         plan, states = execute.prepare(args.budget, args.results, args.runs, **_restrict(args))
         if args.command == "plan":
-            return _cli.emit(planning.describe(plan, states, os.cpu_count() or 1)[0])
-        return _cli.emit("\n".join(_status_line(run, states, args) for run in plan))
+            return _cli.emit(cost.describe(plan, states, os.cpu_count() or 1)[0])
+        return _cli.emit("\n".join([*(_status_line(run, states, args) for run in plan),
+                                    cost.tally(plan, states)]))
     outcome = execute.run_sweep(
         args.budget, results_dir=args.results, runs_dir=args.runs, scheduler=args.scheduler,
         jobs=args.jobs, progress=not args.no_progress, echo=_cli.emit, commit=args.commit,
         **_restrict(args))
-    for name, state in sorted(outcome.items()):
-        if state not in ("done", "skipped"):
-            print(f"{name}: {state} (recorded)")
+    plan = execute.prepare(args.budget, args.results, args.runs, **_restrict(args))[0]
+    failed = execute.failures(outcome, plan, args.results, args.runs, args.budget)
+    for name, state, reason in failed:
+        print(f"{name}: {state}: {reason}", file=sys.stderr)
+    if failed:
+        print(f"{len(failed)} of {len(outcome)} runs failed (recorded; `run` again retries "
+              "the errors, a divergence is final)", file=sys.stderr)
+        return 1
     return 0
+
+
+def _repro(args):
+    """``repro``: rewrite (or ``--check``) the generated parts of the files it is given.
+
+    The checkout's ``README.md`` and ``paper_repro.md`` are written only from the checkout's
+    own records: with any other ``--results``, only the files named by ``--repro`` and
+    ``--readme`` are touched, and with neither the command refuses.
+    """
+    results = args.results if args.results is not None else cells.DEFAULT_DIR
+    if not os.path.isdir(results):
+        raise ValueError(f"--results {results!r} is not a directory")
+    ours = os.path.realpath(results) == os.path.realpath(cells.DEFAULT_DIR)
+    targets = {"repro": args.repro, "readme": args.readme}
+    if not ours and not args.check and all(v is None for v in targets.values()):
+        raise ValueError(f"--results {results} is not the checkout's results/, so repro will "
+                         "not rewrite the committed README.md and paper_repro.md from it; "
+                         "give --readme FILE and/or --repro FILE to write copies (or --check)")
+    defaults = {"repro": os.path.join(cells.ROOT, "paper_repro.md"),
+                "readme": os.path.join(cells.ROOT, "README.md")}
+    if ours or args.check:
+        targets = {k: v if v is not None else defaults[k] for k, v in targets.items()}
+    for key, path in targets.items():
+        if path is not None and not os.path.isfile(path):
+            raise ValueError(f"--{key} {path!r} is not a file")
+    changed = repro.update(targets["repro"], targets["readme"], results, write=not args.check)
+    if args.check:
+        if changed:
+            print("not current: " + ", ".join(changed) + " (python -m theory.paper repro "
+                  "rewrites them)", file=sys.stderr)
+            return 1
+        return _cli.emit("current: " + ", ".join(p for p in targets.values() if p))
+    return _cli.emit("updated: " + (", ".join(changed) or "nothing (already current)"))
 
 
 def _status_line(run, states, args):
     """A run's line of ``status``: its state, and how far it has got when unfinished."""
     name = planning.run_id(run)
     state = records.STATE[states[name]]
-    where = records.progress(args.runs, args.budget, run) if state == "pending" else None
+    where = records.progress(args.runs, args.budget, run) if state == "pending" else \
+        records.damage(records.budget_dir(args.results, args.budget), args.runs, args.budget,
+                       run) if state == "damaged" else None
     return f"{name:<44} {state}" + (f" ({where})" if where else "")
 
 

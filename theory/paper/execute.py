@@ -25,12 +25,13 @@ import tempfile
 
 from tqdm.auto import tqdm
 
-from theory.engine import checkpoint, data, stopping
+from theory import _check
+from theory.engine import checkpoint, data, parallel, primitives, stopping
 from theory.engine import config as run_config
 from theory.engine import evaluate as evaluation
 from theory.engine import train as training
+from theory.paper import cost, records, search
 from theory.paper import plan as planning
-from theory.paper import records, search
 
 SERIAL = "serial"
 WAIT_S = 5.0   # how often the Dask executor looks for a worker that joined the cluster
@@ -40,11 +41,14 @@ def train_run(run, out_dir, *, callback=None):
     """Train ``run`` (resuming a checkpoint in ``out_dir`` if there is one) and return
     ``{"status": "done" | "diverged" | "error", "record", "checkpoint": bytes | None,
     "best": bytes | None}`` (the checkpoint and, with early stopping, ``best.npz`` when the
-    plan keeps them); a study run (``run["study"]``) runs its Optuna study instead
+    plan keeps them); a study run (kind ``"study"``) runs its Optuna study instead
     (``search.run_study``) and a run with a ``curve`` adds its ``adaptation`` curve
     (``adaptation``) to the record. ``out_dir`` falls back to a temporary directory where it
     cannot be created. Any exception but ``KeyboardInterrupt`` is returned as a failure record
     (kind ``records.FAILED``)."""
+    # a worker trains for long, maybe on several threads (theory.engine.primitives, parallel)
+    primitives.keep_freed_memory()
+    parallel.thread_safe_autograd()
     scratch = None
     try:
         os.makedirs(out_dir, exist_ok=True)
@@ -53,26 +57,21 @@ def train_run(run, out_dir, *, callback=None):
     ckpt = os.path.join(out_dir, training.CHECKPOINT)
     try:
         try:
-            if "study" in run:
+            if run.kind == "study":
                 return {"status": "done", "checkpoint": None, "best": None,
                         "record": search.run_study(run, out_dir, callback=callback)}
-            record = training.train(run["config"], out_dir=out_dir,
+            record = training.train(run.config, out_dir=out_dir,
                                     resume=os.path.exists(ckpt), progress=False,
                                     callback=callback)
-            if "curve" in run:
+            if run.curve:
                 record["adaptation"] = adaptation(run, out_dir)
         except Exception as err:  # noqa: BLE001 -- any failure is recorded, the sweep goes on
-            kind = "diverged" if isinstance(err, training.DivergedError) else "error"
-            return {"status": kind, "checkpoint": None,
-                    "record": {"kind": records.FAILED, "status": kind,
-                               "error": f"{type(err).__name__}: {err}",
-                               "config": run["config"], "seed": run["seed"],
-                               "commit": training.git_commit()}}
+            return _failure(run, err)
         kept = {}
         for key, name in (("checkpoint", training.CHECKPOINT), ("best", stopping.BEST)):
             path = os.path.join(out_dir, name)
             kept[key] = None
-            if run.get("keep_checkpoint") and os.path.exists(path):
+            if run.keep_checkpoint and os.path.exists(path):
                 with open(path, "rb") as handle:
                     kept[key] = handle.read()
         return {"status": "done", "record": record, **kept}
@@ -83,7 +82,7 @@ def train_run(run, out_dir, *, callback=None):
 
 def adaptation(run, out_dir):
     """The run's adaptation curve: mean test accuracy (fractions) and 95 % half-widths after
-    k = 0..``run["curve"]["steps"]`` inner steps, over ``run["curve"]["episodes"]`` test
+    k = 0..``run.curve["steps"]`` inner steps, over ``run.curve["episodes"]`` test
     episodes (the first ones of the run's own test episodes), from its best-validation
     parameters (its last ones without early stopping)."""
     best = os.path.join(out_dir, stopping.BEST)
@@ -94,8 +93,8 @@ def adaptation(run, out_dir):
     curve = evaluation.adaptation_curve(meta_params, test,
                                         run_config.episode_rng(config["seed"], "test"),
                                         config=config, metaopt=opt_obj,
-                                        steps=range(run["curve"]["steps"] + 1),
-                                        episodes=run["curve"]["episodes"])
+                                        steps=range(run.curve["steps"] + 1),
+                                        episodes=run.curve["episodes"])
     return {"split": "test", **{k: curve[k] for k in ("steps", "accuracy", "ci95", "episodes")}}
 
 
@@ -105,12 +104,14 @@ def _serial(todo, dirs, callback):
 
 
 def _failure(run, err):
-    """A worker-side failure Dask reports (e.g. ``KilledWorker``: the run's workers kept
-    dying), as ``train_run`` would return it; recorded as an error, retried next time."""
-    return {"status": "error", "checkpoint": None,
-            "record": {"kind": records.FAILED, "status": "error",
-                       "error": f"{type(err).__name__}: {err}", "config": run["config"],
-                       "seed": run["seed"], "commit": training.git_commit()}}
+    """The outcome of a run that raised ``err``, in training or on a worker Dask reports
+    (e.g. ``KilledWorker``: the run's workers kept dying): a divergence is final, any other
+    error is retried by the next invocation."""
+    kind = "diverged" if isinstance(err, training.DivergedError) else "error"
+    return {"status": kind, "checkpoint": None,
+            "record": {"kind": records.FAILED, "status": kind,
+                       "error": f"{type(err).__name__}: {err}", "config": run.config,
+                       "seed": run.seed, "commit": training.git_commit()}}
 
 
 @contextlib.contextmanager
@@ -203,10 +204,17 @@ def execute_all(runs, results_dir, runs_dir, budget_name, submit, *, progress=Tr
                 callback=None, echo=print, commit=False):
     """Run every unfinished run of ``runs`` through ``submit`` (``executor``) and record each
     as it finishes (with ``commit``, each record is committed to git as it arrives); returns
-    ``{run_id: status}`` (``"skipped"`` if done or diverged)."""
-    outcome = {planning.run_id(r): "skipped" for r in runs
-               if records.status(results_dir, runs_dir, budget_name, r) in ("done", "failed")}
+    ``{run_id: status}`` (``"skipped"`` if done, diverged or outside the recorded search). A
+    damaged record (one that fails its schema) is renamed ``<file>.damaged`` and its run
+    trained again."""
+    states = {planning.run_id(r): records.status(results_dir, runs_dir, budget_name, r)
+              for r in runs}
+    outcome = {name: "skipped" for name, state in states.items() if state in records.FINAL}
     todo = [r for r in runs if planning.run_id(r) not in outcome]
+    for run in (r for r in todo if states[planning.run_id(r)] == "damaged"):
+        why = records.damage(results_dir, runs_dir, budget_name, run)
+        moved = records.set_aside(results_dir, runs_dir, budget_name, run)
+        echo(f"{planning.run_id(run)}: {why}; kept as {', '.join(moved)}, running it again")
     dirs = {planning.run_id(r): records.run_dir(runs_dir, budget_name, r) for r in todo}
     with tqdm(total=len(todo), desc="runs", disable=not progress, dynamic_ncols=True) as bar:
         for run, result in submit(todo, dirs, callback):
@@ -233,12 +241,37 @@ def prepare(budget_name, results_dir, runs_dir, **restrict):
     records are in ``records.budget_dir`` of it); ``restrict``: ``make_plan``'s options."""
     results_dir = records.budget_dir(results_dir, budget_name)
     plan = planning.make_plan(budget_name, **restrict)
-    search_runs = [r for r in plan if r["table"] == "lr-search"]
-    tables = records.assign_lrs([r for r in plan if r["table"] != "lr-search"], results_dir,
-                                budget_name)
-    plan = search_runs + tables
+    plan = records.assign_lrs([r for r in plan if r.kind != "train"]
+                              + [r for r in plan if r.kind == "train"], results_dir, budget_name)
     return plan, {planning.run_id(r): records.status(results_dir, runs_dir, budget_name, r)
                   for r in plan}
+
+
+def check_data(runs):
+    """``ValueError`` in one line, before any work starts, if a dataset of ``runs`` is not
+    where its ``data`` path (or the default location) says (``data.locate``)."""
+    for dataset, path in dict.fromkeys((r.dataset, r.config.get("data")) for r in runs):
+        try:
+            data.locate(dataset, path)
+        except (FileNotFoundError, ValueError) as err:
+            where = f"--data {dataset}={path}" if path is not None else f"dataset {dataset}"
+            raise ValueError(f"{where}: {err}") from None
+
+
+def failures(outcome, plan, results_dir, runs_dir, budget_name):
+    """``[(run_id, status, reason)]`` of the runs of ``outcome`` (``run_sweep``'s) that failed,
+    in plan order, the reason read from each one's failure record. A search point that
+    diverged is a result of its search (that learning rate is too large), not a failure."""
+    results_dir = records.budget_dir(results_dir, budget_name)
+    out = []
+    for run in plan:
+        name = planning.run_id(run)
+        state = outcome.get(name)
+        if state in (None, "done", "skipped") or (run.kind == "point" and state == "diverged"):
+            continue
+        out.append((name, state, records.failure_reason(results_dir, runs_dir, budget_name,
+                                                        run)))
+    return out
 
 
 def run_sweep(budget_name, *, results_dir="results", runs_dir="runs", scheduler=None,
@@ -251,43 +284,43 @@ def run_sweep(budget_name, *, results_dir="results", runs_dir="runs", scheduler=
     (no run waits for them). ``commit``: commit every record to git as it is written.
     ``scheduler``/``jobs``: ``executor``'s; ``restrict``: ``make_plan``'s options. Returns
     ``{run_id: status}``."""
-    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
-        raise ValueError(f"jobs={jobs!r} must be an integer >= 1")
+    jobs = _check.integer("jobs", jobs, 1, none="one per core")
     plan, states = prepare(budget_name, results_dir, runs_dir, **restrict)
-    if any("study" in r and states[planning.run_id(r)] != "done" for r in plan):
+    todo = [r for r in plan if states[planning.run_id(r)] not in records.FINAL]
+    check_data(todo)
+    if any(r.kind == "study" for r in todo):
         search.require()
-    echo(planning.describe(plan, states, jobs or os.cpu_count() or 1)[0].splitlines()[-1])
+    echo(cost.describe(plan, states, jobs or os.cpu_count() or 1)[0].splitlines()[-1])
     shipped, results_dir = (os.path.join(os.fspath(results_dir), "checkpoints"),
                             records.budget_dir(results_dir, budget_name))
     outcome = {}
     with executor(scheduler, jobs, echo) as submit:
         kw = {"progress": progress, "callback": callback, "echo": echo, "commit": commit}
-        for dataset in dict.fromkeys(r["dataset"] for r in plan):
-            mine = [r for r in plan if r["dataset"] == dataset]
-            stages = sorted({r.get("stage", 0) for r in mine})
-            searches = {k: [r for r in mine if r.get("stage", 0) == k
-                            and r["table"] == "lr-search"] for k in stages}
+        for dataset in dict.fromkeys(r.dataset for r in plan):
+            mine = [r for r in plan if r.dataset == dataset]
+            stages = sorted({r.stage for r in mine})
+            searches = {k: [r for r in mine if r.stage == k and r.kind != "train"]
+                        for k in stages}
             ahead = []      # the next stage's studies, started when a core would idle
             for i, stage in enumerate(stages):
                 started = {planning.run_id(r) for r in ahead}
                 part = [r for r in searches[stage] if planning.run_id(r) not in started]
                 outcome.update(execute_all(part, results_dir, runs_dir, budget_name, submit,
                                            **kw))
-                if part and not any("study" in r for r in part):
+                if any(r.kind == "point" for r in part):
                     records.lr_winners(results_dir, runs_dir, budget_name, part)
                     if commit:
                         _commit(echo, [records.lr_search_path(results_dir, dataset)],
                                 f"results: {dataset} learning-rate search ({budget_name})")
-                part = records.assign_lrs([r for r in mine if r.get("stage", 0) == stage
-                                           and r["table"] != "lr-search"], results_dir,
-                                          budget_name)
+                part = records.assign_lrs([r for r in mine if r.stage == stage
+                                           and r.kind == "train"], results_dir, budget_name)
                 later = stages[i + 1] if i + 1 < len(stages) else None
-                ahead = [r for r in searches.get(later, ()) if "study" in r]
+                ahead = [r for r in searches.get(later, ()) if r.kind == "study"]
                 outcome.update(execute_all(part + ahead, results_dir, runs_dir, budget_name,
                                            submit, **kw))
             copied = records.copy_checkpoints(
                 results_dir, runs_dir, budget_name,
-                [r for r in mine if r["table"] != "lr-search"], shipped_dir=shipped) \
+                [r for r in mine if r.kind == "train"], shipped_dir=shipped) \
                 if restrict.get("checkpoints") else {}
             for name, source in copied.items():
                 echo(f"checkpoint {name} <- {source}")

@@ -4,7 +4,7 @@ Arnold, Iqbal & Sha, "When MAML Can Adapt Fast and How to Assist When It Cannot"
 AISTATS 2021, Tables 1 and 2: test accuracy in percent, 5-way 5-shot. Table 1: MAML and
 MAML w/ LinNet at 2, 3, 4, 6 CNN layers (2 x 4 x 3 datasets = 24 cells); Table 2: MAML and
 four meta-optimizers on 2-layer CNNs (5 x 3 = 15 cells). Method names are those of
-``theory.paper.plan.METHODS`` (``linnet`` is MAML w/ LinNet), the vocabulary of every
+``theory.paper.vocabulary.METHODS`` (``linnet`` is MAML w/ LinNet), the vocabulary of every
 module of this package and of the figures.
 """
 

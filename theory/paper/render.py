@@ -19,8 +19,7 @@ import numpy as np
 
 from theory.engine.data import cifarfs, miniimagenet
 from theory.paper import cells as cellmod
-from theory.paper import numbers, records, verdicts
-from theory.paper import plan as planning
+from theory.paper import budgets, numbers, schema, verdicts, vocabulary
 
 ABSENT = "not run: the data is not on this machine"
 DATA_LAYOUT = {"cifarfs": f"the folder holding {cifarfs.EXPECTED}",
@@ -36,7 +35,7 @@ FILL_BUDGETS = ("converged", "cpu")   # offered for cells not run: to a plateau,
 
 def fill_command(dataset, budget_name=FILL_BUDGETS[0]):
     """The sweep command that fills ``dataset``'s cells (``PATH``: ``DATA_LAYOUT``)."""
-    data = f" --data {dataset}=PATH" if dataset in planning.NEEDS_PATH else ""
+    data = f" --data {dataset}=PATH" if dataset in vocabulary.NEEDS_PATH else ""
     return f"python -m theory.paper run --budget {budget_name} --datasets {dataset}{data}"
 
 
@@ -82,7 +81,7 @@ def ours_text(cell, dataset=None):
     """A cell as text: mean ± 95% half-width (seeds and what ± is over, failures), or why
     there is none."""
     if cell is None:
-        return ABSENT if dataset in planning.NEEDS_PATH else "not run"
+        return ABSENT if dataset in vocabulary.NEEDS_PATH else "not run"
     failed = f", {cell['failed']} failed" if cell.get("failed") else ""
     if "accuracy" not in cell:
         return f"failed ({cell['failed']} seeds)"
@@ -104,15 +103,15 @@ def paper_text(dataset, method, layers=2, table="table-b"):
 def _tables(found, dataset, mark, where=""):
     lines = [f"{mark} {dataset}{where}: MAML vs MAML w/ LinNet (5-way 5-shot, accuracy %)\n",
              "| method | " + " | ".join(f"{n} layers: paper | ours"
-                                       for n in planning.TABLE_A_LAYERS) + " |",
-             "|---|" + "---|---|" * len(planning.TABLE_A_LAYERS)]
-    for m in planning.TABLE_A_METHODS:
+                                       for n in vocabulary.TABLE_A_LAYERS) + " |",
+             "|---|" + "---|---|" * len(vocabulary.TABLE_A_LAYERS)]
+    for m in vocabulary.TABLE_A_METHODS:
         lines.append(f"| {numbers.LABEL[m]} | " + " | ".join(
             f"{paper_text(dataset, m, n, 'table-a')} | {ours_text(found.get((m, n)), dataset)}"
-            for n in planning.TABLE_A_LAYERS) + " |")
+            for n in vocabulary.TABLE_A_LAYERS) + " |")
     lines += [f"\n{mark} {dataset}{where}: meta-optimizers on 2 layers (5-way 5-shot, "
               "accuracy %)\n", "| method | paper | ours |", "|---|---|---|"]
-    for m in planning.TABLE_B_METHODS:
+    for m in vocabulary.TABLE_B_METHODS:
         lines.append(f"| {numbers.LABEL[m]} | {paper_text(dataset, m)} | "
                      f"{ours_text(found.get((m, 2)), dataset)} |")
     return lines
@@ -171,13 +170,13 @@ def trained_text(curves):
             f"test): {described}.")
 
 
-def render(results_dir, datasets=planning.DATASETS, budget_name=None, level=2):
+def render(results_dir, datasets=vocabulary.DATASETS, budget_name=None, level=2):
     """Markdown of both tables and the claim verdicts for every dataset and every budget that
     has records of it (module docstring); the header states ``budget_name``'s preset if
     given; ``level``: the heading level of the sections."""
     lines, mark = [], "#" * level
     if budget_name is not None:
-        b = planning.budget(budget_name)
+        b = budgets.budget(budget_name)
         length = (f"early stopping (patience {b['patience']}), cap {b['iterations']}"
                   if b.get("patience") else f"{b['iterations']}")
         lines.append(f"Budget `{budget_name}` preset: hidden {b['hidden']}, {length} "
@@ -191,7 +190,7 @@ def render(results_dir, datasets=planning.DATASETS, budget_name=None, level=2):
         if groups:
             continue
         lines += _tables({}, dataset, mark)
-        if dataset in planning.NEEDS_PATH:
+        if dataset in vocabulary.NEEDS_PATH:
             lines.append(f"\nEvery cell of {numbers.DATASET_LABEL[dataset]}: "
                          f"{fill_text(dataset)}, then `python -m theory.paper repro`, with "
                          f"PATH {DATA_LAYOUT[dataset]}.")
@@ -203,15 +202,15 @@ def render_checkpoints(results_dir):
     """Markdown table of the shipped checkpoints (``<results_dir>/checkpoints/index.json``):
     per file its model, task, meta-training, validation and test accuracy and what its test
     episodes are drawn from (the character split where the index does not say)."""
-    index = records.read_json_or_none(
-        os.path.join(os.fspath(results_dir), "checkpoints", "index.json"))
+    index = schema.read(os.path.join(os.fspath(results_dir), "checkpoints", "index.json"),
+                        schema.INDEX, "checkpoint index")
     if index is None:
         return "No checkpoints are shipped yet (`python -m theory.paper run --checkpoints`)."
     lines = ["| file | model | task | meta-training | validation % | test % (episodes) | "
              "test episodes drawn from |", "|---|---|---|---|---|---|---|"]
     for name, entry in sorted(index.items()):
         cfg, test = entry["config"], entry["test"]
-        method = planning.method_of(cfg)
+        method = vocabulary.method_of(cfg)
         length = (f"early stopping, cap {cfg['iterations']}" if cfg.get("patience")
                   else f"{cfg['iterations']} meta-iterations")
         budget = f"`{entry['budget']}`: " if entry.get("budget") else ""

@@ -21,8 +21,7 @@ import os
 
 from theory import _io
 from theory.paper import cells as cellmod
-from theory.paper import numbers, render, verdicts
-from theory.paper import plan as planning
+from theory.paper import numbers, render, verdicts, vocabulary
 
 BEGIN = "<!-- tables: python -m theory.paper repro -->"
 END = "<!-- end of tables -->"
@@ -61,7 +60,7 @@ def _cell_row(row_id, setting, dataset, key, groups, quoted, claim, results_dir)
                                                     None)
     cell = groups.get(name, {}).get(key)
     if not cellmod.has_result(cell):
-        if dataset in planning.NEEDS_PATH:
+        if dataset in vocabulary.NEEDS_PATH:
             command = render.fill_command(dataset)
             why = (f"{render.ABSENT}; with PATH {render.DATA_LAYOUT[dataset]}, "
                    f"{render.fill_text(dataset)}, then `python -m theory.paper repro` fills it")
@@ -292,9 +291,11 @@ def rewrite_block(text, block, begin=BEGIN, end=END):
     return f"{head}{begin}\n{block.strip()}\n\n{end}{rest.split(end, 1)[1]}"
 
 
-def update(repro="paper_repro.md", readme="README.md", results_dir="results"):
+def update(repro="paper_repro.md", readme="README.md", results_dir="results", *, write=True):
     """Rewrite the generated rows of ``repro``, the tables block of ``readme`` and its
-    checkpoints block (if it has one) in place (atomically); returns the paths that changed."""
+    checkpoints block (if it has one) in place (atomically); returns the paths that changed
+    (with ``write=False``: that would change, and nothing is written). A path of ``None`` is
+    left out."""
     changed = []
 
     def blocks(text):
@@ -303,13 +304,16 @@ def update(repro="paper_repro.md", readme="README.md", results_dir="results"):
             text = rewrite_block(text, render.render_checkpoints(results_dir), *CHECKPOINTS)
         return text
 
-    new = {repro: lambda t: rewrite_rows(t, repro_rows(results_dir)), readme: blocks}
-    for path, edit in new.items():
+    new = [(repro, lambda t: rewrite_rows(t, repro_rows(results_dir))), (readme, blocks)]
+    for path, edit in new:
+        if path is None:
+            continue
         with open(path) as handle:
             old = handle.read()
         text = edit(old)
         if text != old:
-            with _io.atomic_open(path, "w") as handle:
-                handle.write(text)
+            if write:
+                with _io.atomic_open(path, "w") as handle:
+                    handle.write(text)
             changed.append(path)
     return changed

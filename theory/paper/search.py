@@ -1,8 +1,8 @@
 """One learning-rate study per (method, depth), run by Optuna on the validation split.
 
-A study run of the plan (``plan._with_studies``: ``run["study"]`` holds the ``grid`` of inner
-and meta learning rates, the first ``rung`` and the ``reduction`` factor) tries every grid
-point, in the grid's order, as a short engine run (``run["config"]``) that validates every
+A study run of the plan (a ``plan.Run`` of kind ``"study"``: ``run.study`` holds the ``grid``
+of inner and meta learning rates, the first ``rung`` and the ``reduction`` factor) tries every grid
+point, in the grid's order, as a short engine run (``run.config``) that validates every
 ``rung`` meta-iterations. Optuna's ``SuccessiveHalvingPruner`` (asynchronous successive
 halving) stops a point at a rung (``rung``, ``rung * reduction``, ...) when its validation
 accuracy there is not in the top ``1 / reduction`` of the points that reached that rung before
@@ -58,7 +58,7 @@ def _study(run, out_dir):
     """The study of ``run`` in ``out_dir``: its journal's, or a new journal's when the journal
     holds points drawn from another grid (that journal is then kept as ``.superseded-<n>``)."""
     study = _open(run, out_dir)
-    grid = run["study"]["grid"]
+    grid = run.study["grid"]
     drawn = {(name, tuple(d.choices)) for t in study.get_trials(deepcopy=False)
              for name, d in t.distributions.items()}
     if drawn <= {(name, tuple(grid[name])) for name in ("inner_lr", "meta_lr")}:
@@ -73,9 +73,9 @@ def _open(run, out_dir):
     optuna = require()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     backend = optuna.storages.journal.JournalFileBackend(os.path.join(out_dir, JOURNAL))
-    spec = run["study"]
+    spec = run.study
     return optuna.create_study(
-        study_name=run["name"], storage=optuna.storages.JournalStorage(backend),
+        study_name=run.name, storage=optuna.storages.JournalStorage(backend),
         direction="maximize", load_if_exists=True,
         pruner=optuna.pruners.SuccessiveHalvingPruner(
             min_resource=spec["rung"], reduction_factor=spec["reduction"]))
@@ -97,7 +97,7 @@ def run_study(run, out_dir, *, callback=None):
         # checkpoint
         study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
     done = {_key(t.params) for t in study.get_trials(deepcopy=False, states=finished)}
-    for point in points(run["study"]["grid"]):
+    for point in points(run.study["grid"]):
         if _key(point) not in done:
             study.enqueue_trial(point)
             study.optimize(lambda trial: _objective(trial, run, out_dir, callback), n_trials=1,
@@ -107,7 +107,7 @@ def run_study(run, out_dir, *, callback=None):
 
 def _objective(trial, run, out_dir, callback):
     optuna = require()
-    grid = run["study"]["grid"]
+    grid = run.study["grid"]
     point = {"inner_lr": trial.suggest_categorical("inner_lr", grid["inner_lr"]),
              "meta_lr": trial.suggest_categorical("meta_lr", grid["meta_lr"])}
     where = point_dir(out_dir, point)
@@ -116,7 +116,7 @@ def _objective(trial, run, out_dir, callback):
     def judge(iteration, accuracy):
         trial.report(accuracy, iteration)
         # a point that has trained the whole way completes: nothing is left to save
-        if iteration < run["config"]["iterations"] and trial.should_prune():
+        if iteration < run.config["iterations"] and trial.should_prune():
             raise optuna.TrialPruned()
 
     def report(iteration, info):
@@ -130,7 +130,7 @@ def _objective(trial, run, out_dir, callback):
     for iteration, accuracy in checkpoint.read_meta(saved)["validation"] if resume else ():
         judge(int(iteration), float(accuracy))      # the rounds trained before this trial
     try:
-        record = training.train(dict(run["config"], **point), out_dir=where, resume=resume,
+        record = training.train(dict(run.config, **point), out_dir=where, resume=resume,
                                 progress=False, callback=report)
     except training.DivergedError as err:
         trial.set_user_attr("status", "diverged")
@@ -159,15 +159,15 @@ def summary(run, study):
             "val_accuracy": max((v for _, v in curve), default=None)
             if status != "diverged" else None,
             "error": trial.user_attrs.get("error")}
-    ordered = [rows[_key(p)] for p in points(run["study"]["grid"]) if _key(p) in rows]
-    last = run["config"]["iterations"]
+    ordered = [rows[_key(p)] for p in points(run.study["grid"]) if _key(p) in rows]
+    last = run.config["iterations"]
     ok = [r for r in ordered if r["val_accuracy"] is not None and r["validation"]
           and r["validation"][-1][0] == last]
     best = max(ok, key=lambda r: r["val_accuracy"]) if ok else None
-    spec = run["study"]
-    return {"kind": STUDY, "key": run["name"], "dataset": run["dataset"],
-            "layers": run["layers"], "method": run["method"],
-            "config": {k: run["config"][k] for k in ("hidden", "iterations", "val_every",
+    spec = run.study
+    return {"kind": STUDY, "key": run.name, "dataset": run.dataset,
+            "layers": run.layers, "method": run.method,
+            "config": {k: run.config[k] for k in ("hidden", "iterations", "val_every",
                                                      "val_episodes", "ways", "shots")},
             "grid": spec["grid"], "rung": spec["rung"], "reduction": spec["reduction"],
             "selection": "highest best-round validation accuracy of the points that reached "

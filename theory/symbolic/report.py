@@ -2,12 +2,13 @@
 
 import sympy
 
-from . import claims, matrix
+from . import claims, matrix, matrix_deep
 
 HEADER = """\
 Why MAML needs depth: exact results for 1D models (population loss sigma2/2 (W - a)^2,
 W = w1 ... wL the end-to-end slope, K inner steps of size alpha; E[a] = mu, Var(a) = v),
-then R5 in d dimensions (loss 1/2 (w - a)^T Sigma (w - a), E[a] = mu, Cov(a) = V).
+then R5 in d dimensions (loss 1/2 (w - a)^T Sigma (w - a), E[a] = mu, Cov(a) = V), at depth
+L = 1, 2 (R5a-R5d) and any L and K (R5e, R5f).
 Each line is a claim lhs == rhs between a derived expression and a closed form;
 [holds] means simplify(lhs - rhs) == 0 was just verified."""
 
@@ -16,7 +17,8 @@ SHOW_LIMIT = 240
 
 def text(sections=None):
     """The report: a header, then for each result its claims and closed forms."""
-    sections = claims.all_claims() + matrix.all_claims() if sections is None else sections
+    sections = (claims.all_claims() + matrix.all_claims() + matrix_deep.all_claims()
+                if sections is None else sections)
     lines = [HEADER]
     for title, stated in sections:
         lines += ["", title]

@@ -76,8 +76,9 @@ def _fingerprint(root):
     if root.is_file() and root.suffix == ".zip":
         zips, pngs = [root], []
     elif root.is_dir():
-        zips = sorted(root.glob("images_*.zip"))
-        pngs = sorted(root.rglob("*.png"))
+        # a FIFO, device or socket among the files would block its reader: skipped
+        zips = sorted(p for p in root.glob("images_*.zip") if p.is_dir() or _io.is_regular(p))
+        pngs = sorted(p for p in root.rglob("*.png") if _io.is_regular(p))
     else:
         zips, pngs = [], []
     if not zips and not pngs:

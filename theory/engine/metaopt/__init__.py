@@ -20,6 +20,7 @@ T-Nets (Lee & Choi 2018), ``kfo``/``kfo-mlp`` Kronecker-factored (Arnold et al. 
 
 import re
 
+from theory import _check
 from theory.engine.cnn import is_transform_key
 from theory.engine.maml import adapt_keys
 
@@ -29,18 +30,13 @@ from ._common import MetaOpt, frozen, identity, no_phi, size
 NAMES = ("none", "metasgd", "mc", "tnet", "kfo", "kfo-mlp")
 
 
-def _integer_in(value, low, high=None):
-    return isinstance(value, int) and not isinstance(value, bool) and value >= low \
-        and (high is None or value <= high)
-
-
 # every option value is checked once, here (``get``): (test, what a valid value is)
 _CHECKS = {
     "psd": (lambda v: isinstance(v, bool), "must be True or False"),
     "bias": (lambda v: isinstance(v, bool), "must be True or False"),
     "adapt_transform": (lambda v: isinstance(v, bool), "must be True or False"),
-    "max_dim": (lambda v: _integer_in(v, 1), "must be an integer >= 1"),
-    "hidden": (lambda v: _integer_in(v, 0, 8), "must be an integer in 0..8"),
+    "max_dim": (lambda v: _check.is_integer(v, 1), "must be an integer >= 1"),
+    "hidden": (lambda v: _check.is_integer(v, 0, 8), "must be an integer in 0..8"),
     "conv": (lambda v: v in kfo.CONV_LAYOUTS, f"is not one of {kfo.CONV_LAYOUTS}"),
     "vectors": (lambda v: v in kfo.VECTOR_FACTORS, f"is not one of {kfo.VECTOR_FACTORS}"),
 }
@@ -81,11 +77,8 @@ def get(name, **options):
 
 def _rebuild(name, options):
     """``get(name, ...)`` with the options of ``_MAKERS[name]`` among ``options``: how a
-    ``MetaOpt`` unpickles (its functions are closures, so it travels as name and options)."""
+    ``MetaOpt`` unpickles (``MetaOpt.__reduce__``)."""
     return get(name, **{key: options[key] for key in _MAKERS[name][1] if key in options})
-
-
-MetaOpt.__reduce__ = lambda self: (_rebuild, (self.name, dict(self.options)))
 
 
 def extra_model_params(opt, rng, params, keys=None):

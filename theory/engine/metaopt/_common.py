@@ -15,28 +15,36 @@ import numpy
 from theory.engine import cnn
 from theory.engine.maml import checked_keys
 
-MetaOpt = namedtuple("MetaOpt", ["name", "init", "update", "options", "adapt_phi"],
-                     defaults=(None,))
-MetaOpt.__doc__ = """A meta-optimizer: a gradient transform U_phi with its own meta-parameters phi.
 
-name                    -- registry name (``metaopt.NAMES``)
-init(rng, params, keys=None) -> phi
-                        -- identity transform; phi only for ``keys`` (default: every adaptable key)
-update(phi, grads, params, step) -> direction
-                        -- inner step theta <- theta - alpha * direction
-options                 -- read-only mapping of every option of this instance (for run configs)
-adapt_phi(phi, grads_prev, grads, alpha, first_order=False) -> per-task phi, or None
-                        -- the transform's own inner step (KFO's ``adapt_transform``):
-                           ``maml.adapt`` calls it at every inner step s >= 1 with
-                           g_{s-1}, g_s and the phi of step s-1, then takes the step's
-                           direction with the phi it returns
+class MetaOpt(namedtuple("MetaOpt", ["name", "init", "update", "options", "adapt_phi"],
+                         defaults=(None,))):
+    """A meta-optimizer: a gradient transform U_phi with its own meta-parameters phi.
 
-Every field is immutable and every function pure: the object carries no state between calls,
-so one instance serves any number of inner loops, in any order, and under differentiation.
-Which keys adapt is the algorithm's choice (``maml.adapt_keys``; ``init`` checks ``keys``
-with ``maml.checked_keys``), the same for every meta-optimizer; T-Nets' forward-pass
-matrices come from ``tnet.extra_model_params``.
-"""
+    name        -- registry name (``metaopt.NAMES``)
+    init(rng, params, keys=None) -> phi
+                -- identity transform; phi only for ``keys`` (default: every adaptable key)
+    update(phi, grads, params, step) -> direction
+                -- inner step theta <- theta - alpha * direction
+    options     -- read-only mapping of every option of this instance (for run configs)
+    adapt_phi(phi, grads_prev, grads, alpha, first_order=False) -> per-task phi, or None
+                -- the transform's own inner step (KFO's ``adapt_transform``): ``maml.adapt``
+                   calls it at every inner step s >= 1 with g_{s-1}, g_s and the phi of step
+                   s-1, then takes the step's direction with the phi it returns
+
+    Every field is immutable and every function pure: the object carries no state between calls,
+    so one instance serves any number of inner loops, in any order, and under differentiation.
+    Which keys adapt is the algorithm's choice (``maml.adapt_keys``; ``init`` checks ``keys``
+    with ``maml.checked_keys``), the same for every meta-optimizer; T-Nets' forward-pass
+    matrices come from ``tnet.extra_model_params``. It pickles as its registry name and options
+    (its functions are closures), so a registry meta-optimizer travels to helper processes.
+    """
+
+    __slots__ = ()
+
+    def __reduce__(self):
+        from theory.engine.metaopt import _rebuild  # the registry imports this module
+        return _rebuild, (self.name, dict(self.options))
+
 
 def base_shape(key, array):
     """The base shape of ``array`` (a parameter or gradient of ``key``), leading task axes cut."""
