@@ -31,6 +31,7 @@ import numpy as np
 
 from theory import _io, _schema
 from theory.engine import checkpoint, data, maml, schema
+from theory.engine import config as run_config
 
 
 def adapt_folders(checkpoint_path, support, query, *, steps=None, metaopt=None):
@@ -141,5 +142,6 @@ def predict(meta_params, config, metaopt, x_s, y_s, x_q, units=None):
                                  x_q[None], alpha=config["inner_lr"], steps=config["steps"],
                                  algo=config["algo"], metaopt=metaopt,
                                  phi=meta_params["metaopt"], first_order=True,
-                                 units=None if units == config["ways"] else units)
+                                 units=None if units == config["ways"] else units,
+                                 arch=run_config.arch(config))
     return np.asarray(logits)[0][:, :units]
