@@ -24,6 +24,7 @@ import numpy as np
 
 from theory import _io, _schema
 from theory.engine import checkpoint, data, maml, schema
+from theory.engine import config as run_config
 
 __all__ = ["adapt_folders", "check_support", "read_answers", "score", "predict"]
 
@@ -136,5 +137,6 @@ def predict(meta_params, config, metaopt, x_s, y_s, x_q, units=None):
                                  x_q[None], alpha=config["inner_lr"], steps=config["steps"],
                                  algo=config["algo"], metaopt=metaopt,
                                  phi=meta_params["metaopt"], first_order=True,
-                                 units=None if units == config["ways"] else units)
+                                 units=None if units == config["ways"] else units,
+                                 arch=run_config.arch(config))
     return np.asarray(logits)[0][:, :units]
