@@ -4,7 +4,8 @@ A method is a key of ``METHODS``, whose value is the engine config it overrides
 (``theory.engine.config``); ``method_of`` maps an engine config back to its name, so a record
 written anywhere finds its table cell. Table 1 of the paper is ``TABLE_A_*`` (MAML and MAML
 w/ LinNet by depth), Table 2 is ``TABLE_B_METHODS`` at 2 layers (the paper's five methods plus
-ANIL and ANIL+KFO).
+ANIL and ANIL+KFO); ``alpha`` is the sweep of the inner lr on CNNs (final test accuracy per
+alpha, the mechanism of the paper's R1 on real images).
 """
 
 METHODS = {
@@ -14,7 +15,7 @@ METHODS = {
     "anil-kfo": {"algo": "anil", "metaopt": "kfo"},
 }
 LINNET, LINNET_WIDTH = METHODS["linnet"]["linnet"], METHODS["linnet"]["linnet_width"]
-TABLES = ("lr-search", "table-a", "table-b", "checkpoints")
+TABLES = ("lr-search", "table-a", "table-b", "checkpoints", "alpha")
 DATASETS = ("omniglot", "synthetic", "cifarfs", "mini-imagenet")
 ON_THIS_MACHINE = ("omniglot", "synthetic")   # the default datasets: their data is here
 NEEDS_PATH = ("cifarfs", "mini-imagenet")     # the engine reads these from a path you give
