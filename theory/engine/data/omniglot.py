@@ -48,7 +48,7 @@ import zipfile
 
 import numpy as np
 
-from ... import _io
+from ... import _io, _paths
 from .base import SPLITS, Dataset
 from .images import decode, to_float
 
@@ -66,8 +66,7 @@ def default_root():
     env = os.environ.get("THEORY_OMNIGLOT")
     if env:
         return pathlib.Path(env)
-    repo = pathlib.Path(__file__).resolve().parents[3]
-    return repo.parent / "shared" / "data" / "omniglot"
+    return pathlib.Path(_paths.ROOT).resolve().parent / "shared" / "data" / "omniglot"
 
 
 def _fingerprint(root):
