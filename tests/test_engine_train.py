@@ -279,11 +279,11 @@ def test_commit_is_marked_dirty_when_the_package_differs(monkeypatch, status, ex
         out = "abc" if args[1] == "rev-parse" else status
         return subprocess.CompletedProcess(args, 0, stdout=out + "\n", stderr="")
     monkeypatch.setattr(provenance.subprocess, "run", run)
-    assert training.git_commit() == expected
+    assert provenance.source_commit() == expected
 
 
 def test_commit_is_unknown_without_git(monkeypatch):
     def run(args, **kwargs):
         raise FileNotFoundError("git")
     monkeypatch.setattr(provenance.subprocess, "run", run)
-    assert training.git_commit() == "unknown"
+    assert provenance.source_commit() == "unknown"

@@ -35,7 +35,7 @@ def test_plan_covers_the_tables_and_seeds():
                      and r.method == method and r.table != "lr-search"
                      and r.config["ways"] == 5]
             assert sorted(seeds) == [0, 1, 2]
-        for method in vocabulary.TABLE_A_METHODS:
+        for method in vocabulary.TABLE1_METHODS:
             assert {r.layers for r in plan if r.dataset == dataset
                     and r.method == method and r.table == "table-a"} == {2, 3, 4, 6}
     twenty = [r for r in plan if r.table == "checkpoints"]

@@ -67,7 +67,7 @@ evaluate.adaptation_curve(..., steps=range(11)) -> accuracy +- 95% CI after each
 stopping                          why a run stops (plateau, cap, NaN) and best.npz
 checkpoint.save / checkpoint.load  atomic ``.npz`` checkpoints with the architecture
 checkpoint.restore(path), checkpoint.override(...)   a checkpoint for ``eval`` and ``adapt``
-provenance.git_commit(), provenance.machine()   where a run record comes from
+provenance.source_commit(), provenance.machine()   where a run record comes from
 adapt_task.adapt_folders(checkpoint, support, query, *, steps, metaopt) -> dict: classes,
                                   predictions (file, class, probabilities), notes
 adapt_task.read_answers(path), score(result, path)   answers as {file: class} or answers.json

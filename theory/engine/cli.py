@@ -237,7 +237,7 @@ def cmd_eval(args):
                                    episodes=args.episodes, metaopt=opt_obj,
                                    progress=not args.no_progress, desc=args.split)
     record = {"kind": "engine-eval", "checkpoint": args.checkpoint, "split": args.split,
-              "config": config, "commit": provenance.git_commit(),
+              "config": config, "commit": provenance.source_commit(),
               "parameters": metaopt.count_parameters(meta_params),
               args.split: {k: res[k] for k in ("accuracy", "ci95", "episodes")}}
     if args.json:
@@ -255,7 +255,7 @@ def _eval_curve(args, config, meta_params, opt_obj, dataset, rng):
                                       metaopt=opt_obj, progress=not args.no_progress,
                                       desc=args.split)
     record = {"kind": "engine-curve", "checkpoint": args.checkpoint, "split": args.split,
-              "config": config, "commit": provenance.git_commit(),
+              "config": config, "commit": provenance.source_commit(),
               "curve": {k: res[k] for k in ("steps", "accuracy", "ci95", "episodes")}}
     if args.json:
         _print_json(record)

@@ -200,8 +200,8 @@ def init_meta_params(config, in_shape, rng):
     if opt is not None:
         # T-Nets' T and the transform cover exactly the keys that adapt (the head for ANIL)
         params = dict(params, **metaopt.extra_model_params(
-            opt, rng, params, keys=metaopt.adapt_keys(params, config["algo"])))
-        phi = opt.init(rng, params, keys=metaopt.adapt_keys(params, config["algo"]))
+            opt, rng, params, keys=maml.adapt_keys(params, config["algo"])))
+        phi = opt.init(rng, params, keys=maml.adapt_keys(params, config["algo"]))
     return {"model": params, "metaopt": phi}
 
 

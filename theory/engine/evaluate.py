@@ -9,9 +9,6 @@ processed ``batch`` tasks at a time; the generator is consumed chunk by chunk, s
 ``adaptation_curve`` scores the same episodes after every number of inner steps k = 0..K from
 one adaptation of K steps each (the paper's Fig. 1 measured on a trained CNN): with the same
 ``rng`` state its value at k equals ``evaluate`` with ``steps=k``.
-
-Also public: ``algorithm_kwargs`` (keyword arguments of
-``maml.meta_grad``/``maml.evaluate_batch`` for a run ``config``).
 """
 
 import math
@@ -23,6 +20,9 @@ from theory import _check
 from theory.engine import cnn, data, maml
 from theory.engine import config as run_config
 from theory.engine import metaopt as metaopts
+
+__all__ = ["EPISODES", "BATCH", "algorithm_kwargs", "evaluate", "mean_accuracy",
+           "adaptation_curve"]
 
 EPISODES = 600
 BATCH = 10

@@ -30,7 +30,7 @@ from theory.engine import checkpoint, cnn, data, maml, metaopt, optim, stopping
 from theory.engine import config as run_config
 from theory.engine import evaluate as evaluation
 from theory.engine.config import DEFAULTS, make_config  # noqa: F401 (public here too)
-from theory.engine.provenance import git_commit, machine
+from theory.engine.provenance import machine, source_commit
 from theory.engine.stopping import DivergedError  # noqa: F401 (public: what a divergence raises)
 
 CHECKPOINT = "checkpoint.npz"
@@ -155,7 +155,7 @@ def train(config, *, out_dir, resume=False, progress=True, callback=None):
         stopping.save_best(best_path, params, **kept(params))
 
     test = evaluate(params, test_set, "test", config["test_episodes"], bar=progress)
-    result = {"kind": "engine-run", "config": config, "commit": git_commit(),
+    result = {"kind": "engine-run", "config": config, "commit": source_commit(),
               "seed": config["seed"],
               "test": {k: test[k] for k in ("accuracy", "ci95", "episodes")},
               "validation": validation, "wall_time_s": wall, "machine": machine(),

@@ -8,10 +8,10 @@ and the markdown. Imports run one way: ``theory.engine`` -> ``theory.paper`` ->
 
 Modules
 -------
-vocabulary ``METHODS`` (the one method vocabulary), ``TABLES``, ``DATASETS``, the tables' methods
-           and depths, ``SETTING``, ``method_of(config)``
+vocabulary the names every module shares: ``METHODS`` and their ``LABEL``, ``TABLES``,
+           ``DATASETS``, the tables' methods, depths and cells, ``SETTING``, ``method_of``
 numbers    the paper's 39 numbers: ``TABLE1[(dataset, method, layers)]``, ``TABLE2[(dataset,
-           method)]`` (``table1``/``table2`` look them up), ``LABEL`` (method names)
+           method)]`` (``table1``/``table2`` look them up)
 budgets    ``BUDGETS`` (one table), ``budget(name)``, ``search_spec`` (grid or study, one shape),
            ``default_results`` (scratch budgets keep out of the committed results/)
 plan       ``make_plan(budget) -> [Run]``, ``Run`` (kind ``train``/``point``/``study``),
@@ -27,7 +27,7 @@ search     ``run_study(run, out_dir)``: one Optuna study per (method, depth) (``
 execute    ``train_run`` (the one task), ``adaptation`` (a run's curve), ``executor``
            (LocalCluster, a scheduler address, or serial), ``prepare``, ``execute_all``,
            ``check_data`` (before any work), ``run_sweep``, ``failures`` (what ``run``
-           prints and exits 1 on), ``git_commit`` (``run --commit``)
+           prints and exits 1 on), ``commit_files`` (``run --commit``)
 cells      ``grouped(results_dir, dataset) -> {budget: {(method, layers): cell}}``,
            ``cells(..., budget=)``, ``preferred`` (the budget a claim or figure reads),
            ``summarise``, ``curve`` and ``adaptation`` (adaptation curves); helpers

@@ -18,8 +18,8 @@ import argparse
 import os
 import sys
 
-from theory import _cli, _io
-from theory.paper import budgets, cells, cost, execute, records, render, repro, vocabulary
+from theory import _cli, _io, _paths
+from theory.paper import budgets, cost, execute, records, render, repro, vocabulary
 from theory.paper import plan as planning
 
 PROG = "python -m theory.paper"
@@ -34,7 +34,7 @@ def _ints(text):
         return tuple(int(w) for w in _words(text))
     except ValueError:
         raise ValueError(f"--layers {text!r} must be a comma-separated list of "
-                         f"integers from {list(vocabulary.TABLE_A_LAYERS)}") from None
+                         f"integers from {list(vocabulary.TABLE1_LAYERS)}") from None
 
 
 def _floats(text):
@@ -69,7 +69,7 @@ def _plan_options(p, budget_default="cpu"):
     p.add_argument("--methods", type=_words, default=None, metavar="NAMES",
                    help=f"comma list of {','.join(vocabulary.METHODS)} (default: all)")
     p.add_argument("--layers", type=str, default=None, metavar="LIST",
-                   help=f"comma list of {','.join(map(str, vocabulary.TABLE_A_LAYERS))} "
+                   help=f"comma list of {','.join(map(str, vocabulary.TABLE1_LAYERS))} "
                         "(default: the budget's, else all)")
     p.add_argument("--seeds", type=_cli.positive_int, default=None,
                    help="seeds per 2-layer row (default: the budget's)")
@@ -186,17 +186,17 @@ def _repro(args):
     own records: with any other ``--results``, only the files named by ``--repro`` and
     ``--readme`` are touched, and with neither the command refuses.
     """
-    results = args.results if args.results is not None else cells.DEFAULT_DIR
+    results = args.results if args.results is not None else _paths.RESULTS
     if not os.path.isdir(results):
         raise ValueError(f"--results {results!r} is not a directory")
-    ours = os.path.realpath(results) == os.path.realpath(cells.DEFAULT_DIR)
+    ours = os.path.realpath(results) == os.path.realpath(_paths.RESULTS)
     targets = {"repro": args.repro, "readme": args.readme}
     if not ours and not args.check and all(v is None for v in targets.values()):
         raise ValueError(f"--results {results} is not the checkout's results/, so repro will "
                          "not rewrite the committed README.md and paper_repro.md from it; "
                          "give --readme FILE and/or --repro FILE to write copies (or --check)")
-    defaults = {"repro": os.path.join(cells.ROOT, "paper_repro.md"),
-                "readme": os.path.join(cells.ROOT, "README.md")}
+    defaults = {"repro": os.path.join(_paths.ROOT, "paper_repro.md"),
+                "readme": os.path.join(_paths.ROOT, "README.md")}
     if ours or args.check:
         targets = {k: v if v is not None else defaults[k] for k, v in targets.items()}
     for key, path in targets.items():

@@ -26,7 +26,7 @@ import tempfile
 from tqdm.auto import tqdm
 
 from theory import _check
-from theory.engine import checkpoint, data, parallel, primitives, stopping
+from theory.engine import checkpoint, data, parallel, primitives, provenance, stopping
 from theory.engine import config as run_config
 from theory.engine import evaluate as evaluation
 from theory.engine import train as training
@@ -111,7 +111,7 @@ def _failure(run, err):
     return {"status": kind, "checkpoint": None,
             "record": {"kind": records.FAILED, "status": kind,
                        "error": f"{type(err).__name__}: {err}", "config": run.config,
-                       "seed": run.seed, "commit": training.git_commit()}}
+                       "seed": run.seed, "commit": provenance.source_commit()}}
 
 
 @contextlib.contextmanager
@@ -184,7 +184,7 @@ def in_order(client, wait, todo, dirs):
         client.cancel(list(futures))
 
 
-def git_commit(paths, message):
+def commit_files(paths, message):
     """Commit ``paths`` (those that exist, and nothing else that is staged) to the git
     repository that holds them; returns the error text, or ``None`` when it worked."""
     paths = [os.path.abspath(p) for p in paths if os.path.exists(p)]
@@ -230,7 +230,7 @@ def execute_all(runs, results_dir, runs_dir, budget_name, submit, *, progress=Tr
 
 
 def _commit(echo, paths, message):
-    error = git_commit(paths, message)
+    error = commit_files(paths, message)
     if error:
         echo(f"warning: could not commit {', '.join(paths)}: {error}")
 

@@ -14,8 +14,8 @@ import itertools
 from theory import _check
 from theory.paper import budgets
 from theory.paper.vocabulary import (CHECKPOINT_LAYERS, DATASETS, METHODS, NEEDS_PATH,
-                                     ON_THIS_MACHINE, SETTING, SETTING_20W, TABLE_A_LAYERS,
-                                     TABLE_A_METHODS, TABLE_B_METHODS, TABLES)
+                                     ON_THIS_MACHINE, SETTING, SETTING_20W, TABLE1_LAYERS,
+                                     TABLE1_METHODS, TABLE_B_METHODS, TABLES)
 
 # The order in which a budget that searches per (method, depth) runs its cells: Table 2 at 2
 # layers (MAML and the meta-optimizers, ANIL), MAML w/ LinNet at 2 layers, the deeper Table 1
@@ -89,7 +89,7 @@ def make_plan(budget_name, *, tables=None, datasets=None, methods=None, layers=N
                 b["study"] = dict(b["study"], **{name[3:] + "_lr": b[name]})
     for kind, values, valid in (("table", tables, TABLES), ("dataset", datasets, DATASETS),
                                 ("method", methods or (), METHODS),
-                                ("layers", layers or (), TABLE_A_LAYERS),
+                                ("layers", layers or (), TABLE1_LAYERS),
                                 ("dataset of --data", data, DATASETS)):
         _check_subset(kind, values, valid)
     for dataset in datasets:
@@ -99,7 +99,7 @@ def make_plan(budget_name, *, tables=None, datasets=None, methods=None, layers=N
     seeds = _check.integer("seeds", seeds, 1, none="the budget's")
     def cells(planned):
         return _cells(b, planned, datasets, set(methods or METHODS),
-                      set(layers or TABLE_A_LAYERS), b["seeds"] if seeds is None else seeds,
+                      set(layers or TABLE1_LAYERS), b["seeds"] if seeds is None else seeds,
                       checkpoints, data)
 
     # the search covers every cell the budget has, whichever tables are asked for
@@ -160,7 +160,7 @@ def _cells(b, tables, datasets, want_m, want_l, n_seeds, checkpoints, data):
 
     for dataset in datasets:
         if "table-a" in tables:
-            for method, depth in itertools.product(TABLE_A_METHODS, TABLE_A_LAYERS):
+            for method, depth in itertools.product(TABLE1_METHODS, TABLE1_LAYERS):
                 if method in want_m and depth in want_l:
                     cell("table-a", dataset, method, depth)
         if "table-b" in tables and 2 in want_l:

@@ -9,8 +9,6 @@ resolve_options(name, **opts) -> dict -- every option of ``get(name, **opts)``, 
 MetaOpt            -- namedtuple (name, init, update, options, adapt_phi)
 extra_model_params(opt, rng, params, keys=None) -- forward-pass params the model gains (T-Nets'
                       identity ``T`` per adapted layer; ``{}`` for the others)
-adapt_keys(params, algo) -- keys adapted by MAML/FO-MAML (all base keys) or ANIL (head, LinNet)
-                      (``maml.adapt_keys``)
 is_transform_key(key)    -- True for a T-Nets forward-pass transform ``".../T"`` (``cnn``)
 count_parameters(meta_params) -> {"meta": int, "deployed": int}
 
@@ -22,7 +20,6 @@ import re
 
 from theory import _check
 from theory.engine.cnn import is_transform_key
-from theory.engine.maml import adapt_keys
 
 from . import kfo, mc, metasgd, tnet
 from ._common import MetaOpt, frozen, identity, no_phi, size
@@ -119,5 +116,5 @@ def count_parameters(meta_params):
     return {"meta": int(meta), "deployed": int(deployed)}
 
 
-__all__ = ["NAMES", "MetaOpt", "adapt_keys", "count_parameters", "extra_model_params", "get",
+__all__ = ["NAMES", "MetaOpt", "count_parameters", "extra_model_params", "get",
            "is_transform_key", "kfo", "mc", "metasgd", "resolve_options", "tnet"]
