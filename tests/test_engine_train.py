@@ -194,7 +194,7 @@ def test_make_config_stores_every_metaopt_option():
     config = training.make_config(metaopt="kfo-mlp", metaopt_options={"psd": True})
     assert config["metaopt_options"] == {"psd": True, "bias": False, "hidden": 2,
                                          "max_dim": 1024, "adapt_transform": False,
-                                         "conv": "in"}
+                                         "conv": "in", "vectors": "diagonal"}
     assert training.make_config(**config) == config     # idempotent: restore re-checks it
 
 

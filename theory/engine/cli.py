@@ -108,8 +108,9 @@ def _add_episode(p):
 
 
 def _add_bench(p):
-    _add_fields(p, ("algo", "metaopt", "layers", "hidden", "linnet", "ways", "shots", "query",
-                    "steps", "meta_batch", "first_order", "seed"), hidden=32)
+    _add_fields(p, ("algo", "metaopt", "layers", "hidden", "downsample", "readout", "init",
+                    "linnet", "ways", "shots", "query", "steps", "meta_batch", "first_order",
+                    "seed"), hidden=32)
     p.add_argument("--repeats", type=_cli.positive_int, default=5, metavar="R",
                    help="timed meta-steps")
     p.add_argument("--json", action="store_true", help="print the timings as JSON")

@@ -115,7 +115,7 @@ def _inner_loop(loss, params, keys, T, alpha, steps, first_order, metaopt, phi, 
 
 
 def adapt(params, x_s, y_s, *, alpha, steps, first_order=False, adapt_keys=None,
-          metaopt=None, phi=None, units=None):
+          metaopt=None, phi=None, units=None, arch=cnn.ARCH):
     """Per-task params after ``steps`` inner steps on the support set ``x_s (T, n, C, H, W)``.
 
     Adapted keys get a leading task axis; other keys are returned as given. ``steps=0`` returns
@@ -127,7 +127,8 @@ def adapt(params, x_s, y_s, *, alpha, steps, first_order=False, adapt_keys=None,
     is adapted per task from the second step on (``_inner_loop``); ``phi`` itself is never
     modified, and the adapted transform is dropped with the inner loop. ``units=n`` restricts
     the support loss to the head's first ``n`` output units (a task with fewer classes than
-    the head: labels ``0..n-1``, softmax over those units only).
+    the head: labels ``0..n-1``, softmax over those units only). ``arch``: the network
+    (``cnn.Arch``) the params belong to.
     """
     alpha = _check.positive("alpha", alpha)
     steps = _check.integer("steps", steps, 0)
@@ -144,11 +145,11 @@ def adapt(params, x_s, y_s, *, alpha, steps, first_order=False, adapt_keys=None,
         return logits if units is None else logits[..., :units]
 
     if all(cnn.is_head_key(k) for k in keys):
-        feats = cnn.features(params, x_s)
+        feats = cnn.features(params, x_s, arch)
         loss = lambda p: cross_entropy(cut(cnn.head(p, feats)), y_s)  # noqa: E731
         const_loss = lambda p: cross_entropy(cut(cnn.head(p, getval(feats))), y_s)  # noqa: E731
     else:
-        loss = const_loss = lambda p: cross_entropy(cut(cnn.apply(p, x_s)), y_s)  # noqa: E731
+        loss = const_loss = lambda p: cross_entropy(cut(cnn.apply(p, x_s, arch)), y_s)  # noqa: E731
     return _inner_loop(loss, params, keys, T, alpha, steps, first_order, metaopt, phi, const_loss)
 
 
@@ -167,7 +168,7 @@ def _check_batch(batch):
 
 
 def adapted_logits(params, x_s, y_s, x_q, *, alpha, steps, algo="maml", metaopt=None, phi=None,
-                   first_order=None, units=None):
+                   first_order=None, units=None, arch=cnn.ARCH):
     """Query logits ``(T, n_q, ways)`` after ``adapt`` on the support set ``(x_s, y_s)``.
 
     ``algo`` picks the adapted keys (``adapt_keys``); under ANIL the body features of ``x_q``
@@ -178,13 +179,13 @@ def adapted_logits(params, x_s, y_s, x_q, *, alpha, steps, algo="maml", metaopt=
     adapted = adapt(params, x_s, y_s, alpha=alpha, steps=steps,
                     first_order=algo == "fomaml" if first_order is None else first_order,
                     adapt_keys=adapt_keys(params, algo), metaopt=metaopt,
-                    phi={} if phi is None else phi, units=units)
+                    phi={} if phi is None else phi, units=units, arch=arch)
     if algo == "anil":
-        return cnn.head(adapted, cnn.features(params, x_q))
-    return cnn.apply(adapted, x_q)
+        return cnn.head(adapted, cnn.features(params, x_q, arch))
+    return cnn.apply(adapted, x_q, arch)
 
 
-def meta_loss(meta_params, batch, *, alpha, steps, algo="maml", metaopt=None):
+def meta_loss(meta_params, batch, *, alpha, steps, algo="maml", metaopt=None, arch=cnn.ARCH):
     """Mean over tasks of the query loss after adaptation -> ``(loss, aux)``.
 
     ``meta_params = {"model": params, "metaopt": phi}``; ``batch = (x_s, y_s, x_q, y_q)``;
@@ -194,7 +195,7 @@ def meta_loss(meta_params, batch, *, alpha, steps, algo="maml", metaopt=None):
     x_s, y_s, x_q, y_q = _check_batch(batch)
     _check_labels("query", y_q, np.shape(params["head/w"])[-2])
     logits = adapted_logits(params, x_s, y_s, x_q, alpha=alpha, steps=steps, algo=algo,
-                            metaopt=metaopt, phi=meta_params.get("metaopt", {}))
+                            metaopt=metaopt, phi=meta_params.get("metaopt", {}), arch=arch)
     losses = cross_entropy(logits, y_q)
     aux = {"accuracy": accuracy(logits, y_q), "loss": getval(losses)}
     return cnn.mean(losses, axis=0)[0], aux
@@ -213,11 +214,11 @@ CHUNK_BUDGET_BYTES = 768 * 2 ** 20
 _GRAPH_FACTOR = 6.5
 
 
-def _graph_bytes_per_task(params, batch, steps, algo):
+def _graph_bytes_per_task(params, batch, steps, algo, arch=cnn.ARCH):
     """Estimated bytes of one task's autodiff graph in a meta-gradient.
 
-    Counts the conv-block activations of one image (``hidden x H x W`` per layer before
-    pooling) times the images whose graph is kept, times ``_GRAPH_FACTOR``: the query set
+    Counts the conv-block activations of one image (``hidden x H x W`` per layer at the
+    conv's output, before any pooling) times the images whose graph is kept, times ``_GRAPH_FACTOR``: the query set
     once and, for second order, the support set once per inner step (first order and ANIL
     keep one support pass at a time).
     """
@@ -225,7 +226,10 @@ def _graph_bytes_per_task(params, batch, steps, algo):
     n_s, n_q = anp.shape(x_s)[1], anp.shape(x_q)[1]
     _, H, W = anp.shape(x_q)[2:]
     per_image = 0
-    for i, (Ho, Wo) in enumerate(cnn.pooled_sizes(H, W, cnn.architecture(params)["layers"])):
+    layers = cnn.architecture(params)["layers"]
+    for i, (Ho, Wo) in enumerate(cnn.map_sizes(H, W, layers, arch.downsample)):
+        if arch.downsample != "maxpool":  # the conv itself gives the block's output size
+            H, W = Ho, Wo
         per_image += np.shape(params[f"conv{i + 1}/w"])[-4] * H * W
         H, W = Ho, Wo
     passes = n_q + (n_s if algo != "maml" else max(steps, 1) * n_s)
@@ -233,7 +237,8 @@ def _graph_bytes_per_task(params, batch, steps, algo):
     return _GRAPH_FACTOR * itemsize * per_image * passes
 
 
-def task_chunk(chunk, T, meta_params=None, batch=None, steps=1, algo="maml", workers=1):
+def task_chunk(chunk, T, meta_params=None, batch=None, steps=1, algo="maml", workers=1,
+               arch=cnn.ARCH):
     """Tasks per chunk of a meta-gradient over ``T`` tasks: ``chunk`` checked, or automatic.
 
     ``chunk`` must be an integer in 1..T, or ``None``: chunks of equal size (rounded up), as
@@ -242,7 +247,7 @@ def task_chunk(chunk, T, meta_params=None, batch=None, steps=1, algo="maml", wor
     (so that every worker gets a chunk); one task per chunk if that is not enough.
     """
     if chunk is None:
-        per_task = _graph_bytes_per_task(meta_params["model"], batch, steps, algo)
+        per_task = _graph_bytes_per_task(meta_params["model"], batch, steps, algo, arch)
         chunks = max(1, math.ceil(T * per_task * workers / CHUNK_BUDGET_BYTES))
         chunks = min(T, workers * math.ceil(chunks / workers))
         return math.ceil(T / chunks)
@@ -281,7 +286,7 @@ def meta_grad(meta_params, batch, *, chunk=None, workers=None, **kwargs):
     T = anp.shape(x_s)[0]
     workers = parallel.check_workers(workers)
     size = task_chunk(chunk, T, meta_params, batch, kwargs.get("steps", 1),
-                      kwargs.get("algo", "maml"), workers)
+                      kwargs.get("algo", "maml"), workers, kwargs.get("arch", cnn.ARCH))
     parts = [tuple(a[start:start + size] for a in batch) for start in range(0, T, size)]
     results = parallel.map_chunks(_meta_grad_all, [(meta_params, part, kwargs) for part in parts],
                                   workers)
@@ -294,9 +299,9 @@ def meta_grad(meta_params, batch, *, chunk=None, workers=None, **kwargs):
     return loss, grads, aux
 
 
-def evaluate_batch(params, batch, *, alpha, steps, algo, metaopt=None, phi=None):
+def evaluate_batch(params, batch, *, alpha, steps, algo, metaopt=None, phi=None, arch=cnn.ARCH):
     """Query accuracy per task ``(T,)`` after adapting (first order) on each support set."""
     x_s, y_s, x_q, y_q = _check_batch(batch)
     logits = adapted_logits(params, x_s, y_s, x_q, alpha=alpha, steps=steps, algo=algo,
-                            metaopt=metaopt, phi=phi, first_order=True)
+                            metaopt=metaopt, phi=phi, first_order=True, arch=arch)
     return accuracy(logits, y_q)

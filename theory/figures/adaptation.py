@@ -10,8 +10,6 @@ as claim C12 of ``paper_repro.md``) in the one budget ``cells.preferred`` for th
 mean with Student's t interval over seeds per k; with one seed, that seed's interval over its
 test episodes. Without any such record the figure is an empty panel naming the command that
 fills it.
-
-Also public: ``name_of`` (``"maml_L2"``: a model's key in the figure's JSON (``ours``)).
 """
 
 import numpy as np
@@ -19,6 +17,8 @@ import numpy as np
 from theory import _paths
 from theory.figures import style
 from theory.paper import cells, vocabulary
+
+__all__ = ["FILL", "COLOR", "name_of", "compute_adaptation_cnn", "fig_adaptation_cnn"]
 
 FILL = "python -m theory.paper run --budget converged"
 COLOR = {("maml", 2): style.ROLE["shallow"], ("linnet", 2): style.ROLE["deep"],

@@ -2,11 +2,6 @@
 
 Each figure gets its own generator ``default_rng([seed, crc32(name)])``, so a figure drawn
 alone is bit-for-bit the one drawn in the full run with the same seed.
-
-Also public: ``figure_rng`` (the generator of figure ``name`` under ``seed``); ``write_data``
-(write a figure's data atomically as compact JSON (surfaces hold ~10^4 numbers)); ``command``
-(the command line that reproduces figure ``name``'s data); ``parser``; ``destinations``
-(``(image_dir, data_dir)`` of parsed ``args``: see the parser's description).
 """
 
 import json
@@ -21,6 +16,9 @@ from tqdm import tqdm
 from theory import _cli, _io, _paths
 from theory.figures import REGISTRY, style
 from theory.paper import cells
+
+__all__ = ["figure_rng", "build", "save", "write_data", "command", "parser", "destinations",
+           "check", "main"]
 
 
 def figure_rng(seed, name):

@@ -14,10 +14,6 @@ each restart once its meta-gradient norm is at most ``--tol`` (``--iterations`` 
 ``grad_norm`` and ``stopped_at``; their text says how many restarts did not converge.  Bad input
 exits with status 2 and one line; a diverging run of the other commands exits with status 1
 and one line naming the iteration and the value.
-
-Also public: ``build_parser`` (the argument parser of ``python -m theory.landscape``);
-``compute`` (run the analysis selected by parsed ``args``; returns its JSON-serialisable
-result); ``main`` (entry point; returns the exit status).
 """
 
 import argparse
@@ -33,6 +29,8 @@ from .closed import DivergenceError
 from .optim import OPTIMIZERS
 from .simulate import METHODS, meta_train
 from .tasks import ClassificationTasks, SlopeDistribution
+
+__all__ = ["DESCRIPTION", "build_parser", "compute", "summary", "main"]
 
 
 PROG = _cli.PROG.format("landscape")

@@ -34,9 +34,6 @@ objective(method, depth, params, problem, rule)  (loss per restart, grads)
 meta_train(rng, *, sigma, method, depth, ...) -> dict   Adam on every restart at once
 experiment(rng, *, dim, width, cond, rotate, method, ...) -> dict   the CLI's JSON result
 finite_or_null(obj)                          nested dicts/lists with NaN and inf as None (JSON)
-
-Also public: ``Problem`` (problem(sigma, mu, cov, alpha, steps)); ``validate`` (raise
-ValueError for a combination the closed forms do not cover).
 """
 
 import collections
@@ -46,6 +43,10 @@ import numpy as np
 from .. import _check
 from . import deep, optim
 from .deep import _dot, _mv, exact_width
+
+__all__ = ["METHODS", "Problem", "covariance", "target", "shallow_floor", "metasgd_floor",
+           "objective", "preconditioner", "init", "validate", "expectation", "meta_train",
+           "finite_or_null", "experiment"]
 
 METHODS = ("maml", "metasgd", "kfo")
 Problem = collections.namedtuple("Problem", "sigma mu cov alpha steps")

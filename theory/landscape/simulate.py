@@ -17,12 +17,6 @@ including Meta-SGD's step-size gradient); ``"autograd"`` differentiates the quad
 losses through the inner loop.  ``"auto"`` (default) takes the symbolic closed forms where they
 exist and derive in about a second (depth <= 3, K <= 3), else the recurrence; logistic models
 always use autograd.  Tests check that the three agree.
-
-Also public: ``check_divergence`` (raise :class:`DivergenceError` naming iteration ``i`` if a
-restart is ``diverging``); ``linear_task_grads`` (per-task post-adaptation losses ``(R, T)``
-and gradients (tuple over ``w`` [+ step])); ``resolve_gradients`` (the gradient backend that
-``gradients`` (one of ``GRADIENTS`` or ``"auto"``) means here); ``logistic_task_losses`` (per-
-task post-adaptation cross-entropy ``(R, T)`` of LogR(+LinNet) with autograd).
 """
 
 import dataclasses
@@ -36,6 +30,10 @@ from .. import _check
 from . import closed, models, optim
 from .closed import DivergenceError
 from .tasks import ClassificationTasks, LinearTasks, expected_batch, exact_nodes, linear_batch
+
+__all__ = ["METHODS", "MODELS", "GRADIENTS", "SYMBOLIC_RANGE", "LIMIT", "Run", "diverging",
+           "check_divergence", "linear_task_grads", "resolve_gradients", "linear_setup",
+           "logistic_task_losses", "meta_train"]
 
 METHODS = ("maml", "fomaml", "multitask", "metasgd")
 MODELS = ("linear", "logistic")

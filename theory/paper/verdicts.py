@@ -21,11 +21,10 @@ verdicts; "KFO best or near best" held if KFO has the highest mean of the paper'
 
 The adaptation claim (``adaptation_claim``, claim C12 of ``paper_repro.md``) is judged the same
 way on the adaptation curves' accuracies after one inner step: "every other model > MAML at 2
-layers" is the worst of its verdicts. Its second statistic (``trained_claim``), fixed before
-the 4-layer curve was measured, is each curve's mean accuracy over the inner steps of
-meta-training (``cells.curve``'s ``"trained"``): "MAML 4 layers > MAML 2 layers" on it is a
-test; the other 2-layer models' differences on it are description (chosen after their curves
-were seen).
+layers" is the worst of its verdicts. Its second statistic (``trained_claim``) is each curve's
+mean accuracy over the inner steps of meta-training (``cells.curve``'s ``"trained"``): "MAML 4
+layers > MAML 2 layers" on it is a test; the other 2-layer models' differences on it are
+description (results/README.md says which was fixed before which curve was measured).
 
 A cell of one seed leaves out the seed-to-seed variance (several times larger at 2 layers in
 our records): each claim lists the single-seed cells it rests on, and the rendered verdict
