@@ -10,7 +10,7 @@ import pytest
 from autograd import grad
 from autograd.test_util import check_grads
 
-from theory.engine import cnn, maml, metaopt
+from theory.engine import chunks, cnn, maml, metaopt
 from theory.engine import primitives as P
 from theory.engine.metaopt import kfo
 
@@ -258,7 +258,7 @@ def test_meta_gradients_equal_an_independent_pytorch_implementation(layers, algo
         phi = {k: v + 0.05 * rng.standard_normal(np.shape(v)) for k, v in phi.items()}
     meta = {"model": params, "metaopt": phi}
     kw = dict(alpha=0.3, steps=3, algo=algo)
-    loss, grads, _ = maml.meta_grad(meta, batch, workers=1, metaopt=opt, arch=STRIDE_MEAN, **kw)
+    loss, grads, _ = chunks.meta_grad(meta, batch, workers=1, metaopt=opt, arch=STRIDE_MEAN, **kw)
 
     tp = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
     tphi = {k: torch.tensor(v, requires_grad=True) for k, v in phi.items()}

@@ -1,6 +1,6 @@
 """Speed benchmark of one MAML meta-step (inner loop + meta-gradient), against a reference.
 
-A meta-step is ``maml.meta_grad`` on a random meta-batch: the code path of training, timed as
+A meta-step is ``chunks.meta_grad`` on a random meta-batch: the code path of training, timed as
 the median of ``repeats`` calls after ``warmup`` calls. Given a reference module ``ref`` (the
 same maths in PyTorch, ``benchmarks/torch_reference.py``, which ``benchmarks/engine_speed.py``
 passes in; PyTorch is not a dependency), it runs on the same params and data in the same
@@ -33,7 +33,7 @@ Measured per config (keys of a result row):
   PyTorch's allocations are not traced, and the resident set is no measure of either side:
   ``primitives.keep_freed_memory`` keeps freed blocks in the process's heap for reuse.
 - ``task_chunk``: tasks per chunk of the meta-gradient at the default setting
-  (``maml.task_chunk``; the config's ``None`` resolved to the automatic size).
+  (``chunks.task_chunk``; the config's ``None`` resolved to the automatic size).
 - ``grad_rel_diff``: ``||g_engine - g_torch|| / ||g_torch||`` over all params, which shows
   that both sides compute the same meta-gradient: float32 rounding only (about 1e-13 in
   float64), amplified by the conditioning of the inner loop for many tasks and steps.
@@ -43,7 +43,7 @@ in {1, 5}, 2nd/1st order); ``tiny_grid`` (two configs that run in well under a s
 ``--tiny``)); ``algo_of`` (the ``maml.meta_grad`` algo of a config (``fomaml`` for first-order
 MAML)); ``make_problem`` (``(meta_params, batch, kwargs)`` of a config: seeded params, random
 images in [0, 1]); ``engine_step`` (``(step, meta_params, batch, kwargs)``; ``step()`` is
-``maml.meta_grad`` on that problem); ``thread_settings`` (``{setting: (engine workers, torch
+``chunks.meta_grad`` on that problem); ``thread_settings`` (``{setting: (engine workers, torch
 threads)}`` for ``SETTINGS`` (torch: None if absent)); ``traced_peak`` (peak bytes traced by
 ``tracemalloc`` during ``fn()`` above what was traced before); ``torch_supports`` (the
 reference covers plain MAML/FO-MAML without LinNet layers or meta-optimizers); ``bench_config``
@@ -65,7 +65,7 @@ import numpy as np
 from tqdm import tqdm
 
 from theory import _check
-from theory.engine import cnn, maml, parallel
+from theory.engine import chunks, cnn, parallel
 from theory.engine.config import init_meta_params, make_metaopt
 
 TORCH_MODES = ("loop", "vmap")
@@ -81,7 +81,7 @@ def config(*, layers=4, hidden=32, ways=5, shots=1, query=15, steps=1, meta_batc
            seed=0, task_chunk=None, downsample="maxpool", readout="flatten", init="he"):
     """A benchmark config (a plain dict); ``first_order`` with ``algo="maml"`` means FO-MAML.
 
-    ``task_chunk`` is ``maml.meta_grad``'s ``chunk`` (tasks per chunk; ``None``: automatic);
+    ``task_chunk`` is ``chunks.meta_grad``'s ``chunk`` (tasks per chunk; ``None``: automatic);
     ``downsample``, ``readout`` and ``init`` choose the network as ``train``'s options do.
     """
     if first_order and algo != "maml":
@@ -151,9 +151,9 @@ def make_problem(cfg):
 
 
 def engine_step(cfg, workers=None):
-    """``(step, meta_params, batch, kwargs)``; ``step()`` is ``maml.meta_grad`` on that problem."""
+    """``(step, meta_params, batch, kwargs)``; ``step()`` is ``chunks.meta_grad`` on that problem."""
     meta_params, batch, kwargs = make_problem(cfg)
-    return ((lambda: maml.meta_grad(meta_params, batch, workers=workers, **kwargs)),
+    return ((lambda: chunks.meta_grad(meta_params, batch, workers=workers, **kwargs)),
             meta_params, batch, kwargs)
 
 
@@ -296,7 +296,7 @@ def bench_config(cfg, *, repeats, warmup, ref=None, torch_modes=TORCH_MODES, bar
     clock = _interleaved(calls, repeats, warmup, bar)
     loss, grads, _ = step()
     row = {**cfg, "in_shape": list(cfg["in_shape"]), "engine_loss": float(loss),
-           "task_chunk": maml.task_chunk(kwargs["chunk"], cfg["meta_batch"], meta_params, batch,
+           "task_chunk": chunks.task_chunk(kwargs["chunk"], cfg["meta_batch"], meta_params, batch,
                                          cfg["steps"], kwargs["algo"], settings["default"][0],
                                          kwargs["arch"]),
            "flops": meta_step_flops(cfg), "repeats": repeats, "warmup": warmup,

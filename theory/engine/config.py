@@ -76,10 +76,10 @@ FIELDS = (
                "test"),
     Field("seed", "int", 0, 0, "s", "seed of init, tasks and episodes"),
     Field("first_order", "flag", False, help="first-order meta-gradient"),
-    # ``maml.meta_grad``'s ``chunk``: it changes the float summation order only, not the maths
+    # ``chunks.meta_grad``'s ``chunk``: it changes the float summation order only, not the maths
     Field("task_chunk", "int?", None, 1, "C", "tasks per meta-gradient chunk (default: "
-          "automatic, keeps the second-order graph under maml.CHUNK_BUDGET_BYTES)"),
-    # ``maml.meta_grad``'s ``workers``: for a given task_chunk the result does not depend on it
+          "automatic, keeps the second-order graph under chunks.CHUNK_BUDGET_BYTES)"),
+    # ``chunks.meta_grad``'s ``workers``: for a given task_chunk the result does not depend on it
     Field("workers", "int?", None, 1, "W", "processes sharing each meta-step's task chunks "
           "(default: every core this process may use, 1 in a Dask worker; give 1 to leave "
           "the other cores to other work)", True),

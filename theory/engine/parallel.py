@@ -158,7 +158,9 @@ def shutdown():
 
 
 # what the helpers report with each chunk: CPU seconds, and per helper process the largest
-# peak of memory traced during one chunk (only while the caller traces memory)
+# peak of memory traced during one chunk (only while the caller traces memory). Kept here, not
+# in ``bench`` which reads them (``helper_usage``): only the helper's task wrapper ``_call``
+# sees a chunk's CPU time and memory peak in the helper process.
 _usage = {"cpu_s": 0.0, "peak_bytes": {}}
 
 

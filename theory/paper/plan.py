@@ -108,6 +108,16 @@ def make_plan(budget_name, *, tables=None, datasets=None, methods=None, layers=N
     return sorted(runs, key=lambda r: (r.stage, r.kind == "train"))
 
 
+def _priority(b, run):
+    """The stage of ``run`` under budget ``b``'s ``priority``: the index of the first
+    ``(table, methods, depths)`` pattern it matches (``None`` matches any), else after them."""
+    for stage, (table, methods, depths) in enumerate(b["priority"]):
+        if run.table == table and (methods is None or run.method in methods) \
+                and (depths is None or run.layers in depths):
+            return stage
+    return len(b["priority"])
+
+
 def _cells(b, tables, datasets, want_m, want_l, n_seeds, checkpoints, data):
     """The table runs of ``tables``, each with its search key, stage and curve."""
     base = {k: b[k] for k in budgets.RUN_KEYS if k in b}
@@ -130,15 +140,24 @@ def _cells(b, tables, datasets, want_m, want_l, n_seeds, checkpoints, data):
                   keep_checkpoint=dataset == "omniglot" and depth in CHECKPOINT_LAYERS)
         if budgets.per_depth(b):
             run = dataclasses.replace(run, stage=_stage(run))
+        if "priority" in b:
+            run = dataclasses.replace(run, stage=_priority(b, run))
+        if table == "alpha":          # its inner lr is the point of the run
+            run = dataclasses.replace(run, lr_source="given")
         if not is20 and (method, depth) in curve.get("runs", ()):
             run = dataclasses.replace(run, curve={k: curve[k] for k in ("steps", "episodes")})
         runs.append(run)
 
     def cell(table, dataset, method, depth):
-        count = n_seeds if depth == 2 else min(n_seeds, b["deep_seeds"])
+        count = n_seeds if depth == 2 else min(n_seeds, b.get("cell_seeds", {}).get(
+            (method, depth), b["deep_seeds"]))
         for seed in range(count):
-            add(table, dataset, method, depth, seed, dict(base, **setting, **METHODS[method]),
+            add(table, dataset, method, depth, seed, method_config(method),
                 f"{method}-L{depth}-s{seed}")
+
+    def method_config(method):
+        return dict(base, **setting, **METHODS[method],
+                    **b.get("method_config", {}).get(method, {}))
 
     for dataset in datasets:
         if "table-a" in tables:
@@ -149,6 +168,14 @@ def _cells(b, tables, datasets, want_m, want_l, n_seeds, checkpoints, data):
             for method in TABLE_B_METHODS:
                 if method in want_m:
                     cell("table-a" if method == "maml" else "table-b", dataset, method, 2)
+        if "alpha" in tables and "alpha" in b:
+            sweep = b["alpha"]
+            for (method, depth), a in itertools.product(sweep["runs"], sweep["inner_lr"]):
+                if method in want_m and depth in want_l:
+                    add("alpha", dataset, method, depth, 0,
+                        dict(method_config(method), iterations=sweep["iterations"],
+                             inner_lr=a, meta_lr=b["default_lr"][1]),
+                        f"{method}-L{depth}-a{a:g}-s0")
         if checkpoints and "checkpoints" in tables and dataset == "omniglot":
             for depth in CHECKPOINT_LAYERS:
                 if depth not in want_l:

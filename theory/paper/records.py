@@ -286,7 +286,7 @@ def assign_lrs(plan, results_dir, budget_name):
     default = budgets.budget(budget_name)["default_lr"]
     out = []
     for run in plan:
-        if run.kind != "train":
+        if run.kind != "train" or run.lr_source == "given":
             out.append(run)
             continue
         won = winners(results_dir, budget_name, run.dataset)

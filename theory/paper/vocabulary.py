@@ -7,7 +7,8 @@ written anywhere finds its table cell, and ``LABEL`` its name in tables and figu
 ``table-a``), ``TABLE2_METHODS`` its Table 2 (2 layers; the plan's ``table-b``,
 ``TABLE_B_METHODS``, adds ANIL and ANIL+KFO). ``TABLE1_KEYS``/``TABLE2_KEYS`` are their cells
 ``(method, layers)`` (Omniglot figures, claims C7 and C8), ``ADAPTATION_KEYS`` the models of
-the adaptation curves (figure ``adaptation_cnn``, claim C12).
+the adaptation curves (figure ``adaptation_cnn``, claim C12). The plan's ``alpha`` table is the
+sweep of the inner lr on CNNs (final test accuracy per alpha: R1's mechanism on real images).
 """
 
 METHODS = {
@@ -17,7 +18,7 @@ METHODS = {
     "anil-kfo": {"algo": "anil", "metaopt": "kfo"},
 }
 LINNET, LINNET_WIDTH = METHODS["linnet"]["linnet"], METHODS["linnet"]["linnet_width"]
-TABLES = ("lr-search", "table-a", "table-b", "checkpoints")
+TABLES = ("lr-search", "table-a", "table-b", "checkpoints", "alpha")
 DATASETS = ("omniglot", "synthetic", "cifarfs", "mini-imagenet")
 ON_THIS_MACHINE = ("omniglot", "synthetic")   # the default datasets: their data is here
 NEEDS_PATH = ("cifarfs", "mini-imagenet")     # the engine reads these from a path you give
