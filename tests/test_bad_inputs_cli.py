@@ -58,7 +58,7 @@ LANDSCAPE = [
     (["train", "--init-scale", "0"], ["--init-scale", "'0'"]),
     (["train", "--init-scale", "nan"], ["--init-scale", "'nan'"]),
     (["train", "--slope-std", "-1"], ["--slope-std", "'-1'"]),
-    (["train", "--out", "{place}/a-folder"], ["a-folder", "directory"]),
+    (["train", "--out", "{place}/a-file"], ["a-file", "expected a directory"]),
     (["train", "--out", "{place}/a-file/run.json"], ["a-file"]),
     (["train", "--out", UNWRITABLE + "/run.json"], [UNWRITABLE]),
     (["train", "--model", "logistic", "--population"], ["--population", "linear model only"]),
@@ -70,7 +70,7 @@ LANDSCAPE = [
     (["collapse", "--steps", "nan"], ["--steps", "'nan'"]),
     (["effective", "--slope-mean", "inf"], ["--slope-mean", "'inf'"]),
     (["precondition", "--cond", "0.5"], ["--cond", "0.5"]),
-    (["precondition", "--out", "{place}/a-folder"], ["a-folder"]),
+    (["precondition", "--out", "{place}/a-file"], ["a-file"]),
 ]
 
 
