@@ -14,7 +14,10 @@ the prose cannot drift from the JSON.
 
 The numbers of a C row are backticked and name their source (``figure:json key``) in the
 ``results/figures/`` JSON of figures 5, 6 and ``adaptation_cnn``, which ``python -m
-theory.figures`` rebuilds from the same cells and the same budget choice.
+theory.figures`` rebuilds from the same cells and the same budget choice. A row is a named
+tuple of its cells (``CellRow``, ``ClaimRow``, ``FigureRow``), written as markdown last
+(``markdown``); the sentences of a claim row (the claim, its statistics, which of them were
+fixed before the data) are the document's own text, so they are written here with the row.
 """
 
 import collections
