@@ -22,7 +22,8 @@ record not written by the sweep) and ``cells(..., budget=)`` returns one budget'
 or figure reads the budget ``preferred`` for its cells: the most thorough budget (``ORDER``:
 ``full``, ``converged``, ``cpu``, then any other, then ``None``) in which every cell it needs
 has a result, else the most thorough one that has any of them. Search points
-(``sweep.table == "lr-search"``) are never table cells. ``curve(cell)`` is a cell's
+(``sweep.table == "lr-search"``) and the alpha sweep's runs (``"alpha"``,
+``theory.paper.alpha``) are never table cells. ``curve(cell)`` is a cell's
 adaptation curve (test accuracy after k inner steps, from records with ``"adaptation"``),
 aggregated over seeds per k exactly like the cell itself.
 """
@@ -105,12 +106,13 @@ def grouped(results_dir, dataset, *, ways=5, shots=5):
     """``{budget: {(method, layers): cell}}`` of ``dataset`` from every record under
     ``results_dir``, budgets ``ordered``: ``cell`` is ``summarise``'s summary plus ``"failed"``
     (failure records) and ``"records"`` (the engine records, each with its ``"path"``), or
-    only ``{"failed": n}`` when every seed failed. Search points are left out."""
+    only ``{"failed": n}`` when every seed failed. Search points and the alpha sweep's runs
+    are left out."""
     runs, failed = {}, {}
     for rec in load(results_dir):
         cfg = rec["config"]
         if (cfg.get("dataset"), cfg.get("ways"), cfg.get("shots")) != (dataset, ways, shots) \
-                or (rec.get("sweep") or {}).get("table") == "lr-search":
+                or (rec.get("sweep") or {}).get("table") in ("lr-search", "alpha"):
             continue
         key = (budget_of(rec), vocabulary.method_of(cfg), cfg.get("layers"))
         if rec["kind"] == records.FAILED:
