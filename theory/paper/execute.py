@@ -21,6 +21,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 
 from tqdm.auto import tqdm
@@ -221,7 +222,10 @@ def execute_all(runs, results_dir, runs_dir, budget_name, submit, *, progress=Tr
             name = planning.run_id(run)
             outcome[name] = records.write_outcome(results_dir, runs_dir, budget_name, run,
                                                   result)
-            (bar.write if progress else echo)(f"{name}: {outcome[name]}")
+            if progress:        # beside the bar, on stderr
+                bar.write(f"{name}: {outcome[name]}", file=sys.stderr)
+            else:
+                echo(f"{name}: {outcome[name]}")
             if commit:
                 _commit(echo, [records.record_path(results_dir, run)],
                         f"results: {name} ({budget_name} budget): {outcome[name]}")

@@ -34,7 +34,8 @@ class Run:
     takes or a search run competes for. ``curve``: ``{"steps", "episodes"}`` of the adaptation
     curve the record keeps. ``lr_source``: of a table run, ``"lr-search"`` or ``"default"``
     (``records.assign_lrs``); of a search point, ``"grid"`` (the budget's) or ``"given"``
-    (``lr_inner``/``lr_meta``). ``config`` is not to be changed in place (``dataclasses.replace``)."""
+    (``lr_inner``/``lr_meta``). ``config`` is not to be changed in place
+    (``dataclasses.replace``)."""
 
     kind: str
     table: str
