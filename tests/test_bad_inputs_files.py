@@ -3,7 +3,7 @@ index, checkpoints, answers, images; FIFOs and devices where files are expected;
 would leave their folder; names that would forge text output.
 
 Every row builds its damaged file in ``tmp_path`` and runs the real command line in a
-subprocess with a timeout (``badinput``), so a reader that hangs fails the row. A damaged
+subprocess with a timeout (``conftest.check_rejected``), so a reader that hangs fails the row. A damaged
 record is neither "done" nor a crash: ``status`` says ``damaged`` naming the file and the
 field, ``summary`` refuses in one line naming both.
 """
@@ -21,8 +21,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from badinput import ROOT, check_rejected, run_cli
-from test_bad_inputs_engine import untrained_checkpoint
+from conftest import ROOT, check_rejected, run_cli, untrained_checkpoint
 from theory import _io
 from theory.paper import budgets, cells, records, render
 from theory.paper import plan as planning
@@ -94,7 +93,8 @@ def test_the_good_record_counts_as_done(tmp_path):
     path = _write_tampered(tmp_path, lambda r: r)
     proc = run_cli(["theory.paper", "status", *TINY, "--results", tmp_path / "results",
                     "--runs", tmp_path / "runs"], timeout=120)
-    assert proc.returncode == 0 and proc.stdout.split()[-1] == "done", proc.stdout
+    assert proc.returncode == 0 and proc.stdout.splitlines()[0].split()[-1] == "done", \
+        proc.stdout
     assert records.damage(tmp_path / "results", tmp_path / "runs", "tiny", _run()) is None
     assert path.exists()
 
@@ -126,7 +126,7 @@ def test_status_and_summary_say_which_record_is_damaged(case, tmp_path):
     proc = run_cli(["theory.paper", "status", *TINY, "--results", tmp_path / "results",
                     "--runs", tmp_path / "runs"], timeout=120)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
-    line, = proc.stdout.splitlines()
+    line = proc.stdout.splitlines()[0]
     assert " damaged (record " in line and str(path) in line and field in line, line
     check_rejected(["theory.paper", "summary", "--results", tmp_path / "results",
                     "--datasets", "synthetic"], watch=[tmp_path], names=[path, field])

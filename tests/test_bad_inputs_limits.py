@@ -1,7 +1,7 @@
 """Bad-input catalogue at the machine's edges: schedulers that are not one, work too big to
 start, a full disk, Ctrl-C in a long step.
 
-Each row runs the real command line in a subprocess with a timeout (``badinput``), so code
+Each row runs the real command line in a subprocess with a timeout (``conftest.check_rejected``), so code
 that hangs fails the test instead of hanging it.
 """
 
@@ -16,7 +16,7 @@ import threading
 
 import pytest
 
-from badinput import ROOT, check_rejected
+from conftest import ROOT, check_rejected
 
 PAPER_RUN = ["theory.paper", "run", "--budget", "tiny", "--datasets", "synthetic", "--only",
              "table-a", "--methods", "maml", "--layers", "2", "--seeds", "1", "--no-progress"]

@@ -180,10 +180,12 @@ def test_cli_reports_diverged_restarts_instead_of_failing(capsys):
 @pytest.mark.parametrize("argv, message", [
     (["--dim", "0"], "'0' is not an integer >= 1"),
     (["--cond", "0.5"], "'0.5' is not a number >= 1"),
-    (["--depth", "3"], "invalid choice: 3"),
+    (["--depth", "0"], "'0' is not an integer >= 1"),
     (["--method", "adam"], "invalid choice: 'adam'"),
     (["--method", "kfo", "--depth", "2"], "depth 2 is deep linear maml"),
-    (["--depth", "2", "--steps", "2"], "steps = 1 only, got steps=2"),
+    (["--method", "metasgd", "--depth", "3"], "depth 3 is deep linear maml"),
+    (["--tasks", "0"], "'0' is not an integer >= 1"),
+    (["--tol", "-1"], "'-1' is not a finite number > 0"),
     (["--dim", "1", "--cond", "3"], "cond=3.0"),
     (["--alpha", "0"], "'0' is not a finite number > 0"),
 ])

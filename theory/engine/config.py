@@ -10,8 +10,7 @@ neither restates a default or a range. Kinds: ``"int"`` (>= bound), ``"int?"`` (
 The defaults are a quick synthetic run of about a minute of CPU time: MAML on a 4-layer CNN of
 width 16 (four 2x2 pools shrink 28x28 to 1x1, which keeps the head small), 5-way 1-shot with 15
 queries per class, one inner step of 0.4 (MAML's Omniglot step size), outer Adam 0.01 over 4
-tasks per meta-batch, 200 iterations. Seed 0 reaches 0.73 test accuracy over 600 episodes on
-one core and 0.70 on two, where the meta-gradient's task chunks are summed in another order.
+tasks per meta-batch, 200 iterations (what it reaches: docs/engine.md).
 
 What a config builds: its meta-optimizer (``make_metaopt``), initial parameters
 (``init_meta_params``), random streams (``seeds``, ``episode_rng``) and data splits
@@ -41,6 +40,15 @@ FIELDS = (
                "(values: int, float, true/false or text)"),
     Field("layers", "int", 4, 1, "L", "conv blocks"),
     Field("hidden", "int", 16, 1, "H", "conv channels"),
+    Field("downsample", "choice", "maxpool", cnn.DOWNSAMPLES,
+          help="how each block shrinks the map: a 2x2 max-pool after it, its conv at stride 2 "
+               "(the paper's Omniglot network), or neither"),
+    Field("readout", "choice", "flatten", cnn.READOUTS,
+          help="what the head sees: the flattened final map, or its mean over the pixels "
+               "(the paper's networks)"),
+    Field("init", "choice", "he", cnn.INITS,
+          help="initialisation: he (He-normal convs, BN scale 1) or authors (learn2learn's: "
+               "Xavier-uniform convs, BN scale uniform on [0, 1), standard-normal head)"),
     Field("linnet", "int", 0, 0, "k", "extra linear (collapsible) layers under the classifier"),
     Field("linnet_width", "int?", None, 1, "W",
           "width of the LinNet layers (default: the feature width)"),
@@ -67,10 +75,10 @@ FIELDS = (
                "test"),
     Field("seed", "int", 0, 0, "s", "seed of init, tasks and episodes"),
     Field("first_order", "flag", False, help="first-order meta-gradient"),
-    # ``maml.meta_grad``'s ``chunk``: it changes the float summation order only, not the maths
+    # ``chunks.meta_grad``'s ``chunk``: it changes the float summation order only, not the maths
     Field("task_chunk", "int?", None, 1, "C", "tasks per meta-gradient chunk (default: "
-          "automatic, keeps the second-order graph under maml.CHUNK_BUDGET_BYTES)"),
-    # ``maml.meta_grad``'s ``workers``: for a given task_chunk the result does not depend on it
+          "automatic, keeps the second-order graph under chunks.CHUNK_BUDGET_BYTES)"),
+    # ``chunks.meta_grad``'s ``workers``: for a given task_chunk the result does not depend on it
     Field("workers", "int?", None, 1, "W", "processes sharing each meta-step's task chunks "
           "(default: every core this process may use, 1 in a Dask worker; give 1 to leave "
           "the other cores to other work)", True),
@@ -170,6 +178,11 @@ def check_resume(saved, config, path):
                          f"iterations={saved['iterations']} it was started with")
 
 
+def arch(config):
+    """The ``cnn.Arch`` of a config (a config from before these fields: the original network)."""
+    return cnn.Arch(config.get("downsample", "maxpool"), config.get("readout", "flatten"))
+
+
 def make_metaopt(name, options=None):
     """The ``MetaOpt`` registered as ``name`` with ``options``, or ``None`` for ``"none"``."""
     return None if name == "none" else metaopt.get(name, **(options or {}))
@@ -179,14 +192,15 @@ def init_meta_params(config, in_shape, rng):
     """Fresh ``{"model": params, "metaopt": phi}`` for ``config`` (T-Nets keys join the model)."""
     params = cnn.init(rng, layers=config["layers"], hidden=config["hidden"],
                       ways=config["ways"], in_shape=tuple(in_shape), linnet=config["linnet"],
-                      linnet_width=config.get("linnet_width"))
+                      linnet_width=config.get("linnet_width"), arch=arch(config),
+                      scheme=config.get("init", "he"))
     opt = make_metaopt(config["metaopt"], config.get("metaopt_options"))
     phi = {}
     if opt is not None:
         # T-Nets' T and the transform cover exactly the keys that adapt (the head for ANIL)
         params = dict(params, **metaopt.extra_model_params(
-            opt, rng, params, keys=metaopt.adapt_keys(params, config["algo"])))
-        phi = opt.init(rng, params, keys=metaopt.adapt_keys(params, config["algo"]))
+            opt, rng, params, keys=maml.adapt_keys(params, config["algo"])))
+        phi = opt.init(rng, params, keys=maml.adapt_keys(params, config["algo"]))
     return {"model": params, "metaopt": phi}
 
 

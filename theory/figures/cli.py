@@ -2,11 +2,6 @@
 
 Each figure gets its own generator ``default_rng([seed, crc32(name)])``, so a figure drawn
 alone is bit-for-bit the one drawn in the full run with the same seed.
-
-Also public: ``figure_rng`` (the generator of figure ``name`` under ``seed``); ``write_data``
-(write a figure's data atomically as compact JSON (surfaces hold ~10^4 numbers)); ``command``
-(the command line that reproduces figure ``name``'s data); ``parser``; ``destinations``
-(``(image_dir, data_dir)`` of parsed ``args``: see the parser's description).
 """
 
 import json
@@ -18,9 +13,15 @@ import zlib
 import numpy as np
 from tqdm import tqdm
 
-from theory import _cli, _io
+from theory import _cli, _io, _paths
 from theory.figures import REGISTRY, style
 from theory.paper import cells
+
+__all__ = ["figure_rng", "build", "save", "write_data", "command", "parser", "destinations",
+           "check", "main"]
+
+
+PROG = _cli.PROG.format("figures")
 
 
 def figure_rng(seed, name):
@@ -28,7 +29,7 @@ def figure_rng(seed, name):
     return np.random.default_rng([seed, zlib.crc32(name.encode())])
 
 
-def build(name, *, seed=0, quick=False, results_dir=cells.DEFAULT_DIR):
+def build(name, *, seed=0, quick=False, results_dir=_paths.RESULTS):
     """Compute and draw figure ``name``: returns ``(data, Figure)``; writes nothing."""
     if name not in REGISTRY:
         raise ValueError(f"unknown figure {name!r}; valid names: {', '.join(REGISTRY)}")
@@ -78,26 +79,31 @@ def command(name, args):
 
 def parser():
     p = _cli.ArgumentParser(
-        prog="python -m theory.figures",
+        prog=PROG,
         description="Regenerate the project's figures (PNG and PDF) and each figure's data "
                     "(JSON). Without --out, a full-budget run writes the committed files "
                     f"({os.path.join('figures', '')} and {os.path.join('results', 'figures', '')} "
                     "of the checkout) and a --quick run writes to "
                     f"{os.path.join('figures', 'quick', '')}; with --out, every output goes "
                     "there.")
+    _cli.add_version(p)
     p.add_argument("names", nargs="*", metavar="NAME",
                    help="figures to draw (default: all; see --list)")
     p.add_argument("--list", action="store_true", help="list the figures and exit")
-    p.add_argument("--out", help="directory for the PNG/PDF files and, unless --data is given, "
+    p.add_argument("--out", metavar="DIR", help="folder for the PNG/PDF files and, unless --data is given, "
                                  "the JSON data (default: figures/ of the checkout, or "
                                  "figures/quick/ with --quick)")
-    p.add_argument("--data", help="directory for each figure's data as JSON (default: "
+    p.add_argument("--data", metavar="DIR", help="folder for each figure's data as JSON (default: "
                                   "results/figures/ of the checkout, or the --out directory)")
-    p.add_argument("--results", help="engine results read by the table figures (default: "
+    p.add_argument("--results", metavar="DIR", help="engine results read by the table figures (default: "
                                      "results/ of the checkout)")
     p.add_argument("--quick", action="store_true", help="small budgets (seconds per figure)")
-    p.add_argument("--seed", type=_cli.nonnegative_int, default=0, help="random seed (default 0)")
+    _cli.add_seed(p)
+    _cli.add_progress(p)
     return p
+
+
+build_parser = parser
 
 
 def destinations(args):
@@ -108,10 +114,10 @@ def destinations(args):
     if args.out is not None:
         return args.out, args.data if args.data is not None else args.out
     if args.quick:
-        quick = os.path.join(cells.ROOT, "figures", "quick")
+        quick = os.path.join(_paths.ROOT, "figures", "quick")
         return quick, args.data if args.data is not None else quick
-    return (os.path.join(cells.ROOT, "figures"),
-            args.data if args.data is not None else os.path.join(cells.ROOT, "results",
+    return (os.path.join(_paths.ROOT, "figures"),
+            args.data if args.data is not None else os.path.join(_paths.ROOT, "results",
                                                                   "figures"))
 
 
@@ -130,10 +136,10 @@ def check(args, names):
         if not os.path.isdir(args.results):
             what = "is not a directory" if os.path.exists(args.results) else "does not exist"
             raise ValueError(f"--results {args.results} {what}")
-    elif any(REGISTRY[n].reads_results for n in names) and not os.path.isdir(cells.DEFAULT_DIR):
-        raise ValueError(f"no results directory at {cells.DEFAULT_DIR}; give --results DIR")
+    elif any(REGISTRY[n].reads_results for n in names) and not os.path.isdir(_paths.RESULTS):
+        raise ValueError(f"no results directory at {_paths.RESULTS}; give --results DIR")
     if any(REGISTRY[n].reads_results for n in names):
-        cells.load(args.results or cells.DEFAULT_DIR)  # a damaged record: stop now
+        cells.load(args.results or _paths.RESULTS)  # a damaged record: stop now
 
 
 def _full_budget(path):
@@ -161,8 +167,8 @@ def main(argv=None):
                          f"valid names: {', '.join(REGISTRY)}")
     check(args, names)
     out, data_dir = destinations(args)
-    results_dir = args.results if args.results is not None else cells.DEFAULT_DIR
-    bar = tqdm(names, desc="figures", unit="fig", file=sys.stderr)
+    results_dir = args.results if args.results is not None else _paths.RESULTS
+    bar = tqdm(names, desc="figures", unit="fig", file=sys.stderr, disable=not args.progress)
     for name in bar:
         bar.set_postfix_str(name)
         start = time.perf_counter()
@@ -176,4 +182,4 @@ def main(argv=None):
     return 0
 
 
-main.prog = "python -m theory.figures"
+main.prog = PROG

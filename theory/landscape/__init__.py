@@ -37,6 +37,8 @@ meta_train(rng, *, model, depth, method, steps, alpha, ...) -> Run -- "maml", "f
     "multitask", "metasgd"; SGD or Adam; ``meta_batch=None`` = exact expectation over ``a``
 Run                                        -- params (R, P), trajectory, meta_loss, effective_step
 sgd(lr), adam(lr)                          -- outer optimisers as (init, update, get_params)
+optim.Stopping(tol, restarts, cap)         -- per-restart stop on a gradient-norm tolerance
+                                              (converged, grad_norm, iteration); optim.freeze
 linear_curve, logistic_curve               -- post-adaptation loss (accuracy) after k = 0..K steps
 simulate.linear_setup(rng, depth, init, init_scale, restarts)  -- names and starting values
 meta_train_naive                           -- per-task Python-loop reference (tests, benchmark)
@@ -63,22 +65,26 @@ Every analysis also takes ``sigma2``, ``slope_mean``, ``slope_std``, ``lr``, ``o
 R5 in d dimensions (:mod:`.precondition`, our extension; closed forms in theory.symbolic.matrix)
 ---------------------------------------------------------------------------------------------
 precondition.experiment(rng, *, dim, width, cond, rotate, method, depth, alpha, steps, ...)
-                                           -- maml (depth 1, 2), metasgd, kfo on the exact
+                                           -- maml (any depth L), metasgd, kfo on the exact
                                               population loss; learned P vs (alpha Sigma)^-1
 precondition.meta_train, objective, covariance, shallow_floor, metasgd_floor, exact_width,
 finite_or_null
+deep.adapted_error, objective, task_rule, preconditioner, exact_point, exact_width
+                                           -- depth L, K steps: rank-one unrolling, exact
+                                              Gauss-Hermite or Monte-Carlo task average (R5e/f)
 
 Command line: ``python -m theory.landscape {surface,train,curves,sweep,collapse,effective}
 [--json] [--out FILE] [--population/--no-population] [--seed N] ...`` and ``python -m
 theory.landscape precondition --dim D --width H --cond KAPPA [--rotate] --method
-{maml,metasgd,kfo} --depth {1,2} --alpha A --steps K --restarts R --seed S --json`` (:mod:`.cli`).
+{maml,metasgd,kfo} --depth L --alpha A --steps K --restarts R --seed S --json`` (:mod:`.cli`).
 """
 
-from . import analyses, closed, curves, evaluate, models, optim, precondition, simulate, tasks
+from . import (analyses, closed, curves, deep, evaluate, models, optim, precondition, simulate,
+               tasks)
 from .closed import DivergenceError
 from .simulate import Run, meta_train
 from .tasks import ClassificationTasks, LinearTasks, SlopeDistribution
 
 __all__ = ["ClassificationTasks", "DivergenceError", "LinearTasks", "Run", "SlopeDistribution",
-           "analyses", "closed", "curves", "evaluate", "meta_train", "models", "optim",
+           "analyses", "closed", "curves", "deep", "evaluate", "meta_train", "models", "optim",
            "precondition", "simulate", "tasks"]

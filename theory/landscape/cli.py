@@ -1,35 +1,40 @@
 """``python -m theory.landscape {surface,train,curves,sweep,collapse,effective,precondition}``.
 
 Every command takes ``--seed`` (a seed reproduces the run bit for bit), ``--json`` (print the
-result as JSON instead of a summary), ``--out FILE`` (also write the JSON atomically) and
+result as JSON instead of a summary), ``--out DIR`` (also write the JSON atomically to
+``DIR/<command>.json``) and
 ``--population/--no-population`` (linear models: train on the exact population objective, the
 default, or on sampled meta-batches of ``--shots`` points).  ``train`` prints the final
 parameters of every restart; a restart that diverges is a result there (it marks the edge of
 the basin): it is listed under ``diverged`` with its iteration and starting point, its values
 are NaN (``null`` in the JSON) and the other restarts finish.  ``precondition`` (R5, d
-dimensions) has its own options and also lists diverged restarts in its result.  Bad input
+dimensions) has its own options and also lists diverged restarts in its result.  Both stop
+each restart once its meta-gradient norm is at most ``--tol`` (``--iterations`` is the cap;
+``train`` on the exact population objective only) and report per restart ``converged``,
+``grad_norm`` and ``stopped_at``; their text says how many restarts did not converge.  Bad input
 exits with status 2 and one line; a diverging run of the other commands exits with status 1
 and one line naming the iteration and the value.
-
-Also public: ``build_parser`` (the argument parser of ``python -m theory.landscape``);
-``compute`` (run the analysis selected by parsed ``args``; returns its JSON-serialisable
-result); ``main`` (entry point; returns the exit status).
 """
 
 import argparse
 import json
+import os
 import sys
 
 import numpy as np
 
 from .. import _cli, _io, _limits
-from . import analyses, curves, evaluate, precondition
+from . import analyses, curves, deep, evaluate, precondition
 from .closed import DivergenceError
 from .optim import OPTIMIZERS
 from .simulate import METHODS, meta_train
 from .tasks import ClassificationTasks, SlopeDistribution
 
+__all__ = ["DESCRIPTION", "build_parser", "compute", "summary", "main"]
 
+
+PROG = _cli.PROG.format("landscape")
+TOL = 1e-6  # meta-gradient norm at which a restart of train or precondition has converged
 DESCRIPTION = ("Meta-train the paper's 1D models and analyse MAML there: the depth-2 meta-loss "
                "surface, restarts of meta-training, adaptation curves, the alpha sweep, "
                "collapsing a deep model, the learned effective step; and the d-dimensional "
@@ -38,10 +43,16 @@ DESCRIPTION = ("Meta-train the paper's 1D models and analyse MAML there: the dep
                "divergence.")
 
 
-def _common(p, *, alpha=0.5, steps=1, restarts=8, iterations=1500, lr=0.02, optimizer="adam"):
-    p.add_argument("--seed", type=_cli.nonnegative_int, default=0, help="random seed (>= 0)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--out", help="also write the JSON result to this file (atomically)")
+def _shared_io(p):
+    """``--seed``, ``--json`` and ``--out`` of every command (CONTRIBUTING.md)."""
+    _cli.add_seed(p)
+    _cli.add_json(p)
+    _cli.add_out(p, "the JSON result as <command>.json (atomically), beside what is printed")
+
+
+def _common(p, *, alpha=0.5, steps=1, restarts=8, iterations=1500, lr=0.02, optimizer="adam",
+            capped=False):
+    _shared_io(p)
     p.add_argument("--population", action=argparse.BooleanOptionalAction, default=None,
                    help="linear models: exact population objective (the default) or sampled "
                         "data; the logistic model always samples")
@@ -54,7 +65,9 @@ def _common(p, *, alpha=0.5, steps=1, restarts=8, iterations=1500, lr=0.02, opti
     p.add_argument("--restarts", type=_cli.positive_int, default=restarts,
                    help="independent meta-training runs from random starts")
     p.add_argument("--iterations", type=_cli.nonnegative_int, default=iterations,
-                   help="meta-iterations per restart")
+                   help="cap on the meta-iterations per restart (a restart stops earlier once "
+                        "its meta-gradient norm is at most --tol)" if capped else
+                        "meta-iterations per restart")
     p.add_argument("--lr", type=_cli.positive_float, default=lr,
                    help="outer learning rate" + ("" if lr is not None else
                                                  " (default: 0.3 on the exact population "
@@ -69,8 +82,9 @@ def _common(p, *, alpha=0.5, steps=1, restarts=8, iterations=1500, lr=0.02, opti
 
 def build_parser():
     """The argument parser of ``python -m theory.landscape``."""
-    parser = _cli.ArgumentParser(prog="theory.landscape", description=DESCRIPTION,
+    parser = _cli.ArgumentParser(prog=PROG, description=DESCRIPTION,
                                  formatter_class=_cli.DefaultsHelpFormatter)
+    _cli.add_version(parser)
     sub = parser.add_subparsers(dest="command", required=True)
 
     def command(name, text):
@@ -87,7 +101,7 @@ def build_parser():
                    help="points per task of the Monte-Carlo check")
     p = command("train", "meta-train and print the final parameters of each restart "
                          "(diverged restarts are listed, the others finish)")
-    _common(p, lr=None, optimizer="sgd", iterations=1000)
+    _common(p, lr=None, optimizer="sgd", iterations=20000, capped=True)
     p.add_argument("--model", choices=("linear", "logistic"), default="linear",
                    help="1D model")
     p.add_argument("--depth", type=_cli.positive_int, default=2, help="layers L")
@@ -97,7 +111,8 @@ def build_parser():
     p.add_argument("--exact", action=argparse.BooleanOptionalAction, default=None,
                    help="with --population: exact expectation over a (the default) instead of "
                         "meta-batches of --meta-batch slopes")
-    p.add_argument("--progress", action="store_true", help="progress bar on stderr")
+    _cli.add_progress(p)
+    _tol(p)
     p = command("curves", "adaptation curves: shallow vs deep, LogR vs LinNet")
     _common(p, steps=2, restarts=4, iterations=1000)
     p.add_argument("--depth", type=_cli.positive_int, default=2, help="layers L of the deep model")
@@ -132,26 +147,38 @@ def _precondition_parser(sub):
                        formatter_class=_cli.DefaultsHelpFormatter)
     p.add_argument("--dim", type=_cli.positive_int, default=4, help="input dimension d >= 1")
     p.add_argument("--width", type=_cli.positive_int, default=None,
-                   help="hidden width h >= 1 of depth-2 maml (default: d; ignored at depth 1)")
+                   help="width h >= 1 of every hidden layer of deep maml (default: d; ignored "
+                        "at depth 1)")
     p.add_argument("--cond", type=_cli.float_at_least(1), default=10.0,
                    help="condition number kappa >= 1 of Sigma (eigenvalues 1 .. 1/kappa)")
     p.add_argument("--rotate", action="store_true", help="Sigma with random eigenvectors")
     p.add_argument("--method", choices=precondition.METHODS, default="maml",
                    help="meta-learning method")
-    p.add_argument("--depth", type=int, choices=(1, 2), default=1, help="layers L")
+    p.add_argument("--depth", type=_cli.positive_int, default=1,
+                   help="layers L >= 1 (L >= 2: deep linear maml)")
     p.add_argument("--alpha", type=_cli.positive_float, default=0.5, help="inner step > 0")
-    p.add_argument("--steps", type=_cli.positive_int, default=1,
-                   help="inner steps K >= 1 (depth 2: K = 1)")
+    p.add_argument("--steps", type=_cli.positive_int, default=1, help="inner steps K >= 1")
     p.add_argument("--restarts", type=_cli.positive_int, default=8,
                    help="independent meta-training runs from random starts")
-    p.add_argument("--iterations", type=_cli.nonnegative_int, default=2000,
-                   help="meta-training iterations (Adam)")
+    p.add_argument("--iterations", type=_cli.nonnegative_int, default=20000,
+                   help="cap on the meta-training iterations (Adam); a restart stops earlier "
+                        "once its gradient norm is at most --tol")
     p.add_argument("--lr", type=_cli.positive_float, default=0.02, help="Adam step size")
     p.add_argument("--task-mean", type=_cli.finite_float, default=0.0, help="every entry of E[a]")
     p.add_argument("--task-var", type=_cli.positive_float, default=1.0, help="Cov(a) = v I")
-    p.add_argument("--seed", type=_cli.nonnegative_int, default=0, help="random seed (>= 0)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--out", help="also write the JSON result to this file (atomically)")
+    p.add_argument("--tasks", type=_cli.positive_int, default=32,
+                   help="deep model, where no exact Gauss-Hermite rule of at most "
+                        f"{deep.MAX_NODES} nodes exists: Monte-Carlo tasks per iteration "
+                        "(antithetic pairs; the final loss is re-estimated on 16x as many)")
+    _tol(p)
+    _shared_io(p)
+
+
+def _tol(p):
+    p.add_argument("--tol", type=_cli.positive_float, default=TOL,
+                   help="a restart has converged, and stops, when the norm of its "
+                        "meta-gradient is at most tol; --iterations is the cap (train: on the "
+                        "exact population objective only)")
 
 
 def _slope_std(args):
@@ -195,8 +222,9 @@ def _train(rng, args):
                      shots=args.shots, meta_batch=None if exact else args.meta_batch,
                      restarts=args.restarts, iterations=args.iterations,
                      optimizer=args.optimizer, lr=lr, record_every=max(1, args.iterations // 20),
-                     init_scale=args.init_scale, progress=args.progress, on_divergence="drop")
-    result = run.to_dict()
+                     init_scale=args.init_scale, progress=args.progress, on_divergence="drop",
+                     tol=args.tol if exact else None)
+    result = dict(run.to_dict(), tol=args.tol if exact else None)
     finished = np.array([r not in run.diverged for r in range(args.restarts)])
     if not finished.any():
         curves_ = {}
@@ -224,7 +252,7 @@ def compute(args):
         return precondition.experiment(
             rng, **{k: getattr(args, k) for k in (
                 "dim", "width", "cond", "rotate", "method", "depth", "alpha", "steps",
-                "restarts", "iterations", "lr", "task_mean", "task_var")})
+                "restarts", "iterations", "lr", "task_mean", "task_var", "tasks", "tol")})
     kw = _shared(args)
     if args.command == "surface":
         return analyses.surface(rng, extent=args.extent, grid=args.grid,
@@ -295,6 +323,7 @@ def summary(command, result):
         if diverged:
             lines.append(f"{len(diverged)} of {len(result['params'])} restarts diverged "
                          "(lower --lr, --alpha or --init-scale to keep them)")
+        lines.append(convergence_text(result))
         if "final_accuracy" in result and len(diverged) < len(result["params"]):
             lines.append(f"mean accuracy after adaptation "
                          f"{np.nanmean(np.asarray(result['final_accuracy'], float)):.4f}")
@@ -321,8 +350,12 @@ def summary(command, result):
                       f"{mean(log['linnet_accuracy'])[-1]:.4f}, collapsed to LogR "
                       f"{mean(log['collapsed_accuracy'])[-1]:.4f}"]
     elif command == "precondition":
-        lines = [f"{result['method']} depth {result['depth']}: final loss per restart "
-                 f"{np.round(np.asarray(result['final_loss'], dtype=float), 8).tolist()}",
+        how = result["expectation"]
+        lines = [f"{result['method']} depth {result['depth']}, K = {result['steps']}: final loss "
+                 f"per restart {np.round(np.asarray(result['final_loss'], dtype=float), 8).tolist()}"
+                 f" (E over a: {how['kind']}" + (f", {how['nodes']} tasks)" if how["nodes"]
+                                                 else ")"),
+                 convergence_text(result),
                  f"diverged restarts {result['diverged']}; shallow floor (R5a) "
                  f"{_g(result['floor'])}; Meta-SGD floor (R5b, K = 1) {result['floor_metasgd']}",
                  f"best restart {result['best_restart']}: ||P - (alpha Sigma)^-1|| / "
@@ -333,24 +366,43 @@ def summary(command, result):
     return "\n".join(lines)
 
 
+def convergence_text(result):
+    """How many restarts of ``result`` (``precondition`` or ``train``) did not converge: the
+    line the text output gives it."""
+    converged, cap = result["converged"], result.get("config", result)["iterations"]
+    if converged is None:
+        return ("convergence not judged: on sampled meta-batches the meta-gradient is a noisy "
+                "estimate (use the exact population objective)")
+    restarts, diverged = len(converged), len(result["diverged"])
+    missed = restarts - sum(converged) - diverged
+    stopped = [i for i, c in zip(result["stopped_at"], converged, strict=True) if c]
+    where = f", the last at iteration {max(stopped)}" if stopped else ""
+    if missed == 0:
+        return (f"{sum(converged)} of {restarts} restarts converged (gradient norm <= "
+                f"{result['tol']:g}{where})" + (f"; {diverged} diverged" if diverged else ""))
+    return (f"{missed} of {restarts} restarts did not converge: gradient norm still > "
+            f"{result['tol']:g} at the cap of {cap} iterations (raise "
+            "--iterations or --lr)" + (f"; {diverged} diverged" if diverged else ""))
+
+
 def main(argv=None):
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
     if args.out is not None:
-        _io.check_writable_file(args.out)
+        _io.check_writable(args.out)
     sizes = " ".join(f"--{k} {getattr(args, k)}" for k in ("dim", "width", "restarts", "grid")
                      if getattr(args, k, None) is not None)
     _limits.check_memory(memory_bytes(args), f"{args.command} with {sizes}")
     try:
         result = compute(args)
     except DivergenceError as err:
-        sys.stderr.write(f"theory.landscape: diverged: {err}\n")
+        sys.stderr.write(f"{PROG}: diverged: {err}\n")
         return 1
     result = precondition.finite_or_null(result)
     if args.out is not None:
-        _io.write_json(args.out, result)
+        _io.write_json(os.path.join(args.out, f"{args.command}.json"), result)
     print(json.dumps(result, allow_nan=False) if args.json else summary(args.command, result))
     return 0
 
 
-main.prog = "theory.landscape"
+main.prog = PROG

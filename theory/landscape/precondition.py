@@ -13,10 +13,12 @@ metasgd         P = diag(beta) (Meta-SGD, beta a learned multiplier of alpha); p
                 K = 1 uses R5b's quadratic form in beta, O(d^2) per restart
 kfo             w^T -> w^T - alpha grad^T R, P = R^T learned (R5c); params (w, R); K = 1
                 completes the square around R = (alpha Sigma)^-1 (three products per restart)
-maml, depth 2   f = W2 W1 x, W1: h x d, u = W2^T; the one-step map of R5d with
-                P = ||u||^2 I + W1^T W1 and the alpha^2 (w^T Sigma e) Sigma e term; params
-                (W1, u). K = 1 only: with K inner steps the task average needs Gaussian moments
-                of degree 4K, which we have not written out.
+maml, depth L   f = W_L ... W_1 x (widths h), params (W_1, .., W_{L-1}, u), u = W_L^T; one step
+                moves w by -alpha P Sigma e to first order, P = sum_l ||W_L..W_{l+1}||^2
+                (W_{l-1}..W_1)^T (W_{l-1}..W_1) (R5e). L = 2, K = 1 is R5d's closed form
+                (Isserlis, degree 4, any d); every other (L, K) is :mod:`.deep` (the K steps
+                unrolled, E over a by an exact Gauss-Hermite rule where affordable, else Monte
+                Carlo with its standard error).
 
 Conventions: Sigma = Q diag(lambda) Q^T with lambda log-spaced from 1 down to 1/kappa (the
 largest eigenvalue is 1 and simple when kappa > 1, so R5d's exact set needs h >= d) and Q = I,
@@ -27,14 +29,11 @@ The target preconditioner is (alpha Sigma)^-1: it zeroes the loss of every task 
 covariance(rng, dim, cond, rotate) -> Sigma   eigenvalues log-spaced in [1/cond, 1]
 shallow_floor(sigma, cov, alpha, steps)      R5a's 1/2 tr((I - alpha Sigma)^K Sigma (I - ..)^K V)
 metasgd_floor(sigma, cov, alpha)             R5b's best K = 1 floor and its beta*
-exact_width(sigma)                           the least width h with an exact deep set (R5d)
-objective(method, depth, params, problem)    (loss per restart, grads), the closed forms
+exact_width(sigma, depth)                    the least width h with an exact deep set (R5d, R5e)
+objective(method, depth, params, problem, rule)  (loss per restart, grads)
 meta_train(rng, *, sigma, method, depth, ...) -> dict   Adam on every restart at once
 experiment(rng, *, dim, width, cond, rotate, method, ...) -> dict   the CLI's JSON result
 finite_or_null(obj)                          nested dicts/lists with NaN and inf as None (JSON)
-
-Also public: ``Problem`` (problem(sigma, mu, cov, alpha, steps)); ``validate`` (raise
-ValueError for a combination the closed forms do not cover).
 """
 
 import collections
@@ -42,7 +41,12 @@ import collections
 import numpy as np
 
 from .. import _check
-from . import optim
+from . import deep, optim
+from .deep import _dot, _mv, exact_width
+
+__all__ = ["METHODS", "Problem", "covariance", "target", "shallow_floor", "metasgd_floor",
+           "objective", "preconditioner", "init", "validate", "expectation", "meta_train",
+           "finite_or_null", "experiment"]
 
 METHODS = ("maml", "metasgd", "kfo")
 Problem = collections.namedtuple("Problem", "sigma mu cov alpha steps")
@@ -85,23 +89,6 @@ def metasgd_floor(sigma, cov, alpha):
     return max(0.5 * float(np.trace(cov @ sigma) - c @ best), 0.0), best / alpha
 
 
-def exact_width(sigma, rtol=1e-9):
-    """R5d: the least h with {W2 W1 = 0, P = (alpha Sigma)^-1} non-empty: d - m + 1.
-
-    m is the multiplicity of Sigma's largest eigenvalue (eigenvalues within rtol count as one).
-    """
-    lam = np.linalg.eigvalsh(sigma)
-    return len(lam) - int(np.sum(lam >= lam[-1] * (1 - rtol))) + 1
-
-
-def _mv(a, x):
-    return (a @ x[..., None])[..., 0]
-
-
-def _dot(x, y):
-    return np.sum(x * y, axis=-1)
-
-
 def _linear(w, p_sigma, problem, learned=True):
     """Loss, dF/dw, dF/dN (None unless P is learned) of e_K = N^K e, N = I - alpha P Sigma."""
     sigma, mu, cov, alpha, steps = problem
@@ -125,53 +112,6 @@ def _linear(w, p_sigma, problem, learned=True):
         term = g_k if left is None else np.swapaxes(left, -1, -2) @ g_k
         g_n = g_n + (term if right is None else term @ np.swapaxes(right, -1, -2))
     return loss, grad_w, g_n
-
-
-def _deep(w1, u, problem):
-    """Loss and (dF/dW1, dF/du) of the one-step deep map (R5d), E over a ~ N(mu, V) exact.
-
-    With e' = A e + alpha^2 (s^T e) Sigma e, A = I - alpha P Sigma, s = Sigma w, the average of
-    1/2 e'^T Sigma e' needs Gaussian moments of e ~ N(m, V) up to degree 4 (Isserlis).
-    """
-    sigma, mu, cov, alpha, _ = problem
-    a2, a4 = alpha ** 2, alpha ** 4
-    s2, s3 = sigma @ sigma, sigma @ sigma @ sigma
-    w = np.einsum("rhd,rh->rd", w1, u)
-    diag = np.arange(len(sigma))
-    p = np.swapaxes(w1, 1, 2) @ w1
-    p[:, diag, diag] += _dot(u, u)[:, None]  # in place: one pass fewer over (R, d, d)
-    a_mat = -alpha * (p @ sigma)
-    a_mat[:, diag, diag] += 1
-    a_t = np.swapaxes(a_mat, 1, 2)
-    m, s = w - mu, w @ sigma
-    vs = s @ cov
-    am, s2m = _mv(a_mat, m), m @ s2
-    sigma_av = sigma @ (a_mat @ cov)
-    q1, t1 = _dot(am, am @ sigma), np.sum(a_mat * sigma_av, axis=(1, 2))
-    m2m = 0.5 * (_mv(a_t, s2m) + am @ s2)
-    m2vs = 0.5 * (_mv(a_t, vs @ s2) + _mv(a_mat, vs) @ s2)
-    q2t2 = _dot(am, s2m) + np.sum(a_mat * (s2 @ cov), axis=(1, 2))
-    c, b2 = _dot(s, m), _dot(vs, m2m)
-    n3m, n3vs = m @ s3, vs @ s3
-    qt_n = _dot(m, n3m) + np.trace(s3 @ cov)
-    v_s, b_n = _dot(s, vs), _dot(vs, n3m)
-    loss = (0.5 * (q1 + t1) + a2 * (c * q2t2 + 2 * b2)
-            + 0.5 * a4 * ((c ** 2 + v_s) * qt_n + 4 * c * b_n + 2 * _dot(vs, n3vs)))
-    g_c = a2 * q2t2 + a4 * (c * qt_n + 2 * b_n)
-    cc = c[:, None]
-    g_m = (_mv(a_t, am @ sigma) + g_c[:, None] * s + 2 * a2 * cc * m2m + 2 * a2 * m2vs
-           + a4 * (c ** 2 + v_s)[:, None] * n3m + 2 * a4 * cc * n3vs)
-    g_s = (g_c[:, None] * m + 2 * a2 * m2m @ cov + a4 * qt_n[:, None] * vs
-           + 2 * a4 * cc * n3m @ cov + 2 * a4 * n3vs @ cov)
-    g_w = g_m + g_s @ sigma
-    # dF/dA = Sigma A S + Sigma^2 sym(dF/dM2), S = m m^T + V, M2 = sym(A^T Sigma^2); its rank-2
-    # part is one stacked (R, d, 2) @ (R, 2, d) product, already multiplied by Sigma
-    left = np.stack([am @ sigma + a2 * cc * s2m + a2 * vs @ s2, a2 * s2m], axis=2)
-    right = np.stack([m @ sigma, vs @ sigma], axis=1)
-    g_p = -alpha * (left @ right + sigma_av @ sigma + a2 * c[:, None, None] * (s2 @ cov @ sigma))
-    grad_w1 = u[:, :, None] * g_w[:, None, :] + w1 @ (g_p + np.swapaxes(g_p, 1, 2))
-    grad_u = _mv(w1, g_w) + 2 * np.trace(g_p, axis1=1, axis2=2)[:, None] * u
-    return loss, (grad_w1, grad_u)
 
 
 def _metasgd_one_step(w, beta, problem):
@@ -215,10 +155,16 @@ def _kfo_one_step(w, r_mat, problem):
     return loss, (grad_w, grad_r)
 
 
-def objective(method, depth, params, problem):
-    """(post-adaptation population loss per restart, gradients in the order of params)."""
-    if depth == 2:
-        return _deep(*params, problem)
+def objective(method, depth, params, problem, rule=None):
+    """(post-adaptation population loss per restart, gradients in the order of params).
+
+    ``rule`` (a :class:`.deep.TaskRule`) is the expectation over a of the deep model beyond
+    L = 2, K = 1; every other case is a closed form and ignores it.
+    """
+    if depth >= 2:
+        if depth == 2 and problem.steps == 1:
+            return deep.two_layer_one_step(*params, problem)
+        return deep.objective(params, problem, rule)
     sigma, alpha = problem.sigma, problem.alpha
     if method == "maml":
         loss, grad_w, _ = _linear(params[0], sigma, problem, learned=False)
@@ -236,10 +182,9 @@ def objective(method, depth, params, problem):
 
 
 def preconditioner(method, depth, params):
-    """The learned P of each restart: I, diag(beta), R (kfo) or ||u||^2 I + W1^T W1."""
-    if depth == 2:
-        w1, u = params
-        return _dot(u, u)[:, None, None] * np.eye(w1.shape[2]) + np.swapaxes(w1, 1, 2) @ w1
+    """The learned P of each restart: I, diag(beta), R (kfo) or R5e's P of the deep model."""
+    if depth >= 2:
+        return deep.preconditioner(params)
     w = params[0]
     if method == "maml":
         return np.broadcast_to(np.eye(w.shape[1]), (len(w), w.shape[1], w.shape[1]))
@@ -249,10 +194,10 @@ def preconditioner(method, depth, params):
 
 def init(rng, method, depth, dim, width, restarts):
     """Initial params: w ~ N(0, I/d); beta = 1 + N(0, 0.1^2); R = I + N(0, 0.1^2/d);
-    deep W1 ~ N(0, 1/d), u ~ N(0, 1/h) entrywise (so P starts near (1 + h/d) I)."""
-    if depth == 2:
-        return (rng.normal(size=(restarts, width, dim)) / np.sqrt(dim),
-                rng.normal(size=(restarts, width)) / np.sqrt(width))
+    deep W_1 ~ N(0, 1/d), W_l and u ~ N(0, 1/h) entrywise (:func:`.deep.init`; at L = 2, P
+    starts near (1 + h/d) I)."""
+    if depth >= 2:
+        return deep.init(rng, depth, dim, width, restarts)
     w = rng.normal(size=(restarts, dim)) / np.sqrt(dim)
     if method == "maml":
         return (w,)
@@ -262,40 +207,58 @@ def init(rng, method, depth, dim, width, restarts):
 
 
 def validate(method, depth, width, steps):
-    """Raise ValueError for a combination the closed forms do not cover."""
+    """Raise ValueError for a combination the objectives do not cover."""
     _check.choice("method", method, METHODS)
-    _check.choice("depth", depth, (1, 2))
+    _check.integer("depth", depth, 1)
     _check.integer("steps", steps, 1)
     _check.integer("width", width, 1)
-    if depth == 2 and method != "maml":
-        raise ValueError(f"depth 2 is deep linear maml; {method} learns P on the shallow model "
-                         "(use depth 1)")
-    if depth == 2 and steps != 1:
-        raise ValueError(f"depth 2 has the closed form for steps = 1 only, got steps={steps}")
+    if depth >= 2 and method != "maml":
+        raise ValueError(f"depth {depth} is deep linear maml; {method} learns P on the shallow "
+                         "model (use depth 1)")
+
+
+def expectation(depth, steps, rule):
+    """How E over a is taken: ``{"kind": "closed form" | "exact" | "monte carlo", "nodes"}``."""
+    if depth == 1 or (depth == 2 and steps == 1):
+        return {"kind": "closed form", "nodes": None}
+    return {"kind": "exact" if rule.exact else "monte carlo", "nodes": len(rule.z)}
 
 
 def meta_train(rng, *, sigma, method="maml", depth=1, width=None, alpha=0.5, steps=1, mu=None,
-               cov=None, restarts=8, iterations=2000, lr=0.02):
+               cov=None, restarts=8, iterations=20000, lr=0.02, tasks=32, tol=1e-6):
     """Adam on the population objective of every restart at once; returns the final state.
 
-    mu defaults to 0 and V (cov) to I. Returns a dict with ``params`` (tuple of arrays),
-    ``loss`` (R,) (non-finite for a diverged restart) and ``curve`` (iterations + 1, R).
+    mu defaults to 0 and V (cov) to I. ``tasks`` is the Monte-Carlo sample of the deep model
+    where no exact rule is affordable (:func:`.deep.task_rule`, drawn once: every iteration
+    sees the same tasks). A restart stops at the first iteration where its gradient norm is
+    at most ``tol`` (:class:`.optim.Stopping`; ``iterations`` is the cap) and the loop ends
+    when every restart has stopped or diverged. Returns a dict with ``params`` (tuple of
+    arrays), ``loss`` (R,) (non-finite for a diverged restart), ``curve`` (iterations run + 1,
+    R), ``grad_norm`` (R,) where each restart stopped (its final params otherwise),
+    ``converged`` (R,), ``stopped_at`` (R,) (the iteration each restart stopped, the cap if
+    it did not), ``rule``.
     """
     dim = len(sigma)
     width = dim if width is None else width
     validate(method, depth, width, steps)
     problem = Problem(sigma, np.zeros(dim) if mu is None else mu,
                       np.eye(dim) if cov is None else cov, alpha, steps)
+    params = init(rng, method, depth, dim, width, restarts)
+    rule = deep.task_rule(rng, dim, depth, steps, tasks) if depth >= 2 else None
     opt_init, update, get = optim.adam(lr)
-    state = opt_init(init(rng, method, depth, dim, width, restarts))
-    curve = np.empty((iterations + 1, restarts))
+    state = opt_init(params)
+    stop = optim.Stopping(tol, restarts, iterations)
+    curve = []
     with np.errstate(all="ignore"):  # a diverging restart is reported, not fatal
-        for i in range(iterations):
-            loss, grads = objective(method, depth, get(state), problem)
-            curve[i] = loss
-            state = update(i, grads, state)
-        curve[-1], _ = objective(method, depth, get(state), problem)
-    return {"params": get(state), "loss": curve[-1], "curve": curve, "problem": problem}
+        for i in range(iterations + 1):
+            loss, grads = objective(method, depth, get(state), problem, rule)
+            curve.append(np.where(stop.stopped, curve[-1], loss) if curve else loss)
+            if stop.check(i, grads, np.isfinite(loss)) or i == iterations:
+                break
+            state = optim.freeze(stop.stopped, update(i, grads, state), state)
+    return {"params": get(state), "loss": curve[-1], "curve": np.array(curve),
+            "problem": problem, "grad_norm": stop.grad_norm, "converged": stop.converged,
+            "stopped_at": stop.iteration, "rule": rule}
 
 
 def finite_or_null(obj):
@@ -310,26 +273,45 @@ def finite_or_null(obj):
     return obj
 
 
+def _held_out(rng, out, depth, tasks):
+    """Monte Carlo only: the final loss on a fresh sample of ``16 tasks`` antithetic tasks
+    (unbiased, unlike the training sample the params were fitted to) and its standard error."""
+    rule = out["rule"]
+    if rule is None or rule.exact:
+        return out["loss"], np.zeros_like(out["loss"])
+    fresh = deep.task_rule(rng, len(rule.z[0]), depth, out["problem"].steps, 16 * tasks)
+    with np.errstate(all="ignore"):
+        values = deep.per_task_loss(out["params"], out["problem"], fresh)
+    pairs = 0.5 * (values[:, :len(values[0]) // 2] + values[:, len(values[0]) // 2:])
+    return pairs.mean(axis=1), pairs.std(axis=1, ddof=1) / np.sqrt(pairs.shape[1])
+
+
 def experiment(rng, *, dim, width=None, cond=10.0, rotate=False, method="maml", depth=1,
-               alpha=0.5, steps=1, restarts=8, iterations=2000, lr=0.02, task_mean=0.0,
-               task_var=1.0):
+               alpha=0.5, steps=1, restarts=8, iterations=20000, lr=0.02, task_mean=0.0,
+               task_var=1.0, tasks=32, tol=1e-6):
     """Meta-train on Sigma = covariance(rng, dim, cond, rotate), a ~ N(task_mean 1, task_var I).
 
     Returns a JSON-ready dict: ``final_loss`` per restart (None where it diverged, also listed
-    in ``diverged``), the closed-form ``floor`` (R5a, at this K) and ``floor_metasgd`` (R5b,
-    K = 1 only; either is None where alpha, K overflow it), the ``preconditioner`` of the best
-    restart with ``target`` = (alpha Sigma)^-1 and their relative Frobenius distance,
-    ``exact_width`` (R5d) and ``sigma``. ``width`` is ignored for depth 1 and defaults to ``dim``.
+    in ``diverged``; for a Monte-Carlo ``expectation`` the estimate on fresh tasks, with
+    ``final_loss_stderr``), per restart ``converged``, ``grad_norm`` and ``stopped_at``
+    (``meta_train``: stopped on gradient norm <= ``tol``, ``iterations`` the cap), the
+    closed-form
+    ``floor`` (R5a, the shallow model at this K) and ``floor_metasgd`` (R5b, K = 1 only; either
+    is None where alpha, K overflow it), the ``preconditioner`` of the best restart with
+    ``target`` = (alpha Sigma)^-1 and their relative Frobenius distance, ``exact_width`` (R5e:
+    the least h with a one-step-exact set at this depth; None at depth 1) and ``sigma``.
+    ``width`` (every hidden layer) is ignored for depth 1 and defaults to ``dim``.
     """
     width = dim if width is None else width
     validate(method, depth, width, steps)
     sigma = covariance(rng, dim, cond, rotate)
     mu, cov = np.full(dim, float(task_mean)), task_var * np.eye(dim)
     out = meta_train(rng, sigma=sigma, method=method, depth=depth, width=width, alpha=alpha,
-                     steps=steps, mu=mu, cov=cov, restarts=restarts, iterations=iterations, lr=lr)
-    loss = out["loss"]
-    finite = np.isfinite(loss)
-    best = int(np.argmin(np.where(finite, loss, np.inf))) if finite.any() else None
+                     steps=steps, mu=mu, cov=cov, restarts=restarts, iterations=iterations,
+                     lr=lr, tasks=tasks, tol=tol)
+    finite = np.isfinite(out["loss"])
+    loss, stderr = _held_out(rng, out, depth, tasks)
+    best = int(np.argmin(np.where(finite, out["loss"], np.inf))) if finite.any() else None
     goal = target(sigma, alpha)
     with np.errstate(all="ignore"):  # a large alpha K overflows: the floor is then None
         floors = finite_or_null(np.array([
@@ -337,16 +319,22 @@ def experiment(rng, *, dim, width=None, cond=10.0, rotate=False, method="maml", 
             metasgd_floor(sigma, cov, alpha)[0] if steps == 1 else np.nan], dtype=float).tolist())
     learned = None if best is None else preconditioner(method, depth, out["params"])[best]
     return {
-        "dim": dim, "width": width if depth == 2 else None, "cond": cond, "rotate": rotate,
+        "dim": dim, "width": width if depth >= 2 else None, "cond": cond, "rotate": rotate,
         "method": method, "depth": depth, "alpha": alpha, "steps": steps,
         "restarts": restarts, "iterations": iterations, "lr": lr, "optimizer": "adam",
         "task_mean": task_mean, "task_var": task_var,
-        "final_loss": finite_or_null(loss.tolist()),
+        "expectation": expectation(depth, steps, out["rule"]),
+        "final_loss": finite_or_null(np.where(finite, loss, np.nan).tolist()),
+        "final_loss_stderr": finite_or_null(np.where(finite, stderr, np.nan).tolist()),
         "diverged": [int(r) for r in np.flatnonzero(~finite)],
+        "converged": [bool(c) for c in out["converged"] & finite],
+        "grad_norm": finite_or_null(out["grad_norm"].tolist()),
+        "stopped_at": [int(i) for i in out["stopped_at"]],
+        "tol": tol,
         "best_restart": best,
         "floor": floors[0],
         "floor_metasgd": floors[1],
-        "exact_width": exact_width(sigma),
+        "exact_width": exact_width(sigma, depth),
         "preconditioner": None if learned is None else learned.tolist(),
         "target": goal.tolist(),
         "relative_error": None if learned is None else float(

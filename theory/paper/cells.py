@@ -22,7 +22,8 @@ record not written by the sweep) and ``cells(..., budget=)`` returns one budget'
 or figure reads the budget ``preferred`` for its cells: the most thorough budget (``ORDER``:
 ``full``, ``converged``, ``cpu``, then any other, then ``None``) in which every cell it needs
 has a result, else the most thorough one that has any of them. Search points
-(``sweep.table == "lr-search"``) are never table cells. ``curve(cell)`` is a cell's
+(``sweep.table == "lr-search"``) and the alpha sweep's runs (``"alpha"``,
+``theory.paper.alpha``) are never table cells. ``curve(cell)`` is a cell's
 adaptation curve (test accuracy after k inner steps, from records with ``"adaptation"``),
 aggregated over seeds per k exactly like the cell itself.
 """
@@ -34,17 +35,10 @@ import os
 import numpy as np
 from scipy import stats
 
-from theory import _io
-from theory.paper import numbers, records, schema, vocabulary
+from theory import _io, _paths
+from theory.paper import records, schema, vocabulary
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEFAULT_DIR = os.path.join(ROOT, "results")  # the checkout's, wherever Python was started
 ORDER = ("full", "converged", "cpu")          # budgets, most thorough first
-TABLE1_KEYS = tuple((m, n) for m in numbers.TABLE1_METHODS for n in numbers.TABLE1_LAYERS)
-TABLE2_KEYS = tuple((m, 2) for m in numbers.TABLE2_METHODS)
-ADAPTATION_KEYS = (("maml", 2), ("linnet", 2), ("kfo", 2), ("maml", 4))
-"""The cells of the paper's Table 1 and Table 2 (Omniglot figures, claims C7 and C8) and the
-models of the adaptation curves (figure ``adaptation_cnn``, claim C12)."""
 
 
 def percent(accuracy):
@@ -72,20 +66,13 @@ def summarise(runs):
            "interval": "seeds" if len(accs) > 1 else "episodes",
            "episodes": int(sum(r["test"].get("episodes", 0) for r in runs)),
            "iterations": sorted({r["config"].get("iterations") for r in runs} - {None}),
-           "files": [_shown(r["path"]) for r in runs]}
+           "files": [_paths.shown(r["path"]) for r in runs]}
     stops = [r["stopped"] for r in runs if isinstance(r.get("stopped"), dict)]
     if stops:
         reasons = [s.get("reason") for s in stops]
         out["stopped"] = {"median": float(np.median([s["iteration"] for s in stops])),
                           "plateau": reasons.count("plateau"), "cap": reasons.count("cap")}
     return out
-
-
-def _shown(path):
-    """``path`` relative to the checkout when it lies inside it, else absolute."""
-    path = os.path.abspath(path)
-    inside = os.path.commonpath([path, ROOT]) == ROOT
-    return os.path.relpath(path, ROOT) if inside else path
 
 
 def load(results_dir):
@@ -119,12 +106,13 @@ def grouped(results_dir, dataset, *, ways=5, shots=5):
     """``{budget: {(method, layers): cell}}`` of ``dataset`` from every record under
     ``results_dir``, budgets ``ordered``: ``cell`` is ``summarise``'s summary plus ``"failed"``
     (failure records) and ``"records"`` (the engine records, each with its ``"path"``), or
-    only ``{"failed": n}`` when every seed failed. Search points are left out."""
+    only ``{"failed": n}`` when every seed failed. Search points and the alpha sweep's runs
+    are left out."""
     runs, failed = {}, {}
     for rec in load(results_dir):
         cfg = rec["config"]
         if (cfg.get("dataset"), cfg.get("ways"), cfg.get("shots")) != (dataset, ways, shots) \
-                or (rec.get("sweep") or {}).get("table") == "lr-search":
+                or (rec.get("sweep") or {}).get("table") in ("lr-search", "alpha"):
             continue
         key = (budget_of(rec), vocabulary.method_of(cfg), cfg.get("layers"))
         if rec["kind"] == records.FAILED:
@@ -264,7 +252,7 @@ def _steps_to(steps, accuracy, share):
     return next(k for k, acc in zip(steps, accuracy, strict=True) if acc >= target - 1e-9)
 
 
-def adaptation(results_dir, dataset="omniglot", keys=ADAPTATION_KEYS):
+def adaptation(results_dir, dataset="omniglot", keys=vocabulary.ADAPTATION_KEYS):
     """``(budget, {key: curve or None})`` of the models ``keys`` of ``dataset``, in the budget
     ``preferred`` for their curves (``(None, {key: None})`` when no record has one)."""
     groups = {name: {k: curve(found.get(k)) for k in keys}
@@ -287,7 +275,8 @@ def _validation(record):
 
 
 def validation_curves(results_dir, dataset="omniglot"):
-    """``(budget, {(method, layers): {"runs": [curve], "cap", "val_every", "patience"}})``:
+    """``(budget, {(method, layers): {"runs": [curve], "cap", "val_every", "patience",
+    "schedule"}})`` (``schedule``: the runs' meta-lr schedule, ``constant`` or ``cosine``):
     the validation curve of every 5-way 5-shot run of ``dataset`` in the most thorough budget
     whose runs stop early (records with ``"stopped"``), cells sorted by depth then method
     (``(None, {})`` when no such record exists). ``curve`` is ``{"seed", "iterations",
@@ -303,7 +292,8 @@ def validation_curves(results_dir, dataset="omniglot"):
                 cells_[key] = {"runs": sorted((_validation(r) for r in recs),
                                               key=lambda c: str(c["seed"])),
                                "cap": cfg.get("iterations"), "val_every": cfg.get("val_every"),
-                               "patience": cfg.get("patience")}
+                               "patience": cfg.get("patience"),
+                               "schedule": cfg.get("meta_lr_schedule", "constant")}
         if cells_:
             early[name] = cells_
     if not early:

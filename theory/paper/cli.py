@@ -15,11 +15,12 @@ results/README.md.
 """
 
 import argparse
+import json
 import os
 import sys
 
-from theory import _cli, _io
-from theory.paper import (budgets, cells, connect, cost, execute, records, render, repro,
+from theory import _cli, _io, _paths
+from theory.paper import (budgets, connect, cost, execute, records, render, repro,
                           vocabulary)
 from theory.paper import plan as planning
 
@@ -35,7 +36,7 @@ def _ints(text):
         return tuple(int(w) for w in _words(text))
     except ValueError:
         raise ValueError(f"--layers {text!r} must be a comma-separated list of "
-                         f"integers from {list(vocabulary.TABLE_A_LAYERS)}") from None
+                         f"integers from {list(vocabulary.TABLE1_LAYERS)}") from None
 
 
 def _floats(text):
@@ -54,15 +55,6 @@ def _data(text):
     return name, path
 
 
-def _scheduler(text):
-    if text == execute.SERIAL:
-        return text
-    try:
-        return connect.address(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-
-
 def _plan_options(p, budget_default="cpu"):
     p.add_argument("--budget", choices=sorted(budgets.BUDGETS), default=budget_default,
                    help="run lengths, model width, seeds and search grid "
@@ -79,7 +71,7 @@ def _plan_options(p, budget_default="cpu"):
     p.add_argument("--methods", type=_words, default=None, metavar="NAMES",
                    help=f"comma list of {','.join(vocabulary.METHODS)} (default: all)")
     p.add_argument("--layers", type=str, default=None, metavar="LIST",
-                   help=f"comma list of {','.join(map(str, vocabulary.TABLE_A_LAYERS))} "
+                   help=f"comma list of {','.join(map(str, vocabulary.TABLE1_LAYERS))} "
                         "(default: the budget's, else all)")
     p.add_argument("--seeds", type=_cli.positive_int, default=None,
                    help="seeds per 2-layer row (default: the budget's)")
@@ -89,8 +81,10 @@ def _plan_options(p, budget_default="cpu"):
                    help="meta lrs of the search (default: the budget's grid)")
     p.add_argument("--checkpoints", action="store_true",
                    help="also run 20-way 1-shot MAML and copy the best checkpoints")
-    p.add_argument("--results", default="results", metavar="DIR",
-                   help="where records are read and written (default: %(default)s)")
+    p.add_argument("--results", default=None, metavar="DIR",
+                   help="where records are read and written (default: results/, or "
+                        "RUNS/results-BUDGET for the scratch budgets smoke, tiny and "
+                        "smoke-converged)")
     p.add_argument("--runs", default="runs", metavar="DIR",
                    help="run directories with checkpoints (default: %(default)s)")
 
@@ -99,12 +93,16 @@ def build_parser():
     """The argument parser of every sub-command."""
     parser = _cli.ArgumentParser(prog=PROG, description="The paper's Tables 1 and 2: plan, run "
                                  "(on Dask), status, summary and repro of the sweep.")
+    _cli.add_version(parser)
     sub = parser.add_subparsers(dest="command", required=True)
-    _plan_options(sub.add_parser("plan", help="print the plan: every run, its state, the "
-                                 "estimated time of what is left"))
+    plan = sub.add_parser("plan", help="print the plan: every run, its state, the estimated "
+                          "time of what is left")
+    _plan_options(plan)
+    _cli.add_json(plan, "every run (state, length, width, lrs, estimated minutes) and the tally")
     run = sub.add_parser("run", help="run the plan (resumes)")
     _plan_options(run)
-    run.add_argument("--scheduler", type=_scheduler, default=None, metavar="ADDRESS",
+    _cli.add_json(run, "each run's outcome and the failures with their reasons, at the end")
+    run.add_argument("--scheduler", default=None, metavar="ADDRESS",
                      help="a Dask scheduler (tcp://HOST:PORT; refused within "
                           f"{2 * connect.TIMEOUT_S:g} s if none answers there) to run on, or "
                           "'serial' (this "
@@ -112,16 +110,19 @@ def build_parser():
                           "machine")
     run.add_argument("--jobs", type=_cli.positive_int, default=None,
                      help="workers of the LocalCluster (default: one per core)")
-    run.add_argument("--no-progress", action="store_true")
+    _cli.add_progress(run)
     run.add_argument("--commit", action="store_true",
                      help="commit every record to git as it is written (only those files), "
                           "so that a long sweep loses nothing if the machine goes away")
-    _plan_options(sub.add_parser("status", help="one line per run: done, failed or pending "
-                                              "(with how far an unfinished run has got)"),
-                  budget_default="cpu")
+    status = sub.add_parser("status", help="one line per run: done, failed or pending (with how "
+                            "far an unfinished run has got)")
+    _plan_options(status, budget_default="cpu")
+    _cli.add_json(status, "every run's state and progress, and the tally")
     summary = sub.add_parser("summary", help="print both tables and the claim verdicts")
-    summary.add_argument("--results", default="results", metavar="DIR")
-    summary.add_argument("--datasets", type=_words, default=vocabulary.DATASETS, metavar="NAMES")
+    summary.add_argument("--results", default="results", metavar="DIR",
+                         help="records to read (default: %(default)s)")
+    summary.add_argument("--datasets", type=_words, default=vocabulary.DATASETS, metavar="NAMES",
+                         help=f"comma list of {','.join(vocabulary.DATASETS)} (default: all)")
     summary.add_argument("--budget", choices=sorted(budgets.BUDGETS), default=None,
                          help="state this budget's preset in the header (default: none)")
     rep = sub.add_parser("repro", help="rewrite the generated rows of paper_repro.md and the "
@@ -157,9 +158,13 @@ def main(argv=None):
         return _cli.emit(render.render(args.results, args.datasets, args.budget))
     if args.command == "repro":
         return _repro(args)
+    if args.results is None:
+        args.results = budgets.default_results(args.budget, args.runs)
     if os.path.exists(args.results) and not os.path.isdir(args.results):
         raise ValueError(f"--results {args.results!r} is a file; expected a directory")
     if args.command == "run":
+        if args.scheduler not in (None, execute.SERIAL):
+            connect.address(args.scheduler)         # another scheme: refused up front
         if args.jobs is not None and args.scheduler is not None:
             raise ValueError(f"--jobs {args.jobs} sets the workers of the LocalCluster; with "
                              f"--scheduler {args.scheduler} the cluster's workers run (drop "
@@ -168,16 +173,28 @@ def main(argv=None):
         _io.check_writable(args.runs, what="--runs")
     if args.command in ("plan", "status"):
         plan, states = execute.prepare(args.budget, args.results, args.runs, **_restrict(args))
+        if args.json:
+            return _cli.emit(json.dumps(_states_document(plan, states, args), indent=1))
         if args.command == "plan":
             return _cli.emit(cost.describe(plan, states, os.cpu_count() or 1)[0])
-        return _cli.emit("\n".join(_status_line(run, states, args) for run in plan))
+        return _cli.emit("\n".join([*(_status_line(run, states, args) for run in plan),
+                                    cost.tally(plan, states)]))
     outcome = execute.run_sweep(
         args.budget, results_dir=args.results, runs_dir=args.runs, scheduler=args.scheduler,
-        jobs=args.jobs, progress=not args.no_progress, echo=_cli.emit, commit=args.commit,
+        jobs=args.jobs, progress=args.progress, commit=args.commit,
+        echo=(lambda text: print(text, file=sys.stderr)) if args.json else _cli.emit,
         **_restrict(args))
-    for name, state in sorted(outcome.items()):
-        if state not in ("done", "skipped"):
-            print(f"{name}: {state} (recorded)")
+    plan = execute.prepare(args.budget, args.results, args.runs, **_restrict(args))[0]
+    failed = execute.failures(outcome, plan, args.results, args.runs, args.budget)
+    if args.json:
+        _cli.emit(json.dumps({"outcome": outcome, "failures": [
+            {"run": n, "status": s, "reason": r} for n, s, r in failed]}, indent=1))
+    for name, state, reason in failed:
+        print(f"{name}: {state}: {reason}", file=sys.stderr)
+    if failed:
+        print(f"{len(failed)} of {len(outcome)} runs failed (recorded; `run` again retries "
+              "the errors, a divergence is final)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -188,17 +205,17 @@ def _repro(args):
     own records: with any other ``--results``, only the files named by ``--repro`` and
     ``--readme`` are touched, and with neither the command refuses.
     """
-    results = args.results if args.results is not None else cells.DEFAULT_DIR
+    results = args.results if args.results is not None else _paths.RESULTS
     if not os.path.isdir(results):
         raise ValueError(f"--results {results!r} is not a directory")
-    ours = os.path.realpath(results) == os.path.realpath(cells.DEFAULT_DIR)
+    ours = os.path.realpath(results) == os.path.realpath(_paths.RESULTS)
     targets = {"repro": args.repro, "readme": args.readme}
     if not ours and not args.check and all(v is None for v in targets.values()):
         raise ValueError(f"--results {results} is not the checkout's results/, so repro will "
                          "not rewrite the committed README.md and paper_repro.md from it; "
                          "give --readme FILE and/or --repro FILE to write copies (or --check)")
-    defaults = {"repro": os.path.join(cells.ROOT, "paper_repro.md"),
-                "readme": os.path.join(cells.ROOT, "README.md")}
+    defaults = {"repro": os.path.join(_paths.ROOT, "paper_repro.md"),
+                "readme": os.path.join(_paths.ROOT, "README.md")}
     if ours or args.check:
         targets = {k: v if v is not None else defaults[k] for k, v in targets.items()}
     for key, path in targets.items():
@@ -212,6 +229,22 @@ def _repro(args):
             return 1
         return _cli.emit("current: " + ", ".join(p for p in targets.values() if p))
     return _cli.emit("updated: " + (", ".join(changed) or "nothing (already current)"))
+
+
+def _states_document(plan, states, args):
+    """The JSON of ``plan`` and ``status``: every run with its state (``status``: and how far
+    it has got), length, width, lrs and estimated minutes, and the tally line."""
+    runs = []
+    for run in plan:
+        name, cfg = planning.run_id(run), run.config
+        item = {"run": name, "kind": run.kind, "state": records.STATE[states[name]],
+                "iterations": cfg["iterations"], "hidden": cfg["hidden"],
+                "inner_lr": cfg.get("inner_lr"), "meta_lr": cfg.get("meta_lr"),
+                "lr_source": run.lr_source, "minutes": cost.estimate_seconds(run) / 60}
+        if args.command == "status" and item["state"] == "pending":
+            item["progress"] = records.progress(args.runs, args.budget, run)
+        runs.append(item)
+    return {"budget": args.budget, "runs": runs, "tally": cost.tally(plan, states)}
 
 
 def _status_line(run, states, args):

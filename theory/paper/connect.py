@@ -20,17 +20,17 @@ GREETING = b"pickle-protocol"       # a key of the handshake every Dask comm sen
 
 def address(text):
     """``text`` as ``tcp://HOST:PORT``; ``ValueError`` naming it for any other scheme or
-    a malformed host or port (``--scheduler``'s argparse type turns it into one line)."""
+    a malformed host or port."""
     scheme, sep, rest = text.partition("://")
     if not sep:
         scheme, rest = "tcp", text
     if scheme != "tcp":
-        raise ValueError(f"{text!r}: scheme {scheme}:// is not supported; give "
+        raise ValueError(f"--scheduler {text}: scheme {scheme}:// is not supported; give "
                          "tcp://HOST:PORT or 'serial'")
     host, _, port = rest.rpartition(":")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     if not host or not port.isdigit() or not 1 <= int(port) <= 65535 or "/" in host:
-        raise ValueError(f"{text!r} is not tcp://HOST:PORT with PORT in 1..65535")
+        raise ValueError(f"--scheduler {text} is not tcp://HOST:PORT with PORT in 1..65535")
     return f"tcp://{rest}"
 
 
