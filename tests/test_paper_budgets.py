@@ -338,7 +338,11 @@ def test_validation_curves_figure_and_row_read_the_early_stopped_records(mixed):
     assert "median `-0.10`, from `-0.10` to `-0.10`" in row.verdict
     with style.context():
         fig = training.fig_training_curves(data)
-    left, right = fig.axes
+    left, right, *schedules = fig.axes
+    # each panel's twin axis draws its runs' meta-lr schedule (cosine: peak 1 at 0, 0 at the cap)
+    assert len(schedules) == 2
+    rate = schedules[1].lines[0]
+    assert rate.get_ydata()[0] == pytest.approx(1.0) and rate.get_ydata()[-1] < 1e-3
     solid = [ln for ln in left.lines if ln.get_linestyle() == "-" and len(ln.get_xdata()) > 1]
     assert len(solid) == 9                         # one line per seed at 2 layers
     deep = [ln for ln in right.lines if len(ln.get_xdata()) > 2]      # not the cap line

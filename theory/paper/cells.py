@@ -275,7 +275,8 @@ def _validation(record):
 
 
 def validation_curves(results_dir, dataset="omniglot"):
-    """``(budget, {(method, layers): {"runs": [curve], "cap", "val_every", "patience"}})``:
+    """``(budget, {(method, layers): {"runs": [curve], "cap", "val_every", "patience",
+    "schedule"}})`` (``schedule``: the runs' meta-lr schedule, ``constant`` or ``cosine``):
     the validation curve of every 5-way 5-shot run of ``dataset`` in the most thorough budget
     whose runs stop early (records with ``"stopped"``), cells sorted by depth then method
     (``(None, {})`` when no such record exists). ``curve`` is ``{"seed", "iterations",
@@ -291,7 +292,8 @@ def validation_curves(results_dir, dataset="omniglot"):
                 cells_[key] = {"runs": sorted((_validation(r) for r in recs),
                                               key=lambda c: str(c["seed"])),
                                "cap": cfg.get("iterations"), "val_every": cfg.get("val_every"),
-                               "patience": cfg.get("patience")}
+                               "patience": cfg.get("patience"),
+                               "schedule": cfg.get("meta_lr_schedule", "constant")}
         if cells_:
             early[name] = cells_
     if not early:
