@@ -177,8 +177,9 @@ def _precondition_parser(sub):
 def _tol(p):
     p.add_argument("--tol", type=_cli.positive_float, default=TOL,
                    help="a restart has converged, and stops, when the norm of its "
-                        "meta-gradient is at most tol; --iterations is the cap (train: on the "
-                        "exact population objective only)")
+                        "meta-gradient is at most tol or its loss moved by at most tol x its "
+                        "starting loss over the last tenth of --iterations, the cap (train: "
+                        "on the exact population objective only)")
 
 
 def _slope_std(args):
@@ -378,10 +379,10 @@ def convergence_text(result):
     stopped = [i for i, c in zip(result["stopped_at"], converged, strict=True) if c]
     where = f", the last at iteration {max(stopped)}" if stopped else ""
     if missed == 0:
-        return (f"{sum(converged)} of {restarts} restarts converged (gradient norm <= "
+        return (f"{sum(converged)} of {restarts} restarts converged (tol "
                 f"{result['tol']:g}{where})" + (f"; {diverged} diverged" if diverged else ""))
-    return (f"{missed} of {restarts} restarts did not converge: gradient norm still > "
-            f"{result['tol']:g} at the cap of {cap} iterations (raise "
+    return (f"{missed} of {restarts} restarts did not converge: meta-gradient norm and loss "
+            f"change still above tol {result['tol']:g} at the cap of {cap} iterations (raise "
             "--iterations or --lr)" + (f"; {diverged} diverged" if diverged else ""))
 
 
