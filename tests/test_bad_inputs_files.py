@@ -357,3 +357,79 @@ def test_class_folder_names_cannot_forge_adapt_output(ckpt, tmp_path):
     shown = {"cat\\nfake.png\\tdog", "tab\\there", "esc\\x1b[2J"}
     assert all(line.split("\t")[1] in shown for line in lines), lines
     assert "\x1b" not in proc.stdout + proc.stderr
+
+
+def test_an_image_whose_header_claims_50000_by_50000_pixels_is_refused(ckpt, tmp_path):
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data))
+
+    task = tmp_path / "task"
+    for k in range(2):
+        (task / "support" / f"c{k}").mkdir(parents=True)
+        _png(task / "support" / f"c{k}" / "0.png", k)
+    bomb = task / "support" / "c1" / "1.png"
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(
+        ">IIBBBBB", 50000, 50000, 8, 0, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(b"\0" * 10))
+        + chunk(b"IEND", b""))
+    (task / "query").mkdir()
+    _png(task / "query" / "q.png", 5)
+    check_rejected(["theory.engine", "adapt", "--checkpoint", ckpt, "--support",
+                    task / "support", "--query", task / "query"], watch=[tmp_path],
+                   names=[bomb, "pixels"], timeout=120)
+
+
+# --- outputs: through symbolic links, never over a FIFO or device ---------------------------
+
+SURFACE = ["theory.landscape", "surface", "--grid", "3", "--restarts", "1", "--iterations", "2",
+           "--mc-tasks", "5", "--mc-shots", "5"]
+
+
+def test_an_output_that_is_a_symbolic_link_is_written_through(tmp_path):
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    (elsewhere / "kept.json").write_text("old\n")
+    (out / "surface.json").symlink_to(elsewhere / "kept.json")
+    proc = run_cli([*SURFACE, "--out", out], cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "surface.json").is_symlink()
+    assert json.loads((elsewhere / "kept.json").read_text())["w1"]
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["kept.json"]     # no temp file
+
+
+@pytest.mark.parametrize("node", ["fifo", "device"])
+def test_an_output_that_is_a_fifo_or_device_is_refused(node, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    if node == "fifo":
+        os.mkfifo(out / "surface.json")
+    else:
+        (out / "surface.json").symlink_to("/dev/null")
+    check_rejected([*SURFACE, "--out", out], cwd=tmp_path, watch=[tmp_path],
+                   names=["surface.json" if node == "fifo" else "/dev/null",
+                          "a FIFO" if node == "fifo" else "a character device"], timeout=300)
+    assert os.path.exists("/dev/null") and not os.path.isfile("/dev/null")
+
+
+@given(st.sampled_from(["regular", "link", "fifo", "missing"]))
+def test_write_target_follows_links_and_refuses_other_nodes(kind):
+    import tempfile
+    with tempfile.TemporaryDirectory() as folder:
+        path, target = os.path.join(folder, "out.json"), os.path.join(folder, "target.json")
+        if kind == "regular":
+            open(path, "w").close()
+        elif kind == "link":
+            open(target, "w").close()
+            os.symlink(target, path)
+        elif kind == "fifo":
+            os.mkfifo(path)
+        if kind == "fifo":
+            with pytest.raises(ValueError, match="is a FIFO"):
+                _io.write_target(path)
+        else:
+            assert _io.write_target(path) == os.path.realpath(
+                target if kind == "link" else path)

@@ -175,3 +175,57 @@ def test_ctrl_c_stops_a_long_meta_step_at_once(tmp_path):
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "no checkpoint was written" in err, err
     assert not (out / "checkpoint.npz").exists()
+
+
+# --- a full disk ---------------------------------------------------------------------------
+
+FULL_DISK = '''
+import errno, os
+_fsync = os.fsync
+
+def fsync(fd):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+os.fsync = fsync
+'''
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """The environment of a process whose every ``fsync`` fails as on a full disk (a
+    ``sitecustomize`` module on its path): each atomic write fails before its rename."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(FULL_DISK)
+    return {"PYTHONPATH": f"{ROOT}{os.pathsep}{hook}"}
+
+
+def test_a_full_disk_under_train_is_one_line_and_leaves_no_partial_file(full_disk, tmp_path):
+    out = tmp_path / "run"
+    msg = check_rejected(["theory.engine", "train", "--layers", "1", "--hidden", "4",
+                          "--iterations", "2", "--val-every", "1", "--checkpoint-every", "1",
+                          "--no-progress", "--out", out], env=full_disk, cwd=tmp_path,
+                         names=[out / "checkpoint.npz", "no space left on device"],
+                         timeout=300)
+    assert msg.startswith("python -m theory.engine: error:")
+    assert not any(p.name.endswith(".tmp") for p in out.rglob("*"))
+
+
+def test_a_full_disk_keeps_the_finished_result_in_place(full_disk, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "surface.json").write_text('{"finished": "earlier"}\n')
+    check_rejected(["theory.landscape", "surface", "--grid", "3", "--restarts", "1",
+                    "--iterations", "2", "--mc-tasks", "5", "--mc-shots", "5", "--out", out],
+                   env=full_disk, cwd=tmp_path, watch=[out],
+                   names=[out / "surface.json", "no space left on device"], timeout=300)
+
+
+def test_a_full_disk_under_paper_run_is_one_line(full_disk, tmp_path):
+    results = tmp_path / "results"
+    (results / "lr-search").mkdir(parents=True)
+    kept = results / "lr-search" / "other.json"
+    kept.write_text('{"kind": "lr-search"}\n')
+    check_rejected([*PAPER_RUN, "--scheduler", "serial", "--results", results, "--runs",
+                    tmp_path / "runs"], env=full_disk, cwd=tmp_path, watch=[kept],
+                   names=[results, "no space left on device"], timeout=300)

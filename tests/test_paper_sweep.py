@@ -138,6 +138,49 @@ def test_tiny_sweep_runs_skips_and_records_failures(tmp_path, monkeypatch):
     assert "failed (1 seeds)" in render.render(tmp_path / "results", ("synthetic",))
 
 
+def test_a_tampered_record_is_set_aside_and_its_run_trained_again(tmp_path):
+    """A record changed by hand (a seed that is text) is not "done": the next run keeps it as
+    ``<file>.damaged``, says why in one line, trains the run again and records it anew."""
+    restrict = dict(tables=("table-a",), methods=("maml",))
+    name = "table-a/synthetic/maml-L2-s0"
+    assert _tiny(tmp_path, **restrict) == {name: "done"}
+    path = tmp_path / "results" / f"{name}.json"
+    good = json.loads(path.read_text())
+    path.write_text(json.dumps(dict(good, seed="x")))
+    plan = sweep.make_plan("tiny", datasets=("synthetic",), seeds=1, layers=(2,), **restrict)
+    assert records.status(tmp_path / "results", tmp_path / "runs", "tiny", plan[0]) == "damaged"
+    said = []
+    outcome = execute.run_sweep("tiny", results_dir=tmp_path / "results",
+                                runs_dir=tmp_path / "runs", scheduler=execute.SERIAL,
+                                progress=False, echo=said.append, datasets=("synthetic",),
+                                seeds=1, layers=(2,), **restrict)
+    assert outcome == {name: "done"}
+    why = [line for line in said if "field seed is 'x'" in line]
+    assert len(why) == 1 and f"{path}.damaged" in why[0] and "\n" not in why[0]
+    assert json.loads(Path(f"{path}.damaged").read_text())["seed"] == "x"
+    assert json.loads(path.read_text())["test"] == good["test"]     # trained again, the same
+    assert records.status(tmp_path / "results", tmp_path / "runs", "tiny", plan[0]) == "done"
+
+
+def test_an_unreadable_checkpoint_says_how_to_start_afresh(tmp_path):
+    def stop(iteration, info):
+        if iteration == 3:
+            raise KeyboardInterrupt
+
+    restrict = dict(tables=("table-a",), methods=("maml",))
+    with pytest.raises(KeyboardInterrupt):
+        _tiny(tmp_path, callback=stop, **restrict)
+    plan = sweep.make_plan("tiny", datasets=("synthetic",), seeds=1, layers=(2,), **restrict)
+    out = records.run_dir(tmp_path / "runs", "tiny", plan[0])
+    Path(out, training.CHECKPOINT).write_bytes(b"PK\x03\x04 cut short")
+    assert "start the run afresh" in records.progress(tmp_path / "runs", "tiny", plan[0])
+    assert _tiny(tmp_path, **restrict) == {"table-a/synthetic/maml-L2-s0": "error"}
+    rec = json.loads((tmp_path / "results/table-a/synthetic/maml-L2-s0.json").read_text())
+    assert "delete it to start the run afresh" in rec["error"]
+    os.remove(Path(out, training.CHECKPOINT))
+    assert _tiny(tmp_path, **restrict) == {"table-a/synthetic/maml-L2-s0": "done"}
+
+
 def test_interrupted_run_resumes_to_the_same_record(tmp_path):
     def stop(iteration, info):
         if iteration == 3:   # after the checkpoint of iteration 2: iteration 3 is redone

@@ -11,12 +11,14 @@ import collections
 import io
 import os
 import pathlib
+import warnings
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 __all__ = ["IMAGE_SUFFIXES", "decode", "to_float", "ImageFolder", "load_image_folder"]
 
+MAX_PIXELS = 8192 * 8192    # decoded before resizing: 64 Mi pixels are 192 MiB in RGB
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
                   ".pgm")
 
@@ -26,10 +28,18 @@ def decode(data, size, *, channels, invert, source):
 
     ``size`` is ``(H, W)``; ``channels`` is 1 (grayscale) or 3 (RGB); ``invert`` maps
     ``v -> 255 - v`` (dark ink on light paper -> ink = 255). ``source`` names the file in
-    the ``ValueError`` raised for unreadable data.
+    the ``ValueError`` raised for unreadable data, or for an image larger than ``MAX_PIXELS``
+    (checked from its header, before any pixel is decoded).
     """
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with warnings.catch_warnings():
+            # the size is checked below, against a smaller limit than Pillow's warning
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+        with image:
+            if image.size[0] * image.size[1] > MAX_PIXELS:
+                raise ValueError(f"its header claims {image.size[0]} x {image.size[1]} pixels, "
+                                 f"more than the {MAX_PIXELS} an image may have here; shrink it")
             image = image.convert("L" if channels == 1 else "RGB")
             if image.size != (size[1], size[0]):
                 image = image.resize((size[1], size[0]), Image.Resampling.LANCZOS)
@@ -38,6 +48,9 @@ def decode(data, size, *, channels, invert, source):
         # Pillow's own message names the in-memory buffer, not the file
         raise ValueError(f"cannot read image file {source}: not an image format Pillow "
                          "recognises (empty, damaged or not an image)") from None
+    except Image.DecompressionBombError:
+        raise ValueError(f"cannot read image file {source}: its header claims more than "
+                         f"{MAX_PIXELS} pixels; shrink it") from None
     except (OSError, SyntaxError, ValueError) as err:
         raise ValueError(f"cannot read image file {source}: {err}") from None
     return 255 - array if invert else array
