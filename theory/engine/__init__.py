@@ -53,7 +53,7 @@ load(name, path, *, split, seed, split_by)  synthetic, omniglot, cifarfs, mini-i
 sample_tasks(dataset, rng, *, tasks, ways, shots, query); mean_ci95(accs); load_image_folder
 
 Runs (:mod:`.config`, :mod:`.train`, :mod:`.evaluate`, :mod:`.stopping`, :mod:`.checkpoint`,
-:mod:`.adapt_task`, :mod:`.provenance`)
+:mod:`.schema`, :mod:`.footprint`, :mod:`.adapt_task`, :mod:`.provenance`)
 -----------------------------------------------------------------------------------------
 config.FIELDS                     the run config: name, kind, default, bound, help of each key
 config.make_config(**overrides) -> checked config (also train.make_config); config.DEFAULTS
@@ -67,6 +67,8 @@ evaluate.adaptation_curve(..., steps=range(11)) -> accuracy +- 95% CI after each
 stopping                          why a run stops (plateau, cap, NaN) and best.npz
 checkpoint.save / checkpoint.load  atomic ``.npz`` checkpoints with the architecture
 checkpoint.restore(path), checkpoint.override(...)   a checkpoint for ``eval`` and ``adapt``
+schema.CHECKPOINT_META, RUN_RECORD, ANSWERS ...   the schemas of the files read back
+footprint.meta_step_bytes(config, in_shape)   a meta-step's memory, checked before training
 provenance.source_commit(), provenance.machine()   where a run record comes from
 adapt_task.adapt_folders(checkpoint, support, query, *, steps, metaopt) -> dict: classes,
                                   predictions (file, class, probabilities), notes

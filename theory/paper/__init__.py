@@ -14,8 +14,10 @@ budgets    ``BUDGETS``, the one table of presets, and ``search_spec`` (grid or s
 plan       ``make_plan(budget) -> [Run]``: the runs a budget expands to
 cost       ``estimate_seconds(run)``, ``describe(plan)``: what ``plan`` prints
 records    where records live, each run's ``status``, the searches' winners (``assign_lrs``)
+schema     the schemas of records, searches and the checkpoint index, checked where read
 search     ``run_study(run, out_dir)``: one Optuna study per (method, depth)
 execute    ``run_sweep``: the plan on Dask or serially, one task (``train_run``) per run
+connect    ``probe(address)``: a ``--scheduler`` checked to answer as Dask, within 10 s
 cells      ``grouped(results_dir, dataset)``: records read into table cells, per budget
 verdicts   ``claims(cells)``: the ordering claims with Welch intervals
 render     ``render(results_dir)``: markdown tables and verdicts per dataset and budget

@@ -86,7 +86,7 @@ def load(results_dir):
     for path in sorted(glob.glob(pattern, recursive=True)):
         rec = _io.read_json(path, what="results file")
         if isinstance(rec, dict) and rec.get("kind") in ("engine-run", records.FAILED):
-            found.append(dict(schema.read_record(path), path=path))
+            found.append(dict(schema.check_record(rec, path), path=path))
     return found
 
 

@@ -62,9 +62,13 @@ def read_record(path):
     naming ``path`` and the field), or ``None`` when there is no such file."""
     if not os.path.lexists(path):
         return None
-    rec, source = _io.read_json(path, dict, what="record"), f"record {path}"
-    _schema.check(rec, Obj({"kind": Str(tuple(_BY_KIND))}), source)
-    return _schema.check(rec, _BY_KIND[rec["kind"]], source)
+    return check_record(_io.read_json(path, dict, what="record"), path)
+
+
+def check_record(rec, path):
+    """``rec``, read from ``path``, checked against the schema of its ``kind``."""
+    _schema.check(rec, Obj({"kind": Str(tuple(_BY_KIND))}), f"record {path}")
+    return _schema.check(rec, _BY_KIND[rec["kind"]], f"record {path}")
 
 
 def record_problem(path):
