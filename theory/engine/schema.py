@@ -23,7 +23,7 @@ _KIND_SPEC = {"int": lambda f: Int(f.bound), "int?": lambda f: Opt(Int(f.bound))
               "flag": lambda f: Bool(), "path": lambda f: Opt(Str()),
               "options": lambda f: Opt(Map(Any()))}
 FIELD_SPECS = {f.name: _KIND_SPEC[f.kind](f) for f in run_config.FIELDS}
-_REQUIRED = ("dataset", "iterations", "inner_lr", "meta_lr")
+_REQUIRED = ("dataset", "iterations")
 CONFIG = Obj({k: FIELD_SPECS[k] for k in _REQUIRED},
              {k: v for k, v in FIELD_SPECS.items() if k not in _REQUIRED})
 

@@ -141,7 +141,7 @@ def status(results_dir, runs_dir, budget_name, run):
                 and _searched(results_dir, budget_name, run):
             return "outside"
     path = _record_file(results_dir, runs_dir, budget_name, run)
-    rec = schema.read_record(path)
+    rec = schema.read_record(path, sweep=True)
     if rec is None:
         return "partial" if os.path.exists(os.path.join(out, training.CHECKPOINT)) else "new"
     if rec["kind"] == FAILED:

@@ -1,7 +1,8 @@
 """The schemas of the sweep's files (``theory._schema``), checked once where each is read.
 
 - ``TABLE_RECORD`` / ``FAILED_RECORD``: a run's record in ``results/`` (the engine's record,
-  ``theory.engine.schema``, plus ``sweep``); told apart by ``kind``.
+  ``theory.engine.schema``, plus ``sweep``); told apart by ``kind``. ``SWEEP_RECORD``: a
+  table record as the sweep reads it for a run's state, which also needs its step sizes.
 - ``STUDY``: an Optuna study's record ``lr-search/<dataset>/<key>.json``.
 - ``LR_SEARCH``: a grid search ``lr-search/<dataset>.json``.
 - ``INDEX``: ``checkpoints/index.json``, one entry per shipped checkpoint (its key is a file
@@ -46,7 +47,11 @@ INDEX = Map(Obj({"run": Str(), "val_accuracy": engine.ACCURACY, "test": engine.T
     {k: engine.FIELD_SPECS[k] for k in ("iterations", "layers", "hidden", "ways", "shots")},
     engine.FIELD_SPECS)},
     {"budget": Opt(Str()), "test_split": Str(SPLIT_BY), "test_holds": Str()}), key=Name())
+# the sweep's own reading of a run's record (its state) also compares the step sizes
+SWEEP_RECORD = TABLE_RECORD.extend({"config": engine.CONFIG.extend(
+    {"inner_lr": LR, "meta_lr": LR})})
 _BY_KIND = {"engine-run": TABLE_RECORD, FAILED_KIND: FAILED_RECORD, STUDY_KIND: STUDY}
+_SWEEP = dict(_BY_KIND, **{"engine-run": SWEEP_RECORD})
 
 
 def read(path, schema, what):
@@ -57,25 +62,26 @@ def read(path, schema, what):
     return engine.read(path, schema, what)
 
 
-def read_record(path):
+def read_record(path, *, sweep=False):
     """The run record at ``path`` checked against the schema of its ``kind`` (``ValueError``
-    naming ``path`` and the field), or ``None`` when there is no such file."""
+    naming ``path`` and the field), or ``None`` when there is no such file; ``sweep``: as the
+    sweep reads its own records (``SWEEP_RECORD``: with the step sizes it compares)."""
     if not os.path.lexists(path):
         return None
-    return check_record(_io.read_json(path, dict, what="record"), path)
+    return check_record(_io.read_json(path, dict, what="record"), path, sweep=sweep)
 
 
-def check_record(rec, path):
+def check_record(rec, path, *, sweep=False):
     """``rec``, read from ``path``, checked against the schema of its ``kind``."""
     _schema.check(rec, Obj({"kind": Str(tuple(_BY_KIND))}), f"record {path}")
-    return _schema.check(rec, _BY_KIND[rec["kind"]], f"record {path}")
+    return _schema.check(rec, (_SWEEP if sweep else _BY_KIND)[rec["kind"]], f"record {path}")
 
 
 def record_problem(path):
-    """What is wrong with the run record at ``path`` (one line naming it and the field), or
-    ``None`` when it is absent or fits its schema."""
+    """What is wrong with the sweep's run record at ``path`` (one line naming it and the
+    field), or ``None`` when it is absent or fits its schema (``read_record(sweep=True)``)."""
     try:
-        read_record(path)
+        read_record(path, sweep=True)
     except ValueError as err:
         return str(err)
     return None
