@@ -308,10 +308,13 @@ def summary(command, result):
         how = result["expectation"]
         lines = [f"{result['method']} depth {result['depth']}, K = {result['steps']}: final loss "
                  f"per restart {np.round(np.asarray(result['final_loss'], dtype=float), 8).tolist()}"
-                 f" (E over a: {how['kind']}" + (f", {how['nodes']} tasks)" if how["nodes"]
+                 f" (E over a: {how['kind']}" + (f", {how['nodes']} nodes)" if how["nodes"]
                                                  else ")"),
                  f"{result['restarts'] - sum(result['converged'])} of {result['restarts']} "
                  f"restarts did not converge (tol {result['tol']:g})",
+                 *([f"Monte Carlo: final losses re-estimated on fresh tasks, standard errors "
+                    f"{np.round(np.asarray(result['final_loss_stderr'], dtype=float), 8).tolist()}"]
+                   if how["kind"] == "monte carlo" else []),
                  f"diverged restarts {result['diverged']}; shallow floor (R5a) "
                  f"{result['floor']:.6g}; Meta-SGD floor (R5b, K = 1) {result['floor_metasgd']}",
                  f"best restart {result['best_restart']}: ||P - (alpha Sigma)^-1|| / "
