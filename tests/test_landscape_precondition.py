@@ -255,3 +255,10 @@ def test_cli_runs_any_depth_and_steps_and_says_which_restarts_converged(capsys):
     assert np.array(doc["preconditioner"]).shape == (2, 2)
     text = _cli_run(argv[:-1], capsys)[1]
     assert "K = 2" in text and "restarts did not converge" in text
+
+
+def test_the_closed_forms_draw_no_tasks():
+    """L = 2, K = 1 stays R5d's closed form at any d (no Monte-Carlo rule, no re-estimate)."""
+    out = run(method="maml", depth=2, width=3, dim=8, iterations=5)
+    assert out["expectation"] == {"kind": "closed form", "nodes": None}
+    assert out["final_loss_stderr"] == [0.0] * 3
