@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from theory.engine import data, maml, primitives
+from theory.engine import chunks, data, primitives
 from theory.engine import config as run_config
 from theory.engine import evaluate as evaluation
 from theory.engine import train as training
@@ -42,7 +42,7 @@ def measure(layers, hidden, episodes, repeats):
 
     def step():
         batch = data.sample_tasks(train_set, rng, tasks=16, ways=5, shots=5, query=15)
-        maml.meta_grad(meta_params, batch, **kwargs)
+        chunks.meta_grad(meta_params, batch, **kwargs)
 
     steps = [timed(step) for _ in range(repeats)]
     val = timed(lambda: evaluation.evaluate(meta_params, val_set, np.random.default_rng(2),

@@ -1,4 +1,4 @@
-"""Where a meta-step's time goes: one profiled ``maml.meta_grad`` per config, by operation group.
+"""Where a meta-step's time goes: one profiled meta-step per config, by operation group.
 
     python benchmarks/engine_profile.py [--only TEXT] [--repeats R]
 
@@ -15,7 +15,7 @@ import cProfile
 import pstats
 
 from theory import _cli
-from theory.engine import bench, maml, primitives
+from theory.engine import bench, chunks, primitives
 
 # (group, primitive function names, statistic): "own" excludes profiled callees, "all" includes
 GROUPS = (
@@ -33,7 +33,7 @@ GROUPS = (
 def profile_groups(cfg, repeats=1):
     """``(total_s, {group: seconds})`` per meta-step of ``cfg`` (one worker) under cProfile."""
     meta_params, batch, kwargs = bench.make_problem(cfg)
-    step = lambda: maml.meta_grad(meta_params, batch, workers=1, **kwargs)  # noqa: E731
+    step = lambda: chunks.meta_grad(meta_params, batch, workers=1, **kwargs)  # noqa: E731
     step()
     profiler = cProfile.Profile()
     profiler.enable()

@@ -347,7 +347,7 @@ def test_metaopt_options_are_trained_stored_and_rebuilt(tmp_path, capsys):
     assert code == 0, err
     result = json.loads(stdout)
     options = {"psd": True, "bias": False, "max_dim": 1024, "adapt_transform": True,
-               "conv": "in"}
+               "conv": "in", "vectors": "diagonal"}
     assert result["config"]["metaopt_options"] == options
     ckpt = out / training.CHECKPOINT
     assert checkpoint.load(ckpt)["config"]["metaopt_options"] == options

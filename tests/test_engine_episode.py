@@ -111,7 +111,7 @@ def test_adapt_scores_an_episode_against_its_answers(tmp_path, capsys):
     (tmp_path / "other.json").write_text(json.dumps({"answers": {"x.png": "a"}}))
     code, _, err = run_main(argv[:-1] + [tmp_path / "other.json"], capsys)
     assert code == 2 and err.count("\n") == 1 and "not in" in err
-    with pytest.raises(ValueError, match="not a mapping of query file names"):
+    with pytest.raises(ValueError, match="maps no query file to a class"):
         (tmp_path / "bad.json").write_text("{}")
         adapt_task.score(result, tmp_path / "bad.json")
     # a plain {file: class} mapping scores the same as the episode's answers.json

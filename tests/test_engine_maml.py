@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from scipy.special import logsumexp
 
 from theory import _tree
-from theory.engine import cnn, maml, optim
+from theory.engine import chunks, cnn, maml, optim
 
 ALPHA = 0.3
 
@@ -168,7 +168,7 @@ def test_metaopt_hook_direction_and_meta_gradient():
     for k in params:
         np.testing.assert_allclose(a2[k], a3[k], rtol=1e-12, atol=1e-14)
     meta = {"model": params, "metaopt": phi}
-    _, g, _ = maml.meta_grad(meta, batch, alpha=ALPHA, steps=2, metaopt=mo, workers=1)
+    _, g, _ = chunks.meta_grad(meta, batch, alpha=ALPHA, steps=2, metaopt=mo, workers=1)
 
     def f(flat):
         return maml.meta_loss({"model": {k: flat[k] for k in params}, "metaopt": {"log_scale": flat["phi"]}},
@@ -330,8 +330,8 @@ def test_chunked_meta_gradient_equals_the_whole_batch(algo, metaopt_name, chunk)
     """Chunk c adds (T_c / T) * its mean: the same loss, gradient and aux (5 tasks, float64)."""
     meta, batch, mo = _chunk_problem(metaopt_name, algo)
     kw = dict(alpha=ALPHA, steps=2, algo=algo, metaopt=mo)
-    loss, g, aux = maml.meta_grad(meta, batch, chunk=5, **kw)
-    c_loss, c_g, c_aux = maml.meta_grad(meta, batch, chunk=chunk, **kw)
+    loss, g, aux = chunks.meta_grad(meta, batch, chunk=5, **kw)
+    c_loss, c_g, c_aux = chunks.meta_grad(meta, batch, chunk=chunk, **kw)
     np.testing.assert_allclose(c_loss, loss, rtol=1e-12)
     assert set(c_g) == set(g) and all(set(c_g[p]) == set(g[p]) for p in g)
     for part in g:
@@ -350,24 +350,24 @@ def test_chunked_meta_gradient_stays_float32():
     meta, batch, _ = _chunk_problem("none", "maml")
     meta32 = {"model": {k: v.astype(np.float32) for k, v in meta["model"].items()}, "metaopt": {}}
     batch32 = (batch[0].astype(np.float32), batch[1], batch[2].astype(np.float32), batch[3])
-    loss, g, _ = maml.meta_grad(meta32, batch32, chunk=2, alpha=ALPHA, steps=1)
+    loss, g, _ = chunks.meta_grad(meta32, batch32, chunk=2, alpha=ALPHA, steps=1)
     assert np.asarray(loss).dtype == np.float32
     assert all(v.dtype == np.float32 for v in g["model"].values())
 
 
 def test_automatic_chunk_follows_the_memory_budget(monkeypatch):
     meta, batch, _ = _chunk_problem("none", "maml", T=6)
-    per_task = maml._graph_bytes_per_task(meta["model"], batch, 2, "maml")
+    per_task = chunks.graph_bytes_per_task(meta["model"], batch, 2, "maml")
     assert per_task > 0
     # second order keeps one support pass per inner step; first order only one
-    assert per_task > maml._graph_bytes_per_task(meta["model"], batch, 2, "fomaml")
+    assert per_task > chunks.graph_bytes_per_task(meta["model"], batch, 2, "fomaml")
     for budget_tasks, expected in [(6, 6), (100, 6), (5, 3), (3, 3), (2, 2), (1, 1), (0.5, 1)]:
-        monkeypatch.setattr(maml, "CHUNK_BUDGET_BYTES", budget_tasks * per_task)
-        assert maml.task_chunk(None, 6, meta, batch, 2, "maml") == expected
-    monkeypatch.setattr(maml, "CHUNK_BUDGET_BYTES", 2 * per_task)
+        monkeypatch.setattr(chunks, "CHUNK_BUDGET_BYTES", budget_tasks * per_task)
+        assert chunks.task_chunk(None, 6, meta, batch, 2, "maml") == expected
+    monkeypatch.setattr(chunks, "CHUNK_BUDGET_BYTES", 2 * per_task)
     kw = dict(alpha=ALPHA, steps=2)
-    loss, g, _ = maml.meta_grad(meta, batch, chunk=None, **kw)
-    ref_loss, ref_g, _ = maml.meta_grad(meta, batch, chunk=6, **kw)
+    loss, g, _ = chunks.meta_grad(meta, batch, chunk=None, **kw)
+    ref_loss, ref_g, _ = chunks.meta_grad(meta, batch, chunk=6, **kw)
     np.testing.assert_allclose(loss, ref_loss, rtol=1e-12)
     for k in g["model"]:
         np.testing.assert_allclose(g["model"][k], ref_g["model"][k], rtol=1e-12, atol=1e-14)
@@ -377,4 +377,4 @@ def test_automatic_chunk_follows_the_memory_budget(monkeypatch):
 def test_bad_chunk_names_the_valid_range(chunk):
     meta, batch, _ = _chunk_problem("none", "maml")
     with pytest.raises(ValueError, match=r"chunk must be an integer in \[1, 5\], got"):
-        maml.meta_grad(meta, batch, chunk=chunk, alpha=ALPHA, steps=1)
+        chunks.meta_grad(meta, batch, chunk=chunk, alpha=ALPHA, steps=1)

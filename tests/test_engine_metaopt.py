@@ -9,7 +9,7 @@ from autograd.test_util import check_grads
 from hypothesis import given
 from hypothesis import strategies as st
 
-from theory.engine import metaopt
+from theory.engine import maml, metaopt
 
 CONFIGS = [
     ("none", {}), ("metasgd", {}), ("mc", {}), ("mc", {"max_dim": 4}), ("tnet", {}),
@@ -186,10 +186,10 @@ def test_anil_keys_and_phi_only_for_them():
     rng = np.random.default_rng(7)
     params = tiny_params(rng, linnet=True)
     params["conv1/T"] = np.eye(3)
-    assert metaopt.adapt_keys(params, "anil") == ("lin1/w", "lin2/w", "head/w", "head/b")
-    assert "conv1/T" not in metaopt.adapt_keys(params, "maml")
+    assert maml.adapt_keys(params, "anil") == ("lin1/w", "lin2/w", "head/w", "head/b")
+    assert "conv1/T" not in maml.adapt_keys(params, "maml")
     mo = metaopt.get("kfo")
-    phi = mo.init(rng, params, keys=metaopt.adapt_keys(params, "anil"))
+    phi = mo.init(rng, params, keys=maml.adapt_keys(params, "anil"))
     assert {k.rsplit("/", 1)[0] for k in phi} == {"lin1/w", "lin2/w", "head/w", "head/b"}
     with pytest.raises(ValueError, match="conv1/w"):
         mo.update(phi, {"conv1/w": np.zeros((3, 1, 3, 3))}, params, 0)
@@ -242,7 +242,7 @@ def test_bad_names_and_options():
     with pytest.raises(ValueError, match="hidden=-1"):
         metaopt.get("kfo-mlp", hidden=-1)
     with pytest.raises(ValueError, match="algo must be 'maml', 'fomaml' or 'anil', got 'reptile'"):
-        metaopt.adapt_keys({}, "reptile")
+        maml.adapt_keys({}, "reptile")
     rng = np.random.default_rng(9)
     params = tiny_params(rng)
     with pytest.raises(ValueError, match="'conv9/w'"):

@@ -36,7 +36,7 @@ def setup(name, options, algo="maml", linnet=0, seed=0):
     mo = metaopt.get(name, **options)
     params = tiny_model(rng, linnet)
     params = {**params, **metaopt.extra_model_params(mo, rng, params)}
-    phi = mo.init(rng, params, keys=metaopt.adapt_keys(params, algo))
+    phi = mo.init(rng, params, keys=maml.adapt_keys(params, algo))
     return rng, mo, params, phi
 
 
@@ -45,7 +45,7 @@ def setup(name, options, algo="maml", linnet=0, seed=0):
 def test_first_inner_step_is_plain_maml(name, options, algo):
     rng, mo, params, phi = setup(name, options, algo, linnet=1)
     x_s, y_s, _, _ = tiny_batch(rng)
-    keys = metaopt.adapt_keys(params, algo)
+    keys = maml.adapt_keys(params, algo)
     base = {k: v for k, v in params.items() if not metaopt.is_transform_key(k)}
     plain = maml.adapt(base, x_s, y_s, alpha=ALPHA, steps=1,
                        adapt_keys=[k for k in keys if k in base])

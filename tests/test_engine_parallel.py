@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from autograd import grad
 
-from theory.engine import bench, maml, parallel
+from theory.engine import bench, chunks, parallel
 
 SMALL = dict(layers=2, hidden=4, ways=2, shots=1, query=2, steps=2, meta_batch=6,
              in_shape=(1, 6, 6))
@@ -31,8 +31,8 @@ def _leaves(result):
 def test_workers_do_not_change_the_result(chunk):
     """For a given chunk size, helper processes give the serial meta-gradient bit for bit."""
     meta_params, batch, kwargs = _problem()
-    serial = maml.meta_grad(meta_params, batch, chunk=chunk, workers=1, **kwargs)
-    parallel_ = maml.meta_grad(meta_params, batch, chunk=chunk, workers=3, **kwargs)
+    serial = chunks.meta_grad(meta_params, batch, chunk=chunk, workers=1, **kwargs)
+    parallel_ = chunks.meta_grad(meta_params, batch, chunk=chunk, workers=3, **kwargs)
     for a, b in zip(_leaves(serial), _leaves(parallel_), strict=True):
         assert np.array_equal(a, b)
 
@@ -43,9 +43,9 @@ def test_automatic_chunks_in_processes_match_one_chunk_to_rounding():
     meta_params = {"model": {k: v.astype(np.float64) for k, v in meta_params["model"].items()},
                    "metaopt": meta_params["metaopt"]}
     batch = (batch[0].astype(np.float64), batch[1], batch[2].astype(np.float64), batch[3])
-    assert maml.task_chunk(None, 6, meta_params, batch, 2, "maml", workers=2) == 3
-    whole = maml.meta_grad(meta_params, batch, chunk=6, workers=1, **kwargs)
-    split = maml.meta_grad(meta_params, batch, workers=2, **kwargs)
+    assert chunks.task_chunk(None, 6, meta_params, batch, 2, "maml", workers=2) == 3
+    whole = chunks.meta_grad(meta_params, batch, chunk=6, workers=1, **kwargs)
+    split = chunks.meta_grad(meta_params, batch, workers=2, **kwargs)
     for a, b in zip(_leaves(whole), _leaves(split), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 
@@ -53,13 +53,13 @@ def test_automatic_chunks_in_processes_match_one_chunk_to_rounding():
 def test_automatic_chunks_share_the_memory_budget(monkeypatch):
     """Workers hold a chunk each: the budget is shared, and every worker gets a chunk."""
     meta_params, batch, _ = _problem(meta_batch=16)
-    per_task = maml._graph_bytes_per_task(meta_params["model"], batch, 2, "maml")
-    monkeypatch.setattr(maml, "CHUNK_BUDGET_BYTES", 4 * per_task)  # 4 tasks fit in all
-    sizes = {w: maml.task_chunk(None, 16, meta_params, batch, 2, "maml", workers=w)
+    per_task = chunks.graph_bytes_per_task(meta_params["model"], batch, 2, "maml")
+    monkeypatch.setattr(chunks, "CHUNK_BUDGET_BYTES", 4 * per_task)  # 4 tasks fit in all
+    sizes = {w: chunks.task_chunk(None, 16, meta_params, batch, 2, "maml", workers=w)
              for w in (1, 2, 3)}
     # 1 worker: 4 chunks of 4 tasks; 2 workers: 8 of 2; 3 workers: 12 chunks wanted -> size 2
     assert sizes == {1: 4, 2: 2, 3: 2}
-    assert maml.task_chunk(None, 2, meta_params, batch, 2, "maml", workers=4) == 1
+    assert chunks.task_chunk(None, 2, meta_params, batch, 2, "maml", workers=4) == 1
 
 
 def _second_derivative_while_another_trace_exits(results):
@@ -151,8 +151,8 @@ def test_meta_optimizers_travel_to_the_helpers():
         back = pickle.loads(pickle.dumps(made))
         assert (back.name, dict(back.options)) == (made.name, dict(made.options))
     meta_params, batch, kwargs = _problem(metaopt="kfo", first_order=False)
-    serial = maml.meta_grad(meta_params, batch, chunk=2, workers=1, **kwargs)
-    helped = maml.meta_grad(meta_params, batch, chunk=2, workers=2, **kwargs)
+    serial = chunks.meta_grad(meta_params, batch, chunk=2, workers=1, **kwargs)
+    helped = chunks.meta_grad(meta_params, batch, chunk=2, workers=2, **kwargs)
     for a, b in zip(_leaves(serial), _leaves(helped), strict=True):
         assert np.array_equal(a, b)
 
@@ -179,7 +179,7 @@ def test_helpers_report_their_cpu_and_traced_memory():
     """A meta-step with a helper: the helper's CPU time and (while the caller traces memory)
     its traced peak come back with its chunks, for the benchmark's columns."""
     meta_params, batch, kwargs = _problem()
-    step = lambda: maml.meta_grad(meta_params, batch, chunk=3, workers=2, **kwargs)  # noqa: E731
+    step = lambda: chunks.meta_grad(meta_params, batch, chunk=3, workers=2, **kwargs)  # noqa: E731
     step()
     parallel.helper_usage(reset=True)
     step()
@@ -265,11 +265,11 @@ def test_a_helper_exits_when_its_caller_is_killed():
 def test_spawned_helpers_give_the_same_meta_gradient(monkeypatch):
     """The start method of other platforms (spawn): the same result, bit for bit."""
     meta_params, batch, kwargs = _problem(metaopt="metasgd")
-    serial = maml.meta_grad(meta_params, batch, chunk=3, workers=1, **kwargs)
+    serial = chunks.meta_grad(meta_params, batch, chunk=3, workers=1, **kwargs)
     parallel.shutdown()
     monkeypatch.setattr(parallel, "START_METHOD", "spawn")
     try:
-        spawned = maml.meta_grad(meta_params, batch, chunk=3, workers=2, **kwargs)
+        spawned = chunks.meta_grad(meta_params, batch, chunk=3, workers=2, **kwargs)
     finally:
         parallel.shutdown()  # the next test forks afresh
     for a, b in zip(_leaves(serial), _leaves(spawned), strict=True):

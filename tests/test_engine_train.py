@@ -194,7 +194,7 @@ def test_make_config_stores_every_metaopt_option():
     config = training.make_config(metaopt="kfo-mlp", metaopt_options={"psd": True})
     assert config["metaopt_options"] == {"psd": True, "bias": False, "hidden": 2,
                                          "max_dim": 1024, "adapt_transform": False,
-                                         "conv": "in"}
+                                         "conv": "in", "vectors": "diagonal"}
     assert training.make_config(**config) == config     # idempotent: restore re-checks it
 
 
@@ -279,11 +279,11 @@ def test_commit_is_marked_dirty_when_the_package_differs(monkeypatch, status, ex
         out = "abc" if args[1] == "rev-parse" else status
         return subprocess.CompletedProcess(args, 0, stdout=out + "\n", stderr="")
     monkeypatch.setattr(provenance.subprocess, "run", run)
-    assert training.git_commit() == expected
+    assert provenance.source_commit() == expected
 
 
 def test_commit_is_unknown_without_git(monkeypatch):
     def run(args, **kwargs):
         raise FileNotFoundError("git")
     monkeypatch.setattr(provenance.subprocess, "run", run)
-    assert training.git_commit() == "unknown"
+    assert provenance.source_commit() == "unknown"

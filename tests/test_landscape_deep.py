@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from theory.landscape import closed, deep, optim
+from theory.landscape import closed, deep
 from theory.landscape import precondition as pc
 from theory.landscape.tasks import LinearTasks, SlopeDistribution, loss_degree
 
@@ -186,14 +186,6 @@ def test_exact_width_at_depth_one_is_none():
     assert deep.exact_width(np.diag([1.0, 0.5, 0.5]), 4) == 3
 
 
-def test_plateaued_is_relative_to_the_starting_loss():
-    curve = np.array([[1.0, 1.0, 1.0], [0.5, 0.2, np.nan], [1e-9, 0.1, np.nan],
-                      [1e-12, 0.1 - 1e-3, np.nan]])
-    np.testing.assert_array_equal(optim.plateaued(curve, 1e-6, window=1), [True, False, False])
-    np.testing.assert_array_equal(optim.plateaued(curve, 1e-2, window=1), [True, True, False])
-    assert not optim.plateaued(curve[:1], 1.0).any()
-
-
 def run(**kw):
     kw = {"dim": 3, "cond": 4.0, "rotate": True, "method": "maml", "alpha": 0.3,
           "restarts": 2, "iterations": 600, "lr": 0.05, **kw}
@@ -213,4 +205,4 @@ def test_deep_k2_reaches_zero_iff_wide():
     """K = 2, L = 3, d = 2: h = d reaches zero loss and P = (alpha Sigma)^-1; h < d keeps a floor."""
     wide, narrow = (run(dim=2, depth=3, width=h, steps=2, iterations=600) for h in (2, 1))
     assert max(wide["final_loss"]) < 1e-5 and wide["relative_error"] < 1e-3
-    assert min(narrow["final_loss"]) > 0.01 and all(wide["converged"] + narrow["converged"])
+    assert min(narrow["final_loss"]) > 0.01

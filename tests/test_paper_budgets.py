@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from theory.figures import adaptation, style, tables, training
-from theory.paper import budgets, cells, cli, numbers, render, repro, verdicts
+from theory.paper import budgets, cells, cli, render, repro, verdicts, vocabulary
 
 STEPS = list(range(11))
 
@@ -268,7 +268,7 @@ def test_table_figures_use_the_preferred_budget_and_say_so(mixed):
 
 
 def test_the_adaptation_models_are_those_the_converged_sweep_records_curves_for():
-    assert tuple(budgets.budget("converged")["curve"]["runs"]) == cells.ADAPTATION_KEYS
+    assert tuple(budgets.budget("converged")["curve"]["runs"]) == vocabulary.ADAPTATION_KEYS
 
 
 def test_summary_states_an_early_stopping_preset(tmp_path, capsys):
@@ -289,7 +289,7 @@ def test_summary_shows_the_adaptation_curves_of_their_budget_only(mixed, tmp_pat
     _, curves = cells.adaptation(mixed)
     for (method, layers), c in curves.items():
         row = next(line for line in text.splitlines()
-                   if line.startswith(f"| {numbers.LABEL[method]} {layers} layers (n="))
+                   if line.startswith(f"| {vocabulary.LABEL[method]} {layers} layers (n="))
         values = row.strip("|").split("|")
         assert [float(v) for v in values[1:-2]] == pytest.approx(c["accuracy"], abs=0.051)
         assert int(values[-2]) == c["steps_to_90"]

@@ -230,6 +230,6 @@ def test_without_optuna_a_study_budget_says_how_to_install_it(tmp_path, monkeypa
 def test_a_failed_commit_is_one_line_of_text(tmp_path):
     record = tmp_path / "record.json"           # not inside any git repository
     record.write_text("{}")
-    error = execute.git_commit([record], "results: x")
+    error = execute.commit_files([record], "results: x")
     assert isinstance(error, str) and error and "\n" not in error
-    assert execute.git_commit([tmp_path / "absent.json"], "results: x") is None
+    assert execute.commit_files([tmp_path / "absent.json"], "results: x") is None

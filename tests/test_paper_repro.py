@@ -18,7 +18,7 @@ import pytest
 from theory.engine import cli as engine_cli
 from theory.engine.data import omniglot
 from theory.figures import cli
-from theory.paper import cells, numbers, render, repro
+from theory.paper import cells, numbers, render, repro, vocabulary
 
 ROOT = pathlib.Path(__file__).parent.parent
 REPRO = ROOT / "paper_repro.md"
@@ -72,7 +72,7 @@ def test_every_table_cell_has_a_row_with_the_paper_value_and_honest_status():
     expected = {f"T1/{d}/{m}/{n}": (v, d, (m, n)) for (d, m, n), v in numbers.TABLE1.items()}
     expected.update({f"T2/{d}/{m}": (v, d, (m, 2)) for (d, m), v in numbers.TABLE2.items()})
     assert sorted(rows) == sorted(expected) and len(rows) == 24 + 15
-    groups = {d: cells.grouped(ROOT / "results", d) for d in numbers.DATASETS}
+    groups = {d: cells.grouped(ROOT / "results", d) for d in vocabulary.PAPER_DATASETS}
     for cell, (value, dataset, key) in expected.items():
         row = rows[cell]
         assert float(row[2]) == value and row[2] == numbers.PRINTED[

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from theory import _cli
 from theory.engine import checkpoint
 from theory.engine.data import omniglot
 from theory.engine import train as training
@@ -34,7 +35,7 @@ def test_plan_covers_the_tables_and_seeds():
                      and r.method == method and r.table != "lr-search"
                      and r.config["ways"] == 5]
             assert sorted(seeds) == [0, 1, 2]
-        for method in vocabulary.TABLE_A_METHODS:
+        for method in vocabulary.TABLE1_METHODS:
             assert {r.layers for r in plan if r.dataset == dataset
                     and r.method == method and r.table == "table-a"} == {2, 3, 4, 6}
     twenty = [r for r in plan if r.table == "checkpoints"]
@@ -174,9 +175,9 @@ def test_status_says_how_far_an_interrupted_run_has_got(tmp_path, capsys):
                                           if k not in (*checkpoint.GROUPS, "best")}
     (it, acc), = saved["validation"]
     assert cli.main(args) == 0
-    assert capsys.readouterr().out.strip() == (
+    assert capsys.readouterr().out.strip().splitlines() == [
         f"table-a/synthetic/maml-L2-s0{' ' * 17}pending (at iteration 2 of 4, best "
-        f"validation {100 * acc:.1f} % at {it})")
+        f"validation {100 * acc:.1f} % at {it})", "1 run: 1 begun; 1 left to run"]
     path.write_bytes(b"PK\x03\x04 cut short")
     assert cli.main(args) == 0
     assert f"pending (checkpoint unreadable: {path} is not a theory.engine checkpoint" in \
@@ -326,9 +327,10 @@ def test_a_fresh_clone_counts_the_committed_search_as_done(tmp_path, capsys):
     fresh = ["--runs", str(tmp_path / "fresh-runs")]
     assert cli.main(["status", *args, *fresh]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2 and all(line.split()[-1] == "done" for line in lines)
+    assert len(lines) == 3 and all(line.split()[-1] == "done" for line in lines[:-1])
+    assert lines[-1] == "2 runs: 2 done; complete: nothing left to run"
     assert cli.main(["plan", *args, *fresh]) == 0
-    assert "2 runs (2 done), estimated 0.00 h" in capsys.readouterr().out
+    assert capsys.readouterr().out.splitlines()[-1] == lines[-1]
     before = (tmp_path / "results/lr-search/synthetic.json").read_text()
     # a re-run from the fresh clone trains nothing and keeps the recorded points
     outcome = execute.run_sweep("tiny", results_dir=tmp_path / "results",
@@ -339,7 +341,7 @@ def test_a_fresh_clone_counts_the_committed_search_as_done(tmp_path, capsys):
     assert (tmp_path / "results/lr-search/synthetic.json").read_text() == before
     # another lr grid is not the committed search
     assert cli.main(["status", *args, *fresh, "--lr-inner", "0.2"]) == 0
-    assert capsys.readouterr().out.split()[-1] == "pending"
+    assert capsys.readouterr().out.splitlines()[-2].split()[-1] == "pending"
 
 
 class _FakeDask:
@@ -420,3 +422,95 @@ def test_one_search_path_serves_grid_and_study_budgets():
                                                     if r.kind == "train"}
         assert [sweep.run_id(r) for r in plan if r.kind == "train"] == [
             "table-a/omniglot/maml-L2-s0", "table-b/omniglot/kfo-L2-s0"]
+
+
+def test_points_of_the_budget_grid_outside_a_finished_search_are_not_pending(tmp_path, capsys,
+                                                                            monkeypatch):
+    """A search recorded over part of today's grid (its winners taken by the table runs) is
+    finished: the grid's other points are "outside the recorded search", not run by ``run``."""
+    _tiny(tmp_path, tables=("lr-search",), methods=("maml",))
+    path = tmp_path / "results/lr-search/synthetic.json"
+    record = json.loads(path.read_text())
+    kept = [p for p in record["points"] if p["inner_lr"] == 0.1]     # the grid was (0.1, 0.4)
+    path.write_text(json.dumps(dict(record, points=kept, winners={"maml": {
+        k: kept[0][k] for k in ("inner_lr", "meta_lr", "val_accuracy")}})))
+    args = ["--budget", "tiny", "--only", "lr-search", "--methods", "maml", "--datasets",
+            "synthetic", "--layers", "2", "--results", str(tmp_path / "results"),
+            "--runs", str(tmp_path / "fresh-runs")]
+    assert cli.main(["status", *args]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[:-1]] == ["lr-search/synthetic/maml-L2-a0.1-b0.003",
+                                                       "lr-search/synthetic/maml-L2-a0.4-b0.003"]
+    assert lines[0].endswith(" done") and lines[1].endswith("outside the recorded search")
+    assert lines[-1] == ("2 runs: 1 done, 1 outside the recorded search (not run); complete: "
+                         "nothing left to run")
+    assert cli.main(["plan", *args]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == lines[-1]
+    monkeypatch.setattr(training, "train", lambda *a, **k: pytest.fail("ran a point"))
+    outcome = execute.run_sweep("tiny", results_dir=tmp_path / "results",
+                                runs_dir=tmp_path / "fresh-runs", scheduler=execute.SERIAL,
+                                progress=False, echo=lambda text: None, tables=("lr-search",),
+                                methods=("maml",), datasets=("synthetic",), layers=(2,))
+    assert set(outcome.values()) == {"skipped"}
+    assert json.loads(path.read_text())["points"] == kept
+
+
+def test_a_fresh_clone_plan_and_status_say_the_committed_budgets_are_complete(capsys):
+    """The budgets whose every table cell the README fills are complete on a fresh clone."""
+    root = Path(__file__).resolve().parents[1]
+    for budget in ("cpu", "converged"):
+        args = ["--budget", budget, "--checkpoints", "--results", str(root / "results"),
+                "--runs", str(root / "no-such-runs")]
+        assert cli.main(["status", *args]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert not [line for line in lines if line.endswith("pending")], budget
+        assert lines[-1].endswith("complete: nothing left to run"), lines[-1]
+        assert cli.main(["plan", *args]) == 0
+        assert capsys.readouterr().out.splitlines()[-1] == lines[-1]
+
+
+def test_a_scratch_budget_without_results_keeps_out_of_the_committed_records(tmp_path, capsys,
+                                                                          monkeypatch):
+    """``plan --budget smoke`` reads (and ``run`` would write) ``RUNS/results-smoke``, not the
+    checkout's results/ with its ``cpu`` records."""
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    assert cli.main(["plan", "--budget", "smoke", "--runs", str(tmp_path / "runs")]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("9 runs (0 done)")
+    assert budgets.default_results("smoke", "w") == "w/results-smoke"
+    assert budgets.default_results("converged") == "results"
+
+
+def test_run_checks_data_paths_before_any_work(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(training, "train", lambda *a, **k: pytest.fail("started a run"))
+    argv = ["run", "--budget", "smoke", "--results", tmp_path / "r", "--runs", tmp_path / "w",
+            "--datasets", "cifarfs", "--data", f"cifarfs={tmp_path / 'no-such-dir'}",
+            "--scheduler", "serial", "--no-progress"]
+    with pytest.raises(SystemExit) as stop:
+        _cli.run(cli.main, [str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1
+    assert f"--data cifarfs={tmp_path / 'no-such-dir'}" in err and "CIFAR-FS" in err
+    assert not (tmp_path / "r").exists() and not (tmp_path / "w").exists()
+
+
+def test_run_exits_1_and_prints_each_failure_with_its_reason(tmp_path, capsys, monkeypatch):
+    def fail(config, **kwargs):
+        if config.get("metaopt") == "kfo":
+            raise RuntimeError("out of memory in the KFO factors")
+        raise training.DivergedError("meta-loss nan is not finite at iteration 3")
+
+    monkeypatch.setattr(training, "train", fail)
+    argv = ["run", "--budget", "tiny", "--only", "table-b", "--methods", "maml,kfo",
+            "--datasets", "synthetic", "--layers", "2", "--results", tmp_path / "r",
+            "--runs", tmp_path / "w", "--scheduler", "serial", "--no-progress"]
+    assert cli.main([str(a) for a in argv]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["table-a/synthetic/maml-L2-s0: diverged: DivergedError: meta-loss nan is "
+                   "not finite at iteration 3",
+                   "table-b/synthetic/kfo-L2-s0: error: RuntimeError: out of memory in the "
+                   "KFO factors",
+                   "2 of 2 runs failed (recorded; `run` again retries the errors, a "
+                   "divergence is final)"]
+    monkeypatch.undo()
+    # the retried error now succeeds; the divergence is final: nothing failed this time
+    assert cli.main([str(a) for a in argv]) == 0

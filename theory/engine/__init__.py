@@ -26,14 +26,14 @@ collapse(params)                  LinNet layers multiplied into the head: same o
 count(params), architecture(params), pooled_sizes(H, W, layers)
 is_head_key(key), is_transform_key(key)  ANIL's head keys; T-Nets' ``.../T`` keys
 
-Algorithms (:mod:`.maml`, :mod:`.optim`)
-----------------------------------------
+Algorithms (:mod:`.maml`, :mod:`.chunks`, :mod:`.optim`)
+--------------------------------------------------------
 adapt(params, x_s, y_s, *, alpha, steps, first_order, adapt_keys, metaopt, phi, units)
 meta_loss(meta_params, batch, *, alpha, steps, algo, metaopt) -> (loss, aux)
-meta_grad(..., chunk=None, workers=None) -> (loss, grads, aux)   tasks in chunks (None:
-                                  automatic, the graphs of chunks in flight under
-                                  CHUNK_BUDGET_BYTES) on ``workers`` processes (None: every core,
-                                  :mod:`.parallel`); exact weighted sum
+meta_grad(meta_params, batch, **kw) -> (loss, grads, aux)   meta_loss and its gradient
+chunks.meta_grad(..., chunk=None, workers=None)   the same in task chunks (None: automatic, the
+                                  graphs of chunks in flight under chunks.CHUNK_BUDGET_BYTES) on
+                                  ``workers`` processes (None: every core, :mod:`.parallel`)
 adapted_logits(params, x_s, y_s, x_q, *, alpha, steps, algo, ...) -> query logits after adapt
 adapt_keys(params, algo)          keys the inner loop adapts (ANIL: the head, cnn.is_head_key)
 evaluate_batch(...); cross_entropy; accuracy; ALGOS
@@ -67,7 +67,7 @@ evaluate.adaptation_curve(..., steps=range(11)) -> accuracy +- 95% CI after each
 stopping                          why a run stops (plateau, cap, NaN) and best.npz
 checkpoint.save / checkpoint.load  atomic ``.npz`` checkpoints with the architecture
 checkpoint.restore(path), checkpoint.override(...)   a checkpoint for ``eval`` and ``adapt``
-provenance.git_commit(), provenance.machine()   where a run record comes from
+provenance.source_commit(), provenance.machine()   where a run record comes from
 adapt_task.adapt_folders(checkpoint, support, query, *, steps, metaopt) -> dict: classes,
                                   predictions (file, class, probabilities), notes
 adapt_task.read_answers(path), score(result, path)   answers as {file: class} or answers.json

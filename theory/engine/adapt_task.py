@@ -16,13 +16,6 @@ says so.
 
 Batch norm uses the statistics of the batch it is given, as in MAML's own evaluation, so the
 query images are normalised together: a prediction can depend on the other query images.
-
-Also public: ``check_support`` (notes on how support set ``sup`` (an ``ImageFolder``) differs
-from the checkpoint's tasks; ``ValueError`` where no valid adaptation exists (no classes, one,
-too many)); ``read_answers`` (the ``{query file name: class}`` mapping of an answers file:
-an ``episode``'s ``answers.json`` or a plain ``{file: class}`` JSON object); ``score`` (fraction of ``result``'s predictions (from ``adapt_folders``)
-that match the classes in an ``episode``'s ``answers.json`` (query files matched by name; every
-file must be there)).
 """
 
 import os
@@ -31,6 +24,9 @@ import numpy as np
 
 from theory import _io, _schema
 from theory.engine import checkpoint, data, maml, schema
+from theory.engine import config as run_config
+
+__all__ = ["adapt_folders", "check_support", "read_answers", "score", "predict"]
 
 
 def adapt_folders(checkpoint_path, support, query, *, steps=None, metaopt=None):
@@ -141,5 +137,6 @@ def predict(meta_params, config, metaopt, x_s, y_s, x_q, units=None):
                                  x_q[None], alpha=config["inner_lr"], steps=config["steps"],
                                  algo=config["algo"], metaopt=metaopt,
                                  phi=meta_params["metaopt"], first_order=True,
-                                 units=None if units == config["ways"] else units)
+                                 units=None if units == config["ways"] else units,
+                                 arch=run_config.arch(config))
     return np.asarray(logits)[0][:, :units]

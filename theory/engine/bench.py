@@ -1,6 +1,6 @@
 """Speed benchmark of one MAML meta-step (inner loop + meta-gradient), against a reference.
 
-A meta-step is ``maml.meta_grad`` on a random meta-batch: the code path of training, timed as
+A meta-step is ``chunks.meta_grad`` on a random meta-batch: the code path of training, timed as
 the median of ``repeats`` calls after ``warmup`` calls. Given a reference module ``ref`` (the
 same maths in PyTorch, ``benchmarks/torch_reference.py``, which ``benchmarks/engine_speed.py``
 passes in; PyTorch is not a dependency), it runs on the same params and data in the same
@@ -33,7 +33,7 @@ Measured per config (keys of a result row):
   PyTorch's allocations are not traced, and the resident set is no measure of either side:
   ``primitives.keep_freed_memory`` keeps freed blocks in the process's heap for reuse.
 - ``task_chunk``: tasks per chunk of the meta-gradient at the default setting
-  (``maml.task_chunk``; the config's ``None`` resolved to the automatic size).
+  (``chunks.task_chunk``; the config's ``None`` resolved to the automatic size).
 - ``grad_rel_diff``: ``||g_engine - g_torch|| / ||g_torch||`` over all params, which shows
   that both sides compute the same meta-gradient: float32 rounding only (about 1e-13 in
   float64), amplified by the conditioning of the inner loop for many tasks and steps.
@@ -43,7 +43,7 @@ in {1, 5}, 2nd/1st order); ``tiny_grid`` (two configs that run in well under a s
 ``--tiny``)); ``algo_of`` (the ``maml.meta_grad`` algo of a config (``fomaml`` for first-order
 MAML)); ``make_problem`` (``(meta_params, batch, kwargs)`` of a config: seeded params, random
 images in [0, 1]); ``engine_step`` (``(step, meta_params, batch, kwargs)``; ``step()`` is
-``maml.meta_grad`` on that problem); ``thread_settings`` (``{setting: (engine workers, torch
+``chunks.meta_grad`` on that problem); ``thread_settings`` (``{setting: (engine workers, torch
 threads)}`` for ``SETTINGS`` (torch: None if absent)); ``traced_peak`` (peak bytes traced by
 ``tracemalloc`` during ``fn()`` above what was traced before); ``torch_supports`` (the
 reference covers plain MAML/FO-MAML without LinNet layers or meta-optimizers); ``bench_config``
@@ -65,35 +65,55 @@ import numpy as np
 from tqdm import tqdm
 
 from theory import _check
-from theory.engine import cnn, maml, parallel
+from theory.engine import chunks, cnn, parallel
 from theory.engine.config import init_meta_params, make_metaopt
 
 TORCH_MODES = ("loop", "vmap")
 SETTINGS = ("1", "all", "default")
 ALPHA = 0.4
 _CONFIG_KEYS = ("layers", "hidden", "ways", "shots", "query", "steps", "meta_batch",
-                "first_order", "algo", "metaopt", "linnet", "in_shape", "seed", "task_chunk")
+                "first_order", "algo", "metaopt", "linnet", "in_shape", "seed", "task_chunk",
+                "downsample", "readout", "init")
 
 
 def config(*, layers=4, hidden=32, ways=5, shots=1, query=15, steps=1, meta_batch=16,
            first_order=False, algo="maml", metaopt="none", linnet=0, in_shape=(1, 28, 28),
-           seed=0, task_chunk=None):
+           seed=0, task_chunk=None, downsample="maxpool", readout="flatten", init="he"):
     """A benchmark config (a plain dict); ``first_order`` with ``algo="maml"`` means FO-MAML.
 
-    ``task_chunk`` is ``maml.meta_grad``'s ``chunk`` (tasks per chunk; ``None``: automatic).
+    ``task_chunk`` is ``chunks.meta_grad``'s ``chunk`` (tasks per chunk; ``None``: automatic);
+    ``downsample``, ``readout`` and ``init`` choose the network as ``train``'s options do.
     """
     if first_order and algo != "maml":
         raise ValueError(f"first_order=True applies to algo='maml', not algo={algo!r}")
+    cnn.Arch(downsample, readout)       # checks both
+    _check.choice("init", init, cnn.INITS)
     return {"layers": layers, "hidden": hidden, "ways": ways, "shots": shots, "query": query,
             "steps": steps, "meta_batch": meta_batch, "first_order": bool(first_order),
             "algo": algo, "metaopt": metaopt, "linnet": linnet, "in_shape": tuple(in_shape),
-            "seed": seed, "task_chunk": task_chunk}
+            "seed": seed, "task_chunk": task_chunk, "downsample": downsample,
+            "readout": readout, "init": init}
+
+
+def arch_of(cfg):
+    """The ``cnn.Arch`` of a benchmark config (the original network where it names none)."""
+    return cnn.Arch(cfg.get("downsample", "maxpool"), cfg.get("readout", "flatten"))
 
 
 def default_grid():
-    """The performance table's grid: L in {2, 4}, 5-way {1, 5}-shot, K in {1, 5}, 2nd/1st order."""
+    """The performance table's grid: L in {2, 4}, 5-way {1, 5}-shot, K in {1, 5}, 2nd/1st order
+    on the original network; then the paper's Omniglot network (stride-2 convs, mean readout,
+    the authors' init) at widths 32 and 64, L in {2, 4}, 5-way 5-shot, K in {1, 5}, 2nd order."""
     return [config(layers=L, shots=s, steps=K, first_order=fo)
-            for fo in (False, True) for L in (2, 4) for s in (1, 5) for K in (1, 5)]
+            for fo in (False, True) for L in (2, 4) for s in (1, 5) for K in (1, 5)] + \
+        authors_grid()
+
+
+def authors_grid():
+    """The paper's Omniglot network in the performance table (``default_grid``)."""
+    return [config(layers=L, hidden=h, shots=5, steps=K, downsample="stride", readout="mean",
+                   init="authors")
+            for h in (32, 64) for L in (2, 4) for K in (1, 5)]
 
 
 def tiny_grid():
@@ -112,7 +132,9 @@ def make_problem(cfg):
     """``(meta_params, batch, kwargs)`` of a config: seeded params, random images in [0, 1]."""
     rng = np.random.default_rng(cfg["seed"])
     tc = {"layers": cfg["layers"], "hidden": cfg["hidden"], "ways": cfg["ways"],
-          "linnet": cfg["linnet"], "metaopt": cfg["metaopt"], "algo": cfg["algo"]}
+          "linnet": cfg["linnet"], "metaopt": cfg["metaopt"], "algo": cfg["algo"],
+          "downsample": arch_of(cfg).downsample, "readout": arch_of(cfg).readout,
+          "init": cfg.get("init", "he")}
     meta_params = init_meta_params(tc, cfg["in_shape"], rng)
     T, N = cfg["meta_batch"], cfg["ways"]
 
@@ -124,25 +146,27 @@ def make_problem(cfg):
     batch = split(cfg["shots"]) + split(cfg["query"])
     kwargs = {"alpha": ALPHA, "steps": cfg["steps"], "algo": algo_of(cfg),
               "metaopt": make_metaopt(cfg["metaopt"]),
-              "chunk": cfg.get("task_chunk")}
+              "chunk": cfg.get("task_chunk"), "arch": arch_of(cfg)}
     return meta_params, batch, kwargs
 
 
 def engine_step(cfg, workers=None):
-    """``(step, meta_params, batch, kwargs)``; ``step()`` is ``maml.meta_grad`` on that problem."""
+    """``(step, meta_params, batch, kwargs)``; ``step()`` is ``chunks.meta_grad`` on that problem."""
     meta_params, batch, kwargs = make_problem(cfg)
-    return ((lambda: maml.meta_grad(meta_params, batch, workers=workers, **kwargs)),
+    return ((lambda: chunks.meta_grad(meta_params, batch, workers=workers, **kwargs)),
             meta_params, batch, kwargs)
 
 
 def _gemm_macs(cfg, n):
     """Multiply-adds of one forward pass of n images: per-layer conv MACs and the linear layers."""
     C, H, W = cfg["in_shape"]
+    arch = arch_of(cfg)
     convs = []
-    for (Ho, Wo) in cnn.pooled_sizes(H, W, cfg["layers"]):
-        convs.append(n * cfg["hidden"] * C * 9 * H * W)
+    for (Ho, Wo) in cnn.map_sizes(H, W, cfg["layers"], arch.downsample):
+        Hc, Wc = (H, W) if arch.downsample == "maxpool" else (Ho, Wo)   # the conv's output
+        convs.append(n * cfg["hidden"] * C * 9 * Hc * Wc)
         C, H, W = cfg["hidden"], Ho, Wo
-    width = d = C * H * W
+    width = d = C if arch.readout == "mean" else C * H * W
     linear = 0
     for _ in range(cfg["linnet"]):
         linear += n * d * width
@@ -232,7 +256,8 @@ def _torch_step(ref, cfg, meta_params, batch, mode, threads):
     def step():
         ref.set_threads(threads)
         return ref.meta_grad(tparams, tbatch, alpha=ALPHA, steps=cfg["steps"],
-                             first_order=cfg["first_order"], mode=mode, eps=cnn.BN_EPS)
+                             first_order=cfg["first_order"], mode=mode, eps=cnn.BN_EPS,
+                             arch=arch_of(cfg))
     return step
 
 
@@ -271,8 +296,9 @@ def bench_config(cfg, *, repeats, warmup, ref=None, torch_modes=TORCH_MODES, bar
     clock = _interleaved(calls, repeats, warmup, bar)
     loss, grads, _ = step()
     row = {**cfg, "in_shape": list(cfg["in_shape"]), "engine_loss": float(loss),
-           "task_chunk": maml.task_chunk(kwargs["chunk"], cfg["meta_batch"], meta_params, batch,
-                                         cfg["steps"], kwargs["algo"], settings["default"][0]),
+           "task_chunk": chunks.task_chunk(kwargs["chunk"], cfg["meta_batch"], meta_params, batch,
+                                         cfg["steps"], kwargs["algo"], settings["default"][0],
+                                         kwargs["arch"]),
            "flops": meta_step_flops(cfg), "repeats": repeats, "warmup": warmup,
            "threads_all": settings["all"][0], "workers_default": settings["default"][0]}
     for name, (workers, threads) in settings.items():
@@ -326,6 +352,9 @@ def describe(cfg):
     extra = "" if cfg["algo"] == "maml" else f" {cfg['algo']}"
     extra += "" if cfg["metaopt"] == "none" else f" {cfg['metaopt']}"
     extra += f" lin{cfg['linnet']}" if cfg["linnet"] else ""
+    arch = arch_of(cfg)
+    if arch != cnn.ARCH:
+        extra += f" {arch.downsample}/{arch.readout} h{cfg['hidden']}"
     return (f"L{cfg['layers']} {cfg['ways']}w{cfg['shots']}s K{cfg['steps']} {order} "
             f"T{cfg['meta_batch']}{extra}")
 
@@ -373,7 +402,8 @@ def run(args):
                  query=args.query, steps=args.steps, meta_batch=args.meta_batch,
                  first_order=args.first_order or args.algo == "fomaml",
                  algo="maml" if args.algo == "fomaml" else args.algo, metaopt=args.metaopt,
-                 linnet=args.linnet, seed=args.seed)
+                 linnet=args.linnet, seed=args.seed, downsample=args.downsample,
+                 readout=args.readout, init=args.init)
     rows = run_benchmark([cfg], repeats=args.repeats, warmup=1, progress=not args.json)
     print_rows(rows, args.json)
     return 0

@@ -108,8 +108,9 @@ def _add_episode(p):
 
 
 def _add_bench(p):
-    _add_fields(p, ("algo", "metaopt", "layers", "hidden", "linnet", "ways", "shots", "query",
-                    "steps", "meta_batch", "first_order", "seed"), hidden=32)
+    _add_fields(p, ("algo", "metaopt", "layers", "hidden", "downsample", "readout", "init",
+                    "linnet", "ways", "shots", "query", "steps", "meta_batch", "first_order",
+                    "seed"), hidden=32)
     p.add_argument("--repeats", type=_cli.positive_int, default=5, metavar="R",
                    help="timed meta-steps")
     p.add_argument("--json", action="store_true", help="print the timings as JSON")
@@ -236,7 +237,7 @@ def cmd_eval(args):
                                    episodes=args.episodes, metaopt=opt_obj,
                                    progress=not args.no_progress, desc=args.split)
     record = {"kind": "engine-eval", "checkpoint": args.checkpoint, "split": args.split,
-              "config": config, "commit": provenance.git_commit(),
+              "config": config, "commit": provenance.source_commit(),
               "parameters": metaopt.count_parameters(meta_params),
               args.split: {k: res[k] for k in ("accuracy", "ci95", "episodes")}}
     if args.json:
@@ -254,7 +255,7 @@ def _eval_curve(args, config, meta_params, opt_obj, dataset, rng):
                                       metaopt=opt_obj, progress=not args.no_progress,
                                       desc=args.split)
     record = {"kind": "engine-curve", "checkpoint": args.checkpoint, "split": args.split,
-              "config": config, "commit": provenance.git_commit(),
+              "config": config, "commit": provenance.source_commit(),
               "curve": {k: res[k] for k in ("steps", "accuracy", "ci95", "episodes")}}
     if args.json:
         _print_json(record)

@@ -1,15 +1,28 @@
-"""The standard few-shot CNN (conv-BN-pool-ReLU blocks) with a LinNet head, over a task axis.
+"""The few-shot CNN (conv-BN-ReLU blocks, then a readout) with a LinNet head, over a task axis.
 
 Params are a flat dict ``"layer/name" -> array`` (see ``init``). Each param is either *shared*
 (its base shape) or *per task* (an extra leading axis of length T); ``apply`` accepts both, so
-MAML's inner loop can adapt per-task copies while meta-parameters stay shared.
+MAML's inner loop can adapt per-task copies while meta-parameters stay shared. The params fix
+every shape; what they cannot tell apart, how a block downsamples and how the final map is read
+out, is the ``Arch`` passed beside them (``arch=ARCH``, the default, is the original network).
 
-Architecture (Finn et al. 2017; Arnold, Iqbal & Sha 2021, Sec. 5): L blocks of
-3x3 conv (padding 1) -> batch norm with per-task batch statistics over (n, H, W) ->
-2x2 max-pool (floor division, only while the map is larger than 1x1, e.g. 28 -> 14 -> 7 -> 3 ->
-1 -> 1) -> ReLU; flatten (channel, row, column) -> k LinNet layers (linear, no bias, no
-non-linearity) -> linear classifier ``head``. LinNet leaves the function class unchanged
-(``collapse``) but changes MAML's adaptation dynamics, the paper's point.
+Architecture: L blocks of 3x3 conv (padding 1) -> batch norm with per-task batch statistics
+over (n, H, W) -> ReLU, each block downsampling by ``Arch.downsample``:
+
+- ``"maxpool"``: a 2x2 max-pool after the block (floor division, only while the map is larger
+  than 1x1: 28 -> 14 -> 7 -> 3 -> 1 -> 1), the blocks of Finn et al. (2017) for Omniglot and
+  mini-ImageNet;
+- ``"stride"``: the block's conv at stride 2 (padding 1: 28 -> 14 -> 7 -> 4 -> 2 -> 1), no
+  pooling: learn2learn's ``OmniglotCNN``, the network of the paper's Omniglot experiments;
+- ``"none"``: neither (the map keeps its size): the paper authors' CIFAR-FS network.
+
+then a readout by ``Arch.readout``: ``"flatten"`` (channel, row, column) gives ``hidden * h * w``
+features (the mini-ImageNet convention of Finn et al., and this project's original network), and
+``"mean"`` averages the final map over its pixels, ``hidden`` features at every depth (Finn et
+al.'s Omniglot network, learn2learn's ``OmniglotCNN`` and the authors' CIFAR-FS network); on a
+1x1 final map the two coincide. Then k LinNet layers (linear, no bias, no non-linearity) ->
+linear classifier ``head``. LinNet leaves the function class unchanged (``collapse``) but
+changes MAML's adaptation dynamics, the paper's point (Arnold, Iqbal & Sha 2021, Sec. 5).
 
 Two exact rewrites keep the forward pass cheap: ReLU is applied after the pool
 (``relu(maxpool(z)) == maxpool(relu(z))`` since ReLU is monotone), and the conv bias is not
@@ -21,6 +34,7 @@ Also public: ``base_ndim`` (number of axes of a param's shared (base) shape, fro
 ``key``).
 """
 
+import dataclasses
 import re
 
 import autograd.numpy as anp
@@ -32,6 +46,24 @@ from theory.engine import pooling
 from theory.engine import primitives as P
 
 BN_EPS = 1e-5
+DOWNSAMPLES = ("maxpool", "stride", "none")
+READOUTS = ("flatten", "mean")
+INITS = ("he", "authors")
+
+
+@dataclasses.dataclass(frozen=True)
+class Arch:
+    """What the params cannot say: how each block downsamples and how the final map is read out."""
+
+    downsample: str = "maxpool"
+    readout: str = "flatten"
+
+    def __post_init__(self):
+        _check.choice("downsample", self.downsample, DOWNSAMPLES)
+        _check.choice("readout", self.readout, READOUTS)
+
+
+ARCH = Arch()
 _KEY = re.compile(r"^(conv|bn|lin)(\d+)/(\w+)$|^head/(\w+)$")
 _HEAD = re.compile(r"lin\d+/w|head/w|head/b")
 
@@ -47,7 +79,7 @@ def is_transform_key(key):
 
 
 def pooled_sizes(H, W, layers):
-    """Spatial size after each block: halve (floor) while both sides are >= 2, e.g. 28 -> 14 -> 7 -> 3 -> 1."""
+    """Spatial size after each max-pooled block: halve (floor) while both sides are >= 2, e.g. 28 -> 14 -> 7 -> 3 -> 1."""
     sizes = []
     for _ in range(layers):
         if H >= 2 and W >= 2:
@@ -56,42 +88,79 @@ def pooled_sizes(H, W, layers):
     return sizes
 
 
+def map_sizes(H, W, layers, downsample="maxpool"):
+    """Spatial size after each block under ``downsample`` (``Arch.downsample``)."""
+    if downsample == "maxpool":
+        return pooled_sizes(H, W, layers)
+    stride = 2 if downsample == "stride" else 1
+    sizes = []
+    for _ in range(layers):
+        H, W = P.out_size(H, stride), P.out_size(W, stride)
+        sizes.append((H, W))
+    return sizes
+
+
+def feature_dim(hidden, H, W, layers, arch=ARCH):
+    """Number of features the readout gives the head: ``hidden`` (mean) or ``hidden * h * w``."""
+    if arch.readout == "mean":
+        return hidden
+    Hf, Wf = map_sizes(H, W, layers, arch.downsample)[-1]
+    return hidden * Hf * Wf
+
+
 def init(rng, *, layers=4, hidden=32, ways=5, in_shape=(1, 28, 28), linnet=0,
-         linnet_width=None, dtype=np.float32):
-    """Random params (He-normal convs, Glorot-normal linear layers, BN gamma=1, beta=0, zero biases).
+         linnet_width=None, dtype=np.float32, arch=ARCH, scheme="he"):
+    """Random params for the network ``arch`` under the initialisation ``scheme``.
 
     Keys in order: ``conv{i}/w`` (O, I, 3, 3), ``conv{i}/b``, ``bn{i}/gamma``, ``bn{i}/beta`` for
     i = 1..layers; ``lin{j}/w`` (width, d) for j = 1..linnet; ``head/w`` (ways, d_last), ``head/b``.
+
+    ``scheme="he"``: He-normal convs, Glorot-normal (gain 2) linear layers, BN gamma=1, beta=0,
+    zero biases. ``scheme="authors"``: learn2learn's, as the paper's Omniglot network was built
+    (``OmniglotCNN`` and its ``ConvBlock``): conv weights Xavier-uniform with gain 1
+    (``maml_init_``), conv biases 0, batch-norm scales uniform on [0, 1) (``ConvBlock``), shifts
+    0, the head's weight standard normal (``OmniglotCNN``'s ``normal_()``) and bias 0. LinNet
+    layers are not in that code; they are assumed Xavier-uniform like its convs.
     """
     for name, value in (("layers", layers), ("hidden", hidden), ("ways", ways)):
         _check.integer(name, value, 1)
     _check.integer("linnet", linnet, 0)
+    _check.choice("scheme", scheme, INITS)
     if len(in_shape) != 3 or any(not isinstance(s, (int, np.integer)) or s < 1 for s in in_shape):
         raise ValueError(f"in_shape must be three positive integers (C, H, W), got {in_shape!r}")
     if np.dtype(dtype) not in (np.float32, np.float64):
         raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
     C, H, W = in_shape
-    Hf, Wf = pooled_sizes(H, W, layers)[-1]
-    d = hidden * Hf * Wf
+    d = feature_dim(hidden, H, W, layers, arch)
     width = d if linnet_width is None else linnet_width
     _check.integer("linnet_width", width, 1)
+    authors = scheme == "authors"
 
     def normal(shape, fan_in, gain):
         return (rng.standard_normal(shape) * np.sqrt(gain / fan_in)).astype(dtype)
 
+    def xavier(shape, fan_in, fan_out):
+        bound = np.sqrt(6.0 / (fan_in + fan_out))
+        return rng.uniform(-bound, bound, shape).astype(dtype)
+
     params = {}
     fan = C
     for i in range(1, layers + 1):
-        params[f"conv{i}/w"] = normal((hidden, fan, 3, 3), fan * 9, 2.0)
+        shape = (hidden, fan, 3, 3)
+        params[f"conv{i}/w"] = xavier(shape, fan * 9, hidden * 9) if authors \
+            else normal(shape, fan * 9, 2.0)
         params[f"conv{i}/b"] = np.zeros(hidden, dtype)
-        params[f"bn{i}/gamma"] = np.ones(hidden, dtype)
+        params[f"bn{i}/gamma"] = rng.uniform(0.0, 1.0, hidden).astype(dtype) if authors \
+            else np.ones(hidden, dtype)
         params[f"bn{i}/beta"] = np.zeros(hidden, dtype)
         fan = hidden
     fan = d
     for j in range(1, linnet + 1):
-        params[f"lin{j}/w"] = normal((width, fan), fan + width, 2.0)
+        params[f"lin{j}/w"] = xavier((width, fan), fan, width) if authors \
+            else normal((width, fan), fan + width, 2.0)
         fan = width
-    params["head/w"] = normal((ways, fan), fan + ways, 2.0)
+    params["head/w"] = rng.standard_normal((ways, fan)).astype(dtype) if authors \
+        else normal((ways, fan), fan + ways, 2.0)
     params["head/b"] = np.zeros(ways, dtype)
     return params
 
@@ -166,6 +235,15 @@ def _blocks_pay(C, O):
     return 9 * C <= O
 
 
+def _emits_blocks(Ho, Wo, another):
+    """Whether a stride-2 conv emits its ``Ho x Wo`` output in block order: when another
+    stride-2 conv reads it and both sides are even, so that the reader's four parity phases
+    are contiguous blocks (``P.IN_BLOCKS``); batch norm and ReLU do not depend on pixel order.
+    Only for maps of at least 10 x 10 pixels: on smaller ones the reader's own split is cheap
+    and the copies into block order cost more than they save."""
+    return another and Ho % 2 == 0 and Wo % 2 == 0 and Ho * Wo >= 100
+
+
 def _pool_first(scale):
     """Whether batch norm's affine map may follow the max-pool: every per-channel scale > 0.
 
@@ -195,9 +273,10 @@ def _check_shapes(params, x):
             raise ValueError(f"per-task param {key!r} has {anp.shape(value)[0]} tasks, x has T={T}")
 
 
-def features(params, x):
-    """Body of the network: ``x (T, n, C, H, W) -> features (T, n, d)``, d = hidden*h*w.
+def features(params, x, arch=ARCH):
+    """Body of the network and its readout: ``x (T, n, C, H, W) -> features (T, n, d)``.
 
+    ``d = hidden * h * w`` for the flattened final map, ``hidden`` for its mean (``Arch``).
     Plain-array images are cast to the params' dtype (the model computes in its own precision:
     float32 images never promote a float32 model, float64 images never promote it silently).
     """
@@ -207,6 +286,8 @@ def features(params, x):
     if isinstance(x, np.ndarray) and x.dtype != dtype:
         x = x.astype(dtype)
     a = anp.transpose(x, (0, 2, 1, 3, 4))  # internal layout (T, C, n, H, W)
+    stride = 2 if arch.downsample == "stride" else 1
+    in_blocks = 0   # whether ``a`` holds its pixels in block order (``_emits_blocks``)
     i = 1
     while f"conv{i}/w" in params:
         w = params[f"conv{i}/w"]
@@ -216,9 +297,15 @@ def features(params, x):
             Tm, wm = params[f"conv{i}/T"], anp.reshape(w, anp.shape(w)[:-3] + (-1,))
             w = anp.reshape(Tm @ wm, anp.shape(wm)[:-1] + (anp.shape(a)[1], 3, 3))
         O, C = anp.shape(w)[-4], anp.shape(w)[-3]
-        pool = H >= 2 and W >= 2
+        pool = arch.downsample == "maxpool" and H >= 2 and W >= 2
         blocks = pool and H % 2 == W % 2 == 0 and _blocks_pay(C, O)
-        z = P.conv3x3(a, w, blocks)  # (T, O, n*H*W), pixels in pooling-block order if blocks
+        if stride == 2:
+            H, W = P.out_size(H, stride), P.out_size(W, stride)
+            out_blocks = not in_blocks and _emits_blocks(H, W, f"conv{i + 1}/w" in params)
+            blocks = in_blocks | (P.OUT_BLOCKS if out_blocks else 0)
+            in_blocks = P.IN_BLOCKS if out_blocks else 0
+        # (T, O, n*Ho*Wo), pixels in pooling-block order if blocks (output block order)
+        z = P.conv3x3(a, w, blocks, stride)
         zc = P.center(z)
         var = P.sqmean(zc)
         scale = _task_view(f"bn{i}/gamma", params[f"bn{i}/gamma"]) / anp.sqrt(var + BN_EPS)
@@ -235,6 +322,8 @@ def features(params, x):
         a = P.relu(z)
         i += 1
     O = anp.shape(a)[1]
+    if arch.readout == "mean" and H * W > 1:
+        return anp.transpose(anp.sum(a, axis=(3, 4)) * (1.0 / (H * W)), (0, 2, 1))
     return anp.reshape(anp.transpose(a, (0, 2, 1, 3, 4)), (T, n, O * H * W))
 
 
@@ -254,9 +343,9 @@ def head(params, feats):
     return out
 
 
-def apply(params, x):
+def apply(params, x, arch=ARCH):
     """Logits ``(T, n, ways)`` for images ``x (T, n, C, H, W)``; shared or per-task params."""
-    return head(params, features(params, x))
+    return head(params, features(params, x, arch))
 
 
 def collapse(params):

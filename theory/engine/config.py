@@ -41,6 +41,15 @@ FIELDS = (
                "(values: int, float, true/false or text)"),
     Field("layers", "int", 4, 1, "L", "conv blocks"),
     Field("hidden", "int", 16, 1, "H", "conv channels"),
+    Field("downsample", "choice", "maxpool", cnn.DOWNSAMPLES,
+          help="how each block shrinks the map: a 2x2 max-pool after it, its conv at stride 2 "
+               "(the paper's Omniglot network), or neither"),
+    Field("readout", "choice", "flatten", cnn.READOUTS,
+          help="what the head sees: the flattened final map, or its mean over the pixels "
+               "(the paper's networks)"),
+    Field("init", "choice", "he", cnn.INITS,
+          help="initialisation: he (He-normal convs, BN scale 1) or authors (learn2learn's: "
+               "Xavier-uniform convs, BN scale uniform on [0, 1), standard-normal head)"),
     Field("linnet", "int", 0, 0, "k", "extra linear (collapsible) layers under the classifier"),
     Field("linnet_width", "int?", None, 1, "W",
           "width of the LinNet layers (default: the feature width)"),
@@ -67,10 +76,10 @@ FIELDS = (
                "test"),
     Field("seed", "int", 0, 0, "s", "seed of init, tasks and episodes"),
     Field("first_order", "flag", False, help="first-order meta-gradient"),
-    # ``maml.meta_grad``'s ``chunk``: it changes the float summation order only, not the maths
+    # ``chunks.meta_grad``'s ``chunk``: it changes the float summation order only, not the maths
     Field("task_chunk", "int?", None, 1, "C", "tasks per meta-gradient chunk (default: "
-          "automatic, keeps the second-order graph under maml.CHUNK_BUDGET_BYTES)"),
-    # ``maml.meta_grad``'s ``workers``: for a given task_chunk the result does not depend on it
+          "automatic, keeps the second-order graph under chunks.CHUNK_BUDGET_BYTES)"),
+    # ``chunks.meta_grad``'s ``workers``: for a given task_chunk the result does not depend on it
     Field("workers", "int?", None, 1, "W", "processes sharing each meta-step's task chunks "
           "(default: every core this process may use, 1 in a Dask worker; give 1 to leave "
           "the other cores to other work)", True),
@@ -170,6 +179,11 @@ def check_resume(saved, config, path):
                          f"iterations={saved['iterations']} it was started with")
 
 
+def arch(config):
+    """The ``cnn.Arch`` of a config (a config from before these fields: the original network)."""
+    return cnn.Arch(config.get("downsample", "maxpool"), config.get("readout", "flatten"))
+
+
 def make_metaopt(name, options=None):
     """The ``MetaOpt`` registered as ``name`` with ``options``, or ``None`` for ``"none"``."""
     return None if name == "none" else metaopt.get(name, **(options or {}))
@@ -179,14 +193,15 @@ def init_meta_params(config, in_shape, rng):
     """Fresh ``{"model": params, "metaopt": phi}`` for ``config`` (T-Nets keys join the model)."""
     params = cnn.init(rng, layers=config["layers"], hidden=config["hidden"],
                       ways=config["ways"], in_shape=tuple(in_shape), linnet=config["linnet"],
-                      linnet_width=config.get("linnet_width"))
+                      linnet_width=config.get("linnet_width"), arch=arch(config),
+                      scheme=config.get("init", "he"))
     opt = make_metaopt(config["metaopt"], config.get("metaopt_options"))
     phi = {}
     if opt is not None:
         # T-Nets' T and the transform cover exactly the keys that adapt (the head for ANIL)
         params = dict(params, **metaopt.extra_model_params(
-            opt, rng, params, keys=metaopt.adapt_keys(params, config["algo"])))
-        phi = opt.init(rng, params, keys=metaopt.adapt_keys(params, config["algo"]))
+            opt, rng, params, keys=maml.adapt_keys(params, config["algo"])))
+        phi = opt.init(rng, params, keys=maml.adapt_keys(params, config["algo"]))
     return {"model": params, "metaopt": phi}
 
 

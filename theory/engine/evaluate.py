@@ -9,9 +9,6 @@ processed ``batch`` tasks at a time; the generator is consumed chunk by chunk, s
 ``adaptation_curve`` scores the same episodes after every number of inner steps k = 0..K from
 one adaptation of K steps each (the paper's Fig. 1 measured on a trained CNN): with the same
 ``rng`` state its value at k equals ``evaluate`` with ``steps=k``.
-
-Also public: ``algorithm_kwargs`` (keyword arguments of
-``maml.meta_grad``/``maml.evaluate_batch`` for a run ``config``).
 """
 
 import math
@@ -21,7 +18,11 @@ from tqdm.auto import tqdm
 
 from theory import _check
 from theory.engine import cnn, data, maml
+from theory.engine import config as run_config
 from theory.engine import metaopt as metaopts
+
+__all__ = ["EPISODES", "BATCH", "algorithm_kwargs", "evaluate", "mean_accuracy",
+           "adaptation_curve"]
 
 EPISODES = 600
 BATCH = 10
@@ -36,7 +37,7 @@ def algorithm_kwargs(config, metaopt):
     if config["first_order"] and algo == "maml":
         algo = "fomaml"
     return {"alpha": config["inner_lr"], "steps": config["steps"], "algo": algo,
-            "metaopt": metaopt}
+            "metaopt": metaopt, "arch": run_config.arch(config)}
 
 
 def _episodes(dataset, rng, config, episodes, batch, progress, desc):
@@ -103,6 +104,7 @@ def adaptation_curve(meta_params, dataset, rng, *, config, steps=range(11), epis
     params, phi = meta_params["model"], meta_params["metaopt"]
     base = metaopt if metaopt is not None else metaopts.get("none")
     anil = config["algo"] == "anil"
+    arch = run_config.arch(config)
     keys = maml.adapt_keys(params, "anil") if anil else None
     accs = {k: [] for k in steps}
     for x_s, y_s, x_q, y_q in _episodes(dataset, rng, config, episodes, batch, progress, desc):
@@ -114,11 +116,11 @@ def adaptation_curve(meta_params, dataset, rng, *, config, steps=range(11), epis
 
         adapted = maml.adapt(params, x_s, y_s, alpha=config["inner_lr"], steps=max(steps),
                              first_order=True, adapt_keys=keys,
-                             metaopt=base._replace(update=update), phi=phi)
+                             metaopt=base._replace(update=update), phi=phi, arch=arch)
         thetas = [params, *seen[1:], adapted]
-        feats = cnn.features(params, x_q) if anil else None
+        feats = cnn.features(params, x_q, arch) if anil else None
         for k in steps:
-            logits = cnn.head(thetas[k], feats) if anil else cnn.apply(thetas[k], x_q)
+            logits = cnn.head(thetas[k], feats) if anil else cnn.apply(thetas[k], x_q, arch)
             accs[k].extend(float(a) for a in np.asarray(maml.accuracy(logits, y_q)).ravel())
     summary = [_summary(accs[k]) for k in steps]
     return {"steps": steps, "accuracy": [m for m, _ in summary], "ci95": [h for _, h in summary],

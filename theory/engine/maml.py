@@ -15,22 +15,19 @@ w.r.t. the shared ``theta`` flows back through the broadcast (a sum over tasks).
   ``cnn.is_head_key``); the body features are computed once per support/query set, second
   order through the head's inner loop.
 
-Public: ``ALGOS``, ``adapt_keys``, ``checked_keys``, ``adapt``, ``adapted_logits``,
-``meta_loss``, ``meta_grad``, ``task_chunk``, ``evaluate_batch``, ``cross_entropy``,
-``accuracy``. Each checks its arguments once; the inner loop trusts them.
+Public: ``ALGOS``, ``adapt_keys``, ``checked_keys``, ``check_batch``, ``adapt``,
+``adapted_logits``, ``meta_loss``, ``meta_grad``, ``evaluate_batch``, ``cross_entropy``,
+``accuracy``. Each checks its arguments once; the inner loop trusts them. The meta-gradient in
+task chunks on several processes: ``theory.engine.chunks``.
 """
-
-import functools
-import math
-import operator
 
 import autograd.numpy as anp
 import numpy as np
 from autograd import grad, value_and_grad
 from autograd.tracer import getval
 
-from theory import _check, _tree
-from theory.engine import cnn, parallel
+from theory import _check
+from theory.engine import cnn
 
 ALGOS = ("maml", "fomaml", "anil")
 
@@ -115,7 +112,7 @@ def _inner_loop(loss, params, keys, T, alpha, steps, first_order, metaopt, phi, 
 
 
 def adapt(params, x_s, y_s, *, alpha, steps, first_order=False, adapt_keys=None,
-          metaopt=None, phi=None, units=None):
+          metaopt=None, phi=None, units=None, arch=cnn.ARCH):
     """Per-task params after ``steps`` inner steps on the support set ``x_s (T, n, C, H, W)``.
 
     Adapted keys get a leading task axis; other keys are returned as given. ``steps=0`` returns
@@ -127,7 +124,8 @@ def adapt(params, x_s, y_s, *, alpha, steps, first_order=False, adapt_keys=None,
     is adapted per task from the second step on (``_inner_loop``); ``phi`` itself is never
     modified, and the adapted transform is dropped with the inner loop. ``units=n`` restricts
     the support loss to the head's first ``n`` output units (a task with fewer classes than
-    the head: labels ``0..n-1``, softmax over those units only).
+    the head: labels ``0..n-1``, softmax over those units only). ``arch``: the network
+    (``cnn.Arch``) the params belong to.
     """
     alpha = _check.positive("alpha", alpha)
     steps = _check.integer("steps", steps, 0)
@@ -144,15 +142,16 @@ def adapt(params, x_s, y_s, *, alpha, steps, first_order=False, adapt_keys=None,
         return logits if units is None else logits[..., :units]
 
     if all(cnn.is_head_key(k) for k in keys):
-        feats = cnn.features(params, x_s)
+        feats = cnn.features(params, x_s, arch)
         loss = lambda p: cross_entropy(cut(cnn.head(p, feats)), y_s)  # noqa: E731
         const_loss = lambda p: cross_entropy(cut(cnn.head(p, getval(feats))), y_s)  # noqa: E731
     else:
-        loss = const_loss = lambda p: cross_entropy(cut(cnn.apply(p, x_s)), y_s)  # noqa: E731
+        loss = const_loss = lambda p: cross_entropy(cut(cnn.apply(p, x_s, arch)), y_s)  # noqa: E731
     return _inner_loop(loss, params, keys, T, alpha, steps, first_order, metaopt, phi, const_loss)
 
 
-def _check_batch(batch):
+def check_batch(batch):
+    """``batch`` if it is ``(x_s, y_s, x_q, y_q)`` of one meta-batch (``ValueError`` otherwise)."""
     if len(batch) != 4:
         raise ValueError(f"batch must be (x_s, y_s, x_q, y_q), got {len(batch)} items")
     x_s, y_s, x_q, y_q = batch
@@ -167,7 +166,7 @@ def _check_batch(batch):
 
 
 def adapted_logits(params, x_s, y_s, x_q, *, alpha, steps, algo="maml", metaopt=None, phi=None,
-                   first_order=None, units=None):
+                   first_order=None, units=None, arch=cnn.ARCH):
     """Query logits ``(T, n_q, ways)`` after ``adapt`` on the support set ``(x_s, y_s)``.
 
     ``algo`` picks the adapted keys (``adapt_keys``); under ANIL the body features of ``x_q``
@@ -178,78 +177,32 @@ def adapted_logits(params, x_s, y_s, x_q, *, alpha, steps, algo="maml", metaopt=
     adapted = adapt(params, x_s, y_s, alpha=alpha, steps=steps,
                     first_order=algo == "fomaml" if first_order is None else first_order,
                     adapt_keys=adapt_keys(params, algo), metaopt=metaopt,
-                    phi={} if phi is None else phi, units=units)
+                    phi={} if phi is None else phi, units=units, arch=arch)
     if algo == "anil":
-        return cnn.head(adapted, cnn.features(params, x_q))
-    return cnn.apply(adapted, x_q)
+        return cnn.head(adapted, cnn.features(params, x_q, arch))
+    return cnn.apply(adapted, x_q, arch)
 
 
-def meta_loss(meta_params, batch, *, alpha, steps, algo="maml", metaopt=None):
+def meta_loss(meta_params, batch, *, alpha, steps, algo="maml", metaopt=None, arch=cnn.ARCH):
     """Mean over tasks of the query loss after adaptation -> ``(loss, aux)``.
 
     ``meta_params = {"model": params, "metaopt": phi}``; ``batch = (x_s, y_s, x_q, y_q)``;
     ``aux = {"accuracy": (T,), "loss": (T,)}`` (query, after adaptation; plain arrays).
     """
     params = meta_params["model"]
-    x_s, y_s, x_q, y_q = _check_batch(batch)
+    x_s, y_s, x_q, y_q = check_batch(batch)
     _check_labels("query", y_q, np.shape(params["head/w"])[-2])
     logits = adapted_logits(params, x_s, y_s, x_q, alpha=alpha, steps=steps, algo=algo,
-                            metaopt=metaopt, phi=meta_params.get("metaopt", {}))
+                            metaopt=metaopt, phi=meta_params.get("metaopt", {}), arch=arch)
     losses = cross_entropy(logits, y_q)
     aux = {"accuracy": accuracy(logits, y_q), "loss": getval(losses)}
     return cnn.mean(losses, axis=0)[0], aux
 
 
-# Budget of the automatic task chunk (``chunk=None``): the estimated autodiff graph of a chunk
-# stays under 768 MiB. Batching all tasks holds every task's graph at once (5-way 5-shot, K=5,
-# 16 tasks: ~2.4 GiB), and the page faults and reclaim of that much fresh memory cost more
-# than the batching saves. Measured with one BLAS thread (wall s per meta-step, 16 tasks,
-# chunk 16/8/4/2/1): 2 layers 5.45/3.72/3.55/3.67/4.00; 4 layers, chunk 16/8/5/4:
-# 5.04/5.04/4.37/4.63; 4 layers 5-way 1-shot K=1, chunk 16/8: 0.95/0.91.
-CHUNK_BUDGET_BYTES = 768 * 2 ** 20
-# Arrays of one image's activations held per image pass that the graph keeps: fitted to the
-# tracemalloc peak of one task's second-order meta-gradient (``bench.traced_peak``; 5-way
-# 1/5-shot, K 1/5, 2/4 layers, hidden 32: 58-165 MiB per task, estimated within 10%).
-_GRAPH_FACTOR = 6.5
-
-
-def _graph_bytes_per_task(params, batch, steps, algo):
-    """Estimated bytes of one task's autodiff graph in a meta-gradient.
-
-    Counts the conv-block activations of one image (``hidden x H x W`` per layer before
-    pooling) times the images whose graph is kept, times ``_GRAPH_FACTOR``: the query set
-    once and, for second order, the support set once per inner step (first order and ANIL
-    keep one support pass at a time).
-    """
-    x_s, x_q = batch[0], batch[2]
-    n_s, n_q = anp.shape(x_s)[1], anp.shape(x_q)[1]
-    _, H, W = anp.shape(x_q)[2:]
-    per_image = 0
-    for i, (Ho, Wo) in enumerate(cnn.pooled_sizes(H, W, cnn.architecture(params)["layers"])):
-        per_image += np.shape(params[f"conv{i + 1}/w"])[-4] * H * W
-        H, W = Ho, Wo
-    passes = n_q + (n_s if algo != "maml" else max(steps, 1) * n_s)
-    itemsize = np.dtype(getval(x_q).dtype).itemsize
-    return _GRAPH_FACTOR * itemsize * per_image * passes
-
-
-def task_chunk(chunk, T, meta_params=None, batch=None, steps=1, algo="maml", workers=1):
-    """Tasks per chunk of a meta-gradient over ``T`` tasks: ``chunk`` checked, or automatic.
-
-    ``chunk`` must be an integer in 1..T, or ``None``: chunks of equal size (rounded up), as
-    few as keep the estimated graphs (``_graph_bytes_per_task``) of the ``workers`` chunks
-    computed at once under ``CHUNK_BUDGET_BYTES`` together, and a multiple of ``workers``
-    (so that every worker gets a chunk); one task per chunk if that is not enough.
-    """
-    if chunk is None:
-        per_task = _graph_bytes_per_task(meta_params["model"], batch, steps, algo)
-        chunks = max(1, math.ceil(T * per_task * workers / CHUNK_BUDGET_BYTES))
-        chunks = min(T, workers * math.ceil(chunks / workers))
-        return math.ceil(T / chunks)
-    return _check.integer("chunk", chunk, 1, T)
-
-
-def _meta_grad_all(meta_params, batch, kwargs):
+def meta_grad(meta_params, batch, **kwargs):
+    """``(loss, grads, aux)``: ``meta_loss`` and its gradient w.r.t. ``meta_params`` (same keys),
+    over every task of ``batch`` at once (``chunks.meta_grad``: in task chunks, on several
+    processes)."""
     aux = {}
 
     def objective(mp):
@@ -261,42 +214,9 @@ def _meta_grad_all(meta_params, batch, kwargs):
     return loss, grads, aux
 
 
-def _weighted_sum(weights, values):
-    """``w_1 x_1 + w_2 x_2 + ...``, summed in order (the chunks' order)."""
-    return functools.reduce(operator.add, (w * x for w, x in zip(weights, values, strict=True)))
-
-
-def meta_grad(meta_params, batch, *, chunk=None, workers=None, **kwargs):
-    """``(loss, grads, aux)``: ``meta_loss`` and its gradient w.r.t. ``meta_params`` (same keys).
-
-    The tasks are processed ``chunk`` at a time (``task_chunk``: ``None`` picks a size from a
-    memory estimate), the chunks on ``workers`` processes (``parallel``; ``None``: every core
-    of the process), with single-threaded BLAS in each. The meta-loss is the mean over tasks,
-    so chunk c of ``T_c`` tasks adds ``T_c / T`` times its own mean loss and gradient, summed
-    in chunk order; ``aux`` arrays are concatenated. For a given ``chunk`` the result does not
-    depend on ``workers`` (bit for bit); it equals the unchunked one up to the order of float
-    summation.
-    """
-    x_s = _check_batch(batch)[0]
-    T = anp.shape(x_s)[0]
-    workers = parallel.check_workers(workers)
-    size = task_chunk(chunk, T, meta_params, batch, kwargs.get("steps", 1),
-                      kwargs.get("algo", "maml"), workers)
-    parts = [tuple(a[start:start + size] for a in batch) for start in range(0, T, size)]
-    results = parallel.map_chunks(_meta_grad_all, [(meta_params, part, kwargs) for part in parts],
-                                  workers)
-    if len(parts) == 1:
-        return results[0]
-    weights = [len(part[1]) / T for part in parts]
-    loss = _weighted_sum(weights, [r[0] for r in results])
-    grads = _tree.map(lambda *g: _weighted_sum(weights, g), *[r[1] for r in results])
-    aux = {k: np.concatenate([r[2][k] for r in results]) for k in results[0][2]}
-    return loss, grads, aux
-
-
-def evaluate_batch(params, batch, *, alpha, steps, algo, metaopt=None, phi=None):
+def evaluate_batch(params, batch, *, alpha, steps, algo, metaopt=None, phi=None, arch=cnn.ARCH):
     """Query accuracy per task ``(T,)`` after adapting (first order) on each support set."""
-    x_s, y_s, x_q, y_q = _check_batch(batch)
+    x_s, y_s, x_q, y_q = check_batch(batch)
     logits = adapted_logits(params, x_s, y_s, x_q, alpha=alpha, steps=steps, algo=algo,
-                            metaopt=metaopt, phi=phi, first_order=True)
+                            metaopt=metaopt, phi=phi, first_order=True, arch=arch)
     return accuracy(logits, y_q)

@@ -37,12 +37,6 @@ trace can get the number of a live outer trace, and their boxes mix (wrong highe
 derivatives). Each thread only sees its own boxes, so one counter per thread is autograd's own
 rule per thread. It replaces autograd's counter for the whole process, so importing this
 module does not.
-
-Also public: ``default_workers`` (cores this process may run on, 1 in a daemonic process);
-``check_workers`` (``workers`` as an int >= 1 (``None``: ``default_workers()``); ValueError
-otherwise); ``one_blas_thread`` (context: BLAS single-threaded in this process); ``shutdown``
-(stop the helper processes); ``helper_usage`` (the helpers' CPU seconds and traced memory
-peaks, for ``bench``).
 """
 
 import atexit
@@ -63,6 +57,9 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from theory import _check
+
+__all__ = ["thread_safe_autograd", "default_workers", "check_workers", "one_blas_thread",
+           "START_METHOD", "shutdown", "helper_usage", "map_chunks"]
 
 
 class _PerThreadTraceStack(threading.local, autograd.tracer.TraceStack):
@@ -161,7 +158,9 @@ def shutdown():
 
 
 # what the helpers report with each chunk: CPU seconds, and per helper process the largest
-# peak of memory traced during one chunk (only while the caller traces memory)
+# peak of memory traced during one chunk (only while the caller traces memory). Kept here, not
+# in ``bench`` which reads them (``helper_usage``): only the helper's task wrapper ``_call``
+# sees a chunk's CPU time and memory peak in the helper process.
 _usage = {"cpu_s": 0.0, "peak_bytes": {}}
 
 

@@ -17,11 +17,14 @@ Adjoint pairs (so gradients of gradients stay inside the registered ops):
   into each other under VJPs, so batch norm's scale never needs a full-size product to sum.
 - ``relu`` is not a primitive: ``x * mask`` with a constant mask differentiates correctly.
 
-Pooling-block order (``blocks=True``): a conv can emit its pixels ordered ``(p, q, n, H/2, W/2)``
+Block order (``blocks``, a bit mask: ``OUT_BLOCKS`` for a conv's output, ``IN_BLOCKS`` for its
+input; ``True`` is ``OUT_BLOCKS``): a conv can emit its pixels ordered ``(p, q, n, H/2, W/2)``
 for the pixel ``(2i + p, 2j + q)``, so that the four taps of every 2x2 pooling window lie in
 four contiguous blocks and max-pooling (``theory.engine.pooling``), its masks and adjoints run
 on contiguous memory instead of stride-2 views; the price is stride-2 im2col copies, which
-pays where a layer has few input channels (``cnn._blocks_pay``).
+pays where a layer has few input channels (``cnn._blocks_pay``). A stride-2 conv reads the four
+parity phases of its input: given its input in block order (``IN_BLOCKS``, the output of a
+stride-2 conv that emitted it so), each phase is one contiguous block.
 
 All ops keep the input dtype (float32 stays float32 through any order of differentiation).
 
@@ -38,6 +41,8 @@ import autograd.numpy as anp
 import numpy as np
 from autograd.extend import defvjp, primitive
 from autograd.tracer import getval
+
+OUT_BLOCKS, IN_BLOCKS = 1, 2
 
 # (row, column) offsets of the 3x3 kernel taps, in the order of a (O, C, 3, 3) weight's last axes.
 _TAPS = tuple((di, dj) for di in range(3) for dj in range(3))
@@ -64,17 +69,92 @@ def _phase_views(pad, H2, W2):
                 yield (k, 2 * p + q), pad[..., p + di:p + di + 2 * H2:2, q + dj:q + dj + 2 * W2:2]
 
 
+def out_size(size, stride=1):
+    """Output side of a 3x3 convolution with padding 1: ``(size - 1) // stride + 1``.
+
+    Stride 1 keeps the side; stride 2 halves it, rounding up (28 -> 14 -> 7 -> 4 -> 2 -> 1).
+    """
+    return (size - 1) // stride + 1
+
+
+def _modulus(blocks):
+    """Input phases mod M of a stride-2 conv: 4 when its output is in block order, else 2."""
+    return 4 if blocks & OUT_BLOCKS else 2
+
+
+def _phases_of(a, Hb, Wb, blocks):
+    """``{(u, v): a[..., u::M, v::M]}`` for ``a (..., H, W)``, each zero-filled to ``(Hb, Wb)``.
+
+    An input in block order (``blocks & IN_BLOCKS``, M = 2, even H and W) holds its four
+    phases as they are, so they are views.
+    """
+    M = _modulus(blocks)
+    if blocks & IN_BLOCKS:
+        split = a.reshape(a.shape[:2] + (4,) + a.shape[2:3] + (Hb, Wb))
+        return {(u, v): split[:, :, 2 * u + v] for u in (0, 1) for v in (0, 1)}
+    phases = {}
+    for u in range(M):
+        for v in range(M):
+            part = a[..., u::M, v::M]
+            if part.shape[-2:] == (Hb, Wb):
+                phases[u, v] = np.ascontiguousarray(part)
+            else:
+                ph = np.zeros(a.shape[:-2] + (Hb, Wb), dtype=a.dtype)
+                ph[..., :part.shape[-2], :part.shape[-1]] = part
+                phases[u, v] = ph
+    return phases
+
+
+def _stride2_taps(Hb, Wb, M):
+    """``(b, k, (u, v), s, cut)`` for output block ``b`` and tap ``k`` of a stride-2 conv.
+
+    With M = 2B input phases per side, output pixel ``(B*I + P, B*J + Q)`` (block ``b = B*P +
+    Q``; one block for B = 1) reads input row ``M*I + 2P + di - 1``: phase ``u = (2P + di - 1)
+    mod M`` at row ``I + r``, ``r = floor((2P + di - 1) / M)`` in {-1, 0}; columns alike. Within
+    an image's ``Hb*Wb`` pixels that is a flat shift ``s = r*Wb + c``, except that with
+    ``c = -1`` (``cut``) column 0 reads the left border.
+    """
+    B = M // 2
+    for P_ in range(B):
+        for Q in range(B):
+            for k, (di, dj) in enumerate(_TAPS):
+                r, u = divmod(2 * P_ + di - 1, M)
+                c, v = divmod(2 * Q + dj - 1, M)
+                yield B * P_ + Q, k, (u, v), r * Wb + c, c == -1
+
+
 @primitive
-def im2col(a, blocks=False):
-    """3x3, padding 1, stride 1 patches: ``a (T, C, n, H, W) -> cols (T, C*9, n*H*W)``.
+def im2col(a, blocks=False, stride=1):
+    """3x3, padding 1 patches: ``a (T, C, n, H, W) -> cols (T, C*9, n*Ho*Wo)``.
 
     Row ``c*9 + 3*di + dj`` of a task's column matrix holds channel ``c`` shifted by
     ``(di - 1, dj - 1)`` (zero outside the image), matching ``w.reshape(O, C*9)``.
-    Columns follow the pixels ``(n, H, W)`` in C order; with ``blocks`` (even H and W) they
-    follow ``(p, q, n, H/2, W/2)`` for the pixel ``(2i + p, 2j + q)`` instead, so that a conv's
-    output holds each 2x2 pooling window's four taps in four contiguous blocks (``maxpool2``).
+    Columns follow the output pixels ``(n, Ho, Wo)`` in C order, ``Ho = out_size(H, stride)``;
+    with ``blocks`` (stride 1, even H and W) they follow ``(p, q, n, H/2, W/2)`` for the pixel
+    ``(2i + p, 2j + q)`` instead, so that a conv's output holds each 2x2 pooling window's four
+    taps in four contiguous blocks (``maxpool2``). ``stride=2`` reads every second pixel
+    (output pixel ``(i, j)`` centred on input ``(2i, 2j)``, as ``torch.nn.Conv2d``); its input
+    may be in block order (``blocks & IN_BLOCKS``) and its columns may follow the output
+    pixels in block order (``blocks & OUT_BLOCKS``, even Ho and Wo).
     """
     T, C, n, H, W = a.shape
+    if stride != 1:
+        # each (output block, tap) is an input phase shifted by s pixels within each image:
+        # one long copy per image, then zeros where the tap reads the padding
+        Ho, Wo = out_size(H, stride), out_size(W, stride)
+        M = _modulus(blocks)
+        Hb, Wb = Ho * 2 // M, Wo * 2 // M
+        cols = np.empty((T, C, 9, M * M // 4, n, Hb * Wb), dtype=a.dtype)
+        phases = _phases_of(a, Hb, Wb, blocks)
+        for b, k, phase, s, cut in _stride2_taps(Hb, Wb, M):
+            src = phases[phase].reshape(T, C, n, Hb * Wb)
+            cols[:, :, k, b, :, -s:] = src[..., :Hb * Wb + s]
+            cols[:, :, k, b, :, :-s] = 0
+            if cut:
+                cols[:, :, k, b, :, ::Wb] = 0
+        return cols.reshape(T, C * 9, n * Ho * Wo)
+    if blocks & IN_BLOCKS:
+        raise ValueError("an input in block order is read by stride-2 convs only")
     if blocks:
         H2, W2 = H // 2, W // 2
         cols = np.empty((T, C, 9, 4, n, H2, W2), dtype=a.dtype)
@@ -101,9 +181,34 @@ def im2col(a, blocks=False):
 
 
 @primitive
-def col2im(cols, shape, blocks=False):
-    """Adjoint of ``im2col``: scatter-add ``cols (T, C*9, n*H*W)`` back to ``shape (T, C, n, H, W)``."""
+def col2im(cols, shape, blocks=False, stride=1):
+    """Adjoint of ``im2col``: scatter-add ``cols (T, C*9, n*Ho*Wo)`` back to ``shape (T, C, n, H, W)``."""
     T, C, n, H, W = shape
+    if stride != 1:  # the adjoint of im2col's shifted copies, then the phases interleaved
+        Ho, Wo = out_size(H, stride), out_size(W, stride)
+        M = _modulus(blocks)
+        Hb, Wb = Ho * 2 // M, Wo * 2 // M
+        c6 = cols.reshape(T, C, 9, M * M // 4, n, Hb * Wb)
+        split = np.zeros((T, C, M * M, n, Hb * Wb), dtype=cols.dtype)
+        for b, k, (u, v), s, cut in _stride2_taps(Hb, Wb, M):
+            if not cut:
+                split[:, :, M * u + v, :, :Hb * Wb + s] += c6[:, :, k, b, :, -s:]
+                continue
+            # column 0 of each row read the left border: the other columns go one column
+            # left of their own, and a row up as well if the tap reads a row up
+            r = (s + 1) // Wb
+            grid = split[:, :, M * u + v].reshape(T, C, n, Hb, Wb)
+            taps = c6[:, :, k, b].reshape(T, C, n, Hb, Wb)
+            grid[..., :Hb + r, :Wb - 1] += taps[..., -r:, 1:]
+        if blocks & IN_BLOCKS:  # the phases, as they lie, are the input in block order
+            return split.reshape(shape)
+        out = np.empty(shape, dtype=cols.dtype)
+        for u in range(M):
+            for v in range(M):
+                view = out[..., u::M, v::M]
+                view[...] = split[:, :, M * u + v].reshape(T, C, n, Hb, Wb)[
+                    ..., :view.shape[-2], :view.shape[-1]]
+        return out
     if blocks:
         H2, W2 = H // 2, W // 2
         c7 = cols.reshape(T, C, 9, 4, n, H2, W2)
@@ -121,8 +226,8 @@ def col2im(cols, shape, blocks=False):
     return out
 
 
-defvjp(im2col, lambda ans, a, blocks=False: lambda g: col2im(g, a.shape, blocks))
-defvjp(col2im, lambda ans, cols, shape, blocks=False: lambda g: im2col(g, blocks))
+defvjp(im2col, lambda ans, a, blocks=False, stride=1: lambda g: col2im(g, a.shape, blocks, stride))
+defvjp(col2im, lambda ans, cols, shape, blocks=False, stride=1: lambda g: im2col(g, blocks, stride))
 
 
 # im2col columns are built a few images at a time and consumed by the GEMM at once, so that no
@@ -131,12 +236,13 @@ defvjp(col2im, lambda ans, cols, shape, blocks=False: lambda g: im2col(g, blocks
 _CHUNK_BYTES = 2 ** 22
 
 
-def _chunks(T, n, rows, pixels, itemsize):
+def _chunks(T, n, rows, pixels, itemsize, blocks=0):
     """``(tasks, images)`` slice pairs whose ``(rows, images * pixels)`` column matrices fit
-    ``_CHUNK_BYTES``: several whole tasks, or a few images of one task."""
+    ``_CHUNK_BYTES``: several whole tasks, or a few images of one task (whole tasks only for an
+    input in block order, whose images are not one slice)."""
     per_image = max(1, rows * pixels * itemsize)
-    if per_image * n <= _CHUNK_BYTES:
-        step = _CHUNK_BYTES // (per_image * n)
+    if per_image * n <= _CHUNK_BYTES or blocks & IN_BLOCKS:
+        step = max(1, _CHUNK_BYTES // (per_image * n))
         return [(slice(s, min(T, s + step)), slice(0, n)) for s in range(0, T, step)]
     step = max(1, _CHUNK_BYTES // per_image)
     return [(slice(t, t + 1), slice(s, min(n, s + step))) for t in range(T) for s in range(0, n, step)]
@@ -145,7 +251,7 @@ def _chunks(T, n, rows, pixels, itemsize):
 def _phases(x, n, blocks):
     """View ``(T, R, P, n, pixels / P)`` of a map ``(T, R, n * pixels)``: P = 4 pooling phases in
     pooling-block order, else 1, so that an image range of every phase is one slice."""
-    return np.reshape(x, x.shape[:2] + (4 if blocks else 1, n, -1), copy=False)
+    return np.reshape(x, x.shape[:2] + (4 if blocks & OUT_BLOCKS else 1, n, -1), copy=False)
 
 
 def _matrix(x):
@@ -158,18 +264,23 @@ def _per_task(wm, tasks):
     return wm if wm.ndim == 2 else wm[tasks]
 
 
+def _pixels(H, W, stride):
+    return out_size(H, stride) * out_size(W, stride)
+
+
 @primitive
-def conv(a, wm, blocks=False):
+def conv(a, wm, blocks=False, stride=1):
     """3x3 convolution, padding 1: ``a (T, C, n, H, W)``, ``wm (O, C*9)`` or ``(T, O, C*9)``.
 
-    Returns ``(T, O, n*H*W)`` = ``wm @ im2col(a, blocks)``, with the columns built a few images
-    at a time (``_chunks``; ``blocks``: the pixels in ``im2col``'s pooling-block order).
+    Returns ``(T, O, n*Ho*Wo)`` = ``wm @ im2col(a, blocks, stride)``, with the columns built a
+    few images at a time (``_chunks``; ``blocks``: the pixels in ``im2col``'s pooling-block order).
     """
     T, C, n, H, W = a.shape
-    out = np.empty((T, wm.shape[-2], n * H * W), dtype=np.result_type(a, wm))
+    out = np.empty((T, wm.shape[-2], n * _pixels(H, W, stride)), dtype=np.result_type(a, wm))
     out_p = _phases(out, n, blocks)
-    for tasks, images in _chunks(T, n, C * 9, H * W, out.itemsize):
-        cols = _phases(im2col.fun(a[tasks, :, images], blocks), images.stop - images.start, blocks)
+    for tasks, images in _chunks(T, n, C * 9, _pixels(H, W, stride), out.itemsize, blocks):
+        cols = _phases(im2col.fun(a[tasks, :, images], blocks, stride),
+                       images.stop - images.start, blocks)
         for p in range(cols.shape[2]):
             np.matmul(_per_task(wm, tasks), _matrix(cols[:, :, p]),
                       out=_matrix(out_p[tasks, :, p, images]))
@@ -188,31 +299,35 @@ def _rotated(wm, C):
 
 
 @primitive
-def conv_input_grad(g, wm, shape, blocks=False):
+def conv_input_grad(g, wm, shape, blocks=False, stride=1):
     """Adjoint of ``conv`` in its input: ``col2im(wm^T @ g)`` -> ``shape (T, C, n, H, W)``.
 
-    Computed as the conv of ``g`` with the rotated weight (``_rotated``): its im2col copies are
-    cheaper than col2im's scatter-adds. Pixels in pooling-block order (``blocks``) are not an
-    image, so that case scatters with ``col2im``, one task at a time.
+    At stride 1, computed as the conv of ``g`` with the rotated weight (``_rotated``): its
+    im2col copies are cheaper than col2im's scatter-adds. Pixels in pooling-block order
+    (``blocks``) are not an image, and a strided conv's adjoint is not a stride-1 conv, so those
+    cases scatter with ``col2im``, a few tasks at a time.
     """
     T, C, n, H, W = shape
-    if not blocks:
+    if not blocks and stride == 1:
         return conv.fun(g.reshape((T, g.shape[1]) + tuple(shape[2:])), _rotated(wm, C)).reshape(shape)
     out = np.empty(shape, dtype=np.result_type(g, wm))
-    for t in range(T):
-        cols = np.swapaxes(_per_task(wm, slice(t, t + 1)), -1, -2) @ g[t:t + 1]
-        out[t:t + 1] = col2im.fun(cols, (1,) + tuple(shape[1:]), blocks)
+    step = 1 if blocks else max(1, _CHUNK_BYTES // max(1, C * 9 * g.shape[-1] * out.itemsize))
+    for t in range(0, T, step):
+        tasks = slice(t, min(T, t + step))
+        cols = np.swapaxes(_per_task(wm, tasks), -1, -2) @ g[tasks]
+        out[tasks] = col2im.fun(cols, (tasks.stop - t,) + tuple(shape[1:]), blocks, stride)
     return out
 
 
 @primitive
-def conv_weight_grad(g, a, blocks=False):
+def conv_weight_grad(g, a, blocks=False, stride=1):
     """Adjoint of ``conv`` in its weight, per task: ``g @ im2col(a)^T`` -> ``(T, O, C*9)``."""
     T, C, n, H, W = a.shape
     out = np.zeros((T, g.shape[1], C * 9), dtype=np.result_type(g, a))
     g_p = _phases(np.ascontiguousarray(g), n, blocks)
-    for tasks, images in _chunks(T, n, C * 9, H * W, out.itemsize):
-        cols = _phases(im2col.fun(a[tasks, :, images], blocks), images.stop - images.start, blocks)
+    for tasks, images in _chunks(T, n, C * 9, _pixels(H, W, stride), out.itemsize, blocks):
+        cols = _phases(im2col.fun(a[tasks, :, images], blocks, stride),
+                       images.stop - images.start, blocks)
         for p in range(cols.shape[2]):
             g_t, c_t = _matrix(g_p[tasks, :, p, images]), _matrix(cols[:, :, p])
             if c_t.shape[1] >= g_t.shape[1]:  # OpenBLAS: the taller factor on the left is faster
@@ -229,27 +344,38 @@ def _to_weight(gw, wm):
 
 # conv is bilinear in (a, wm); its two adjoints are bilinear too, and the three ops map into
 # each other under VJPs, so every order of differentiation stays inside these primitives.
-defvjp(conv, lambda ans, a, wm, blocks=False: lambda g: conv_input_grad(g, wm, a.shape, blocks),
-       lambda ans, a, wm, blocks=False: lambda g: _to_weight(conv_weight_grad(g, a, blocks), wm))
+defvjp(conv,
+       lambda ans, a, wm, blocks=False, stride=1:
+           lambda g: conv_input_grad(g, wm, a.shape, blocks, stride),
+       lambda ans, a, wm, blocks=False, stride=1:
+           lambda g: _to_weight(conv_weight_grad(g, a, blocks, stride), wm))
 defvjp(conv_input_grad,
-       lambda ans, g, wm, shape, blocks=False: lambda h: conv(h, wm, blocks),
-       lambda ans, g, wm, shape, blocks=False: lambda h: _to_weight(conv_weight_grad(g, h, blocks), wm))
+       lambda ans, g, wm, shape, blocks=False, stride=1: lambda h: conv(h, wm, blocks, stride),
+       lambda ans, g, wm, shape, blocks=False, stride=1:
+           lambda h: _to_weight(conv_weight_grad(g, h, blocks, stride), wm))
 defvjp(conv_weight_grad,
-       lambda ans, g, a, blocks=False: lambda h: conv(a, h, blocks),
-       lambda ans, g, a, blocks=False: lambda h: conv_input_grad(g, h, a.shape, blocks))
+       lambda ans, g, a, blocks=False, stride=1: lambda h: conv(a, h, blocks, stride),
+       lambda ans, g, a, blocks=False, stride=1:
+           lambda h: conv_input_grad(g, h, a.shape, blocks, stride))
 
 
-def conv3x3(a, w, blocks=False):
-    """3x3 convolution (cross-correlation), padding 1, stride 1, no bias (``conv``).
+def conv3x3(a, w, blocks=False, stride=1):
+    """3x3 convolution (cross-correlation), padding 1, no bias (``conv``), stride 1 or 2.
 
     ``a (T, C, n, H, W)``, ``w (O, C, 3, 3)`` shared or ``(T, O, C, 3, 3)`` per task
-    -> ``(T, O, n*H*W)`` (the caller reshapes; batch norm works on this flat form), pixels in
-    C order or, with ``blocks`` (even H and W), in pooling-block order (``im2col``).
+    -> ``(T, O, n*Ho*Wo)``, ``Ho = out_size(H, stride)`` (the caller reshapes; batch norm works
+    on this flat form), pixels in C order or, with ``blocks`` (stride 1, even H and W), in
+    pooling-block order (``im2col``).
     The backward pass rebuilds the columns a few tasks at a time instead of keeping the
     ``(T, C*9, n*H*W)`` matrix of every layer and step alive.
     """
+    if stride == 1 and blocks & IN_BLOCKS:
+        raise ValueError("an input in block order is read by stride-2 convs only")
+    if blocks & IN_BLOCKS and blocks & OUT_BLOCKS:
+        raise ValueError("a stride-2 conv reads its input or writes its output in block "
+                         "order, not both")
     wm = w.reshape(w.shape[:-3] + (w.shape[-3] * 9,))
-    return conv(a, wm, blocks)
+    return conv(a, wm, blocks, stride)
 
 
 @primitive

@@ -6,14 +6,16 @@ import subprocess
 
 import numpy as np
 
+from theory import _paths
 
-def git_commit():
+
+def source_commit():
     """``git rev-parse HEAD`` of the source tree, with ``+dirty`` when a tracked file of the
     ``theory`` package differs from it, or ``"unknown"`` outside a git checkout."""
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
     def git(*args):
-        out = subprocess.run(["git", *args], capture_output=True, text=True, cwd=package,
+        out = subprocess.run(["git", *args], capture_output=True, text=True,
+                             cwd=_paths.PACKAGE,
                              timeout=10)
         return out.stdout.strip() if out.returncode == 0 else None
 

@@ -21,9 +21,6 @@ state for ``eval`` and ``adapt``, rewritten whenever the checkpoint is.
 - ``save_best(path, best, ...)``: write ``best.npz`` atomically.
 - ``check_finite(loss, grads, iteration, ckpt_path)``: ``DivergedError`` on a NaN/inf step.
 - ``deferred_interrupt()``: a Ctrl-C inside the block is raised when the block ends.
-
-Also public: ``best_summary`` (``{"iteration", "val_accuracy"}`` of the best round (``None``
-without rounds)).
 """
 
 import contextlib
@@ -34,6 +31,10 @@ import threading
 
 from theory import _tree
 from theory.engine import checkpoint
+
+__all__ = ["BEST", "best_round", "improved", "plateaued", "stop_record", "best_summary",
+           "after_round", "summary", "save_best", "DivergedError", "check_finite",
+           "deferred_interrupt"]
 
 BEST = "best.npz"
 

@@ -26,11 +26,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from theory import _io
-from theory.engine import checkpoint, cnn, data, maml, metaopt, optim, stopping
+from theory.engine import checkpoint, chunks, cnn, data, metaopt, optim, stopping
 from theory.engine import config as run_config
 from theory.engine import evaluate as evaluation
 from theory.engine.config import DEFAULTS, make_config  # noqa: F401 (public here too)
-from theory.engine.provenance import git_commit, machine
+from theory.engine.provenance import machine, source_commit
 from theory.engine.stopping import DivergedError  # noqa: F401 (public: what a divergence raises)
 
 CHECKPOINT = "checkpoint.npz"
@@ -126,7 +126,7 @@ def train(config, *, out_dir, resume=False, progress=True, callback=None):
                                       query=config["query"])
             # non-finite values are caught by check_finite, with the iteration and value
             with np.errstate(all="ignore"), stopping.deferred_interrupt():
-                loss, grads, aux = maml.meta_grad(params, batch, chunk=config["task_chunk"],
+                loss, grads, aux = chunks.meta_grad(params, batch, chunk=config["task_chunk"],
                                                   workers=config["workers"], **kwargs)
             stopping.check_finite(float(loss), grads, it + 1, ckpt_path)
             state = opt_update(it, grads, state)
@@ -155,7 +155,7 @@ def train(config, *, out_dir, resume=False, progress=True, callback=None):
         stopping.save_best(best_path, params, **kept(params))
 
     test = evaluate(params, test_set, "test", config["test_episodes"], bar=progress)
-    result = {"kind": "engine-run", "config": config, "commit": git_commit(),
+    result = {"kind": "engine-run", "config": config, "commit": source_commit(),
               "seed": config["seed"],
               "test": {k: test[k] for k in ("accuracy", "ci95", "episodes")},
               "validation": validation, "wall_time_s": wall, "machine": machine(),

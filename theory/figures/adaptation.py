@@ -10,14 +10,15 @@ as claim C12 of ``paper_repro.md``) in the one budget ``cells.preferred`` for th
 mean with Student's t interval over seeds per k; with one seed, that seed's interval over its
 test episodes. Without any such record the figure is an empty panel naming the command that
 fills it.
-
-Also public: ``name_of`` (``"maml_L2"``: a model's key in the figure's JSON (``ours``)).
 """
 
 import numpy as np
 
+from theory import _paths
 from theory.figures import style
-from theory.paper import cells, numbers
+from theory.paper import cells, vocabulary
+
+__all__ = ["FILL", "COLOR", "name_of", "compute_adaptation_cnn", "fig_adaptation_cnn"]
 
 FILL = "python -m theory.paper run --budget converged"
 COLOR = {("maml", 2): style.ROLE["shallow"], ("linnet", 2): style.ROLE["deep"],
@@ -29,20 +30,20 @@ def name_of(key):
     return f"{key[0]}_L{key[1]}"
 
 
-def compute_adaptation_cnn(rng=None, quick=False, *, results_dir=cells.DEFAULT_DIR,
+def compute_adaptation_cnn(rng=None, quick=False, *, results_dir=_paths.RESULTS,
                            dataset="omniglot"):
-    """The adaptation curves of ``cells.ADAPTATION_KEYS`` in their preferred budget.
+    """The adaptation curves of ``vocabulary.ADAPTATION_KEYS`` in their preferred budget.
 
     ``rng`` and ``quick`` are accepted for the registry's uniform signature; reading results
     uses neither. Returns ``{"dataset", "budget" (None: no curve yet), "models": [name],
     "labels": {name: text}, "ours": {name: cells.curve or None}, "fill"}``; accuracies in %.
     """
-    name, curves = cells.adaptation(results_dir, dataset, cells.ADAPTATION_KEYS)
+    name, curves = cells.adaptation(results_dir, dataset, vocabulary.ADAPTATION_KEYS)
     return {"dataset": dataset, "budget": name,
-            "models": [name_of(k) for k in cells.ADAPTATION_KEYS],
-            "labels": {name_of(k): f"{numbers.LABEL[k[0]]}, {k[1]} layers"
-                       for k in cells.ADAPTATION_KEYS},
-            "ours": {name_of(k): curves[k] for k in cells.ADAPTATION_KEYS}, "fill": FILL}
+            "models": [name_of(k) for k in vocabulary.ADAPTATION_KEYS],
+            "labels": {name_of(k): f"{vocabulary.LABEL[k[0]]}, {k[1]} layers"
+                       for k in vocabulary.ADAPTATION_KEYS},
+            "ours": {name_of(k): curves[k] for k in vocabulary.ADAPTATION_KEYS}, "fill": FILL}
 
 
 @style.styled
@@ -77,7 +78,7 @@ def fig_adaptation_cnn(res):
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 100)
     ax.set_xlim(0, last)
-    label = numbers.DATASET_LABEL.get(res["dataset"], res["dataset"])
+    label = vocabulary.DATASET_LABEL.get(res["dataset"], res["dataset"])
     budget = f" (ours: budget {res['budget']})" if res["budget"] else ""
     ax.set_title(f"{label} 5-way 5-shot: adaptation after meta-training{budget}")
     if missing:

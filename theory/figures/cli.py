@@ -2,11 +2,6 @@
 
 Each figure gets its own generator ``default_rng([seed, crc32(name)])``, so a figure drawn
 alone is bit-for-bit the one drawn in the full run with the same seed.
-
-Also public: ``figure_rng`` (the generator of figure ``name`` under ``seed``); ``write_data``
-(write a figure's data atomically as compact JSON (surfaces hold ~10^4 numbers)); ``command``
-(the command line that reproduces figure ``name``'s data); ``parser``; ``destinations``
-(``(image_dir, data_dir)`` of parsed ``args``: see the parser's description).
 """
 
 import json
@@ -18,9 +13,12 @@ import zlib
 import numpy as np
 from tqdm import tqdm
 
-from theory import _cli, _io
+from theory import _cli, _io, _paths
 from theory.figures import REGISTRY, style
 from theory.paper import cells
+
+__all__ = ["figure_rng", "build", "save", "write_data", "command", "parser", "destinations",
+           "check", "main"]
 
 
 def figure_rng(seed, name):
@@ -28,7 +26,7 @@ def figure_rng(seed, name):
     return np.random.default_rng([seed, zlib.crc32(name.encode())])
 
 
-def build(name, *, seed=0, quick=False, results_dir=cells.DEFAULT_DIR):
+def build(name, *, seed=0, quick=False, results_dir=_paths.RESULTS):
     """Compute and draw figure ``name``: returns ``(data, Figure)``; writes nothing."""
     if name not in REGISTRY:
         raise ValueError(f"unknown figure {name!r}; valid names: {', '.join(REGISTRY)}")
@@ -108,10 +106,10 @@ def destinations(args):
     if args.out is not None:
         return args.out, args.data if args.data is not None else args.out
     if args.quick:
-        quick = os.path.join(cells.ROOT, "figures", "quick")
+        quick = os.path.join(_paths.ROOT, "figures", "quick")
         return quick, args.data if args.data is not None else quick
-    return (os.path.join(cells.ROOT, "figures"),
-            args.data if args.data is not None else os.path.join(cells.ROOT, "results",
+    return (os.path.join(_paths.ROOT, "figures"),
+            args.data if args.data is not None else os.path.join(_paths.ROOT, "results",
                                                                   "figures"))
 
 
@@ -130,10 +128,10 @@ def check(args, names):
         if not os.path.isdir(args.results):
             what = "is not a directory" if os.path.exists(args.results) else "does not exist"
             raise ValueError(f"--results {args.results} {what}")
-    elif any(REGISTRY[n].reads_results for n in names) and not os.path.isdir(cells.DEFAULT_DIR):
-        raise ValueError(f"no results directory at {cells.DEFAULT_DIR}; give --results DIR")
+    elif any(REGISTRY[n].reads_results for n in names) and not os.path.isdir(_paths.RESULTS):
+        raise ValueError(f"no results directory at {_paths.RESULTS}; give --results DIR")
     if any(REGISTRY[n].reads_results for n in names):
-        cells.load(args.results or cells.DEFAULT_DIR)  # a damaged record: stop now
+        cells.load(args.results or _paths.RESULTS)  # a damaged record: stop now
 
 
 def _full_budget(path):
@@ -161,7 +159,7 @@ def main(argv=None):
                          f"valid names: {', '.join(REGISTRY)}")
     check(args, names)
     out, data_dir = destinations(args)
-    results_dir = args.results if args.results is not None else cells.DEFAULT_DIR
+    results_dir = args.results if args.results is not None else _paths.RESULTS
     bar = tqdm(names, desc="figures", unit="fig", file=sys.stderr)
     for name in bar:
         bar.set_postfix_str(name)

@@ -13,9 +13,6 @@ Bottom row, binary classification (:class:`theory.landscape.tasks.Classification
 ``a ~ N(1, 2^2)`` of mixed sign, labels ``~ Bernoulli(sigmoid(4 a x))``): post-adaptation query
 accuracy of LogR vs LogR+LinNet (one extra linear factor). "Oracle" is the Bayes rule
 ``sign(a x)`` with the task's true slope.
-
-Also public: ``oracle_accuracy`` (accuracy of the Bayes rule ``sign(a x)`` (true slope) on
-sampled tasks of ``tasks``).
 """
 
 import numpy as np
@@ -23,6 +20,9 @@ import numpy as np
 from theory.figures import style
 from theory.landscape import closed, curves
 from theory.landscape.tasks import ClassificationTasks, LinearTasks
+
+__all__ = ["ALPHA", "STEPS", "LOSS_FLOOR", "oracle_accuracy", "compute_failure_mode",
+           "fig_failure_mode"]
 
 ALPHA = 0.25       # inner step, the same for every model (the paper's comparison at fixed alpha)
 STEPS = 3          # inner steps K, in meta-training and at meta-test

@@ -48,7 +48,9 @@ def compute_preconditioner(rng, quick=False):
     and 200 iterations.
     """
     conds = CONDS[::2] if quick else CONDS
+    # every restart runs all its iterations (tol 0: no early stop on the gradient norm)
     budget = dict(restarts=2, iterations=200) if quick else dict(restarts=4, iterations=3000)
+    budget["tol"] = 0.0
     seeds = rng.integers(2 ** 32, size=len(conds))
     depth_axis = compute_depth(int(rng.integers(2 ** 32)), quick)
     runs = {key: {"loss": [], "preconditioner": [], "relative_error": []} for key, *_ in RUNS}
@@ -87,6 +89,7 @@ def compute_depth(seed, quick=False):
     """
     depths = DEPTHS[:3] if quick else DEPTHS
     budget = dict(restarts=2, iterations=150) if quick else dict(restarts=3, iterations=3000)
+    budget["tol"] = 0.0  # a fixed budget, as in the first row
     runs, floor, learned, summary = {}, {}, {}, {}
     for steps in DEPTH_STEPS:
         for depth in depths:

@@ -12,12 +12,6 @@ same ``w``. With finite ``n`` the support curvature is ``s = mean(x^2) ~ sigma2 
 and for K = 1 the expected ratio is ``E[(1 - alpha s)^2] = (1 - alpha sigma2)^2 +
 2 alpha^2 sigma2^2 / n`` (the variance of ``s`` is ``2 sigma2^2 / n``), which tends to the
 population value as ``n`` grows; the right panel checks that convergence.
-
-Also public: ``symbolic_ratio`` (meta-gradient / multi-task gradient of the shallow population
-derivation (via sympy)); ``simulated_meta_loss`` (task-mean post-adaptation query loss of the
-shallow model ``f(x) = w x``, one per alpha); ``simulated_grads`` (MAML meta-gradient (per
-alpha, shape (A,)) and multi-task gradient of the task-mean losses of
-:func:`simulated_meta_loss` at the scalar ``w``, by autograd (second order)).
 """
 
 import autograd.numpy as anp
@@ -27,6 +21,9 @@ from autograd import grad
 from theory.figures import style
 from theory.symbolic import derive
 from theory.symbolic.bridge import numeric
+
+__all__ = ["SIGMA2", "W_AT", "SLOPE_MEAN", "SLOPE_STD", "symbolic_ratio", "simulated_meta_loss",
+           "simulated_grads", "compute_gradient_ratio", "fig_gradient_ratio"]
 
 SIGMA2 = 1.0
 W_AT = -1.0          # where the gradients are compared; far from E[a] so neither vanishes

@@ -4,9 +4,6 @@ Nothing here changes matplotlib's global state at import; ``with style.context()
 applies the settings while a figure is built and saved, and every ``fig_<name>`` is decorated
 with :func:`styled` so that it builds its figure inside that context. Figures are created with
 the object-oriented API (``matplotlib.figure.Figure``), never through pyplot.
-
-Also public: ``note`` (an explanatory note inside an axes); ``band`` (plot the median of ``runs``
-(shape (R, len(x)), R restarts) with a shaded quantile band).
 """
 
 import contextlib
@@ -15,6 +12,8 @@ import functools
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
+
+__all__ = ["OKABE_ITO", "ROLE", "CYCLE", "RC", "context", "styled", "figure", "note", "band"]
 
 # Okabe & Ito (2008), "Color Universal Design": distinguishable under the common colour-vision
 # deficiencies. Roles are fixed so that "shallow" is the same colour in every figure.

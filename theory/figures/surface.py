@@ -12,9 +12,6 @@ Data: :func:`theory.landscape.analyses.surface`. Left: the exact expectation ove
 Adam meta-training trajectories (exact MAML on the population objective) from random starts.
 Right: a Monte-Carlo estimate from finitely many sampled tasks with finite support/query sets,
 on the same colour scale.
-
-Also public: ``predicted_minimisers`` (the four points of ``{w1 w2 = 0, w1^2 + w2^2 = 1/(alpha
-sigma2)}`` as ``(4, 2)``).
 """
 
 import numpy as np
@@ -22,6 +19,9 @@ from matplotlib.lines import Line2D
 
 from theory.figures import style
 from theory.landscape import analyses
+
+__all__ = ["ALPHA", "STEPS", "EXTENT", "EPS", "predicted_minimisers", "compute_surface",
+           "fig_surface"]
 
 ALPHA = 0.25
 STEPS = 1

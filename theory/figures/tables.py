@@ -12,13 +12,14 @@ episodes (n = 1).
 import numpy as np
 from matplotlib.patches import Patch
 
+from theory import _paths
 from theory.figures import style
-from theory.paper import cells, numbers
+from theory.paper import cells, numbers, vocabulary
 
 NOT_RUN = "our result: not yet run"
 
 
-def compute_linnet_depth(rng=None, quick=False, *, results_dir=cells.DEFAULT_DIR,
+def compute_linnet_depth(rng=None, quick=False, *, results_dir=_paths.RESULTS,
                          dataset="omniglot"):
     """Table 1 cells for ``dataset``: paper values and our cell summaries (``None`` = not run).
 
@@ -27,28 +28,28 @@ def compute_linnet_depth(rng=None, quick=False, *, results_dir=cells.DEFAULT_DIR
     [%|None]}, "ours": {method: [summary|None]}, "source"}`` (``budget``: ``None`` when no
     cell has run).
     """
-    name, found = cells.choose(results_dir, dataset, cells.TABLE1_KEYS)
-    layers = list(numbers.TABLE1_LAYERS)
+    name, found = cells.choose(results_dir, dataset, vocabulary.TABLE1_KEYS)
+    layers = list(vocabulary.TABLE1_LAYERS)
     return {
         "dataset": dataset, "budget": name, "layers": layers,
-        "methods": list(numbers.TABLE1_METHODS),
+        "methods": list(vocabulary.TABLE1_METHODS),
         "paper": {m: [numbers.table1(dataset, m, n) for n in layers]
-                  for m in numbers.TABLE1_METHODS},
+                  for m in vocabulary.TABLE1_METHODS},
         "ours": {m: [cells.summary(found.get((m, n))) for n in layers]
-                 for m in numbers.TABLE1_METHODS},
+                 for m in vocabulary.TABLE1_METHODS},
         "source": numbers.SOURCE,
     }
 
 
-def compute_meta_optimizers(rng=None, quick=False, *, results_dir=cells.DEFAULT_DIR,
+def compute_meta_optimizers(rng=None, quick=False, *, results_dir=_paths.RESULTS,
                             dataset="omniglot"):
     """Table 2 cells (2-layer CNN) for ``dataset``: paper values and our cell summaries.
 
     Same conventions as ``compute_linnet_depth``; ``"methods"`` lists MAML and the
     meta-optimizers in the paper's order.
     """
-    name, found = cells.choose(results_dir, dataset, cells.TABLE2_KEYS)
-    methods = list(numbers.TABLE2_METHODS)
+    name, found = cells.choose(results_dir, dataset, vocabulary.TABLE2_KEYS)
+    methods = list(vocabulary.TABLE2_METHODS)
     return {
         "dataset": dataset, "budget": name, "layers": 2, "methods": methods,
         "paper": {m: numbers.table2(dataset, m) for m in methods},
@@ -135,11 +136,11 @@ def fig_linnet_depth(res):
     missing, handles = 0, []
     for offset, method in zip((-0.45, 0.45), res["methods"], strict=True):
         miss, hand = _bars(ax, 2.5 * x + offset, res["paper"][method], res["ours"][method],
-                           color=colors[method], label=numbers.LABEL[method])
+                           color=colors[method], label=vocabulary.LABEL[method])
         missing, handles = missing + miss, handles + hand
     ax.set_xticks(2.5 * x, [f"{n} layers" for n in layers])
     ax.set_xlabel("CNN depth (conv layers)")
-    label = numbers.DATASET_LABEL.get(res["dataset"], res["dataset"])
+    label = vocabulary.DATASET_LABEL.get(res["dataset"], res["dataset"])
     ours = [c for m in res["methods"] for c in res["ours"][m]]
     return _finish(fig, ax, missing, 2 * len(layers),
                    f"{label} 5-way 5-shot: LinNet vs depth{_budget(res['budget'], ours)}",
@@ -156,8 +157,8 @@ def fig_meta_optimizers(res):
     missing, handles = _bars(ax, x, [res["paper"][m] for m in methods],
                              [res["ours"][m] for m in methods], color=style.ROLE["deep"],
                              label="accuracy")
-    ax.set_xticks(x, [numbers.LABEL[m] for m in methods])
+    ax.set_xticks(x, [vocabulary.LABEL[m] for m in methods])
     ax.set_xlabel("meta-optimizer (2-layer CNN)")
-    label = numbers.DATASET_LABEL.get(res["dataset"], res["dataset"])
+    label = vocabulary.DATASET_LABEL.get(res["dataset"], res["dataset"])
     return _finish(fig, ax, missing, len(methods), f"{label} 5-way 5-shot: meta-optimizers"
                    f"{_budget(res['budget'], res['ours'].values())}", handles)

@@ -18,9 +18,10 @@ last two validation rounds (about 0 on a plateau, clearly positive when cut off 
 
 import numpy as np
 
+from theory import _paths
 from theory.figures import style
 from theory.figures.adaptation import FILL, name_of
-from theory.paper import cells, numbers
+from theory.paper import cells, vocabulary
 
 # MAML, MAML w/ LinNet and KFO as in ``adaptation_cnn``; every method its own colour
 COLOR = {"maml": style.ROLE["shallow"], "linnet": style.ROLE["deep"],
@@ -30,7 +31,7 @@ COLOR = {"maml": style.ROLE["shallow"], "linnet": style.ROLE["deep"],
 DASHES = {3: "-", 4: "--", 6: ":"}
 
 
-def compute_training_curves(rng=None, quick=False, *, results_dir=cells.DEFAULT_DIR,
+def compute_training_curves(rng=None, quick=False, *, results_dir=_paths.RESULTS,
                             dataset="omniglot"):
     """The validation curves of ``cells.validation_curves``, in the JSON form of the figure.
 
@@ -43,7 +44,7 @@ def compute_training_curves(rng=None, quick=False, *, results_dir=cells.DEFAULT_
     name, found = cells.validation_curves(results_dir, dataset)
     names = [name_of(k) for k in found]
     return {"dataset": dataset, "budget": name, "cells": names,
-            "labels": {name_of(k): numbers.LABEL.get(k[0], k[0]) for k in found},
+            "labels": {name_of(k): vocabulary.LABEL.get(k[0], k[0]) for k in found},
             "layers": {name_of(k): k[1] for k in found},
             "ours": {name_of(k): c for k, c in found.items()},
             "summary": dict(cells.stopping(found),
@@ -88,7 +89,7 @@ def fig_training_curves(res):
     fig, axes = style.figure(1, 2, width=4.6, height=3.4)
     shallow = [n for n in res["cells"] if res["layers"][n] == 2]
     deep = [n for n in res["cells"] if res["layers"][n] != 2]
-    label = numbers.DATASET_LABEL.get(res["dataset"], res["dataset"])
+    label = vocabulary.DATASET_LABEL.get(res["dataset"], res["dataset"])
     for ax, names, title, by_depth in ((axes[0, 0], shallow, "2 layers", False),
                                        (axes[0, 1], deep, "3, 4 and 6 layers", True)):
         _draw(ax, res, names, by_depth=by_depth)

@@ -37,6 +37,8 @@ meta_train(rng, *, model, depth, method, steps, alpha, ...) -> Run -- "maml", "f
     "multitask", "metasgd"; SGD or Adam; ``meta_batch=None`` = exact expectation over ``a``
 Run                                        -- params (R, P), trajectory, meta_loss, effective_step
 sgd(lr), adam(lr)                          -- outer optimisers as (init, update, get_params)
+optim.Stopping(tol, restarts, cap)         -- per-restart stop on a gradient-norm tolerance
+                                              (converged, grad_norm, iteration); optim.freeze
 linear_curve, logistic_curve               -- post-adaptation loss (accuracy) after k = 0..K steps
 simulate.linear_setup(rng, depth, init, init_scale, restarts)  -- names and starting values
 meta_train_naive                           -- per-task Python-loop reference (tests, benchmark)

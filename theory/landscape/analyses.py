@@ -6,11 +6,6 @@ Every reported loss is the exact expected post-adaptation population query loss 
 in the slope ``a``, :func:`theory.landscape.tasks.exact_nodes`) unless a key says
 Monte-Carlo.  Training uses that exact objective with ``population=True`` (the default) and
 sampled meta-batches of ``meta_batch`` tasks with ``shots`` points otherwise.
-
-Also public: ``linear_tasks`` (the :class:`LinearTasks` of the analyses' keyword arguments);
-``monte_carlo_meta_loss`` (Monte-Carlo estimate of the expected post-adaptation loss at factors
-``w`` (a tuple of equally shaped arrays): ``n_tasks`` sampled slopes, each with ``shots``
-sampled support and query points; the same tasks at every point of ``w``).
 """
 
 import math
@@ -21,6 +16,9 @@ from .. import _check
 from . import closed, evaluate
 from .simulate import meta_train
 from .tasks import LinearTasks, SlopeDistribution, linear_batch
+
+__all__ = ["linear_tasks", "train", "monte_carlo_meta_loss", "surface", "alpha_sweep", "collapse",
+           "effective_steps"]
 
 
 def linear_tasks(sigma2=1.0, slope_mean=1.0, slope_std=0.5, slope_kind="normal", noise=0.0):

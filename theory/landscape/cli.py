@@ -7,13 +7,12 @@ default, or on sampled meta-batches of ``--shots`` points).  ``train`` prints th
 parameters of every restart; a restart that diverges is a result there (it marks the edge of
 the basin): it is listed under ``diverged`` with its iteration and starting point, its values
 are NaN (``null`` in the JSON) and the other restarts finish.  ``precondition`` (R5, d
-dimensions) has its own options and also lists diverged restarts in its result.  Bad input
+dimensions) has its own options and also lists diverged restarts in its result.  Both stop
+each restart once its meta-gradient norm is at most ``--tol`` (``--iterations`` is the cap;
+``train`` on the exact population objective only) and report per restart ``converged``,
+``grad_norm`` and ``stopped_at``; their text says how many restarts did not converge.  Bad input
 exits with status 2 and one line; a diverging run of the other commands exits with status 1
 and one line naming the iteration and the value.
-
-Also public: ``build_parser`` (the argument parser of ``python -m theory.landscape``);
-``compute`` (run the analysis selected by parsed ``args``; returns its JSON-serialisable
-result); ``main`` (entry point; returns the exit status).
 """
 
 import argparse
@@ -29,7 +28,10 @@ from .optim import OPTIMIZERS
 from .simulate import METHODS, meta_train
 from .tasks import ClassificationTasks, SlopeDistribution
 
+__all__ = ["DESCRIPTION", "build_parser", "compute", "summary", "main"]
 
+
+TOL = 1e-6  # meta-gradient norm at which a restart of train or precondition has converged
 DESCRIPTION = ("Meta-train the paper's 1D models and analyse MAML there: the depth-2 meta-loss "
                "surface, restarts of meta-training, adaptation curves, the alpha sweep, "
                "collapsing a deep model, the learned effective step; and the d-dimensional "
@@ -38,7 +40,8 @@ DESCRIPTION = ("Meta-train the paper's 1D models and analyse MAML there: the dep
                "divergence.")
 
 
-def _common(p, *, alpha=0.5, steps=1, restarts=8, iterations=1500, lr=0.02, optimizer="adam"):
+def _common(p, *, alpha=0.5, steps=1, restarts=8, iterations=1500, lr=0.02, optimizer="adam",
+            capped=False):
     p.add_argument("--seed", type=_cli.nonnegative_int, default=0, help="random seed (>= 0)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--out", help="also write the JSON result to this file (atomically)")
@@ -54,7 +57,9 @@ def _common(p, *, alpha=0.5, steps=1, restarts=8, iterations=1500, lr=0.02, opti
     p.add_argument("--restarts", type=_cli.positive_int, default=restarts,
                    help="independent meta-training runs from random starts")
     p.add_argument("--iterations", type=_cli.nonnegative_int, default=iterations,
-                   help="meta-iterations per restart")
+                   help="cap on the meta-iterations per restart (a restart stops earlier once "
+                        "its meta-gradient norm is at most --tol)" if capped else
+                        "meta-iterations per restart")
     p.add_argument("--lr", type=_cli.positive_float, default=lr,
                    help="outer learning rate" + ("" if lr is not None else
                                                  " (default: 0.3 on the exact population "
@@ -87,7 +92,7 @@ def build_parser():
                    help="points per task of the Monte-Carlo check")
     p = command("train", "meta-train and print the final parameters of each restart "
                          "(diverged restarts are listed, the others finish)")
-    _common(p, lr=None, optimizer="sgd", iterations=1000)
+    _common(p, lr=None, optimizer="sgd", iterations=20000, capped=True)
     p.add_argument("--model", choices=("linear", "logistic"), default="linear",
                    help="1D model")
     p.add_argument("--depth", type=_cli.positive_int, default=2, help="layers L")
@@ -98,6 +103,7 @@ def build_parser():
                    help="with --population: exact expectation over a (the default) instead of "
                         "meta-batches of --meta-batch slopes")
     p.add_argument("--progress", action="store_true", help="progress bar on stderr")
+    _tol(p)
     p = command("curves", "adaptation curves: shallow vs deep, LogR vs LinNet")
     _common(p, steps=2, restarts=4, iterations=1000)
     p.add_argument("--depth", type=_cli.positive_int, default=2, help="layers L of the deep model")
@@ -145,8 +151,9 @@ def _precondition_parser(sub):
     p.add_argument("--steps", type=_cli.positive_int, default=1, help="inner steps K >= 1")
     p.add_argument("--restarts", type=_cli.positive_int, default=8,
                    help="independent meta-training runs from random starts")
-    p.add_argument("--iterations", type=_cli.nonnegative_int, default=2000,
-                   help="meta-training iterations (Adam)")
+    p.add_argument("--iterations", type=_cli.nonnegative_int, default=20000,
+                   help="cap on the meta-training iterations (Adam); a restart stops earlier "
+                        "once its gradient norm is at most --tol")
     p.add_argument("--lr", type=_cli.positive_float, default=0.02, help="Adam step size")
     p.add_argument("--task-mean", type=_cli.finite_float, default=0.0, help="every entry of E[a]")
     p.add_argument("--task-var", type=_cli.positive_float, default=1.0, help="Cov(a) = v I")
@@ -154,12 +161,17 @@ def _precondition_parser(sub):
                    help="deep model, where no exact Gauss-Hermite rule of at most "
                         f"{deep.MAX_NODES} nodes exists: Monte-Carlo tasks per iteration "
                         "(antithetic pairs; the final loss is re-estimated on 16x as many)")
-    p.add_argument("--tol", type=_cli.positive_float, default=1e-6,
-                   help="a restart converged if its loss moved by at most tol x its starting "
-                        "value over the last tenth of the iterations")
+    _tol(p)
     p.add_argument("--seed", type=_cli.nonnegative_int, default=0, help="random seed (>= 0)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--out", help="also write the JSON result to this file (atomically)")
+
+
+def _tol(p):
+    p.add_argument("--tol", type=_cli.positive_float, default=TOL,
+                   help="a restart has converged, and stops, when the norm of its "
+                        "meta-gradient is at most tol; --iterations is the cap (train: on the "
+                        "exact population objective only)")
 
 
 def _slope_std(args):
@@ -203,8 +215,9 @@ def _train(rng, args):
                      shots=args.shots, meta_batch=None if exact else args.meta_batch,
                      restarts=args.restarts, iterations=args.iterations,
                      optimizer=args.optimizer, lr=lr, record_every=max(1, args.iterations // 20),
-                     init_scale=args.init_scale, progress=args.progress, on_divergence="drop")
-    result = run.to_dict()
+                     init_scale=args.init_scale, progress=args.progress, on_divergence="drop",
+                     tol=args.tol if exact else None)
+    result = dict(run.to_dict(), tol=args.tol if exact else None)
     finished = np.array([r not in run.diverged for r in range(args.restarts)])
     if not finished.any():
         curves_ = {}
@@ -279,6 +292,7 @@ def summary(command, result):
         if diverged:
             lines.append(f"{len(diverged)} of {len(result['params'])} restarts diverged "
                          "(lower --lr, --alpha or --init-scale to keep them)")
+        lines.append(convergence_text(result))
         if "final_accuracy" in result and len(diverged) < len(result["params"]):
             lines.append(f"mean accuracy after adaptation "
                          f"{np.nanmean(np.asarray(result['final_accuracy'], float)):.4f}")
@@ -310,8 +324,7 @@ def summary(command, result):
                  f"per restart {np.round(np.asarray(result['final_loss'], dtype=float), 8).tolist()}"
                  f" (E over a: {how['kind']}" + (f", {how['nodes']} nodes)" if how["nodes"]
                                                  else ")"),
-                 f"{result['restarts'] - sum(result['converged'])} of {result['restarts']} "
-                 f"restarts did not converge (tol {result['tol']:g})",
+                 convergence_text(result),
                  *([f"Monte Carlo: final losses re-estimated on fresh tasks, standard errors "
                     f"{np.round(np.asarray(result['final_loss_stderr'], dtype=float), 8).tolist()}"]
                    if how["kind"] == "monte carlo" else []),
@@ -323,6 +336,25 @@ def summary(command, result):
         lines = [f"final effective step: deep {mean(result['deep'][-1]):.4f}, "
                  f"Meta-SGD {mean(result['metasgd'][-1]):.4f} (units of 1/sigma2)"]
     return "\n".join(lines)
+
+
+def convergence_text(result):
+    """How many restarts of ``result`` (``precondition`` or ``train``) did not converge: the
+    line the text output gives it."""
+    converged, cap = result["converged"], result.get("config", result)["iterations"]
+    if converged is None:
+        return ("convergence not judged: on sampled meta-batches the meta-gradient is a noisy "
+                "estimate (use the exact population objective)")
+    restarts, diverged = len(converged), len(result["diverged"])
+    missed = restarts - sum(converged) - diverged
+    stopped = [i for i, c in zip(result["stopped_at"], converged, strict=True) if c]
+    where = f", the last at iteration {max(stopped)}" if stopped else ""
+    if missed == 0:
+        return (f"{sum(converged)} of {restarts} restarts converged (gradient norm <= "
+                f"{result['tol']:g}{where})" + (f"; {diverged} diverged" if diverged else ""))
+    return (f"{missed} of {restarts} restarts did not converge: gradient norm still > "
+            f"{result['tol']:g} at the cap of {cap} iterations (raise "
+            "--iterations or --lr)" + (f"; {diverged} diverged" if diverged else ""))
 
 
 def main(argv=None):

@@ -16,16 +16,16 @@ nodes), so there is never a Python loop over tasks, only over layers and inner s
 
 Shallow special case (``theory.symbolic`` R1): ``w_K - c = (1 - alpha s)^K (w - c)``, so the
 population MAML objective is ``(1 - alpha sigma2)^(2K)`` times the multi-task one.
-
-Also public: ``hessian_vector`` (``H v`` for the loss ``s/2 (W - c)^2`` at ``w`` with ``e = W -
-c``, ``P = cofactors(w)``); ``inner_path`` (parameters after 0..``steps`` inner steps on the
-support quadratic ``(s, c, k)``); ``task_loss`` (``s/2 (W - c)^2 + k`` at the factors ``w``).
 """
 
 import numpy as np
 
 from .models import slope
 from .tasks import exact_nodes
+
+__all__ = ["DivergenceError", "cofactors", "hessian_vector", "inner_path", "task_loss",
+           "meta_loss", "meta_value_and_grad", "effective_step", "shallow_loss", "shallow_floor",
+           "expected_meta_loss", "depth2_surface"]
 
 
 class DivergenceError(ArithmeticError):

@@ -2,9 +2,13 @@
 
 ``params`` is a tuple of arrays (one entry per restart); every restart is optimised
 independently because the updates are elementwise. ``adam`` is the shared tree Adam
-(``theory._optim``; Kingma & Ba 2015, Algorithm 1). ``plateaued(curve, tol)``: per restart,
-whether the loss has stopped moving (the ``converged`` flag of a run).
+(``theory._optim``; Kingma & Ba 2015, Algorithm 1). ``Stopping``: per restart, stop on a
+gradient-norm tolerance with the iteration count as the cap (the ``converged`` flag and final
+gradient norm of ``landscape precondition`` and ``landscape train``), with ``gradient_norm``
+and ``freeze`` (keep stopped restarts where they are).
 """
+
+import dataclasses
 
 import numpy as np
 
@@ -35,18 +39,56 @@ def make(name, lr):
     return OPTIMIZERS[name](lr)
 
 
-def plateaued(curve, tol, window=None):
-    """Per restart: did the loss stop moving? ``curve`` is (iterations + 1, R).
+def gradient_norm(grads):
+    """Per restart, the Euclidean norm of a gradient given as a tuple of ``(R, ...)`` arrays
+    (every parameter of the restart together): ``(R,)``."""
+    restarts = len(grads[0])
+    return np.sqrt(sum(np.sum(np.reshape(g, (restarts, -1)) ** 2, axis=1) for g in grads))
 
-    True where the loss changed by at most ``tol`` times its starting value over the last
-    ``window`` iterations (default: the last tenth, at least one) and is finite: relative to
-    the start, so a loss still falling towards 0 at 1e-12 counts as converged, and a run
-    creeping along a plateau at a tenth of its starting loss does not.
+
+def freeze(mask, new, old):
+    """Optimiser state ``new`` with the restarts where ``mask`` ``(R,)`` is True kept as in
+    ``old`` (every leaf carries the restart axis first). Adam keeps moving on a zero
+    gradient (its momentum), so a stopped restart is frozen in its state, not its gradient."""
+    def keep(a, b):
+        return np.where(np.reshape(mask, (-1,) + (1,) * (np.ndim(a) - 1)), b, a)
+
+    return _tree.map(keep, new, old)
+
+
+@dataclasses.dataclass
+class Stopping:
+    """Per-restart stopping on a gradient tolerance, the iteration count being the cap.
+
+    A restart stops (``stopped``) at the first iteration where its gradient norm is at most
+    ``tol`` (``tol = 0``: only on an exactly zero gradient, i.e. run to the cap): it is
+    ``converged`` there, and ``freeze`` keeps its parameters from then on.
+    ``iteration`` holds the iteration each restart stopped at (the cap for the others) and
+    ``grad_norm`` its gradient norm there (its last one for the others). ``check(i, grads,
+    finite)`` records iteration ``i`` and returns whether every restart has stopped or
+    diverged (``finite`` False: such a restart never counts as converged, whatever its
+    gradient), i.e. whether the loop can end.
     """
-    curve = np.asarray(curve, dtype=float)
-    window = max(1, (len(curve) - 1) // 10) if window is None else window
-    if len(curve) <= window:
-        return np.zeros(curve.shape[1], dtype=bool)
-    change = np.abs(curve[-1] - curve[-1 - window])
-    with np.errstate(invalid="ignore"):
-        return np.isfinite(curve[-1]) & (change <= tol * np.abs(curve[0]))
+
+    tol: float
+    restarts: int
+    cap: int
+
+    def __post_init__(self):
+        self.tol = _check.number("tol", self.tol, 0)
+        self.stopped = np.zeros(self.restarts, dtype=bool)
+        self.iteration = np.full(self.restarts, self.cap)
+        self.grad_norm = np.full(self.restarts, np.nan)
+
+    def check(self, i, grads, finite):
+        norm, finite = gradient_norm(grads), np.asarray(finite, dtype=bool)
+        with np.errstate(invalid="ignore"):
+            now = ~self.stopped & finite & (norm <= self.tol)
+        self.grad_norm = np.where(self.stopped, self.grad_norm, norm)
+        self.iteration = np.where(now, i, self.iteration)
+        self.stopped |= now
+        return bool(np.all(self.stopped | ~finite))
+
+    @property
+    def converged(self):
+        return self.stopped.copy()

@@ -34,9 +34,6 @@ objective(method, depth, params, problem, rule)  (loss per restart, grads)
 meta_train(rng, *, sigma, method, depth, ...) -> dict   Adam on every restart at once
 experiment(rng, *, dim, width, cond, rotate, method, ...) -> dict   the CLI's JSON result
 finite_or_null(obj)                          nested dicts/lists with NaN and inf as None (JSON)
-
-Also public: ``Problem`` (problem(sigma, mu, cov, alpha, steps)); ``validate`` (raise
-ValueError for a combination the closed forms do not cover).
 """
 
 import collections
@@ -46,6 +43,10 @@ import numpy as np
 from .. import _check
 from . import deep, optim
 from .deep import _dot, _mv, exact_width
+
+__all__ = ["METHODS", "Problem", "covariance", "target", "shallow_floor", "metasgd_floor",
+           "objective", "preconditioner", "init", "validate", "expectation", "meta_train",
+           "finite_or_null", "experiment"]
 
 METHODS = ("maml", "metasgd", "kfo")
 Problem = collections.namedtuple("Problem", "sigma mu cov alpha steps")
@@ -229,14 +230,18 @@ def expectation(depth, steps, rule):
 
 
 def meta_train(rng, *, sigma, method="maml", depth=1, width=None, alpha=0.5, steps=1, mu=None,
-               cov=None, restarts=8, iterations=2000, lr=0.02, tasks=32, tol=1e-6):
+               cov=None, restarts=8, iterations=20000, lr=0.02, tasks=32, tol=1e-6):
     """Adam on the population objective of every restart at once; returns the final state.
 
     mu defaults to 0 and V (cov) to I. ``tasks`` is the Monte-Carlo sample of the deep model
     where no exact rule is affordable (:func:`.deep.task_rule`, drawn once: every iteration
-    sees the same tasks). Returns a dict with ``params`` (tuple of arrays), ``loss`` (R,)
-    (non-finite for a diverged restart), ``curve`` (iterations + 1, R), ``grad_norm`` (R,) at
-    the final params, ``converged`` (R,) (:func:`.optim.plateaued` with ``tol``), ``rule``.
+    sees the same tasks). A restart stops at the first iteration where its gradient norm is
+    at most ``tol`` (:class:`.optim.Stopping`; ``iterations`` is the cap) and the loop ends
+    when every restart has stopped or diverged. Returns a dict with ``params`` (tuple of
+    arrays), ``loss`` (R,) (non-finite for a diverged restart), ``curve`` (iterations run + 1,
+    R), ``grad_norm`` (R,) where each restart stopped (its final params otherwise),
+    ``converged`` (R,), ``stopped_at`` (R,) (the iteration each restart stopped, the cap if
+    it did not), ``rule``.
     """
     dim = len(sigma)
     width = dim if width is None else width
@@ -247,16 +252,18 @@ def meta_train(rng, *, sigma, method="maml", depth=1, width=None, alpha=0.5, ste
     rule = None if closed_form(depth, steps) else deep.task_rule(rng, dim, depth, steps, tasks)
     opt_init, update, get = optim.adam(lr)
     state = opt_init(params)
-    curve = np.empty((iterations + 1, restarts))
+    stop = optim.Stopping(tol, restarts, iterations)
+    curve = []
     with np.errstate(all="ignore"):  # a diverging restart is reported, not fatal
-        for i in range(iterations):
+        for i in range(iterations + 1):
             loss, grads = objective(method, depth, get(state), problem, rule)
-            curve[i] = loss
-            state = update(i, grads, state)
-        curve[-1], grads = objective(method, depth, get(state), problem, rule)
-        grad_norm = np.sqrt(sum(np.sum(g.reshape(restarts, -1) ** 2, axis=1) for g in grads))
-    return {"params": get(state), "loss": curve[-1], "curve": curve, "problem": problem,
-            "grad_norm": grad_norm, "converged": optim.plateaued(curve, tol), "rule": rule}
+            curve.append(np.where(stop.stopped, curve[-1], loss) if curve else loss)
+            if stop.check(i, grads, np.isfinite(loss)) or i == iterations:
+                break
+            state = optim.freeze(stop.stopped, update(i, grads, state), state)
+    return {"params": get(state), "loss": curve[-1], "curve": np.array(curve),
+            "problem": problem, "grad_norm": stop.grad_norm, "converged": stop.converged,
+            "stopped_at": stop.iteration, "rule": rule}
 
 
 def finite_or_null(obj):
@@ -285,13 +292,15 @@ def _held_out(rng, out, depth, tasks):
 
 
 def experiment(rng, *, dim, width=None, cond=10.0, rotate=False, method="maml", depth=1,
-               alpha=0.5, steps=1, restarts=8, iterations=2000, lr=0.02, task_mean=0.0,
+               alpha=0.5, steps=1, restarts=8, iterations=20000, lr=0.02, task_mean=0.0,
                task_var=1.0, tasks=32, tol=1e-6):
     """Meta-train on Sigma = covariance(rng, dim, cond, rotate), a ~ N(task_mean 1, task_var I).
 
     Returns a JSON-ready dict: ``final_loss`` per restart (None where it diverged, also listed
     in ``diverged``; for a Monte-Carlo ``expectation`` the estimate on fresh tasks, with
-    ``final_loss_stderr``), per restart ``converged`` and ``grad_norm``, the closed-form
+    ``final_loss_stderr``), per restart ``converged``, ``grad_norm`` and ``stopped_at``
+    (``meta_train``: stopped on gradient norm <= ``tol``, ``iterations`` the cap), the
+    closed-form
     ``floor`` (R5a, the shallow model at this K) and ``floor_metasgd`` (R5b, K = 1 only; either
     is None where alpha, K overflow it), the ``preconditioner`` of the best restart with
     ``target`` = (alpha Sigma)^-1 and their relative Frobenius distance, ``exact_width`` (R5e:
@@ -325,6 +334,7 @@ def experiment(rng, *, dim, width=None, cond=10.0, rotate=False, method="maml", 
         "diverged": [int(r) for r in np.flatnonzero(~finite)],
         "converged": [bool(c) for c in out["converged"] & finite],
         "grad_norm": finite_or_null(out["grad_norm"].tolist()),
+        "stopped_at": [int(i) for i in out["stopped_at"]],
         "tol": tol,
         "best_restart": best,
         "floor": floors[0],

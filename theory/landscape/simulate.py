@@ -17,12 +17,6 @@ including Meta-SGD's step-size gradient); ``"autograd"`` differentiates the quad
 losses through the inner loop.  ``"auto"`` (default) takes the symbolic closed forms where they
 exist and derive in about a second (depth <= 3, K <= 3), else the recurrence; logistic models
 always use autograd.  Tests check that the three agree.
-
-Also public: ``check_divergence`` (raise :class:`DivergenceError` naming iteration ``i`` if a
-restart is ``diverging``); ``linear_task_grads`` (per-task post-adaptation losses ``(R, T)``
-and gradients (tuple over ``w`` [+ step])); ``resolve_gradients`` (the gradient backend that
-``gradients`` (one of ``GRADIENTS`` or ``"auto"``) means here); ``logistic_task_losses`` (per-
-task post-adaptation cross-entropy ``(R, T)`` of LogR(+LinNet) with autograd).
 """
 
 import dataclasses
@@ -36,6 +30,10 @@ from .. import _check
 from . import closed, models, optim
 from .closed import DivergenceError
 from .tasks import ClassificationTasks, LinearTasks, expected_batch, exact_nodes, linear_batch
+
+__all__ = ["METHODS", "MODELS", "GRADIENTS", "SYMBOLIC_RANGE", "LIMIT", "Run", "diverging",
+           "check_divergence", "linear_task_grads", "resolve_gradients", "linear_setup",
+           "logistic_task_losses", "meta_train"]
 
 METHODS = ("maml", "fomaml", "multitask", "metasgd")
 MODELS = ("linear", "logistic")
@@ -66,16 +64,23 @@ class Run:
     trajectory: np.ndarray
     effective_step: np.ndarray
     diverged: dict = dataclasses.field(default_factory=dict)
+    stopping: optim.Stopping = None
 
     def to_dict(self):
-        """Plain dict of lists of floats (NaN where a restart diverged) and ``"diverged"``:
-        ``[{"restart": r, "iteration": i, "start": [parameters]}, ...]``."""
+        """Plain dict of lists of floats (NaN where a restart diverged), ``"diverged"``:
+        ``[{"restart": r, "iteration": i, "start": [parameters]}, ...]``, and per restart
+        ``"converged"``, ``"grad_norm"`` and ``"stopped_at"`` (``None`` where ``meta_train``
+        had no ``tol``)."""
+        stop = self.stopping
         return {"config": dict(self.config), "names": list(self.names),
                 "params": self.params.tolist(), "iterations": self.iterations.tolist(),
                 "meta_loss": self.meta_loss.tolist(), "trajectory": self.trajectory.tolist(),
                 "effective_step": self.effective_step.tolist(),
                 "diverged": [{"restart": r, "iteration": i, "start": p} for r, (i, p) in
-                             sorted(self.diverged.items())]}
+                             sorted(self.diverged.items())],
+                "converged": None if stop is None else stop.converged.tolist(),
+                "grad_norm": None if stop is None else stop.grad_norm.tolist(),
+                "stopped_at": None if stop is None else stop.iteration.tolist()}
 
 
 def diverging(loss, grads, params):
@@ -188,7 +193,7 @@ def logistic_task_losses(theta, step, batch, steps, first_order):
 def meta_train(rng, *, model="linear", depth=2, method="maml", steps=1, alpha=0.5, tasks=None,
                population=True, shots=10, meta_batch=16, restarts=32, iterations=500,
                optimizer="sgd", lr=0.3, init=None, init_scale=1.0, record_every=10,
-               gradients="auto", nodes=None, progress=False, on_divergence="raise"):
+               gradients="auto", nodes=None, progress=False, on_divergence="raise", tol=None):
     """Meta-train ``restarts`` independent runs; returns a :class:`Run`.
 
     ``tasks``: :class:`LinearTasks` / :class:`ClassificationTasks` (defaults per model);
@@ -201,7 +206,11 @@ def meta_train(rng, *, model="linear", depth=2, method="maml", steps=1, alpha=0.
     between records (the last iteration is always recorded); ``gradients``: see the module
     docstring; ``progress``: tqdm bar on stderr.  Divergence raises :class:`DivergenceError`
     naming the iteration; with ``on_divergence="drop"`` a diverging restart is instead frozen
-    (NaN from then on, listed in ``Run.diverged``) and the others go on.
+    (NaN from then on, listed in ``Run.diverged``) and the others go on. ``tol``: stop each
+    restart at the first iteration where its meta-gradient norm is at most ``tol``
+    (:class:`.optim.Stopping`, ``iterations`` being the cap; ``Run.stopping`` says which
+    converged); only for the exact expectation (``meta_batch=None``), where the gradient is
+    not a sample.
     """
     _check.choice("model", model, MODELS)
     _check.choice("on_divergence", on_divergence, ("raise", "drop"))
@@ -234,6 +243,10 @@ def meta_train(rng, *, model="linear", depth=2, method="maml", steps=1, alpha=0.
     exact = expected_batch(tasks, exact_nodes(depth, steps) if nodes is None else nodes) \
         if meta_batch is None else None
     weight = exact.weight if exact is not None else np.full(meta_batch, 1.0 / meta_batch)
+    if tol is not None and exact is None:
+        raise ValueError(f"tol={tol!r} needs the exact expectation (meta_batch=None): a "
+                         "sampled meta-gradient does not go to zero")
+    stop = None if tol is None else optim.Stopping(tol, restarts, iterations)
     state = init_opt(theta)
     record, diverged, alive, start = [], {}, np.ones(restarts, dtype=bool), theta
     for i in tqdm(range(iterations + 1), disable=not progress, file=sys.stderr, desc=method):
@@ -255,21 +268,24 @@ def meta_train(rng, *, model="linear", depth=2, method="maml", steps=1, alpha=0.
                 loss = np.where(alive, loss, np.nan)
                 grads = tuple(np.where(alive, g, 0.0) for g in grads)
                 theta = tuple(np.where(alive, p, np.nan) for p in theta)
-        if i % record_every == 0 or i == iterations:
+        last = i == iterations or (stop is not None and stop.check(i, grads, alive))
+        if i % record_every == 0 or last:
             step_now = theta[-1] if method == "metasgd" else alpha
             eff = closed.effective_step(theta[:depth], step_now, tasks.sigma2)
             record.append((i, loss, np.stack(theta, axis=-1), eff))
-        if i < iterations:
-            with np.errstate(over="ignore", invalid="ignore"):  # only frozen restarts overflow
-                state = update(i, grads, state)
+        if last:
+            break
+        with np.errstate(over="ignore", invalid="ignore"):  # only frozen restarts overflow
+            new_state = update(i, grads, state)
+        state = new_state if stop is None else optim.freeze(stop.stopped, new_state, state)
     its, losses, traj, effs = zip(*record, strict=True)
     config = dict(model=model, depth=depth, method=method, steps=steps, alpha=alpha,
                   population=population, shots=shots, meta_batch=meta_batch,
                   restarts=restarts, iterations=iterations, optimizer=optimizer, lr=lr,
                   sigma2=tasks.sigma2, slope_mean=tasks.slope.mean, slope_std=tasks.slope.std,
-                  slope_kind=tasks.slope.kind, gradients=gradients)
+                  slope_kind=tasks.slope.kind, gradients=gradients, tol=tol)
     return Run(config, names, traj[-1], np.array(its), np.array(losses), np.array(traj),
-               np.array(effs), diverged)
+               np.array(effs), diverged, stop)
 
 
 def _sample(rng, model, tasks, shape, *, population, shots):

@@ -27,13 +27,6 @@ let the upper layers learn a larger effective step (R2/R3) and the sign flip bec
 
 The constructors check their parameters; the samplers trust their callers (``meta_train``, the
 analyses and the evaluation check ``shots`` where it enters).
-
-Also public: ``TaskBatch`` (quadratic coefficients of a batch of linear tasks, arrays of shape
-``(R, T)`` (or broadcastable), with task weights ``weight`` of shape ``(T,)`` summing to 1);
-``linear_batch`` (sample a :class:`TaskBatch` of ``shape = (R, T)`` tasks: slopes, then (unless
-``population``) ``shots`` support and ``shots`` query points per task); ``expected_batch``
-(deterministic population :class:`TaskBatch` of shape ``(1, nodes)`` whose weighted sums are
-exact expectations over ``a`` (Gauss rule of ``nodes`` nodes)).
 """
 
 import dataclasses
@@ -43,6 +36,9 @@ import numpy as np
 from scipy import special
 
 from .. import _check
+
+__all__ = ["SlopeDistribution", "loss_degree", "exact_nodes", "LinearTasks", "quadratic",
+           "TaskBatch", "linear_batch", "expected_batch", "ClassificationTasks"]
 
 _KINDS = ("normal", "uniform", "two-point")
 

@@ -20,12 +20,45 @@ no search has covered (``default_lr``: inner, meta), optionally the default plan
 sets the 20-way 1-shot checkpoint runs (``split_by``: one run per data split) and ``curve``
 the runs whose records keep an adaptation curve (test accuracy after k = 0..``steps`` inner
 steps). ``smoke`` tries the whole pipeline in seconds, ``tiny`` is the tests' model size for
-any plan. Why each grid is where it is, and what each budget costs: results/README.md.
+any plan; ``authors`` is the paper authors' protocol: one inner lr for every run (``default_lr``,
+no search), KFO's options by method (``method_config``), the seeds of a deeper cell that
+needs more than ``deep_seeds`` (``cell_seeds``), the ``alpha`` sweep (``runs`` x
+``inner_lr`` at ``iterations``) and the order of its runs (``priority``); ``smoke-authors`` tries
+it in seconds. These ``scratch`` budgets keep their records out of the committed ``results/``
+(``default_results``). Why each grid is where it is, and what each budget costs: results/README.md.
 """
 
 RUN_KEYS = ("hidden", "iterations", "val_every", "val_episodes", "test_episodes", "patience",
-            "meta_lr_schedule")
-_TINY = {"hidden": 4, "iterations": 4, "val_every": 2, "val_episodes": 4, "test_episodes": 10,
+            "meta_lr_schedule", "downsample", "readout", "init")
+# KFO as the paper's authors ran it (``theory.engine.metaopt.kfo.AUTHORS``): psd factors, no
+# bias, the transform adapted in the inner loop, a conv weight as O slices of I x k^2, vectors
+# with a full left factor
+_KFO_AUTHORS = {"psd": True, "bias": False, "adapt_transform": True, "conv": "in",
+                "vectors": "full"}
+# The authors' protocol (results/README.md says why each number is what it is): their Omniglot
+# network (stride-2 convs, the mean readout, their init) at width 32, 5-way 5-shot with 5 query
+# images per class (their code draws 2 * shots per class, half of them query), 5 inner steps,
+# meta-batch 16, second order, ONE inner lr for every method and depth (0.1, their script's
+# default, fixed before any run of this budget), Adam at the constant meta lr 0.003 (their
+# default), early stopping on 300 fixed validation episodes every 200 iterations after 3
+# rounds without improvement, a cap of 2,000 iterations; KFO as they ran it. ``priority``
+# orders the runs (``plan.make_plan``): the core claim, the alpha sweep, Table 2, depth.
+_AUTHORS = {"hidden": 32, "downsample": "stride", "readout": "mean", "init": "authors",
+            "iterations": 2000, "val_every": 200, "val_episodes": 300, "test_episodes": 600,
+            "patience": 3, "meta_lr_schedule": "constant", "query": 5,
+            "seeds": 3, "deep_seeds": 1, "cell_seeds": {("maml", 4): 3},
+            "default_lr": (0.1, 0.003), "tables": ("table-a", "table-b", "alpha"),
+            "method_config": {"kfo": {"metaopt_options": _KFO_AUTHORS},
+                              "anil-kfo": {"metaopt_options": _KFO_AUTHORS}},
+            "alpha": {"inner_lr": (0.03, 0.1, 0.3, 1.0), "iterations": 1000,
+                      "runs": (("maml", 2), ("linnet", 2), ("kfo", 2), ("maml", 4))},
+            "curve": {"steps": 10, "episodes": 300,
+                      "runs": (("maml", 2), ("linnet", 2), ("kfo", 2), ("maml", 4))},
+            "priority": (("table-a", ("maml", "linnet"), (2,)), ("table-a", ("maml",), (4,)),
+                         ("alpha", None, None), ("table-b", None, (2,)),
+                         ("table-a", None, None))}
+_TINY = {"scratch": True, "hidden": 4, "iterations": 4, "val_every": 2, "val_episodes": 4,
+         "test_episodes": 10,
          "seeds": 1, "deep_seeds": 1, "meta_batch": 2, "query": 2, "steps": 1,
          "lr_iterations": 2, "lr_val_episodes": 4, "lr_inner": (0.1, 0.4), "lr_meta": (0.003,),
          "default_lr": (0.4, 0.003), "lr_20w": ((0.4,), (0.003,))}
@@ -64,6 +97,14 @@ BUDGETS = {
                              "split_by": ("character", "alphabet")},
                   "curve": {"steps": 10, "episodes": 300,
                             "runs": (("maml", 2), ("linnet", 2), ("kfo", 2), ("maml", 4))}},
+    "authors": dict(_AUTHORS, folder="authors", datasets=("omniglot",)),
+    # the authors' pipeline (fixed lr, alpha sweep, curves, priority) in seconds
+    "smoke-authors": dict(_TINY, **{k: _AUTHORS[k] for k in (
+        "downsample", "readout", "init", "meta_lr_schedule", "tables", "method_config",
+        "priority")}, folder="smoke-authors", datasets=("synthetic",), patience=1,
+        methods=("maml", "linnet", "kfo"), layers=(2, 4),
+        alpha={"inner_lr": (0.1, 0.4), "iterations": 4, "runs": (("maml", 2),)},
+        curve={"steps": 2, "episodes": 4, "runs": (("maml", 2),)}),
     "full": {"hidden": 32, "iterations": 20000, "val_every": 1000, "val_episodes": 200,
              "test_episodes": 600, "seeds": 3, "deep_seeds": 3, "lr_iterations": 1000,
              "lr_val_episodes": 200, "lr_inner": (0.001, 0.003, 0.01, 0.1, 0.4),
@@ -106,3 +147,12 @@ def search_spec(b, key, layers):
 def study_grid(spec):
     """The grid of search ``spec`` as a study run and its record hold it."""
     return {"inner_lr": list(spec["inner_lr"]), "meta_lr": list(spec["meta_lr"])}
+
+
+def default_results(budget_name, runs_dir="runs"):
+    """Where ``budget_name``'s records go when no results folder is given: the checkout's
+    committed ``results/`` for a real budget, ``<runs_dir>/results-<budget>`` (git-ignored)
+    for a ``scratch`` one, so that a smoke run never lands among the committed records."""
+    if budget(budget_name).get("scratch"):
+        return f"{runs_dir}/results-{budget_name}"
+    return "results"

@@ -34,17 +34,10 @@ import os
 import numpy as np
 from scipy import stats
 
-from theory import _io
-from theory.paper import numbers, records, schema, vocabulary
+from theory import _io, _paths
+from theory.paper import records, schema, vocabulary
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEFAULT_DIR = os.path.join(ROOT, "results")  # the checkout's, wherever Python was started
 ORDER = ("full", "converged", "cpu")          # budgets, most thorough first
-TABLE1_KEYS = tuple((m, n) for m in numbers.TABLE1_METHODS for n in numbers.TABLE1_LAYERS)
-TABLE2_KEYS = tuple((m, 2) for m in numbers.TABLE2_METHODS)
-ADAPTATION_KEYS = (("maml", 2), ("linnet", 2), ("kfo", 2), ("maml", 4))
-"""The cells of the paper's Table 1 and Table 2 (Omniglot figures, claims C7 and C8) and the
-models of the adaptation curves (figure ``adaptation_cnn``, claim C12)."""
 
 
 def percent(accuracy):
@@ -72,20 +65,13 @@ def summarise(runs):
            "interval": "seeds" if len(accs) > 1 else "episodes",
            "episodes": int(sum(r["test"].get("episodes", 0) for r in runs)),
            "iterations": sorted({r["config"].get("iterations") for r in runs} - {None}),
-           "files": [_shown(r["path"]) for r in runs]}
+           "files": [_paths.shown(r["path"]) for r in runs]}
     stops = [r["stopped"] for r in runs if isinstance(r.get("stopped"), dict)]
     if stops:
         reasons = [s.get("reason") for s in stops]
         out["stopped"] = {"median": float(np.median([s["iteration"] for s in stops])),
                           "plateau": reasons.count("plateau"), "cap": reasons.count("cap")}
     return out
-
-
-def _shown(path):
-    """``path`` relative to the checkout when it lies inside it, else absolute."""
-    path = os.path.abspath(path)
-    inside = os.path.commonpath([path, ROOT]) == ROOT
-    return os.path.relpath(path, ROOT) if inside else path
 
 
 def load(results_dir):
@@ -264,7 +250,7 @@ def _steps_to(steps, accuracy, share):
     return next(k for k, acc in zip(steps, accuracy, strict=True) if acc >= target - 1e-9)
 
 
-def adaptation(results_dir, dataset="omniglot", keys=ADAPTATION_KEYS):
+def adaptation(results_dir, dataset="omniglot", keys=vocabulary.ADAPTATION_KEYS):
     """``(budget, {key: curve or None})`` of the models ``keys`` of ``dataset``, in the budget
     ``preferred`` for their curves (``(None, {key: None})`` when no record has one)."""
     groups = {name: {k: curve(found.get(k)) for k in keys}

@@ -18,8 +18,8 @@ import argparse
 import os
 import sys
 
-from theory import _cli, _io
-from theory.paper import budgets, cells, cost, execute, records, render, repro, vocabulary
+from theory import _cli, _io, _paths
+from theory.paper import budgets, cost, execute, records, render, repro, vocabulary
 from theory.paper import plan as planning
 
 PROG = "python -m theory.paper"
@@ -34,7 +34,7 @@ def _ints(text):
         return tuple(int(w) for w in _words(text))
     except ValueError:
         raise ValueError(f"--layers {text!r} must be a comma-separated list of "
-                         f"integers from {list(vocabulary.TABLE_A_LAYERS)}") from None
+                         f"integers from {list(vocabulary.TABLE1_LAYERS)}") from None
 
 
 def _floats(text):
@@ -69,7 +69,7 @@ def _plan_options(p, budget_default="cpu"):
     p.add_argument("--methods", type=_words, default=None, metavar="NAMES",
                    help=f"comma list of {','.join(vocabulary.METHODS)} (default: all)")
     p.add_argument("--layers", type=str, default=None, metavar="LIST",
-                   help=f"comma list of {','.join(map(str, vocabulary.TABLE_A_LAYERS))} "
+                   help=f"comma list of {','.join(map(str, vocabulary.TABLE1_LAYERS))} "
                         "(default: the budget's, else all)")
     p.add_argument("--seeds", type=_cli.positive_int, default=None,
                    help="seeds per 2-layer row (default: the budget's)")
@@ -79,8 +79,10 @@ def _plan_options(p, budget_default="cpu"):
                    help="meta lrs of the search (default: the budget's grid)")
     p.add_argument("--checkpoints", action="store_true",
                    help="also run 20-way 1-shot MAML and copy the best checkpoints")
-    p.add_argument("--results", default="results", metavar="DIR",
-                   help="where records are read and written (default: %(default)s)")
+    p.add_argument("--results", default=None, metavar="DIR",
+                   help="where records are read and written (default: results/, or "
+                        "RUNS/results-BUDGET for the scratch budgets smoke, tiny and "
+                        "smoke-converged)")
     p.add_argument("--runs", default="runs", metavar="DIR",
                    help="run directories with checkpoints (default: %(default)s)")
 
@@ -145,6 +147,8 @@ def main(argv=None):
         return _cli.emit(render.render(args.results, args.datasets, args.budget))
     if args.command == "repro":
         return _repro(args)
+    if args.results is None:
+        args.results = budgets.default_results(args.budget, args.runs)
     if os.path.exists(args.results) and not os.path.isdir(args.results):
         raise ValueError(f"--results {args.results!r} is a file; expected a directory")
     if args.command == "run":
@@ -158,14 +162,20 @@ def main(argv=None):
         plan, states = execute.prepare(args.budget, args.results, args.runs, **_restrict(args))
         if args.command == "plan":
             return _cli.emit(cost.describe(plan, states, os.cpu_count() or 1)[0])
-        return _cli.emit("\n".join(_status_line(run, states, args) for run in plan))
+        return _cli.emit("\n".join([*(_status_line(run, states, args) for run in plan),
+                                    cost.tally(plan, states)]))
     outcome = execute.run_sweep(
         args.budget, results_dir=args.results, runs_dir=args.runs, scheduler=args.scheduler,
         jobs=args.jobs, progress=not args.no_progress, echo=_cli.emit, commit=args.commit,
         **_restrict(args))
-    for name, state in sorted(outcome.items()):
-        if state not in ("done", "skipped"):
-            print(f"{name}: {state} (recorded)")
+    plan = execute.prepare(args.budget, args.results, args.runs, **_restrict(args))[0]
+    failed = execute.failures(outcome, plan, args.results, args.runs, args.budget)
+    for name, state, reason in failed:
+        print(f"{name}: {state}: {reason}", file=sys.stderr)
+    if failed:
+        print(f"{len(failed)} of {len(outcome)} runs failed (recorded; `run` again retries "
+              "the errors, a divergence is final)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -176,17 +186,17 @@ def _repro(args):
     own records: with any other ``--results``, only the files named by ``--repro`` and
     ``--readme`` are touched, and with neither the command refuses.
     """
-    results = args.results if args.results is not None else cells.DEFAULT_DIR
+    results = args.results if args.results is not None else _paths.RESULTS
     if not os.path.isdir(results):
         raise ValueError(f"--results {results!r} is not a directory")
-    ours = os.path.realpath(results) == os.path.realpath(cells.DEFAULT_DIR)
+    ours = os.path.realpath(results) == os.path.realpath(_paths.RESULTS)
     targets = {"repro": args.repro, "readme": args.readme}
     if not ours and not args.check and all(v is None for v in targets.values()):
         raise ValueError(f"--results {results} is not the checkout's results/, so repro will "
                          "not rewrite the committed README.md and paper_repro.md from it; "
                          "give --readme FILE and/or --repro FILE to write copies (or --check)")
-    defaults = {"repro": os.path.join(cells.ROOT, "paper_repro.md"),
-                "readme": os.path.join(cells.ROOT, "README.md")}
+    defaults = {"repro": os.path.join(_paths.ROOT, "paper_repro.md"),
+                "readme": os.path.join(_paths.ROOT, "README.md")}
     if ours or args.check:
         targets = {k: v if v is not None else defaults[k] for k, v in targets.items()}
     for key, path in targets.items():

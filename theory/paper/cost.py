@@ -6,12 +6,16 @@ query 15, hidden 16); ``method``, other methods relative to MAML at 2 layers; ``
 20-way 1-shot meta-iteration relative to a 5-way 5-shot one at query 15, of which
 ``ways20_query`` gives the share that does not scale with the query images per class and the
 share per image; ``episode``, one evaluation episode; ``start``, process start and data
-loading. Other widths scale as ``(hidden / 16) ** 1.6``.
+loading. Other widths scale as ``(hidden / 16) ** 1.6``. ``step_authors``: the same meta-iteration
+on the authors' Omniglot network (stride-2 convs, the mean readout) at width 32 with 5 query
+images per class; other widths scale as ``(hidden / 32) ** 1.6``.
 """
 
 from theory.paper.plan import run_id
+from theory.paper.records import FINAL
 
 COST = {"step": {2: 1.9, 3: 2.1, 4: 2.3, 6: 2.6}, "episode": 0.05, "ways20": 1.8,
+        "step_authors": {2: 1.0, 3: 1.3, 4: 1.5, 6: 1.9},
         "ways20_query": (0.475, 0.035), "start": 5.0,
         "method": {"maml": 1.0, "linnet": 1.0, "metasgd": 1.0, "mc": 1.0, "tnet": 1.2,
                    "kfo": 1.2, "anil": 0.3, "anil-kfo": 0.3}}
@@ -23,7 +27,10 @@ def estimate_seconds(run):
     point's first rung plus, for two thirds of them, the rest of the way (asynchronous
     successive halving cannot prune the first points it sees)."""
     cfg = run.config
-    scale = (cfg["hidden"] / 16) ** 1.6 * cfg["meta_batch"] / 16 * cfg["steps"] / 5 \
+    authors = cfg.get("downsample") == "stride"
+    step = COST["step_authors" if authors else "step"][cfg["layers"]]
+    scale = (cfg["hidden"] / (32 if authors else 16)) ** 1.6 * cfg["meta_batch"] / 16 \
+        * cfg["steps"] / 5 \
         * COST["method"][run.method] * (_ways20(cfg["query"]) if cfg["ways"] == 20 else 1.0)
     iterations, rounds = cfg["iterations"], -(-cfg["iterations"] // cfg["val_every"])
     if run.kind == "study":
@@ -34,7 +41,7 @@ def estimate_seconds(run):
         rounds = -(-iterations // cfg["val_every"])
     episodes = cfg["test_episodes"] + cfg["val_episodes"] * rounds
     curve = (run.curve or {}).get("episodes", 0) * 2     # K = 10 steps: about 2 tests
-    return COST["start"] + scale * (iterations * COST["step"][cfg["layers"]]
+    return COST["start"] + scale * (iterations * step
                                     + (episodes + curve) * COST["episode"] * 16
                                     / cfg["meta_batch"])
 
@@ -54,7 +61,7 @@ def describe(plan, states=None, jobs=1):
     lines, total = [], 0.0
     for run in plan:
         state = states.get(run_id(run), "")
-        if state not in ("done", "failed"):      # a divergence is final: not run again
+        if state not in FINAL:      # a divergence is final: not run again
             total += estimate_seconds(run)
         cfg = run.config
         if run.kind == "study":
@@ -69,9 +76,28 @@ def describe(plan, states=None, jobs=1):
         cap = "cap " if cfg.get("patience") else ""
         lines.append(f"{run_id(run):<40} {state:<8} it={cap}{cfg['iterations']:<6} "
                      f"h={cfg['hidden']:<3} {lrs} ~{estimate_seconds(run) / 60:.1f} min")
-    done = sum(1 for r in plan if states.get(run_id(r)) == "done")
     capped = any(r.config.get("patience") for r in plan)
-    lines.append(f"{len(plan)} runs ({done} done), estimated {total / 3600 / jobs:.2f} h for "
-                 f"the rest with {jobs} job(s) on {jobs} idle core(s)"
-                 + (" (runs with early stopping counted at their cap)" if capped else ""))
+    if states and all(states.get(run_id(r)) in FINAL for r in plan):
+        lines.append(tally(plan, states))
+    else:
+        done = sum(1 for r in plan if states.get(run_id(r)) == "done")
+        lines.append(f"{len(plan)} runs ({done} done), estimated {total / 3600 / jobs:.2f} h "
+                     f"for the rest with {jobs} job(s) on {jobs} idle core(s)"
+                     + (" (runs with early stopping counted at their cap)" if capped else ""))
     return "\n".join(lines), total
+
+
+def tally(plan, states):
+    """One line: how many runs of ``plan`` are in each state of ``states`` (``records.status``
+    values), and ``complete`` when none is left to run."""
+    counts = {}
+    for run in plan:
+        state = states.get(run_id(run), "new")
+        counts[state] = counts.get(state, 0) + 1
+    words = {"done": "done", "failed": "failed (final)", "outside": "outside the recorded "
+             "search (not run)", "retry": "failed (retried by run)", "partial": "begun",
+             "new": "not started", "damaged": "damaged (trained again by run)"}
+    parts = ", ".join(f"{counts[k]} {w}" for k, w in words.items() if counts.get(k))
+    left = sum(counts.get(k, 0) for k in ("retry", "partial", "new", "damaged"))
+    return (f"{len(plan)} run{'s' * (len(plan) != 1)}: {parts}; " + ("complete: nothing left to run" if not left else
+                                               f"{left} left to run"))

@@ -26,7 +26,7 @@ import tempfile
 from tqdm.auto import tqdm
 
 from theory import _check
-from theory.engine import checkpoint, data, parallel, primitives, stopping
+from theory.engine import checkpoint, data, parallel, primitives, provenance, stopping
 from theory.engine import config as run_config
 from theory.engine import evaluate as evaluation
 from theory.engine import train as training
@@ -111,7 +111,7 @@ def _failure(run, err):
     return {"status": kind, "checkpoint": None,
             "record": {"kind": records.FAILED, "status": kind,
                        "error": f"{type(err).__name__}: {err}", "config": run.config,
-                       "seed": run.seed, "commit": training.git_commit()}}
+                       "seed": run.seed, "commit": provenance.source_commit()}}
 
 
 @contextlib.contextmanager
@@ -184,7 +184,7 @@ def in_order(client, wait, todo, dirs):
         client.cancel(list(futures))
 
 
-def git_commit(paths, message):
+def commit_files(paths, message):
     """Commit ``paths`` (those that exist, and nothing else that is staged) to the git
     repository that holds them; returns the error text, or ``None`` when it worked."""
     paths = [os.path.abspath(p) for p in paths if os.path.exists(p)]
@@ -204,11 +204,12 @@ def execute_all(runs, results_dir, runs_dir, budget_name, submit, *, progress=Tr
                 callback=None, echo=print, commit=False):
     """Run every unfinished run of ``runs`` through ``submit`` (``executor``) and record each
     as it finishes (with ``commit``, each record is committed to git as it arrives); returns
-    ``{run_id: status}`` (``"skipped"`` if done or diverged). A damaged record (one that fails
-    its schema) is renamed ``<file>.damaged`` and its run trained again."""
+    ``{run_id: status}`` (``"skipped"`` if done, diverged or outside the recorded search). A
+    damaged record (one that fails its schema) is renamed ``<file>.damaged`` and its run
+    trained again."""
     states = {planning.run_id(r): records.status(results_dir, runs_dir, budget_name, r)
               for r in runs}
-    outcome = {name: "skipped" for name, state in states.items() if state in ("done", "failed")}
+    outcome = {name: "skipped" for name, state in states.items() if state in records.FINAL}
     todo = [r for r in runs if planning.run_id(r) not in outcome]
     for run in (r for r in todo if states[planning.run_id(r)] == "damaged"):
         why = records.damage(results_dir, runs_dir, budget_name, run)
@@ -229,7 +230,7 @@ def execute_all(runs, results_dir, runs_dir, budget_name, submit, *, progress=Tr
 
 
 def _commit(echo, paths, message):
-    error = git_commit(paths, message)
+    error = commit_files(paths, message)
     if error:
         echo(f"warning: could not commit {', '.join(paths)}: {error}")
 
@@ -246,6 +247,33 @@ def prepare(budget_name, results_dir, runs_dir, **restrict):
                   for r in plan}
 
 
+def check_data(runs):
+    """``ValueError`` in one line, before any work starts, if a dataset of ``runs`` is not
+    where its ``data`` path (or the default location) says (``data.locate``)."""
+    for dataset, path in dict.fromkeys((r.dataset, r.config.get("data")) for r in runs):
+        try:
+            data.locate(dataset, path)
+        except (FileNotFoundError, ValueError) as err:
+            where = f"--data {dataset}={path}" if path is not None else f"dataset {dataset}"
+            raise ValueError(f"{where}: {err}") from None
+
+
+def failures(outcome, plan, results_dir, runs_dir, budget_name):
+    """``[(run_id, status, reason)]`` of the runs of ``outcome`` (``run_sweep``'s) that failed,
+    in plan order, the reason read from each one's failure record. A search point that
+    diverged is a result of its search (that learning rate is too large), not a failure."""
+    results_dir = records.budget_dir(results_dir, budget_name)
+    out = []
+    for run in plan:
+        name = planning.run_id(run)
+        state = outcome.get(name)
+        if state in (None, "done", "skipped") or (run.kind == "point" and state == "diverged"):
+            continue
+        out.append((name, state, records.failure_reason(results_dir, runs_dir, budget_name,
+                                                        run)))
+    return out
+
+
 def run_sweep(budget_name, *, results_dir="results", runs_dir="runs", scheduler=None,
               jobs=None, progress=True, callback=None, echo=print, commit=False, **restrict):
     """Plan, print the estimate, then per dataset and stage (``plan.STAGES``, one stage for a
@@ -258,7 +286,9 @@ def run_sweep(budget_name, *, results_dir="results", runs_dir="runs", scheduler=
     ``{run_id: status}``."""
     jobs = _check.integer("jobs", jobs, 1, none="one per core")
     plan, states = prepare(budget_name, results_dir, runs_dir, **restrict)
-    if any(r.kind == "study" and states[planning.run_id(r)] != "done" for r in plan):
+    todo = [r for r in plan if states[planning.run_id(r)] not in records.FINAL]
+    check_data(todo)
+    if any(r.kind == "study" for r in todo):
         search.require()
     echo(cost.describe(plan, states, jobs or os.cpu_count() or 1)[0].splitlines()[-1])
     shipped, results_dir = (os.path.join(os.fspath(results_dir), "checkpoints"),

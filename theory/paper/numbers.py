@@ -8,18 +8,10 @@ four meta-optimizers on 2-layer CNNs (5 x 3 = 15 cells). Method names are those 
 module of this package and of the figures.
 """
 
+from theory.paper.vocabulary import (LABEL, PAPER_DATASETS, TABLE1_LAYERS, TABLE1_METHODS,
+                                     TABLE2_METHODS)
+
 SOURCE = "Arnold, Iqbal & Sha (AISTATS 2021), Tables 1 and 2"
-
-DATASETS = ("omniglot", "cifarfs", "mini-imagenet")
-DATASET_LABEL = {"omniglot": "Omniglot", "cifarfs": "CIFAR-FS", "mini-imagenet": "mini-ImageNet",
-                 "synthetic": "synthetic"}
-
-LABEL = {"maml": "MAML", "linnet": "MAML w/ LinNet", "metasgd": "Meta-SGD", "mc": "MC",
-         "tnet": "T-Nets", "kfo": "KFO", "anil": "ANIL", "anil-kfo": "ANIL+KFO"}
-
-TABLE1_METHODS = ("maml", "linnet")
-TABLE1_LAYERS = (2, 3, 4, 6)
-TABLE2_METHODS = ("maml", "metasgd", "mc", "tnet", "kfo")
 
 _TABLE1 = {   # per (dataset, method): layers 2, 3, 4, 6, as printed
     ("omniglot", "maml"): ("66.8", "93.5", "98.5", "97.6"),
@@ -36,10 +28,10 @@ _TABLE2 = {   # per dataset: TABLE2_METHODS in order, as printed
 }
 
 PRINTED = {**{(dataset, method, layers): _TABLE1[(dataset, method)][i]
-              for dataset in DATASETS for method in TABLE1_METHODS
+              for dataset in PAPER_DATASETS for method in TABLE1_METHODS
               for i, layers in enumerate(TABLE1_LAYERS)},
            **{(dataset, method): _TABLE2[dataset][i]
-              for dataset in DATASETS for i, method in enumerate(TABLE2_METHODS)}}
+              for dataset in PAPER_DATASETS for i, method in enumerate(TABLE2_METHODS)}}
 """Each cell as the paper prints it (``"54.0"``, ``"59.90"``): Table 1 keys ``(dataset,
 method, layers)``, Table 2 keys ``(dataset, method)``."""
 

@@ -14,8 +14,8 @@ import itertools
 from theory import _check
 from theory.paper import budgets
 from theory.paper.vocabulary import (CHECKPOINT_LAYERS, DATASETS, METHODS, NEEDS_PATH,
-                                     ON_THIS_MACHINE, SETTING, SETTING_20W, TABLE_A_LAYERS,
-                                     TABLE_A_METHODS, TABLE_B_METHODS, TABLES)
+                                     ON_THIS_MACHINE, SETTING, SETTING_20W, TABLE1_LAYERS,
+                                     TABLE1_METHODS, TABLE_B_METHODS, TABLES)
 
 # The order in which a budget that searches per (method, depth) runs its cells: Table 2 at 2
 # layers (MAML and the meta-optimizers, ANIL), MAML w/ LinNet at 2 layers, the deeper Table 1
@@ -32,7 +32,9 @@ class Run:
     ``"study"`` (a search with pruning, run by ``theory.paper.search``; ``study`` holds its
     ``grid``, ``rung`` and ``reduction``). ``search_key``: which search's winner a table run
     takes or a search run competes for. ``curve``: ``{"steps", "episodes"}`` of the adaptation
-    curve the record keeps. ``config`` is not to be changed in place (``dataclasses.replace``)."""
+    curve the record keeps. ``lr_source``: of a table run, ``"lr-search"`` or ``"default"``
+    (``records.assign_lrs``); of a search point, ``"grid"`` (the budget's) or ``"given"``
+    (``lr_inner``/``lr_meta``). ``config`` is not to be changed in place (``dataclasses.replace``)."""
 
     kind: str
     table: str
@@ -82,11 +84,12 @@ def make_plan(budget_name, *, tables=None, datasets=None, methods=None, layers=N
                 raise ValueError(f"{name}={grid!r} must be a non-empty list of positive "
                                  "numbers")
             b[name] = tuple(float(v) for v in grid)
+            b["lr_given"] = True
             if budgets.per_depth(b):     # the 20-way study keeps its own grid
                 b["study"] = dict(b["study"], **{name[3:] + "_lr": b[name]})
     for kind, values, valid in (("table", tables, TABLES), ("dataset", datasets, DATASETS),
                                 ("method", methods or (), METHODS),
-                                ("layers", layers or (), TABLE_A_LAYERS),
+                                ("layers", layers or (), TABLE1_LAYERS),
                                 ("dataset of --data", data, DATASETS)):
         _check_subset(kind, values, valid)
     for dataset in datasets:
@@ -96,12 +99,22 @@ def make_plan(budget_name, *, tables=None, datasets=None, methods=None, layers=N
     seeds = _check.integer("seeds", seeds, 1, none="the budget's")
     def cells(planned):
         return _cells(b, planned, datasets, set(methods or METHODS),
-                      set(layers or TABLE_A_LAYERS), b["seeds"] if seeds is None else seeds,
+                      set(layers or TABLE1_LAYERS), b["seeds"] if seeds is None else seeds,
                       checkpoints, data)
 
     # the search covers every cell the budget has, whichever tables are asked for
     runs = (_searches(b, cells(TABLES)) if "lr-search" in tables else []) + cells(tables)
     return sorted(runs, key=lambda r: (r.stage, r.kind == "train"))
+
+
+def _priority(b, run):
+    """The stage of ``run`` under budget ``b``'s ``priority``: the index of the first
+    ``(table, methods, depths)`` pattern it matches (``None`` matches any), else after them."""
+    for stage, (table, methods, depths) in enumerate(b["priority"]):
+        if run.table == table and (methods is None or run.method in methods) \
+                and (depths is None or run.layers in depths):
+            return stage
+    return len(b["priority"])
 
 
 def _cells(b, tables, datasets, want_m, want_l, n_seeds, checkpoints, data):
@@ -126,25 +139,42 @@ def _cells(b, tables, datasets, want_m, want_l, n_seeds, checkpoints, data):
                   keep_checkpoint=dataset == "omniglot" and depth in CHECKPOINT_LAYERS)
         if budgets.per_depth(b):
             run = dataclasses.replace(run, stage=_stage(run))
+        if "priority" in b:
+            run = dataclasses.replace(run, stage=_priority(b, run))
+        if table == "alpha":          # its inner lr is the point of the run
+            run = dataclasses.replace(run, lr_source="given")
         if not is20 and (method, depth) in curve.get("runs", ()):
             run = dataclasses.replace(run, curve={k: curve[k] for k in ("steps", "episodes")})
         runs.append(run)
 
     def cell(table, dataset, method, depth):
-        count = n_seeds if depth == 2 else min(n_seeds, b["deep_seeds"])
+        count = n_seeds if depth == 2 else min(n_seeds, b.get("cell_seeds", {}).get(
+            (method, depth), b["deep_seeds"]))
         for seed in range(count):
-            add(table, dataset, method, depth, seed, dict(base, **setting, **METHODS[method]),
+            add(table, dataset, method, depth, seed, method_config(method),
                 f"{method}-L{depth}-s{seed}")
+
+    def method_config(method):
+        return dict(base, **setting, **METHODS[method],
+                    **b.get("method_config", {}).get(method, {}))
 
     for dataset in datasets:
         if "table-a" in tables:
-            for method, depth in itertools.product(TABLE_A_METHODS, TABLE_A_LAYERS):
+            for method, depth in itertools.product(TABLE1_METHODS, TABLE1_LAYERS):
                 if method in want_m and depth in want_l:
                     cell("table-a", dataset, method, depth)
         if "table-b" in tables and 2 in want_l:
             for method in TABLE_B_METHODS:
                 if method in want_m:
                     cell("table-a" if method == "maml" else "table-b", dataset, method, 2)
+        if "alpha" in tables and "alpha" in b:
+            sweep = b["alpha"]
+            for (method, depth), a in itertools.product(sweep["runs"], sweep["inner_lr"]):
+                if method in want_m and depth in want_l:
+                    add("alpha", dataset, method, depth, 0,
+                        dict(method_config(method), iterations=sweep["iterations"],
+                             inner_lr=a, meta_lr=b["default_lr"][1]),
+                        f"{method}-L{depth}-a{a:g}-s0")
         if checkpoints and "checkpoints" in tables and dataset == "omniglot":
             for depth in CHECKPOINT_LAYERS:
                 if depth not in want_l:
@@ -186,7 +216,8 @@ def _searches(b, cells):
         for a, m in itertools.product(spec["inner_lr"], spec["meta_lr"]):
             runs.append(dataclasses.replace(
                 search, kind="point", name=f"{run.method}-L{depth}{suffix}-a{a:g}-b{m:g}",
-                config=dict(cfg, inner_lr=a, meta_lr=m)))
+                config=dict(cfg, inner_lr=a, meta_lr=m),
+                lr_source="given" if b.get("lr_given") else "grid"))
     return runs
 
 

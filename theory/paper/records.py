@@ -25,7 +25,9 @@ from theory.paper.plan import run_id
 
 FAILED = "engine-run-failed"
 STATE = {"done": "done", "failed": "failed", "retry": "failed", "partial": "pending",
-         "new": "pending", "damaged": "damaged"}   # ``status`` -> what ``status`` prints
+         "new": "pending", "outside": "outside the recorded search", "damaged": "damaged"}
+# ``status`` -> the states ``python -m theory.paper status`` prints
+FINAL = ("done", "failed", "outside")   # states ``run`` does not run again
 FAILURE_FILE = "failed.json"
 
 
@@ -112,11 +114,17 @@ def set_aside(results_dir, runs_dir, budget_name, run):
 
 
 def status(results_dir, runs_dir, budget_name, run):
-    """``"done"``, ``"failed"`` (final), ``"retry"``, ``"partial"`` (checkpoint), ``"new"``
-    or ``"damaged"`` (a record that fails its schema: ``damage`` says how).
+    """``"done"``, ``"failed"`` (final), ``"outside"`` (final), ``"retry"``, ``"partial"``
+    (checkpoint), ``"new"`` or ``"damaged"`` (a record that fails its schema: ``damage`` says
+    how).
 
     A search point is done when its engine record is in its run directory or the committed
-    search lists it with a validation accuracy (a diverged point there is final)."""
+    search lists it with a validation accuracy (a diverged point there is final). A point of
+    the budget's own grid that the committed search of its budget does not list, where that
+    search already has a winner for the point's method, is ``"outside"``: the search that was
+    run (and whose winner the table runs took) did not cover it, and running it now would
+    change a finished search under the runs that used it. A point of a grid given with
+    ``lr_inner``/``lr_meta`` (``lr_source == "given"``) is run."""
     if damage(results_dir, runs_dir, budget_name, run):
         return "damaged"
     out = run_dir(runs_dir, budget_name, run)
@@ -129,6 +137,9 @@ def status(results_dir, runs_dir, budget_name, run):
                 return "done"
             if point.get("status") == "diverged":
                 return "failed"
+        if point is None and run.lr_source == "grid" and not os.path.exists(out) \
+                and _searched(results_dir, budget_name, run):
+            return "outside"
     path = _record_file(results_dir, runs_dir, budget_name, run)
     rec = schema.read_record(path)
     if rec is None:
@@ -150,6 +161,19 @@ def status(results_dir, runs_dir, budget_name, run):
                          f"{tuple(h for h, _ in lrs)}, but the search now gives "
                          f"{tuple(w for _, w in lrs)}; delete it and {out} to re-run it")
     return "done"
+
+
+def failure_reason(results_dir, runs_dir, budget_name, run):
+    """The ``error`` of ``run``'s failure record (``"no failure record"`` without one)."""
+    rec = read_json_or_none(_record_file(results_dir, runs_dir, budget_name, run)) or {}
+    return rec.get("error") if rec.get("kind") == FAILED else "no failure record"
+
+
+def _searched(results_dir, budget_name, run):
+    """Whether the committed grid search of ``run``'s dataset and budget has a winner for
+    ``run``'s method (its search is finished)."""
+    search_ = _grid_search(results_dir, run.dataset) or {}
+    return search_.get("budget") == budget_name and run.search_key in search_.get("winners", {})
 
 
 def progress(runs_dir, budget_name, run):
@@ -231,7 +255,8 @@ def lr_winners(results_dir, runs_dir, budget_name, plan):
     from ``plan``) to ``results/lr-search/<dataset>.json``; return the winners
     ``{(dataset, method): (inner_lr, meta_lr)}`` (highest accuracy, first on ties)."""
     points = {}
-    for run in (r for r in plan if r.kind == "point"):
+    for run in (r for r in plan if r.kind == "point"
+                and status(results_dir, runs_dir, budget_name, r) != "outside"):
         points.setdefault(run.dataset, []).append(
             _point(results_dir, runs_dir, budget_name, run))
     winners = {}
@@ -261,7 +286,7 @@ def assign_lrs(plan, results_dir, budget_name):
     default = budgets.budget(budget_name)["default_lr"]
     out = []
     for run in plan:
-        if run.kind != "train":
+        if run.kind != "train" or run.lr_source == "given":
             out.append(run)
             continue
         won = winners(results_dir, budget_name, run.dataset)

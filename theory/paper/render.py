@@ -103,16 +103,16 @@ def paper_text(dataset, method, layers=2, table="table-b"):
 def _tables(found, dataset, mark, where=""):
     lines = [f"{mark} {dataset}{where}: MAML vs MAML w/ LinNet (5-way 5-shot, accuracy %)\n",
              "| method | " + " | ".join(f"{n} layers: paper | ours"
-                                       for n in vocabulary.TABLE_A_LAYERS) + " |",
-             "|---|" + "---|---|" * len(vocabulary.TABLE_A_LAYERS)]
-    for m in vocabulary.TABLE_A_METHODS:
-        lines.append(f"| {numbers.LABEL[m]} | " + " | ".join(
+                                       for n in vocabulary.TABLE1_LAYERS) + " |",
+             "|---|" + "---|---|" * len(vocabulary.TABLE1_LAYERS)]
+    for m in vocabulary.TABLE1_METHODS:
+        lines.append(f"| {vocabulary.LABEL[m]} | " + " | ".join(
             f"{paper_text(dataset, m, n, 'table-a')} | {ours_text(found.get((m, n)), dataset)}"
-            for n in vocabulary.TABLE_A_LAYERS) + " |")
+            for n in vocabulary.TABLE1_LAYERS) + " |")
     lines += [f"\n{mark} {dataset}{where}: meta-optimizers on 2 layers (5-way 5-shot, "
               "accuracy %)\n", "| method | paper | ours |", "|---|---|---|"]
     for m in vocabulary.TABLE_B_METHODS:
-        lines.append(f"| {numbers.LABEL[m]} | {paper_text(dataset, m)} | "
+        lines.append(f"| {vocabulary.LABEL[m]} | {paper_text(dataset, m)} | "
                      f"{ours_text(found.get((m, 2)), dataset)} |")
     return lines
 
@@ -120,7 +120,7 @@ def _tables(found, dataset, mark, where=""):
 def _section(found, dataset, name, mark):
     """One budget's tables and verdicts of ``dataset``."""
     where = f", budget {budget_label(name)}"
-    lines = [f"{numbers.DATASET_LABEL[dataset]} at budget {budget_text(name, found)}.\n"]
+    lines = [f"{vocabulary.DATASET_LABEL[dataset]} at budget {budget_text(name, found)}.\n"]
     lines += _tables(found, dataset, mark, where)
     lines += [f"\n{mark} {dataset}{where}: ordering claims\n",
               "| claim | verdict | detail |", "|---|---|---|"]
@@ -130,12 +130,12 @@ def _section(found, dataset, name, mark):
 
 
 def _curves(found, dataset, mark, where):
-    """The adaptation curves of ``found`` (``cells.ADAPTATION_KEYS``), if any record has one:
+    """The adaptation curves of ``found`` (``vocabulary.ADAPTATION_KEYS``), if any record has one:
     test accuracy after k inner steps per model, and every model against MAML at 2 layers at
     each k up to the inner steps of meta-training. The claim C12 is judged at k = 1; the
     other steps describe the curves, and its second statistic (``verdicts.trained_claim``) is
     stated after them."""
-    curves = {key: cellmod.curve(found.get(key)) for key in cellmod.ADAPTATION_KEYS}
+    curves = {key: cellmod.curve(found.get(key)) for key in vocabulary.ADAPTATION_KEYS}
     shown = {key: c for key, c in curves.items() if c is not None}
     if not shown:
         return []
@@ -148,7 +148,7 @@ def _curves(found, dataset, mark, where):
              "|---|" + "---|" * (len(steps) + 2)]
     for (method, layers), c in shown.items():
         mean = "—" if c["trained"] is None else f"{c['trained']['accuracy']:.1f}"
-        lines.append(f"| {numbers.LABEL[method]} {layers} layers (n={c['seeds']}) | "
+        lines.append(f"| {vocabulary.LABEL[method]} {layers} layers (n={c['seeds']}) | "
                      + " | ".join(f"{a:.1f}" for a in c["accuracy"])
                      + f" | {c['steps_to_90']} | {mean} |")
     lines += ["", f"Every model against MAML 2 layers after k = 1..{trained} steps, those of "
@@ -191,7 +191,7 @@ def render(results_dir, datasets=vocabulary.DATASETS, budget_name=None, level=2)
             continue
         lines += _tables({}, dataset, mark)
         if dataset in vocabulary.NEEDS_PATH:
-            lines.append(f"\nEvery cell of {numbers.DATASET_LABEL[dataset]}: "
+            lines.append(f"\nEvery cell of {vocabulary.DATASET_LABEL[dataset]}: "
                          f"{fill_text(dataset)}, then `python -m theory.paper repro`, with "
                          f"PATH {DATA_LAYOUT[dataset]}.")
         lines.append("")
@@ -217,7 +217,7 @@ def render_checkpoints(results_dir):
         holds = entry.get("test_holds", "characters never seen in meta-training "
                                         "(character split)")
         lines.append(
-            f"| `{name}` | {numbers.LABEL.get(method, method)}, {cfg['layers']} layers, width "
+            f"| `{name}` | {vocabulary.LABEL.get(method, method)}, {cfg['layers']} layers, width "
             f"{cfg['hidden']} | {cfg['ways']}-way {cfg['shots']}-shot | {budget}{length} | "
             f"{100 * entry['val_accuracy']:.1f} | {100 * test['accuracy']:.1f} ± "
             f"{100 * test['ci95']:.1f} ({test['episodes']}) | {holds} |")

@@ -84,7 +84,7 @@ def _claim_verdict(found, name):
     single = sorted({k for c in found if c.verdict != verdicts.NOT_RUN
                      for k in c.single_seed})
     on_one = (" (resting on single-seed cells: " + ", ".join(
-        f"{numbers.LABEL[m]} {n} layers" for m, n in single) + ")") if single else ""
+        f"{vocabulary.LABEL[m]} {n} layers" for m, n in single) + ")") if single else ""
     if all(v == verdicts.NOT_RUN for v in got):
         return "not run"
     if verdicts.FAILED_CLAIM in got:
@@ -118,13 +118,13 @@ def _sources(keys):
 def _claim_rows(groups):
     """Rows C7, C8, F5, F6 from ``groups`` (``{budget: cells}`` of Omniglot), each claim and
     its figure on the budget ``cells.preferred`` for their cells."""
-    name = cellmod.preferred(groups, cellmod.TABLE1_KEYS)
+    name = cellmod.preferred(groups, vocabulary.TABLE1_KEYS)
     found = groups.get(name, {})
     c2l, cgap, _, _ = verdicts.claims(found)
     parts, keys = _numbers(found, [((m, n), f"linnet_depth:ours.{m}.{i}.accuracy",
-                                    f"{numbers.LABEL[m]} {n} layers")
-                                   for i, n in enumerate(numbers.TABLE1_LAYERS)
-                                   for m in numbers.TABLE1_METHODS])
+                                    f"{vocabulary.LABEL[m]} {n} layers")
+                                   for i, n in enumerate(vocabulary.TABLE1_LAYERS)
+                                   for m in vocabulary.TABLE1_METHODS])
     deepest = f" ({cgap.detail})" if cgap.detail else ""
     c7 = (f"| C7 | On CNNs, LinNet (extra collapsible linear layers) helps MAML most for "
           f"shallow networks; the gap closes with depth | Table 1, see T1 rows | Omniglot "
@@ -134,13 +134,13 @@ def _claim_rows(groups):
           f"`{_command(name)}`, then `python -m theory.figures linnet_depth` | "
           f"{_claim_verdict([c2l, cgap], name)} |")
     f5 = _figure_row("F5", "LinNet vs CNN depth, paper beside ours", "Table 1 (Omniglot)",
-                     "linnet_depth", _count(found, cellmod.TABLE1_KEYS), "of our cells run",
+                     "linnet_depth", _count(found, vocabulary.TABLE1_KEYS), "of our cells run",
                      ("C7", c7))
-    name = cellmod.preferred(groups, cellmod.TABLE2_KEYS)
+    name = cellmod.preferred(groups, vocabulary.TABLE2_KEYS)
     found = groups.get(name, {})
     _, _, call, ckfo = verdicts.claims(found)
     parts, keys = _numbers(found, [((m, 2), f"meta_optimizers:ours.{m}.accuracy",
-                                    numbers.LABEL[m]) for m in numbers.TABLE2_METHODS])
+                                    vocabulary.LABEL[m]) for m in vocabulary.TABLE2_METHODS])
     c8 = (f"| C8 | Meta-optimizers help 2-layer CNNs, KFO best or near best | Table 2, see T2 "
           f"rows | Omniglot test accuracy % ({_at(name)}): {', '.join(parts)}. Every "
           f"meta-optimizer > MAML: {call.verdict_text()} ({call.detail}); KFO best or near "
@@ -149,7 +149,7 @@ def _claim_rows(groups):
           f"meta_optimizers` | {_claim_verdict([call, ckfo], name)} |")
     f6 = _figure_row("F6", "meta-optimizers on 2-layer CNNs, paper beside ours",
                      "Table 2 (Omniglot)", "meta_optimizers",
-                     _count(found, cellmod.TABLE2_KEYS), "of our cells run", ("C8", c8))
+                     _count(found, vocabulary.TABLE2_KEYS), "of our cells run", ("C8", c8))
     return {"C7": c7, "C8": c8, "F5": f5, "F6": f6}
 
 
@@ -172,7 +172,7 @@ def _adaptation_rows(results_dir):
     claim = verdicts.adaptation_claim(curves)
     parts, keys = [], []
     for (method, layers), c in curves.items():
-        label, where = f"{numbers.LABEL[method]} {layers} layers", f"{method}_L{layers}"
+        label, where = f"{vocabulary.LABEL[method]} {layers} layers", f"{method}_L{layers}"
         if c is None:
             parts.append(f"{label} not run")
             continue
@@ -242,20 +242,20 @@ def repro_rows(results_dir="results"):
     """``{row id: markdown row}`` of every table cell, of claims C7, C8, C12 and of figures F5,
     F6, F9, F10."""
     rows = {}
-    for dataset in numbers.DATASETS:
+    for dataset in vocabulary.PAPER_DATASETS:
         groups = cellmod.grouped(results_dir, dataset)
-        label = numbers.DATASET_LABEL[dataset]
+        label = vocabulary.DATASET_LABEL[dataset]
         for (d, method, n), quoted in numbers.TABLE1.items():
             if d == dataset:
                 row_id = f"T1/{d}/{method}/{n}"
-                rows[row_id] = _cell_row(row_id, f"{label}, {numbers.LABEL[method]}, "
+                rows[row_id] = _cell_row(row_id, f"{label}, {vocabulary.LABEL[method]}, "
                                          f"{n} layers", d, (method, n), groups, quoted, "C7",
                                          results_dir)
         for (d, method), quoted in numbers.TABLE2.items():
             if d == dataset:
                 row_id = f"T2/{d}/{method}"
                 rows[row_id] = _cell_row(row_id, f"{label}, 2-layer CNN, "
-                                         f"{numbers.LABEL[method]}", d, (method, 2), groups,
+                                         f"{vocabulary.LABEL[method]}", d, (method, 2), groups,
                                          quoted, "C8", results_dir)
         if dataset == "omniglot":
             rows.update(_claim_rows(groups))

@@ -21,11 +21,10 @@ verdicts; "KFO best or near best" held if KFO has the highest mean of the paper'
 
 The adaptation claim (``adaptation_claim``, claim C12 of ``paper_repro.md``) is judged the same
 way on the adaptation curves' accuracies after one inner step: "every other model > MAML at 2
-layers" is the worst of its verdicts. Its second statistic (``trained_claim``), fixed before
-the 4-layer curve was measured, is each curve's mean accuracy over the inner steps of
-meta-training (``cells.curve``'s ``"trained"``): "MAML 4 layers > MAML 2 layers" on it is a
-test; the other 2-layer models' differences on it are description (chosen after their curves
-were seen).
+layers" is the worst of its verdicts. Its second statistic (``trained_claim``) is each curve's
+mean accuracy over the inner steps of meta-training (``cells.curve``'s ``"trained"``): "MAML 4
+layers > MAML 2 layers" on it is a test; the other 2-layer models' differences on it are
+description (results/README.md says which was fixed before which curve was measured).
 
 A cell of one seed leaves out the seed-to-seed variance (several times larger at 2 layers in
 our records): each claim lists the single-seed cells it rests on, and the rendered verdict
@@ -37,11 +36,10 @@ import math
 
 from scipy import stats
 
-from theory.paper import numbers
+from theory.paper import vocabulary
 from theory.paper.cells import has_result
 
 HELD, NOISE, FAILED_CLAIM, NOT_RUN = "held", "within noise", "did not hold", "not run"
-META_OPTIMIZERS = ("metasgd", "mc", "tnet", "kfo")
 MAX_SEEDS = 100     # "seeds needed" above this is reported as "more than"
 
 
@@ -162,7 +160,7 @@ def _worst(verdicts):
 
 def _label(key):
     """``"MAML w/ LinNet 4 layers"``: the text of a cell key ``(method, layers)``."""
-    return f"{numbers.LABEL[key[0]]} {key[1]} layers"
+    return f"{vocabulary.LABEL[key[0]]} {key[1]} layers"
 
 
 def _single(found, keys):
@@ -243,9 +241,9 @@ def claims(found):
     out.append(Claim("LinNet's gain shrinks with depth and closes (gap at 2 layers > gap at "
                      "the deepest run, which is within noise of 0)", verdict, detail, used))
     out.append(Claim("every meta-optimizer > MAML at 2 layers",
-                     *_above(found, [(m, 2) for m in META_OPTIMIZERS], ("maml", 2),
-                             lambda key: numbers.LABEL[key[0]]),
-                     _single(found, [(m, 2) for m in ("maml",) + META_OPTIMIZERS])))
+                     *_above(found, [(m, 2) for m in vocabulary.META_OPTIMIZERS], ("maml", 2),
+                             lambda key: vocabulary.LABEL[key[0]]),
+                     _single(found, [(m, 2) for m in ("maml",) + vocabulary.META_OPTIMIZERS])))
     kfo = get(("kfo", 2))
     others = [m for m in ("maml", "metasgd", "mc", "tnet") if has_result(get((m, 2)))]
     verdict, detail = NOT_RUN, ""
@@ -254,7 +252,7 @@ def claims(found):
         # the highest mean is "best"; below the best but within noise is "near best"
         d = difference(kfo, get((best, 2)))
         verdict = HELD if d.mean >= 0 else d.verdict()
-        detail = f"KFO − {numbers.LABEL[best]} (best of the others): {d.text()}"
+        detail = f"KFO − {vocabulary.LABEL[best]} (best of the others): {d.text()}"
     out.append(Claim("KFO best or near best of the paper's 2-layer methods", verdict, detail,
-                     _single(found, [(m, 2) for m in ("maml",) + META_OPTIMIZERS])))
+                     _single(found, [(m, 2) for m in ("maml",) + vocabulary.META_OPTIMIZERS])))
     return out

@@ -2,9 +2,13 @@
 
 A method is a key of ``METHODS``, whose value is the engine config it overrides
 (``theory.engine.config``); ``method_of`` maps an engine config back to its name, so a record
-written anywhere finds its table cell. Table 1 of the paper is ``TABLE_A_*`` (MAML and MAML
-w/ LinNet by depth), Table 2 is ``TABLE_B_METHODS`` at 2 layers (the paper's five methods plus
-ANIL and ANIL+KFO).
+written anywhere finds its table cell, and ``LABEL`` its name in tables and figures.
+``TABLE1_*`` are the paper's Table 1 (MAML and MAML w/ LinNet by depth; the plan's
+``table-a``), ``TABLE2_METHODS`` its Table 2 (2 layers; the plan's ``table-b``,
+``TABLE_B_METHODS``, adds ANIL and ANIL+KFO). ``TABLE1_KEYS``/``TABLE2_KEYS`` are their cells
+``(method, layers)`` (Omniglot figures, claims C7 and C8), ``ADAPTATION_KEYS`` the models of
+the adaptation curves (figure ``adaptation_cnn``, claim C12). The plan's ``alpha`` table is the
+sweep of the inner lr on CNNs (final test accuracy per alpha: R1's mechanism on real images).
 """
 
 METHODS = {
@@ -14,15 +18,25 @@ METHODS = {
     "anil-kfo": {"algo": "anil", "metaopt": "kfo"},
 }
 LINNET, LINNET_WIDTH = METHODS["linnet"]["linnet"], METHODS["linnet"]["linnet_width"]
-TABLES = ("lr-search", "table-a", "table-b", "checkpoints")
+TABLES = ("lr-search", "table-a", "table-b", "checkpoints", "alpha")
 DATASETS = ("omniglot", "synthetic", "cifarfs", "mini-imagenet")
 ON_THIS_MACHINE = ("omniglot", "synthetic")   # the default datasets: their data is here
 NEEDS_PATH = ("cifarfs", "mini-imagenet")     # the engine reads these from a path you give
 SETTING = {"ways": 5, "shots": 5, "steps": 5, "meta_batch": 16, "query": 15}
 SETTING_20W = {"ways": 20, "shots": 1, "steps": 5, "meta_batch": 16, "query": 15}
-TABLE_A_METHODS, TABLE_A_LAYERS = ("maml", "linnet"), (2, 3, 4, 6)
-TABLE_B_METHODS = ("maml", "metasgd", "mc", "tnet", "kfo", "anil", "anil-kfo")
+LABEL = {"maml": "MAML", "linnet": "MAML w/ LinNet", "metasgd": "Meta-SGD", "mc": "MC",
+         "tnet": "T-Nets", "kfo": "KFO", "anil": "ANIL", "anil-kfo": "ANIL+KFO"}
+PAPER_DATASETS = ("omniglot", "cifarfs", "mini-imagenet")
+DATASET_LABEL = {"omniglot": "Omniglot", "cifarfs": "CIFAR-FS", "mini-imagenet": "mini-ImageNet",
+                 "synthetic": "synthetic"}
+TABLE1_METHODS, TABLE1_LAYERS = ("maml", "linnet"), (2, 3, 4, 6)
+TABLE2_METHODS = ("maml", "metasgd", "mc", "tnet", "kfo")
+META_OPTIMIZERS = TABLE2_METHODS[1:]
+TABLE_B_METHODS = TABLE2_METHODS + ("anil", "anil-kfo")
 CHECKPOINT_LAYERS = (2, 4)
+TABLE1_KEYS = tuple((m, n) for m in TABLE1_METHODS for n in TABLE1_LAYERS)
+TABLE2_KEYS = tuple((m, 2) for m in TABLE2_METHODS)
+ADAPTATION_KEYS = (("maml", 2), ("linnet", 2), ("kfo", 2), ("maml", 4))
 
 
 def method_of(config):

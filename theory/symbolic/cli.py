@@ -13,11 +13,6 @@ written-out trees exceed ``FLAT_LIMIT`` nodes in total (deep models, several inn
 print to gigabytes, so they share subexpressions instead: ``definitions`` lists ``[name, text]``
 pairs ``c0, c1, ...`` in dependency order (empty for small derivations); ``parse`` substitutes
 them back.
-
-Also public: ``estimate`` (rough seconds of a logistic derivation on a loaded 2-core machine:
-0.014 (L+1)^2 K n, fitted to L=3..6, K=3..5, n=10 (within a factor 2 there); linear ones take
-~1 s); ``build_parser`` (the argument parser; bad input is one line on stderr and exit status
-2).
 """
 
 import json
@@ -28,6 +23,9 @@ from tqdm import tqdm
 
 from .. import _cli
 from . import dag, maml, report, symbols
+
+__all__ = ["FLAT_LIMIT", "PROG", "document", "parse", "DESCRIPTION", "SHOTS", "SLOW", "estimate",
+           "build_parser", "main"]
 
 FLAT_LIMIT = 100_000
 PROG = "python -m theory.symbolic"

@@ -19,9 +19,6 @@ Losses: ``population`` = the linear model's population loss sigma2/2 (W - a)^2 o
 support and the query side (one task a); ``empirical`` = mean loss on n support points for the
 inner loop and on n query points for the meta-loss (squared loss for ``linear``,
 cross-entropy for ``logistic``), n = ``shots``.
-
-Also public: ``stages`` (how many times ``derive`` reports progress: K inner steps, then (exact
-meta-gradient) the support Hessian and K sweep steps).
 """
 
 import contextvars
@@ -32,6 +29,9 @@ import sympy
 
 from .. import _check
 from . import dag, losses, models, symbols
+
+__all__ = ["MODELS", "LOSSES", "Derivation", "gradient", "hessian", "adapt", "meta_gradient",
+           "effective_step", "validate", "stages", "derive"]
 
 MODELS = ("linear", "logistic")
 LOSSES = ("population", "empirical")

@@ -42,10 +42,6 @@ R5d  deep linear f = W2 W1 x (W1: h x d, W2: 1 x h), one step: the end-to-end w 
      positive definite quadratic form in the coefficients of e' (I - alpha P Sigma and w), so a loss
      tending to 0 bounds P, hence (W1, W2), and a limit point would lie in the set.
      The identities here check d = h = 2 and the h = 1 < d = 2 elimination.
-
-Also public: ``lower`` (a lower-triangular d x d matrix of real symbols (a Cholesky factor));
-``meta_sgd_quadratic`` (``(c, C o Sigma)`` of R5b, C = Sigma V Sigma, c = diag(C), o the
-entrywise product).
 """
 
 import functools
@@ -55,6 +51,10 @@ import sympy
 from . import symbols
 from .claims import Claim, r2_deep_linear_one_step
 from .symbols import alpha, sigma2, v
+
+__all__ = ["HALF", "vector", "symmetric", "lower", "population_loss", "gradient",
+           "expect_over_tasks", "r5a_shallow", "meta_sgd_quadratic", "meta_sgd_floor",
+           "r5b_meta_sgd", "r5c_kfo", "r5d_deep_linear", "r5d_reduces_to_r2", "all_claims"]
 
 HALF = sympy.Rational(1, 2)
 

@@ -54,5 +54,25 @@ def load(name, path=None, *, split="train", seed=0, split_by="character"):
     return miniimagenet.load(path, split)
 
 
+def locate(name, path=None):
+    """Check that benchmark ``name``'s files are where ``path`` says, without reading them:
+    what ``load`` would find missing raises the same ``FileNotFoundError`` (or ``ValueError``)
+    here, in a moment. ``synthetic`` reads no files (``path`` must be None)."""
+    from . import cifarfs, miniimagenet, omniglot
+
+    _check.choice("dataset name", name, NAMES)
+    if name == "synthetic":
+        if path is not None:
+            raise ValueError(f"the synthetic benchmark is generated, it reads no path "
+                             f"(got path={path!r}); use path=None")
+    elif name == "omniglot":
+        omniglot._fingerprint(path if path is not None else omniglot.default_root())
+    elif name == "cifarfs":
+        cifarfs._folder(path)
+    else:
+        for split in SPLITS:
+            miniimagenet._file(path, split)
+
+
 __all__ = ["NAMES", "SPLITS", "SPLIT_BY", "Dataset", "ImageFolder", "load", "load_image_folder",
-           "mean_ci95", "sample_tasks"]
+           "locate", "mean_ci95", "sample_tasks"]

@@ -3,14 +3,13 @@
 Convention (every loader's; ``theory.engine.cnn`` takes such images, with a leading task and
 image axis): images are float32 in [0, 1], laid out ``(C, H, W)``; grayscale glyphs have
 ink = 1.0 and background = 0.0.
-
-Also public: ``canonical_split`` (map ``split`` to one of ``SPLITS``
-(``"validation"``/``"valid"`` mean ``"val"``)).
 """
 
 import dataclasses
 
 import numpy as np
+
+__all__ = ["SPLITS", "SPLIT_BY", "canonical_split", "Dataset"]
 
 SPLITS = ("train", "val", "test")
 # how a benchmark's classes are split: by its own class split, or (Omniglot) by whole alphabets

@@ -4,16 +4,13 @@ An episode (task) draws ``ways`` distinct classes of a split and, from each, ``s
 and ``query`` query images, all distinct. The label of a drawn class is its position in a
 uniformly random ordering of the drawn classes, so the class -> label map is a fresh random
 permutation in every task (as in MAML, Finn et al. 2017, section 5.1).
-
-Also public: ``sample_indices`` (the image indices of ``sample_tasks``' episodes (same
-arguments, same draws): ``(support, queries)`` int arrays ``(T, N*K)`` and ``(T, N*Q)`` into
-``dataset.images``, grouped by label as in ``sample_tasks``; ``dataset.labels[support[t,
-n*K]]`` is the class behind label ``n`` of task ``t``).
 """
 
 import numpy as np
 
 from ... import _check
+
+__all__ = ["sample_indices", "sample_tasks", "mean_ci95"]
 
 
 def sample_indices(dataset, rng, *, tasks, ways, shots, query=15):

@@ -13,10 +13,6 @@ Grayscale images are written as dark ink on light paper (``255 * (1 - x)``), as 
 own files are; ``load_image_folder`` inverts them back, so ``adapt`` reads the arrays the
 sampler drew: exactly for benchmarks stored as 8-bit images (Omniglot, CIFAR-FS,
 mini-ImageNet), rounded to the nearest 1/255 for the procedural synthetic glyphs.
-
-Also public: ``check_out`` (raise ``ValueError`` unless an episode can be written to folder
-``out``: it must be creatable and writable and must not hold ``support``, ``query`` or
-``answers.json`` already, so that an old episode's files never mix with a new one's).
 """
 
 import os
@@ -30,6 +26,8 @@ from PIL import Image
 from theory import _io
 
 from .episodes import sample_indices
+
+__all__ = ["check_out", "write_episode"]
 
 
 def _png(array, path):

@@ -5,10 +5,6 @@ use ink = 1.0, background = 0.0, so a dark-on-light drawing is inverted (Omniglo
 black ink on white). RGB inputs (``C = 3``) keep their colours (``value / 255``). Resizing
 is Pillow's antialiased Lanczos filter; the result is clipped to [0, 1] because Lanczos
 overshoots at sharp edges.
-
-Also public: ``decode`` (decode image bytes into a uint8 ``(H, W)`` or ``(H, W, 3)`` array of
-size ``size``); ``to_float`` (uint8 ``(n, H, W)`` or ``(n, H, W, 3)`` -> float32 ``(n, C, H,
-W)`` in [0, 1]).
 """
 
 import collections
@@ -18,6 +14,8 @@ import pathlib
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+__all__ = ["IMAGE_SUFFIXES", "decode", "to_float", "ImageFolder", "load_image_folder"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
                   ".pgm")

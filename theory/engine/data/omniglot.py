@@ -31,11 +31,6 @@ Latin (50 = 200) and test = Early Aramaic, Tagalog (39 = 156).
 Decoded images are cached per process, and on disk under ``$THEORY_CACHE_DIR`` (default
 ``~/.cache/theory``; set it to ``off`` to disable) keyed by the sources' paths, sizes and
 modification times, written atomically.
-
-Also public: ``default_root`` (``$THEORY_OMNIGLOT`` if set, else ``../shared/data/omniglot``
-from the repository root); ``split_characters`` (seeded split of character indices
-``0..n_chars-1``: ``{"train", "val", "test"}``); ``split_alphabets`` (seeded split of whole
-alphabets: character indices ``{"train", "val", "test"}``).
 """
 
 import contextlib
@@ -48,9 +43,12 @@ import zipfile
 
 import numpy as np
 
-from ... import _io
+from ... import _io, _paths
 from .base import SPLITS, Dataset
 from .images import decode, to_float
+
+__all__ = ["SIZE", "ROTATIONS", "FRACTIONS", "CACHE_VERSION", "EXPECTED", "default_root",
+           "decoded", "split_characters", "split_alphabets", "load"]
 
 SIZE = 28
 ROTATIONS = 4
@@ -66,8 +64,7 @@ def default_root():
     env = os.environ.get("THEORY_OMNIGLOT")
     if env:
         return pathlib.Path(env)
-    repo = pathlib.Path(__file__).resolve().parents[3]
-    return repo.parent / "shared" / "data" / "omniglot"
+    return pathlib.Path(_paths.ROOT).resolve().parent / "shared" / "data" / "omniglot"
 
 
 def _fingerprint(root):

@@ -14,11 +14,6 @@ Class counts per split (``CLASSES``): 1024 train, 256 val, 256 test, disjoint by
 construction (glyph ``g`` belongs to exactly one split); ``IMAGES_PER_CLASS`` = 20 images per
 class, as in Omniglot. The glyphs depend on ``seed`` only; the images of a split on
 ``(seed, split)``, so one split is generated without the others.
-
-Also public: ``glyph_strokes`` (strokes of glyphs ``0..n_glyphs-1``: Bezier nodes ``(n,
-MAX_STROKES, 3, 2)`` and a mask); ``bezier`` (points along quadratic Bezier strokes: nodes
-``(..., 3, 2)`` -> ``(..., POINTS, 2)``); ``render`` (rasterise stroke points ``(n, P, 2)`` in
-[-1, 1]^2 into ink images ``(n, 28, 28)``).
 """
 
 import functools
@@ -26,6 +21,9 @@ import functools
 import numpy as np
 
 from .base import SPLITS, Dataset
+
+__all__ = ["CLASSES", "IMAGES_PER_CLASS", "SIZE", "MAX_STROKES", "POINTS_PER_STROKE", "PEN_SD",
+           "NOISE_SD", "NODE_SD", "SHIFT", "PEN_GAIN", "glyph_strokes", "bezier", "render", "load"]
 
 CLASSES = {"train": 1024, "val": 256, "test": 256}
 IMAGES_PER_CLASS = 20

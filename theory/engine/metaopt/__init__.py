@@ -9,8 +9,6 @@ resolve_options(name, **opts) -> dict -- every option of ``get(name, **opts)``, 
 MetaOpt            -- namedtuple (name, init, update, options, adapt_phi)
 extra_model_params(opt, rng, params, keys=None) -- forward-pass params the model gains (T-Nets'
                       identity ``T`` per adapted layer; ``{}`` for the others)
-adapt_keys(params, algo) -- keys adapted by MAML/FO-MAML (all base keys) or ANIL (head, LinNet)
-                      (``maml.adapt_keys``)
 is_transform_key(key)    -- True for a T-Nets forward-pass transform ``".../T"`` (``cnn``)
 count_parameters(meta_params) -> {"meta": int, "deployed": int}
 
@@ -22,7 +20,6 @@ import re
 
 from theory import _check
 from theory.engine.cnn import is_transform_key
-from theory.engine.maml import adapt_keys
 
 from . import kfo, mc, metasgd, tnet
 from ._common import MetaOpt, frozen, identity, no_phi, size
@@ -38,15 +35,16 @@ _CHECKS = {
     "max_dim": (lambda v: _check.is_integer(v, 1), "must be an integer >= 1"),
     "hidden": (lambda v: _check.is_integer(v, 0, 8), "must be an integer in 0..8"),
     "conv": (lambda v: v in kfo.CONV_LAYOUTS, f"is not one of {kfo.CONV_LAYOUTS}"),
+    "vectors": (lambda v: v in kfo.VECTOR_FACTORS, f"is not one of {kfo.VECTOR_FACTORS}"),
 }
 _MAKERS = {
     "none": (lambda: MetaOpt("none", no_phi, identity, frozen({})), ()),
     "metasgd": (metasgd.make, ()),
     "mc": (mc.make, ("max_dim",)),
     "tnet": (tnet.make, ()),
-    "kfo": (kfo.make, ("psd", "bias", "max_dim", "adapt_transform", "conv")),
+    "kfo": (kfo.make, ("psd", "bias", "max_dim", "adapt_transform", "conv", "vectors")),
     "kfo-mlp": (lambda **o: kfo.make(hidden=o.pop("hidden", 2), **o),
-                ("psd", "bias", "hidden", "max_dim", "adapt_transform", "conv")),
+                ("psd", "bias", "hidden", "max_dim", "adapt_transform", "conv", "vectors")),
 }
 
 
@@ -54,9 +52,10 @@ def get(name, **options):
     """The meta-optimizer ``name`` (one of ``NAMES``) with its options.
 
     Options: mc(max_dim=1024); kfo(psd=False, bias=False, max_dim=1024,
-    adapt_transform=False, conv="in"); kfo-mlp(the same, hidden=2). ``conv="in"`` shares one
-    L, R over the output channels of a conv weight (the light layout, see ``kfo``), ``"out"``
-    factors the whole O x I k^2 matrix. ValueError for an unknown name or option, naming the
+    adapt_transform=False, conv="in", vectors="diagonal"); kfo-mlp(the same, hidden=2).
+    ``conv="in"`` shares one L, R over the output channels of a conv weight (the light layout,
+    see ``kfo``), ``"out"`` factors the whole O x I k^2 matrix; ``vectors="full"`` gives
+    vectors a full left factor. ``kfo.AUTHORS`` is the option set of the paper's code. ValueError for an unknown name or option, naming the
     valid ones.
     """
     if name not in _MAKERS:
@@ -117,5 +116,5 @@ def count_parameters(meta_params):
     return {"meta": int(meta), "deployed": int(deployed)}
 
 
-__all__ = ["NAMES", "MetaOpt", "adapt_keys", "count_parameters", "extra_model_params", "get",
+__all__ = ["NAMES", "MetaOpt", "count_parameters", "extra_model_params", "get",
            "is_transform_key", "kfo", "mc", "metasgd", "resolve_options", "tnet"]

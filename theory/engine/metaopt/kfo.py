@@ -17,9 +17,10 @@ Choices made here (derived from the description; no code of the authors is used)
   feeding one output channel (every pair of entries can interact), at 1,105 + 83,968
   numbers for the two conv layers alone: ``kfo`` 86,863 and ``kfo-mlp`` 347,452 parameters
   on that CNN, 5x and 20x the model. A dense weight (out, in) keeps n = out, m = in. A
-  vector (bias, BN gamma/beta) is n x 1 with a diagonal L and no R (a 1 x 1 R is redundant
-  with L; channel mixing of biases buys little and would dominate the meta-optimizer's
-  size). A side longer than ``max_dim`` (default 1024) uses a diagonal factor, e.g. the
+  vector (bias, BN gamma/beta) is n x 1 with no R (a 1 x 1 R is redundant with L) and, with
+  option ``vectors="diagonal"`` (default), a diagonal L: channel mixing of biases buys little
+  and would dominate the meta-optimizer's size. ``vectors="full"`` gives it a full n x n L,
+  as learn2learn's ``KroneckerTransform`` does. A side longer than ``max_dim`` (default 1024) uses a diagonal factor, e.g. the
   1568-wide input of the 2-layer Omniglot head.
 - ``psd=True`` uses (L^T L) G (R^T R): the preconditioner (R^T R) kron (L^T L) is then
   positive semi-definite, so -U(G) is never an ascent direction.
@@ -58,6 +59,11 @@ from ._common import MetaOpt, base_shape, frozen, require_phi
 
 MAX_DIM = 1024
 CONV_LAYOUTS = ("in", "out")
+VECTOR_FACTORS = ("diagonal", "full")
+# The options of the paper authors' released code (learn2learn ``KroneckerTransform(
+# KroneckerLinear, psd=True)``, no bias, the transform adapted in the inner loop from the second
+# step on; a conv weight as O slices of I x k^2; a vector with a full left factor).
+AUTHORS = {"psd": True, "bias": False, "adapt_transform": True, "conv": "in", "vectors": "full"}
 
 
 def matrix_view(key, shape, conv="in"):
@@ -74,7 +80,8 @@ def matrix_view(key, shape, conv="in"):
     return shape[0], 1
 
 
-def make(psd=False, bias=False, hidden=0, max_dim=MAX_DIM, adapt_transform=False, conv="in"):
+def make(psd=False, bias=False, hidden=0, max_dim=MAX_DIM, adapt_transform=False, conv="in",
+         vectors="diagonal"):
     """A KFO ``MetaOpt``: linear for ``hidden=0`` (``kfo``), a residual MLP otherwise.
 
     The options are checked by ``metaopt.get``.
@@ -83,7 +90,8 @@ def make(psd=False, bias=False, hidden=0, max_dim=MAX_DIM, adapt_transform=False
         """Matrix view and factor names with their (side, diagonal) for parameter ``key``."""
         view = matrix_view(key, shape, conv)
         n, m = view[-2:]
-        diag_l = base_ndim(key) == 1 or _factors.is_diagonal(n, max_dim)
+        diag_l = (base_ndim(key) == 1 and vectors == "diagonal") \
+            or _factors.is_diagonal(n, max_dim)
         diag_r = _factors.is_diagonal(m, max_dim)
         sides = {}
         for j in ["", *range(1, hidden + 1), *(["o"] if hidden else [])]:
@@ -161,7 +169,7 @@ def make(psd=False, bias=False, hidden=0, max_dim=MAX_DIM, adapt_transform=False
 
     name = "kfo-mlp" if hidden else "kfo"
     options = {"psd": psd, "bias": bias, "hidden": hidden, "max_dim": max_dim,
-               "adapt_transform": adapt_transform, "conv": conv}
+               "adapt_transform": adapt_transform, "conv": conv, "vectors": vectors}
     return MetaOpt(name, init, update, frozen(options), adapt_phi if adapt_transform else None)
 
 

@@ -10,9 +10,6 @@ All factors start at the identity, so the first inner step is plain MAML exactly
 Choice made here: a side longer than ``max_dim`` (default 1024) gets a diagonal factor
 instead of a full matrix (e.g. the 1568-wide input of the 2-layer Omniglot head), keeping
 the meta-optimizer within a few times the model size.
-
-Also public: ``make`` (the Meta-Curvature ``MetaOpt``; sides longer than ``max_dim`` use
-diagonal factors).
 """
 
 from autograd import numpy as np
@@ -22,6 +19,8 @@ from theory.engine.cnn import base_ndim
 from theory.engine.maml import checked_keys
 
 from ._common import MetaOpt, base_shape, frozen, require_phi
+
+__all__ = ["MAX_DIM", "make"]
 
 MAX_DIM = 1024
 _NAMES = {4: ("M_o", "M_i", "M_f"), 2: ("M_o", "M_i"), 1: ("M",)}

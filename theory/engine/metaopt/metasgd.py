@@ -7,8 +7,6 @@ Choice made here: ``a = alpha * phi`` with the global inner step size alpha kept
 scale and phi initialised to ones, so the first inner step is plain MAML exactly and phi is
 dimensionless (alpha keeps its meaning across meta-optimizers). Li et al. instead learn ``a``
 directly from a random initialisation in [0.005, 0.1]; both parametrise the same family.
-
-Also public: ``make`` (the Meta-SGD ``MetaOpt`` (no options)).
 """
 
 from autograd import numpy as np
@@ -16,6 +14,8 @@ from autograd import numpy as np
 from theory.engine.maml import checked_keys
 
 from ._common import MetaOpt, frozen, require_phi
+
+__all__ = ["init", "update", "make"]
 
 
 def init(rng, params, keys=None):

@@ -13,8 +13,6 @@ all identity-initialised, applied by ``cnn.apply``. The gradient transform itsel
 identity and phi is empty: T lives in the model params and is meta-learned with them.
 After adaptation each T folds exactly into the layer before it (conv: T W and T b), so the
 deployed model is the base CNN.
-
-Also public: ``make`` (the T-Nets ``MetaOpt`` (no options)).
 """
 
 import re
@@ -22,6 +20,8 @@ import re
 import numpy
 
 from ._common import MetaOpt, frozen, identity, no_phi
+
+__all__ = ["extra_model_params", "make"]
 
 
 def extra_model_params(rng, params, keys=None):
