@@ -202,7 +202,8 @@ def test_monte_carlo_runs_state_their_error():
 
 
 def test_deep_k2_reaches_zero_iff_wide():
-    """K = 2, L = 3, d = 2: h = d reaches zero loss and P = (alpha Sigma)^-1; h < d keeps a floor."""
+    """K = 2, L = 3, d = 2: h = d reaches zero loss and P = (alpha Sigma)^-1; h < d keeps a
+    floor."""
     wide, narrow = (run(dim=2, depth=3, width=h, steps=2, iterations=600) for h in (2, 1))
     assert max(wide["final_loss"]) < 1e-5 and wide["relative_error"] < 1e-3
     assert min(narrow["final_loss"]) > 0.01

@@ -37,7 +37,8 @@ def test_symbolic_preconditioner_is_the_numeric_one(seed, depth, h):
 @settings(max_examples=5, deadline=None)
 @given(seed=st.integers(0, 2 ** 32 - 1), step=st.floats(0.05, 0.8))
 def test_symbolic_two_steps_are_the_numeric_unrolling(seed, step):
-    """The derived K = 2 adapted w (differentiation twice) at random values == deep.adapted_error."""
+    """The derived K = 2 adapted w (differentiation twice) at random values is
+    deep.adapted_error's."""
     rng = np.random.default_rng(seed)
     sigma, _, a, _, _ = _setting(2)
     ws = matrix_deep.layers(2, 2, 2)

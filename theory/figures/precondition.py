@@ -75,7 +75,8 @@ def compute_preconditioner(rng, quick=False):
     summary.update(depth_axis.pop("summary"))
     return {"dim": DIM, "alpha": ALPHA, "widths": list(WIDTHS), "conds": list(conds),
             "budget": budget, "lr": LR, "runs": runs, "floor": floor,
-            "floor_metasgd": floor_metasgd, "target": target, "depth": depth_axis, "summary": summary}
+            "floor_metasgd": floor_metasgd, "target": target, "depth": depth_axis,
+            "summary": summary}
 
 
 def compute_depth(seed, quick=False):

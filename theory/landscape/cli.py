@@ -320,8 +320,9 @@ def summary(command, result):
                       f"{mean(log['collapsed_accuracy'])[-1]:.4f}"]
     elif command == "precondition":
         how = result["expectation"]
+        final = np.round(np.asarray(result["final_loss"], dtype=float), 8).tolist()
         lines = [f"{result['method']} depth {result['depth']}, K = {result['steps']}: final loss "
-                 f"per restart {np.round(np.asarray(result['final_loss'], dtype=float), 8).tolist()}"
+                 f"per restart {final}"
                  f" (E over a: {how['kind']}" + (f", {how['nodes']} nodes)" if how["nodes"]
                                                  else ")"),
                  convergence_text(result),

@@ -45,8 +45,8 @@ from . import deep, optim
 from .deep import _dot, _mv, exact_width
 
 __all__ = ["METHODS", "Problem", "covariance", "target", "shallow_floor", "metasgd_floor",
-           "objective", "preconditioner", "init", "validate", "expectation", "meta_train",
-           "finite_or_null", "experiment"]
+           "objective", "preconditioner", "init", "validate", "closed_form", "expectation",
+           "meta_train", "finite_or_null", "experiment"]
 
 METHODS = ("maml", "metasgd", "kfo")
 Problem = collections.namedtuple("Problem", "sigma mu cov alpha steps")
