@@ -4,7 +4,7 @@ Every sub-command meets the inputs a user gets wrong: non-finite and out-of-rang
 folder where a file is expected and the other way round, unwritable and existing outputs,
 corrupt, truncated and empty JSON where results are read, contradictory options. Each must
 exit with status 2 and one line naming the input, without a traceback, and leave every file
-as it was (``badinput.check_rejected``). The argument types are also checked as properties.
+as it was (``conftest.check_rejected``). The argument types are also checked as properties.
 """
 
 import argparse
@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from badinput import ROOT, check_rejected
+from conftest import ROOT, check_rejected
 from theory import _cli
 from theory.landscape.cli import build_parser
 
@@ -58,7 +58,7 @@ LANDSCAPE = [
     (["train", "--init-scale", "0"], ["--init-scale", "'0'"]),
     (["train", "--init-scale", "nan"], ["--init-scale", "'nan'"]),
     (["train", "--slope-std", "-1"], ["--slope-std", "'-1'"]),
-    (["train", "--out", "{place}/a-folder"], ["a-folder", "directory"]),
+    (["train", "--out", "{place}/a-file"], ["a-file", "expected a directory"]),
     (["train", "--out", "{place}/a-file/run.json"], ["a-file"]),
     (["train", "--out", UNWRITABLE + "/run.json"], [UNWRITABLE]),
     (["train", "--model", "logistic", "--population"], ["--population", "linear model only"]),
@@ -70,7 +70,7 @@ LANDSCAPE = [
     (["collapse", "--steps", "nan"], ["--steps", "'nan'"]),
     (["effective", "--slope-mean", "inf"], ["--slope-mean", "'inf'"]),
     (["precondition", "--cond", "0.5"], ["--cond", "0.5"]),
-    (["precondition", "--out", "{place}/a-folder"], ["a-folder"]),
+    (["precondition", "--out", "{place}/a-file"], ["a-file"]),
 ]
 
 

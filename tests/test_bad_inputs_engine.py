@@ -1,6 +1,6 @@
 """Catalogue of bad inputs for every ``python -m theory.engine`` sub-command.
 
-Each row runs the real command line in a subprocess (``badinput.check_rejected``) and expects
+Each row runs the real command line in a subprocess (``conftest.check_rejected``) and expects
 exit status 2, one line on stderr naming the offending input, no traceback, and no file
 created, changed or removed in the inputs or the working folder. The inputs are built once:
 a small checkpoint and a task folder, then damaged copies of every kind of file the engine
@@ -22,9 +22,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from badinput import check_rejected
-from theory.engine import checkpoint, cnn
-from theory.engine import config as run_config
+from conftest import check_rejected, untrained_checkpoint
+from theory.engine import checkpoint
 from theory.engine import train as training
 from theory.engine.data import cifarfs
 
@@ -47,19 +46,6 @@ def _zip(path, members):
     with zipfile.ZipFile(path, "w") as archive:
         for name, content in members.items():
             archive.writestr(name, content)
-
-
-def untrained_checkpoint(path, **config):
-    """A checkpoint (3-way, 1-layer CNN unless ``config`` says otherwise) straight from its
-    initialisation: everything ``eval`` and ``adapt`` read, without a meta-training run."""
-    config = training.make_config(**{"layers": 1, "hidden": 4, "ways": 3, **config})
-    rng = np.random.default_rng(0)
-    meta = run_config.init_meta_params(config, (1, 28, 28), rng)
-    checkpoint.save(path, model=meta["model"], metaopt=meta["metaopt"], adam={}, config=config,
-                    iteration=0, rng_state=rng.bit_generator.state,
-                    architecture=cnn.architecture(meta["model"]),
-                    extra={"in_shape": [1, 28, 28], "wall_time_s": 0.0,
-                           "optimizer_state": "dropped"})
 
 
 @pytest.fixture(scope="module")

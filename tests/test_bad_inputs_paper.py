@@ -1,12 +1,12 @@
 """Bad-input catalogue of ``python -m theory.paper``: exit 2, one line naming the input, no
-traceback, no file changed (``badinput.check_rejected``). The parser's own range checks
+traceback, no file changed (``conftest.check_rejected``). The parser's own range checks
 (``--seeds 0``, ``--layers two``, ...) are exercised in-process by ``test_paper_sweep``."""
 
 import json
 
 import pytest
 
-from badinput import ROOT, check_rejected
+from conftest import ROOT, check_rejected
 
 COMMITTED = (ROOT / "results", ROOT / "README.md", ROOT / "paper_repro.md")
 

@@ -7,8 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from test_bad_inputs_engine import untrained_checkpoint
-from test_engine_cli import assert_one_line_error, run_main
+from conftest import assert_one_line_error, run_main, untrained_checkpoint
 from theory.engine import adapt_task, checkpoint, cnn, data, maml
 from theory.engine.data import export
 

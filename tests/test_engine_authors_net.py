@@ -316,3 +316,65 @@ def test_block_order_convs_have_exact_second_derivatives():
         z = P.conv3x3(a, w1, P.OUT_BLOCKS, 2) ** 2
         return P.conv3x3(np.reshape(z, (2, 3, 2, 4, 4)), w2, P.IN_BLOCKS, 2) ** 2
     check_grads(two_layers, modes=["rev"], order=2)(a, w1, w2)
+
+
+# --- the network as a run option: train, checkpoint, evaluate --------------------------------
+
+TINY_RUN = {"layers": 2, "hidden": 4, "ways": 3, "shots": 1, "query": 2, "steps": 2,
+            "inner_lr": 0.1, "meta_lr": 0.01, "meta_batch": 2, "iterations": 4, "val_every": 2,
+            "val_episodes": 4, "test_episodes": 6, "checkpoint_every": 2, "seed": 3}
+
+
+def test_the_authors_network_trains_and_its_checkpoint_reproduces_its_test_score(tmp_path):
+    from theory.engine import checkpoint, evaluate
+    from theory.engine import config as run_config
+    from theory.engine import train as training
+
+    config = dict(TINY_RUN, downsample="stride", readout="mean", init="authors",
+                  metaopt="kfo", metaopt_options=dict(kfo.AUTHORS))
+    result = training.train(config, out_dir=tmp_path, progress=False)
+    restored, meta_params, opt, ck = checkpoint.restore(tmp_path / training.CHECKPOINT)
+    assert (restored["downsample"], restored["readout"], restored["init"]) == \
+        ("stride", "mean", "authors")
+    assert np.shape(meta_params["model"]["head/w"]) == (3, 4)     # the mean readout
+    test_set = run_config.load_splits(restored)[2]
+    again = evaluate.evaluate(meta_params, test_set, run_config.episode_rng(3, "test"),
+                              config=restored, episodes=6, metaopt=opt, progress=False)
+    assert again["accuracy"] == result["test"]["accuracy"]
+
+
+def test_a_checkpoint_from_before_the_network_options_loads_as_the_original_network(tmp_path):
+    from theory.engine import checkpoint
+    from theory.engine import train as training
+
+    training.train(TINY_RUN, out_dir=tmp_path, progress=False)
+    path = tmp_path / training.CHECKPOINT
+    ck = checkpoint.load(path)
+    old = {k: v for k, v in ck["config"].items() if k not in ("downsample", "readout", "init")}
+    checkpoint.save(path, model=ck["model"], metaopt=ck["metaopt"], adam=ck["adam"],
+                    config=old, iteration=ck["iteration"], rng_state=ck["rng_state"],
+                    validation=ck["validation"], architecture=ck["architecture"],
+                    extra=ck["extra"])
+    restored = checkpoint.restore(path)[0]
+    assert (restored["downsample"], restored["readout"], restored["init"]) == \
+        ("maxpool", "flatten", "he")
+    resumed = training.train(dict(TINY_RUN, iterations=6), out_dir=tmp_path, resume=True,
+                             progress=False)
+    assert resumed["iterations_done"] == 6
+
+
+def test_the_cli_takes_the_network_options(tmp_path):
+    from theory.engine import cli
+
+    out = tmp_path / "run"
+    args = ["train", "--downsample", "stride", "--readout", "mean", "--init", "authors",
+            "--layers", "2", "--hidden", "4", "--ways", "3", "--shots", "1", "--query", "2",
+            "--meta-batch", "2", "--iterations", "2", "--val-every", "1", "--val-episodes",
+            "2", "--test-episodes", "2", "--out", str(out), "--no-progress"]
+    assert cli.main(args) == 0
+    import json
+    record = json.loads((out / "results.json").read_text())
+    assert record["config"]["downsample"] == "stride" and record["config"]["readout"] == "mean"
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["train", "--downsample", "avgpool", "--out", str(tmp_path / "x")])
+    assert exit_.value.code == 2

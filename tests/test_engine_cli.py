@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from theory import _cli
+from conftest import assert_one_line_error, run_main
 from theory.engine import adapt_task, checkpoint, cli, cnn, data, maml
 from theory.engine import train as training
 
@@ -32,24 +32,6 @@ TINY = ["--layers", "1", "--hidden", "4", "--ways", "3", "--query", "2", "--meta
 def run_module(*args):
     return subprocess.run([sys.executable, "-m", "theory.engine", *args], capture_output=True,
                           text=True, env=ENV, timeout=600)
-
-
-def run_main(argv, capsys):
-    """``cli.main`` as ``__main__`` runs it -> (exit status, stdout, stderr)."""
-    try:
-        code = _cli.run(cli.main, [str(a) for a in argv])
-    except SystemExit as stop:
-        code = stop.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def assert_one_line_error(code, err, *fragments):
-    assert code == 2, err
-    assert err.endswith("\n") and err.count("\n") == 1, err
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in err, (fragment, err)
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_engine_cli import run_main
-from test_engine_train import Stop, _comparable, _stop_after
+from conftest import Stop, comparable, run_main, stop_after
 
 from theory.engine import checkpoint, optim, stopping
 from theory.engine import config as run_config
@@ -98,9 +97,9 @@ def test_cosine_schedule_changes_training_and_resumes_bit_for_bit(tmp_path):
     assert constant["config"]["meta_lr_schedule"] == "constant"
     with pytest.raises(Stop):
         training.train(config, out_dir=tmp_path / "part", progress=False,
-                       callback=_stop_after(5))
+                       callback=stop_after(5))
     resumed = training.train(config, out_dir=tmp_path / "part", resume=True, progress=False)
-    assert _comparable(resumed) == _comparable(whole)
+    assert comparable(resumed) == comparable(whole)
     _same_params(checkpoint.load(tmp_path / "part" / training.CHECKPOINT)["model"], cos_params)
     with pytest.raises(ValueError, match="cosine meta_lr_schedule spans the iterations=6"):
         training.train(dict(config, iterations=8), out_dir=tmp_path / "part", resume=True,
@@ -149,16 +148,16 @@ def test_an_interrupted_early_stopping_run_resumes_to_the_same_record(stopped_ru
     stop = whole["best"]["iteration"] + 1
     assert stop % config["checkpoint_every"] and stop < whole["stopped"]["iteration"]
     with pytest.raises(Stop):   # after the best round, before the checkpoint holding it
-        training.train(config, out_dir=part, progress=False, callback=_stop_after(stop))
+        training.train(config, out_dir=part, progress=False, callback=stop_after(stop))
     saved = checkpoint.load(part / training.CHECKPOINT)
     assert saved["best"] is not None and saved["iteration"] < whole["best"]["iteration"]
     resumed = training.train(config, out_dir=part, resume=True, progress=False)
-    assert _comparable(resumed) == _comparable(whole)
+    assert comparable(resumed) == comparable(whole)
     _same_params(checkpoint.load(part / stopping.BEST)["model"],
                  checkpoint.load(out / stopping.BEST)["model"])
     # resuming a run that has stopped changes nothing; more patience trains on
     again = training.train(config, out_dir=part, resume=True, progress=False)
-    assert _comparable(again) == _comparable(whole)
+    assert comparable(again) == comparable(whole)
     longer = training.train(dict(config, patience=50, iterations=16), out_dir=part,
                             resume=True, progress=False)
     assert longer["stopped"] == {"iteration": 16, "reason": "cap"}

@@ -6,8 +6,7 @@ import os
 
 import numpy as np
 import pytest
-from test_engine_cli import run_main
-from test_engine_data_omniglot import SCRIPTS, _write_zip
+from conftest import SCRIPTS, run_main, write_zip
 
 from theory.engine import data, maml
 from theory.engine import config as run_config
@@ -73,7 +72,7 @@ def test_eval_curve_of_a_run_on_held_out_alphabets(tmp_path, monkeypatch, capsys
     monkeypatch.setenv("THEORY_CACHE_DIR", os.fspath(tmp_path / "cache"))
     root = tmp_path / "omniglot"
     root.mkdir()
-    _write_zip(root / "images_background.zip", "images_background", SCRIPTS)
+    write_zip(root / "images_background.zip", "images_background", SCRIPTS)
     out = tmp_path / "run"
     code, stdout, err = run_main(["train", "--dataset", "omniglot", "--data", root, "--split-by",
                               "alphabet", "--layers", "1", "--hidden", "4", "--ways", "3",

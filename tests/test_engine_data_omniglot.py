@@ -1,14 +1,13 @@
 """theory.engine.data.omniglot: the real small set, the full-set layouts, split and rotations."""
 
-import io
 import os
 import pathlib
 import zipfile
 
 import numpy as np
 import pytest
-from PIL import Image
 
+from conftest import SCRIPTS, write_zip
 from theory.engine import data
 from theory.engine.data import omniglot
 
@@ -24,35 +23,14 @@ def _private_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("THEORY_CACHE_DIR", os.fspath(tmp_path_factory.getbasetemp() / "cache"))
 
 
-def _png(seed, ink_rows):
-    """A 105x105 1-bit PNG, black ink on white: random blobs plus full ink rows."""
-    rng = np.random.default_rng(seed)
-    paper = np.full((105, 105), 255, np.uint8)
-    paper[rng.random((105, 105)) < 0.05] = 0
-    paper[ink_rows:ink_rows + 8] = 0
-    buffer = io.BytesIO()
-    Image.fromarray(paper).convert("1").save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 # alphabet -> number of characters, 3 drawings each
 FULL = {"images_background": {"Alpha": 3, "Beta": 2}, "images_evaluation": {"Gamma": 3}}
-
-
-def _write_zip(file, top, alphabets, seed=0, corrupt=None):
-    with zipfile.ZipFile(file, "w") as archive:
-        for a, (alphabet, n_chars) in enumerate(sorted(alphabets.items())):
-            for c in range(1, n_chars + 1):
-                for d in range(1, 4):
-                    name = f"{top}/{alphabet}/character{c:02d}/{1000 + c}_{d:02d}.png"
-                    body = b"not a png" if name == corrupt else _png((seed, a, c, d), 8 * c)
-                    archive.writestr(name, body)
 
 
 @pytest.fixture
 def full_zips(tmp_path):
     for top, alphabets in FULL.items():
-        _write_zip(tmp_path / f"{top}.zip", top, alphabets)
+        write_zip(tmp_path / f"{top}.zip", top, alphabets)
     return tmp_path
 
 
@@ -95,9 +73,9 @@ def test_image_folder_reads_omniglot_pngs_like_the_loader(full_zips, tmp_path_fa
 
 
 def test_duplicate_characters_are_counted_once(tmp_path):
-    _write_zip(tmp_path / "images_background_small1.zip", "images_background_small1",
+    write_zip(tmp_path / "images_background_small1.zip", "images_background_small1",
                {"Greek": 2, "Korean": 1})
-    _write_zip(tmp_path / "images_background_small2.zip", "images_background_small2",
+    write_zip(tmp_path / "images_background_small2.zip", "images_background_small2",
                {"Greek": 2, "Tagalog": 3})
     images, owner, chars = omniglot.decoded(omniglot._fingerprint(tmp_path))
     assert len(chars) == 6 and images.shape[0] == 18
@@ -176,7 +154,7 @@ def test_env_var_sets_the_default_root(full_zips, monkeypatch):
 
 def test_corrupt_image_names_the_file(tmp_path):
     bad = "images_background/Alpha/character02/1002_03.png"
-    _write_zip(tmp_path / "images_background.zip", "images_background", {"Alpha": 3},
+    write_zip(tmp_path / "images_background.zip", "images_background", {"Alpha": 3},
                corrupt=bad)
     with pytest.raises(ValueError, match=f"cannot read image file .*images_background.zip:{bad}"):
         data.load("omniglot", tmp_path)
@@ -210,11 +188,8 @@ def test_real_greek_and_latin_are_identical_in_both_zips():
 
 
 # 8 alphabets of 1-3 characters, 3 drawings each
-SCRIPTS = {f"Script{a}": 1 + a % 3 for a in range(8)}
-
-
 def test_alphabet_split_holds_out_whole_alphabets_seeded(tmp_path):
-    _write_zip(tmp_path / "images_background.zip", "images_background", SCRIPTS)
+    write_zip(tmp_path / "images_background.zip", "images_background", SCRIPTS)
     draws = {}
     for seed in (0, 1, 2):
         parts = [data.load("omniglot", tmp_path, split=s, seed=seed, split_by="alphabet")
@@ -235,7 +210,7 @@ def test_alphabet_split_holds_out_whole_alphabets_seeded(tmp_path):
 
 
 def test_alphabet_split_needs_three_alphabets_and_omniglot(tmp_path):
-    _write_zip(tmp_path / "images_background.zip", "images_background", {"A": 2, "B": 2})
+    write_zip(tmp_path / "images_background.zip", "images_background", {"A": 2, "B": 2})
     with pytest.raises(ValueError, match="at least 3 alphabets; the data has 2 .A, B."):
         data.load("omniglot", tmp_path, split_by="alphabet")
     with pytest.raises(ValueError, match="split_by must be 'character' or 'alphabet', got 'font'"):

@@ -6,7 +6,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from test_engine_cli import run_main
+from conftest import run_main
 from theory.engine import adapt_task, data
 from theory.engine import train as training
 from theory.engine.data import export, omniglot

@@ -10,6 +10,7 @@ import subprocess
 import numpy as np
 import pytest
 
+from conftest import Stop, comparable, stop_after
 from theory.engine import checkpoint, cli, data, metaopt, provenance
 from theory.engine import config as run_config
 from theory.engine import train as training
@@ -18,26 +19,6 @@ from theory.engine import train as training
 TINY = {"layers": 1, "hidden": 4, "ways": 3, "shots": 1, "query": 2, "steps": 1,
         "inner_lr": 0.1, "meta_lr": 0.01, "meta_batch": 2, "iterations": 6, "val_every": 3,
         "val_episodes": 4, "test_episodes": 6, "checkpoint_every": 2, "seed": 5}
-
-
-class Stop(KeyboardInterrupt):
-    """Stands for Ctrl-C arriving after a given iteration."""
-
-
-def _stop_after(iteration):
-    def callback(done, info):
-        assert np.isfinite(info["loss"])
-        if done == iteration:
-            raise Stop
-    return callback
-
-
-def _comparable(result):
-    """A results record without the fields that legitimately differ between two runs.
-
-    ``commit`` is that of the code finishing the run, which may move between two runs.
-    """
-    return {k: v for k, v in result.items() if k not in ("wall_time_s", "checkpoint", "commit")}
 
 
 def _same_checkpoints(a, b):
@@ -59,16 +40,16 @@ def test_resume_after_interrupt_is_bitwise_identical(tmp_path, metaopt):
     whole = training.train(config, out_dir=tmp_path / "whole", progress=False)
     part = tmp_path / "part"
     with pytest.raises(Stop):
-        training.train(config, out_dir=part, progress=False, callback=_stop_after(3))
+        training.train(config, out_dir=part, progress=False, callback=stop_after(3))
     # iteration 3 completed but the last checkpoint is from iteration 2; nothing half-written
     assert sorted(os.listdir(part)) == [training.CHECKPOINT]
     assert checkpoint.load(part / training.CHECKPOINT)["iteration"] == 2
     resumed = training.train(config, out_dir=part, resume=True, progress=False)
-    assert _comparable(resumed) == _comparable(whole)
+    assert comparable(resumed) == comparable(whole)
     assert [it for it, _ in whole["validation"]] == [3, 6]
     _same_checkpoints(part / training.CHECKPOINT, tmp_path / "whole" / training.CHECKPOINT)
     on_disk = json.loads((part / training.RESULTS).read_text())
-    assert _comparable(on_disk) == json.loads(json.dumps(_comparable(whole)))
+    assert comparable(on_disk) == json.loads(json.dumps(comparable(whole)))
 
 
 def test_workers_change_nothing_for_given_chunks_and_may_change_on_resume(tmp_path):
@@ -79,10 +60,10 @@ def test_workers_change_nothing_for_given_chunks_and_may_change_on_resume(tmp_pa
     part = tmp_path / "two"
     with pytest.raises(Stop):
         training.train(dict(config, workers=2), out_dir=part, progress=False,
-                       callback=_stop_after(3))
+                       callback=stop_after(3))
     two = training.train(dict(config, workers=1), out_dir=part, resume=True, progress=False)
     assert one["config"]["workers"] == 1 == two["config"]["workers"]
-    assert _comparable(two) == _comparable(one)
+    assert comparable(two) == comparable(one)
     _same_checkpoints(part / training.CHECKPOINT, tmp_path / "one" / training.CHECKPOINT)
 
 

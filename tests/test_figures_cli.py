@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from badinput import ROOT, run_cli, snapshot
+from conftest import ROOT, run_cli, snapshot
 from theory.figures import REGISTRY, cli, tables
 
 

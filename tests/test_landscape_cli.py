@@ -33,13 +33,13 @@ def test_train_prints_the_final_parameters_of_every_restart(capsys):
 
 def test_train_json_is_reproducible_from_the_seed(tmp_path, capsys):
     argv = ["train", "--model", "logistic", "--depth", "2", "--restarts", "2", "--iterations",
-            "5", "--json", "--seed", "9", "--out", str(tmp_path / "run.json")]
+            "5", "--json", "--seed", "9", "--out", str(tmp_path / "runs")]
     code, out, _ = _run(argv, capsys)
     assert code == 0
     first = json.loads(out)
     assert first["names"] == ["w1", "w2", "b"]
     assert len(first["params"]) == 2 and len(first["final_accuracy"]) == 2
-    assert json.loads((tmp_path / "run.json").read_text()) == first
+    assert json.loads((tmp_path / "runs" / "train.json").read_text()) == first
     assert json.loads(_run(argv, capsys)[1]) == first
 
 

@@ -141,18 +141,20 @@ def _rows(root):
 def test_repro_rows_use_and_name_their_preferred_budget(mixed):
     rows = _rows(mixed)
     maml2 = rows["T1/omniglot/maml/2"]
-    assert "| 81.0 ± " in maml2 and "`python -m theory.paper run --budget converged`" in maml2
-    assert "records: `results/converged/table-a/omniglot/maml-L2-s*.json`" in maml2
-    assert "`converged`: hidden 32, early stopping" in maml2
+    assert maml2.ours.startswith("81.0 ± ") and maml2.budget.startswith("`converged`: ")
+    assert maml2.command.startswith(f"`{repro.run_command('converged')}`")
+    assert "`results/converged/table-a/omniglot/maml-L2-s*.json`" in maml2.command
     maml3 = rows["T1/omniglot/maml/3"]     # only cpu has it
-    assert "| 76.0 ± " in maml3 and "--budget cpu`" in maml3
-    assert "records: `results/table-a/omniglot/maml-L3-s*.json`" in maml3
-    assert rows["T2/omniglot/mc"].split("|")[4].strip() == "not run"
+    assert maml3.ours.startswith("76.0 ± ") and maml3.budget.startswith("`cpu`: ")
+    assert "`results/table-a/omniglot/maml-L3-s*.json`" in maml3.command
+    assert rows["T2/omniglot/mc"].ours == "not run"
     # C7: no budget has all 8 cells, converged is the most thorough with any
-    assert "(budget `converged`)" in rows["C7"] and "MAML 2 layers `81.0`" in rows["C7"]
-    assert "MAML 3 layers not run" in rows["C7"]
-    assert rows["C7"].endswith("| incomplete: some cells not run yet |")
-    assert "F5" in rows and "(3 of 8 of our cells run)" in rows["F5"]
+    c7 = rows["C7"]
+    assert "(budget `converged`)" in c7.ours and "MAML 2 layers `81.0`" in c7.ours
+    assert "MAML 3 layers not run" in c7.ours
+    assert c7.verdict == "incomplete: some cells not run yet"
+    assert rows["F5"].ours.endswith("(3 of 8 of our cells run)")
+    assert rows["F5"].verdict == f"{c7.verdict} (C7)"
 
 
 def test_adaptation_claim_and_figure_read_the_records(mixed):
@@ -180,17 +182,16 @@ def test_adaptation_claim_and_figure_read_the_records(mixed):
     assert shallow["trained"]["seeds"] == 3 and shallow["trained"]["interval"] == "seeds"
     row = _rows(mixed)["C12"]
     assert f"MAML 2 layers k=0 `{shallow['accuracy'][0]:.1f}`, k=1 " \
-           f"`{shallow['accuracy'][1]:.1f}`" in row
-    assert "`adaptation_cnn:ours.maml_L4.accuracy.10`" in row
-    assert "`adaptation_cnn:ours.kfo_L2.steps_to_90`" in row
-    assert f"mean over k=1..5 `{shallow['trained']['accuracy']:.1f}`" in row
-    assert "`adaptation_cnn:ours.maml_L4.trained.accuracy`" in row
-    assert ("mean accuracy over k = 1..5, MAML 4 layers > MAML 2 layers: held (rests on a "
-            "single seed: MAML 4 layers)") in row
-    assert "after 1 step: held" in row and row.endswith("| reproduced at the `converged` "
-                                                        "budget (resting on single-seed "
-                                                        "cells: MAML 4 layers) |")
-    assert "(4 of 4 curves)" in _rows(mixed)["F9"]
+           f"`{shallow['accuracy'][1]:.1f}`" in row.ours
+    assert f"mean over k=1..5 `{shallow['trained']['accuracy']:.1f}`" in row.ours
+    sources = row.source.split(", ")
+    for key in ("maml_L4.accuracy.10", "kfo_L2.steps_to_90", "maml_L4.trained.accuracy"):
+        assert f"`adaptation_cnn:ours.{key}`" in sources
+    curves = cells.adaptation(mixed)[1]
+    assert render.trained_text(curves) in row.ours
+    assert verdicts.adaptation_claim(curves).verdict == verdicts.HELD
+    assert row.verdict.startswith("reproduced at the `converged` budget")
+    assert _rows(mixed)["F9"].ours.endswith("(4 of 4 curves)")
     with style.context():
         fig = adaptation.fig_adaptation_cnn(data)
     ax = fig.axes[0]
@@ -244,7 +245,7 @@ def test_no_adaptation_records_still_draws_and_says_how_to_fill(tmp_path):
     texts = " ".join(t.get_text() for t in fig.axes[0].texts)
     assert adaptation.FILL in texts and fig.axes[0].get_xlabel()
     row = repro.repro_rows(tmp_path / "none")["C12"]
-    assert row.endswith("| not run |") and "MAML 2 layers not run" in row
+    assert row.verdict == "not run" and "MAML 2 layers not run" in row.ours
 
 
 def test_a_damaged_adaptation_curve_is_named(tmp_path):
@@ -333,11 +334,15 @@ def test_validation_curves_figure_and_row_read_the_early_stopped_records(mixed):
     assert s["late_gain"]["maml_L4"] == [pytest.approx(-0.1)]
     assert s["late_gain_median"] == pytest.approx(-0.1) == s["late_gain_max"]
     row = repro.repro_rows(mixed)["F10"]
-    assert "(10 runs of budget `converged`: 9 stopped on a plateau, 1 at the cap)" in row
-    assert "median `-0.10`, from `-0.10` to `-0.10`" in row
+    assert "(10 runs of budget `converged`: 9 stopped on a plateau, 1 at the cap)" in row.ours
+    assert "median `-0.10`, from `-0.10` to `-0.10`" in row.verdict
     with style.context():
         fig = training.fig_training_curves(data)
-    left, right = fig.axes
+    left, right, *schedules = fig.axes
+    # each panel's twin axis draws its runs' meta-lr schedule (cosine: peak 1 at 0, 0 at the cap)
+    assert len(schedules) == 2
+    rate = schedules[1].lines[0]
+    assert rate.get_ydata()[0] == pytest.approx(1.0) and rate.get_ydata()[-1] < 1e-3
     solid = [ln for ln in left.lines if ln.get_linestyle() == "-" and len(ln.get_xdata()) > 1]
     assert len(solid) == 9                         # one line per seed at 2 layers
     deep = [ln for ln in right.lines if len(ln.get_xdata()) > 2]      # not the cap line
@@ -353,8 +358,8 @@ def test_no_early_stopped_run_gives_an_empty_figure_and_a_not_run_row(tmp_path):
     _record(root, "cpu", "maml", 2, 0, 0.7)
     data = training.compute_training_curves(results_dir=root)
     assert data["budget"] is None and data["cells"] == [] and data["summary"]["runs"] == 0
-    assert "not run: `python -m theory.paper run --budget converged`" in \
-        repro.repro_rows(root)["F10"]
+    assert repro.repro_rows(root)["F10"].verdict == \
+        f"not run: `{repro.run_command('converged')}`"
 
 
 def test_a_damaged_validation_curve_is_named(mixed):

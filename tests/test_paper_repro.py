@@ -156,7 +156,8 @@ def test_readme_episode_accuracies_are_what_the_shipped_checkpoints_give(split, 
     quoted = re.search(pattern, " ".join((ROOT / "README.md").read_text().split()))
     assert quoted, f"the README's example episode sentence ({split} split) is missing"
     task = tmp_path / "task20"
-    assert engine_cli.main(["episode", "--ways", "20", "--shots", "1", "--query", "5", *extra,
+    assert engine_cli.main(["episode", "--dataset", "omniglot", "--ways", "20", "--shots", "1",
+                            "--query", "5", *extra,
                             "--out", str(task)]) == 0
     for layers, want in zip((2, 4), quoted.groups(), strict=True):
         capsys.readouterr()

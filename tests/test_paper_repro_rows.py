@@ -7,6 +7,7 @@ import pytest
 from theory import _cli as cli
 from theory.paper import cli as paper_cli
 from theory.paper import repro as sweep_repro
+from theory.paper import verdicts
 
 
 def _main():
@@ -72,21 +73,20 @@ def test_claim_verdicts_in_c7():
              ("maml", 6): {"accuracy": 97, "ci95": 1, "seeds": 1, "failed": 0},
              ("linnet", 6): {"accuracy": 97.2, "ci95": 1, "seeds": 1, "failed": 0}}
     rows = sweep_repro._claim_rows({"cpu": cells})
-    assert "MAML 2 layers `60.0`" in rows["C7"] and "LinNet > MAML at 2 layers: held (" \
-        in rows["C7"]
-    assert "shrinks with depth: held (rests on a single seed: MAML 6 layers, MAML w/ LinNet " \
-        "6 layers)" in rows["C7"]
-    assert rows["C7"].endswith("| reproduced at the `cpu` budget (resting on single-seed "
-                               "cells: MAML w/ LinNet 6 layers, MAML 6 layers) |")
-    assert "`linnet_depth:ours.linnet.3.accuracy`" in rows["C7"]
-    assert rows["C8"].endswith("| not run |")
+    c2l, gap, _, _ = verdicts.claims(cells)
+    assert (c2l.verdict, gap.verdict) == (verdicts.HELD, verdicts.HELD)
+    assert "MAML 2 layers `60.0`" in rows["C7"].ours
+    assert c2l.verdict_text() in rows["C7"].ours and gap.verdict_text() in rows["C7"].ours
+    assert rows["C7"].verdict.startswith("reproduced at the `cpu` budget")
+    assert "`linnet_depth:ours.linnet.3.accuracy`" in rows["C7"].source.split(", ")
+    assert rows["C8"].verdict == "not run"
     cells[("linnet", 2)]["accuracy"] = 40
-    assert "not reproduced" in sweep_repro._claim_rows({"cpu": cells})["C7"]
+    assert sweep_repro._claim_rows({"cpu": cells})["C7"].verdict.startswith("not reproduced")
 
 
 def test_missing_rows_or_markers_are_errors():
     with pytest.raises(ValueError, match="no row for"):
-        sweep_repro.rewrite_rows("| C1 | x |\n", {"C7": "| C7 | y |"})
+        sweep_repro.rewrite_rows("| C1 | x |\n", {"C7": ("C7", "y")})
     with pytest.raises(ValueError, match="block"):
         sweep_repro.rewrite_block("no markers", "tables")
 

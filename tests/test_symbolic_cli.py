@@ -87,6 +87,35 @@ def test_report_prints_every_result_and_all_hold(capsys):
         assert all(c.statement in out for c in stated)
     assert out.count("  [holds] ") == sum(len(c) for _, c in sections)
     assert "[FAILS]" not in out
+    total = sum(len(c) for _, c in sections)
+    assert out.rstrip().splitlines()[-1] == f"{total} of {total} claims hold"
+
+
+def test_report_json_and_tally_count_what_was_checked_and_a_failure_exits_1(capsys,
+                                                                            monkeypatch):
+    from theory.symbolic import report, symbols
+    wrong = claims.Claim("alpha is sigma2", symbols.alpha, symbols.sigma2)
+    small = [("R1 shallow linear, K = 1", claims.r1_shallow_linear(1)), ("wrong", (wrong,))]
+    check = report.check
+    monkeypatch.setattr(report, "check", lambda: check(small))
+    status, out, _ = run(["report", "--json"], capsys)
+    doc = json.loads(out)
+    assert status == 1 and doc["tally"] == {"claims": 4, "hold": 3, "fail": 1}
+    assert [c["holds"] for s in doc["sections"] for c in s["claims"]] == [True] * 3 + [False]
+    assert doc["sections"][1]["claims"][0] == {"statement": "alpha is sigma2", "holds": False,
+                                               "closed_form": "sigma2"}
+    status, out, _ = run(["report"], capsys)
+    assert status == 1 and out.rstrip().splitlines()[-1] == "3 of 4 claims hold; 1 FAIL"
+
+
+def test_json_is_format_json_and_sigma2_is_sigma_squared_in_latex(capsys):
+    argv = ["derive", "--depth", "2", "--steps", "1"]
+    assert run(argv + ["--json"], capsys)[1] == run(argv + ["--format", "json"], capsys)[1]
+    status, out, _ = run(argv + ["--format", "latex"], capsys)
+    assert status == 0 and r"\sigma^{2}" in out and r"\sigma_{2}" not in out
+    with pytest.raises(SystemExit):
+        _cli.run(cli.main, argv + ["--json", "--format", "latex"])
+    assert "contradict" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -17,6 +17,9 @@ paper      the paper's Tables 1 and 2: its numbers, the sweep (plan, Dask execut
            cells and ordering verdicts; ``python -m theory.paper``
 figures    every figure, ``compute_<name>(rng, quick)`` + ``fig_<name>(data) -> Figure``;
            ``python -m theory.figures``
+
+The five command lines share one grammar (``--json``, ``--out DIR``, ``--progress/--no-progress``,
+``--seed``, ``--version``; CONTRIBUTING.md), built from ``theory._cli``.
 """
 
 __version__ = "0.1.0"

@@ -1,4 +1,9 @@
-"""Shared command-line plumbing: bad input is one line on stderr and exit status 2."""
+"""Shared command-line plumbing: bad input is one line on stderr and exit status 2.
+
+The options every program shares are made here, once, so that they read the same in
+``theory.symbolic``, ``landscape``, ``engine``, ``paper`` and ``figures`` (the grammar of
+CONTRIBUTING.md): ``add_version``, ``add_json``, ``add_progress``, ``add_seed``, ``add_out``.
+"""
 
 import argparse
 import math
@@ -32,6 +37,54 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
             return text
         shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else default
         return f"{text} (default: {shown})" if text else f"default: {shown}"
+
+
+PROG = "python -m theory.{}"     # every program's name: ``PROG.format(package)``
+
+
+def add_version(parser):
+    """``--version``: print ``theory <version>`` and exit."""
+    from theory import __version__
+    parser.add_argument("--version", action="version", version=f"theory {__version__}",
+                        help="print the version and exit")
+
+
+def add_json(p, what="the result", formats=None):
+    """``--json``: print ``what`` as one JSON document on stdout instead of text. With
+    ``formats`` (e.g. ``("text", "latex", "json")``) also ``--format``, of which ``json`` is
+    the same as ``--json``; read the choice with ``output_format(args)``."""
+    if formats is not None:
+        p.add_argument("--format", choices=formats, default=None,
+                       help=f"output format ({', '.join(formats)}; default: {formats[0]}); "
+                            "--format json is --json")
+    p.add_argument("--json", action="store_true",
+                   help=f"print {what} as one JSON document instead of text")
+
+
+def output_format(args, default="text"):
+    """The output format of parsed ``args`` (``add_json``): ``--json`` or ``--format``."""
+    fmt = getattr(args, "format", None)
+    if args.json and fmt not in (None, "json"):
+        raise ValueError(f"--json and --format {fmt} contradict each other; give one of them")
+    return "json" if args.json else fmt or default
+
+
+def add_progress(p):
+    """``--progress/--no-progress``: progress bars on stderr, shown by default."""
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="progress bars on stderr (default: shown; --no-progress hides them)")
+
+
+def add_seed(p, default=0, what="random seed: the same seed reproduces the run bit for bit"):
+    """``--seed``: an integer >= 0 (``default`` ``None``: the caller's own default)."""
+    p.add_argument("--seed", type=nonnegative_int, default=default, metavar="S",
+                   help=what + ("" if default is None else f" (default: {default})"))
+
+
+def add_out(p, what, required=False):
+    """``--out DIR``: the folder the command writes ``what`` into (created if missing)."""
+    p.add_argument("--out", required=required, default=None, metavar="DIR",
+                   help=f"folder to write {what} into (created if missing)")
 
 
 def run(main, argv=None):

@@ -46,6 +46,7 @@ def build_parser():
     """The argument parser of every sub-command."""
     parser = _cli.ArgumentParser(prog=PROG,
                                  description=__doc__.splitlines()[0].replace("``", ""))
+    _cli.add_version(parser)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_cli.ArgumentParser)
     _add_train(sub.add_parser("train", help="meta-train a CNN and evaluate it",
                               formatter_class=_cli.DefaultsHelpFormatter))
@@ -61,18 +62,21 @@ def build_parser():
 def _add_train(p):
     """The options of every run-config field (``config.FIELDS``), then the run's own."""
     _add_fields(p, [field.name for field in run_config.FIELDS])
-    p.add_argument("--out", required=True, metavar="DIR",
-                   help="run directory: checkpoint.npz and results.json")
+    _cli.add_out(p, "the run: checkpoint.npz and results.json", required=True)
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     _add_common(p)
 
 
 def _add_eval(p):
-    p.add_argument("--checkpoint", required=True, metavar="CKPT")
+    _add_checkpoint(p)
     p.add_argument("--episodes", type=_cli.positive_int, default=evaluation.EPISODES,
-                   metavar="E")
-    p.add_argument("--split", choices=("train", "val", "test"), default="test")
-    p.add_argument("--data", metavar="PATH", default=None, help="override the stored path")
+                   metavar="E", help=f"episodes to score (default: {evaluation.EPISODES})")
+    p.add_argument("--split", choices=("train", "val", "test"), default="test",
+                   help="the split whose classes the episodes draw (default: test)")
+    p.add_argument("--data", metavar="PATH", default=None,
+                   help="where the dataset is (default: the path stored in the checkpoint)")
+    _cli.add_seed(p, default=None, what="seed of the episodes (default: the checkpoint's "
+                                        "seed, which drew the run's own test episodes)")
     p.add_argument("--steps", type=_cli.nonnegative_int, default=None, metavar="S",
                    help="inner steps (default: the training value)")
     p.add_argument("--curve", type=_cli.nonnegative_int, default=None, metavar="K",
@@ -82,8 +86,14 @@ def _add_eval(p):
     _add_common(p)
 
 
+def _add_checkpoint(p):
+    p.add_argument("--checkpoint", required=True, metavar="CKPT",
+                   help="a checkpoint.npz (or best.npz) written by train, or one of "
+                        "results/checkpoints/")
+
+
 def _add_adapt(p):
-    p.add_argument("--checkpoint", required=True, metavar="CKPT")
+    _add_checkpoint(p)
     p.add_argument("--support", required=True, metavar="DIR",
                    help="one sub-folder of images per class: 2 up to the checkpoint's ways "
                         "(fewer classes use the head's first output units)")
@@ -92,19 +102,18 @@ def _add_adapt(p):
                    help="inner steps (default: the training value)")
     _add_metaopt_override(p)
     p.add_argument("--answers", metavar="FILE", default=None,
-                   help="answers.json of an `episode`: also print the accuracy")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+                   help="the classes of the query files, as the answers.json of an "
+                        "`episode` or a JSON object {file: class}: also print the accuracy")
+    _cli.add_json(p, "the predictions, notes and accuracy")
 
 
 def _add_episode(p):
-    _add_fields(p, ("dataset", "data", "split_by", "ways", "shots", "query"),
-                dataset="omniglot", query=1)
+    _add_fields(p, ("dataset", "data", "split_by", "ways", "shots", "query"), query=1)
     p.add_argument("--split", choices=("train", "val", "test"), default="test",
                    help="the split whose classes the episode draws")
-    p.add_argument("--seed", type=_cli.nonnegative_int, default=0, metavar="s",
-                   help="seed of the episode; the class split uses the dataset's seed 0")
-    p.add_argument("--out", required=True, metavar="DIR",
-                   help="writes DIR/support/<class>/, DIR/query/, DIR/answers.json")
+    _cli.add_seed(p, what="seed of the episode; the class split uses the dataset's seed 0")
+    _cli.add_out(p, "the episode: support/<class>/, query/ and answers.json", required=True)
+    _cli.add_json(p, "the episode's record (answers.json)")
 
 
 def _add_bench(p):
@@ -113,7 +122,7 @@ def _add_bench(p):
                     "seed"), hidden=32)
     p.add_argument("--repeats", type=_cli.positive_int, default=5, metavar="R",
                    help="timed meta-steps")
-    p.add_argument("--json", action="store_true", help="print the timings as JSON")
+    _cli.add_json(p, "the timings")
 
 
 def _add_fields(p, names, **defaults):
@@ -170,8 +179,8 @@ def _add_metaopt_override(p):
 
 
 def _add_common(p):
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    _cli.add_json(p)
+    _cli.add_progress(p)
 
 
 def main(argv=None):
@@ -188,7 +197,7 @@ def cmd_train(args):
     """``train``: meta-train, print the parameter counts and the test accuracy."""
     try:
         result = training.train(train_config(args), out_dir=args.out, resume=args.resume,
-                                progress=not args.no_progress)
+                                progress=args.progress)
     except KeyboardInterrupt:
         raise KeyboardInterrupt(_saved_so_far(args.out)) from None
     if args.json:
@@ -230,12 +239,13 @@ def cmd_eval(args):
         else config["data"]
     dataset = run_config.check_ways(config, data.load(config["dataset"], path, split=args.split,
                                                        split_by=config["split_by"]))
-    rng = run_config.episode_rng(config["seed"], args.split)
+    seed = config["seed"] if args.seed is None else args.seed
+    rng = run_config.episode_rng(seed, args.split)
     if args.curve is not None:
         return _eval_curve(args, config, meta_params, opt_obj, dataset, rng)
     res = evaluation.mean_accuracy(meta_params, dataset, rng, config=config,   # parsed --episodes
                                    episodes=args.episodes, metaopt=opt_obj,
-                                   progress=not args.no_progress, desc=args.split)
+                                   progress=args.progress, desc=args.split)
     record = {"kind": "engine-eval", "checkpoint": args.checkpoint, "split": args.split,
               "config": config, "commit": provenance.source_commit(),
               "parameters": metaopt.count_parameters(meta_params),
@@ -252,7 +262,7 @@ def _eval_curve(args, config, meta_params, opt_obj, dataset, rng):
     """``eval --curve K``: the ``engine-curve`` record of accuracy after 0..K inner steps."""
     res = evaluation.adaptation_curve(meta_params, dataset, rng, config=config,
                                       steps=range(args.curve + 1), episodes=args.episodes,
-                                      metaopt=opt_obj, progress=not args.no_progress,
+                                      metaopt=opt_obj, progress=args.progress,
                                       desc=args.split)
     record = {"kind": "engine-curve", "checkpoint": args.checkpoint, "split": args.split,
               "config": config, "commit": provenance.source_commit(),
@@ -292,6 +302,9 @@ def cmd_episode(args):
     dataset = data.load(args.dataset, args.data, split=args.split, split_by=args.split_by)
     record = export.write_episode(dataset, args.out, ways=args.ways, shots=args.shots,
                                   query=args.query, seed=args.seed)
+    if args.json:
+        _print_json(record)
+        return 0
     print(f"{args.ways}-way {args.shots}-shot episode of {record['dataset']}/{record['split']}: "
           f"{args.out}/support, {args.out}/query ({len(record['answers'])} images), "
           f"answers in {args.out}/answers.json")

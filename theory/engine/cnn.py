@@ -264,6 +264,10 @@ def _pool(z, blocks, shape):
 
 
 def _check_shapes(params, x):
+    # ``features`` and ``apply`` are the model's public entry points (notebooks, adapt_task and
+    # MAML's inner loop call them alike), so they check here, once per call: a walk over the
+    # param keys, negligible next to one convolution. An unchecked twin for the inner loop
+    # would double the model's entry points for no measurable gain.
     if anp.ndim(x) != 5:
         raise ValueError(f"x must have shape (T, n, C, H, W), got shape {anp.shape(x)}")
     T = anp.shape(x)[0]

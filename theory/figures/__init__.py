@@ -23,6 +23,7 @@ collapse         collapse.py a meta-trained deep model collapsed to its product
 linnet_depth     tables.py   Table 1 (Omniglot): MAML vs MAML w/ LinNet, paper beside ours
 meta_optimizers  tables.py   Table 2 (Omniglot, 2-layer CNN): meta-optimizers, paper vs ours
 adaptation_cnn   adaptation.py  test accuracy vs inner steps of meta-trained CNNs (records)
+alpha_cnn        alpha_cnn.py  test accuracy vs the inner lr alpha of CNNs, authors' protocol
 training_curves  training.py validation accuracy vs meta-iteration of early-stopped CNN runs
 gradient_ratio   ratio.py    (1 - alpha sigma2)^(2K): sympy vs simulated meta-gradient ratio
 preconditioner   precondition.py  R5 (d dims): loss vs kappa and vs depth L (K = 1, 2); learned P
@@ -80,6 +81,9 @@ REGISTRY = {
                             "Omniglot 5-way 5-shot CNNs after meta-training: test accuracy vs "
                             "inner steps k = 0..10, MAML 2/4 layers, MAML w/ LinNet, KFO",
                             True),
+    "alpha_cnn": Entry("alpha_cnn", "alpha_cnn",
+                       "Omniglot 5-way 5-shot, the authors' network: final test accuracy vs "
+                       "the inner lr alpha, MAML 2/4 layers, MAML w/ LinNet, KFO", True),
     "training_curves": Entry("training", "training_curves",
                              "Omniglot 5-way 5-shot CNN runs that stop early: validation "
                              "accuracy vs meta-iteration, best round, plateau or cap", True),

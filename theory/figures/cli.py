@@ -21,6 +21,9 @@ __all__ = ["figure_rng", "build", "save", "write_data", "command", "parser", "de
            "check", "main"]
 
 
+PROG = _cli.PROG.format("figures")
+
+
 def figure_rng(seed, name):
     """The generator of figure ``name`` under ``seed``."""
     return np.random.default_rng([seed, zlib.crc32(name.encode())])
@@ -76,26 +79,31 @@ def command(name, args):
 
 def parser():
     p = _cli.ArgumentParser(
-        prog="python -m theory.figures",
+        prog=PROG,
         description="Regenerate the project's figures (PNG and PDF) and each figure's data "
                     "(JSON). Without --out, a full-budget run writes the committed files "
                     f"({os.path.join('figures', '')} and {os.path.join('results', 'figures', '')} "
                     "of the checkout) and a --quick run writes to "
                     f"{os.path.join('figures', 'quick', '')}; with --out, every output goes "
                     "there.")
+    _cli.add_version(p)
     p.add_argument("names", nargs="*", metavar="NAME",
                    help="figures to draw (default: all; see --list)")
     p.add_argument("--list", action="store_true", help="list the figures and exit")
-    p.add_argument("--out", help="directory for the PNG/PDF files and, unless --data is given, "
+    p.add_argument("--out", metavar="DIR", help="folder for the PNG/PDF files and, unless --data is given, "
                                  "the JSON data (default: figures/ of the checkout, or "
                                  "figures/quick/ with --quick)")
-    p.add_argument("--data", help="directory for each figure's data as JSON (default: "
+    p.add_argument("--data", metavar="DIR", help="folder for each figure's data as JSON (default: "
                                   "results/figures/ of the checkout, or the --out directory)")
-    p.add_argument("--results", help="engine results read by the table figures (default: "
+    p.add_argument("--results", metavar="DIR", help="engine results read by the table figures (default: "
                                      "results/ of the checkout)")
     p.add_argument("--quick", action="store_true", help="small budgets (seconds per figure)")
-    p.add_argument("--seed", type=_cli.nonnegative_int, default=0, help="random seed (default 0)")
+    _cli.add_seed(p)
+    _cli.add_progress(p)
     return p
+
+
+build_parser = parser
 
 
 def destinations(args):
@@ -160,7 +168,7 @@ def main(argv=None):
     check(args, names)
     out, data_dir = destinations(args)
     results_dir = args.results if args.results is not None else _paths.RESULTS
-    bar = tqdm(names, desc="figures", unit="fig", file=sys.stderr)
+    bar = tqdm(names, desc="figures", unit="fig", file=sys.stderr, disable=not args.progress)
     for name in bar:
         bar.set_postfix_str(name)
         start = time.perf_counter()
@@ -174,4 +182,4 @@ def main(argv=None):
     return 0
 
 
-main.prog = "python -m theory.figures"
+main.prog = PROG

@@ -11,7 +11,10 @@ as figure row F10 of ``paper_repro.md``) in the most thorough budget whose runs 
 Left panel: every method at 2 layers (Table 2, and MAML w/ LinNet of Table 1); right panel:
 MAML and MAML w/ LinNet at 3, 4 and 6 layers (Table 1), the depth told by the line style. Each
 seed is one line; a dot marks its best round (the parameters it was tested on), a cross where
-it stopped on a plateau; the dotted vertical line is the cap. ``summary`` gives the runs, how
+it stopped on a plateau; the dotted vertical line is the cap. The grey line on the right axis
+is the meta lr as a fraction of its peak (``theory.engine.optim.schedule``): under a cosine
+schedule it falls to 2.4 % of its peak 90 % of the way to an 800-iteration cap, so a flat
+curve there is the schedule's doing, not necessarily convergence. ``summary`` gives the runs, how
 many stopped on a plateau and at the cap, and each run's ``late_gain``: points gained over its
 last two validation rounds (about 0 on a plateau, clearly positive when cut off while rising).
 """
@@ -19,6 +22,7 @@ last two validation rounds (about 0 on a plateau, clearly positive when cut off 
 import numpy as np
 
 from theory import _paths
+from theory.engine import optim
 from theory.figures import style
 from theory.figures.adaptation import FILL, name_of
 from theory.paper import cells, vocabulary
@@ -73,6 +77,18 @@ def _draw(ax, res, names, *, by_depth):
             caps.add(cell["cap"])
     for cap in caps:
         ax.axvline(cap, color="0.4", linestyle=":", linewidth=1.0)
+    schedules = {(res["ours"][n].get("schedule", "constant"), res["ours"][n]["cap"])
+                 for n in names if res["ours"][n]["cap"]}
+    if schedules:
+        twin = ax.twinx()
+        for kind, cap in sorted(schedules):
+            x = np.linspace(0, cap, 200)
+            rate = optim.schedule(kind, 1.0, cap)
+            twin.plot(x, [rate(i) for i in x], color="0.5", linewidth=3.0, alpha=0.3)
+        twin.set_ylim(0, 1.05)
+        twin.set_ylabel(f"meta lr / its peak ({', '.join(sorted({k for k, _ in schedules}))})",
+                        color="0.45", fontsize="small")
+        twin.tick_params(axis="y", colors="0.45", labelsize="small")
     ax.set_xlabel("meta-iteration")
     ax.set_ylabel("validation accuracy (%)")
     if names:

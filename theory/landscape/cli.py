@@ -1,7 +1,8 @@
 """``python -m theory.landscape {surface,train,curves,sweep,collapse,effective,precondition}``.
 
 Every command takes ``--seed`` (a seed reproduces the run bit for bit), ``--json`` (print the
-result as JSON instead of a summary), ``--out FILE`` (also write the JSON atomically) and
+result as JSON instead of a summary), ``--out DIR`` (also write the JSON atomically to
+``DIR/<command>.json``) and
 ``--population/--no-population`` (linear models: train on the exact population objective, the
 default, or on sampled meta-batches of ``--shots`` points).  ``train`` prints the final
 parameters of every restart; a restart that diverges is a result there (it marks the edge of
@@ -17,6 +18,7 @@ and one line naming the iteration and the value.
 
 import argparse
 import json
+import os
 import sys
 
 import numpy as np
@@ -31,6 +33,7 @@ from .tasks import ClassificationTasks, SlopeDistribution
 __all__ = ["DESCRIPTION", "build_parser", "compute", "summary", "main"]
 
 
+PROG = _cli.PROG.format("landscape")
 TOL = 1e-6  # meta-gradient norm at which a restart of train or precondition has converged
 DESCRIPTION = ("Meta-train the paper's 1D models and analyse MAML there: the depth-2 meta-loss "
                "surface, restarts of meta-training, adaptation curves, the alpha sweep, "
@@ -40,11 +43,16 @@ DESCRIPTION = ("Meta-train the paper's 1D models and analyse MAML there: the dep
                "divergence.")
 
 
+def _shared_io(p):
+    """``--seed``, ``--json`` and ``--out`` of every command (CONTRIBUTING.md)."""
+    _cli.add_seed(p)
+    _cli.add_json(p)
+    _cli.add_out(p, "the JSON result as <command>.json (atomically), beside what is printed")
+
+
 def _common(p, *, alpha=0.5, steps=1, restarts=8, iterations=1500, lr=0.02, optimizer="adam",
             capped=False):
-    p.add_argument("--seed", type=_cli.nonnegative_int, default=0, help="random seed (>= 0)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--out", help="also write the JSON result to this file (atomically)")
+    _shared_io(p)
     p.add_argument("--population", action=argparse.BooleanOptionalAction, default=None,
                    help="linear models: exact population objective (the default) or sampled "
                         "data; the logistic model always samples")
@@ -74,8 +82,9 @@ def _common(p, *, alpha=0.5, steps=1, restarts=8, iterations=1500, lr=0.02, opti
 
 def build_parser():
     """The argument parser of ``python -m theory.landscape``."""
-    parser = _cli.ArgumentParser(prog="theory.landscape", description=DESCRIPTION,
+    parser = _cli.ArgumentParser(prog=PROG, description=DESCRIPTION,
                                  formatter_class=_cli.DefaultsHelpFormatter)
+    _cli.add_version(parser)
     sub = parser.add_subparsers(dest="command", required=True)
 
     def command(name, text):
@@ -102,7 +111,7 @@ def build_parser():
     p.add_argument("--exact", action=argparse.BooleanOptionalAction, default=None,
                    help="with --population: exact expectation over a (the default) instead of "
                         "meta-batches of --meta-batch slopes")
-    p.add_argument("--progress", action="store_true", help="progress bar on stderr")
+    _cli.add_progress(p)
     _tol(p)
     p = command("curves", "adaptation curves: shallow vs deep, LogR vs LinNet")
     _common(p, steps=2, restarts=4, iterations=1000)
@@ -162,9 +171,7 @@ def _precondition_parser(sub):
                         f"{deep.MAX_NODES} nodes exists: Monte-Carlo tasks per iteration "
                         "(antithetic pairs; the final loss is re-estimated on 16x as many)")
     _tol(p)
-    p.add_argument("--seed", type=_cli.nonnegative_int, default=0, help="random seed (>= 0)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--out", help="also write the JSON result to this file (atomically)")
+    _shared_io(p)
 
 
 def _tol(p):
@@ -362,17 +369,17 @@ def main(argv=None):
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
     if args.out is not None:
-        _io.check_writable_file(args.out)
+        _io.check_writable(args.out)
     try:
         result = compute(args)
     except DivergenceError as err:
-        sys.stderr.write(f"theory.landscape: diverged: {err}\n")
+        sys.stderr.write(f"{PROG}: diverged: {err}\n")
         return 1
     result = precondition.finite_or_null(result)
     if args.out is not None:
-        _io.write_json(args.out, result)
+        _io.write_json(os.path.join(args.out, f"{args.command}.json"), result)
     print(json.dumps(result, allow_nan=False) if args.json else summary(args.command, result))
     return 0
 
 
-main.prog = "theory.landscape"
+main.prog = PROG

@@ -21,7 +21,8 @@ sets the 20-way 1-shot checkpoint runs (``split_by``: one run per data split) an
 the runs whose records keep an adaptation curve (test accuracy after k = 0..``steps`` inner
 steps). ``smoke`` tries the whole pipeline in seconds, ``tiny`` is the tests' model size for
 any plan; ``authors`` is the paper authors' protocol: one inner lr for every run (``default_lr``,
-no search), KFO's options by method (``method_config``), the seeds of a deeper cell that
+no search), KFO's options by method (``method_config``), the 20-way runs' depths
+(``ways20["layers"]``), checkpoints kept in the budget's folder (``ships`` False), the seeds of a deeper cell that
 needs more than ``deep_seeds`` (``cell_seeds``), the ``alpha`` sweep (``runs`` x
 ``inner_lr`` at ``iterations``) and the order of its runs (``priority``); ``smoke-authors`` tries
 it in seconds. These ``scratch`` budgets keep their records out of the committed ``results/``
@@ -47,13 +48,20 @@ _AUTHORS = {"hidden": 32, "downsample": "stride", "readout": "mean", "init": "au
             "iterations": 2000, "val_every": 200, "val_episodes": 300, "test_episodes": 600,
             "patience": 3, "meta_lr_schedule": "constant", "query": 5,
             "seeds": 3, "deep_seeds": 1, "cell_seeds": {("maml", 4): 3},
-            "default_lr": (0.1, 0.003), "tables": ("table-a", "table-b", "alpha"),
+            "default_lr": (0.1, 0.003),
+            "tables": ("table-a", "table-b", "alpha", "checkpoints"),
             "method_config": {"kfo": {"metaopt_options": _KFO_AUTHORS},
                               "anil-kfo": {"metaopt_options": _KFO_AUTHORS}},
             "alpha": {"inner_lr": (0.03, 0.1, 0.3, 1.0), "iterations": 1000,
                       "runs": (("maml", 2), ("linnet", 2), ("kfo", 2), ("maml", 4))},
             "curve": {"steps": 10, "episodes": 300,
                       "runs": (("maml", 2), ("linnet", 2), ("kfo", 2), ("maml", 4))},
+            # with --checkpoints: 20-way 1-shot MAML on their network at its default width 64,
+            # 4 layers, 1 query image per class (2 x shots drawn, half query), both data
+            # splits; copied to results/authors/checkpoints, never over the shipped ones
+            "ways20": {"hidden": 64, "query": 1, "layers": (4,),
+                       "split_by": ("character", "alphabet")},
+            "ships": False,
             "priority": (("table-a", ("maml", "linnet"), (2,)), ("table-a", ("maml",), (4,)),
                          ("alpha", None, None), ("table-b", None, (2,)),
                          ("table-a", None, None))}

@@ -22,7 +22,8 @@ record not written by the sweep) and ``cells(..., budget=)`` returns one budget'
 or figure reads the budget ``preferred`` for its cells: the most thorough budget (``ORDER``:
 ``full``, ``converged``, ``cpu``, then any other, then ``None``) in which every cell it needs
 has a result, else the most thorough one that has any of them. Search points
-(``sweep.table == "lr-search"``) are never table cells. ``curve(cell)`` is a cell's
+(``sweep.table == "lr-search"``) and the alpha sweep's runs (``"alpha"``,
+``theory.paper.alpha``) are never table cells. ``curve(cell)`` is a cell's
 adaptation curve (test accuracy after k inner steps, from records with ``"adaptation"``),
 aggregated over seeds per k exactly like the cell itself.
 """
@@ -105,12 +106,13 @@ def grouped(results_dir, dataset, *, ways=5, shots=5):
     """``{budget: {(method, layers): cell}}`` of ``dataset`` from every record under
     ``results_dir``, budgets ``ordered``: ``cell`` is ``summarise``'s summary plus ``"failed"``
     (failure records) and ``"records"`` (the engine records, each with its ``"path"``), or
-    only ``{"failed": n}`` when every seed failed. Search points are left out."""
+    only ``{"failed": n}`` when every seed failed. Search points and the alpha sweep's runs
+    are left out."""
     runs, failed = {}, {}
     for rec in load(results_dir):
         cfg = rec["config"]
         if (cfg.get("dataset"), cfg.get("ways"), cfg.get("shots")) != (dataset, ways, shots) \
-                or (rec.get("sweep") or {}).get("table") == "lr-search":
+                or (rec.get("sweep") or {}).get("table") in ("lr-search", "alpha"):
             continue
         key = (budget_of(rec), vocabulary.method_of(cfg), cfg.get("layers"))
         if rec["kind"] == records.FAILED:
@@ -273,7 +275,8 @@ def _validation(record):
 
 
 def validation_curves(results_dir, dataset="omniglot"):
-    """``(budget, {(method, layers): {"runs": [curve], "cap", "val_every", "patience"}})``:
+    """``(budget, {(method, layers): {"runs": [curve], "cap", "val_every", "patience",
+    "schedule"}})`` (``schedule``: the runs' meta-lr schedule, ``constant`` or ``cosine``):
     the validation curve of every 5-way 5-shot run of ``dataset`` in the most thorough budget
     whose runs stop early (records with ``"stopped"``), cells sorted by depth then method
     (``(None, {})`` when no such record exists). ``curve`` is ``{"seed", "iterations",
@@ -289,7 +292,8 @@ def validation_curves(results_dir, dataset="omniglot"):
                 cells_[key] = {"runs": sorted((_validation(r) for r in recs),
                                               key=lambda c: str(c["seed"])),
                                "cap": cfg.get("iterations"), "val_every": cfg.get("val_every"),
-                               "patience": cfg.get("patience")}
+                               "patience": cfg.get("patience"),
+                               "schedule": cfg.get("meta_lr_schedule", "constant")}
         if cells_:
             early[name] = cells_
     if not early:

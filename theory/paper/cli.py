@@ -15,6 +15,7 @@ results/README.md.
 """
 
 import argparse
+import json
 import os
 import sys
 
@@ -91,27 +92,34 @@ def build_parser():
     """The argument parser of every sub-command."""
     parser = _cli.ArgumentParser(prog=PROG, description="The paper's Tables 1 and 2: plan, run "
                                  "(on Dask), status, summary and repro of the sweep.")
+    _cli.add_version(parser)
     sub = parser.add_subparsers(dest="command", required=True)
-    _plan_options(sub.add_parser("plan", help="print the plan: every run, its state, the "
-                                 "estimated time of what is left"))
+    plan = sub.add_parser("plan", help="print the plan: every run, its state, the estimated "
+                          "time of what is left")
+    _plan_options(plan)
+    _cli.add_json(plan, "every run (state, length, width, lrs, estimated minutes) and the tally")
     run = sub.add_parser("run", help="run the plan (resumes)")
     _plan_options(run)
+    _cli.add_json(run, "each run's outcome and the failures with their reasons, at the end")
     run.add_argument("--scheduler", default=None, metavar="ADDRESS",
                      help="a Dask scheduler (tcp://HOST:PORT) to run on, or 'serial' (this "
                           "process, one run at a time); default: a LocalCluster of this "
                           "machine")
     run.add_argument("--jobs", type=_cli.positive_int, default=None,
                      help="workers of the LocalCluster (default: one per core)")
-    run.add_argument("--no-progress", action="store_true")
+    _cli.add_progress(run)
     run.add_argument("--commit", action="store_true",
                      help="commit every record to git as it is written (only those files), "
                           "so that a long sweep loses nothing if the machine goes away")
-    _plan_options(sub.add_parser("status", help="one line per run: done, failed or pending "
-                                              "(with how far an unfinished run has got)"),
-                  budget_default="cpu")
+    status = sub.add_parser("status", help="one line per run: done, failed or pending (with how "
+                            "far an unfinished run has got)")
+    _plan_options(status, budget_default="cpu")
+    _cli.add_json(status, "every run's state and progress, and the tally")
     summary = sub.add_parser("summary", help="print both tables and the claim verdicts")
-    summary.add_argument("--results", default="results", metavar="DIR")
-    summary.add_argument("--datasets", type=_words, default=vocabulary.DATASETS, metavar="NAMES")
+    summary.add_argument("--results", default="results", metavar="DIR",
+                         help="records to read (default: %(default)s)")
+    summary.add_argument("--datasets", type=_words, default=vocabulary.DATASETS, metavar="NAMES",
+                         help=f"comma list of {','.join(vocabulary.DATASETS)} (default: all)")
     summary.add_argument("--budget", choices=sorted(budgets.BUDGETS), default=None,
                          help="state this budget's preset in the header (default: none)")
     rep = sub.add_parser("repro", help="rewrite the generated rows of paper_repro.md and the "
@@ -160,16 +168,22 @@ def main(argv=None):
         _io.check_writable(args.runs, what="--runs")
     if args.command in ("plan", "status"):
         plan, states = execute.prepare(args.budget, args.results, args.runs, **_restrict(args))
+        if args.json:
+            return _cli.emit(json.dumps(_states_document(plan, states, args), indent=1))
         if args.command == "plan":
             return _cli.emit(cost.describe(plan, states, os.cpu_count() or 1)[0])
         return _cli.emit("\n".join([*(_status_line(run, states, args) for run in plan),
                                     cost.tally(plan, states)]))
     outcome = execute.run_sweep(
         args.budget, results_dir=args.results, runs_dir=args.runs, scheduler=args.scheduler,
-        jobs=args.jobs, progress=not args.no_progress, echo=_cli.emit, commit=args.commit,
+        jobs=args.jobs, progress=args.progress, commit=args.commit,
+        echo=(lambda text: print(text, file=sys.stderr)) if args.json else _cli.emit,
         **_restrict(args))
     plan = execute.prepare(args.budget, args.results, args.runs, **_restrict(args))[0]
     failed = execute.failures(outcome, plan, args.results, args.runs, args.budget)
+    if args.json:
+        _cli.emit(json.dumps({"outcome": outcome, "failures": [
+            {"run": n, "status": s, "reason": r} for n, s, r in failed]}, indent=1))
     for name, state, reason in failed:
         print(f"{name}: {state}: {reason}", file=sys.stderr)
     if failed:
@@ -210,6 +224,22 @@ def _repro(args):
             return 1
         return _cli.emit("current: " + ", ".join(p for p in targets.values() if p))
     return _cli.emit("updated: " + (", ".join(changed) or "nothing (already current)"))
+
+
+def _states_document(plan, states, args):
+    """The JSON of ``plan`` and ``status``: every run with its state (``status``: and how far
+    it has got), length, width, lrs and estimated minutes, and the tally line."""
+    runs = []
+    for run in plan:
+        name, cfg = planning.run_id(run), run.config
+        item = {"run": name, "kind": run.kind, "state": records.STATE[states[name]],
+                "iterations": cfg["iterations"], "hidden": cfg["hidden"],
+                "inner_lr": cfg.get("inner_lr"), "meta_lr": cfg.get("meta_lr"),
+                "lr_source": run.lr_source, "minutes": cost.estimate_seconds(run) / 60}
+        if args.command == "status" and item["state"] == "pending":
+            item["progress"] = records.progress(args.runs, args.budget, run)
+        runs.append(item)
+    return {"budget": args.budget, "runs": runs, "tally": cost.tally(plan, states)}
 
 
 def _status_line(run, states, args):

@@ -99,5 +99,5 @@ def tally(plan, states):
              "new": "not started", "damaged": "damaged (trained again by run)"}
     parts = ", ".join(f"{counts[k]} {w}" for k, w in words.items() if counts.get(k))
     left = sum(counts.get(k, 0) for k in ("retry", "partial", "new", "damaged"))
-    return (f"{len(plan)} run{'s' * (len(plan) != 1)}: {parts}; " + ("complete: nothing left to run" if not left else
-                                               f"{left} left to run"))
+    done = "complete: nothing left to run" if not left else f"{left} left to run"
+    return f"{len(plan)} run{'s' * (len(plan) != 1)}: {parts}; {done}"

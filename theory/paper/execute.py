@@ -21,6 +21,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 
 from tqdm.auto import tqdm
@@ -30,7 +31,7 @@ from theory.engine import checkpoint, data, parallel, primitives, provenance, st
 from theory.engine import config as run_config
 from theory.engine import evaluate as evaluation
 from theory.engine import train as training
-from theory.paper import cost, records, search
+from theory.paper import budgets, cost, records, search
 from theory.paper import plan as planning
 
 SERIAL = "serial"
@@ -221,7 +222,10 @@ def execute_all(runs, results_dir, runs_dir, budget_name, submit, *, progress=Tr
             name = planning.run_id(run)
             outcome[name] = records.write_outcome(results_dir, runs_dir, budget_name, run,
                                                   result)
-            (bar.write if progress else echo)(f"{name}: {outcome[name]}")
+            if progress:        # beside the bar, on stderr
+                bar.write(f"{name}: {outcome[name]}", file=sys.stderr)
+            else:
+                echo(f"{name}: {outcome[name]}")
             if commit:
                 _commit(echo, [records.record_path(results_dir, run)],
                         f"results: {name} ({budget_name} budget): {outcome[name]}")
@@ -291,8 +295,11 @@ def run_sweep(budget_name, *, results_dir="results", runs_dir="runs", scheduler=
     if any(r.kind == "study" for r in todo):
         search.require()
     echo(cost.describe(plan, states, jobs or os.cpu_count() or 1)[0].splitlines()[-1])
-    shipped, results_dir = (os.path.join(os.fspath(results_dir), "checkpoints"),
-                            records.budget_dir(results_dir, budget_name))
+    # a budget that does not ship keeps its best checkpoints in its own folder
+    shipped = os.path.join(os.fspath(results_dir), "checkpoints")
+    results_dir = records.budget_dir(results_dir, budget_name)
+    if not budgets.budget(budget_name).get("ships", True):
+        shipped = os.path.join(results_dir, "checkpoints")
     outcome = {}
     with executor(scheduler, jobs, echo) as submit:
         kw = {"progress": progress, "callback": callback, "echo": echo, "commit": commit}

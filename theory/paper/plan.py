@@ -34,7 +34,8 @@ class Run:
     takes or a search run competes for. ``curve``: ``{"steps", "episodes"}`` of the adaptation
     curve the record keeps. ``lr_source``: of a table run, ``"lr-search"`` or ``"default"``
     (``records.assign_lrs``); of a search point, ``"grid"`` (the budget's) or ``"given"``
-    (``lr_inner``/``lr_meta``). ``config`` is not to be changed in place (``dataclasses.replace``)."""
+    (``lr_inner``/``lr_meta``). ``config`` is not to be changed in place
+    (``dataclasses.replace``)."""
 
     kind: str
     table: str
@@ -176,12 +177,12 @@ def _cells(b, tables, datasets, want_m, want_l, n_seeds, checkpoints, data):
                              inner_lr=a, meta_lr=b["default_lr"][1]),
                         f"{method}-L{depth}-a{a:g}-s0")
         if checkpoints and "checkpoints" in tables and dataset == "omniglot":
-            for depth in CHECKPOINT_LAYERS:
+            for depth in w20.get("layers", CHECKPOINT_LAYERS):
                 if depth not in want_l:
                     continue
                 for split in w20.get("split_by", ("character",)):
                     cfg = {**base, **twenty, **{k: v for k, v in w20.items()
-                                                if k != "split_by"}}
+                                                if k not in ("split_by", "layers")}}
                     if split != "character":
                         cfg["split_by"] = split
                     add("checkpoints", dataset, "maml", depth, 0, cfg,

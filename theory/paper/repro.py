@@ -14,9 +14,13 @@ the prose cannot drift from the JSON.
 
 The numbers of a C row are backticked and name their source (``figure:json key``) in the
 ``results/figures/`` JSON of figures 5, 6 and ``adaptation_cnn``, which ``python -m
-theory.figures`` rebuilds from the same cells and the same budget choice.
+theory.figures`` rebuilds from the same cells and the same budget choice. A row is a named
+tuple of its cells (``CellRow``, ``ClaimRow``, ``FigureRow``), written as markdown last
+(``markdown``); the sentences of a claim row (the claim, its statistics, which of them were
+fixed before the data) are the document's own text, so they are written here with the row.
 """
 
+import collections
 import os
 
 from theory import _io
@@ -28,6 +32,15 @@ END = "<!-- end of tables -->"
 CHECKPOINTS = ("<!-- checkpoints: python -m theory.paper repro -->",
                "<!-- end of checkpoints -->")
 ADAPTATION_STEPS = (0, 1, 5, 10)   # the inner steps whose accuracy claim C12 quotes
+# The rows of paper_repro.md's three tables, one field per column (``markdown`` writes one)
+CellRow = collections.namedtuple("CellRow", "id setting paper ours command budget verdict")
+ClaimRow = collections.namedtuple("ClaimRow", "id claim paper ours source command verdict")
+FigureRow = collections.namedtuple("FigureRow", "id figure paper ours command verdict")
+
+
+def markdown(row):
+    """The markdown line of ``row`` (any of the row types)."""
+    return "| " + " | ".join(row) + " |"
 
 
 def run_command(budget_name):
@@ -69,12 +82,13 @@ def _cell_row(row_id, setting, dataset, key, groups, quoted, claim, results_dir)
             failed = (f" ({cell['failed']} seed(s) of budget {render.budget_label(name)} "
                       "failed)") if cell else ""
             why = f"not run: no record under `results/` yet{failed}; `{command}` runs it"
-        return f"| {row_id} | {setting} | {printed} | not run | `{command}` | — | {why} |"
+        return CellRow(row_id, setting, printed, "not run", f"`{command}`", "—", why)
     verdict = (f"measured: ours − paper = {cell['accuracy'] - quoted:+.1f} points at a "
                f"budget far below the paper's, so only the ordering is judged ({claim})")
-    return (f"| {row_id} | {setting} | {printed} | {render.ours_text(cell)} | "
-            f"`{run_command(name)}` (records: `{_records(cell, results_dir, method, layers)}`)"
-            f" | {_budget(key, cell, name)} | {verdict} |")
+    return CellRow(row_id, setting, printed, render.ours_text(cell),
+                   f"`{run_command(name)}` (records: "
+                   f"`{_records(cell, results_dir, method, layers)}`)",
+                   _budget(key, cell, name), verdict)
 
 
 def _claim_verdict(found, name):
@@ -126,30 +140,32 @@ def _claim_rows(groups):
                                    for i, n in enumerate(vocabulary.TABLE1_LAYERS)
                                    for m in vocabulary.TABLE1_METHODS])
     deepest = f" ({cgap.detail})" if cgap.detail else ""
-    c7 = (f"| C7 | On CNNs, LinNet (extra collapsible linear layers) helps MAML most for "
-          f"shallow networks; the gap closes with depth | Table 1, see T1 rows | Omniglot "
-          f"test accuracy % ({_at(name)}): {', '.join(parts)}. LinNet > MAML at 2 layers: "
-          f"{c2l.verdict_text()}{f' ({c2l.detail})' if c2l.detail else ''}; the gain shrinks "
-          f"with depth: {cgap.verdict_text()}{deepest} | {_sources(keys)} | "
-          f"`{_command(name)}`, then `python -m theory.figures linnet_depth` | "
-          f"{_claim_verdict([c2l, cgap], name)} |")
+    c7 = ClaimRow(
+        "C7", "On CNNs, LinNet (extra collapsible linear layers) helps MAML most for shallow "
+        "networks; the gap closes with depth", "Table 1, see T1 rows",
+        f"Omniglot test accuracy % ({_at(name)}): {', '.join(parts)}. LinNet > MAML at 2 "
+        f"layers: {c2l.verdict_text()}{f' ({c2l.detail})' if c2l.detail else ''}; the gain "
+        f"shrinks with depth: {cgap.verdict_text()}{deepest}", _sources(keys),
+        f"`{_command(name)}`, then `python -m theory.figures linnet_depth`",
+        _claim_verdict([c2l, cgap], name))
     f5 = _figure_row("F5", "LinNet vs CNN depth, paper beside ours", "Table 1 (Omniglot)",
                      "linnet_depth", _count(found, vocabulary.TABLE1_KEYS), "of our cells run",
-                     ("C7", c7))
+                     c7)
     name = cellmod.preferred(groups, vocabulary.TABLE2_KEYS)
     found = groups.get(name, {})
     _, _, call, ckfo = verdicts.claims(found)
     parts, keys = _numbers(found, [((m, 2), f"meta_optimizers:ours.{m}.accuracy",
                                     vocabulary.LABEL[m]) for m in vocabulary.TABLE2_METHODS])
-    c8 = (f"| C8 | Meta-optimizers help 2-layer CNNs, KFO best or near best | Table 2, see T2 "
-          f"rows | Omniglot test accuracy % ({_at(name)}): {', '.join(parts)}. Every "
-          f"meta-optimizer > MAML: {call.verdict_text()} ({call.detail}); KFO best or near "
-          f"best: {ckfo.verdict_text()}{f' ({ckfo.detail})' if ckfo.detail else ''} | "
-          f"{_sources(keys)} | `{_command(name)}`, then `python -m theory.figures "
-          f"meta_optimizers` | {_claim_verdict([call, ckfo], name)} |")
+    c8 = ClaimRow(
+        "C8", "Meta-optimizers help 2-layer CNNs, KFO best or near best", "Table 2, see T2 rows",
+        f"Omniglot test accuracy % ({_at(name)}): {', '.join(parts)}. Every meta-optimizer > "
+        f"MAML: {call.verdict_text()} ({call.detail}); KFO best or near best: "
+        f"{ckfo.verdict_text()}{f' ({ckfo.detail})' if ckfo.detail else ''}", _sources(keys),
+        f"`{_command(name)}`, then `python -m theory.figures meta_optimizers`",
+        _claim_verdict([call, ckfo], name))
     f6 = _figure_row("F6", "meta-optimizers on 2-layer CNNs, paper beside ours",
                      "Table 2 (Omniglot)", "meta_optimizers",
-                     _count(found, vocabulary.TABLE2_KEYS), "of our cells run", ("C8", c8))
+                     _count(found, vocabulary.TABLE2_KEYS), "of our cells run", c8)
     return {"C7": c7, "C8": c8, "F5": f5, "F6": f6}
 
 
@@ -190,22 +206,22 @@ def _adaptation_rows(results_dir):
             keys.append(f"adaptation_cnn:ours.{where}.trained.accuracy")
     detail = f" ({claim.detail})" if name is not None else ""
     second = "" if name is None else " " + render.trained_text(curves)
-    c12 = (f"| C12 | After meta-training, MAML's shallow (2-layer) CNN adapts more slowly than "
-           f"MAML w/ LinNet, KFO or a 4-layer CNN (the paper's mechanism, on CNNs); judged on "
-           f"test accuracy after one inner step (the row's verdict), with the steps each "
-           f"model needs for 90 % of its gain and its mean accuracy over the trained steps "
-           f"stated beside | qualitative: "
-           f"shallow MAML cannot adapt fast; LinNet and meta-optimizers let it | Omniglot "
-           f"5-way 5-shot test accuracy % after k inner steps from the best-validation "
-           f"parameters ({_at(name)}): {'; '.join(parts)}. Every other model > MAML 2 layers "
-           f"after 1 step: {claim.verdict_text()}{detail}.{second} | {_sources(keys)} | "
-           f"`{_command(name)}`, then `python -m theory.figures adaptation_cnn` | "
-           f"{_claim_verdict([claim], name)} |")
+    c12 = ClaimRow(
+        "C12", "After meta-training, MAML's shallow (2-layer) CNN adapts more slowly than MAML "
+        "w/ LinNet, KFO or a 4-layer CNN (the paper's mechanism, on CNNs); judged on test "
+        "accuracy after one inner step (the row's verdict), with the steps each model needs for "
+        "90 % of its gain and its mean accuracy over the trained steps stated beside",
+        "qualitative: shallow MAML cannot adapt fast; LinNet and meta-optimizers let it",
+        f"Omniglot 5-way 5-shot test accuracy % after k inner steps from the best-validation "
+        f"parameters ({_at(name)}): {'; '.join(parts)}. Every other model > MAML 2 layers "
+        f"after 1 step: {claim.verdict_text()}{detail}.{second}", _sources(keys),
+        f"`{_command(name)}`, then `python -m theory.figures adaptation_cnn`",
+        _claim_verdict([claim], name))
     f9 = _figure_row("F9", "adaptation curves on CNNs: test accuracy after k inner steps, "
                      "MAML at 2 and 4 layers, MAML w/ LinNet and KFO at 2 layers", "— (the CNN "
                      "counterpart of the paper's failure-mode figure; Omniglot)",
                      "adaptation_cnn", _count(curves, curves, lambda c: c is not None),
-                     "curves", ("C12", c12))
+                     "curves", c12)
     return {"C12": c12, "F9": f9}
 
 
@@ -222,25 +238,24 @@ def _training_row(results_dir):
              f"`{s['late_gain_median']:.2f}`, from `{s['late_gain_min']:.2f}` to "
              f"`{s['late_gain_max']:.2f}` ({_sources(keys)})"
              if s["late_gain_median"] is not None else f"not run: `{_command(None)}`")
-    return {"F10": "| F10 | validation accuracy vs meta-iteration of every early-stopped CNN run, "
-                   "best round and stop marked | — (our check that the table runs converged; "
-                   f"Omniglot) | `figures/training_curves.png` ({count}) | "
-                   f"`python -m theory.figures training_curves` | {state} |"}
+    return {"F10": FigureRow(
+        "F10", "validation accuracy vs meta-iteration of every early-stopped CNN run, best round "
+        "and stop marked", "— (our check that the table runs converged; Omniglot)",
+        f"`figures/training_curves.png` ({count})", "`python -m theory.figures training_curves`",
+        state)}
 
 
 def _figure_row(row_id, title, paper, name, count, what, claim):
     """A figure's row: how many of its ``count`` ``(run, total)`` cells or curves have runs,
-    and its claim's verdict."""
-    claim_id, claim_row = claim
-    verdict = claim_row.rsplit("|", 2)[-2].strip()     # the claim row's last cell
-    return (f"| {row_id} | {title} | {paper} | `figures/{name}.png` ({count[0]} of "
-            f"{count[1]} {what}) | `python -m theory.figures {name}` | {verdict} "
-            f"({claim_id}) |")
+    and the verdict of its ``claim`` (a ``ClaimRow``)."""
+    return FigureRow(row_id, title, paper, f"`figures/{name}.png` ({count[0]} of {count[1]} "
+                     f"{what})", f"`python -m theory.figures {name}`",
+                     f"{claim.verdict} ({claim.id})")
 
 
 def repro_rows(results_dir="results"):
-    """``{row id: markdown row}`` of every table cell, of claims C7, C8, C12 and of figures F5,
-    F6, F9, F10."""
+    """``{row id: row}`` (``CellRow``, ``ClaimRow``, ``FigureRow``) of every table cell, of
+    claims C7, C8, C12 and of figures F5, F6, F9, F10."""
     rows = {}
     for dataset in vocabulary.PAPER_DATASETS:
         groups = cellmod.grouped(results_dir, dataset)
@@ -269,14 +284,14 @@ def _row_id(line):
 
 
 def rewrite_rows(text, rows):
-    """``text`` with each row whose id is in ``rows`` replaced (``ValueError`` if an id of
-    ``rows`` has no row in ``text``)."""
+    """``text`` with each markdown row whose id is in ``rows`` replaced by that row's
+    ``markdown`` (``ValueError`` if an id of ``rows`` has no row in ``text``)."""
     lines, seen = [], set()
     for line in text.splitlines():
         row_id = _row_id(line)
         if row_id in rows:
             seen.add(row_id)
-            line = rows[row_id]
+            line = markdown(rows[row_id])
         lines.append(line)
     if missing := sorted(set(rows) - seen):
         raise ValueError(f"no row for {missing}")

@@ -33,8 +33,8 @@ matrix              R5 in d dimensions: r5a_shallow(d, K), r5b_meta_sgd(), r5c_k
                     r5d_deep_linear(), r5d_reduces_to_r2(), meta_sgd_floor, all_claims()
 matrix_deep         R5e, R5f at depth L: preconditioner(ws), adapted(ws, a, Sigma, K),
                     r5e_deep_preconditioner(), r5f_k_steps(), all_claims()
-report.text()       R1-R5 as readable text, each claim checked (``python -m theory.symbolic
-                    report``)
+report              R1-R5 checked once (``check()``), as text or JSON with the tally
+                    (``text``, ``document``, ``tally``; ``python -m theory.symbolic report``)
 cli.main(argv)      ``python -m theory.symbolic``; cli.document(d) / cli.parse(doc) are the
                     json form of a Derivation and its inverse
 dag                 postorder, free_symbols, tree_size, share/unshare, substitute, Interner:

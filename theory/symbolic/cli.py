@@ -1,8 +1,11 @@
 """``python -m theory.symbolic``: ``derive`` prints a derivation, ``report`` prints R1-R5.
 
 derive --model {linear,logistic} --depth L --steps K [--first-order]
-       [--loss {population,empirical}] [--shots n] --format {text,latex,json}
+       [--loss {population,empirical}] [--shots n] [--format {text,latex,json} | --json]
+report [--json]
 
+(``--json`` is ``--format json``; ``report`` ends with the tally of claims that hold and exits
+1 if one fails)
 (the logistic model has only the empirical loss; n defaults to ``SHOTS``). In LaTeX, shared
 subexpressions are written the same way where defined and where used (``c_{0}``).
 
@@ -72,7 +75,7 @@ def parse(doc):
 
 def _lines(d, fmt):
     doc = document(d)
-    show = ((lambda t: sympy.latex(sympy.sympify(t, locals=_locals(doc)))) if fmt == "latex"
+    show = ((lambda t: _latex(sympy.sympify(t, locals=_locals(doc)), doc)) if fmt == "latex"
             else (lambda t: t))
     eq = " = " if fmt == "text" else " &= "
     head = (f"{d.model} model, depth L={d.depth}, K={d.steps} inner steps, {d.loss} loss"
@@ -91,6 +94,16 @@ def _lines(d, fmt):
                  else "\\mathrm{" + name.replace("_", r"\_") + "}")
         lines.append(f"{label}{eq}{show(text)}" + (r" \\" if fmt == "latex" else ""))
     return lines
+
+
+# LaTeX of the names that sympy's default would misread (``sigma2`` is sigma squared, not
+# sigma with a subscript 2)
+LATEX_NAMES = {"sigma2": r"\sigma^{2}"}
+
+
+def _latex(expr, doc):
+    names = {s: LATEX_NAMES[s.name] for s in expr.free_symbols if s.name in LATEX_NAMES}
+    return sympy.latex(expr, symbol_names=names)
 
 
 def _locals(doc):
@@ -117,6 +130,7 @@ def build_parser():
     """The argument parser; bad input is one line on stderr and exit status 2."""
     parser = _cli.ArgumentParser(prog=PROG, description=DESCRIPTION,
                                  formatter_class=_cli.DefaultsHelpFormatter)
+    _cli.add_version(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     text = "print the MAML objective and meta-gradients"
     derive = sub.add_parser("derive", help=text, description=text,
@@ -132,10 +146,11 @@ def build_parser():
     derive.add_argument("--shots", type=_cli.positive_int, default=None,
                         help="support and query points n >= 1 of the empirical loss "
                              f"(default: {SHOTS})")
-    derive.add_argument("--format", choices=("text", "latex", "json"), default="text",
-                        help="output format")
-    text = "print results R1-R5 and check them"
-    sub.add_parser("report", help=text, description=text)
+    _cli.add_json(derive, "the derivation", formats=("text", "latex", "json"))
+    _cli.add_progress(derive)
+    text = "print results R1-R5, check them, and end with the tally"
+    report_ = sub.add_parser("report", help=text, description=text)
+    _cli.add_json(report_, "every claim, whether it holds, and the tally")
     return parser
 
 
@@ -143,7 +158,13 @@ def main(argv=None):
     """Entry point of ``python -m theory.symbolic``; returns the exit status."""
     args = build_parser().parse_args(argv)
     if args.command == "report":
-        return _cli.emit(report.text())
+        checked = report.check()
+        if args.json:
+            _cli.emit(json.dumps(report.document(checked), indent=1))
+        else:
+            _cli.emit(report.text(checked))
+        return 0 if report.tally(checked)["fail"] == 0 else 1
+    fmt = _cli.output_format(args)
     loss = args.loss or ("population" if args.model == "linear" else "empirical")
     if args.model == "logistic" and loss == "population":
         raise ValueError("--loss population is not available for --model logistic: the "
@@ -158,12 +179,12 @@ def main(argv=None):
         sys.stderr.write(f"{PROG}: this derivation takes roughly {seconds:.0f} s (a rough "
                          "estimate; it grows with depth^2 x steps x shots)\n")
     with tqdm(total=total, desc="derive", unit="step", file=sys.stderr,
-              disable=seconds < SLOW or total == 0) as bar:
+              disable=not args.progress or seconds < SLOW or total == 0) as bar:
         d = maml.derive(args.model, args.depth, args.steps, loss, shots, args.first_order,
                         progress=bar.update)
-    if args.format == "json":
+    if fmt == "json":
         return _cli.emit(json.dumps(document(d), indent=1))
-    return _cli.emit("\n".join(_lines(d, args.format)))
+    return _cli.emit("\n".join(_lines(d, fmt)))
 
 
 main.prog = PROG

@@ -15,19 +15,50 @@ Each line is a claim lhs == rhs between a derived expression and a closed form;
 SHOW_LIMIT = 240
 
 
-def text(sections=None):
-    """The report: a header, then for each result its claims and closed forms."""
+def check(sections=None):
+    """``[(title, [(claim, holds)])]``: every claim of ``sections`` (default: R1-R5) checked
+    once, live."""
     sections = (claims.all_claims() + matrix.all_claims() + matrix_deep.all_claims()
                 if sections is None else sections)
+    return [(title, [(claim, bool(claims.holds(claim))) for claim in stated])
+            for title, stated in sections]
+
+
+def tally(checked):
+    """``{"claims", "hold", "fail"}`` of ``check``'s result."""
+    marks = [ok for _, stated in checked for _, ok in stated]
+    return {"claims": len(marks), "hold": sum(marks), "fail": len(marks) - sum(marks)}
+
+
+def _closed(claim):
+    rhs = claim.rhs.tolist() if isinstance(claim.rhs, sympy.MatrixBase) else claim.rhs
+    return sympy.sstr(rhs)  # matrices as nested lists: one line each
+
+
+def text(checked=None):
+    """The report: a header, then for each result its claims and closed forms, then the
+    tally (``checked``: ``check``'s result, computed here if not given)."""
+    checked = check() if checked is None else checked
     lines = [HEADER]
-    for title, stated in sections:
+    for title, stated in checked:
         lines += ["", title]
-        for claim in stated:
-            mark = "holds" if claims.holds(claim) else "FAILS"
-            lines.append(f"  [{mark}] {claim.statement}")
-            rhs = claim.rhs.tolist() if isinstance(claim.rhs, sympy.MatrixBase) else claim.rhs
-            closed = sympy.sstr(rhs)  # matrices as nested lists: one line each
+        for claim, ok in stated:
+            lines.append(f"  [{'holds' if ok else 'FAILS'}] {claim.statement}")
+            closed = _closed(claim)
             # Long closed forms (the logistic chain rule) would bury the statements.
             if len(closed) <= SHOW_LIMIT:
                 lines.append(f"          closed form: {closed}")
+    count = tally(checked)
+    lines += ["", f"{count['hold']} of {count['claims']} claims hold"
+              + (f"; {count['fail']} FAIL" if count["fail"] else "")]
     return "\n".join(lines)
+
+
+def document(checked):
+    """The JSON-ready report: ``{"sections": [{"title", "claims": [{"statement", "holds",
+    "closed_form"}]}], "tally": tally(checked)}``."""
+    return {"sections": [{"title": title,
+                          "claims": [{"statement": claim.statement, "holds": ok,
+                                      "closed_form": _closed(claim)} for claim, ok in stated]}
+                         for title, stated in checked],
+            "tally": tally(checked)}
