@@ -50,7 +50,7 @@ import numpy as np
 from tqdm import tqdm
 
 from theory import _check
-from theory.engine import chunks, cnn, parallel
+from theory.engine import chunks, cnn, footprint, parallel
 from theory.engine.config import init_meta_params, make_metaopt
 
 __all__ = ["TORCH_MODES", "SETTINGS", "ALPHA", "config", "arch_of", "default_grid", "authors_grid",
@@ -394,6 +394,7 @@ def run(args):
                  algo="maml" if args.algo == "fomaml" else args.algo, metaopt=args.metaopt,
                  linnet=args.linnet, seed=args.seed, downsample=args.downsample,
                  readout=args.readout, init=args.init)
+    footprint.check(cfg, cfg["in_shape"], f"a meta-step of {footprint.describe(cfg)}")
     rows = run_benchmark([cfg], repeats=args.repeats, warmup=1, progress=not args.json)
     print_rows(rows, args.json)
     return 0

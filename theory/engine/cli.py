@@ -278,12 +278,12 @@ def cmd_adapt(args):
     if args.answers is not None:
         out["accuracy"] = adapt_task.score(out, args.answers)
     for note in out["notes"]:           # the run is valid, but not the task it was trained for
-        print(f"note: {note}", file=sys.stderr)
+        print(f"note: {_cli.printable(note)}", file=sys.stderr)
     if args.json:
         _print_json(out)
     else:
-        for item in out["predictions"]:
-            print(f"{item['file']}\t{item['class']}")
+        for item in out["predictions"]:     # folder and file names may hold tabs, newlines
+            print(f"{_cli.printable(item['file'])}\t{_cli.printable(item['class'])}")
         if "accuracy" in out:
             print(f"accuracy: {out['accuracy']:.4f} ({len(out['predictions'])} query images)")
     return 0
