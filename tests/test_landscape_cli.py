@@ -21,7 +21,7 @@ def _run(argv, capsys):
 
 def test_train_prints_the_final_parameters_of_every_restart(capsys):
     code, out, _ = _run(["train", "--depth", "1", "--restarts", "3", "--iterations", "400",
-                         "--alpha", "0.5", "--seed", "4", "--tol", "1e-8"], capsys)
+                         "--alpha", "0.5", "--seed", "4", "--tol", "1e-12"], capsys)
     assert code == 0
     rows = [line.split() for line in out.strip().splitlines()[1:-1]]
     assert len(rows) == 3 and out.strip().splitlines()[-1].startswith("3 of 3 restarts converged")

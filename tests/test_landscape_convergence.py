@@ -24,12 +24,11 @@ def test_a_small_alpha_kfo_run_converges_to_its_target_within_the_cap(capsys):
     code, out = _run(argv, capsys)
     doc = json.loads(out)
     assert code == 0 and doc["converged"] == [True] * 3
-    assert all(g <= doc["tol"] for g in doc["grad_norm"])
     assert all(0 < i < doc["iterations"] for i in doc["stopped_at"])
     assert doc["relative_error"] < 0.01 and max(doc["final_loss"]) < 1e-6
     code, out = _run(argv[:-1] + ["--iterations", "2000"], capsys)
-    assert code == 0 and ("3 of 3 restarts did not converge: gradient norm still > 1e-06 at "
-                          "the cap of 2000 iterations") in out
+    assert code == 0 and ("3 of 3 restarts did not converge: meta-gradient norm and loss "
+                          "change still above tol 1e-06 at the cap of 2000 iterations") in out
     doc = json.loads(_run(argv + ["--iterations", "2000"], capsys)[1])
     assert doc["converged"] == [False] * 3 and doc["stopped_at"] == [2000] * 3
     assert all(g > doc["tol"] for g in doc["grad_norm"])
@@ -39,7 +38,6 @@ def test_train_reports_convergence_per_restart_on_the_exact_objective(capsys):
     code, out = _run(["train", "--restarts", "4", "--json"], capsys)
     doc = json.loads(out)
     assert code == 0 and doc["converged"] == [True] * 4 and doc["tol"] == cli.TOL
-    assert all(g <= cli.TOL for g in doc["grad_norm"])
     assert doc["iterations"][-1] == max(doc["stopped_at"]) < doc["config"]["iterations"]
     code, out = _run(["train", "--restarts", "4", "--iterations", "50"], capsys)
     assert out.splitlines()[-1].startswith("4 of 4 restarts did not converge")
@@ -52,17 +50,29 @@ def test_train_reports_convergence_per_restart_on_the_exact_objective(capsys):
 
 
 def test_a_stopped_restart_is_frozen_and_a_diverged_one_never_converges():
-    stop = optim.Stopping(1e-3, 3, cap=10)
+    stop = optim.Stopping(1e-3, 3, cap=10, window=2)
     grads = (np.array([1e-4, 1.0, 0.0]), np.array([0.0, 0.0, 0.0]))
-    assert stop.check(0, grads, finite=[True, True, False]) is False
+    loss = np.array([1.0, 2.0, 3.0])
+    assert stop.check(0, loss, grads, finite=[True, True, False]) is False
     assert stop.converged.tolist() == [True, False, False]
     assert stop.iteration.tolist() == [0, 10, 10]
     init, update, get = _optim.adam(0.1)
     old = init((np.array([1.0, 2.0, 3.0]),))
     new = optim.freeze(stop.stopped, update(0, (np.ones(3),), old), old)
     assert get(new)[0][0] == 1.0 and get(new)[0][1] != 2.0
-    assert stop.check(1, (np.array([1.0, 1e-4, 0.0]), np.zeros(3)), [True, True, False])
+    assert stop.check(1, loss, (np.array([1.0, 1e-4, 0.0]), np.zeros(3)), [True, True, False])
     assert stop.iteration.tolist() == [0, 1, 10] and stop.grad_norm[0] == pytest.approx(1e-4)
+
+
+def test_a_loss_gone_flat_over_the_window_is_converged_too():
+    """Adam at a constant step bounces around its minimum with a gradient of about its step:
+    a loss that moves by at most tol x its start over the window has stopped too."""
+    stop = optim.Stopping(1e-3, 2, cap=100, window=2)
+    grads = (np.array([1.0, 1.0]),)
+    for i, loss in enumerate(([1.0, 1.0], [0.5, 0.5], [0.5, 0.4], [0.5005, 0.3])):
+        done = stop.check(i, np.array(loss), grads, [True, True])
+    assert not done and stop.converged.tolist() == [True, False]
+    assert stop.iteration.tolist() == [3, 100]
 
 
 def test_the_figure_keeps_its_fixed_budget():

@@ -299,7 +299,8 @@ def test_results_of_another_budget_are_not_mixed(tmp_path):
     path = Path(records.record_path(tmp_path, run))
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({
-        "kind": "engine-run", "config": {"dataset": "synthetic", "iterations": 999}, "seed": 0,
+        "kind": "engine-run", "seed": 0,
+        "config": {"dataset": "synthetic", "iterations": 999, "inner_lr": 0.1, "meta_lr": 0.1},
         "test": {"accuracy": 0.5}, "validation": [],
         "sweep": {"budget": "cpu", "table": "table-a", "method": "maml", "run": run.name}}))
     with pytest.raises(ValueError, match="another budget"):
@@ -467,6 +468,12 @@ def test_a_fresh_clone_plan_and_status_say_the_committed_budgets_are_complete(ca
         assert lines[-1].endswith("complete: nothing left to run"), lines[-1]
         assert cli.main(["plan", *args]) == 0
         assert capsys.readouterr().out.splitlines()[-1] == lines[-1]
+        for command in ("plan", "status"):
+            assert cli.main([command, *args, "--json"]) == 0
+            doc = json.loads(capsys.readouterr().out)
+            assert doc["tally"] == lines[-1] and len(doc["runs"]) == len(lines) - 1
+            assert {r["state"] for r in doc["runs"]} <= {"done", "failed",
+                                                         "outside the recorded search"}
 
 
 def test_a_scratch_budget_without_results_keeps_out_of_the_committed_records(tmp_path, capsys,

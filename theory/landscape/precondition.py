@@ -236,7 +236,8 @@ def meta_train(rng, *, sigma, method="maml", depth=1, width=None, alpha=0.5, ste
     mu defaults to 0 and V (cov) to I. ``tasks`` is the Monte-Carlo sample of the deep model
     where no exact rule is affordable (:func:`.deep.task_rule`, drawn once: every iteration
     sees the same tasks). A restart stops at the first iteration where its gradient norm is
-    at most ``tol`` (:class:`.optim.Stopping`; ``iterations`` is the cap) and the loop ends
+    at most ``tol`` or its loss has gone flat (:class:`.optim.Stopping`; ``iterations`` is the
+    cap) and the loop ends
     when every restart has stopped or diverged. Returns a dict with ``params`` (tuple of
     arrays), ``loss`` (R,) (non-finite for a diverged restart), ``curve`` (iterations run + 1,
     R), ``grad_norm`` (R,) where each restart stopped (its final params otherwise),
@@ -258,7 +259,7 @@ def meta_train(rng, *, sigma, method="maml", depth=1, width=None, alpha=0.5, ste
         for i in range(iterations + 1):
             loss, grads = objective(method, depth, get(state), problem, rule)
             curve.append(np.where(stop.stopped, curve[-1], loss) if curve else loss)
-            if stop.check(i, grads, np.isfinite(loss)) or i == iterations:
+            if stop.check(i, loss, grads, np.isfinite(loss)) or i == iterations:
                 break
             state = optim.freeze(stop.stopped, update(i, grads, state), state)
     return {"params": get(state), "loss": curve[-1], "curve": np.array(curve),
@@ -299,7 +300,7 @@ def experiment(rng, *, dim, width=None, cond=10.0, rotate=False, method="maml", 
     Returns a JSON-ready dict: ``final_loss`` per restart (None where it diverged, also listed
     in ``diverged``; for a Monte-Carlo ``expectation`` the estimate on fresh tasks, with
     ``final_loss_stderr``), per restart ``converged``, ``grad_norm`` and ``stopped_at``
-    (``meta_train``: stopped on gradient norm <= ``tol``, ``iterations`` the cap), the
+    (``meta_train``: stopped on ``tol``, ``iterations`` the cap), the
     closed-form
     ``floor`` (R5a, the shallow model at this K) and ``floor_metasgd`` (R5b, K = 1 only; either
     is None where alpha, K overflow it), the ``preconditioner`` of the best restart with

@@ -207,8 +207,8 @@ def meta_train(rng, *, model="linear", depth=2, method="maml", steps=1, alpha=0.
     docstring; ``progress``: tqdm bar on stderr.  Divergence raises :class:`DivergenceError`
     naming the iteration; with ``on_divergence="drop"`` a diverging restart is instead frozen
     (NaN from then on, listed in ``Run.diverged``) and the others go on. ``tol``: stop each
-    restart at the first iteration where its meta-gradient norm is at most ``tol``
-    (:class:`.optim.Stopping`, ``iterations`` being the cap; ``Run.stopping`` says which
+    restart at the first iteration where its meta-gradient norm is at most ``tol`` or its
+    meta-loss has gone flat (:class:`.optim.Stopping`, ``iterations`` being the cap; ``Run.stopping`` says which
     converged); only for the exact expectation (``meta_batch=None``), where the gradient is
     not a sample.
     """
@@ -268,7 +268,7 @@ def meta_train(rng, *, model="linear", depth=2, method="maml", steps=1, alpha=0.
                 loss = np.where(alive, loss, np.nan)
                 grads = tuple(np.where(alive, g, 0.0) for g in grads)
                 theta = tuple(np.where(alive, p, np.nan) for p in theta)
-        last = i == iterations or (stop is not None and stop.check(i, grads, alive))
+        last = i == iterations or (stop is not None and stop.check(i, loss, grads, alive))
         if i % record_every == 0 or last:
             step_now = theta[-1] if method == "metasgd" else alpha
             eff = closed.effective_step(theta[:depth], step_now, tasks.sigma2)
