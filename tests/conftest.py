@@ -41,6 +41,9 @@ def snapshot(*folders):
             state[dirpath] = "dir"
             for name in filenames:
                 path = Path(dirpath) / name
+                if not path.is_file():      # a FIFO or device: reading it would block
+                    state[str(path)] = f"node {path.lstat().st_mode:o}"
+                    continue
                 try:
                     state[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
                 except OSError:            # unreadable on purpose (a permissions case)
@@ -57,14 +60,15 @@ def run_cli(argv, *, cwd=None, timeout=300, env=None):
                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
-def check_rejected(argv, *, watch=(), names=(), cwd=None, env=None):
+def check_rejected(argv, *, watch=(), names=(), cwd=None, env=None, timeout=300):
     """Assert ``python -m argv`` is refused cleanly; returns its one-line message.
 
     watch: folders or files that must be byte-identical afterwards (nothing created, changed
-    or removed); names: strings the message must contain (the offending value or path).
+    or removed); names: strings the message must contain (the offending value or path);
+    timeout: seconds before the command counts as hung (``subprocess.TimeoutExpired``).
     """
     before = snapshot(*watch)
-    proc = run_cli(argv, cwd=cwd, env=env)
+    proc = run_cli(argv, cwd=cwd, env=env, timeout=timeout)
     err = proc.stderr
     assert "Traceback" not in err, f"{argv}: traceback\n{err}"
     assert proc.returncode == 2, f"{argv}: exit {proc.returncode}\nstdout: {proc.stdout}\nstderr: {err}"

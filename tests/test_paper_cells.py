@@ -36,7 +36,8 @@ def test_paper_rejects_cells_outside_the_tables():
 def _run(path, accuracy, *, seed, metaopt="none", layers=2, linnet=0, ci95=0.01,
          kind="engine-run", algo="maml"):
     cfg = {"dataset": "omniglot", "algo": algo, "metaopt": metaopt, "layers": layers,
-           "linnet": linnet, "ways": 5, "shots": 5, "iterations": 100, "seed": seed}
+           "linnet": linnet, "ways": 5, "shots": 5, "iterations": 100, "seed": seed,
+           "inner_lr": 0.4, "meta_lr": 0.001}
     path.parent.mkdir(parents=True, exist_ok=True)
     failure = {"status": "error"} if kind == "engine-run-failed" else {}
     path.write_text(json.dumps({"kind": kind, "config": cfg, "seed": seed, **failure,

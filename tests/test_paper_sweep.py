@@ -299,7 +299,8 @@ def test_results_of_another_budget_are_not_mixed(tmp_path):
     path = Path(records.record_path(tmp_path, run))
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({
-        "kind": "engine-run", "config": {"dataset": "synthetic", "iterations": 999}, "seed": 0,
+        "kind": "engine-run", "seed": 0,
+        "config": {"dataset": "synthetic", "iterations": 999, "inner_lr": 0.1, "meta_lr": 0.1},
         "test": {"accuracy": 0.5}, "validation": [],
         "sweep": {"budget": "cpu", "table": "table-a", "method": "maml", "run": run.name}}))
     with pytest.raises(ValueError, match="another budget"):

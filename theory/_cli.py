@@ -131,6 +131,14 @@ def describe_os_error(err):
     return str(err)
 
 
+def printable(text):
+    """``text`` with control characters escaped (``\\n``, ``\\t``, ``\\x1b``, ...): a name read
+    from disk (a folder, a file) printed in text output cannot start a line or a column of
+    its own, nor move the cursor."""
+    return "".join(ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape")
+                   .decode("ascii") for ch in str(text))
+
+
 def _one_line(err):
     return " ".join(str(err).splitlines())
 

@@ -37,21 +37,6 @@ Measured per config (keys of a result row):
 - ``grad_rel_diff``: ``||g_engine - g_torch|| / ||g_torch||`` over all params, which shows
   that both sides compute the same meta-gradient: float32 rounding only (about 1e-13 in
   float64), amplified by the conditioning of the inner loop for many tasks and steps.
-
-Also public: ``default_grid`` (the performance table's grid: L in {2, 4}, 5-way {1, 5}-shot, K
-in {1, 5}, 2nd/1st order); ``tiny_grid`` (two configs that run in well under a second (tests,
-``--tiny``)); ``algo_of`` (the ``maml.meta_grad`` algo of a config (``fomaml`` for first-order
-MAML)); ``make_problem`` (``(meta_params, batch, kwargs)`` of a config: seeded params, random
-images in [0, 1]); ``engine_step`` (``(step, meta_params, batch, kwargs)``; ``step()`` is
-``chunks.meta_grad`` on that problem); ``thread_settings`` (``{setting: (engine workers, torch
-threads)}`` for ``SETTINGS`` (torch: None if absent)); ``traced_peak`` (peak bytes traced by
-``tracemalloc`` during ``fn()`` above what was traced before); ``torch_supports`` (the
-reference covers plain MAML/FO-MAML without LinNet layers or meta-optimizers); ``bench_config``
-(one result row (see the module docstring) for one config); ``run_benchmark`` (result rows
-(dicts, see the module docstring) for ``configs``, with the GEMM peak); ``describe`` (short
-label of a config); ``format_table`` (a markdown table of result rows: seconds and ratios
-per thread setting, memory in MiB); ``print_rows`` (print result rows as one JSON object per
-line, or as the table and the machine line).
 """
 
 import json
@@ -65,8 +50,13 @@ import numpy as np
 from tqdm import tqdm
 
 from theory import _check
-from theory.engine import chunks, cnn, parallel
+from theory.engine import chunks, cnn, footprint, parallel
 from theory.engine.config import init_meta_params, make_metaopt
+
+__all__ = ["TORCH_MODES", "SETTINGS", "ALPHA", "config", "arch_of", "default_grid", "authors_grid",
+           "tiny_grid", "algo_of", "make_problem", "engine_step", "meta_step_flops",
+           "gemm_peak_gflops", "thread_settings", "traced_peak", "torch_supports", "bench_config",
+           "run_benchmark", "describe", "format_table", "print_rows", "run"]
 
 TORCH_MODES = ("loop", "vmap")
 SETTINGS = ("1", "all", "default")
@@ -404,6 +394,7 @@ def run(args):
                  algo="maml" if args.algo == "fomaml" else args.algo, metaopt=args.metaopt,
                  linnet=args.linnet, seed=args.seed, downsample=args.downsample,
                  readout=args.readout, init=args.init)
+    footprint.check(cfg, cfg["in_shape"], f"a meta-step of {footprint.describe(cfg)}")
     rows = run_benchmark([cfg], repeats=args.repeats, warmup=1, progress=not args.json)
     print_rows(rows, args.json)
     return 0

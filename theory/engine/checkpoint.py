@@ -17,15 +17,6 @@ Arrays are stored with their own dtype, so a float32 run resumes bit for bit.
 ``restore(path)`` loads a checkpoint for ``eval`` and ``adapt`` with its architecture rebuilt
 from the stored config and checked against it; ``override`` applies their ``--metaopt`` and
 ``--steps``.
-
-Also public: ``without_optimizer`` (copy checkpoint ``src`` to ``dest`` without the outer Adam
-state (two thirds of the file): all that ``eval`` and ``adapt`` read, but not enough to
-``--resume``, which refuses it (``extra["optimizer_state"]`` is ``"dropped"``));
-``check_finite`` (raise ``ValueError`` naming the first tree of ``groups`` in ``ckpt`` (from
-:func:`load`) that holds a NaN or infinity: training stops before it saves such parameters);
-``check_compatible`` (raise ``ValueError`` naming the first key or shape where two param dicts
-differ); ``check_architecture`` (raise ``ValueError`` naming the first field where two
-architecture dicts differ).
 """
 
 import json
@@ -38,6 +29,10 @@ import numpy as np
 from theory import _cli, _io, _schema, _tree
 from theory.engine import cnn, schema
 from theory.engine import config as run_config
+
+__all__ = ["FORMAT", "VERSION", "GROUPS", "ZIP_MAGIC", "save", "without_optimizer", "load",
+           "read_meta", "restore", "override", "check_finite", "check_compatible",
+           "check_architecture"]
 
 FORMAT = "theory.engine checkpoint"
 VERSION = 1

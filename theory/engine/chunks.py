@@ -49,8 +49,15 @@ def graph_bytes_per_task(params, batch, steps, algo, arch=cnn.ARCH):
             H, W = Ho, Wo
         per_image += np.shape(params[f"conv{i + 1}/w"])[-4] * H * W
         H, W = Ho, Wo
-    passes = n_q + (n_s if algo != "maml" else max(steps, 1) * n_s)
     itemsize = np.dtype(getval(x_q).dtype).itemsize
+    return graph_bytes(per_image, n_s, n_q, steps, algo == "maml", itemsize)
+
+
+def graph_bytes(per_image, n_s, n_q, steps, second_order, itemsize):
+    """Bytes of one task's graph: ``GRAPH_FACTOR`` x ``itemsize`` x ``per_image`` activation
+    values x the image passes kept (the ``n_q`` query images once; the ``n_s`` support images
+    once per inner step for ``second_order``, else one pass at a time)."""
+    passes = n_q + (max(steps, 1) * n_s if second_order else n_s)
     return GRAPH_FACTOR * itemsize * per_image * passes
 
 

@@ -15,16 +15,6 @@ as the checkpoint's ways or fewer); ``bench`` times meta-steps (with ``--metaopt
 ``episode`` writes a task of a benchmark as image folders for ``adapt``. Bad input is one line
 on stderr and exit status 2; Ctrl-C during ``train`` names the last checkpoint, which
 ``--resume`` continues.
-
-Also public: ``build_parser`` (the argument parser of every sub-command); ``metaopt_option``
-(argparse type: ``KEY=VALUE`` -> ``(key, value)``, value an int, float, bool or str); ``main``
-(parse ``argv`` and run the sub-command; returns the exit status); ``cmd_train`` (``train``:
-meta-train, print the parameter counts and the test accuracy); ``train_config`` (the run config
-of parsed ``train`` options (``train.train`` checks it)); ``cmd_eval`` (``eval``: accuracy of a
-checkpoint over ``--episodes`` episodes of ``--split``); ``cmd_adapt`` (``adapt``: adapt to
-``--support`` and print the predicted class of each query file); ``cmd_episode`` (``episode``:
-write one seeded episode as image folders (``data.export``)); ``cmd_bench`` (``bench``: hand
-the parsed options to the speed benchmark).
 """
 
 import argparse
@@ -38,6 +28,9 @@ from theory.engine import config as run_config
 from theory.engine import evaluate as evaluation
 from theory.engine import train as training
 from theory.engine.data import export
+
+__all__ = ["PROG", "build_parser", "metaopt_option", "main", "cmd_train", "train_config",
+           "cmd_eval", "cmd_adapt", "cmd_episode", "cmd_bench"]
 
 PROG = "python -m theory.engine"
 
@@ -285,12 +278,12 @@ def cmd_adapt(args):
     if args.answers is not None:
         out["accuracy"] = adapt_task.score(out, args.answers)
     for note in out["notes"]:           # the run is valid, but not the task it was trained for
-        print(f"note: {note}", file=sys.stderr)
+        print(f"note: {_cli.printable(note)}", file=sys.stderr)
     if args.json:
         _print_json(out)
     else:
-        for item in out["predictions"]:
-            print(f"{item['file']}\t{item['class']}")
+        for item in out["predictions"]:     # folder and file names may hold tabs, newlines
+            print(f"{_cli.printable(item['file'])}\t{_cli.printable(item['class'])}")
         if "accuracy" in out:
             print(f"accuracy: {out['accuracy']:.4f} ({len(out['predictions'])} query images)")
     return 0

@@ -28,10 +28,6 @@ Two exact rewrites keep the forward pass cheap: ReLU is applied after the pool
 (``relu(maxpool(z)) == maxpool(relu(z))`` since ReLU is monotone), and the conv bias is not
 added because batch norm subtracts the per-task mean, which cancels any per-channel constant
 exactly (``"conv{i}/b"`` is kept for the interface; its gradient is exactly zero).
-
-Also public: ``base_ndim`` (number of axes of a param's shared (base) shape, from its key);
-``is_per_task`` (true if ``value`` carries a leading task axis on top of the base shape of
-``key``).
 """
 
 import dataclasses
@@ -44,6 +40,10 @@ from autograd.tracer import getval
 from theory import _check
 from theory.engine import pooling
 from theory.engine import primitives as P
+
+__all__ = ["BN_EPS", "DOWNSAMPLES", "READOUTS", "INITS", "Arch", "ARCH", "is_head_key",
+           "is_transform_key", "pooled_sizes", "map_sizes", "feature_dim", "init", "base_ndim",
+           "is_per_task", "architecture", "count", "mean", "features", "head", "apply", "collapse"]
 
 BN_EPS = 1e-5
 DOWNSAMPLES = ("maxpool", "stride", "none")

@@ -15,8 +15,6 @@ tasks per meta-batch, 200 iterations (what it reaches: docs/engine.md).
 What a config builds: its meta-optimizer (``make_metaopt``), initial parameters
 (``init_meta_params``), random streams (``seeds``, ``episode_rng``) and data splits
 (``load_splits``). A config stored in a checkpoint is read back with ``from_saved``.
-
-Also public: ``Field`` (field(name, kind, default, bound, metavar, help, resumable)).
 """
 
 import collections
@@ -26,6 +24,10 @@ import numpy as np
 
 from theory import _check
 from theory.engine import cnn, data, maml, metaopt, optim
+
+__all__ = ["Field", "FIELDS", "DEFAULTS", "make_config", "check_data", "from_saved",
+           "check_resume", "arch", "make_metaopt", "init_meta_params", "seeds", "episode_rng",
+           "check_ways", "load_splits"]
 
 Field = collections.namedtuple("Field", "name kind default bound metavar help resumable",
                                defaults=(None, None, "", False))

@@ -4,8 +4,7 @@
 chunks ``0, W, 2W, ...`` itself and a pool of ``W - 1`` helper processes computes the others
 (``W = min(workers, len(args))``). Processes, not threads: autograd's bookkeeping between
 numpy calls is Python and holds the GIL, as do numpy's many calls on small arrays, so threads
-wait for each other (2 cores: threads 1.27-1.55x the one-core speed, processes 1.92x; README,
-Performance).
+wait for each other (docs/engine.md: the measurements).
 
 - The helpers are forked on Linux (``START_METHOD``: a script needs no ``__main__`` guard,
   and they start with the engine imported); elsewhere they start the platform's default way
@@ -32,11 +31,9 @@ Performance).
 A caller that runs meta-steps on threads of its own (a Dask worker with several threads)
 first calls ``thread_safe_autograd()``, as the paper sweep's task does
 (``theory.paper.execute.train_run``): autograd numbers nested traces with one process-wide
-counter, incremented on entry and decremented on exit; interleaved by two threads, an inner
-trace can get the number of a live outer trace, and their boxes mix (wrong higher-order
-derivatives). Each thread only sees its own boxes, so one counter per thread is autograd's own
-rule per thread. It replaces autograd's counter for the whole process, so importing this
-module does not.
+counter, so two threads' traces can get one number and mix their boxes (wrong higher-order
+derivatives); one counter per thread is autograd's own rule per thread. It changes autograd
+for the whole process, so importing this module does not call it.
 """
 
 import atexit

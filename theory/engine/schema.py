@@ -23,8 +23,9 @@ _KIND_SPEC = {"int": lambda f: Int(f.bound), "int?": lambda f: Opt(Int(f.bound))
               "flag": lambda f: Bool(), "path": lambda f: Opt(Str()),
               "options": lambda f: Opt(Map(Any()))}
 FIELD_SPECS = {f.name: _KIND_SPEC[f.kind](f) for f in run_config.FIELDS}
-CONFIG = Obj({k: FIELD_SPECS[k] for k in ("dataset", "iterations")},
-             {k: v for k, v in FIELD_SPECS.items() if k not in ("dataset", "iterations")})
+_REQUIRED = ("dataset", "iterations", "inner_lr", "meta_lr")
+CONFIG = Obj({k: FIELD_SPECS[k] for k in _REQUIRED},
+             {k: v for k, v in FIELD_SPECS.items() if k not in _REQUIRED})
 
 ACCURACY = Num(0, 1)
 VALIDATION = List(Tuple(Int(0), ACCURACY))          # [[iteration, accuracy], ...]

@@ -20,13 +20,15 @@ state for ``eval`` and ``adapt``, rewritten whenever the checkpoint is.
 - ``summary(validation, patience, done)``: the record's ``best`` and ``stopped`` (or ``{}``).
 - ``save_best(path, best, ...)``: write ``best.npz`` atomically.
 - ``check_finite(loss, grads, iteration, ckpt_path)``: ``DivergedError`` on a NaN/inf step.
-- ``deferred_interrupt()``: a Ctrl-C inside the block is raised when the block ends.
+- ``deferred_interrupt(note)``: a Ctrl-C inside the block is raised when the block ends
+  (``note`` says so on stderr; a second one is raised at once).
 """
 
 import contextlib
 import math
 import os
 import signal
+import sys
 import threading
 
 from theory import _tree
@@ -120,14 +122,15 @@ def check_finite(loss, grads, iteration, ckpt_path):
 
 
 @contextlib.contextmanager
-def deferred_interrupt():
+def deferred_interrupt(note=None):
     """Hold a Ctrl-C (SIGINT) that arrives inside the block until the block ends.
 
     Around a checkpoint write (a ``KeyboardInterrupt`` inside ``zipfile`` left a half-closed
-    archive and a ``ValueError`` instead of the interrupt) and the meta-gradient (an interrupt
-    while the caller waits on its helper processes, which ignore it). A second Ctrl-C inside the
-    block is raised at once. Only the main thread receives signals, so elsewhere (a Dask worker
-    thread, say) this does nothing.
+    archive and a ``ValueError`` instead of the interrupt) and the meta-gradient on helper
+    processes (an interrupt while the caller waits on them, which ignore it). ``note`` is
+    written to stderr when a Ctrl-C is held (so a long block says why it goes on); a second
+    Ctrl-C inside the block is raised at once. Only the main thread receives signals, so
+    elsewhere (a Dask worker thread, say) this does nothing.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -138,6 +141,8 @@ def deferred_interrupt():
         if held:
             raise KeyboardInterrupt
         held.append(signum)
+        if note:
+            sys.stderr.write(f"\n{note}\n")
 
     previous = signal.signal(signal.SIGINT, hold)
     try:

@@ -19,6 +19,8 @@ generator's state is checkpointed, which makes a resumed run bitwise identical t
 uninterrupted one.
 """
 
+import contextlib
+import functools
 import os
 import time
 
@@ -26,7 +28,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from theory import _io
-from theory.engine import checkpoint, chunks, cnn, data, metaopt, optim, stopping
+from theory.engine import (checkpoint, chunks, cnn, data, footprint, metaopt, optim, parallel,
+                           stopping)
 from theory.engine import config as run_config
 from theory.engine import evaluate as evaluation
 from theory.engine.config import DEFAULTS, make_config  # noqa: F401 (public here too)
@@ -72,6 +75,8 @@ def train(config, *, out_dir, resume=False, progress=True, callback=None):
     early on a validation plateau and is tested on its best round (``stopping``).
     """
     config = make_config(**config)
+    footprint.check(config, footprint.IN_SHAPE[config["dataset"]],
+                    f"a meta-step of {footprint.describe(config)}")
     _io.check_writable(out_dir)
     ckpt_path = os.path.join(os.fspath(out_dir), CHECKPOINT)
     if os.path.exists(ckpt_path) and not resume:
@@ -116,6 +121,11 @@ def train(config, *, out_dir, resume=False, progress=True, callback=None):
 
     params = get_params(state)
     best_path = os.path.join(os.fspath(out_dir), stopping.BEST)
+    # one process: a Ctrl-C abandons the meta-step at once (nothing is lost: the step's result
+    # was not kept yet); with helper processes it ends the step first, and says so
+    hold = contextlib.nullcontext if parallel.check_workers(config["workers"]) == 1 else \
+        functools.partial(stopping.deferred_interrupt, "interrupt: finishing this meta-step "
+                          "on the helper processes, then stopping (Ctrl-C again: stop now)")
     stopped, done = stopping.plateaued(validation, patience), start
     with tqdm(total=config["iterations"], initial=start, desc="meta-train",
               disable=not progress, dynamic_ncols=True) as bar:
@@ -125,7 +135,7 @@ def train(config, *, out_dir, resume=False, progress=True, callback=None):
                                       ways=config["ways"], shots=config["shots"],
                                       query=config["query"])
             # non-finite values are caught by check_finite, with the iteration and value
-            with np.errstate(all="ignore"), stopping.deferred_interrupt():
+            with np.errstate(all="ignore"), hold():
                 loss, grads, aux = chunks.meta_grad(params, batch, chunk=config["task_chunk"],
                                                   workers=config["workers"], **kwargs)
             stopping.check_finite(float(loss), grads, it + 1, ckpt_path)

@@ -23,7 +23,7 @@ import sys
 
 import numpy as np
 
-from .. import _cli, _io
+from .. import _cli, _io, _limits
 from . import analyses, curves, deep, evaluate, precondition
 from .closed import DivergenceError
 from .optim import OPTIMIZERS
@@ -276,6 +276,30 @@ def compute(args):
     return analyses.effective_steps(rng, depth=args.depth, **kw)
 
 
+def _g(value):
+    """``value`` in ``%g`` form, or ``n/a`` where it overflowed (``null`` in the result)."""
+    return "n/a (not finite)" if value is None else f"{value:.6g}"
+
+
+def memory_bytes(args):
+    """Estimated least peak bytes of the analysis parsed ``args`` asks for, in float64:
+    ``precondition`` holds d x d matrices (``--dim``, ``--width``) per restart with Adam's
+    moments and gradients; the others hold per restart the parameters' path over a
+    meta-batch of points and inner steps, plus ``surface``'s grid and Monte-Carlo samples."""
+    if args.command == "precondition":
+        width = args.width or args.dim
+        per_restart = args.dim * args.dim + args.dim * width
+        return 8 * 16 * (args.restarts + 4) * per_restart
+    points = getattr(args, "meta_batch", 1) * getattr(args, "shots", 1)
+    depth = getattr(args, "depth", 2)
+    total = args.restarts * points * (depth + 2) * (args.steps + 1) * 16
+    if args.command == "surface":
+        total += 16 * args.grid ** 2 + 4 * args.mc_tasks * args.mc_shots
+    if args.command == "sweep":
+        total *= len(args.alphas)
+    return 8 * total
+
+
 def summary(command, result):
     """A few readable lines about ``result`` of ``command``."""
     mean = lambda x: np.mean(np.asarray(x, dtype=float), axis=0)  # noqa: E731
@@ -328,13 +352,17 @@ def summary(command, result):
                       f"{mean(log['collapsed_accuracy'])[-1]:.4f}"]
     elif command == "precondition":
         how = result["expectation"]
+        final = np.round(np.asarray(result["final_loss"], dtype=float), 8).tolist()
         lines = [f"{result['method']} depth {result['depth']}, K = {result['steps']}: final loss "
-                 f"per restart {np.round(np.asarray(result['final_loss'], dtype=float), 8).tolist()}"
-                 f" (E over a: {how['kind']}" + (f", {how['nodes']} tasks)" if how["nodes"]
+                 f"per restart {final}"
+                 f" (E over a: {how['kind']}" + (f", {how['nodes']} nodes)" if how["nodes"]
                                                  else ")"),
                  convergence_text(result),
+                 *([f"Monte Carlo: final losses re-estimated on fresh tasks, standard errors "
+                    f"{np.round(np.asarray(result['final_loss_stderr'], dtype=float), 8).tolist()}"]
+                   if how["kind"] == "monte carlo" else []),
                  f"diverged restarts {result['diverged']}; shallow floor (R5a) "
-                 f"{result['floor']:.6g}; Meta-SGD floor (R5b, K = 1) {result['floor_metasgd']}",
+                 f"{_g(result['floor'])}; Meta-SGD floor (R5b, K = 1) {result['floor_metasgd']}",
                  f"best restart {result['best_restart']}: ||P - (alpha Sigma)^-1|| / "
                  f"||(alpha Sigma)^-1|| = {result['relative_error']}"]
     else:
@@ -367,6 +395,9 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.out is not None:
         _io.check_writable(args.out)
+    sizes = " ".join(f"--{k} {getattr(args, k)}" for k in ("dim", "width", "restarts", "grid")
+                     if getattr(args, k, None) is not None)
+    _limits.check_memory(memory_bytes(args), f"{args.command} with {sizes}")
     try:
         result = compute(args)
     except DivergenceError as err:

@@ -45,8 +45,8 @@ from . import deep, optim
 from .deep import _dot, _mv, exact_width
 
 __all__ = ["METHODS", "Problem", "covariance", "target", "shallow_floor", "metasgd_floor",
-           "objective", "preconditioner", "init", "validate", "expectation", "meta_train",
-           "finite_or_null", "experiment"]
+           "objective", "preconditioner", "init", "validate", "closed_form", "expectation",
+           "meta_train", "finite_or_null", "experiment"]
 
 METHODS = ("maml", "metasgd", "kfo")
 Problem = collections.namedtuple("Problem", "sigma mu cov alpha steps")
@@ -162,7 +162,7 @@ def objective(method, depth, params, problem, rule=None):
     L = 2, K = 1; every other case is a closed form and ignores it.
     """
     if depth >= 2:
-        if depth == 2 and problem.steps == 1:
+        if closed_form(depth, problem.steps):
             return deep.two_layer_one_step(*params, problem)
         return deep.objective(params, problem, rule)
     sigma, alpha = problem.sigma, problem.alpha
@@ -217,9 +217,14 @@ def validate(method, depth, width, steps):
                          "model (use depth 1)")
 
 
+def closed_form(depth, steps):
+    """True where the objective is a closed form in (Sigma, mu, V): L = 1, or L = 2 with K = 1."""
+    return depth == 1 or (depth == 2 and steps == 1)
+
+
 def expectation(depth, steps, rule):
     """How E over a is taken: ``{"kind": "closed form" | "exact" | "monte carlo", "nodes"}``."""
-    if depth == 1 or (depth == 2 and steps == 1):
+    if closed_form(depth, steps):
         return {"kind": "closed form", "nodes": None}
     return {"kind": "exact" if rule.exact else "monte carlo", "nodes": len(rule.z)}
 
@@ -245,7 +250,7 @@ def meta_train(rng, *, sigma, method="maml", depth=1, width=None, alpha=0.5, ste
     problem = Problem(sigma, np.zeros(dim) if mu is None else mu,
                       np.eye(dim) if cov is None else cov, alpha, steps)
     params = init(rng, method, depth, dim, width, restarts)
-    rule = deep.task_rule(rng, dim, depth, steps, tasks) if depth >= 2 else None
+    rule = None if closed_form(depth, steps) else deep.task_rule(rng, dim, depth, steps, tasks)
     opt_init, update, get = optim.adam(lr)
     state = opt_init(params)
     stop = optim.Stopping(tol, restarts, iterations)

@@ -20,7 +20,8 @@ import os
 import sys
 
 from theory import _cli, _io, _paths
-from theory.paper import budgets, cost, execute, records, render, repro, vocabulary
+from theory.paper import (budgets, connect, cost, execute, records, render, repro,
+                          vocabulary)
 from theory.paper import plan as planning
 
 PROG = "python -m theory.paper"
@@ -102,7 +103,9 @@ def build_parser():
     _plan_options(run)
     _cli.add_json(run, "each run's outcome and the failures with their reasons, at the end")
     run.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                     help="a Dask scheduler (tcp://HOST:PORT) to run on, or 'serial' (this "
+                     help="a Dask scheduler (tcp://HOST:PORT; refused within "
+                          f"{2 * connect.TIMEOUT_S:g} s if none answers there) to run on, or "
+                          "'serial' (this "
                           "process, one run at a time); default: a LocalCluster of this "
                           "machine")
     run.add_argument("--jobs", type=_cli.positive_int, default=None,
@@ -160,6 +163,8 @@ def main(argv=None):
     if os.path.exists(args.results) and not os.path.isdir(args.results):
         raise ValueError(f"--results {args.results!r} is a file; expected a directory")
     if args.command == "run":
+        if args.scheduler not in (None, execute.SERIAL):
+            connect.address(args.scheduler)         # another scheme: refused up front
         if args.jobs is not None and args.scheduler is not None:
             raise ValueError(f"--jobs {args.jobs} sets the workers of the LocalCluster; with "
                              f"--scheduler {args.scheduler} the cluster's workers run (drop "

@@ -31,7 +31,7 @@ from theory.engine import checkpoint, data, parallel, primitives, provenance, st
 from theory.engine import config as run_config
 from theory.engine import evaluate as evaluation
 from theory.engine import train as training
-from theory.paper import budgets, cost, records, search
+from theory.paper import budgets, connect, cost, records, search
 from theory.paper import plan as planning
 
 SERIAL = "serial"
@@ -120,7 +120,8 @@ def executor(scheduler=None, jobs=None, echo=print):
     """A function ``submit(todo, dirs, callback) -> iterator of (run, outcome)`` in completion
     order: ``scheduler`` ``None`` starts a ``LocalCluster`` of ``jobs`` (default: the cores)
     single-threaded worker processes, ``SERIAL`` runs here, an address (``tcp://HOST:PORT``)
-    connects to that cluster. ``callback`` (``train``'s) is used by the serial executor only."""
+    connects to that cluster (``connect``: refused in one line within seconds when no
+    scheduler answers there). ``callback`` (``train``'s) is used by the serial executor only."""
     if scheduler == SERIAL:
         yield _serial
         return
@@ -143,10 +144,13 @@ def executor(scheduler=None, jobs=None, echo=print):
                 host="127.0.0.1", dashboard_address="127.0.0.1:0"))
             client = stack.enter_context(distributed.Client(cluster))
         else:
+            connect.probe(scheduler)        # one line, within 10 s, if no scheduler answers
             try:
-                client = stack.enter_context(distributed.Client(scheduler, timeout="10s"))
-            except (OSError, TimeoutError, ValueError) as err:
-                raise ValueError(f"--scheduler {scheduler}: cannot connect ({err})") from None
+                client = stack.enter_context(distributed.Client(
+                    scheduler, timeout=f"{connect.CLIENT_TIMEOUT_S:g}s"))
+            except Exception as err:  # noqa: BLE001 -- any failure to connect is one line
+                raise ValueError(f"--scheduler {scheduler}: cannot connect "
+                                 f"({type(err).__name__}: {err})") from None
 
         def submit(todo, dirs, callback=None):
             return in_order(client, distributed.wait, todo, dirs)

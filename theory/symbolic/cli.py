@@ -16,6 +16,9 @@ written-out trees exceed ``FLAT_LIMIT`` nodes in total (deep models, several inn
 print to gigabytes, so they share subexpressions instead: ``definitions`` lists ``[name, text]``
 pairs ``c0, c1, ...`` in dependency order (empty for small derivations); ``parse`` substitutes
 them back.
+
+A derivation whose estimated time exceeds ``--max-seconds`` (default ``MAX_SECONDS``, 10
+minutes) is refused before it starts, in one line naming the estimate.
 """
 
 import json
@@ -27,8 +30,8 @@ from tqdm import tqdm
 from .. import _cli
 from . import dag, maml, report, symbols
 
-__all__ = ["FLAT_LIMIT", "PROG", "document", "parse", "DESCRIPTION", "SHOTS", "SLOW", "estimate",
-           "build_parser", "main"]
+__all__ = ["FLAT_LIMIT", "PROG", "document", "parse", "DESCRIPTION", "SHOTS", "SLOW", "MAX_SECONDS",
+           "estimate", "build_parser", "main"]
 
 FLAT_LIMIT = 100_000
 PROG = "python -m theory.symbolic"
@@ -118,11 +121,16 @@ SHOTS = 2  # default n of the empirical loss: small enough to read, shows the me
 SLOW = 10.0  # seconds: a derivation expected to take longer says so and shows progress
 
 
+MAX_SECONDS = 600.0  # default --max-seconds: a longer derivation is refused before it starts
+
+
 def estimate(model, depth, steps, shots):
-    """Rough seconds of a logistic derivation on a loaded 2-core machine: 0.014 (L+1)^2 K n,
-    fitted to L=3..6, K=3..5, n=10 (within a factor 2 there); linear ones take ~1 s."""
+    """Rough seconds of a derivation on a loaded 2-core machine: logistic 0.014 (L+1)^2 K n,
+    fitted to L=3..6, K=3..5, n=10 (within a factor 2 there); linear 3.2e-4 L^3 max(K, 1)
+    (times n for the empirical loss), fitted to L=4..32, K=2..16 (0.3-21 s; an upper bound
+    within a factor 4 there)."""
     if model != "logistic":
-        return 0.0
+        return 3.2e-4 * depth ** 3 * max(steps, 1) * (shots or 1)
     return 0.014 * (depth + 1) ** 2 * steps * shots
 
 
@@ -148,6 +156,8 @@ def build_parser():
                              f"(default: {SHOTS})")
     _cli.add_json(derive, "the derivation", formats=("text", "latex", "json"))
     _cli.add_progress(derive)
+    derive.add_argument("--max-seconds", type=_cli.positive_float, default=MAX_SECONDS,
+                        help="refuse a derivation whose estimated time exceeds this")
     text = "print results R1-R5, check them, and end with the tally"
     report_ = sub.add_parser("report", help=text, description=text)
     _cli.add_json(report_, "every claim, whether it holds, and the tally")
@@ -174,6 +184,11 @@ def main(argv=None):
                          "has no data points")
     shots = (SHOTS if args.shots is None else args.shots) if loss == "empirical" else None
     seconds = estimate(args.model, args.depth, args.steps, shots)
+    if seconds > args.max_seconds:
+        raise ValueError(f"--depth {args.depth} --steps {args.steps}"
+                         + (f" --shots {shots}" if shots else "")
+                         + f" takes roughly {seconds:.3g} s by estimate, more than --max-seconds "
+                         f"{args.max_seconds:g}; ask for less, or raise --max-seconds to run it")
     total = maml.stages(args.steps, args.first_order)
     if seconds >= SLOW:
         sys.stderr.write(f"{PROG}: this derivation takes roughly {seconds:.0f} s (a rough "

@@ -64,6 +64,8 @@ def write_episode(dataset, out, *, ways, shots, query=1, seed=0):
              for i in support[::shots]]                       # the class behind each label
     if len(set(names)) != len(names):
         raise ValueError(f"class names {names} collide after replacing '/' with '_'")
+    if bad := [n for n in names if n in ("", ".", "..") or "\0" in n]:
+        raise ValueError(f"class names {bad} of {dataset.name} cannot be folder names")
     created = not root.exists()
     staging = root / f".episode-{secrets.token_hex(6)}.tmp"
     parts = ("support", "query", "answers.json")

@@ -42,10 +42,6 @@ Choices made here (derived from the description; no code of the authors is used)
   phi_s = phi_{s-1} - alpha dL(theta_s)/dphi_{s-1}, with theta_s = theta_{s-1} -
   alpha U_{phi_{s-1}}(g_{s-1}). ``update`` itself never changes phi: every function here is
   pure, and the object holds no state between calls.
-
-Also public: ``matrix_view`` (shape of the matrix view of a gradient of ``key`` (base
-``shape``): (..., n, m)); ``make`` (a KFO ``MetaOpt``: linear for ``hidden=0`` (``kfo``), a
-residual MLP otherwise).
 """
 
 import autograd
@@ -56,6 +52,8 @@ from theory.engine.cnn import base_ndim
 from theory.engine.maml import checked_keys
 
 from ._common import MetaOpt, base_shape, frozen, require_phi
+
+__all__ = ["MAX_DIM", "CONV_LAYOUTS", "VECTOR_FACTORS", "AUTHORS", "matrix_view", "make"]
 
 MAX_DIM = 1024
 CONV_LAYOUTS = ("in", "out")

@@ -1,0 +1,177 @@
+"""Bad-input catalogue at the machine's edges: schedulers that are not one, work too big to
+start, a full disk, Ctrl-C in a long step.
+
+Each row runs the real command line in a subprocess with a timeout (``conftest.check_rejected``), so code
+that hangs fails the test instead of hanging it.
+"""
+
+import contextlib
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from conftest import ROOT, check_rejected
+
+PAPER_RUN = ["theory.paper", "run", "--budget", "tiny", "--datasets", "synthetic", "--only",
+             "table-a", "--methods", "maml", "--layers", "2", "--seeds", "1", "--no-progress"]
+
+
+@contextlib.contextmanager
+def listener(reply):
+    """A TCP server on a free local port that accepts connections and sends ``reply`` (bytes,
+    or ``None``: stays silent; ``b""``: closes at once); yields its port."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    stop, held = threading.Event(), []
+
+    def serve():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            held.append(conn)
+            if reply is not None:
+                with contextlib.suppress(OSError):
+                    conn.sendall(reply)
+                if reply == b"" or reply.startswith(b"HTTP"):
+                    conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(5)
+        for conn in held:
+            conn.close()
+        server.close()
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+SCHEDULERS = [
+    ("silent", None, ["said nothing within 5 s", "not a Dask scheduler"]),
+    ("http", b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
+     ["answered b'HTTP/1.1 400", "not a Dask scheduler"]),
+    ("garbage", b"\x00\x01garbage", ["answered", "not a Dask scheduler"]),
+    ("closes", b"", ["closed the connection at once"]),
+]
+
+
+@pytest.mark.parametrize("reply, names", [pytest.param(r, n, id=i) for i, r, n in SCHEDULERS])
+def test_a_scheduler_that_is_not_dask_is_refused_within_seconds(reply, names, tmp_path):
+    with listener(reply) as port:
+        address = f"tcp://127.0.0.1:{port}"
+        check_rejected([*PAPER_RUN, "--results", tmp_path / "results", "--runs",
+                        tmp_path / "runs", "--scheduler", address], watch=[tmp_path],
+                       names=[address, *names], cwd=tmp_path, timeout=60)
+
+
+@pytest.mark.parametrize("address, names", [
+    ("tls://127.0.0.1:8786", ["tls://", "not supported"]),
+    ("ws://127.0.0.1:8786", ["ws://", "not supported"]),
+    ("ucx://127.0.0.1:8786", ["ucx://", "not supported"]),
+    ("tcp://127.0.0.1", ["tcp://127.0.0.1", "PORT"]),
+    ("tcp://127.0.0.1:99999", ["99999", "PORT in 1..65535"]),
+])
+def test_unsupported_scheduler_addresses_are_refused_up_front(address, names, tmp_path):
+    check_rejected([*PAPER_RUN, "--results", tmp_path / "results", "--runs", tmp_path / "runs",
+                    "--scheduler", address], watch=[tmp_path], names=names, cwd=tmp_path,
+                   timeout=60)
+
+
+def test_a_port_where_nothing_listens_is_one_line(tmp_path):
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    check_rejected([*PAPER_RUN, "--results", tmp_path / "results", "--runs", tmp_path / "runs",
+                    "--scheduler", address], watch=[tmp_path],
+                   names=[address, "nothing listens"], cwd=tmp_path, timeout=60)
+
+
+# --- work bounded before it starts ---------------------------------------------------------
+
+TOO_BIG = [
+    (["theory.engine", "train", "--steps", "100000", "--out", "{tmp}/run"],
+     ["--steps 100000", "GiB", "THEORY_MEMORY_LIMIT"]),
+    (["theory.engine", "train", "--hidden", "100000", "--out", "{tmp}/run"],
+     ["--hidden 100000", "GiB"]),
+    (["theory.engine", "bench", "--ways", "100000"], ["--ways 100000", "GiB"]),
+    (["theory.engine", "bench", "--query", "100000"], ["--query 100000", "GiB"]),
+    (["theory.engine", "bench", "--meta-batch", "100000"], ["--meta-batch 100000", "GiB"]),
+    (["theory.landscape", "precondition", "--dim", "100000"], ["--dim 100000", "GiB"]),
+    (["theory.landscape", "precondition", "--restarts", str(10 ** 8)],
+     [f"--restarts {10 ** 8}", "GiB"]),
+    (["theory.landscape", "train", "--restarts", str(10 ** 8)], [f"--restarts {10 ** 8}"]),
+    (["theory.landscape", "surface", "--grid", "100000"], ["--grid 100000"]),
+    (["theory.symbolic", "derive", "--depth", "1000000"],
+     ["--depth 1000000", "by estimate", "--max-seconds 600"]),
+    (["theory.symbolic", "derive", "--steps", "1000000000"],
+     ["--steps 1000000000", "--max-seconds"]),
+    (["theory.symbolic", "derive", "--model", "logistic", "--depth", "50", "--steps", "50"],
+     ["--depth 50 --steps 50 --shots 2", "--max-seconds"]),
+]
+
+
+@pytest.mark.parametrize("argv, names", TOO_BIG, ids=[" ".join(a[:3]) for a, _ in TOO_BIG])
+def test_work_beyond_the_machine_is_refused_before_it_starts(argv, names, tmp_path):
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    check_rejected(argv, watch=[tmp_path], names=names, cwd=tmp_path, timeout=120)
+
+
+def test_the_memory_limit_can_be_set_and_is_checked(tmp_path):
+    """``THEORY_MEMORY_LIMIT`` lowers the limit (a default meta-step of ~34 MiB is refused
+    under 1 MiB) and a malformed value is itself one line."""
+    argv = ["theory.engine", "bench", "--repeats", "1"]
+    check_rejected(argv, watch=[tmp_path], cwd=tmp_path, env={"THEORY_MEMORY_LIMIT": "1M"},
+                   names=["1 MiB", "--hidden 32"])
+    check_rejected(argv, watch=[tmp_path], cwd=tmp_path, env={"THEORY_MEMORY_LIMIT": "lots"},
+                   names=["THEORY_MEMORY_LIMIT='lots'"])
+
+
+# --- Ctrl-C in a long step ----------------------------------------------------------------
+
+def test_ctrl_c_stops_a_long_meta_step_at_once(tmp_path):
+    """One process (``--workers 1``): a Ctrl-C during a meta-step of 300 second-order inner
+    steps (about 90 s on one core of the reference machine) ends the run there, exit status
+    130, naming what is left to resume (nothing yet: the interrupted step never finished, so
+    no checkpoint was written). A run that finished the step first would outlast the 60 s
+    given to it after the signal."""
+    out = tmp_path / "run"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "theory.engine", "train", "--steps", "300", "--iterations", "1",
+         "--workers", "1", "--out", str(out)], cwd=tmp_path, env=env,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = b""
+    try:
+        while b"meta-train" not in seen:        # the progress bar: the loop has begun
+            ready, _, _ = select.select([proc.stderr], [], [], 120)
+            assert ready, f"no progress bar within 120 s: {seen!r}"
+            chunk = os.read(proc.stderr.fileno(), 4096)
+            assert chunk, f"train ended before its first meta-step: {seen!r}"
+            seen += chunk
+        proc.send_signal(signal.SIGINT)
+        _, rest = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err = (seen + rest).decode()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "no checkpoint was written" in err, err
+    assert not (out / "checkpoint.npz").exists()
