@@ -262,3 +262,10 @@ def test_the_closed_forms_draw_no_tasks():
     out = run(method="maml", depth=2, width=3, dim=8, iterations=5)
     assert out["expectation"] == {"kind": "closed form", "nodes": None}
     assert out["final_loss_stderr"] == [0.0] * 3
+
+
+def test_monte_carlo_reports_the_training_tasks_loss_beside_the_fresh_estimate():
+    out = run(method="maml", depth=3, width=2, dim=4, steps=2, iterations=20, tasks=8)
+    assert out["expectation"]["kind"] == "monte carlo"
+    assert len(out["train_loss"]) == len(out["final_loss"]) == 3
+    assert out["train_loss"] != out["final_loss"]

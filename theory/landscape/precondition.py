@@ -299,9 +299,9 @@ def experiment(rng, *, dim, width=None, cond=10.0, rotate=False, method="maml", 
 
     Returns a JSON-ready dict: ``final_loss`` per restart (None where it diverged, also listed
     in ``diverged``; for a Monte-Carlo ``expectation`` the estimate on fresh tasks, with
-    ``final_loss_stderr``), per restart ``converged``, ``grad_norm`` and ``stopped_at``
-    (``meta_train``: stopped on ``tol``, ``iterations`` the cap), the
-    closed-form
+    ``final_loss_stderr``, while ``train_loss`` is the loss on the sample it was fitted to: a
+    gap says the sample was too small), per restart ``converged``, ``grad_norm`` and
+    ``stopped_at`` (``meta_train``: stopped on ``tol``, ``iterations`` the cap), the closed-form
     ``floor`` (R5a, the shallow model at this K) and ``floor_metasgd`` (R5b, K = 1 only; either
     is None where alpha, K overflow it), the ``preconditioner`` of the best restart with
     ``target`` = (alpha Sigma)^-1 and their relative Frobenius distance, ``exact_width`` (R5e:
@@ -332,6 +332,7 @@ def experiment(rng, *, dim, width=None, cond=10.0, rotate=False, method="maml", 
         "expectation": expectation(depth, steps, out["rule"]),
         "final_loss": finite_or_null(np.where(finite, loss, np.nan).tolist()),
         "final_loss_stderr": finite_or_null(np.where(finite, stderr, np.nan).tolist()),
+        "train_loss": finite_or_null(out["loss"].tolist()),
         "diverged": [int(r) for r in np.flatnonzero(~finite)],
         "converged": [bool(c) for c in out["converged"] & finite],
         "grad_norm": finite_or_null(out["grad_norm"].tolist()),
