@@ -98,3 +98,12 @@ def test_quick_preconditioner_numbers_obey_r5(built):
     assert np.all(runs["metasgd_rotated"] >= floor_metasgd * (1 - 1e-9) - 1e-12)
     # R5d: width h = d goes well below the shallow floor at every kappa
     assert np.all(runs["deep_wide"] < 0.1 * floor)
+    # R5e/R5f, the depth axis: the shallow model sits on the R5a floor of its K; at every
+    # depth L >= 2 the wide network (h = d) ends far below that floor at K = 1
+    depth = data["depth"]
+    for steps in depth["steps"]:
+        shallow = depth["runs"][f"L1_K{steps}"]["loss"]
+        assert shallow == pytest.approx(depth["floor"][f"K{steps}"], rel=1e-3)
+    wide = [depth["runs"][f"L{L}_h{depth['setting']['dim']}_K1"]["loss"]
+            for L in depth["depths"][1:]]
+    assert max(wide) < 0.01 * depth["floor"]["K1"]

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from theory.landscape import closed, deep, optim
+from theory.landscape import closed, deep
 from theory.landscape import precondition as pc
 from theory.landscape.tasks import LinearTasks, SlopeDistribution, loss_degree
 
@@ -202,7 +202,8 @@ def test_monte_carlo_runs_state_their_error():
 
 
 def test_deep_k2_reaches_zero_iff_wide():
-    """K = 2, L = 3, d = 2: h = d reaches zero loss and P = (alpha Sigma)^-1; h < d keeps a floor."""
+    """K = 2, L = 3, d = 2: h = d reaches zero loss and P = (alpha Sigma)^-1; h < d keeps a
+    floor."""
     wide, narrow = (run(dim=2, depth=3, width=h, steps=2, iterations=600) for h in (2, 1))
     assert max(wide["final_loss"]) < 1e-5 and wide["relative_error"] < 1e-3
-    assert min(narrow["final_loss"]) > 0.01 and all(wide["converged"] + narrow["converged"])
+    assert min(narrow["final_loss"]) > 0.01

@@ -240,3 +240,32 @@ def test_one_step_shortcuts_are_the_general_recurrence(method):
     np.testing.assert_allclose(loss, loss2, rtol=1e-10)
     np.testing.assert_allclose(grad_w, grad_w2, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(grad_q, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_cli_runs_any_depth_and_steps_and_says_which_restarts_converged(capsys):
+    argv = ["precondition", "--dim", "2", "--width", "2", "--depth", "3", "--steps", "2",
+            "--rotate", "--cond", "4", "--alpha", "0.3", "--restarts", "2", "--iterations", "40",
+            "--lr", "0.05", "--json"]
+    code, out, _ = _cli_run(argv, capsys)
+    doc = json.loads(out)
+    assert code == 0 and doc["depth"] == 3 and doc["steps"] == 2 and doc["exact_width"] == 2
+    assert doc["expectation"] == {"kind": "exact", "nodes": 16 ** 2}
+    assert len(doc["converged"]) == len(doc["grad_norm"]) == len(doc["final_loss"]) == 2
+    assert all(isinstance(c, bool) for c in doc["converged"])
+    assert np.array(doc["preconditioner"]).shape == (2, 2)
+    text = _cli_run(argv[:-1], capsys)[1]
+    assert "K = 2" in text and "restarts did not converge" in text
+
+
+def test_the_closed_forms_draw_no_tasks():
+    """L = 2, K = 1 stays R5d's closed form at any d (no Monte-Carlo rule, no re-estimate)."""
+    out = run(method="maml", depth=2, width=3, dim=8, iterations=5)
+    assert out["expectation"] == {"kind": "closed form", "nodes": None}
+    assert out["final_loss_stderr"] == [0.0] * 3
+
+
+def test_monte_carlo_reports_the_training_tasks_loss_beside_the_fresh_estimate():
+    out = run(method="maml", depth=3, width=2, dim=4, steps=2, iterations=20, tasks=8)
+    assert out["expectation"]["kind"] == "monte carlo"
+    assert len(out["train_loss"]) == len(out["final_loss"]) == 3
+    assert out["train_loss"] != out["final_loss"]

@@ -6,16 +6,16 @@ import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from theory.symbolic import claims, matrix
+from theory.symbolic import claims, matrix, matrix_deep
 from theory.symbolic.symbols import alpha
 
-SECTIONS = range(4)  # R5a-R5d, derived inside the test (collection stays cheap)
+SECTIONS = range(6)  # R5a-R5f, derived inside the test (collection stays cheap)
 
 
 @pytest.mark.parametrize("section", SECTIONS)
 def test_r5_claims_hold(section):
-    title, stated = matrix.all_claims()[section]
-    assert title.startswith(f"R5{'abcd'[section]}") and stated
+    title, stated = (matrix.all_claims() + matrix_deep.all_claims())[section]
+    assert title.startswith(f"R5{'abcdef'[section]}") and stated
     for claim in stated:
         assert claims.holds(claim), claim.statement
 

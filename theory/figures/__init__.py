@@ -26,7 +26,8 @@ adaptation_cnn   adaptation.py  test accuracy vs inner steps of meta-trained CNN
 alpha_cnn        alpha_cnn.py  test accuracy vs the inner lr alpha of CNNs, authors' protocol
 training_curves  training.py validation accuracy vs meta-iteration of early-stopped CNN runs
 gradient_ratio   ratio.py    (1 - alpha sigma2)^(2K): sympy vs simulated meta-gradient ratio
-preconditioner   precondition.py  R5 (d dims): loss vs kappa; learned P vs (alpha Sigma)^-1
+preconditioner   precondition.py  R5 (d dims): loss vs kappa and vs depth L (K = 1, 2); learned P
+                                  vs (alpha Sigma)^-1
 
 Support
 -------
@@ -91,6 +92,6 @@ REGISTRY = {
                             "simulation", False),
     "preconditioner": Entry("precondition", "preconditioner",
                             "R5, d dimensions: post-adaptation loss vs condition number for "
-                            "MAML, Meta-SGD, KFO and deep linear MAML; learned preconditioners "
-                            "vs (alpha Sigma)^-1", False),
+                            "MAML, Meta-SGD, KFO and deep linear MAML, and vs depth L at K = 1, 2; "
+                            "learned preconditioners vs (alpha Sigma)^-1", False),
 }

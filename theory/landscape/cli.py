@@ -352,11 +352,17 @@ def summary(command, result):
                       f"{mean(log['collapsed_accuracy'])[-1]:.4f}"]
     elif command == "precondition":
         how = result["expectation"]
+        final = np.round(np.asarray(result["final_loss"], dtype=float), 8).tolist()
+        train = np.asarray(result["train_loss"], dtype=float)
         lines = [f"{result['method']} depth {result['depth']}, K = {result['steps']}: final loss "
-                 f"per restart {np.round(np.asarray(result['final_loss'], dtype=float), 8).tolist()}"
-                 f" (E over a: {how['kind']}" + (f", {how['nodes']} tasks)" if how["nodes"]
+                 f"per restart {final}"
+                 f" (E over a: {how['kind']}" + (f", {how['nodes']} nodes)" if how["nodes"]
                                                  else ")"),
                  convergence_text(result),
+                 *([f"Monte Carlo: final losses re-estimated on fresh tasks, standard errors "
+                    f"{np.round(np.asarray(result['final_loss_stderr'], dtype=float), 8).tolist()}"
+                    f"; on the training tasks {np.round(train, 8).tolist()} (a gap: raise --tasks)"]
+                   if how["kind"] == "monte carlo" else []),
                  f"diverged restarts {result['diverged']}; shallow floor (R5a) "
                  f"{_g(result['floor'])}; Meta-SGD floor (R5b, K = 1) {result['floor_metasgd']}",
                  f"best restart {result['best_restart']}: ||P - (alpha Sigma)^-1|| / "

@@ -35,6 +35,9 @@ import numpy as np
 
 from .tasks import exact_nodes
 
+__all__ = ["MAX_NODES", "TaskRule", "task_rule", "adapted_error", "per_task_loss", "objective",
+           "two_layer_one_step", "preconditioner", "init", "exact_width", "exact_point"]
+
 MAX_NODES = 4096
 TaskRule = collections.namedtuple("TaskRule", "z weight exact")
 

@@ -45,8 +45,8 @@ from . import deep, optim
 from .deep import _dot, _mv, exact_width
 
 __all__ = ["METHODS", "Problem", "covariance", "target", "shallow_floor", "metasgd_floor",
-           "objective", "preconditioner", "init", "validate", "expectation", "meta_train",
-           "finite_or_null", "experiment"]
+           "objective", "preconditioner", "init", "validate", "closed_form", "expectation",
+           "meta_train", "finite_or_null", "experiment"]
 
 METHODS = ("maml", "metasgd", "kfo")
 Problem = collections.namedtuple("Problem", "sigma mu cov alpha steps")
@@ -162,7 +162,7 @@ def objective(method, depth, params, problem, rule=None):
     L = 2, K = 1; every other case is a closed form and ignores it.
     """
     if depth >= 2:
-        if depth == 2 and problem.steps == 1:
+        if closed_form(depth, problem.steps):
             return deep.two_layer_one_step(*params, problem)
         return deep.objective(params, problem, rule)
     sigma, alpha = problem.sigma, problem.alpha
@@ -217,9 +217,14 @@ def validate(method, depth, width, steps):
                          "model (use depth 1)")
 
 
+def closed_form(depth, steps):
+    """True where the objective is a closed form in (Sigma, mu, V): L = 1, or L = 2 with K = 1."""
+    return depth == 1 or (depth == 2 and steps == 1)
+
+
 def expectation(depth, steps, rule):
     """How E over a is taken: ``{"kind": "closed form" | "exact" | "monte carlo", "nodes"}``."""
-    if depth == 1 or (depth == 2 and steps == 1):
+    if closed_form(depth, steps):
         return {"kind": "closed form", "nodes": None}
     return {"kind": "exact" if rule.exact else "monte carlo", "nodes": len(rule.z)}
 
@@ -245,7 +250,7 @@ def meta_train(rng, *, sigma, method="maml", depth=1, width=None, alpha=0.5, ste
     problem = Problem(sigma, np.zeros(dim) if mu is None else mu,
                       np.eye(dim) if cov is None else cov, alpha, steps)
     params = init(rng, method, depth, dim, width, restarts)
-    rule = deep.task_rule(rng, dim, depth, steps, tasks) if depth >= 2 else None
+    rule = None if closed_form(depth, steps) else deep.task_rule(rng, dim, depth, steps, tasks)
     opt_init, update, get = optim.adam(lr)
     state = opt_init(params)
     stop = optim.Stopping(tol, restarts, iterations)
@@ -294,9 +299,9 @@ def experiment(rng, *, dim, width=None, cond=10.0, rotate=False, method="maml", 
 
     Returns a JSON-ready dict: ``final_loss`` per restart (None where it diverged, also listed
     in ``diverged``; for a Monte-Carlo ``expectation`` the estimate on fresh tasks, with
-    ``final_loss_stderr``), per restart ``converged``, ``grad_norm`` and ``stopped_at``
-    (``meta_train``: stopped on ``tol``, ``iterations`` the cap), the
-    closed-form
+    ``final_loss_stderr``, while ``train_loss`` is the loss on the sample it was fitted to: a
+    gap says the sample was too small), per restart ``converged``, ``grad_norm`` and
+    ``stopped_at`` (``meta_train``: stopped on ``tol``, ``iterations`` the cap), the closed-form
     ``floor`` (R5a, the shallow model at this K) and ``floor_metasgd`` (R5b, K = 1 only; either
     is None where alpha, K overflow it), the ``preconditioner`` of the best restart with
     ``target`` = (alpha Sigma)^-1 and their relative Frobenius distance, ``exact_width`` (R5e:
@@ -327,6 +332,7 @@ def experiment(rng, *, dim, width=None, cond=10.0, rotate=False, method="maml", 
         "expectation": expectation(depth, steps, out["rule"]),
         "final_loss": finite_or_null(np.where(finite, loss, np.nan).tolist()),
         "final_loss_stderr": finite_or_null(np.where(finite, stderr, np.nan).tolist()),
+        "train_loss": finite_or_null(out["loss"].tolist()),
         "diverged": [int(r) for r in np.flatnonzero(~finite)],
         "converged": [bool(c) for c in out["converged"] & finite],
         "grad_norm": finite_or_null(out["grad_norm"].tolist()),

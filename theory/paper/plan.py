@@ -193,7 +193,10 @@ def _cells(b, tables, datasets, want_m, want_l, n_seeds, checkpoints, data):
 def _searches(b, cells):
     """One search per (dataset, search key) of ``cells``, in the order the keys first appear:
     a study run, or for a search without pruning one run per grid point. A grid budget
-    searches each 5-way method at 2 layers, so only where the plan has 2-layer cells."""
+    searches each 5-way method at 2 layers, so only where the plan has 2-layer cells. Its
+    points stay runs of their own (not one Optuna study without a pruner) because its
+    committed records are per point (``lr-search/<dataset>.json``, which a fresh clone counts
+    as done point by point) and ``plan``/``status`` list each point."""
     runs, seen = [], set()
     for run in cells:
         depth = run.layers if budgets.per_depth(b) or run.config["ways"] != SETTING["ways"] \

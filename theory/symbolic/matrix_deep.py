@@ -45,7 +45,8 @@ from .claims import Claim
 from .matrix import _elimination, _setting, _sorted, _step, lower, population_loss
 from .symbols import alpha
 
-HALF = sympy.Rational(1, 2)
+__all__ = ["layers", "product", "preconditioner", "adapted", "r5e_deep_preconditioner",
+           "r5f_k_steps", "all_claims"]
 
 
 def layers(d, h, depth):
