@@ -13,9 +13,11 @@ HISTORY = ("this round", "at commit", "the round before", "which is removed", "I
 
 
 def _findings():
+    """The findings: from their heading to the end of the table of claims under both
+    protocols, all within the first 60 lines."""
     head = README.splitlines()[:60]
     start = head.index("## What we found")
-    end = next(i for i in range(start + 1, len(head)) if head[i].startswith("| module"))
+    end = head.index(repro.PROTOCOLS[1])
     return "\n".join(head[start:end])
 
 
@@ -27,6 +29,8 @@ def test_the_first_60_lines_state_the_findings_and_their_protocol():
         assert words in text, words
     for claim in ("C7", "C8", "C12"):
         assert f"({claim})" in text
+    for protocol in ("the authors' protocol", "ours (`converged`)"):  # the table's columns
+        assert protocol in text
 
 
 def test_every_interval_the_findings_quote_is_in_the_generated_tables():

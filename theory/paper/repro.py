@@ -25,12 +25,13 @@ import os
 
 from theory import _io
 from theory.paper import cells as cellmod
-from theory.paper import numbers, render, verdicts, vocabulary
+from theory.paper import alpha, budgets, numbers, protocols, render, verdicts, vocabulary
 
 BEGIN = "<!-- tables: python -m theory.paper repro -->"
 END = "<!-- end of tables -->"
 CHECKPOINTS = ("<!-- checkpoints: python -m theory.paper repro -->",
                "<!-- end of checkpoints -->")
+PROTOCOLS = ("<!-- protocols: python -m theory.paper repro -->", "<!-- end of protocols -->")
 ADAPTATION_STEPS = (0, 1, 5, 10)   # the inner steps whose accuracy claim C12 quotes
 # The rows of paper_repro.md's three tables, one field per column (``markdown`` writes one)
 CellRow = collections.namedtuple("CellRow", "id setting paper ours command budget verdict")
@@ -253,9 +254,46 @@ def _figure_row(row_id, title, paper, name, count, what, claim):
                      f"{claim.verdict} ({claim.id})")
 
 
+def _alpha_rows(results_dir):
+    """Rows C15 and F11: the alpha sweep on CNNs (``theory.paper.alpha``, budget ``authors``)."""
+    alphas = budgets.budget(alpha.BUDGET)["alpha"]["inner_lr"]
+    found = alpha.sweep(results_dir)
+    claim = alpha.claim(found, alphas)
+    parts, keys = [], []
+    for key in alpha.MODELS:
+        label, where = f"{vocabulary.LABEL[key[0]]} {key[1]} layers", f"{key[0]}_L{key[1]}"
+        points = found.get(key, {})
+        if not points:
+            parts.append(f"{label} not run")
+            continue
+        parts.append(f"{label} " + ", ".join(
+            f"alpha={a:g} `{p['accuracy']:.1f}`" + (" (diverged)" if p.get("diverged") else "")
+            for a, p in points.items()))
+        keys += [f"alpha_cnn:ours.{where}.{i}.accuracy" for i in range(len(points))]
+    c15 = ClaimRow(
+        "C15", "On CNNs, shallow MAML's accuracy depends on the inner lr alpha, while MAML w/ "
+        "LinNet, KFO and a 4-layer CNN depend on it much less (R1's mechanism on real images; "
+        "registered statistic: each model's spread over alpha, results/README.md)",
+        "qualitative: R1, the shallow floor is set by alpha",
+        f"Omniglot 5-way 5-shot test accuracy % at inner lr alpha, the authors' network and "
+        f"protocol, one seed, cap {budgets.budget(alpha.BUDGET)['alpha']['iterations']:,} "
+        f"iterations: {'; '.join(parts)}. Shallow MAML's spread exceeds the others': "
+        f"{claim.verdict_text()}" + (f" ({claim.detail})" if claim.detail else "") + ".",
+        _sources(keys), f"`{run_command(alpha.BUDGET)} --only alpha`, then `python -m "
+        "theory.figures alpha_cnn`", claim.verdict if claim.verdict != verdicts.NOT_RUN
+        else f"not run: `{run_command(alpha.BUDGET)} --only alpha`")
+    f11 = FigureRow("F11", "the alpha sweep on CNNs: final test accuracy vs the inner lr alpha, "
+                    "MAML at 2 and 4 layers, MAML w/ LinNet and KFO at 2 layers (the authors' "
+                    "network)", "— (the CNN counterpart of the 1D alpha sweep, F3)",
+                    f"`figures/alpha_cnn.png` ({sum(len(v) for v in found.values())} of "
+                    f"{len(alpha.MODELS) * len(alphas)} runs)",
+                    "`python -m theory.figures alpha_cnn`", f"{c15.verdict.split(':')[0]} (C15)")
+    return {"C15": c15, "F11": f11}
+
+
 def repro_rows(results_dir="results"):
     """``{row id: row}`` (``CellRow``, ``ClaimRow``, ``FigureRow``) of every table cell, of
-    claims C7, C8, C12 and of figures F5, F6, F9, F10."""
+    claims C7, C8, C12, C15 and of figures F5, F6, F9, F10, F11."""
     rows = {}
     for dataset in vocabulary.PAPER_DATASETS:
         groups = cellmod.grouped(results_dir, dataset)
@@ -276,6 +314,7 @@ def repro_rows(results_dir="results"):
             rows.update(_claim_rows(groups))
     rows.update(_adaptation_rows(results_dir))
     rows.update(_training_row(results_dir))
+    rows.update(_alpha_rows(results_dir))
     return rows
 
 
@@ -313,13 +352,19 @@ def update(repro="paper_repro.md", readme="README.md", results_dir="results", *,
     left out."""
     changed = []
 
+    side = protocols.render(protocols.compare(results_dir))
+
+    def both(text):         # the claims under both protocols, where a file has the block
+        return rewrite_block(text, side, *PROTOCOLS) if PROTOCOLS[0] in text else text
+
     def blocks(text):
         text = rewrite_block(text, render.render(results_dir, level=3))
         if CHECKPOINTS[0] in text:
             text = rewrite_block(text, render.render_checkpoints(results_dir), *CHECKPOINTS)
-        return text
+        return both(text)
 
-    new = [(repro, lambda t: rewrite_rows(t, repro_rows(results_dir))), (readme, blocks)]
+    new = [(repro, lambda t: both(rewrite_rows(t, repro_rows(results_dir)))),
+           (readme, blocks)]
     for path, edit in new:
         if path is None:
             continue
