@@ -84,7 +84,8 @@ def compute_depth(seed, quick=False):
     ``DEPTH_STEPS`` on one Sigma (``DEPTH_SETTING``; L = 1 is the shallow model, width-free).
 
     Returns ``{"setting", "depths", "widths", "steps", "runs": {"L{L}_h{h}_K{K}": {"loss",
-    "stderr", "relative_error", "converged", "expectation"}}, "floor": {"K1": R5a floor, ..},
+    "stderr", "train_loss" (on the fitted tasks; the loss itself unless Monte Carlo),
+    "relative_error", "converged", "expectation"}}, "floor": {"K1": R5a floor, ..},
     "preconditioner": {"K1": P of L = 3, h = d, ..}, "target", "summary"}``; ``--quick`` stops at
     L = 3 with 2 restarts and 150 iterations.
     """
@@ -102,6 +103,7 @@ def compute_depth(seed, quick=False):
                 key = f"L{depth}_K{steps}" if depth == 1 else f"L{depth}_h{width}_K{steps}"
                 runs[key] = {"loss": None if best is None else out["final_loss"][best],
                              "stderr": None if best is None else out["final_loss_stderr"][best],
+                             "train_loss": None if best is None else out["train_loss"][best],
                              "relative_error": out["relative_error"],
                              "converged": sum(out["converged"]),
                              "expectation": out["expectation"]["kind"]}
