@@ -16,7 +16,7 @@ import threading
 
 import pytest
 
-from conftest import ROOT, check_rejected
+from conftest import ROOT, check_rejected, run_cli
 
 PAPER_RUN = ["theory.paper", "run", "--budget", "tiny", "--datasets", "synthetic", "--only",
              "table-a", "--methods", "maml", "--layers", "2", "--seeds", "1", "--no-progress"]
@@ -229,3 +229,13 @@ def test_a_full_disk_under_paper_run_is_one_line(full_disk, tmp_path):
     check_rejected([*PAPER_RUN, "--scheduler", "serial", "--results", results, "--runs",
                     tmp_path / "runs"], env=full_disk, cwd=tmp_path, watch=[kept],
                    names=[results, "no space left on device"], timeout=300)
+
+
+def test_a_step_size_that_overflows_every_restart_is_reported_not_a_traceback(tmp_path):
+    """``precondition --alpha 1e300`` diverges in every restart: the summary says so and
+    prints the overflowed floor as n/a."""
+    proc = run_cli(["theory.landscape", "precondition", "--alpha", "1e300", "--iterations",
+                    "10"], cwd=tmp_path, timeout=300)
+    assert "Traceback" not in proc.stderr and proc.returncode == 0, proc.stderr
+    assert "diverged restarts [0, 1, 2, 3, 4, 5, 6, 7]" in proc.stdout
+    assert "shallow floor (R5a) n/a (not finite)" in proc.stdout
