@@ -50,3 +50,21 @@ def test_each_claim_is_judged_on_each_budget_alone(tmp_path):
     table = protocols.render(rows).splitlines()
     assert len(table) == 2 + len(rows)
     assert table[2].startswith("| MAML w/ LinNet > MAML at 2 layers | held | within noise")
+
+
+def test_a_budget_text_names_the_network_unless_it_is_the_original(tmp_path):
+    from theory.paper import cells, render
+
+    for seed in range(2):
+        _record(tmp_path, "converged", "maml", 0.9, seed)
+        _record(tmp_path, "authors", "maml", 0.6, seed)
+    for path in (tmp_path / "authors").rglob("*.json"):
+        rec = json.loads(path.read_text())
+        rec["config"].update(downsample="stride", readout="mean", meta_lr_schedule="constant")
+        path.write_text(json.dumps(rec))
+    groups = cells.grouped(tmp_path, "omniglot")
+    assert render.budget_text("authors", groups["authors"]).startswith(
+        "`authors`: the authors' network (stride-2 convs, mean readout), hidden 16, meta lr "
+        "constant")
+    assert render.budget_text("converged", groups["converged"]).startswith(
+        "`converged`: hidden 16")

@@ -177,14 +177,18 @@ def has_result(cell):
 
 def setup(found):
     """What the records of the cells ``found`` were run with: ``{"hidden", "iterations",
-    "patience", "val_every", "val_episodes", "test_episodes"}`` (each a sorted list of the
-    distinct values; ``patience`` lists only values >= 1, so it is empty for fixed-length
-    runs) and ``"stopped"`` (``[iteration]`` of the early-stopped runs) and ``"reasons"``
+    "patience", "val_every", "val_episodes", "test_episodes", "network", "schedule"}`` (each a
+    sorted list of the distinct values; ``network`` is ``"downsample/readout"``, the original
+    ``"maxpool/flatten"`` for records from before those fields; ``schedule`` the meta-lr
+    schedule; ``patience`` lists only values >= 1, so it is empty for fixed-length runs) and ``"stopped"`` (``[iteration]`` of the early-stopped runs) and ``"reasons"``
     (``{"plateau": n, "cap": n}``)."""
     recs = [r for cell in found.values() for r in cell.get("records", ())]
     out = {k: sorted({r["config"].get(k) for r in recs} - {None})
            for k in ("hidden", "iterations", "val_every", "val_episodes")}
     out["patience"] = sorted({r["config"].get("patience") or 0 for r in recs} - {0})
+    out["network"] = sorted({f"{r['config'].get('downsample', 'maxpool')}/"
+                             f"{r['config'].get('readout', 'flatten')}" for r in recs})
+    out["schedule"] = sorted({r["config"].get("meta_lr_schedule", "constant") for r in recs})
     out["test_episodes"] = sorted({r["test"].get("episodes") for r in recs} - {None})
     stops = [r["stopped"] for r in recs if isinstance(r.get("stopped"), dict)]
     out["stopped"] = sorted(s["iteration"] for s in stops)

@@ -51,6 +51,11 @@ def budget_label(name):
     return "none (records not written by the sweep)" if name is None else f"`{name}`"
 
 
+# the networks of ``theory.engine.cnn.Arch`` other than the original (max-pool, flatten)
+NETWORK = {"stride/mean": "the authors' network (stride-2 convs, mean readout)",
+           "none/mean": "the authors' CIFAR-FS network (no downsampling, mean readout)"}
+
+
 def budget_text(name, found):
     """What the runs of the cells ``found`` of budget ``name`` were (``cells.setup``)."""
     s = cellmod.setup(found)
@@ -59,6 +64,9 @@ def budget_text(name, found):
         return "/".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values) or "?"
 
     parts = [f"hidden {join(s['hidden'])}"]
+    if any(net != "maxpool/flatten" for net in s["network"]):
+        parts[0] = (f"{'/'.join(NETWORK.get(n, n) for n in s['network'])}, "
+                    f"hidden {join(s['hidden'])}, meta lr {'/'.join(s['schedule'])}")
     if s["patience"]:
         rounds = join(s["patience"])
         parts.append(f"early stopping after {rounds} validation round"
