@@ -6,10 +6,12 @@ of T tasks is one array ``x (T, n, C, H, W)`` and every param may carry a leadin
 
 Primitives (:mod:`.primitives`, registered with ``autograd.extend``, second-order correct)
 ----------------------------------------------------------------------------------------
-im2col(a, blocks) / col2im(...)   3x3 patches ``(T,C,n,H,W) <-> (T,C*9,n*H*W)``, mutually adjoint;
-                                  pixels in C order, or in pooling-block order with ``blocks``
-conv3x3(a, w, blocks)             convolution as im2col + GEMM, a few images at a time (shared or
-                                  per-task w); its input adjoint is a conv with the rotated weight
+im2col(a, blocks, stride) / col2im(...)  3x3 patches ``(T,C,n,H,W) <-> (T,C*9,n*Ho*Wo)``,
+                                  mutually adjoint; pixels in C order, or in block order with
+                                  ``blocks``; stride 2 by parity phases (:mod:`.strided`)
+conv3x3(a, w, blocks, stride)     convolution as im2col + GEMM, a few images at a time (shared or
+                                  per-task w); at stride 1 its input adjoint is a conv with the
+                                  rotated weight
 center(z), sqmean(zc)             per-task batch-norm mean removal and variance
 relu(x)                           ``x * [x > 0]`` with a constant mask
 

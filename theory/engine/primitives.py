@@ -6,7 +6,8 @@ that the columns of one task form one matrix and a 3x3 convolution is one GEMM p
 
 Adjoint pairs (so gradients of gradients stay inside the registered ops):
 
-- ``im2col`` / ``col2im``: linear maps with ``col2im = im2col^T``; each is the other's VJP.
+- ``im2col`` / ``col2im``: linear maps with ``col2im = im2col^T``; each is the other's VJP
+  (at stride 2 their bodies are ``theory.engine.strided``).
 - ``conv`` (= ``wm @ im2col(a)``), ``conv_input_grad``, ``conv_weight_grad``: bilinear, closed
   under VJPs (each one's VJPs are the other two), built on im2col a few tasks at a time. The
   input adjoint is itself a conv, with the weight transposed and its taps rotated (image order
@@ -42,10 +43,8 @@ import numpy as np
 from autograd.extend import defvjp, primitive
 from autograd.tracer import getval
 
-OUT_BLOCKS, IN_BLOCKS = 1, 2
-
-# (row, column) offsets of the 3x3 kernel taps, in the order of a (O, C, 3, 3) weight's last axes.
-_TAPS = tuple((di, dj) for di in range(3) for dj in range(3))
+from theory.engine import strided
+from theory.engine.strided import _TAPS, IN_BLOCKS, OUT_BLOCKS, out_size
 
 
 def _tap_ranges(d, size):
@@ -69,60 +68,6 @@ def _phase_views(pad, H2, W2):
                 yield (k, 2 * p + q), pad[..., p + di:p + di + 2 * H2:2, q + dj:q + dj + 2 * W2:2]
 
 
-def out_size(size, stride=1):
-    """Output side of a 3x3 convolution with padding 1: ``(size - 1) // stride + 1``.
-
-    Stride 1 keeps the side; stride 2 halves it, rounding up (28 -> 14 -> 7 -> 4 -> 2 -> 1).
-    """
-    return (size - 1) // stride + 1
-
-
-def _modulus(blocks):
-    """Input phases mod M of a stride-2 conv: 4 when its output is in block order, else 2."""
-    return 4 if blocks & OUT_BLOCKS else 2
-
-
-def _phases_of(a, Hb, Wb, blocks):
-    """``{(u, v): a[..., u::M, v::M]}`` for ``a (..., H, W)``, each zero-filled to ``(Hb, Wb)``.
-
-    An input in block order (``blocks & IN_BLOCKS``, M = 2, even H and W) holds its four
-    phases as they are, so they are views.
-    """
-    M = _modulus(blocks)
-    if blocks & IN_BLOCKS:
-        split = a.reshape(a.shape[:2] + (4,) + a.shape[2:3] + (Hb, Wb))
-        return {(u, v): split[:, :, 2 * u + v] for u in (0, 1) for v in (0, 1)}
-    phases = {}
-    for u in range(M):
-        for v in range(M):
-            part = a[..., u::M, v::M]
-            if part.shape[-2:] == (Hb, Wb):
-                phases[u, v] = np.ascontiguousarray(part)
-            else:
-                ph = np.zeros(a.shape[:-2] + (Hb, Wb), dtype=a.dtype)
-                ph[..., :part.shape[-2], :part.shape[-1]] = part
-                phases[u, v] = ph
-    return phases
-
-
-def _stride2_taps(Hb, Wb, M):
-    """``(b, k, (u, v), s, cut)`` for output block ``b`` and tap ``k`` of a stride-2 conv.
-
-    With M = 2B input phases per side, output pixel ``(B*I + P, B*J + Q)`` (block ``b = B*P +
-    Q``; one block for B = 1) reads input row ``M*I + 2P + di - 1``: phase ``u = (2P + di - 1)
-    mod M`` at row ``I + r``, ``r = floor((2P + di - 1) / M)`` in {-1, 0}; columns alike. Within
-    an image's ``Hb*Wb`` pixels that is a flat shift ``s = r*Wb + c``, except that with
-    ``c = -1`` (``cut``) column 0 reads the left border.
-    """
-    B = M // 2
-    for P_ in range(B):
-        for Q in range(B):
-            for k, (di, dj) in enumerate(_TAPS):
-                r, u = divmod(2 * P_ + di - 1, M)
-                c, v = divmod(2 * Q + dj - 1, M)
-                yield B * P_ + Q, k, (u, v), r * Wb + c, c == -1
-
-
 @primitive
 def im2col(a, blocks=False, stride=1):
     """3x3, padding 1 patches: ``a (T, C, n, H, W) -> cols (T, C*9, n*Ho*Wo)``.
@@ -139,20 +84,7 @@ def im2col(a, blocks=False, stride=1):
     """
     T, C, n, H, W = a.shape
     if stride != 1:
-        # each (output block, tap) is an input phase shifted by s pixels within each image:
-        # one long copy per image, then zeros where the tap reads the padding
-        Ho, Wo = out_size(H, stride), out_size(W, stride)
-        M = _modulus(blocks)
-        Hb, Wb = Ho * 2 // M, Wo * 2 // M
-        cols = np.empty((T, C, 9, M * M // 4, n, Hb * Wb), dtype=a.dtype)
-        phases = _phases_of(a, Hb, Wb, blocks)
-        for b, k, phase, s, cut in _stride2_taps(Hb, Wb, M):
-            src = phases[phase].reshape(T, C, n, Hb * Wb)
-            cols[:, :, k, b, :, -s:] = src[..., :Hb * Wb + s]
-            cols[:, :, k, b, :, :-s] = 0
-            if cut:
-                cols[:, :, k, b, :, ::Wb] = 0
-        return cols.reshape(T, C * 9, n * Ho * Wo)
+        return strided.im2col(a, blocks)
     if blocks & IN_BLOCKS:
         raise ValueError("an input in block order is read by stride-2 convs only")
     if blocks:
@@ -184,31 +116,8 @@ def im2col(a, blocks=False, stride=1):
 def col2im(cols, shape, blocks=False, stride=1):
     """Adjoint of ``im2col``: scatter-add ``cols (T, C*9, n*Ho*Wo)`` back to ``shape (T, C, n, H, W)``."""
     T, C, n, H, W = shape
-    if stride != 1:  # the adjoint of im2col's shifted copies, then the phases interleaved
-        Ho, Wo = out_size(H, stride), out_size(W, stride)
-        M = _modulus(blocks)
-        Hb, Wb = Ho * 2 // M, Wo * 2 // M
-        c6 = cols.reshape(T, C, 9, M * M // 4, n, Hb * Wb)
-        split = np.zeros((T, C, M * M, n, Hb * Wb), dtype=cols.dtype)
-        for b, k, (u, v), s, cut in _stride2_taps(Hb, Wb, M):
-            if not cut:
-                split[:, :, M * u + v, :, :Hb * Wb + s] += c6[:, :, k, b, :, -s:]
-                continue
-            # column 0 of each row read the left border: the other columns go one column
-            # left of their own, and a row up as well if the tap reads a row up
-            r = (s + 1) // Wb
-            grid = split[:, :, M * u + v].reshape(T, C, n, Hb, Wb)
-            taps = c6[:, :, k, b].reshape(T, C, n, Hb, Wb)
-            grid[..., :Hb + r, :Wb - 1] += taps[..., -r:, 1:]
-        if blocks & IN_BLOCKS:  # the phases, as they lie, are the input in block order
-            return split.reshape(shape)
-        out = np.empty(shape, dtype=cols.dtype)
-        for u in range(M):
-            for v in range(M):
-                view = out[..., u::M, v::M]
-                view[...] = split[:, :, M * u + v].reshape(T, C, n, Hb, Wb)[
-                    ..., :view.shape[-2], :view.shape[-1]]
-        return out
+    if stride != 1:
+        return strided.col2im(cols, shape, blocks)
     if blocks:
         H2, W2 = H // 2, W // 2
         c7 = cols.reshape(T, C, 9, 4, n, H2, W2)
