@@ -121,6 +121,19 @@ def untrained_checkpoint(path, **config):
                            "optimizer_state": "dropped"})
 
 
+def save_without(path, *keys):
+    """Re-save the checkpoint at ``path`` with ``keys`` dropped from its stored config: a
+    checkpoint as written before those config fields existed."""
+    from theory.engine import checkpoint
+
+    ck = checkpoint.load(path)
+    old = {k: v for k, v in ck["config"].items() if k not in keys}
+    checkpoint.save(path, model=ck["model"], metaopt=ck["metaopt"], adam=ck["adam"],
+                    config=old, iteration=ck["iteration"], rng_state=ck["rng_state"],
+                    validation=ck["validation"], architecture=ck["architecture"],
+                    extra=ck["extra"])
+
+
 class Stop(KeyboardInterrupt):
     """Stands for Ctrl-C arriving after a given iteration."""
 

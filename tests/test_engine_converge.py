@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from conftest import Stop, comparable, run_main, stop_after
+from conftest import Stop, comparable, run_main, save_without, stop_after
 
 from theory.engine import checkpoint, optim, stopping
 from theory.engine import config as run_config
@@ -171,12 +171,7 @@ def test_old_checkpoints_load_and_resume_without_the_new_options(tmp_path):
     path = tmp_path / training.CHECKPOINT
     ck = checkpoint.load(path)
     assert ck["best"] is None
-    old = {k: v for k, v in ck["config"].items()
-           if k not in ("patience", "meta_lr_schedule", "split_by")}
-    checkpoint.save(path, model=ck["model"], metaopt=ck["metaopt"], adam=ck["adam"],
-                    config=old, iteration=ck["iteration"], rng_state=ck["rng_state"],
-                    validation=ck["validation"], architecture=ck["architecture"],
-                    extra=ck["extra"])
+    save_without(path, "patience", "meta_lr_schedule", "split_by")
     restored = checkpoint.restore(path)[0]
     assert (restored["patience"], restored["meta_lr_schedule"], restored["split_by"]) == \
         (0, "constant", "character")
