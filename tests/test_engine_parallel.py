@@ -1,5 +1,6 @@
 """Task chunks in several processes: the same meta-gradient; autograd safe across threads."""
 
+import os
 import subprocess
 import sys
 import threading
@@ -208,11 +209,48 @@ def _sigint_handler():
 
 
 def test_helpers_ignore_ctrl_c_so_that_it_reaches_the_caller_alone():
-    """Ctrl-C goes to the whole process group; helpers ignore it, the caller defers it
-    (``stopping.deferred_interrupt``) until the meta-step is done."""
+    """Ctrl-C goes to the whole process group; helpers ignore it, the caller stops them
+    (``parallel.stop_now``)."""
     import signal
     assert signal.getsignal(signal.SIGINT) != signal.SIG_IGN
     assert parallel.map_chunks(_sigint_handler, [(), ()], 2) == [False, True]
+
+
+def _wait_then_interrupt(started):
+    """The caller's chunk: a Ctrl-C once the helper has begun its chunk."""
+    import os
+    import time
+    for _ in range(1200):                   # a hang guard of 120 s, not a timing
+        if os.path.exists(started):
+            raise KeyboardInterrupt
+        time.sleep(0.1)
+    raise AssertionError(f"the helper never began its chunk ({started})")
+
+
+def _begin_then_sleep(started):
+    """A helper's chunk that would run for a day, saying when it began."""
+    import os
+    import time
+    with open(started, "w") as handle:
+        handle.write(str(os.getpid()))
+    time.sleep(86400)
+
+
+def _dispatch(kind, started):
+    return {"caller": _wait_then_interrupt, "helper": _begin_then_sleep}[kind](started)
+
+
+def test_ctrl_c_in_the_caller_stops_the_helpers_and_their_chunks(tmp_path):
+    """A ``KeyboardInterrupt`` while a helper runs a chunk kills the helper (its chunk is
+    abandoned, not awaited) and propagates; the next call starts new helpers."""
+    started = str(tmp_path / "started")
+    with pytest.raises(KeyboardInterrupt):
+        parallel.map_chunks(_dispatch, [("caller", started), ("helper", started)], 2)
+    helper = int(open(started).read())
+    assert parallel._pool == {}             # the pool is gone with its processes
+    with pytest.raises(ProcessLookupError):  # killed and reaped: no such process
+        os.kill(helper, 0)
+    assert parallel.map_chunks(_pid, [(), ()], 2)[1] != helper
 
 
 def test_off_the_main_thread_the_default_is_one_worker():

@@ -11,8 +11,9 @@ wait for each other (docs/engine.md: the measurements).
   (spawn on macOS and Windows, where a script that trains must guard its entry point with
   ``if __name__ == "__main__":``, as for any ``multiprocessing`` code). They are created on
   first use, kept for later calls with the same ``workers`` and stopped at exit
-  (``shutdown``). They ignore SIGINT, so an interrupt reaches the caller alone (``train``
-  finishes the meta-step, then stops).
+  (``shutdown``). They ignore SIGINT, so an interrupt reaches the caller alone; there it
+  stops the helpers at once (``stop_now``), abandoning their chunks with the caller's own,
+  and the interrupt goes on (``train`` stops within seconds, keeping its last checkpoint).
 - ``fn`` must be a module-level function and ``args`` picklable (a ``MetaOpt`` of the registry
   travels as its name and options); otherwise (a meta-optimizer of one's own built from
   closures) every chunk runs in the calling process, with a UserWarning. The helpers run
@@ -37,6 +38,7 @@ for the whole process, so importing this module does not call it.
 """
 
 import atexit
+import contextlib
 import multiprocessing
 import os
 import pickle
@@ -56,7 +58,8 @@ from threadpoolctl import ThreadpoolController
 from theory import _check
 
 __all__ = ["thread_safe_autograd", "default_workers", "check_workers", "one_blas_thread",
-           "START_METHOD", "shutdown", "helper_usage", "map_chunks"]
+           "START_METHOD", "shutdown", "stop_now", "deferred_interrupt", "helper_usage",
+           "map_chunks"]
 
 
 class _PerThreadTraceStack(threading.local, autograd.tracer.TraceStack):
@@ -154,6 +157,50 @@ def shutdown():
     _pool.clear()
 
 
+def stop_now():
+    """Stop the helper processes at once, abandoning the chunks they run (a Ctrl-C in the
+    caller): they are killed rather than sent their end-of-work sentinels, which they would
+    read only after finishing their chunks. The next ``map_chunks`` starts new ones."""
+    for pool in _pool.values():
+        kill = getattr(pool, "kill_workers", None)      # Python >= 3.14
+        if kill is not None:
+            kill()
+        else:   # earlier versions keep the processes in the executor's ``_processes`` alone
+            for process in list((pool._processes or {}).values()):
+                process.kill()
+        pool.shutdown(wait=True, cancel_futures=True)
+    _pool.clear()
+
+
+@contextlib.contextmanager
+def deferred_interrupt():
+    """Hold a Ctrl-C (SIGINT) that arrives inside the block until the block ends.
+
+    Around the forks of helper processes (a ``KeyboardInterrupt`` raised in the parent's
+    after-fork hooks is printed as "Exception ignored" and lost) and a checkpoint write (one
+    inside ``zipfile`` left a half-closed archive and a ``ValueError`` instead of the
+    interrupt). A second Ctrl-C inside the block is raised at once. Only the main thread
+    receives signals, so elsewhere (a Dask worker thread, say) this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = []
+
+    def hold(signum, frame):
+        if held:
+            raise KeyboardInterrupt
+        held.append(signum)
+
+    previous = signal.signal(signal.SIGINT, hold)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held:
+        raise KeyboardInterrupt
+
+
 # what the helpers report with each chunk: CPU seconds, and per helper process the largest
 # peak of memory traced during one chunk (only while the caller traces memory). Kept here, not
 # in ``bench`` which reads them (``helper_usage``): only the helper's task wrapper ``_call``
@@ -211,12 +258,16 @@ def map_chunks(fn, args, workers):
             return [fn(*a) for a in args]
         pool, errstate, futures = _helpers(workers - 1), np.geterr(), {}
         try:
-            futures = {i: pool.submit(_call, payload, errstate, tracemalloc.is_tracing())
-                       for i, payload in payloads.items()}
+            with deferred_interrupt():     # the first submit forks the helpers
+                futures = {i: pool.submit(_call, payload, errstate, tracemalloc.is_tracing())
+                           for i, payload in payloads.items()}
             own = {i: fn(*a) for i, a in enumerate(args) if i % workers == 0}
             return [own[i] if i in own else _collect(futures[i]) for i in range(len(args))]
         except BrokenProcessPool:
             shutdown()  # a helper died (killed, out of memory): start afresh next time
+            raise
+        except KeyboardInterrupt:
+            stop_now()  # Ctrl-C: not a wait for the helpers to finish their chunks
             raise
         finally:
             for future in futures.values():

@@ -20,19 +20,16 @@ state for ``eval`` and ``adapt``, rewritten whenever the checkpoint is.
 - ``summary(validation, patience, done)``: the record's ``best`` and ``stopped`` (or ``{}``).
 - ``save_best(path, best, ...)``: write ``best.npz`` atomically.
 - ``check_finite(loss, grads, iteration, ckpt_path)``: ``DivergedError`` on a NaN/inf step.
-- ``deferred_interrupt(note)``: a Ctrl-C inside the block is raised when the block ends
-  (``note`` says so on stderr; a second one is raised at once).
+- ``deferred_interrupt()``: a Ctrl-C inside the block is raised when the block ends (a
+  second one is raised at once); ``parallel``'s, importable from here too.
 """
 
-import contextlib
 import math
 import os
-import signal
-import sys
-import threading
 
 from theory import _tree
 from theory.engine import checkpoint
+from theory.engine.parallel import deferred_interrupt  # noqa: F401 (public here too)
 
 __all__ = ["BEST", "best_round", "improved", "plateaued", "stop_record", "best_summary",
            "after_round", "summary", "save_best", "DivergedError", "check_finite",
@@ -119,35 +116,3 @@ def check_finite(loss, grads, iteration, ckpt_path):
     last = f"last good checkpoint: {ckpt_path}" if os.path.exists(ckpt_path) \
         else "no checkpoint written yet"
     raise DivergedError(f"{what} is not finite at iteration {iteration}; run stopped ({last})")
-
-
-@contextlib.contextmanager
-def deferred_interrupt(note=None):
-    """Hold a Ctrl-C (SIGINT) that arrives inside the block until the block ends.
-
-    Around a checkpoint write (a ``KeyboardInterrupt`` inside ``zipfile`` left a half-closed
-    archive and a ``ValueError`` instead of the interrupt) and the meta-gradient on helper
-    processes (an interrupt while the caller waits on them, which ignore it). ``note`` is
-    written to stderr when a Ctrl-C is held (so a long block says why it goes on); a second
-    Ctrl-C inside the block is raised at once. Only the main thread receives signals, so
-    elsewhere (a Dask worker thread, say) this does nothing.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held = []
-
-    def hold(signum, frame):
-        if held:
-            raise KeyboardInterrupt
-        held.append(signum)
-        if note:
-            sys.stderr.write(f"\n{note}\n")
-
-    previous = signal.signal(signal.SIGINT, hold)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if held:
-        raise KeyboardInterrupt

@@ -19,8 +19,6 @@ generator's state is checkpointed, which makes a resumed run bitwise identical t
 uninterrupted one.
 """
 
-import contextlib
-import functools
 import os
 import time
 
@@ -28,8 +26,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from theory import _io
-from theory.engine import (checkpoint, chunks, cnn, data, footprint, metaopt, optim, parallel,
-                           stopping)
+from theory.engine import checkpoint, chunks, cnn, data, footprint, metaopt, optim, stopping
 from theory.engine import config as run_config
 from theory.engine import evaluate as evaluation
 from theory.engine.config import DEFAULTS, make_config  # noqa: F401 (public here too)
@@ -121,11 +118,8 @@ def train(config, *, out_dir, resume=False, progress=True, callback=None):
 
     params = get_params(state)
     best_path = os.path.join(os.fspath(out_dir), stopping.BEST)
-    # one process: a Ctrl-C abandons the meta-step at once (nothing is lost: the step's result
-    # was not kept yet); with helper processes it ends the step first, and says so
-    hold = contextlib.nullcontext if parallel.check_workers(config["workers"]) == 1 else \
-        functools.partial(stopping.deferred_interrupt, "interrupt: finishing this meta-step "
-                          "on the helper processes, then stopping (Ctrl-C again: stop now)")
+    # a Ctrl-C abandons the meta-step at once, on helper processes too (``parallel.stop_now``):
+    # nothing is lost, the step's result was not kept yet
     stopped, done = stopping.plateaued(validation, patience), start
     with tqdm(total=config["iterations"], initial=start, desc="meta-train",
               disable=not progress, dynamic_ncols=True) as bar:
@@ -135,7 +129,7 @@ def train(config, *, out_dir, resume=False, progress=True, callback=None):
                                       ways=config["ways"], shots=config["shots"],
                                       query=config["query"])
             # non-finite values are caught by check_finite, with the iteration and value
-            with np.errstate(all="ignore"), hold():
+            with np.errstate(all="ignore"):
                 loss, grads, aux = chunks.meta_grad(params, batch, chunk=config["task_chunk"],
                                                   workers=config["workers"], **kwargs)
             stopping.check_finite(float(loss), grads, it + 1, ckpt_path)
