@@ -1,5 +1,5 @@
-"""Bad-input catalogue at the machine's edges: schedulers that are not one, work too big to
-start, a full disk, Ctrl-C in a long step.
+"""Bad-input catalogue at the machine's edges: schedulers that are not one, work too big or too
+long to start, a full disk, Ctrl-C in a long step.
 
 Each row runs the real command line in a subprocess with a timeout (``conftest.check_rejected``), so code
 that hangs fails the test instead of hanging it.
@@ -131,6 +131,69 @@ TOO_BIG = [
 def test_work_beyond_the_machine_is_refused_before_it_starts(argv, names, tmp_path):
     argv = [a.format(tmp=tmp_path) for a in argv]
     check_rejected(argv, watch=[tmp_path], names=names, cwd=tmp_path, timeout=120)
+
+
+# refused for time, not memory: a limit of 1 TiB keeps the memory check out of the way
+TOO_SLOW = [
+    (["bench", "--linnet", "10000"], ["--linnet 10000", "by estimate", "--max-seconds 600"]),
+    (["bench", "--hidden", "2000"], ["--hidden 2000", "--max-seconds 600"]),
+    (["bench", "--meta-batch", "10000"], ["--meta-batch 10000", "--max-seconds 600"]),
+    (["bench", "--first-order", "--steps", "10000"], ["--steps 10000", "--max-seconds 600"]),
+    (["bench", "--layers", "1", "--hidden", "4", "--max-seconds", "1e-6"],
+     ["--hidden 4", "--max-seconds 1e-06"]),
+    (["train", "--iterations", str(10 ** 9), "--out", "{tmp}/run"],
+     [f"--iterations {10 ** 9}", "--max-seconds 86400"]),
+    (["train", "--layers", "1", "--hidden", "4", "--max-seconds", "1e-6", "--out", "{tmp}/run"],
+     ["--iterations 200", "--max-seconds 1e-06"]),
+]
+
+
+@pytest.mark.parametrize("argv, names", TOO_SLOW, ids=[" ".join(a[:2]) for a, _ in TOO_SLOW])
+def test_work_beyond_the_time_limit_is_refused_before_it_starts(argv, names, tmp_path):
+    argv = ["theory.engine", *(a.format(tmp=tmp_path) for a in argv)]
+    check_rejected(argv, watch=[tmp_path], names=["takes at least", *names], cwd=tmp_path,
+                   env={"THEORY_MEMORY_LIMIT": "1T"}, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A checkpoint from a 2-iteration run, and an episode's folders to adapt to."""
+    root = tmp_path_factory.mktemp("trained")
+    for argv in (["train", "--layers", "1", "--hidden", "4", "--iterations", "2",
+                  "--test-episodes", "2", "--no-progress", "--out", root / "run"],
+                 ["episode", "--out", root / "task"]):
+        proc = run_cli(["theory.engine", *argv], cwd=root, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+    return root
+
+
+def _eval_adapt(root, *extra):
+    ckpt = root / "run" / "checkpoint.npz"
+    return {"eval": ["theory.engine", "eval", "--checkpoint", ckpt, "--no-progress", *extra],
+            "adapt": ["theory.engine", "adapt", "--checkpoint", ckpt, "--support",
+                      root / "task" / "support", "--query", root / "task" / "query", *extra]}
+
+
+@pytest.mark.parametrize("command, extra, limit, names", [
+    ("eval", ["--steps", "100000"], "1T", ["--episodes 600 --steps 100000", "--max-seconds 3600"]),
+    ("eval", ["--episodes", str(10 ** 7)], "1T", [f"--episodes {10 ** 7}", "--max-seconds"]),
+    ("eval", ["--curve", "100000"], "1G", ["--curve 100000", "GiB of memory", "1 GiB"]),
+    ("eval", ["--max-seconds", "1e-6"], "1T", ["--steps 1", "--max-seconds 1e-06"]),
+    ("adapt", ["--steps", str(10 ** 7)], "1T",
+     ["5 support and 5 query images", f"--steps {10 ** 7}", "--max-seconds 600"]),
+    ("adapt", [], "100K", ["5 support and 5 query images", "MiB of memory", "0.0977 MiB"]),
+])
+def test_eval_and_adapt_beyond_the_limits_are_refused_before_they_start(
+        trained, command, extra, limit, names):
+    check_rejected(_eval_adapt(trained, *extra)[command], watch=[trained], names=names,
+                   cwd=trained, env={"THEORY_MEMORY_LIMIT": limit}, timeout=120)
+
+
+def test_a_resumed_run_is_estimated_from_where_it_stands(trained):
+    check_rejected(["theory.engine", "train", "--layers", "1", "--hidden", "4", "--iterations",
+                    "1000", "--max-seconds", "1e-6", "--out", trained / "run", "--resume"],
+                   watch=[trained], names=["--iterations 1000 from iteration 2"], cwd=trained,
+                   timeout=120)
 
 
 def test_the_memory_limit_can_be_set_and_is_checked(tmp_path):

@@ -22,26 +22,31 @@ import os
 
 import numpy as np
 
-from theory import _io, _schema
-from theory.engine import checkpoint, data, maml, schema
+from theory import _io, _limits, _schema
+from theory.engine import checkpoint, data, footprint, maml, parallel, schema
 from theory.engine import config as run_config
+from theory.engine.data import images
 
 __all__ = ["adapt_folders", "check_support", "read_answers", "score", "predict"]
 
 
-def adapt_folders(checkpoint_path, support, query, *, steps=None, metaopt=None):
+def adapt_folders(checkpoint_path, support, query, *, steps=None, metaopt=None,
+                  max_seconds=None):
     """Adapt the checkpoint to ``support`` and predict the class of every image in ``query``.
 
     Returns a dict, ``{"kind": "engine-adapt", "checkpoint", "classes", "steps", "metaopt",
     "metaopt_options", "notes", "predictions": [{"file", "class", "label", "probabilities"},
     ...]}`` in query file order; ``notes`` lists how the task differs from the checkpoint's
     (fewer classes, unequal or other shot counts), empty if it does not. The meta-optimizer is
-    rebuilt with the options stored in the checkpoint.
+    rebuilt with the options stored in the checkpoint. Before an image is decoded, the
+    adaptation's memory is checked against the machine's (``footprint.episode_bytes``) and,
+    given ``max_seconds``, its time (``footprint.episode_seconds``): ``ValueError`` beyond.
     """
     config, meta_params, opt_obj, ckpt = checkpoint.restore(checkpoint_path)
     meta_params, opt_obj, config = checkpoint.override(meta_params, opt_obj, config, metaopt,
                                                        steps)
     in_shape = tuple(ckpt["extra"]["in_shape"])
+    _check_work(config, in_shape, support, query, max_seconds)
     sup = data.load_image_folder(support, in_shape)
     notes = check_support(sup, support, config)
     qry = data.load_image_folder(query, in_shape)
@@ -63,6 +68,20 @@ def adapt_folders(checkpoint_path, support, query, *, steps=None, metaopt=None):
             "classes": list(sup.class_names), "steps": config["steps"],
             "metaopt": config["metaopt"], "metaopt_options": config["metaopt_options"],
             "notes": notes, "predictions": predictions}
+
+
+def _check_work(config, in_shape, support, query, max_seconds):
+    """Refuse an adaptation to the images of ``support`` and ``query`` beyond the memory
+    limit or ``max_seconds``, counting the files, not decoding them."""
+    n_s, n_q = (len(images.image_folder_files(folder)[1]) for folder in (support, query))
+    what = (f"adapt of {n_s} support and {n_q} query images with --steps {config['steps']} "
+            f"({footprint.describe(config, footprint.MODEL_KEYS)})")
+    _limits.check_memory(footprint.episode_bytes(config, in_shape, tasks=1, n_s=n_s, n_q=n_q),
+                         what)
+    if max_seconds is not None:
+        footprint.check_seconds(footprint.episode_seconds(
+            config, in_shape, episodes=1, n_s=n_s, n_q=n_q, steps=config["steps"],
+            cores=parallel.default_workers()), max_seconds, what)
 
 
 def check_support(sup, support, config):

@@ -55,8 +55,9 @@ from theory.engine.config import init_meta_params, make_metaopt
 
 __all__ = ["TORCH_MODES", "SETTINGS", "ALPHA", "config", "arch_of", "default_grid", "authors_grid",
            "tiny_grid", "algo_of", "make_problem", "engine_step", "meta_step_flops",
-           "gemm_peak_gflops", "thread_settings", "traced_peak", "torch_supports", "bench_config",
-           "run_benchmark", "describe", "format_table", "print_rows", "run"]
+           "least_seconds", "gemm_peak_gflops", "thread_settings", "traced_peak",
+           "torch_supports", "bench_config", "run_benchmark", "describe", "format_table",
+           "print_rows", "run"]
 
 TORCH_MODES = ("loop", "vmap")
 SETTINGS = ("1", "all", "default")
@@ -147,47 +148,10 @@ def engine_step(cfg, workers=None):
             meta_params, batch, kwargs)
 
 
-def _gemm_macs(cfg, n):
-    """Multiply-adds of one forward pass of n images: per-layer conv MACs and the linear layers."""
-    C, H, W = cfg["in_shape"]
-    arch = arch_of(cfg)
-    convs = []
-    for (Ho, Wo) in cnn.map_sizes(H, W, cfg["layers"], arch.downsample):
-        Hc, Wc = (H, W) if arch.downsample == "maxpool" else (Ho, Wo)   # the conv's output
-        convs.append(n * cfg["hidden"] * C * 9 * Hc * Wc)
-        C, H, W = cfg["hidden"], Ho, Wo
-    width = d = C if arch.readout == "mean" else C * H * W
-    linear = 0
-    for _ in range(cfg["linnet"]):
-        linear += n * d * width
-        d = width
-    return convs, linear + n * d * cfg["ways"]
-
-
 def meta_step_flops(cfg):
-    """Analytic float operations (2 per multiply-add) of the GEMMs of one meta-step.
-
-    Per task, with F the MACs of a forward pass and m1 those of the first conv (whose input is
-    data, so no input gradient): a backward pass costs B = 2F - m1 (weight and input gradients);
-    each of K inner steps costs F_s + B_s on the support set, the query loss F_q + B_q; second
-    order adds, per inner step, the backward pass through that step's forward and backward
-    graphs: B_s for the forward GEMMs plus two GEMMs for each backward GEMM but one for the
-    first conv's weight gradient, 2 B_s - m1_s, i.e. 6 F_s - 4 m1_s in all. Elementwise work
-    (batch norm, ReLU, pooling, softmax) is not counted. ``None`` for ANIL and meta-optimizers.
-    """
-    if cfg["algo"] != "maml" or cfg["metaopt"] != "none":
-        return None
-
-    def fwd(n):
-        convs, linear = _gemm_macs(cfg, n)
-        return sum(convs) + linear, convs[0]
-
-    (Fs, m1s), (Fq, m1q) = fwd(cfg["ways"] * cfg["shots"]), fwd(cfg["ways"] * cfg["query"])
-    K = cfg["steps"]
-    macs = K * (Fs + 2 * Fs - m1s) + Fq + 2 * Fq - m1q
-    if not cfg["first_order"]:
-        macs += K * (6 * Fs - 4 * m1s)
-    return 2 * macs * cfg["meta_batch"]
+    """Analytic float operations of the GEMMs of one meta-step of MAML or FO-MAML
+    (``footprint.meta_step_flops``); ``None`` for ANIL and meta-optimizers."""
+    return footprint.meta_step_flops(cfg, cfg["in_shape"])
 
 
 def gemm_peak_gflops(size=1024, repeats=5):
@@ -312,6 +276,16 @@ def bench_config(cfg, *, repeats, warmup, ref=None, torch_modes=TORCH_MODES, bar
     return row
 
 
+def least_seconds(cfg, repeats, warmup):
+    """A lower bound of ``run_benchmark``'s time for ``cfg`` without a reference
+    (``footprint.meta_step_seconds``): ``repeats + warmup`` meta-steps per distinct engine
+    setting, and two more at the default one (the returned gradients and the memory peak)."""
+    workers = {w for w, _ in thread_settings(None).values()}
+    step = {w: footprint.meta_step_seconds(cfg, cfg["in_shape"], w) for w in workers}
+    return (repeats + warmup) * sum(step.values()) \
+        + 2 * step[parallel.check_workers(None)]
+
+
 def run_benchmark(configs, *, repeats, warmup, ref=None, progress=True, torch_modes=TORCH_MODES):
     """Result rows (dicts, see the module docstring) for ``configs``, with the GEMM peak.
 
@@ -395,6 +369,8 @@ def run(args):
                  linnet=args.linnet, seed=args.seed, downsample=args.downsample,
                  readout=args.readout, init=args.init)
     footprint.check(cfg, cfg["in_shape"], f"a meta-step of {footprint.describe(cfg)}")
+    footprint.check_seconds(least_seconds(cfg, args.repeats, 1), args.max_seconds,
+                            f"bench of {footprint.describe(cfg)} --repeats {args.repeats}")
     rows = run_benchmark([cfg], repeats=args.repeats, warmup=1, progress=not args.json)
     print_rows(rows, args.json)
     return 0

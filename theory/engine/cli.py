@@ -22,8 +22,8 @@ import json
 import os
 import sys
 
-from theory import _cli
-from theory.engine import adapt_task, checkpoint, data, metaopt, provenance
+from theory import _cli, _limits
+from theory.engine import adapt_task, checkpoint, data, footprint, metaopt, parallel, provenance
 from theory.engine import config as run_config
 from theory.engine import evaluate as evaluation
 from theory.engine import train as training
@@ -57,6 +57,7 @@ def _add_train(p):
     _add_fields(p, [field.name for field in run_config.FIELDS])
     _cli.add_out(p, "the run: checkpoint.npz and results.json", required=True)
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    _add_max_seconds(p, "train", "a run (the meta-steps left, validation and test)")
     _add_common(p)
 
 
@@ -76,6 +77,7 @@ def _add_eval(p):
                    help="adaptation curve: accuracy after each of 0..K inner steps, on the "
                         "same episodes (one adaptation of K steps each)")
     _add_metaopt_override(p)
+    _add_max_seconds(p, "eval", "the episodes")
     _add_common(p)
 
 
@@ -97,6 +99,7 @@ def _add_adapt(p):
     p.add_argument("--answers", metavar="FILE", default=None,
                    help="the classes of the query files, as the answers.json of an "
                         "`episode` or a JSON object {file: class}: also print the accuracy")
+    _add_max_seconds(p, "adapt", "the adaptation")
     _cli.add_json(p, "the predictions, notes and accuracy")
 
 
@@ -115,6 +118,7 @@ def _add_bench(p):
                     "seed"), hidden=32)
     p.add_argument("--repeats", type=_cli.positive_int, default=5, metavar="R",
                    help="timed meta-steps")
+    _add_max_seconds(p, "bench", "the timed and untimed meta-steps")
     _cli.add_json(p, "the timings")
 
 
@@ -171,6 +175,14 @@ def _add_metaopt_override(p):
                         "plain gradient steps from the meta-learned initialisation")
 
 
+def _add_max_seconds(p, command, what):
+    limit = footprint.MAX_SECONDS[command]
+    p.add_argument("--max-seconds", type=_cli.positive_float, default=limit, metavar="S",
+                   help=f"refuse, before it starts, work whose time ({what}) is estimated "
+                        f"above S seconds; the estimate is a lower bound "
+                        f"(theory.engine.footprint; default: {limit:g})")
+
+
 def _add_common(p):
     _cli.add_json(p)
     _cli.add_progress(p)
@@ -190,7 +202,7 @@ def cmd_train(args):
     """``train``: meta-train, print the parameter counts and the test accuracy."""
     try:
         result = training.train(train_config(args), out_dir=args.out, resume=args.resume,
-                                progress=args.progress)
+                                progress=args.progress, max_seconds=args.max_seconds)
     except KeyboardInterrupt:
         raise KeyboardInterrupt(_saved_so_far(args.out)) from None
     if args.json:
@@ -225,9 +237,10 @@ def cmd_eval(args):
     if args.curve is not None and args.steps is not None:
         raise ValueError(f"--steps {args.steps} and --curve {args.curve} contradict each other: "
                          f"--curve K scores after each of 0..K inner steps; give one of them")
-    config, meta_params, opt_obj, _ = checkpoint.restore(args.checkpoint)
+    config, meta_params, opt_obj, ckpt = checkpoint.restore(args.checkpoint)
     meta_params, opt_obj, config = checkpoint.override(meta_params, opt_obj, config,
                                                        args.metaopt, args.steps)
+    _check_eval(args, config, tuple(ckpt["extra"]["in_shape"]))
     path = run_config.check_data(config["dataset"], args.data) if args.data is not None \
         else config["data"]
     dataset = run_config.check_ways(config, data.load(config["dataset"], path, split=args.split,
@@ -249,6 +262,22 @@ def cmd_eval(args):
         _print_counts(record["parameters"])
         _print_accuracy(record[args.split], args.split)
     return 0
+
+
+def _check_eval(args, config, in_shape):
+    """Refuse ``eval`` beyond the memory limit or ``--max-seconds`` (``footprint``), before the
+    dataset is read: ``BATCH`` episodes at a time, ``--curve K`` keeping K + 2 parameter copies."""
+    steps = config["steps"] if args.curve is None else args.curve
+    flag = f"--steps {steps}" if args.curve is None else f"--curve {steps}"
+    what = (f"eval --episodes {args.episodes} {flag} of {args.checkpoint} "
+            f"({footprint.describe(config, footprint.MODEL_KEYS + ('shots', 'query'))})")
+    sizes = {"n_s": config["ways"] * config["shots"], "n_q": config["ways"] * config["query"]}
+    _limits.check_memory(footprint.episode_bytes(
+        config, in_shape, tasks=min(args.episodes, evaluation.BATCH),
+        kept=3 if args.curve is None else steps + 2, **sizes), what)
+    footprint.check_seconds(footprint.episode_seconds(
+        config, in_shape, episodes=args.episodes, steps=steps, batch=evaluation.BATCH,
+        cores=parallel.default_workers(), **sizes), args.max_seconds, what)
 
 
 def _eval_curve(args, config, meta_params, opt_obj, dataset, rng):
@@ -274,7 +303,8 @@ def cmd_adapt(args):
     if args.answers is not None:
         adapt_task.read_answers(args.answers)    # a bad file is found before the adaptation
     out = adapt_task.adapt_folders(args.checkpoint, args.support, args.query,
-                                   steps=args.steps, metaopt=args.metaopt)
+                                   steps=args.steps, metaopt=args.metaopt,
+                                   max_seconds=args.max_seconds)
     if args.answers is not None:
         out["accuracy"] = adapt_task.score(out, args.answers)
     for note in out["notes"]:           # the run is valid, but not the task it was trained for

@@ -60,7 +60,7 @@ def _resume(ckpt_path, config, meta_params):
             ckpt["best"] if config["patience"] else None)
 
 
-def train(config, *, out_dir, resume=False, progress=True, callback=None):
+def train(config, *, out_dir, resume=False, progress=True, callback=None, max_seconds=None):
     """Meta-train ``config`` (a dict of ``DEFAULTS`` keys), writing checkpoints to ``out_dir``.
 
     ``resume=True`` continues from ``out_dir/checkpoint.npz`` (identical results to an
@@ -70,6 +70,8 @@ def train(config, *, out_dir, resume=False, progress=True, callback=None):
     A NaN/inf meta-loss raises ``DivergedError`` naming the iteration and value; the last
     checkpoint (written before that iteration) is kept. With ``patience`` >= 1 the run stops
     early on a validation plateau and is tested on its best round (``stopping``).
+    ``max_seconds``: refuse (``ValueError``), before the first meta-step, a run whose
+    remaining time is estimated above it (``footprint.train_seconds``, a lower bound).
     """
     config = make_config(**config)
     footprint.check(config, footprint.IN_SHAPE[config["dataset"]],
@@ -96,6 +98,10 @@ def train(config, *, out_dir, resume=False, progress=True, callback=None):
     if resume:
         state, rng.bit_generator.state, start, validation, wall, best = _resume(
             ckpt_path, config, meta_params)
+    if max_seconds is not None:
+        what = f"train {footprint.describe(config)} --iterations {config['iterations']}"
+        footprint.check_seconds(footprint.train_seconds(config, train_set.in_shape, start),
+                                max_seconds, what + (f" from iteration {start}" if start else ""))
 
     def kept(params):
         return {"architecture": cnn.architecture(params["model"]), "config": config,

@@ -16,7 +16,8 @@ import warnings
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["IMAGE_SUFFIXES", "decode", "to_float", "ImageFolder", "load_image_folder"]
+__all__ = ["IMAGE_SUFFIXES", "decode", "to_float", "ImageFolder", "image_folder_files",
+           "load_image_folder"]
 
 MAX_PIXELS = 8192 * 8192    # decoded before resizing: 64 Mi pixels are 192 MiB in RGB
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
@@ -106,6 +107,34 @@ class ImageFolder(collections.namedtuple("ImageFolder", "images class_names file
                         dtype=np.int64)
 
 
+def image_folder_files(path):
+    """``(class_names, files)`` of an image folder as ``load_image_folder`` reads it, without
+    reading an image: what sizes the work on it is known before it is decoded. Raises as
+    ``load_image_folder`` does for a missing, empty or malformed folder."""
+    folder = pathlib.Path(path)
+    if folder.is_file():
+        raise ValueError(f"image folder {folder} is a file; expected a folder of images or "
+                         "of class sub-folders")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder {folder} does not exist; expected either "
+                                f"{folder}/<class>/<image files> or {folder}/<image files>")
+    subdirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not subdirs:
+        files = _image_files(folder)
+        if not files:
+            raise ValueError(f"image folder {folder} holds no image files and no class "
+                             f"sub-folders (image suffixes: {', '.join(IMAGE_SUFFIXES)})")
+        return (), files
+    files = []
+    for sub in subdirs:
+        found = _image_files(sub)
+        if not found:
+            raise ValueError(f"class folder {sub} holds no image files "
+                             f"({', '.join(IMAGE_SUFFIXES)})")
+        files.extend(found)
+    return tuple(p.name for p in subdirs), files
+
+
 def load_image_folder(path, in_shape):
     """Read a folder of images into the engine's convention for a model with ``in_shape``.
 
@@ -121,29 +150,7 @@ def load_image_folder(path, in_shape):
     the file).
     """
     channels, height, width = _check_in_shape(in_shape)
-    folder = pathlib.Path(path)
-    if folder.is_file():
-        raise ValueError(f"image folder {folder} is a file; expected a folder of images or "
-                         "of class sub-folders")
-    if not folder.is_dir():
-        raise FileNotFoundError(f"image folder {folder} does not exist; expected either "
-                                f"{folder}/<class>/<image files> or {folder}/<image files>")
-    subdirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if subdirs:
-        class_names = tuple(p.name for p in subdirs)
-        files = []
-        for sub in subdirs:
-            found = _image_files(sub)
-            if not found:
-                raise ValueError(f"class folder {sub} holds no image files "
-                                 f"({', '.join(IMAGE_SUFFIXES)})")
-            files.extend(found)
-    else:
-        class_names = ()
-        files = _image_files(folder)
-        if not files:
-            raise ValueError(f"image folder {folder} holds no image files and no class "
-                             f"sub-folders (image suffixes: {', '.join(IMAGE_SUFFIXES)})")
+    class_names, files = image_folder_files(path)
     arrays = []
     for file in files:
         array = decode(file.read_bytes(), (height, width), channels=channels, invert=False,
