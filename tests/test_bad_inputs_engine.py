@@ -282,6 +282,13 @@ CATALOGUE = [
            repr(value))
       for flag, value in (("--ways", "1"), ("--shots", "0"), ("--query", "inf"),
                           ("--seed", "-1"))],
+    # episode sizes beyond the dataset: refused against it before anything is written (they
+    # cannot drive more memory than the dataset's own images)
+    _row("episode-ways-huge", [*EPISODE, "--ways", "100000", "--out", "{root}/new"],
+         "ways=100000", "256 classes", "valid: 1..256"),
+    *[_row(f"episode{flag}=huge", [*EPISODE, "--split", "train", flag, value, "--out",
+                                   "{root}/new"], value, "need shots + query <= 20")
+      for flag, value in (("--shots", "100000"), ("--query", "1000000000"))],
     # contradictory options
     _row("train-patience-one-round", [*TRAIN, "--patience", "2", "--val-every", "50",
                                       "--iterations", "50", "--out", "{root}/new"],

@@ -71,6 +71,7 @@ checkpoint.save / checkpoint.load  atomic ``.npz`` checkpoints with the architec
 checkpoint.restore(path), checkpoint.override(...)   a checkpoint for ``eval`` and ``adapt``
 schema.CHECKPOINT_META, RUN_RECORD, ANSWERS ...   the schemas of the files read back
 footprint.meta_step_bytes(config, in_shape)   a meta-step's memory, checked before training
+footprint.meta_step_seconds, episode_seconds, train_seconds   least time, --max-seconds
 provenance.source_commit(), provenance.machine()   where a run record comes from
 adapt_task.adapt_folders(checkpoint, support, query, *, steps, metaopt) -> dict: classes,
                                   predictions (file, class, probabilities), notes

@@ -13,8 +13,10 @@ alphabets. ``eval`` scores a checkpoint on a split (``--curve K``: after each of
 steps); ``adapt`` applies a checkpoint to a user's own support/query folders (as many classes
 as the checkpoint's ways or fewer); ``bench`` times meta-steps (with ``--metaopt``);
 ``episode`` writes a task of a benchmark as image folders for ``adapt``. Bad input is one line
-on stderr and exit status 2; Ctrl-C during ``train`` names the last checkpoint, which
-``--resume`` continues.
+on stderr and exit status 2, and so is work beyond the machine's memory or ``--max-seconds``
+(``train``, ``eval``, ``adapt``, ``bench``; estimated by ``theory.engine.footprint`` before it
+starts, defaults in ``footprint.MAX_SECONDS``); Ctrl-C during ``train`` names the last
+checkpoint, which ``--resume`` continues.
 """
 
 import argparse
