@@ -2,16 +2,17 @@
 
 ``meta_step_bytes(config, in_shape)`` adds, in float32:
 
-- one task's autodiff graph, as ``chunks`` sizes its task chunks (``chunks.graph_bytes``:
-  conv activations of one image times the image passes the graph keeps, i.e. the query set once
-  and, for second order, the support set once per inner step): a chunk holds one task at
-  least, so this part is the least a meta-step can need;
+- one task's autodiff graph, as ``chunks`` sizes its task chunks (``chunks.graph_bytes``: the
+  conv output and input maps of one image times the image passes the graph keeps, i.e. the
+  query set once and, for second order, the support set once per inner step; fitted within
+  16 % of the traced peak): a chunk holds one task at least, so this part is the least a
+  meta-step can need;
 - the adapted parameters of that task, one copy per inner step (three for second order:
   parameters, gradients and their graph);
 - the meta-batch of images, and the parameters with gradients, Adam's two moments and the
   meta-optimizer's (eight copies in all).
 
-It is a lower bound of the peak within a small factor (the chunk may hold more tasks; Python
+It is the least peak within a small factor (the chunk may hold more tasks; Python
 objects come on top), which is what a refusal needs: what it refuses cannot run.
 ``check(config, in_shape, what)`` refuses beyond ``theory._limits``' limit. ``IN_SHAPE`` is each
 dataset's image shape, known before its files are read.
@@ -35,20 +36,17 @@ def meta_step_bytes(config, in_shape):
     steps = config.get("steps", 1)
     second = config.get("algo", "maml") == "maml" and not config.get("first_order")
     downsample = config.get("downsample", "maxpool")
-    per_image, params, c_in = 0, 0, channels
+    outs, ins = chunks.conv_values(in_shape, [hidden] * layers, downsample)
+    params = hidden * (channels * 9 + 3) + (layers - 1) * hidden * (hidden * 9 + 3)
     for Ho, Wo in cnn.map_sizes(H, W, layers, downsample):
-        if downsample != "maxpool":     # the conv itself gives the block's output size
-            H, W = Ho, Wo
-        per_image += hidden * H * W
-        params += hidden * (c_in * 9 + 3)
-        H, W, c_in = Ho, Wo, hidden
+        H, W = Ho, Wo
     features = hidden * (1 if config.get("readout") == "mean" else H * W)
     width = config.get("linnet_width") or features
     linnet = config.get("linnet") or 0
     params += linnet * width * (width + 1) + ways * ((width if linnet else features) + 1)
-    per_image += linnet * width
     n_s, n_q = ways * shots, ways * query
-    graph = chunks.graph_bytes(per_image, n_s, n_q, steps, second, ITEMSIZE)
+    graph = chunks.graph_bytes((outs + linnet * width, ins + linnet * width), n_s, n_q, steps,
+                               second, ITEMSIZE)
     adapted = ITEMSIZE * params * (max(steps, 1) + 1) * (3 if second else 1)
     batch = ITEMSIZE * config.get("meta_batch", 1) * (n_s + n_q) * channels * in_shape[1] \
         * in_shape[2]
