@@ -25,7 +25,7 @@ from autograd.tracer import getval
 from theory import _check, _tree
 from theory.engine import cnn, maml, parallel
 
-CHUNK_BUDGET_BYTES = 768 * 2 ** 20
+CHUNK_BUDGET_BYTES = 512 * 2 ** 20
 # Arrays held per image pass that the graph keeps, per value of a conv's output map
 # (OUT_FACTOR) and per value of its input map (IN_FACTOR): fitted to the tracemalloc peak of
 # one task's second-order meta-gradient (``bench.traced_peak``), both networks (docs/engine.md).
