@@ -21,6 +21,13 @@ def test_what_a_pair_of_verdicts_means(authors, ours, words):
     assert words in protocols.meaning(authors, ours)
 
 
+def test_a_meaning_quotes_both_differences_where_both_are_known():
+    said = protocols.meaning(N, N, ("LinNet - MAML: +7.7 ± 9.4", "LinNet - MAML: +0.8 ± 1.0"))
+    assert said.endswith("Under theirs: LinNet - MAML: +7.7 ± 9.4. "
+                         "Under ours: LinNet - MAML: +0.8 ± 1.0.")
+    assert "Under theirs" not in protocols.meaning(N, N, ("LinNet - MAML: +7.7 ± 9.4", ""))
+
+
 def _record(root, budget, method, acc, seed):
     cfg = {"dataset": "omniglot", "layers": 2, "ways": 5, "shots": 5, "algo": "maml",
            "metaopt": "none", "linnet": 2 if method == "linnet" else 0, "hidden": 16,
@@ -46,6 +53,7 @@ def test_each_claim_is_judged_on_each_budget_alone(tmp_path):
     assert first.claim == "MAML w/ LinNet > MAML at 2 layers"
     assert (first.judged["authors"].verdict, first.judged["converged"].verdict) == (H, N)
     assert "but not on ours" in first.meaning
+    assert f"Under theirs: {first.judged['authors'].detail}." in first.meaning
     assert rows[-1].judged["authors"].verdict == R          # no alpha sweep yet
     table = protocols.render(rows).splitlines()
     assert len(table) == 2 + len(rows)

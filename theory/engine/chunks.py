@@ -25,40 +25,49 @@ from autograd.tracer import getval
 from theory import _check, _tree
 from theory.engine import cnn, maml, parallel
 
-CHUNK_BUDGET_BYTES = 768 * 2 ** 20
-# Arrays of one image's activations held per image pass that the graph keeps: fitted to the
-# tracemalloc peak of one task's second-order meta-gradient (``bench.traced_peak``).
-GRAPH_FACTOR = 6.5
+CHUNK_BUDGET_BYTES = 512 * 2 ** 20
+# Arrays held per image pass that the graph keeps, per value of a conv's output map
+# (OUT_FACTOR) and per value of its input map (IN_FACTOR): fitted to the tracemalloc peak of
+# one task's second-order meta-gradient (``bench.traced_peak``), both networks (docs/engine.md).
+OUT_FACTOR = 3.5
+IN_FACTOR = 4.0
+
+
+def conv_values(in_shape, widths, downsample):
+    """``(outs, ins)``: the values of one image's conv output maps (before any pooling) and of
+    the conv input maps, summed over the blocks of widths ``widths`` on an ``in_shape``
+    ``(C, H, W)`` image. A stride-2 block reads a map four times the size of its output, a
+    max-pool block one the size of its output: hence two counts, not one."""
+    c_in, H, W = in_shape
+    outs = ins = 0
+    for width, (Ho, Wo) in zip(widths, cnn.map_sizes(H, W, len(widths), downsample)):
+        conv_H, conv_W = (H, W) if downsample == "maxpool" else (Ho, Wo)
+        outs += width * conv_H * conv_W
+        ins += c_in * H * W
+        H, W, c_in = Ho, Wo, width
+    return outs, ins
 
 
 def graph_bytes_per_task(params, batch, steps, algo, arch=cnn.ARCH):
-    """Estimated bytes of one task's autodiff graph in a meta-gradient.
-
-    Counts the conv-block activations of one image (``hidden x H x W`` per layer at the
-    conv's output, before any pooling) times the images whose graph is kept, times
-    ``GRAPH_FACTOR``: the query set once and, for second order, the support set once per inner
-    step (first order and ANIL keep one support pass at a time).
-    """
+    """Estimated bytes of one task's autodiff graph in a meta-gradient (``graph_bytes`` of the
+    conv maps of one image, ``conv_values``)."""
     x_s, x_q = batch[0], batch[2]
     n_s, n_q = anp.shape(x_s)[1], anp.shape(x_q)[1]
-    _, H, W = anp.shape(x_q)[2:]
-    per_image = 0
     layers = cnn.architecture(params)["layers"]
-    for i, (Ho, Wo) in enumerate(cnn.map_sizes(H, W, layers, arch.downsample)):
-        if arch.downsample != "maxpool":  # the conv itself gives the block's output size
-            H, W = Ho, Wo
-        per_image += np.shape(params[f"conv{i + 1}/w"])[-4] * H * W
-        H, W = Ho, Wo
+    widths = [np.shape(params[f"conv{i + 1}/w"])[-4] for i in range(layers)]
+    values = conv_values(anp.shape(x_q)[2:], widths, arch.downsample)
     itemsize = np.dtype(getval(x_q).dtype).itemsize
-    return graph_bytes(per_image, n_s, n_q, steps, algo == "maml", itemsize)
+    return graph_bytes(values, n_s, n_q, steps, algo == "maml", itemsize)
 
 
-def graph_bytes(per_image, n_s, n_q, steps, second_order, itemsize):
-    """Bytes of one task's graph: ``GRAPH_FACTOR`` x ``itemsize`` x ``per_image`` activation
-    values x the image passes kept (the ``n_q`` query images once; the ``n_s`` support images
-    once per inner step for ``second_order``, else one pass at a time)."""
+def graph_bytes(values, n_s, n_q, steps, second_order, itemsize):
+    """Bytes of one task's graph: ``itemsize`` x (``OUT_FACTOR`` x outs + ``IN_FACTOR`` x ins,
+    ``values = (outs, ins)`` of one image) x the image passes kept: the ``n_q`` query images
+    once; the ``n_s`` support images once per inner step for ``second_order``, else one pass
+    at a time (first order and ANIL)."""
+    outs, ins = values
     passes = n_q + (max(steps, 1) * n_s if second_order else n_s)
-    return GRAPH_FACTOR * itemsize * per_image * passes
+    return itemsize * (OUT_FACTOR * outs + IN_FACTOR * ins) * passes
 
 
 def task_chunk(chunk, T, meta_params=None, batch=None, steps=1, algo="maml", workers=1,

@@ -2,16 +2,17 @@
 
 Memory, ``meta_step_bytes(config, in_shape)``, adds, in float32:
 
-- one task's autodiff graph, as ``chunks`` sizes its task chunks (``chunks.graph_bytes``:
-  conv activations of one image times the image passes the graph keeps, i.e. the query set once
-  and, for second order, the support set once per inner step): a chunk holds one task at
-  least, so this part is the least a meta-step can need;
+- one task's autodiff graph, as ``chunks`` sizes its task chunks (``chunks.graph_bytes``: the
+  conv output and input maps of one image times the image passes the graph keeps, i.e. the
+  query set once and, for second order, the support set once per inner step; fitted within
+  16 % of the traced peak): a chunk holds one task at least, so this part is the least a
+  meta-step can need;
 - the adapted parameters of that task, one copy per inner step (three for second order:
   parameters, gradients and their graph);
 - the meta-batch of images, and the parameters with gradients, Adam's two moments and the
   meta-optimizer's (eight copies in all).
 
-It is a lower bound of the peak within a small factor (the chunk may hold more tasks; Python
+It is the least peak within a small factor (the chunk may hold more tasks; Python
 objects come on top), which is what a refusal needs: what it refuses cannot run.
 ``episode_bytes`` is the same for the episodes of ``eval`` and ``adapt``: a first-order inner
 loop, whose graph holds one support pass, on ``tasks`` episodes at once.
@@ -56,16 +57,18 @@ def _second_order(config):
 
 
 def _network(config, in_shape):
-    """``(per_image, params, convs, linear)``: conv activations of one image, parameters, and
-    per image the MACs of each conv and of the linear layers (LinNet and head)."""
+    """``(values, params, convs, linear)``: the values of one image's maps, as
+    ``chunks.graph_bytes`` counts them (conv outputs and inputs, ``chunks.conv_values``, with
+    the LinNet layers' outputs in both), the parameters, and per image the MACs of each conv
+    and of the linear layers (LinNet and head)."""
     channels, H, W = in_shape
     layers, hidden, ways = config["layers"], config["hidden"], config["ways"]
     downsample = config.get("downsample", "maxpool")
-    per_image, params, convs, c_in = 0, 0, [], channels
+    outs, ins = chunks.conv_values(in_shape, [hidden] * layers, downsample)
+    params, convs, c_in = 0, [], channels
     for Ho, Wo in cnn.map_sizes(H, W, layers, downsample):
         if downsample != "maxpool":     # the conv itself gives the block's output size
             H, W = Ho, Wo
-        per_image += hidden * H * W
         params += hidden * (c_in * 9 + 3)
         convs.append(hidden * c_in * 9 * H * W)
         H, W, c_in = Ho, Wo, hidden
@@ -74,20 +77,19 @@ def _network(config, in_shape):
     width = config.get("linnet_width") or features
     last = width if linnet else features
     params += linnet * width * (width + 1) + ways * (last + 1)
-    per_image += linnet * width
     linear = (features * width + (linnet - 1) * width * width if linnet else 0) + last * ways
-    return per_image, params, convs, linear
+    return (outs + linnet * width, ins + linnet * width), params, convs, linear
 
 
 def meta_step_bytes(config, in_shape):
     """Estimated least peak bytes of one meta-step of ``config`` (module docstring) on images
     of ``in_shape`` ``(C, H, W)``; ``config`` needs the keys of ``engine.config.FIELDS``
     that size a model and a task (missing ones count as their smallest)."""
-    per_image, params, _, _ = _network(config, in_shape)
+    values, params, _, _ = _network(config, in_shape)
     ways, shots, query = config["ways"], config["shots"], config["query"]
     steps, second = config.get("steps", 1), _second_order(config)
     n_s, n_q = ways * shots, ways * query
-    graph = chunks.graph_bytes(per_image, n_s, n_q, steps, second, ITEMSIZE)
+    graph = chunks.graph_bytes(values, n_s, n_q, steps, second, ITEMSIZE)
     adapted = ITEMSIZE * params * (max(steps, 1) + 1) * (3 if second else 1)
     batch = ITEMSIZE * config.get("meta_batch", 1) * (n_s + n_q) * math.prod(in_shape)
     return graph + adapted + batch + 8 * ITEMSIZE * params
@@ -98,8 +100,8 @@ def episode_bytes(config, in_shape, *, tasks, n_s, n_q, kept=3):
     loop (``eval``, ``adapt``): per task the graph of one support pass, ``kept`` copies of the
     parameters (three: parameters, gradients, the step's result; ``eval --curve K`` keeps
     K + 2) and its ``n_s + n_q`` images."""
-    per_image, params, _, _ = _network(config, in_shape)
-    graph = chunks.graph_bytes(per_image, n_s, 0, 1, False, ITEMSIZE)
+    values, params, _, _ = _network(config, in_shape)
+    graph = chunks.graph_bytes(values, n_s, 0, 1, False, ITEMSIZE)
     return tasks * (graph + ITEMSIZE * (params * kept + (n_s + n_q) * math.prod(in_shape)))
 
 
@@ -148,8 +150,9 @@ def _python_seconds(config, passes):
 
 
 def _elementwise_seconds(config, in_shape, image_passes):
-    """Least seconds of the elementwise work of ``image_passes`` passes of one image each."""
-    return ELEMENT_S * _network(config, in_shape)[0] * image_passes
+    """Least seconds of the elementwise work of ``image_passes`` passes of one image each, over
+    its conv output maps (and LinNet outputs)."""
+    return ELEMENT_S * _network(config, in_shape)[0][0] * image_passes
 
 
 def meta_step_seconds(config, in_shape, workers=1):

@@ -40,8 +40,10 @@ class Row:
     meaning: str
 
 
-def meaning(authors, ours):
-    """What the pair of verdicts (authors' protocol, ours) says, by a fixed rule."""
+def meaning(authors, ours, details=("", "")):
+    """What the pair of verdicts (authors' protocol, ours) says, by a fixed rule; ``details``
+    (the two claims' differences with their intervals, where known) are quoted where the
+    verdicts alone would hide how far apart the protocols are."""
     held, run = verdicts.HELD, verdicts.NOT_RUN
     if authors == run:
         return ("Not yet run under the authors' protocol: `python -m theory.paper run "
@@ -49,16 +51,26 @@ def meaning(authors, ours):
     if ours == run:
         return "Only the authors' protocol has judged it."
     if authors == ours:
-        return f"Both protocols agree ({authors})."
-    if authors == held:
-        return ("It holds on the authors' network and protocol but not on ours: what it "
+        text = f"Both protocols agree ({authors})."
+    elif authors == held:
+        text = ("It holds on the authors' network and protocol but not on ours: what it "
                 "remedies is a property of their setting (the mean readout, one shared inner "
                 "lr), not of MAML on every CNN.")
-    if ours == held:
-        return ("It holds on our network but not on the authors': the paper's own setting "
+    elif ours == held:
+        text = ("It holds on our network but not on the authors': the paper's own setting "
                 "does not reproduce it here.")
-    return (f"Neither protocol supports it ({authors} under theirs, {ours} under ours); "
-            "the two differ only in how clearly.")
+    else:
+        text = (f"Neither protocol supports it ({authors} under theirs, {ours} under ours); "
+                "the two differ only in how clearly.")
+    if all(details):
+        text += f" Under theirs: {details[0]}. Under ours: {details[1]}."
+    return text
+
+
+def _meaning(pair):
+    """``meaning`` of a ``{budget: Claim}`` pair, with the claims' details."""
+    a, o = pair["authors"], pair["converged"]
+    return meaning(a.verdict, o.verdict, (a.detail, o.detail))
 
 
 def compare(results_dir, dataset="omniglot"):
@@ -71,19 +83,18 @@ def compare(results_dir, dataset="omniglot"):
     rows = []
     for i, claim in enumerate(judged["authors"]):
         pair = {name: judged[name][i] for name in PROTOCOLS}
-        rows.append(Row(claim.claim, pair, meaning(pair["authors"].verdict,
-                                                   pair["converged"].verdict)))
+        rows.append(Row(claim.claim, pair, _meaning(pair)))
     curves = {name: {k: cells.curve(groups.get(name, {}).get(k))
                      for k in vocabulary.ADAPTATION_KEYS} for name in PROTOCOLS}
     for deep in [k for k in vocabulary.ADAPTATION_KEYS if k != BASE]:
         pair = {name: verdicts.trained_claim(curves[name], deep=deep, base=BASE)[0]
                 for name in PROTOCOLS}
+        said = _meaning(pair)
         if deep != ("maml", 4):     # registered for depth only under ``converged``
             pair["converged"] = pair["converged"]._replace(
                 verdict=pair["converged"].verdict + " (described, not a registered test)"
                 if pair["converged"].verdict != verdicts.NOT_RUN else verdicts.NOT_RUN)
-        rows.append(Row(f"adaptation: {pair['authors'].claim}", pair,
-                        meaning(pair["authors"].verdict, pair["converged"].verdict)))
+        rows.append(Row(f"adaptation: {pair['authors'].claim}", pair, said))
     alphas = budgets.budget(alpha.BUDGET)["alpha"]["inner_lr"]
     swept = alpha.claim(alpha.sweep(results_dir, dataset), alphas)
     rows.append(Row(swept.claim, {"authors": swept,
