@@ -134,7 +134,7 @@ def test_ctrl_c_abandons_a_step_stalled_on_a_helper_and_keeps_the_checkpoint(tmp
 @pytest.mark.parametrize("workers", [1, 2])
 def test_ctrl_c_stops_a_long_step_and_keeps_the_checkpoint(workers, tmp_path):
     """One process, or two sharing it, in a meta-step of 300 second-order inner steps of the
-    default network (about 45 s of CPU on the reference machine): a Ctrl-C while it runs ends
+    default network (about 15 s of CPU on the reference machine): a Ctrl-C while it runs ends
     the run with exit status 130, and the checkpoint written before it (iteration 0) is
     unchanged."""
     out = tmp_path / "run"
