@@ -31,6 +31,7 @@ SMOKE = ["--budget", "smoke", "--results", "{place}/r", "--runs", "{place}/w"]
 CASES = [
     (["run", "--budget", "huge"], ["--budget", "'huge'"]),
     (["plan", "--datasets", "cifarfs"], ["cifarfs", "--data cifarfs=PATH"]),
+    (["plan", "--budget", "tiny", "--seeds", "100000000"], ["100000000", "1000"]),
     (["plan", "--data", "cifarfs"], ["--data", "'cifarfs'"]),
     (["plan", "--data", "imagenet=/x"], ["imagenet"]),
     (["run", *SMOKE, "--jobs", "2", "--scheduler", "tcp://127.0.0.1:1"],

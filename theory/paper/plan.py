@@ -20,6 +20,7 @@ from theory.paper.vocabulary import (CHECKPOINT_LAYERS, DATASETS, METHODS, NEEDS
 # The order in which a budget that searches per (method, depth) runs its cells: Table 2 at 2
 # layers (MAML and the meta-optimizers, ANIL), MAML w/ LinNet at 2 layers, the deeper Table 1
 # rows, the 20-way 1-shot checkpoints. A grid budget's search serves every depth: one stage.
+MAX_SEEDS = 1000     # seeds per row: a plan is built in memory, ~750 bytes a run
 STAGES = ("table 2 at 2 layers", "MAML w/ LinNet at 2 layers", "3, 4 and 6 layers",
           "20-way 1-shot checkpoints")
 
@@ -68,8 +69,8 @@ def make_plan(budget_name, *, tables=None, datasets=None, methods=None, layers=N
               seeds=None, checkpoints=False, lr_inner=None, lr_meta=None, data=None):
     """The runs of a sweep, searches before the cells they serve, in stage order.
     ``tables``/``datasets``/``methods``/``layers`` restrict the plan (default: the budget's
-    plan, else everything but ``NEEDS_PATH`` datasets), ``seeds`` (a count) replaces the
-    budget's; the ``checkpoints`` table needs ``checkpoints=True``; ``lr_inner``/``lr_meta``
+    plan, else everything but ``NEEDS_PATH`` datasets), ``seeds`` (a count, 1..``MAX_SEEDS``) replaces
+    the budget's; the ``checkpoints`` table needs ``checkpoints=True``; ``lr_inner``/``lr_meta``
     (sequences of positive floats) replace the budget's 5-way search grid; ``data``
     ``{dataset: path}`` locates datasets (required for ``NEEDS_PATH`` ones)."""
     b = budgets.budget(budget_name)
@@ -97,7 +98,7 @@ def make_plan(budget_name, *, tables=None, datasets=None, methods=None, layers=N
         if dataset in NEEDS_PATH and not data.get(dataset):
             raise ValueError(f"dataset {dataset!r} is not on this machine: give its location "
                              f"with --data {dataset}=PATH")
-    seeds = _check.integer("seeds", seeds, 1, none="the budget's")
+    seeds = _check.integer("seeds", seeds, 1, MAX_SEEDS, none="the budget's")
     def cells(planned):
         return _cells(b, planned, datasets, set(methods or METHODS),
                       set(layers or TABLE1_LAYERS), b["seeds"] if seeds is None else seeds,
