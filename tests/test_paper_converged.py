@@ -233,3 +233,22 @@ def test_a_failed_commit_is_one_line_of_text(tmp_path):
     error = execute.commit_files([record], "results: x")
     assert isinstance(error, str) and error and "\n" not in error
     assert execute.commit_files([tmp_path / "absent.json"], "results: x") is None
+
+
+def test_stages_that_search_nothing_share_one_queue_in_priority_order(tmp_path, monkeypatch):
+    # the authors' protocol fixes every lr: its stages only order the runs, so a stage's last
+    # run must not leave a core idle until it ends (one submission, in stage order)
+    batches, serial = [], execute._serial
+
+    def recorded(todo, dirs, callback=None):
+        batches.append([planning.run_id(r) for r in todo])
+        yield from serial(todo, dirs, callback)
+
+    monkeypatch.setattr(execute, "_serial", recorded)
+    plan = [r for r in planning.make_plan("smoke-authors") if r.kind == "train"]
+    assert len({r.stage for r in plan}) > 1
+    outcome = execute.run_sweep("smoke-authors", results_dir=tmp_path / "results",
+                                runs_dir=tmp_path / "runs", scheduler=execute.SERIAL,
+                                progress=False, echo=lambda text: None)
+    assert set(outcome.values()) == {"done"}
+    assert [b for b in batches if b] == [[planning.run_id(r) for r in plan]]

@@ -313,7 +313,10 @@ def run_sweep(budget_name, *, results_dir="results", runs_dir="runs", scheduler=
             searches = {k: [r for r in mine if r.stage == k and r.kind != "train"]
                         for k in stages}
             ahead = []      # the next stage's studies, started when a core would idle
+            joined = set()  # stages submitted with an earlier one
             for i, stage in enumerate(stages):
+                if stage in joined:
+                    continue
                 started = {planning.run_id(r) for r in ahead}
                 part = [r for r in searches[stage] if planning.run_id(r) not in started]
                 outcome.update(execute_all(part, results_dir, runs_dir, budget_name, submit,
@@ -323,9 +326,18 @@ def run_sweep(budget_name, *, results_dir="results", runs_dir="runs", scheduler=
                     if commit:
                         _commit(echo, [records.lr_search_path(results_dir, dataset)],
                                 f"results: {dataset} learning-rate search ({budget_name})")
-                part = records.assign_lrs([r for r in mine if r.stage == stage
+                # the stages after this one that search nothing need nothing from it: their
+                # runs queue behind this stage's, in stage order, so that no core idles
+                # while a stage's last run finishes
+                together = [stage]
+                for nxt in stages[i + 1:]:
+                    if searches[nxt]:
+                        break
+                    together.append(nxt)
+                joined.update(together)
+                part = records.assign_lrs([r for k in together for r in mine if r.stage == k
                                            and r.kind == "train"], results_dir, budget_name)
-                later = stages[i + 1] if i + 1 < len(stages) else None
+                later = next((k for k in stages[i + 1:] if k not in joined), None)
                 ahead = [r for r in searches.get(later, ()) if r.kind == "study"]
                 outcome.update(execute_all(part + ahead, results_dir, runs_dir, budget_name,
                                            submit, **kw))
