@@ -100,8 +100,15 @@ def col2im(cols, shape, blocks):
     M = _modulus(blocks)
     Hb, Wb = Ho * 2 // M, Wo * 2 // M
     c6 = cols.reshape(T, C, 9, M * M // 4, n, Hb * Wb)
-    split = np.zeros((T, C, M * M, n, Hb * Wb), dtype=cols.dtype)
-    for b, k, (u, v), s, cut in _stride2_taps(Hb, Wb, M):
+    split = np.empty((T, C, M * M, n, Hb * Wb), dtype=cols.dtype)
+    # every phase has an unshifted tap (s = 0: it covers the phase whole); sorted first, the
+    # first of them sets its phase, which spares a pass of zeros and a read per phase
+    unset = set(range(M * M))
+    for b, k, (u, v), s, cut in sorted(_stride2_taps(Hb, Wb, M), key=lambda t: t[3] != 0):
+        if s == 0 and M * u + v in unset:
+            unset.discard(M * u + v)
+            split[:, :, M * u + v] = c6[:, :, k, b]
+            continue
         if not cut:
             split[:, :, M * u + v, :, :Hb * Wb + s] += c6[:, :, k, b, :, -s:]
             continue
@@ -109,8 +116,8 @@ def col2im(cols, shape, blocks):
         # left of their own, and a row up as well if the tap reads a row up
         r = (s + 1) // Wb
         grid = split[:, :, M * u + v].reshape(T, C, n, Hb, Wb)
-        taps = c6[:, :, k, b].reshape(T, C, n, Hb, Wb)
-        grid[..., :Hb + r, :Wb - 1] += taps[..., -r:, 1:]
+        tap = c6[:, :, k, b].reshape(T, C, n, Hb, Wb)
+        grid[..., :Hb + r, :Wb - 1] += tap[..., -r:, 1:]
     if blocks & IN_BLOCKS:  # the phases, as they lie, are the input in block order
         return split.reshape(shape)
     out = np.empty(shape, dtype=cols.dtype)
