@@ -151,17 +151,24 @@ SHIFTED = (0, 1, 2, 3, 6)
 
 def split_weight(wm):
     """``(..., O, C*9) -> (..., O, C*4), (..., O, C*5)``: the columns of the unshifted taps,
-    ordered ``(c, phase)``, and of the shifted ones, ordered ``(c, SHIFTED index)``."""
-    w = wm.reshape(wm.shape[:-1] + (-1, 9))
+    ordered ``(c, phase)``, and of the shifted ones, ordered ``(c, SHIFTED index)``.
+
+    With the taps as a 3x3 grid, the unshifted ones are its lower-right 2x2 block and the
+    shifted ones its top row and the rest of its left column: slices, not a gather."""
+    w = wm.reshape(wm.shape[:-1] + (-1, 3, 3))
     flat = wm.shape[:-1] + (-1,)
-    return w[..., UNSHIFTED].reshape(flat), w[..., SHIFTED].reshape(flat)
+    shifted = np.concatenate((w[..., 0, :], w[..., 1:, 0]), axis=-1)
+    return w[..., 1:, 1:].reshape(flat), shifted.reshape(flat)
 
 
 def join_weight(w0, w1):
     """Inverse of ``split_weight``: ``(..., O, C*4), (..., O, C*5) -> (..., O, C*9)``."""
-    out = np.empty(w0.shape[:-1] + (w0.shape[-1] // 4, 9), dtype=np.result_type(w0, w1))
-    out[..., UNSHIFTED] = w0.reshape(out.shape[:-1] + (4,))
-    out[..., SHIFTED] = w1.reshape(out.shape[:-1] + (5,))
+    lead = w0.shape[:-1] + (w0.shape[-1] // 4,)
+    out = np.empty(lead + (3, 3), dtype=np.result_type(w0, w1))
+    out[..., 1:, 1:] = w0.reshape(lead + (2, 2))
+    w1 = w1.reshape(lead + (5,))
+    out[..., 0, :] = w1[..., :3]
+    out[..., 1:, 0] = w1[..., 3:]
     return out.reshape(w0.shape[:-1] + (-1,))
 
 
