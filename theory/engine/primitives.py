@@ -302,17 +302,20 @@ def _weight_grad_split(g, a, blocks):
 
 
 def _input_grad_split(g, wm, shape, blocks):
-    """``conv_input_grad`` at stride 2 in the split form: the unshifted taps' GEMM writes the
-    phases, the shifted taps' columns are added into them (``strided.add_shifted``)."""
+    """``conv_input_grad`` at stride 2 in the split form, a few images at a time (so that the
+    shifted taps' columns are added from cache): the unshifted taps' GEMM writes the phases,
+    the shifted taps' columns are added into them (``strided.add_shifted``)."""
     T, C, n, H, W = shape
     Ho, Wo = out_size(H, 2), out_size(W, 2)
     ph = np.empty((T, C, 4, n, Ho * Wo), dtype=np.result_type(g, wm))
     w0, w1 = (np.swapaxes(w, -1, -2) for w in strided.split_weight(wm))
-    step = max(1, _CHUNK_BYTES // max(1, C * 5 * g.shape[-1] * ph.itemsize))
-    for t in range(0, T, step):
-        tasks = slice(t, min(T, t + step))
-        np.matmul(_per_task(w0, tasks), g[tasks], out=np.reshape(ph[tasks], (-1, 4 * C, g.shape[-1]), copy=False))
-        strided.add_shifted(ph[tasks], _per_task(w1, tasks) @ g[tasks], Ho, Wo)
+    g4 = g.reshape(T, -1, n, Ho * Wo)
+    for tasks, images in _chunks(T, n, C * 5, Ho * Wo, ph.itemsize):
+        sub = ph[tasks, :, :, images]
+        g_t = _matrix(g4[tasks, :, images])
+        np.matmul(_per_task(w0, tasks), g_t,
+                  out=np.reshape(sub, sub.shape[:1] + (4 * C, -1), copy=False))
+        strided.add_shifted(sub, _per_task(w1, tasks) @ g_t, Ho, Wo)
     return strided.phase_merge(ph, shape, blocks)
 
 

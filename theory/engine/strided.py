@@ -191,36 +191,55 @@ def phase_split(a, blocks):
 
 
 def _shifted_taps(Hb, Wb):
-    """``(j, phase, s, cut)`` of the ``SHIFTED`` taps (``_stride2_taps`` with M = 2)."""
-    return [(SHIFTED.index(k), 2 * u + v, s, cut)
+    """``(j, phase, s, up, cut)`` of the ``SHIFTED`` taps (``_stride2_taps`` with M = 2);
+    ``up``: the tap reads a row up (its first output row reads the top border)."""
+    return [(SHIFTED.index(k), 2 * u + v, s, s + cut < 0, cut)
             for _, k, (u, v), s, cut in _stride2_taps(Hb, Wb, 2) if k in SHIFTED]
 
 
+def _flat(x):
+    """View ``(..., n*P)`` of ``(..., n, P)``: the images of a phase as one row."""
+    return np.reshape(x, x.shape[:-2] + (-1,), copy=False)
+
+
+def _border(x, Hb, Wb, up, cut):
+    """Zero in ``x (..., n, Hb*Wb)`` the pixels of a tap that read the border: the first row
+    of every image (``up``) and its first column (``cut``)."""
+    grid = x.reshape(x.shape[:-1] + (Hb, Wb))
+    if up:
+        grid[..., 0, :] = 0
+    if cut:
+        grid[..., :, 0] = 0
+
+
 def shifted_cols(ph, Hb, Wb):
-    """The columns of the shifted taps: ``ph (T, C, 4, n, Hb*Wb) -> (T, C*5, n*Hb*Wb)``."""
+    """The columns of the shifted taps: ``ph (T, C, 4, n, Hb*Wb) -> (T, C*5, n*Hb*Wb)``.
+
+    Each tap is one shifted copy over all the images of a phase at once (long contiguous
+    runs even on a 2x2 map), then the pixels that crossed into the previous image or row,
+    which read the border, are zeroed."""
     T, C, _, n, P = ph.shape
     cols = np.empty((T, C, 5, n, P), dtype=ph.dtype)
-    for j, p, s, cut in _shifted_taps(Hb, Wb):
-        m = max(P + s, 0)       # pixels the shift keeps (none when it reaches past the map)
-        cols[:, :, j, :, P - m:] = ph[:, :, p, :, :m]
-        cols[:, :, j, :, :P - m] = 0
-        if cut:
-            cols[:, :, j, :, ::Wb] = 0
+    for j, p, s, up, cut in _shifted_taps(Hb, Wb):
+        src, dst = _flat(ph[:, :, p]), _flat(cols[:, :, j])
+        m = max(n * P + s, 0)   # pixels the shift keeps (none when it reaches past them all)
+        dst[..., n * P - m:] = src[..., :m]
+        dst[..., :n * P - m] = 0
+        _border(cols[:, :, j], Hb, Wb, up, cut)
     return cols.reshape(T, C * 5, n * P)
 
 
 def add_shifted(ph, cols, Hb, Wb):
     """Adjoint of ``shifted_cols``, added in place: ``cols (T, C*5, n*Hb*Wb)`` into ``ph``.
 
-    ``cols`` is overwritten: where a tap read the left border (column 0 of its output rows)
-    it is zeroed, so that every tap is one flat shifted add."""
+    ``cols`` is overwritten: its pixels that read the border are zeroed, so that every tap
+    is one shifted add over all the images of a phase."""
     T, C, _, n, P = ph.shape
     c5 = cols.reshape(T, C, 5, n, P)
-    for j, p, s, cut in _shifted_taps(Hb, Wb):
-        if cut:
-            c5[:, :, j, :, ::Wb] = 0
-        m = max(P + s, 0)
-        ph[:, :, p, :, :m] += c5[:, :, j, :, P - m:]
+    for j, p, s, up, cut in _shifted_taps(Hb, Wb):
+        _border(c5[:, :, j], Hb, Wb, up, cut)
+        m = max(n * P + s, 0)
+        _flat(ph[:, :, p])[..., :m] += _flat(c5[:, :, j])[..., n * P - m:]
 
 
 def phase_merge(ph, shape, blocks):
