@@ -20,8 +20,12 @@ from theory.engine import bench, chunks, primitives
 # (group, primitive function names, statistic): "own" excludes profiled callees, "all" includes
 GROUPS = (
     ("GEMMs (conv, conv_input_grad, conv_weight_grad)",
-     ("conv", "conv_input_grad", "conv_weight_grad"), "own"),
-    ("im2col / col2im copies", ("im2col", "col2im", "_padded"), "own"),
+     ("conv", "conv_input_grad", "conv_weight_grad", "_conv_split", "_weight_grad_split",
+      "_input_grad_split", "_tall_product"), "own"),
+    ("im2col / col2im copies (stride 2: phases, shifted taps, weight splits)",
+     ("im2col", "col2im", "_padded", "_phases_of", "phase_split", "phase_merge",
+      "shifted_cols", "add_shifted", "split_weight", "join_weight", "_border", "_flat",
+      "_stride2_taps", "_shifted_taps"), "own"),
     ("max-pool and its adjoints", ("maxpool2", "pool_mask", "unpool2", "pool_gather"), "all"),
     ("batch norm (center, sqmean, scale_rows, rowdot)",
      ("center", "sqmean", "scale_rows", "rowdot"), "all"),
@@ -48,7 +52,8 @@ def profile_groups(cfg, repeats=1):
         out[group] = sum((own if which == "own" else cum)
                          for (path, _, name), (_, _, own, cum, _) in stats.items()
                          if name in names
-                         and path.endswith(("primitives.py", "pooling.py", "core.py")))
+                         and path.endswith(("primitives.py", "pooling.py", "strided.py",
+                                            "core.py")))
     out["other (autograd bookkeeping, head, loss, glue)"] = total - sum(out.values())
     return total / repeats, {k: v / repeats for k, v in out.items()}
 
