@@ -8,11 +8,14 @@ PyTorch implementation of the same network (skipped where PyTorch is not install
 import numpy as np
 import pytest
 from autograd import grad
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from autograd.test_util import check_grads
 from conftest import save_without
 
 from theory.engine import chunks, cnn, maml, metaopt
 from theory.engine import primitives as P
+from theory.engine import strided as S
 from theory.engine.metaopt import kfo
 
 STRIDE_MEAN = cnn.Arch("stride", "mean")
@@ -61,6 +64,33 @@ def test_strided_im2col_and_col2im_are_adjoint():
     lhs = np.sum(P.im2col(a, False, 2) * cols)
     rhs = np.sum(a * P.col2im(cols, a.shape, False, 2))
     np.testing.assert_allclose(lhs, rhs, rtol=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 2), st.integers(1, 3), st.integers(1, 3), st.integers(1, 9),
+       st.integers(1, 9), st.booleans(), st.integers(0, 2 ** 32 - 1))
+def test_the_split_form_is_im2col_by_another_route(T, C, n, H, W, in_blocks, seed):
+    # the unshifted taps' columns are the phases themselves, the rest are shifted_cols; their
+    # adjoints (add_shifted into the phases, then phase_merge) add up to col2im
+    H, W = (2 * H, 2 * W) if in_blocks else (H, W)
+    blocks = S.IN_BLOCKS if in_blocks else 0
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((T, C, n, H, W))
+    Ho, Wo = S.out_size(H, 2), S.out_size(W, 2)
+    cols = S.im2col(a, blocks).reshape(T, C, 9, -1)
+    ph = S.phase_split(a, blocks)
+    np.testing.assert_array_equal(ph.reshape(T, C, 4, -1), cols[:, :, list(S.UNSHIFTED)])
+    np.testing.assert_array_equal(S.shifted_cols(ph, Ho, Wo).reshape(T, C, 5, -1),
+                                  cols[:, :, list(S.SHIFTED)])
+    g = rng.standard_normal(cols.shape)
+    back = np.ascontiguousarray(g[:, :, list(S.UNSHIFTED)]).reshape(ph.shape)
+    S.add_shifted(back, np.ascontiguousarray(g[:, :, list(S.SHIFTED)]).reshape(T, 5 * C, -1),
+                  Ho, Wo)
+    np.testing.assert_allclose(S.phase_merge(back, a.shape, blocks),
+                               S.col2im(g.reshape(T, 9 * C, -1), a.shape, blocks),
+                               rtol=1e-12, atol=1e-12)
+    w = rng.standard_normal((2, 9 * C))
+    np.testing.assert_array_equal(S.join_weight(*S.split_weight(w)), w)
 
 
 def test_map_sizes_follow_the_downsampling():

@@ -194,11 +194,33 @@ def test_adaptation_claim_and_figure_read_the_records(mixed):
     assert _rows(mixed)["F9"].ours.endswith("(4 of 4 curves)")
     with style.context():
         fig = adaptation.fig_adaptation_cnn(data)
-    ax = fig.axes[0]
+    theirs, ax = fig.axes[0], fig.axes[1]      # the authors' protocol, then ours
+    assert not theirs.lines and "budget authors" in theirs.get_title()
+    assert adaptation.FILL_AUTHORS in " ".join(t.get_text() for t in theirs.texts)
     assert len(ax.lines) == 4 and "budget converged" in ax.get_title()
     np.testing.assert_allclose(ax.lines[3].get_ydata(), deep["accuracy"])
     labels = ax.get_legend_handles_labels()[1]
     assert any(label.startswith("shaded: 95 % interval") for label in labels)
+
+
+def test_the_authors_protocol_has_its_own_panel(mixed, tmp_path):
+    rec = _record(tmp_path / "scratch", "converged", "maml", 2, 0, 0.7, curve=_curve(0.5, 0.7))
+    rec["sweep"]["budget"] = "authors"
+    folder = mixed / "authors" / "table-a" / "omniglot"
+    folder.mkdir(parents=True)
+    (folder / "maml-L2-s0.json").write_text(json.dumps(rec))
+    data = adaptation.compute_adaptation_cnn(results_dir=mixed)
+    assert data["budget"] == "converged"           # ours is unchanged by the authors' runs
+    theirs = data["authors"]
+    assert [m for m, c in theirs.items() if c is not None] == ["maml_L2"]
+    np.testing.assert_allclose(theirs["maml_L2"]["accuracy"], [100 * a for a in _curve(0.5, 0.7)])
+    with style.context():
+        fig = adaptation.fig_adaptation_cnn(data)
+    left, right = fig.axes[0], fig.axes[1]
+    assert len(left.lines) == 1 and len(right.lines) == 4
+    np.testing.assert_allclose(left.lines[0].get_ydata(), theirs["maml_L2"]["accuracy"])
+    notes = " ".join(t.get_text() for t in left.texts)
+    assert "not run: MAML w/ LinNet, 2 layers" in notes
 
 
 def test_adaptation_claim_verdicts():
@@ -242,8 +264,9 @@ def test_no_adaptation_records_still_draws_and_says_how_to_fill(tmp_path):
     assert data["budget"] is None and all(v is None for v in data["ours"].values())
     with style.context():
         fig = adaptation.fig_adaptation_cnn(data)
-    texts = " ".join(t.get_text() for t in fig.axes[0].texts)
-    assert adaptation.FILL in texts and fig.axes[0].get_xlabel()
+    theirs, ours = (" ".join(t.get_text() for t in ax.texts) for ax in fig.axes[:2])
+    assert adaptation.FILL_AUTHORS in theirs and adaptation.FILL in ours
+    assert fig.axes[0].get_xlabel() and fig.axes[1].get_xlabel()
     row = repro.repro_rows(tmp_path / "none")["C12"]
     assert row.verdict == "not run" and "MAML 2 layers not run" in row.ours
 
@@ -368,3 +391,24 @@ def test_a_damaged_validation_curve_is_named(mixed):
     path.write_text(json.dumps(dict(rec, validation=[[100, "high"]])))
     with pytest.raises(ValueError, match=r"maml-L4-s0.json: field validation\[0\]\[1\] is 'high'"):
         cells.validation_curves(mixed)
+
+
+def _authors(root, scratch, method, layers, seed, top, rate):
+    rec = _record(scratch, "converged", method, layers, seed, top, curve=_curve(rate, top))
+    rec["sweep"]["budget"] = "authors"
+    folder = root / "authors" / rec["sweep"]["table"] / "omniglot"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{method}-L{layers}-s{seed}.json").write_text(json.dumps(rec))
+
+
+def test_c12a_judges_the_authors_curves_on_the_registered_statistic(mixed, tmp_path):
+    assert repro.repro_rows(mixed)["C12a"].verdict == "not run"
+    for seed in range(3):       # every model adapts faster than 2-layer MAML, at every seed
+        _authors(mixed, tmp_path, "maml", 2, seed, 0.70 + 0.01 * seed, 0.3)
+        for method, layers, rate in (("linnet", 2, 1.5), ("kfo", 2, 1.2), ("maml", 4, 3.0)):
+            _authors(mixed, tmp_path, method, layers, seed, 0.95 + 0.01 * seed, rate)
+    row = repro.repro_rows(mixed)["C12a"]
+    assert row.verdict == "reproduced at the `authors` budget"
+    assert "budget `authors`" in row.ours and row.ours.count(": held (+") == 3
+    assert "`adaptation_cnn:authors.kfo_L2.trained.accuracy`" in row.source.split(", ")
+    assert "(budget `converged`)" in repro.repro_rows(mixed)["C12"].ours    # C12 stays ours

@@ -25,7 +25,10 @@ four contiguous blocks and max-pooling (``theory.engine.pooling``), its masks an
 on contiguous memory instead of stride-2 views; the price is stride-2 im2col copies, which
 pays where a layer has few input channels (``cnn._blocks_pay``). A stride-2 conv reads the four
 parity phases of its input: given its input in block order (``IN_BLOCKS``, the output of a
-stride-2 conv that emitted it so), each phase is one contiguous block.
+stride-2 conv that emitted it so), each phase is one contiguous block. A stride-2 conv whose
+output is in C order runs in ``strided``'s split form: four of its nine taps read a phase
+unshifted, so their GEMMs read (and the input gradient's GEMM writes) the phases in place and
+only five taps are copied into columns.
 
 All ops keep the input dtype (float32 stays float32 through any order of differentiation).
 
@@ -186,6 +189,8 @@ def conv(a, wm, blocks=False, stride=1):
     """
     T, C, n, H, W = a.shape
     out = np.empty((T, wm.shape[-2], n * _pixels(H, W, stride)), dtype=np.result_type(a, wm))
+    if _split(blocks, stride):
+        return _conv_split(a, wm, blocks, out)
     out_p = _phases(out, n, blocks)
     for tasks, images in _chunks(T, n, C * 9, _pixels(H, W, stride), out.itemsize, blocks):
         cols = _phases(im2col.fun(a[tasks, :, images], blocks, stride),
@@ -217,6 +222,8 @@ def conv_input_grad(g, wm, shape, blocks=False, stride=1):
     cases scatter with ``col2im``, a few tasks at a time.
     """
     T, C, n, H, W = shape
+    if _split(blocks, stride):
+        return _input_grad_split(g, wm, shape, blocks)
     if not blocks and stride == 1:
         return conv.fun(g.reshape((T, g.shape[1]) + tuple(shape[2:])), _rotated(wm, C)).reshape(shape)
     out = np.empty(shape, dtype=np.result_type(g, wm))
@@ -232,6 +239,8 @@ def conv_input_grad(g, wm, shape, blocks=False, stride=1):
 def conv_weight_grad(g, a, blocks=False, stride=1):
     """Adjoint of ``conv`` in its weight, per task: ``g @ im2col(a)^T`` -> ``(T, O, C*9)``."""
     T, C, n, H, W = a.shape
+    if _split(blocks, stride):
+        return _weight_grad_split(g, a, blocks)
     out = np.zeros((T, g.shape[1], C * 9), dtype=np.result_type(g, a))
     g_p = _phases(np.ascontiguousarray(g), n, blocks)
     for tasks, images in _chunks(T, n, C * 9, _pixels(H, W, stride), out.itemsize, blocks):
@@ -244,6 +253,67 @@ def conv_weight_grad(g, a, blocks=False, stride=1):
             else:
                 out[tasks] += g_t @ np.swapaxes(c_t, -1, -2)
     return out
+
+
+def _split(blocks, stride):
+    """Whether a conv runs in ``strided``'s split form: at stride 2 with its output in C order
+    (the four unshifted taps read in place from the input's phases, five copied)."""
+    return stride == 2 and not blocks & OUT_BLOCKS
+
+
+def _tall_product(x, y):
+    """``x @ y^T`` per task, the taller factor on the left (OpenBLAS is faster so)."""
+    if y.shape[-2] >= x.shape[-2]:
+        return np.swapaxes(y @ np.swapaxes(x, -1, -2), -1, -2)
+    return x @ np.swapaxes(y, -1, -2)
+
+
+def _conv_split(a, wm, blocks, out):
+    """``conv`` at stride 2 in the split form, a few images at a time, into ``out``."""
+    T, C, n, H, W = a.shape
+    Ho, Wo = out_size(H, 2), out_size(W, 2)
+    ph = strided.phase_split(a, blocks)
+    w0, w1 = strided.split_weight(wm)
+    out4 = out.reshape(T, -1, n, Ho * Wo)
+    for tasks, images in _chunks(T, n, C * 5, Ho * Wo, out.itemsize):
+        sub = ph[tasks, :, :, images]
+        target = _matrix(out4[tasks, :, images])
+        np.matmul(_per_task(w0, tasks), np.reshape(sub, sub.shape[:1] + (4 * C, -1), copy=False),
+                  out=target)
+        target += _per_task(w1, tasks) @ strided.shifted_cols(sub, Ho, Wo)
+    return out
+
+
+def _weight_grad_split(g, a, blocks):
+    """``conv_weight_grad`` at stride 2 in the split form: ``(T, O, C*9)``."""
+    T, C, n, H, W = a.shape
+    Ho, Wo = out_size(H, 2), out_size(W, 2)
+    O = g.shape[1]
+    ph = strided.phase_split(a, blocks)
+    g4 = np.ascontiguousarray(g).reshape(T, O, n, Ho * Wo)
+    dtype = np.result_type(g, a)
+    g0, g1 = np.zeros((T, O, 4 * C), dtype=dtype), np.zeros((T, O, 5 * C), dtype=dtype)
+    for tasks, images in _chunks(T, n, C * 5, Ho * Wo, g0.itemsize):
+        sub = ph[tasks, :, :, images]
+        g_t = _matrix(g4[tasks, :, images])
+        g0[tasks] += _tall_product(g_t, np.reshape(sub, sub.shape[:1] + (4 * C, -1), copy=False))
+        g1[tasks] += _tall_product(g_t, strided.shifted_cols(sub, Ho, Wo))
+    return strided.join_weight(g0, g1)
+
+
+def _input_grad_split(g, wm, shape, blocks):
+    """``conv_input_grad`` at stride 2 in the split form: the unshifted taps' GEMM writes the
+    phases, the shifted taps' columns are added into them (``strided.add_shifted``)."""
+    T, C, n, H, W = shape
+    Ho, Wo = out_size(H, 2), out_size(W, 2)
+    ph = np.empty((T, C, 4, n, Ho * Wo), dtype=np.result_type(g, wm))
+    w0, w1 = (np.swapaxes(w, -1, -2) for w in strided.split_weight(wm))
+    step = max(1, _CHUNK_BYTES // max(1, C * 5 * g.shape[-1] * ph.itemsize))
+    for t in range(0, T, step):
+        tasks = slice(t, min(T, t + step))
+        np.matmul(_per_task(w0, tasks), g[tasks], out=np.reshape(ph[tasks], (-1, 4 * C, g.shape[-1]), copy=False))
+        strided.add_shifted(ph[tasks], _per_task(w1, tasks) @ g[tasks], Ho, Wo)
+    return strided.phase_merge(ph, shape, blocks)
 
 
 def _to_weight(gw, wm):

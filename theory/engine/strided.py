@@ -8,11 +8,20 @@ patches are one long copy per image and tap (``im2col``) and their adjoint one l
 in block order ``(p, q, n, Ho/2, Wo/2)`` (then the input is split into phases mod 4);
 ``IN_BLOCKS``, the input is given in block order, its four phases contiguous, as a stride-2 conv
 emitting ``OUT_BLOCKS`` leaves it. ``primitives`` registers the two as adjoint primitives.
+
+The split form (an output in C order, so M = 2), used by ``primitives.conv`` and its two
+adjoints: the four taps that read a phase unshifted take it in place from one ``(T, C, 4, n,
+Ho*Wo)`` array of the phases (``phase_split``; a view of an input in block order), and only the
+five shifted taps are copied into columns (``shifted_cols``; adjoint ``add_shifted``), with
+the weight's columns split to match (``split_weight``/``join_weight``). It moves 5/9 of the
+column bytes of ``im2col`` and no column matrix of the unshifted taps at all.
 """
 
 import numpy as np
 
-__all__ = ["OUT_BLOCKS", "IN_BLOCKS", "out_size", "im2col", "col2im"]
+__all__ = ["OUT_BLOCKS", "IN_BLOCKS", "UNSHIFTED", "SHIFTED", "out_size", "im2col", "col2im",
+           "split_weight", "join_weight", "phase_split", "phase_merge", "shifted_cols",
+           "add_shifted"]
 
 OUT_BLOCKS, IN_BLOCKS = 1, 2
 
@@ -84,10 +93,12 @@ def im2col(a, blocks):
     Hb, Wb = Ho * 2 // M, Wo * 2 // M
     cols = np.empty((T, C, 9, M * M // 4, n, Hb * Wb), dtype=a.dtype)
     phases = _phases_of(a, Hb, Wb, blocks)
+    P = Hb * Wb
     for b, k, phase, s, cut in _stride2_taps(Hb, Wb, M):
-        src = phases[phase].reshape(T, C, n, Hb * Wb)
-        cols[:, :, k, b, :, -s:] = src[..., :Hb * Wb + s]
-        cols[:, :, k, b, :, :-s] = 0
+        src = phases[phase].reshape(T, C, n, P)
+        m = max(P + s, 0)       # pixels the shift keeps (none when it reaches past the map)
+        cols[:, :, k, b, :, P - m:] = src[..., :m]
+        cols[:, :, k, b, :, :P - m] = 0
         if cut:
             cols[:, :, k, b, :, ::Wb] = 0
     return cols.reshape(T, C * 9, n * Ho * Wo)
@@ -100,17 +111,25 @@ def col2im(cols, shape, blocks):
     M = _modulus(blocks)
     Hb, Wb = Ho * 2 // M, Wo * 2 // M
     c6 = cols.reshape(T, C, 9, M * M // 4, n, Hb * Wb)
-    split = np.zeros((T, C, M * M, n, Hb * Wb), dtype=cols.dtype)
-    for b, k, (u, v), s, cut in _stride2_taps(Hb, Wb, M):
+    split = np.empty((T, C, M * M, n, Hb * Wb), dtype=cols.dtype)
+    # every phase has an unshifted tap (s = 0: it covers the phase whole); sorted first, the
+    # first of them sets its phase, which spares a pass of zeros and a read per phase
+    unset = set(range(M * M))
+    for b, k, (u, v), s, cut in sorted(_stride2_taps(Hb, Wb, M), key=lambda t: t[3] != 0):
+        if s == 0 and M * u + v in unset:
+            unset.discard(M * u + v)
+            split[:, :, M * u + v] = c6[:, :, k, b]
+            continue
         if not cut:
-            split[:, :, M * u + v, :, :Hb * Wb + s] += c6[:, :, k, b, :, -s:]
+            m = max(Hb * Wb + s, 0)
+            split[:, :, M * u + v, :, :m] += c6[:, :, k, b, :, Hb * Wb - m:]
             continue
         # column 0 of each row read the left border: the other columns go one column
         # left of their own, and a row up as well if the tap reads a row up
         r = (s + 1) // Wb
         grid = split[:, :, M * u + v].reshape(T, C, n, Hb, Wb)
-        taps = c6[:, :, k, b].reshape(T, C, n, Hb, Wb)
-        grid[..., :Hb + r, :Wb - 1] += taps[..., -r:, 1:]
+        tap = c6[:, :, k, b].reshape(T, C, n, Hb, Wb)
+        grid[..., :Hb + r, :Wb - 1] += tap[..., -r:, 1:]
     if blocks & IN_BLOCKS:  # the phases, as they lie, are the input in block order
         return split.reshape(shape)
     out = np.empty(shape, dtype=cols.dtype)
@@ -119,4 +138,94 @@ def col2im(cols, shape, blocks):
             view = out[..., u::M, v::M]
             view[...] = split[:, :, M * u + v].reshape(T, C, n, Hb, Wb)[
                 ..., :view.shape[-2], :view.shape[-1]]
+    return out
+
+
+# The split form (M = 2: an output not in block order). Four of the nine taps read a parity
+# phase unshifted (tap (di, dj), di, dj in {1, 2}, reads phase (di - 1, dj - 1)): their columns
+# ARE the phases, so with the phases laid out as one (T, C, 4, n, Hb*Wb) array a GEMM reads them
+# in place, as a (4C, n*Hb*Wb) matrix; only the other five taps are copied into columns.
+UNSHIFTED = (4, 5, 7, 8)        # phases 0..3 = (0, 0), (0, 1), (1, 0), (1, 1)
+SHIFTED = (0, 1, 2, 3, 6)
+
+
+def split_weight(wm):
+    """``(..., O, C*9) -> (..., O, C*4), (..., O, C*5)``: the columns of the unshifted taps,
+    ordered ``(c, phase)``, and of the shifted ones, ordered ``(c, SHIFTED index)``."""
+    w = wm.reshape(wm.shape[:-1] + (-1, 9))
+    flat = wm.shape[:-1] + (-1,)
+    return w[..., UNSHIFTED].reshape(flat), w[..., SHIFTED].reshape(flat)
+
+
+def join_weight(w0, w1):
+    """Inverse of ``split_weight``: ``(..., O, C*4), (..., O, C*5) -> (..., O, C*9)``."""
+    out = np.empty(w0.shape[:-1] + (w0.shape[-1] // 4, 9), dtype=np.result_type(w0, w1))
+    out[..., UNSHIFTED] = w0.reshape(out.shape[:-1] + (4,))
+    out[..., SHIFTED] = w1.reshape(out.shape[:-1] + (5,))
+    return out.reshape(w0.shape[:-1] + (-1,))
+
+
+def phase_split(a, blocks):
+    """The parity phases of ``a (T, C, n, H, W)`` as one ``(T, C, 4, n, Ho*Wo)`` array,
+    zero-filled to ``Ho x Wo`` (``Ho = out_size(H, 2)``); a view of an input in block order."""
+    T, C, n, H, W = a.shape
+    Ho, Wo = out_size(H, 2), out_size(W, 2)
+    if blocks & IN_BLOCKS:
+        return a.reshape(T, C, 4, n, Ho * Wo)
+    ph = np.empty((T, C, 4, n, Ho, Wo), dtype=a.dtype)
+    for u in (0, 1):
+        for v in (0, 1):
+            part = a[..., u::2, v::2]
+            h, w = part.shape[-2:]
+            ph[:, :, 2 * u + v, :, :h, :w] = part
+            ph[:, :, 2 * u + v, :, h:] = 0
+            ph[:, :, 2 * u + v, :, :h, w:] = 0
+    return ph.reshape(T, C, 4, n, Ho * Wo)
+
+
+def _shifted_taps(Hb, Wb):
+    """``(j, phase, s, cut)`` of the ``SHIFTED`` taps (``_stride2_taps`` with M = 2)."""
+    return [(SHIFTED.index(k), 2 * u + v, s, cut)
+            for _, k, (u, v), s, cut in _stride2_taps(Hb, Wb, 2) if k in SHIFTED]
+
+
+def shifted_cols(ph, Hb, Wb):
+    """The columns of the shifted taps: ``ph (T, C, 4, n, Hb*Wb) -> (T, C*5, n*Hb*Wb)``."""
+    T, C, _, n, P = ph.shape
+    cols = np.empty((T, C, 5, n, P), dtype=ph.dtype)
+    for j, p, s, cut in _shifted_taps(Hb, Wb):
+        m = max(P + s, 0)       # pixels the shift keeps (none when it reaches past the map)
+        cols[:, :, j, :, P - m:] = ph[:, :, p, :, :m]
+        cols[:, :, j, :, :P - m] = 0
+        if cut:
+            cols[:, :, j, :, ::Wb] = 0
+    return cols.reshape(T, C * 5, n * P)
+
+
+def add_shifted(ph, cols, Hb, Wb):
+    """Adjoint of ``shifted_cols``, added in place: ``cols (T, C*5, n*Hb*Wb)`` into ``ph``.
+
+    ``cols`` is overwritten: where a tap read the left border (column 0 of its output rows)
+    it is zeroed, so that every tap is one flat shifted add."""
+    T, C, _, n, P = ph.shape
+    c5 = cols.reshape(T, C, 5, n, P)
+    for j, p, s, cut in _shifted_taps(Hb, Wb):
+        if cut:
+            c5[:, :, j, :, ::Wb] = 0
+        m = max(P + s, 0)
+        ph[:, :, p, :, :m] += c5[:, :, j, :, P - m:]
+
+
+def phase_merge(ph, shape, blocks):
+    """Adjoint of ``phase_split``: the phases ``(T, C, 4, n, Ho*Wo)`` as the map ``shape``."""
+    if blocks & IN_BLOCKS:
+        return ph.reshape(shape)
+    T, C, n, H, W = shape
+    Ho, Wo = out_size(H, 2), out_size(W, 2)
+    grid = ph.reshape(T, C, 4, n, Ho, Wo)
+    out = np.empty(shape, dtype=ph.dtype)
+    for u in (0, 1):
+        for v in (0, 1):
+            view = out[..., u::2, v::2]
+            view[...] = grid[:, :, 2 * u + v, :, :view.shape[-2], :view.shape[-1]]
     return out

@@ -22,7 +22,7 @@ alpha_sweep      alpha_sweep.py  post-adaptation loss and learned effective step
 collapse         collapse.py a meta-trained deep model collapsed to its product
 linnet_depth     tables.py   Table 1 (Omniglot): MAML vs MAML w/ LinNet, paper beside ours
 meta_optimizers  tables.py   Table 2 (Omniglot, 2-layer CNN): meta-optimizers, paper vs ours
-adaptation_cnn   adaptation.py  test accuracy vs inner steps of meta-trained CNNs (records)
+adaptation_cnn   adaptation.py  test accuracy vs inner steps of meta-trained CNNs, both protocols (records)
 alpha_cnn        alpha_cnn.py  test accuracy vs the inner lr alpha of CNNs, authors' protocol
 training_curves  training.py validation accuracy vs meta-iteration of early-stopped CNN runs
 gradient_ratio   ratio.py    (1 - alpha sigma2)^(2K): sympy vs simulated meta-gradient ratio
@@ -79,7 +79,8 @@ REGISTRY = {
                              "paper vs ours", True),
     "adaptation_cnn": Entry("adaptation", "adaptation_cnn",
                             "Omniglot 5-way 5-shot CNNs after meta-training: test accuracy vs "
-                            "inner steps k = 0..10, MAML 2/4 layers, MAML w/ LinNet, KFO",
+                            "inner steps k = 0..10, MAML 2/4 layers, MAML w/ LinNet, KFO; the "
+                            "authors' protocol beside ours",
                             True),
     "alpha_cnn": Entry("alpha_cnn", "alpha_cnn",
                        "Omniglot 5-way 5-shot, the authors' network: final test accuracy vs "

@@ -183,10 +183,10 @@ def _count(found, keys, ok=cellmod.has_result):
     return sum(1 for k in keys if ok(found.get(k))), len(keys)
 
 
-def _adaptation_rows(results_dir):
-    """Rows C12 and F9: the adaptation curves of ``cells.adaptation`` (Omniglot)."""
-    name, curves = cellmod.adaptation(results_dir)
-    claim = verdicts.adaptation_claim(curves)
+def _curve_parts(curves, side):
+    """Each curve of ``curves`` as text (accuracy at ``ADAPTATION_STEPS``, steps to 90 % of
+    its gain, mean over the trained steps) and its source keys in ``adaptation_cnn``'s JSON
+    entry ``side`` (``ours`` or ``authors``)."""
     parts, keys = [], []
     for (method, layers), c in curves.items():
         label, where = f"{vocabulary.LABEL[method]} {layers} layers", f"{method}_L{layers}"
@@ -201,10 +201,19 @@ def _adaptation_rows(results_dir):
                      + ("" if c.get("trained") is None else
                         f", mean over k={c['trained_steps'][0]}..{c['trained_steps'][-1]} "
                         f"`{c['trained']['accuracy']:.1f}`"))
-        keys += [f"adaptation_cnn:ours.{where}.accuracy.{i}" for _, i in quoted]
-        keys.append(f"adaptation_cnn:ours.{where}.steps_to_90")
+        keys += [f"adaptation_cnn:{side}.{where}.accuracy.{i}" for _, i in quoted]
+        keys.append(f"adaptation_cnn:{side}.{where}.steps_to_90")
         if c.get("trained") is not None:
-            keys.append(f"adaptation_cnn:ours.{where}.trained.accuracy")
+            keys.append(f"adaptation_cnn:{side}.{where}.trained.accuracy")
+    return parts, keys
+
+
+def _adaptation_rows(results_dir):
+    """Rows C12 and F9: the adaptation curves of ``cells.adaptation`` (Omniglot), and C12a:
+    the same curves under the authors' protocol (budget ``authors``)."""
+    name, curves = cellmod.adaptation(results_dir)
+    claim = verdicts.adaptation_claim(curves)
+    parts, keys = _curve_parts(curves, "ours")
     detail = f" ({claim.detail})" if name is not None else ""
     second = "" if name is None else " " + render.trained_text(curves)
     c12 = ClaimRow(
@@ -223,7 +232,38 @@ def _adaptation_rows(results_dir):
                      "counterpart of the paper's failure-mode figure; Omniglot)",
                      "adaptation_cnn", _count(curves, curves, lambda c: c is not None),
                      "curves", c12)
-    return {"C12": c12, "F9": f9}
+    return {"C12": c12, "F9": f9, "C12a": _authors_adaptation_row(results_dir)}
+
+
+def _authors_adaptation_row(results_dir, budget="authors"):
+    """Row C12a: C12's second statistic (mean test accuracy over the trained inner steps),
+    applied unchanged to the curves of the authors' protocol, where every model adapts with
+    the same inner lr; each other model is tested against 2-layer MAML."""
+    found = cellmod.grouped(results_dir, "omniglot").get(budget, {})
+    curves = {k: cellmod.curve(found.get(k)) for k in vocabulary.ADAPTATION_KEYS}
+    parts, keys = _curve_parts(curves, "authors")
+    base = vocabulary.ADAPTATION_KEYS[0]
+    others = [k for k in vocabulary.ADAPTATION_KEYS if k != base]
+    tests = [verdicts.trained_claim(curves, deep=k, base=base)[0] for k in others]
+
+    def gap(k):
+        a, b = (None if curves[x] is None else curves[x].get("trained") for x in (k, base))
+        return (f" ({verdicts.difference(a, b).text()})"
+                if cellmod.has_result(a) and cellmod.has_result(b) else "")
+
+    said = "; ".join(f"{t.claim}: {t.verdict_text()}{gap(k)}" for k, t in zip(others, tests))
+    lr = budgets.budget(budget)["default_lr"][0]
+    return ClaimRow(
+        "C12a", "C12 under the authors' protocol: with one inner lr shared by every model, "
+        "MAML's 2-layer CNN adapts more slowly than MAML w/ LinNet, KFO or a 4-layer CNN; "
+        "judged on each model's mean test accuracy over the inner steps of meta-training, "
+        "C12's second statistic applied unchanged",
+        "qualitative: shallow MAML cannot adapt fast; LinNet and meta-optimizers let it",
+        f"Omniglot 5-way 5-shot test accuracy % after k inner steps from the best-validation "
+        f"parameters (budget `{budget}`: the authors' network, inner lr {lr:g} for every "
+        f"model): {'; '.join(parts)}. {said}.", _sources(keys),
+        f"`{run_command(budget)}`, then `python -m theory.figures adaptation_cnn`",
+        _claim_verdict(tests, budget))
 
 
 def _training_row(results_dir):
