@@ -11,9 +11,15 @@ im2col(a, blocks, stride) / col2im(...)  3x3 patches ``(T,C,n,H,W) <-> (T,C*9,n*
                                   ``blocks``; stride 2 by parity phases (:mod:`.strided`)
 conv3x3(a, w, blocks, stride)     convolution as im2col + GEMM, a few images at a time (shared or
                                   per-task w); at stride 1 its input adjoint is a conv with the
-                                  rotated weight
-center(z), sqmean(zc)             per-task batch-norm mean removal and variance
+                                  rotated weight; at stride 2 with a C-order output, four
+                                  taps read the input's phases in place (split form)
 relu(x)                           ``x * [x > 0]`` with a constant mask
+
+Batch norm (:mod:`.batchnorm`, re-exported by :mod:`.primitives`)
+-----------------------------------------------------------------
+center(z), sqmean(zc)             per-task batch-norm mean removal and variance
+scale_rows(x, s), rowdot(x, y)    one factor per row, and its adjoint reduction
+affine_relu(x, s, b)              ``max(x * s + b, 0)`` in one pass; its VJPs are masked ops
 
 Pooling (:mod:`.pooling`)
 -------------------------

@@ -13,7 +13,8 @@ Adjoint pairs (so gradients of gradients stay inside the registered ops):
   input adjoint is itself a conv, with the weight transposed and its taps rotated (image order
   needs no col2im).
 - max-pooling and its adjoints: ``theory.engine.pooling``.
-- ``center`` (self-adjoint) and ``sqmean``: the batch-norm statistics over the last axis;
+- batch norm's primitives (``theory.engine.batchnorm``, re-exported here): ``center``
+  (self-adjoint) and ``sqmean``, the statistics over the last axis;
   ``scale_rows`` (``x * s``, one factor per row) and ``rowdot`` (row-wise inner product) map
   into each other under VJPs, so batch norm's scale never needs a full-size product to sum.
 - ``relu`` is not a primitive: ``x * mask`` with a constant mask differentiates correctly.
@@ -47,6 +48,7 @@ from autograd.extend import defvjp, primitive
 from autograd.tracer import getval
 
 from theory.engine import strided
+from theory.engine.batchnorm import affine_relu, center, rowdot, scale_rows, sqmean  # noqa: F401
 from theory.engine.strided import _TAPS, IN_BLOCKS, OUT_BLOCKS, out_size
 
 
@@ -358,50 +360,6 @@ def conv3x3(a, w, blocks=False, stride=1):
                          "order, not both")
     wm = w.reshape(w.shape[:-3] + (w.shape[-3] * 9,))
     return conv(a, wm, blocks, stride)
-
-
-@primitive
-def center(z):
-    """Subtract the mean over the last axis: ``z - mean(z, -1)``, for batch norm on ``(T, O, M)``.
-
-    An orthogonal projection, hence self-adjoint: its VJP is ``center`` again, with no
-    full-size broadcast of the mean's gradient to add up.
-    """
-    return z - z.mean(axis=-1, keepdims=True)
-
-
-@primitive
-def sqmean(zc):
-    """Mean of squares over the last axis (keepdims): the batch variance of centred ``zc``."""
-    return np.einsum("...m,...m->...", zc, zc)[..., None] * (1.0 / zc.shape[-1])
-
-
-@primitive
-def scale_rows(x, s):
-    """``x * s`` for ``x (..., M)`` and one factor per row ``s (..., 1)`` (may broadcast)."""
-    return x * s
-
-
-@primitive
-def rowdot(x, y):
-    """``sum(x * y, axis=-1, keepdims=True)`` without the full-size product."""
-    return np.einsum("...m,...m->...", x, y)[..., None]
-
-
-def _sum_to(r, shape):
-    """Sum ``r`` over the axes where ``shape`` has length 1 and ``r`` does not (keepdims)."""
-    axes = tuple(i for i, (m, k) in enumerate(zip(anp.shape(r), shape, strict=True)) if k == 1 != m)
-    return anp.sum(r, axis=axes, keepdims=True) if axes else r
-
-
-# scale_rows and rowdot map into each other under VJPs: the row factor's gradient is one fused
-# reduction instead of a full-size product summed afterwards, at every order.
-defvjp(scale_rows, lambda ans, x, s: lambda g: scale_rows(g, s),
-       lambda ans, x, s: lambda g: _sum_to(rowdot(g, x), anp.shape(s)))
-defvjp(rowdot, lambda ans, x, y: lambda h: scale_rows(y, h),
-       lambda ans, x, y: lambda h: scale_rows(x, h))
-defvjp(center, lambda ans, z: lambda g: center(g))
-defvjp(sqmean, lambda ans, zc: lambda g: scale_rows(zc, g * (2.0 / zc.shape[-1])))
 
 
 def relu(x):
