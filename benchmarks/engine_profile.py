@@ -27,8 +27,9 @@ GROUPS = (
       "shifted_cols", "add_shifted", "split_weight", "join_weight", "_border", "_flat",
       "_stride2_taps", "_shifted_taps"), "own"),
     ("max-pool and its adjoints", ("maxpool2", "pool_mask", "unpool2", "pool_gather"), "all"),
-    ("batch norm (center, sqmean, scale_rows, rowdot)",
-     ("center", "sqmean", "scale_rows", "rowdot"), "all"),
+    ("batch norm (center, sqmean, scale_rows, rowdot; affine_relu and its masked adjoints)",
+     ("center", "sqmean", "scale_rows", "rowdot", "affine_relu", "masked_affine",
+      "masked_rowdot", "masked_rowsum", "masked_rows"), "all"),
     ("ReLU", ("relu",), "all"),
     ("autograd gradient sums (core._add)", ("_add", "_mut_add"), "own"),
 )
@@ -53,7 +54,7 @@ def profile_groups(cfg, repeats=1):
                          for (path, _, name), (_, _, own, cum, _) in stats.items()
                          if name in names
                          and path.endswith(("primitives.py", "pooling.py", "strided.py",
-                                            "core.py")))
+                                            "batchnorm.py", "core.py")))
     out["other (autograd bookkeeping, head, loss, glue)"] = total - sum(out.values())
     return total / repeats, {k: v / repeats for k, v in out.items()}
 
