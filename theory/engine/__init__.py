@@ -19,7 +19,6 @@ Batch norm (:mod:`.batchnorm`, re-exported by :mod:`.primitives`)
 -----------------------------------------------------------------
 center(z), sqmean(zc)             per-task batch-norm mean removal and variance
 scale_rows(x, s), rowdot(x, y)    one factor per row, and its adjoint reduction
-affine_relu(x, s, b)              ``max(x * s + b, 0)`` in one pass; its VJPs are masked ops
 
 Pooling (:mod:`.pooling`)
 -------------------------

@@ -24,9 +24,8 @@ al.'s Omniglot network, learn2learn's ``OmniglotCNN`` and the authors' CIFAR-FS 
 linear classifier ``head``. LinNet leaves the function class unchanged (``collapse``) but
 changes MAML's adaptation dynamics, the paper's point (Arnold, Iqbal & Sha 2021, Sec. 5).
 
-Three exact rewrites keep the forward pass cheap: ReLU is applied after the pool
-(``relu(maxpool(z)) == maxpool(relu(z))`` since ReLU is monotone); without a pool, batch
-norm's scale and shift and the ReLU are one primitive (``batchnorm.affine_relu``); and the conv bias is not
+Two exact rewrites keep the forward pass cheap: ReLU is applied after the pool
+(``relu(maxpool(z)) == maxpool(relu(z))`` since ReLU is monotone), and the conv bias is not
 added because batch norm subtracts the per-task mean, which cancels any per-channel constant
 exactly (``"conv{i}/b"`` is kept for the interface; its gradient is exactly zero).
 """
@@ -315,15 +314,16 @@ def features(params, x, arch=ARCH):
         var = P.sqmean(zc)
         scale = _task_view(f"bn{i}/gamma", params[f"bn{i}/gamma"]) / anp.sqrt(var + BN_EPS)
         beta = _task_view(f"bn{i}/beta", params[f"bn{i}/beta"])
-        if not pool:        # the scale, the shift and ReLU in one pass
-            a = anp.reshape(P.affine_relu(zc, scale, beta), (T, O, n, H, W))
+        if pool and _pool_first(scale):
+            z = P.scale_rows(_pool(zc, blocks, (T, O, n, H, W)), scale) + beta
         else:
-            if _pool_first(scale):
-                z = P.scale_rows(_pool(zc, blocks, (T, O, n, H, W)), scale) + beta
-            else:
-                z = _pool(P.scale_rows(zc, scale) + beta, blocks, (T, O, n, H, W))
+            z = P.scale_rows(zc, scale) + beta
+            if pool:
+                z = _pool(z, blocks, (T, O, n, H, W))
+        if pool:
             H, W = H // 2, W // 2
-            a = P.relu(anp.reshape(z, (T, O, n, H, W)))
+        z = anp.reshape(z, (T, O, n, H, W))
+        a = P.relu(z)
         i += 1
     O = anp.shape(a)[1]
     if arch.readout == "mean" and H * W > 1:

@@ -48,7 +48,7 @@ from autograd.extend import defvjp, primitive
 from autograd.tracer import getval
 
 from theory.engine import strided
-from theory.engine.batchnorm import affine_relu, center, rowdot, scale_rows, sqmean  # noqa: F401
+from theory.engine.batchnorm import center, rowdot, scale_rows, sqmean  # noqa: F401
 from theory.engine.strided import _TAPS, IN_BLOCKS, OUT_BLOCKS, out_size
 
 
