@@ -25,6 +25,19 @@ def _sweep(tmp_path, **kw):
                              progress=False, echo=lambda text: None, **kw)
 
 
+@pytest.fixture
+def batches(monkeypatch):
+    """The run ids of each batch the sweep submits to its (serial) executor, in order."""
+    seen, serial = [], execute._serial
+
+    def recorded(todo, dirs, callback=None):
+        seen.append([planning.run_id(r) for r in todo])
+        yield from serial(todo, dirs, callback)
+
+    monkeypatch.setattr(execute, "_serial", recorded)
+    return seen
+
+
 def test_converged_plan_studies_every_method_and_depth_before_its_runs():
     plan = planning.make_plan("converged", checkpoints=True)
     studies = [r for r in plan if r.table == "lr-search"]
@@ -53,14 +66,7 @@ def test_converged_plan_studies_every_method_and_depth_before_its_runs():
     assert "counted at their cap" in text.splitlines()[-1] and seconds > 0
 
 
-def test_smoke_converged_sweep_end_to_end(tmp_path, monkeypatch):
-    batches, serial = [], execute._serial
-
-    def recorded(todo, dirs, callback=None):
-        batches.append([planning.run_id(r) for r in todo])
-        yield from serial(todo, dirs, callback)
-
-    monkeypatch.setattr(execute, "_serial", recorded)
+def test_smoke_converged_sweep_end_to_end(tmp_path, batches):
     outcome = _sweep(tmp_path)
     assert set(outcome.values()) == {"done"} and len(outcome) == 4
     # the next stage's study is queued behind a stage's runs, to fill a core they leave idle
@@ -235,16 +241,9 @@ def test_a_failed_commit_is_one_line_of_text(tmp_path):
     assert execute.commit_files([tmp_path / "absent.json"], "results: x") is None
 
 
-def test_stages_that_search_nothing_share_one_queue_in_priority_order(tmp_path, monkeypatch):
+def test_stages_that_search_nothing_share_one_queue_in_priority_order(tmp_path, batches):
     # the authors' protocol fixes every lr: its stages only order the runs, so a stage's last
     # run must not leave a core idle until it ends (one submission, in stage order)
-    batches, serial = [], execute._serial
-
-    def recorded(todo, dirs, callback=None):
-        batches.append([planning.run_id(r) for r in todo])
-        yield from serial(todo, dirs, callback)
-
-    monkeypatch.setattr(execute, "_serial", recorded)
     plan = [r for r in planning.make_plan("smoke-authors") if r.kind == "train"]
     assert len({r.stage for r in plan}) > 1
     outcome = execute.run_sweep("smoke-authors", results_dir=tmp_path / "results",
