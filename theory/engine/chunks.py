@@ -38,13 +38,9 @@ def conv_values(in_shape, widths, downsample):
     the conv input maps, summed over the blocks of widths ``widths`` on an ``in_shape``
     ``(C, H, W)`` image. A stride-2 block reads a map four times the size of its output, a
     max-pool block one the size of its output: hence two counts, not one."""
-    c_in, H, W = in_shape
-    outs = ins = 0
-    for width, (Ho, Wo) in zip(widths, cnn.map_sizes(H, W, len(widths), downsample)):
-        conv_H, conv_W = (H, W) if downsample == "maxpool" else (Ho, Wo)
-        outs += width * conv_H * conv_W
-        ins += c_in * H * W
-        H, W, c_in = Ho, Wo, width
+    blocks = cnn.block_shapes(in_shape, widths, downsample)
+    outs = sum(width * conv_H * conv_W for _, _, (conv_H, conv_W), width in blocks)
+    ins = sum(c_in * H * W for c_in, (H, W), _, _ in blocks)
     return outs, ins
 
 

@@ -42,7 +42,7 @@ from theory.engine import pooling
 from theory.engine import primitives as P
 
 __all__ = ["BN_EPS", "DOWNSAMPLES", "READOUTS", "INITS", "Arch", "ARCH", "is_head_key",
-           "is_transform_key", "pooled_sizes", "map_sizes", "feature_dim", "init", "base_ndim",
+           "is_transform_key", "pooled_sizes", "map_sizes", "block_shapes", "feature_dim", "init", "base_ndim",
            "is_per_task", "architecture", "count", "mean", "features", "head", "apply", "collapse"]
 
 BN_EPS = 1e-5
@@ -98,6 +98,18 @@ def map_sizes(H, W, layers, downsample="maxpool"):
         H, W = P.out_size(H, stride), P.out_size(W, stride)
         sizes.append((H, W))
     return sizes
+
+
+def block_shapes(in_shape, widths, downsample="maxpool"):
+    """Per block of widths ``widths`` on an ``in_shape`` ``(C, H, W)`` image: ``(c_in, (H, W),
+    (conv_H, conv_W), width)``, its input channels and map and its conv's output map (before
+    any pooling). The last block's output map is ``map_sizes(...)[-1]``."""
+    c_in, H, W = in_shape
+    out = []
+    for width, (Ho, Wo) in zip(widths, map_sizes(H, W, len(widths), downsample)):
+        out.append((c_in, (H, W), (H, W) if downsample == "maxpool" else (Ho, Wo), width))
+        H, W, c_in = Ho, Wo, width
+    return out
 
 
 def feature_dim(hidden, H, W, layers, arch=ARCH):

@@ -61,17 +61,14 @@ def _network(config, in_shape):
     ``chunks.graph_bytes`` counts them (conv outputs and inputs, ``chunks.conv_values``, with
     the LinNet layers' outputs in both), the parameters, and per image the MACs of each conv
     and of the linear layers (LinNet and head)."""
-    channels, H, W = in_shape
+    _, H, W = in_shape
     layers, hidden, ways = config["layers"], config["hidden"], config["ways"]
     downsample = config.get("downsample", "maxpool")
     outs, ins = chunks.conv_values(in_shape, [hidden] * layers, downsample)
-    params, convs, c_in = 0, [], channels
-    for Ho, Wo in cnn.map_sizes(H, W, layers, downsample):
-        if downsample != "maxpool":     # the conv itself gives the block's output size
-            H, W = Ho, Wo
-        params += hidden * (c_in * 9 + 3)
-        convs.append(hidden * c_in * 9 * H * W)
-        H, W, c_in = Ho, Wo, hidden
+    blocks = cnn.block_shapes(in_shape, [hidden] * layers, downsample)
+    params = sum(width * (c_in * 9 + 3) for c_in, _, _, width in blocks)
+    convs = [width * c_in * 9 * conv_H * conv_W for c_in, _, (conv_H, conv_W), width in blocks]
+    H, W = cnn.map_sizes(H, W, layers, downsample)[-1]
     features = hidden * (1 if config.get("readout") == "mean" else H * W)
     linnet = config.get("linnet") or 0
     width = config.get("linnet_width") or features
