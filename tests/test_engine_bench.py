@@ -146,3 +146,18 @@ def test_profile_groups_split_the_step_without_overlap(scripts):
     assert sum(groups.values()) == pytest.approx(total)
     assert groups["GEMMs (conv, conv_input_grad, conv_weight_grad)"] > 0
     assert "| operations | s | share |" in profile.format_profile(cfg, total, groups)
+    # the authors' network: the stride-2 split form's copies are counted as copies
+    cfg = bench.config(layers=3, hidden=8, ways=2, shots=1, query=4, steps=1, meta_batch=2,
+                       in_shape=(1, 16, 16), downsample="stride", readout="mean")
+    total, groups = profile.profile_groups(cfg)
+    assert sum(groups.values()) == pytest.approx(total)
+    copies = next(v for k, v in groups.items() if k.startswith("im2col / col2im copies"))
+    assert copies > 0
+
+
+def test_the_layer_benchmark_refuses_bad_options(scripts):
+    import engine_layers
+
+    with pytest.raises(SystemExit) as exit_:
+        engine_layers.build_parser().parse_args(["--hidden", "0"])
+    assert exit_.value.code == 2
