@@ -93,6 +93,23 @@ def test_the_split_form_is_im2col_by_another_route(T, C, n, H, W, in_blocks, see
     np.testing.assert_array_equal(S.join_weight(*S.split_weight(w)), w)
 
 
+@pytest.mark.parametrize("H, W", [(7, 7), (4, 4), (2, 2), (5, 6), (1, 3)])
+def test_phase_blocks_feed_a_stride2_conv_the_same_map(H, W):
+    # the phases in block order, zero-filled, are the same input to a stride-2 conv, and the
+    # pair phase_blocks / phase_unblocks is adjoint, at every order of differentiation
+    rng = np.random.default_rng(H * 10 + W)
+    a = rng.standard_normal((2, 3, 2, H, W))
+    w = rng.standard_normal((4, 3, 3, 3))
+    np.testing.assert_allclose(P.conv3x3(P.phase_blocks(a), w, P.IN_BLOCKS, 2),
+                               P.conv3x3(a, w, 0, 2), rtol=1e-12, atol=1e-12)
+    b = P.phase_blocks(a)
+    g = rng.standard_normal(b.shape)
+    np.testing.assert_allclose(np.sum(b * g), np.sum(a * P.phase_unblocks(g, a.shape)),
+                               rtol=1e-12)
+    check_grads(lambda a, w: P.conv3x3(P.phase_blocks(a), w, P.IN_BLOCKS, 2) ** 3,
+                modes=["rev"], order=2)(a, w)
+
+
 def test_map_sizes_follow_the_downsampling():
     assert cnn.map_sizes(28, 28, 6, "stride") == [(14, 14), (7, 7), (4, 4), (2, 2), (1, 1), (1, 1)]
     assert cnn.map_sizes(28, 28, 3, "none") == [(28, 28)] * 3

@@ -13,6 +13,8 @@ conv3x3(a, w, blocks, stride)     convolution as im2col + GEMM, a few images at 
                                   per-task w); at stride 1 its input adjoint is a conv with the
                                   rotated weight; at stride 2 with a C-order output, four
                                   taps read the input's phases in place (split form)
+phase_blocks(a) / phase_unblocks  an input's parity phases in block order, zero-filled (one
+                                  node of the graph for every use of the phases), and adjoint
 relu(x)                           ``x * [x > 0]`` with a constant mask
 
 Batch norm (:mod:`.batchnorm`, re-exported by :mod:`.primitives`)

@@ -318,6 +318,9 @@ def features(params, x, arch=ARCH):
         if stride == 2:
             H, W = P.out_size(H, stride), P.out_size(W, stride)
             out_blocks = not in_blocks and _emits_blocks(H, W, f"conv{i + 1}/w" in params)
+            if not in_blocks and not out_blocks:
+                # the input's phases, once, as a node of the graph (P.phase_blocks)
+                a, in_blocks = P.phase_blocks(a), P.IN_BLOCKS
             blocks = in_blocks | (P.OUT_BLOCKS if out_blocks else 0)
             in_blocks = P.IN_BLOCKS if out_blocks else 0
         # (T, O, n*Ho*Wo), pixels in pooling-block order if blocks (output block order)

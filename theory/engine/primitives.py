@@ -343,6 +343,34 @@ defvjp(conv_weight_grad,
            lambda h: conv_input_grad(g, h, a.shape, blocks, stride))
 
 
+@primitive
+def phase_blocks(a):
+    """The parity phases of ``a (T, C, n, H, W)`` in block order, as a stride-2 conv reads an
+    input given with ``IN_BLOCKS``: ``(T, C, n, 2*Ho, 2*Wo)``, ``Ho = out_size(H, 2)``, the
+    phases zero-filled to ``Ho x Wo`` (an odd side gains a row or column of zeros, which a
+    3x3 stride-2 conv with padding 1 reads as the padding it is). Its own node in the graph,
+    so a conv and its adjoints read the phases in place instead of splitting ``a`` anew."""
+    T, C, n, H, W = a.shape
+    Ho, Wo = out_size(H, 2), out_size(W, 2)
+    return strided.phase_split(a, 0).reshape(T, C, n, 2 * Ho, 2 * Wo)
+
+
+@primitive
+def phase_unblocks(g, shape):
+    """Adjoint of ``phase_blocks``: the map ``shape`` from its phases (the fill dropped)."""
+    T, C, n, H, W = shape
+    return strided.phase_merge(g.reshape(T, C, 4, n, -1), tuple(shape), 0)
+
+
+def _shape_only(make):
+    """A VJP maker that keeps only the argument's shape alive, not the argument."""
+    return lambda ans, x, *rest: make(anp.shape(x), *rest)
+
+
+defvjp(phase_blocks, _shape_only(lambda shape: lambda g: phase_unblocks(g, shape)))
+defvjp(phase_unblocks, lambda ans, g, shape: lambda h: phase_blocks(h))
+
+
 def conv3x3(a, w, blocks=False, stride=1):
     """3x3 convolution (cross-correlation), padding 1, no bias (``conv``), stride 1 or 2.
 
