@@ -17,6 +17,8 @@ the weight's columns split to match (``split_weight``/``join_weight``). It moves
 column bytes of ``im2col`` and no column matrix of the unshifted taps at all.
 """
 
+import functools
+
 import numpy as np
 
 __all__ = ["OUT_BLOCKS", "IN_BLOCKS", "UNSHIFTED", "SHIFTED", "out_size", "im2col", "col2im",
@@ -149,27 +151,32 @@ UNSHIFTED = (4, 5, 7, 8)        # phases 0..3 = (0, 0), (0, 1), (1, 0), (1, 1)
 SHIFTED = (0, 1, 2, 3, 6)
 
 
+@functools.lru_cache(maxsize=None)
+def _split_order(C):
+    """``(order, inverse)``: the columns of a ``(..., O, C*9)`` weight in split order (the
+    unshifted taps ordered ``(c, phase)``, then the shifted ones ordered ``(c, SHIFTED
+    index)``), and the permutation back."""
+    base = 9 * np.arange(C)[:, None]
+    order = np.concatenate([(base + np.array(UNSHIFTED)).ravel(),
+                            (base + np.array(SHIFTED)).ravel()])
+    return order, np.argsort(order)
+
+
 def split_weight(wm):
     """``(..., O, C*9) -> (..., O, C*4), (..., O, C*5)``: the columns of the unshifted taps,
     ordered ``(c, phase)``, and of the shifted ones, ordered ``(c, SHIFTED index)``.
 
-    With the taps as a 3x3 grid, the unshifted ones are its lower-right 2x2 block and the
-    shifted ones its top row and the rest of its left column: slices, not a gather."""
-    w = wm.reshape(wm.shape[:-1] + (-1, 3, 3))
-    flat = wm.shape[:-1] + (-1,)
-    shifted = np.concatenate((w[..., 0, :], w[..., 1:, 0]), axis=-1)
-    return w[..., 1:, 1:].reshape(flat), shifted.reshape(flat)
+    One gather of precomputed columns (``np.take``): 3-4x faster than slicing the 3x3 grid,
+    whose runs of two taps make short copies."""
+    C = wm.shape[-1] // 9
+    both = np.take(wm, _split_order(C)[0], axis=-1)
+    return both[..., :4 * C], both[..., 4 * C:]
 
 
 def join_weight(w0, w1):
     """Inverse of ``split_weight``: ``(..., O, C*4), (..., O, C*5) -> (..., O, C*9)``."""
-    lead = w0.shape[:-1] + (w0.shape[-1] // 4,)
-    out = np.empty(lead + (3, 3), dtype=np.result_type(w0, w1))
-    out[..., 1:, 1:] = w0.reshape(lead + (2, 2))
-    w1 = w1.reshape(lead + (5,))
-    out[..., 0, :] = w1[..., :3]
-    out[..., 1:, 0] = w1[..., 3:]
-    return out.reshape(w0.shape[:-1] + (-1,))
+    both = np.concatenate((w0, w1), axis=-1)
+    return np.take(both, _split_order(w0.shape[-1] // 4)[1], axis=-1)
 
 
 def phase_split(a, blocks):
