@@ -6,9 +6,11 @@ For each stride-2 layer of the authors' Omniglot network after the first (input 
 7x7, 4x4 and 2x2 at width ``C``), one thread each, times the three conv ops a second-order
 meta-step runs per layer and task: the conv, its input gradient and its weight gradient,
 with one weight per task (as after adaptation), ``T`` tasks of ``N`` images. The engine runs
-``primitives.conv``, ``conv_input_grad`` and ``conv_weight_grad`` (the 14x14 input in block
-order, as the network's first layer leaves it); PyTorch runs ``conv2d`` and
-``torch.nn.grad.conv2d_input``/``conv2d_weight`` in a loop over the tasks. The two alternate,
+``primitives.conv``, ``conv_input_grad`` and ``conv_weight_grad``; PyTorch runs ``conv2d`` and
+``torch.nn.grad.conv2d_input``/``conv2d_weight`` in a loop over the tasks. The engine reads
+every input in block order, as in the network: the 14x14 map as the first conv emits it, the
+others as ``primitives.phase_blocks`` leaves them (once per forward pass, so outside the timed
+ops; the 7x7 map's phases are zero-filled to 4x4). The two alternate,
 repeat by repeat, so that both see the same load; the best of ``R`` repeats is reported,
 with the engine/PyTorch ratio. Needs PyTorch (not a dependency of ``theory``).
 """
@@ -21,7 +23,7 @@ from threadpoolctl import threadpool_limits
 from theory import _cli
 from theory.engine import primitives as P
 
-INPUTS = ((14, P.IN_BLOCKS), (7, 0), (4, 0), (2, 0))   # (input side, block order of the input)
+SIDES = (14, 7, 4, 2)   # input sides of the stride-2 layers after the first
 
 
 def build_parser():
@@ -48,17 +50,18 @@ def _best(fns, repeats):
     return best
 
 
-def layer_times(torch, side, blocks, C, T, n, repeats, rng):
+def layer_times(torch, side, C, T, n, repeats, rng):
     """``(engine_s, torch_s)`` of one layer's three conv ops over ``T`` tasks."""
     out = P.out_size(side, 2)
     a = rng.standard_normal((T, C, n, side, side)).astype(np.float32)
     w = rng.standard_normal((T, C, C * 9)).astype(np.float32)
     g = rng.standard_normal((T, C, n * out * out)).astype(np.float32)
+    a_blocks = P.phase_blocks.fun(a) if side % 2 else a     # random pixels: any order will do
 
     def engine():
-        P.conv.fun(a, w, blocks, 2)
-        P.conv_input_grad.fun(g, w, a.shape, blocks, 2)
-        P.conv_weight_grad.fun(g, a, blocks, 2)
+        P.conv.fun(a_blocks, w, P.IN_BLOCKS, 2)
+        P.conv_input_grad.fun(g, w, a_blocks.shape, P.IN_BLOCKS, 2)
+        P.conv_weight_grad.fun(g, a_blocks, P.IN_BLOCKS, 2)
 
     x = [torch.from_numpy(np.ascontiguousarray(a[t].transpose(1, 0, 2, 3))) for t in range(T)]
     wt = [torch.from_numpy(w[t].reshape(C, C, 3, 3).copy()) for t in range(T)]
@@ -86,8 +89,8 @@ def main(argv=None):
           f"{args.tasks} tasks x {args.images} images, one thread each, best of {args.repeats}")
     print("| input map | engine ms | torch ms | engine / torch |\n|---|---|---|---|")
     with threadpool_limits(1):
-        for side, blocks in INPUTS:
-            e, t = layer_times(torch, side, blocks, args.hidden, args.tasks, args.images,
+        for side in SIDES:
+            e, t = layer_times(torch, side, args.hidden, args.tasks, args.images,
                                args.repeats, rng)
             print(f"| {side}x{side} | {1e3 * e:.1f} | {1e3 * t:.1f} | {e / t:.2f} |")
     return 0
