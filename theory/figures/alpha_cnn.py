@@ -53,11 +53,12 @@ def _spread(points):
 @style.styled
 def fig_alpha_cnn(res):
     """Test accuracy vs alpha (log axis), one line per model with 95 % error bars (episodes);
-    a diverged run is an open marker at chance."""
+    a diverged run is an open marker at chance, one ring size per model, so that models
+    diverging at the same alpha stay visible as concentric rings."""
     fig, axes = style.figure(width=5.2, height=3.2)
     ax = axes[0, 0]
     colors = {name_of(k): c for k, c in COLOR.items()}
-    drawn = 0
+    drawn, rings = 0, 0
     for model in res["models"]:
         points = res["ours"][model]
         if not points:
@@ -70,7 +71,9 @@ def fig_alpha_cnn(res):
                     label=res["labels"][model])
         gone = np.array([p["diverged"] for p in points])
         if gone.any():
-            ax.plot(a[gone], acc[gone], "o", markerfacecolor="white", color=color)
+            ax.plot(a[gone], acc[gone], "o", markerfacecolor="none", color=color,
+                    markersize=7 + 4 * rings, markeredgewidth=1.2, zorder=3 - 0.1 * rings)
+            rings += 1
         drawn += 1
     ax.set_xscale("log")
     ax.set_xticks(res["alphas"])
@@ -81,6 +84,9 @@ def fig_alpha_cnn(res):
     label = vocabulary.DATASET_LABEL.get(res["dataset"], res["dataset"])
     ax.set_title(f"{label} 5-way 5-shot, the authors' network: accuracy vs alpha")
     if drawn:
+        if rings:
+            ax.plot([], [], "o", markerfacecolor="none", color="0.4",
+                    label="meta-training diverged (counted as chance)")
         ax.legend(loc="lower left")
     else:
         style.note(ax, f"no alpha sweep yet:\n{res['fill']}")
