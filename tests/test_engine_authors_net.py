@@ -421,3 +421,33 @@ def test_the_cli_takes_the_network_options(tmp_path):
     with pytest.raises(SystemExit) as exit_:
         cli.main(["train", "--downsample", "avgpool", "--out", str(tmp_path / "x")])
     assert exit_.value.code == 2
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_at_the_authors_init_a_linnet_head_overshoots_where_the_plain_head_descends(seed):
+    """Why the alpha sweep's MAML w/ LinNet diverged at alpha 1 at its first iteration (notebook
+    04): before any meta-training, one inner step at alpha 1 raises LinNet's support loss
+    (its linear factors multiply the step) and five steps blow it up, while the plain 2-layer
+    network's loss falls. Synthetic tasks, float64, the authors' initialisation."""
+    from theory.engine import data
+    from theory.engine.data import episodes
+
+    rng = np.random.default_rng(seed)
+    x_s, y_s = episodes.sample_tasks(data.load("synthetic", split="train"), rng, tasks=4,
+                                     ways=5, shots=5, query=1)[:2]
+
+    def loss(params, steps):
+        logits = (maml.adapted_logits(params, x_s, y_s, x_s, alpha=1.0, steps=steps,
+                                      arch=STRIDE_MEAN) if steps else
+                  cnn.apply(params, x_s, STRIDE_MEAN))
+        return float(np.mean(maml.cross_entropy(logits, y_s)))
+
+    for linnet in (0, 2):
+        params = cnn.init(rng, layers=2, hidden=32, ways=5, in_shape=x_s.shape[2:],
+                          linnet=linnet, linnet_width=64, arch=STRIDE_MEAN, scheme="authors",
+                          dtype=np.float64)
+        start, one, five = loss(params, 0), loss(params, 1), loss(params, 5)
+        if linnet:
+            assert one > start and five > 1e6 * start, (start, one, five)
+        else:
+            assert five < start, (start, one, five)
