@@ -71,6 +71,20 @@ def test_a_diverged_run_counts_as_chance_with_no_interval(tmp_path):
     assert (high, low) == (0.03, 1.0) and d.mean == pytest.approx(70.0)
 
 
+def test_a_divergence_adds_the_spreads_where_every_model_trained_without_changing_the_verdict(
+        tmp_path):
+    _sweep(tmp_path, {("maml", 2): (0.60, 0.70, 0.65, 0.50),
+                      ("linnet", 2): (0.70, 0.80, 0.78, None), ("kfo", 2): FLAT,
+                      ("maml", 4): FLAT})
+    judged = alpha.claim(alpha.sweep(tmp_path), ALPHAS)
+    assert judged.verdict == verdicts.FAILED_CLAIM      # LinNet's spread, 80 - 20 = 60, decides
+    assert ("over the alphas where every model trained (0.03, 0.1, 0.3) the spreads are "
+            "MAML, 2 layers 10.0, MAML w/ LinNet, 2 layers 10.0, KFO, 2 layers 2.0, "
+            "MAML, 4 layers 2.0") in judged.detail
+    _sweep(tmp_path, {("linnet", 2): FLAT})            # no divergence: no extra reading
+    assert "described" not in alpha.claim(alpha.sweep(tmp_path), ALPHAS).detail
+
+
 def test_alpha_runs_are_never_table_cells(tmp_path):
     _sweep(tmp_path, {key: FLAT for key in alpha.MODELS})
     assert cells.grouped(tmp_path, "omniglot") == {}

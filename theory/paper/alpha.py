@@ -13,6 +13,10 @@ judges the statistic registered in results/README.md before the sweep ran:
 - "shallow MAML depends on alpha more than X" is spread(MAML, 2 layers) - spread(X), judged as
   every ordering claim (``verdicts``); the claim is the worst of its verdicts over the other
   models. Every cell rests on one seed.
+
+Where a model diverged, the detail adds a reading that is described, not registered (it was
+chosen after the sweep ran, so it decides nothing): the spreads over the alphas at which every
+model trained, which separate "depends on alpha" from "unstable at a large alpha".
 """
 
 import math
@@ -92,6 +96,13 @@ def claim(found, alphas):
         parts.append(f"vs {_label(key)}: {d.text()}")
     order = (verdicts.FAILED_CLAIM, verdicts.NOISE, verdicts.HELD)
     verdict = min(worst, key=order.index)
+    trained = [a for a in alphas if not any(found[key][a].get("diverged") for key in MODELS)]
+    if 2 <= len(trained) < len(alphas):
+        spreads = ", ".join(
+            f"{_label(key)} {spread({a: found[key][a] for a in trained})[0].mean:.1f}"
+            for key in MODELS)
+        parts.append(f"described, not registered: over the alphas where every model trained "
+                     f"({', '.join(f'{a:g}' for a in trained)}) the spreads are {spreads}")
     return verdicts.Claim(CLAIM, verdict, "; ".join(parts), list(MODELS))
 
 
