@@ -41,13 +41,14 @@ def compute_alpha_cnn(rng=None, quick=False, *, results_dir=_paths.RESULTS,
             "labels": {name_of(k): f"{vocabulary.LABEL[k[0]]}, {k[1]} layers"
                        for k in alpha.MODELS},
             "ours": ours, "claim": {"verdict": judged.verdict, "detail": judged.detail},
-            "summary": {f"{m}_spread": _spread(ours[m]) for m in ours},
+            "summary": {f"{name_of(k)}_spread": _spread(found.get(k, {})) for k in alpha.MODELS},
             "fill": FILL}
 
 
 def _spread(points):
-    accs = [p["accuracy"] for p in points]
-    return max(accs) - min(accs) if len(accs) >= 2 else None
+    """A model's registered spread (``alpha.spread``) in points, or ``None`` below two."""
+    judged = alpha.spread(points)
+    return None if judged is None else judged[0].mean
 
 
 @style.styled

@@ -98,11 +98,11 @@ def claim(found, alphas):
     verdict = min(worst, key=order.index)
     trained = [a for a in alphas if not any(found[key][a].get("diverged") for key in MODELS)]
     if 2 <= len(trained) < len(alphas):
-        spreads = ", ".join(
+        described = ", ".join(
             f"{_label(key)} {spread({a: found[key][a] for a in trained})[0].mean:.1f}"
             for key in MODELS)
         parts.append(f"described, not registered: over the alphas where every model trained "
-                     f"({', '.join(f'{a:g}' for a in trained)}) the spreads are {spreads}")
+                     f"({', '.join(f'{a:g}' for a in trained)}) the spreads are {described}")
     return verdicts.Claim(CLAIM, verdict, "; ".join(parts), list(MODELS))
 
 
