@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from theory.engine import chunks, data, primitives
+from theory.engine import chunks, data, heap
 from theory.engine import config as run_config
 from theory.engine import evaluate as evaluation
 from theory.engine import train as training
@@ -54,7 +54,7 @@ def measure(layers, hidden, episodes, repeats):
 
 
 def main():
-    primitives.keep_freed_memory()   # as a process that trains has it
+    heap.keep_freed_memory()   # as a process that trains has it
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grid", nargs="+", default=["2x32", "2x64", "4x32", "4x64"],
                         metavar="LxH")

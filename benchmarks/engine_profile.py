@@ -15,7 +15,7 @@ import cProfile
 import pstats
 
 from theory import _cli
-from theory.engine import bench, chunks, primitives
+from theory.engine import bench, chunks, heap
 
 # (group, primitive function names, statistic): "own" excludes profiled callees, "all" includes
 GROUPS = (
@@ -67,7 +67,7 @@ def format_profile(cfg, total, groups):
 
 
 def main(argv=None):
-    primitives.keep_freed_memory()   # as a process that trains has it
+    heap.keep_freed_memory()   # as a process that trains has it
     p = _cli.ArgumentParser(prog="engine_profile.py", description=__doc__.splitlines()[0])
     p.add_argument("--only", metavar="TEXT", default="2nd",
                    help="profile the grid's configs whose label contains TEXT (default: '2nd')")

@@ -8,7 +8,7 @@ PyTorch imports (it is not a dependency of ``theory``).
 """
 
 from theory import _cli
-from theory.engine import bench, primitives
+from theory.engine import bench, heap
 
 
 def build_parser():
@@ -36,7 +36,7 @@ def torch_reference():
 def main(argv=None):
     """Time the grid (or ``--tiny``), print a table or JSON lines."""
     args = build_parser().parse_args(argv)
-    primitives.keep_freed_memory()   # as a process that trains has it
+    heap.keep_freed_memory()   # as a process that trains has it
     configs = bench.tiny_grid() if args.tiny else bench.default_grid()
     if args.only is not None:
         configs = [c for c in configs if args.only in bench.describe(c)]

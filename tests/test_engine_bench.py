@@ -110,10 +110,10 @@ def test_bad_options(scripts):
 def test_keep_freed_memory_takes_on_glibc():
     import platform
 
-    from theory.engine import primitives
+    from theory.engine import heap
 
     on_glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
-    assert primitives.keep_freed_memory() is on_glibc
+    assert heap.keep_freed_memory() is on_glibc
 
 
 def test_task_chunk_reaches_the_timed_step(rows):

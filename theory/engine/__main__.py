@@ -10,8 +10,8 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 from theory import _cli  # noqa: E402
-from theory.engine import primitives  # noqa: E402
+from theory.engine import heap  # noqa: E402
 from theory.engine.cli import main  # noqa: E402
 
-primitives.keep_freed_memory()
+heap.keep_freed_memory()
 raise SystemExit(_cli.run(main))

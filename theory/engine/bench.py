@@ -31,7 +31,7 @@ Measured per config (keys of a result row):
   what existed before), with each helper process's own peak added (an upper bound of the
   step's memory at any one time).
   PyTorch's allocations are not traced, and the resident set is no measure of either side:
-  ``primitives.keep_freed_memory`` keeps freed blocks in the process's heap for reuse.
+  ``heap.keep_freed_memory`` keeps freed blocks in the process's heap for reuse.
 - ``task_chunk``: tasks per chunk of the meta-gradient at the default setting
   (``chunks.task_chunk``; the config's ``None`` resolved to the automatic size).
 - ``grad_rel_diff``: ``||g_engine - g_torch|| / ||g_torch||`` over all params, which shows

@@ -27,7 +27,7 @@ import tempfile
 from tqdm.auto import tqdm
 
 from theory import _check
-from theory.engine import checkpoint, data, parallel, primitives, provenance, stopping
+from theory.engine import checkpoint, data, heap, parallel, provenance, stopping
 from theory.engine import config as run_config
 from theory.engine import evaluate as evaluation
 from theory.engine import train as training
@@ -47,8 +47,8 @@ def train_run(run, out_dir, *, callback=None):
     (``adaptation``) to the record. ``out_dir`` falls back to a temporary directory where it
     cannot be created. Any exception but ``KeyboardInterrupt`` is returned as a failure record
     (kind ``records.FAILED``)."""
-    # a worker trains for long, maybe on several threads (theory.engine.primitives, parallel)
-    primitives.keep_freed_memory()
+    # a worker trains for long, maybe on several threads (theory.engine.heap, parallel)
+    heap.keep_freed_memory()
     parallel.thread_safe_autograd()
     scratch = None
     try:
