@@ -42,12 +42,14 @@ _KFO_AUTHORS = {"psd": True, "bias": False, "adapt_transform": True, "conv": "in
 # meta-batch 16, second order, ONE inner lr for every method and depth (0.1, their script's
 # default, fixed before any run of this budget), Adam at the constant meta lr 0.003 (their
 # default), early stopping on 300 fixed validation episodes every 200 iterations after 3
-# rounds without improvement, a cap of 2,000 iterations; KFO as they ran it. ``priority``
-# orders the runs (``plan.make_plan``): the core claim, the alpha sweep, Table 2, depth.
+# rounds without improvement, a cap of 2,000 iterations; KFO as they ran it; 3 seeds at 2
+# layers and of both models at 4 (where the depth trend is judged on seeds), 1 at 3 and 6.
+# ``priority`` orders the runs (``plan.make_plan``): the core claim, the alpha sweep, Table 2,
+# depth.
 _AUTHORS = {"hidden": 32, "downsample": "stride", "readout": "mean", "init": "authors",
             "iterations": 2000, "val_every": 200, "val_episodes": 300, "test_episodes": 600,
             "patience": 3, "meta_lr_schedule": "constant", "query": 5,
-            "seeds": 3, "deep_seeds": 1, "cell_seeds": {("maml", 4): 3},
+            "seeds": 3, "deep_seeds": 1, "cell_seeds": {("maml", 4): 3, ("linnet", 4): 3},
             "default_lr": (0.1, 0.003),
             "tables": ("table-a", "table-b", "alpha", "checkpoints"),
             "method_config": {"kfo": {"metaopt_options": _KFO_AUTHORS},
