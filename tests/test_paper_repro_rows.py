@@ -88,7 +88,7 @@ def test_missing_rows_or_markers_are_errors():
     with pytest.raises(ValueError, match="no row for"):
         sweep_repro.rewrite_rows("| C1 | x |\n", {"C7": ("C7", "y")})
     with pytest.raises(ValueError, match="block"):
-        sweep_repro.rewrite_block("no markers", "tables")
+        sweep_repro.rewrite_block("no markers", "tables", sweep_repro.BEGIN, sweep_repro.END)
 
 
 def test_missing_file_is_one_line_exit_2(tmp_path, capsys):

@@ -20,7 +20,10 @@ execute    ``run_sweep``: the plan on Dask or serially, one task (``train_run``)
 connect    ``probe(address)``: a ``--scheduler`` checked to answer as Dask, within 10 s
 cells      ``grouped(results_dir, dataset)``: records read into table cells, per budget
 verdicts   ``claims(cells)``: the ordering claims with Welch intervals
+alpha      ``sweep(results_dir)``, ``claim``: the alpha sweep on CNNs (claim C15)
+protocols  ``compare(results_dir)``: each claim under the authors' protocol and ours
 render     ``render(results_dir)``: markdown tables and verdicts per dataset and budget
+rows       ``CellRow``, ``ClaimRow``, ``FigureRow`` and ``rewrite_rows``: rows put in place by id
 repro      ``update(paper_repro.md, README.md, results_dir)``: the generated rows and blocks
 cli        ``main(argv)``: ``python -m theory.paper``
 """

@@ -15,17 +15,18 @@ the prose cannot drift from the JSON.
 The numbers of a C row are backticked and name their source (``figure:json key``) in the
 ``results/figures/`` JSON of figures 5, 6 and ``adaptation_cnn``, which ``python -m
 theory.figures`` rebuilds from the same cells and the same budget choice. A row is a named
-tuple of its cells (``CellRow``, ``ClaimRow``, ``FigureRow``), written as markdown last
-(``markdown``); the sentences of a claim row (the claim, its statistics, which of them were
+tuple of its cells (``theory.paper.rows``: ``CellRow``, ``ClaimRow``, ``FigureRow``), written as
+markdown last; the sentences of a claim row (the claim, its statistics, which of them were
 fixed before the data) are the document's own text, so they are written here with the row.
 """
 
-import collections
 import os
 
 from theory import _io
 from theory.paper import cells as cellmod
 from theory.paper import alpha, budgets, numbers, protocols, render, verdicts, vocabulary
+from theory.paper.rows import (CellRow, ClaimRow, FigureRow, claim_verdict, figure_row,
+                               rewrite_block, rewrite_rows, run_command, sources)
 
 BEGIN = "<!-- tables: python -m theory.paper repro -->"
 END = "<!-- end of tables -->"
@@ -33,22 +34,6 @@ CHECKPOINTS = ("<!-- checkpoints: python -m theory.paper repro -->",
                "<!-- end of checkpoints -->")
 PROTOCOLS = ("<!-- protocols: python -m theory.paper repro -->", "<!-- end of protocols -->")
 ADAPTATION_STEPS = (0, 1, 5, 10)   # the inner steps whose accuracy claim C12 quotes
-# The rows of paper_repro.md's three tables, one field per column (``markdown`` writes one)
-CellRow = collections.namedtuple("CellRow", "id setting paper ours command budget verdict")
-ClaimRow = collections.namedtuple("ClaimRow", "id claim paper ours source command verdict")
-FigureRow = collections.namedtuple("FigureRow", "id figure paper ours command verdict")
-
-
-def markdown(row):
-    """The markdown line of ``row`` (any of the row types)."""
-    return "| " + " | ".join(row) + " |"
-
-
-def run_command(budget_name):
-    """The sweep command of ``budget_name`` (the one that fills the cells of this machine)."""
-    return f"python -m theory.paper run --budget {budget_name}"
-
-
 def _budget(key, cell, name):
     """The budget text of a cell of budget ``name`` from its records (every seed shares one
     config): ``render.budget_text`` with the learning rates and the training time."""
@@ -92,26 +77,6 @@ def _cell_row(row_id, setting, dataset, key, groups, quoted, claim, results_dir)
                    _budget(key, cell, name), verdict)
 
 
-def _claim_verdict(found, name):
-    """The row verdict of claims ``found`` (``[verdicts.Claim]``) on cells of budget
-    ``name``."""
-    got = [c.verdict for c in found]
-    single = sorted({k for c in found if c.verdict != verdicts.NOT_RUN
-                     for k in c.single_seed})
-    on_one = (" (resting on single-seed cells: " + ", ".join(
-        f"{vocabulary.LABEL[m]} {n} layers" for m, n in single) + ")") if single else ""
-    if all(v == verdicts.NOT_RUN for v in got):
-        return "not run"
-    if verdicts.FAILED_CLAIM in got:
-        return f"not reproduced at the {render.budget_label(name)} budget{on_one}"
-    if verdicts.NOT_RUN in got:
-        return "incomplete: some cells not run yet"
-    if all(v == verdicts.HELD for v in got):
-        return f"reproduced at the {render.budget_label(name)} budget{on_one}"
-    return (f"not contradicted at the {render.budget_label(name)} budget (differences within "
-            f"noise){on_one}")
-
-
 def _numbers(found, specs):
     """For ``specs`` ``[(cell key, source key, label)]``: the texts ``label `value``` (or
     ``label not run``) and the source keys of the cells that ran, in order."""
@@ -124,10 +89,6 @@ def _numbers(found, specs):
         else:
             parts.append(f"{label} not run")
     return parts, keys
-
-
-def _sources(keys):
-    return ", ".join(f"`{k}`" for k in keys) or "—"
 
 
 def _claim_rows(groups):
@@ -146,12 +107,12 @@ def _claim_rows(groups):
         "networks; the gap closes with depth", "Table 1, see T1 rows",
         f"Omniglot test accuracy % ({_at(name)}): {', '.join(parts)}. LinNet > MAML at 2 "
         f"layers: {c2l.verdict_text()}{f' ({c2l.detail})' if c2l.detail else ''}; the gain "
-        f"shrinks with depth: {cgap.verdict_text()}{deepest}", _sources(keys),
+        f"shrinks with depth: {cgap.verdict_text()}{deepest}", sources(keys),
         f"`{_command(name)}`, then `python -m theory.figures linnet_depth`",
-        _claim_verdict([c2l, cgap], name))
-    f5 = _figure_row("F5", "LinNet vs CNN depth, paper beside ours", "Table 1 (Omniglot)",
-                     "linnet_depth", _count(found, vocabulary.TABLE1_KEYS), "of our cells run",
-                     c7)
+        claim_verdict([c2l, cgap], name))
+    f5 = figure_row("F5", "LinNet vs CNN depth, paper beside ours", "Table 1 (Omniglot)",
+                    "linnet_depth", _count(found, vocabulary.TABLE1_KEYS), "of our cells run",
+                    c7)
     name = cellmod.preferred(groups, vocabulary.TABLE2_KEYS)
     found = groups.get(name, {})
     _, _, call, ckfo = verdicts.claims(found)
@@ -161,12 +122,12 @@ def _claim_rows(groups):
         "C8", "Meta-optimizers help 2-layer CNNs, KFO best or near best", "Table 2, see T2 rows",
         f"Omniglot test accuracy % ({_at(name)}): {', '.join(parts)}. Every meta-optimizer > "
         f"MAML: {call.verdict_text()} ({call.detail}); KFO best or near best: "
-        f"{ckfo.verdict_text()}{f' ({ckfo.detail})' if ckfo.detail else ''}", _sources(keys),
+        f"{ckfo.verdict_text()}{f' ({ckfo.detail})' if ckfo.detail else ''}", sources(keys),
         f"`{_command(name)}`, then `python -m theory.figures meta_optimizers`",
-        _claim_verdict([call, ckfo], name))
-    f6 = _figure_row("F6", "meta-optimizers on 2-layer CNNs, paper beside ours",
-                     "Table 2 (Omniglot)", "meta_optimizers",
-                     _count(found, vocabulary.TABLE2_KEYS), "of our cells run", c8)
+        claim_verdict([call, ckfo], name))
+    f6 = figure_row("F6", "meta-optimizers on 2-layer CNNs, paper beside ours",
+                    "Table 2 (Omniglot)", "meta_optimizers",
+                    _count(found, vocabulary.TABLE2_KEYS), "of our cells run", c8)
     return {"C7": c7, "C8": c8, "F5": f5, "F6": f6}
 
 
@@ -224,14 +185,14 @@ def _adaptation_rows(results_dir):
         "qualitative: shallow MAML cannot adapt fast; LinNet and meta-optimizers let it",
         f"Omniglot 5-way 5-shot test accuracy % after k inner steps from the best-validation "
         f"parameters ({_at(name)}): {'; '.join(parts)}. Every other model > MAML 2 layers "
-        f"after 1 step: {claim.verdict_text()}{detail}.{second}", _sources(keys),
+        f"after 1 step: {claim.verdict_text()}{detail}.{second}", sources(keys),
         f"`{_command(name)}`, then `python -m theory.figures adaptation_cnn`",
-        _claim_verdict([claim], name))
-    f9 = _figure_row("F9", "adaptation curves on CNNs: test accuracy after k inner steps, "
-                     "MAML at 2 and 4 layers, MAML w/ LinNet and KFO at 2 layers", "— (the CNN "
-                     "counterpart of the paper's failure-mode figure; Omniglot)",
-                     "adaptation_cnn", _count(curves, curves, lambda c: c is not None),
-                     "curves", c12)
+        claim_verdict([claim], name))
+    f9 = figure_row("F9", "adaptation curves on CNNs: test accuracy after k inner steps, "
+                    "MAML at 2 and 4 layers, MAML w/ LinNet and KFO at 2 layers", "— (the CNN "
+                    "counterpart of the paper's failure-mode figure; Omniglot)",
+                    "adaptation_cnn", _count(curves, curves, lambda c: c is not None),
+                    "curves", c12)
     return {"C12": c12, "F9": f9, "C12a": _authors_adaptation_row(results_dir)}
 
 
@@ -261,9 +222,9 @@ def _authors_adaptation_row(results_dir, budget="authors"):
         "qualitative: shallow MAML cannot adapt fast; LinNet and meta-optimizers let it",
         f"Omniglot 5-way 5-shot test accuracy % after k inner steps from the best-validation "
         f"parameters (budget `{budget}`: the authors' network, inner lr {lr:g} for every "
-        f"model): {'; '.join(parts)}. {said}.", _sources(keys),
+        f"model): {'; '.join(parts)}. {said}.", sources(keys),
         f"`{run_command(budget)}`, then `python -m theory.figures adaptation_cnn`",
-        _claim_verdict(tests, budget))
+        claim_verdict(tests, budget))
 
 
 def _training_row(results_dir):
@@ -277,21 +238,13 @@ def _training_row(results_dir):
     keys = [f"training_curves:summary.late_gain_{k}" for k in ("median", "min", "max")]
     state = (f"gain over each run's last two validation rounds, in points: median "
              f"`{s['late_gain_median']:.2f}`, from `{s['late_gain_min']:.2f}` to "
-             f"`{s['late_gain_max']:.2f}` ({_sources(keys)})"
+             f"`{s['late_gain_max']:.2f}` ({sources(keys)})"
              if s["late_gain_median"] is not None else f"not run: `{_command(None)}`")
     return {"F10": FigureRow(
         "F10", "validation accuracy vs meta-iteration of every early-stopped CNN run, best round "
         "and stop marked", "— (our check that the table runs converged; Omniglot)",
         f"`figures/training_curves.png` ({count})", "`python -m theory.figures training_curves`",
         state)}
-
-
-def _figure_row(row_id, title, paper, name, count, what, claim):
-    """A figure's row: how many of its ``count`` ``(run, total)`` cells or curves have runs,
-    and the verdict of its ``claim`` (a ``ClaimRow``)."""
-    return FigureRow(row_id, title, paper, f"`figures/{name}.png` ({count[0]} of {count[1]} "
-                     f"{what})", f"`python -m theory.figures {name}`",
-                     f"{claim.verdict} ({claim.id})")
 
 
 def _alpha_rows(results_dir):
@@ -319,7 +272,7 @@ def _alpha_rows(results_dir):
         f"protocol, one seed, cap {budgets.budget(alpha.BUDGET)['alpha']['iterations']:,} "
         f"iterations: {'; '.join(parts)}. Shallow MAML's spread exceeds the others': "
         f"{claim.verdict_text()}" + (f" ({claim.detail})" if claim.detail else "") + ".",
-        _sources(keys), f"`{run_command(alpha.BUDGET)} --only alpha`, then `python -m "
+        sources(keys), f"`{run_command(alpha.BUDGET)} --only alpha`, then `python -m "
         "theory.figures alpha_cnn`", claim.verdict if claim.verdict != verdicts.NOT_RUN
         else f"not run: `{run_command(alpha.BUDGET)} --only alpha`")
     f11 = FigureRow("F11", "the alpha sweep on CNNs: final test accuracy vs the inner lr alpha, "
@@ -358,33 +311,6 @@ def repro_rows(results_dir="results"):
     return rows
 
 
-def _row_id(line):
-    return line.strip().strip("|").split("|")[0].strip() if line.startswith("|") else None
-
-
-def rewrite_rows(text, rows):
-    """``text`` with each markdown row whose id is in ``rows`` replaced by that row's
-    ``markdown`` (``ValueError`` if an id of ``rows`` has no row in ``text``)."""
-    lines, seen = [], set()
-    for line in text.splitlines():
-        row_id = _row_id(line)
-        if row_id in rows:
-            seen.add(row_id)
-            line = markdown(rows[row_id])
-        lines.append(line)
-    if missing := sorted(set(rows) - seen):
-        raise ValueError(f"no row for {missing}")
-    return "\n".join(lines) + "\n"
-
-
-def rewrite_block(text, block, begin=BEGIN, end=END):
-    """``text`` with the part between the ``begin`` and ``end`` lines replaced by ``block``."""
-    if begin not in text or end not in text:
-        raise ValueError(f"no {begin!r} ... {end!r} block")
-    head, rest = text.split(begin, 1)
-    return f"{head}{begin}\n{block.strip()}\n\n{end}{rest.split(end, 1)[1]}"
-
-
 def update(repro="paper_repro.md", readme="README.md", results_dir="results", *, write=True):
     """Rewrite the generated rows of ``repro``, the tables block of ``readme`` and its
     checkpoints block (if it has one) in place (atomically); returns the paths that changed
@@ -398,7 +324,7 @@ def update(repro="paper_repro.md", readme="README.md", results_dir="results", *,
         return rewrite_block(text, side, *PROTOCOLS) if PROTOCOLS[0] in text else text
 
     def blocks(text):
-        text = rewrite_block(text, render.render(results_dir, level=3))
+        text = rewrite_block(text, render.render(results_dir, level=3), BEGIN, END)
         if CHECKPOINTS[0] in text:
             text = rewrite_block(text, render.render_checkpoints(results_dir), *CHECKPOINTS)
         return both(text)
