@@ -2,6 +2,7 @@
 their best round, adaptation curves, budget folders, checkpoints from best parameters, and
 records committed to git as they arrive."""
 
+import collections
 import dataclasses
 import json
 import os
@@ -251,3 +252,19 @@ def test_stages_that_search_nothing_share_one_queue_in_priority_order(tmp_path, 
                                 progress=False, echo=lambda text: None)
     assert set(outcome.values()) == {"done"}
     assert [b for b in batches if b] == [[planning.run_id(r) for r in plan]]
+
+
+def test_a_budget_gives_single_cells_their_own_seed_count():
+    # the authors' budget: 5 seeds of the core claim's 2-layer cells and 3 of both models at
+    # 4 layers, the budget's 3 at 2 layers and 1 at 3 and 6 elsewhere; --seeds caps them all
+    b = budgets.budget("authors")
+    seeds = collections.Counter((r.method, r.layers) for r in planning.make_plan(
+        "authors", tables=("table-a", "table-b")))
+    for key in [(m, n) for m in ("maml", "linnet") for n in (2, 3, 4, 6)] + [("kfo", 2)]:
+        assert seeds[key] == b["cell_seeds"].get(key, b["seeds"] if key[1] == 2 else
+                                                   b["deep_seeds"]), key
+    assert seeds[("maml", 2)] == 5 and seeds[("kfo", 2)] == 3 and seeds[("maml", 6)] == 1
+    capped = collections.Counter((r.method, r.layers) for r in planning.make_plan(
+        "authors", tables=("table-a", "table-b"), seeds=2))
+    assert capped[("maml", 2)] == capped[("kfo", 2)] == capped[("linnet", 4)] == 2
+    assert capped[("maml", 6)] == 1

@@ -22,11 +22,12 @@ the runs whose records keep an adaptation curve (test accuracy after k = 0..``st
 steps). ``smoke`` tries the whole pipeline in seconds, ``tiny`` is the tests' model size for
 any plan; ``authors`` is the paper authors' protocol: one inner lr for every run (``default_lr``,
 no search), KFO's options by method (``method_config``), the 20-way runs' depths
-(``ways20["layers"]``), checkpoints kept in the budget's folder (``ships`` False), the seeds of a deeper cell that
-needs more than ``deep_seeds`` (``cell_seeds``), the ``alpha`` sweep (``runs`` x
-``inner_lr`` at ``iterations``) and the order of its runs (``priority``); ``smoke-authors`` tries
-it in seconds. These ``scratch`` budgets keep their records out of the committed ``results/``
-(``default_results``). Why each grid is where it is, and what each budget costs: results/README.md.
+(``ways20["layers"]``), checkpoints kept in the budget's folder (``ships`` False), the seeds
+of a cell that needs more than ``seeds`` or ``deep_seeds`` (``cell_seeds``), the ``alpha``
+sweep (``runs`` x ``inner_lr`` at ``iterations``) and the order of its runs (``priority``);
+``smoke-authors`` tries it in seconds. These ``scratch`` budgets keep their records out of the
+committed ``results/`` (``default_results``). Why each grid is where it is, and what each
+budget costs: results/README.md.
 """
 
 RUN_KEYS = ("hidden", "iterations", "val_every", "val_episodes", "test_episodes", "patience",
@@ -43,13 +44,15 @@ _KFO_AUTHORS = {"psd": True, "bias": False, "adapt_transform": True, "conv": "in
 # default, fixed before any run of this budget), Adam at the constant meta lr 0.003 (their
 # default), early stopping on 300 fixed validation episodes every 200 iterations after 3
 # rounds without improvement, a cap of 2,000 iterations; KFO as they ran it; 3 seeds at 2
-# layers and of both models at 4 (where the depth trend is judged on seeds), 1 at 3 and 6.
+# layers (5 of MAML and MAML w/ LinNet, the core claim) and of both models at 4 (where the
+# depth trend is judged on seeds), 1 at 3 and 6.
 # ``priority`` orders the runs (``plan.make_plan``): the core claim, the alpha sweep, Table 2,
 # depth.
 _AUTHORS = {"hidden": 32, "downsample": "stride", "readout": "mean", "init": "authors",
             "iterations": 2000, "val_every": 200, "val_episodes": 300, "test_episodes": 600,
             "patience": 3, "meta_lr_schedule": "constant", "query": 5,
-            "seeds": 3, "deep_seeds": 1, "cell_seeds": {("maml", 4): 3, ("linnet", 4): 3},
+            "seeds": 3, "deep_seeds": 1, "cell_seeds": {("maml", 2): 5, ("linnet", 2): 5,
+                                          ("maml", 4): 3, ("linnet", 4): 3},
             "default_lr": (0.1, 0.003),
             "tables": ("table-a", "table-b", "alpha", "checkpoints"),
             "method_config": {"kfo": {"metaopt_options": _KFO_AUTHORS},

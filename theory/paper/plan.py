@@ -69,10 +69,10 @@ def make_plan(budget_name, *, tables=None, datasets=None, methods=None, layers=N
               seeds=None, checkpoints=False, lr_inner=None, lr_meta=None, data=None):
     """The runs of a sweep, searches before the cells they serve, in stage order.
     ``tables``/``datasets``/``methods``/``layers`` restrict the plan (default: the budget's
-    plan, else everything but ``NEEDS_PATH`` datasets), ``seeds`` (a count, 1..``MAX_SEEDS``) replaces
-    the budget's; the ``checkpoints`` table needs ``checkpoints=True``; ``lr_inner``/``lr_meta``
-    (sequences of positive floats) replace the budget's 5-way search grid; ``data``
-    ``{dataset: path}`` locates datasets (required for ``NEEDS_PATH`` ones)."""
+    plan, else everything but ``NEEDS_PATH`` datasets), ``seeds`` (a count, 1..``MAX_SEEDS``)
+    replaces the budget's; the ``checkpoints`` table needs ``checkpoints=True``;
+    ``lr_inner``/``lr_meta`` (sequences of positive floats) replace the budget's 5-way search
+    grid; ``data`` ``{dataset: path}`` locates datasets (required for ``NEEDS_PATH`` ones)."""
     b = budgets.budget(budget_name)
     tables = b.get("tables", TABLES) if tables is None else tables
     datasets = b.get("datasets", ON_THIS_MACHINE) if datasets is None else datasets
@@ -102,7 +102,7 @@ def make_plan(budget_name, *, tables=None, datasets=None, methods=None, layers=N
     def cells(planned):
         return _cells(b, planned, datasets, set(methods or METHODS),
                       set(layers or TABLE1_LAYERS), b["seeds"] if seeds is None else seeds,
-                      checkpoints, data)
+                      checkpoints, data, seeds)
 
     # the search covers every cell the budget has, whichever tables are asked for
     runs = (_searches(b, cells(TABLES)) if "lr-search" in tables else []) + cells(tables)
@@ -119,8 +119,10 @@ def _priority(b, run):
     return len(b["priority"])
 
 
-def _cells(b, tables, datasets, want_m, want_l, n_seeds, checkpoints, data):
-    """The table runs of ``tables``, each with its search key, stage and curve."""
+def _cells(b, tables, datasets, want_m, want_l, n_seeds, checkpoints, data, cap=None):
+    """The table runs of ``tables``, each with its search key, stage and curve: ``n_seeds``
+    per 2-layer cell, ``deep_seeds`` (at most ``n_seeds``) per deeper one, unless the budget's
+    ``cell_seeds`` gives the cell its own count (at most ``cap``, the ``--seeds`` asked for)."""
     base = {k: b[k] for k in budgets.RUN_KEYS if k in b}
     setting = dict(SETTING, **{k: b[k] for k in ("meta_batch", "query", "steps") if k in b})
     twenty = {**SETTING_20W, **{k: setting[k] for k in ("meta_batch", "steps", "query")}}
@@ -150,8 +152,11 @@ def _cells(b, tables, datasets, want_m, want_l, n_seeds, checkpoints, data):
         runs.append(run)
 
     def cell(table, dataset, method, depth):
-        count = n_seeds if depth == 2 else min(n_seeds, b.get("cell_seeds", {}).get(
-            (method, depth), b["deep_seeds"]))
+        count = b.get("cell_seeds", {}).get((method, depth))
+        if count is None:
+            count = n_seeds if depth == 2 else min(n_seeds, b["deep_seeds"])
+        elif cap is not None:       # ``--seeds`` caps a cell the budget gives more
+            count = min(count, cap)
         for seed in range(count):
             add(table, dataset, method, depth, seed, method_config(method),
                 f"{method}-L{depth}-s{seed}")
