@@ -342,11 +342,13 @@ def test_summary_shows_the_adaptation_curves_of_their_budget_only(mixed, tmp_pat
 
 
 def test_validation_curves_figure_and_row_read_the_early_stopped_records(mixed):
-    data = training.compute_training_curves(results_dir=mixed)
-    json.dumps(data, allow_nan=False)
+    full = training.compute_training_curves(results_dir=mixed)
+    json.dumps(full, allow_nan=False)
+    assert full["authors"]["budget"] is None and full["authors"]["cells"] == []
+    data = full["ours"]
     assert data["budget"] == "converged"          # the cpu records do not stop early
     assert data["cells"] == ["maml_L2", "linnet_L2", "kfo_L2", "maml_L4"]
-    runs = data["ours"]["maml_L2"]["runs"]
+    runs = data["runs"]["maml_L2"]["runs"]
     assert [r["seed"] for r in runs] == [0, 1, 2]   # the search point (seed 7) is left out
     assert runs[1]["iterations"] == list(range(100, 1301, 100))
     assert runs[1]["accuracy"][9] == pytest.approx(81.0)   # its best round, 1000, in %
@@ -356,12 +358,21 @@ def test_validation_curves_figure_and_row_read_the_early_stopped_records(mixed):
     # every run ends two rounds past a point 0.05 points per round lower than the round before
     assert s["late_gain"]["maml_L4"] == [pytest.approx(-0.1)]
     assert s["late_gain_median"] == pytest.approx(-0.1) == s["late_gain_max"]
+    # below its best round a curve falls 0.05 points a round: 3 rounds to a plateau's stop,
+    # 21 to the 4-layer run's cap
+    assert s["largest_fall"] == {"maml_L2": pytest.approx(0.15), "linnet_L2": pytest.approx(0.15),
+                                 "kfo_L2": pytest.approx(0.15), "maml_L4": pytest.approx(1.05)}
     row = repro.repro_rows(mixed)["F10"]
-    assert "(10 runs of budget `converged`: 9 stopped on a plateau, 1 at the cap)" in row.ours
+    assert "(ours: 10 runs of budget `converged`, 9 stopped on a plateau, 1 at the cap)" \
+        in row.ours
     assert "median `-0.10`, from `-0.10` to `-0.10`" in row.verdict
+    assert f"MAML 4 layers `{s['largest_fall']['maml_L4']:.3g}`" in row.verdict
+    assert "training_curves:ours.summary.largest_fall.maml_L4" in row.verdict
+    assert "the authors' protocol" not in row.verdict
     with style.context():
-        fig = training.fig_training_curves(data)
-    left, right, *schedules = fig.axes
+        fig = training.fig_training_curves(full)
+    empty_left, empty_right, left, right, *schedules = fig.axes
+    assert not empty_left.lines and not empty_right.lines   # no authors' run: notes only
     # each panel's twin axis draws its runs' meta-lr schedule (cosine: peak 1 at 0, 0 at the cap)
     assert len(schedules) == 2
     rate = schedules[1].lines[0]
@@ -371,16 +382,18 @@ def test_validation_curves_figure_and_row_read_the_early_stopped_records(mixed):
     deep = [ln for ln in right.lines if len(ln.get_xdata()) > 2]      # not the cap line
     assert len(deep) == 1 and deep[0].get_linestyle() == "--"       # 4 layers: dashed
     np.testing.assert_allclose(deep[0].get_ydata(),
-                               data["ours"]["maml_L4"]["runs"][0]["accuracy"])
+                               data["runs"]["maml_L4"]["runs"][0]["accuracy"])
     crosses = [ln for ln in left.lines if ln.get_marker() == "x" and len(ln.get_xdata())]
-    assert len(crosses) == 9 and "9 stopped on a plateau, 1 at the cap" in fig._suptitle.get_text()
+    assert len(crosses) == 9 and "9 stopped on a plateau, 1 at the cap" in left.get_title()
 
 
 def test_no_early_stopped_run_gives_an_empty_figure_and_a_not_run_row(tmp_path):
     root = tmp_path / "results"
     _record(root, "cpu", "maml", 2, 0, 0.7)
     data = training.compute_training_curves(results_dir=root)
-    assert data["budget"] is None and data["cells"] == [] and data["summary"]["runs"] == 0
+    for side in ("authors", "ours"):
+        p = data[side]
+        assert p["budget"] is None and p["cells"] == [] and p["summary"]["runs"] == 0
     assert repro.repro_rows(root)["F10"].verdict == \
         f"not run: `{repro.run_command('converged')}`"
 
@@ -412,3 +425,32 @@ def test_c12a_judges_the_authors_curves_on_the_registered_statistic(mixed, tmp_p
     assert "budget `authors`" in row.ours and row.ours.count(": held (+") == 3
     assert "`adaptation_cnn:authors.kfo_L2.trained.accuracy`" in row.source.split(", ")
     assert "(budget `converged`)" in repro.repro_rows(mixed)["C12"].ours    # C12 stays ours
+
+
+def test_a_collapse_under_the_authors_protocol_is_its_largest_fall(mixed, tmp_path):
+    # a run whose validation accuracy falls from 80 % to 30 % and recovers: best-round selection
+    # hides the collapse from its test accuracy, the largest fall states it (50 points)
+    _authors(mixed, tmp_path, "linnet", 2, 0, 0.8, 1.0)
+    path = mixed / "authors" / "table-a" / "omniglot" / "linnet-L2-s0.json"
+    rec = json.loads(path.read_text())
+    rec["validation"] = [[100, 0.6], [200, 0.8], [300, 0.3], [400, 0.7], [500, 0.75]]
+    rec["best"], rec["stopped"] = {"iteration": 200, "val_accuracy": 0.8}, \
+        {"iteration": 500, "reason": "plateau"}
+    path.write_text(json.dumps(rec))
+    data = training.compute_training_curves(results_dir=mixed)
+    theirs = data["authors"]
+    assert theirs["budget"] == "authors" and theirs["cells"] == ["linnet_L2"]
+    assert theirs["summary"]["largest_fall"] == {"linnet_L2": pytest.approx(50.0)}
+    assert data["ours"]["budget"] == "converged"      # ours never reads the authors' records
+    assert cells.largest_fall({"accuracy": [60.0, 70.0, 80.0]}) == 0.0
+    assert cells.largest_fall({"accuracy": [60.0]}) is None
+    row = repro.repro_rows(mixed)["F10"]
+    assert "the authors' protocol: 1 run of budget `authors`" in row.ours
+    assert "MAML w/ LinNet 2 layers `50`" in row.verdict
+    assert "`training_curves:authors.summary.largest_fall.linnet_L2`" in row.verdict
+    with style.context():
+        fig = training.fig_training_curves(data)
+    top_left = fig.axes[0]
+    drawn = [ln for ln in top_left.lines if len(ln.get_xdata()) > 2]
+    assert len(drawn) == 1
+    np.testing.assert_allclose(drawn[0].get_ydata(), [60.0, 80.0, 30.0, 70.0, 75.0])

@@ -23,7 +23,7 @@ from theory.paper import cells, numbers, render, repro, vocabulary
 ROOT = pathlib.Path(__file__).parent.parent
 REPRO = ROOT / "paper_repro.md"
 DATA = ROOT / "results" / "figures"
-SOURCE = re.compile(r"`([a-z_]+):([A-Za-z0-9_.+]+)`")
+SOURCE = re.compile(r"`([a-z_]+):([A-Za-z0-9_.+-]+)`")
 NUMBER = re.compile(r"`(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)`")
 ROUNDING = 1e-12  # below this, a loss or a distance is float64 rounding noise, not a result
 

@@ -24,7 +24,7 @@ linnet_depth     tables.py   Table 1 (Omniglot): MAML vs MAML w/ LinNet, paper b
 meta_optimizers  tables.py   Table 2 (Omniglot, 2-layer CNN): meta-optimizers, paper vs ours
 adaptation_cnn   adaptation.py  test accuracy vs inner steps of meta-trained CNNs, both protocols (records)
 alpha_cnn        alpha_cnn.py  test accuracy vs the inner lr alpha of CNNs, authors' protocol
-training_curves  training.py validation accuracy vs meta-iteration of early-stopped CNN runs
+training_curves  training.py validation accuracy vs meta-iteration of CNN runs, both protocols
 gradient_ratio   ratio.py    (1 - alpha sigma2)^(2K): sympy vs simulated meta-gradient ratio
 preconditioner   precondition.py  R5 (d dims): loss vs kappa and vs depth L (K = 1, 2); learned P
                                   vs (alpha Sigma)^-1

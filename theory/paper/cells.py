@@ -278,16 +278,18 @@ def _validation(record):
             "stopped": stopped.get("iteration"), "reason": stopped.get("reason")}
 
 
-def validation_curves(results_dir, dataset="omniglot"):
+def validation_curves(results_dir, dataset="omniglot", *, budget=None, exclude=()):
     """``(budget, {(method, layers): {"runs": [curve], "cap", "val_every", "patience",
     "schedule"}})`` (``schedule``: the runs' meta-lr schedule, ``constant`` or ``cosine``):
-    the validation curve of every 5-way 5-shot run of ``dataset`` in the most thorough budget
-    whose runs stop early (records with ``"stopped"``), cells sorted by depth then method
-    (``(None, {})`` when no such record exists). ``curve`` is ``{"seed", "iterations",
-    "accuracy"`` (%) ``, "best", "stopped", "reason"}``, runs by seed. Search points are left
-    out, as in ``grouped``."""
+    the validation curve of every 5-way 5-shot run of ``dataset`` in budget ``budget`` if
+    given, else in the most thorough budget not in ``exclude`` whose runs stop early (records
+    with ``"stopped"``), cells sorted by depth then method (``(None, {})`` when no such record
+    exists). ``curve`` is ``{"seed", "iterations", "accuracy"`` (%) ``, "best", "stopped",
+    "reason"}``, runs by seed. Search points are left out, as in ``grouped``."""
     early = {}
     for name, found in grouped(results_dir, dataset).items():
+        if name in exclude or budget not in (None, name):
+            continue
         cells_ = {}
         for key, cell in found.items():
             recs = [r for r in cell.get("records", ()) if isinstance(r.get("stopped"), dict)]
@@ -316,14 +318,28 @@ def late_gain(run, rounds=2):
     return acc[-1] - acc[-1 - rounds] if len(acc) > rounds else None
 
 
+def largest_fall(run):
+    """How far a run's validation accuracy fell below its best round so far (points): the
+    largest ``max(acc[:i]) - acc[i]``, 0 for a curve that never fell (``None``: one round).
+    A collapse that best-round selection hides from the test accuracy shows here."""
+    acc = np.asarray(run["accuracy"], dtype=float)
+    if len(acc) < 2:
+        return None
+    return float(max(0.0, np.max(np.maximum.accumulate(acc)[:-1] - acc[1:])))
+
+
 def stopping(found):
     """How the runs of ``found`` (``validation_curves``' cells) ended: ``{"runs", "plateau",
-    "cap", "late_gain_median", "late_gain_min", "late_gain_max"}`` (``late_gain`` over the
-    runs, in points; ``None`` without a long enough curve)."""
+    "cap", "late_gain_median", "late_gain_min", "late_gain_max", "largest_fall"}``
+    (``late_gain`` over the runs, in points; ``None`` without a long enough curve;
+    ``largest_fall``: ``{(method, layers): the largest fall of its seeds}``, points)."""
     runs = [r for c in found.values() for r in c["runs"]]
     gains = [g for g in map(late_gain, runs) if g is not None]
     spread = ((float(np.median(gains)), min(gains), max(gains)) if gains else (None,) * 3)
+    falls = {k: [f for f in map(largest_fall, c["runs"]) if f is not None]
+             for k, c in found.items()}
     return {"runs": len(runs), "plateau": sum(r["reason"] == "plateau" for r in runs),
             "cap": sum(r["reason"] == "cap" for r in runs),
             **dict(zip(("late_gain_median", "late_gain_min", "late_gain_max"), spread,
-                       strict=True))}
+                       strict=True)),
+            "largest_fall": {k: max(f) for k, f in falls.items() if f}}

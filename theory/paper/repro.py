@@ -228,21 +228,37 @@ def _authors_adaptation_row(results_dir, budget="authors"):
 
 
 def _training_row(results_dir):
-    """Row F10: the validation curves of ``cells.validation_curves`` (Omniglot): how many
-    early-stopped runs ended on a plateau and at the cap, and how much they still gained over
-    their last two validation rounds (``cells.stopping``)."""
-    name, found = cellmod.validation_curves(results_dir)
-    s = cellmod.stopping(found)
-    count = (f"{s['runs']} runs of budget {render.budget_label(name)}: {s['plateau']} stopped "
-             f"on a plateau, {s['cap']} at the cap" if s["runs"] else "no early-stopped run yet")
-    keys = [f"training_curves:summary.late_gain_{k}" for k in ("median", "min", "max")]
-    state = (f"gain over each run's last two validation rounds, in points: median "
-             f"`{s['late_gain_median']:.2f}`, from `{s['late_gain_min']:.2f}` to "
-             f"`{s['late_gain_max']:.2f}` ({sources(keys)})"
-             if s["late_gain_median"] is not None else f"not run: `{_command(None)}`")
+    """Row F10: the validation curves of ``cells.validation_curves`` (Omniglot), under the
+    authors' protocol and ours: how many early-stopped runs ended on a plateau and at the cap,
+    how much they still gained over their last two validation rounds, and how far each cell's
+    validation accuracy fell below its best round (``cells.stopping``)."""
+    sides = (("authors", "the authors' protocol", {"budget": vocabulary.AUTHORS}),
+             ("ours", "ours", {"exclude": (vocabulary.AUTHORS,)}))
+    counts, states = [], []
+    for side, who, which in sides:
+        name, found = cellmod.validation_curves(results_dir, **which)
+        s = cellmod.stopping(found)
+        if not s["runs"]:
+            continue
+        where = f"training_curves:{side}.summary"
+        counts.append(f"{who}: {s['runs']} run{'s' * (s['runs'] != 1)} of budget "
+                      f"{render.budget_label(name)}, {s['plateau']} stopped on a plateau, "
+                      f"{s['cap']} at the cap")
+        gains = [f"{where}.late_gain_{k}" for k in ("median", "min", "max")]
+        falls = [(k, f"{where}.largest_fall.{k[0]}_L{k[1]}") for k in s["largest_fall"]]
+        states.append(
+            f"{who}: gain over each run's last two validation rounds, in points, median "
+            f"`{s['late_gain_median']:.2f}`, from `{s['late_gain_min']:.2f}` to "
+            f"`{s['late_gain_max']:.2f}`; largest fall of a seed below its best round so far, "
+            "in points: " + ", ".join(f"{vocabulary.LABEL[k[0]]} {k[1]} layers "
+                                      f"`{s['largest_fall'][k]:.3g}`" for k, _ in falls)
+            + f" ({sources(gains + [key for _, key in falls])})")
+    count = "; ".join(counts) or "no early-stopped run yet"
+    state = "; ".join(states) or f"not run: `{_command(None)}`"
     return {"F10": FigureRow(
         "F10", "validation accuracy vs meta-iteration of every early-stopped CNN run, best round "
-        "and stop marked", "— (our check that the table runs converged; Omniglot)",
+        "and stop marked, under the authors' protocol and ours", "— (our check that the table "
+        "runs converged, and how steadily; Omniglot)",
         f"`figures/training_curves.png` ({count})", "`python -m theory.figures training_curves`",
         state)}
 

@@ -37,6 +37,7 @@ CHECKPOINT_LAYERS = (2, 4)
 TABLE1_KEYS = tuple((m, n) for m in TABLE1_METHODS for n in TABLE1_LAYERS)
 TABLE2_KEYS = tuple((m, 2) for m in TABLE2_METHODS)
 ADAPTATION_KEYS = (("maml", 2), ("linnet", 2), ("kfo", 2), ("maml", 4))
+AUTHORS = "authors"        # the budget of the paper authors' protocol
 
 
 def method_of(config):
