@@ -8,17 +8,24 @@ query 15, hidden 16); ``method``, other methods relative to MAML at 2 layers; ``
 share per image; ``episode``, one evaluation episode; ``start``, process start and data
 loading. Other widths scale as ``(hidden / 16) ** 1.6``. ``step_authors``: the same meta-iteration
 on the authors' Omniglot network (stride-2 convs, the mean readout) at width 32 with 5 query
-images per class; other widths scale as ``(hidden / 32) ** 1.6``.
+images per class, and ``method_authors`` the methods on it; other widths scale as
+``(hidden / 32) ** 1.6``. Both were first measured on single meta-steps, then scaled to the
+wall time of the finished ``authors`` runs (wall time over the estimate at the iterations each
+ran, median by method and depth: KFO 0.66, T-Nets 0.57, MC 0.80, Meta-SGD 0.92, ANIL 0.31,
+ANIL+KFO 0.35, MAML and MAML w/ LinNet 0.96-1.05 at 2 layers, 0.81-0.82 at 3, 0.66-0.84 at 4),
+so an estimate is what a run took beside a second run on the other core.
 """
 
 from theory.paper.plan import run_id
 from theory.paper.records import FINAL
 
 COST = {"step": {2: 1.9, 3: 2.1, 4: 2.3, 6: 2.6}, "episode": 0.05, "ways20": 1.8,
-        "step_authors": {2: 1.0, 3: 1.3, 4: 1.5, 6: 1.9},
+        "step_authors": {2: 1.0, 3: 1.05, 4: 1.15, 6: 1.9},
         "ways20_query": (0.475, 0.035), "start": 5.0,
         "method": {"maml": 1.0, "linnet": 1.0, "metasgd": 1.0, "mc": 1.0, "tnet": 1.2,
-                   "kfo": 1.2, "anil": 0.3, "anil-kfo": 0.3}}
+                   "kfo": 1.2, "anil": 0.3, "anil-kfo": 0.3},
+        "method_authors": {"maml": 1.0, "linnet": 1.0, "metasgd": 0.9, "mc": 0.8, "tnet": 0.7,
+                           "kfo": 0.8, "anil": 0.1, "anil-kfo": 0.11}}
 
 
 def estimate_seconds(run):
@@ -29,9 +36,9 @@ def estimate_seconds(run):
     cfg = run.config
     authors = cfg.get("downsample") == "stride"
     step = COST["step_authors" if authors else "step"][cfg["layers"]]
+    method = COST["method_authors" if authors else "method"][run.method]
     scale = (cfg["hidden"] / (32 if authors else 16)) ** 1.6 * cfg["meta_batch"] / 16 \
-        * cfg["steps"] / 5 \
-        * COST["method"][run.method] * (_ways20(cfg["query"]) if cfg["ways"] == 20 else 1.0)
+        * cfg["steps"] / 5 * method * (_ways20(cfg["query"]) if cfg["ways"] == 20 else 1.0)
     iterations, rounds = cfg["iterations"], -(-cfg["iterations"] // cfg["val_every"])
     if run.kind == "study":
         spec = run.study
