@@ -12,8 +12,8 @@ images per class, and ``method_authors`` the methods on it; other widths scale a
 ``(hidden / 32) ** 1.6``. Both were first measured on single meta-steps, then scaled to the
 wall time of the finished ``authors`` runs (wall time over the estimate at the iterations each
 ran, median by method and depth: KFO 0.66, T-Nets 0.57, MC 0.80, Meta-SGD 0.92, ANIL 0.31,
-ANIL+KFO 0.35, MAML and MAML w/ LinNet 0.96-1.05 at 2 layers, 0.81-0.82 at 3, 0.66-0.84 at 4, 0.70 at 6),
-so an estimate is what a run took beside a second run on the other core.
+ANIL+KFO 0.35, MAML and MAML w/ LinNet 0.96-1.05 at 2 layers, 0.81-0.82 at 3, 0.66-0.84 at 4,
+0.70 at 6), so an estimate is what a run took beside a second run on the other core.
 """
 
 from theory.paper.plan import run_id
