@@ -25,7 +25,7 @@ from theory.paper import cells, protocols, vocabulary
 __all__ = ["FILL", "FILL_AUTHORS", "COLOR", "name_of", "compute_adaptation_cnn", "fig_adaptation_cnn"]
 
 FILL = "python -m theory.paper run --budget converged"
-AUTHORS = "authors"
+AUTHORS = vocabulary.AUTHORS
 FILL_AUTHORS = f"python -m theory.paper run --budget {AUTHORS}"
 COLOR = {("maml", 2): style.ROLE["shallow"], ("linnet", 2): style.ROLE["deep"],
          ("kfo", 2): style.ROLE["other"], ("maml", 4): style.ROLE["deeper"]}

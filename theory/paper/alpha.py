@@ -26,7 +26,7 @@ from theory.paper import cells, records, verdicts, vocabulary
 __all__ = ["MODELS", "BUDGET", "sweep", "spread", "claim"]
 
 MODELS = (("maml", 2), ("linnet", 2), ("kfo", 2), ("maml", 4))
-BUDGET = "authors"
+BUDGET = vocabulary.AUTHORS
 CLAIM = "shallow MAML's accuracy depends on alpha more than LinNet's, KFO's and 4-layer MAML's"
 
 

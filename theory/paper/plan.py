@@ -101,8 +101,7 @@ def make_plan(budget_name, *, tables=None, datasets=None, methods=None, layers=N
     seeds = _check.integer("seeds", seeds, 1, MAX_SEEDS, none="the budget's")
     def cells(planned):
         return _cells(b, planned, datasets, set(methods or METHODS),
-                      set(layers or TABLE1_LAYERS), b["seeds"] if seeds is None else seeds,
-                      checkpoints, data, seeds)
+                      set(layers or TABLE1_LAYERS), seeds, checkpoints, data)
 
     # the search covers every cell the budget has, whichever tables are asked for
     runs = (_searches(b, cells(TABLES)) if "lr-search" in tables else []) + cells(tables)
@@ -119,10 +118,12 @@ def _priority(b, run):
     return len(b["priority"])
 
 
-def _cells(b, tables, datasets, want_m, want_l, n_seeds, checkpoints, data, cap=None):
-    """The table runs of ``tables``, each with its search key, stage and curve: ``n_seeds``
-    per 2-layer cell, ``deep_seeds`` (at most ``n_seeds``) per deeper one, unless the budget's
-    ``cell_seeds`` gives the cell its own count (at most ``cap``, the ``--seeds`` asked for)."""
+def _cells(b, tables, datasets, want_m, want_l, seeds, checkpoints, data):
+    """The table runs of ``tables``, each with its search key, stage and curve: ``seeds``
+    (``None``: the budget's ``seeds``) per 2-layer cell, ``deep_seeds`` (at most that) per
+    deeper one, unless the budget's ``cell_seeds`` gives the cell its own count (at most
+    ``seeds`` when given)."""
+    n_seeds = b["seeds"] if seeds is None else seeds
     base = {k: b[k] for k in budgets.RUN_KEYS if k in b}
     setting = dict(SETTING, **{k: b[k] for k in ("meta_batch", "query", "steps") if k in b})
     twenty = {**SETTING_20W, **{k: setting[k] for k in ("meta_batch", "steps", "query")}}
@@ -155,8 +156,8 @@ def _cells(b, tables, datasets, want_m, want_l, n_seeds, checkpoints, data, cap=
         count = b.get("cell_seeds", {}).get((method, depth))
         if count is None:
             count = n_seeds if depth == 2 else min(n_seeds, b["deep_seeds"])
-        elif cap is not None:       # ``--seeds`` caps a cell the budget gives more
-            count = min(count, cap)
+        elif seeds is not None:     # ``--seeds`` caps a cell the budget gives more
+            count = min(count, seeds)
         for seed in range(count):
             add(table, dataset, method, depth, seed, method_config(method),
                 f"{method}-L{depth}-s{seed}")

@@ -196,7 +196,7 @@ def _adaptation_rows(results_dir):
     return {"C12": c12, "F9": f9, "C12a": _authors_adaptation_row(results_dir)}
 
 
-def _authors_adaptation_row(results_dir, budget="authors"):
+def _authors_adaptation_row(results_dir, budget=vocabulary.AUTHORS):
     """Row C12a: C12's second statistic (mean test accuracy over the trained inner steps),
     applied unchanged to the curves of the authors' protocol, where every model adapts with
     the same inner lr; each other model is tested against 2-layer MAML."""
