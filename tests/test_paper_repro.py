@@ -120,15 +120,23 @@ def test_checkpoints_block_says_what_index_json_says(tmp_path):
             "run": "table-b/omniglot/kfo-L2-s0",
             "config": dict(base, metaopt="kfo", layers=2, hidden=16, ways=5, shots=5,
                            iterations=90, patience=0),
-            "val_accuracy": 0.887, "test": {"accuracy": 0.904, "ci95": 0.005, "episodes": 600}}}))
+            "val_accuracy": 0.887, "test": {"accuracy": 0.904, "ci95": 0.005, "episodes": 600}},
+        "omniglot-20w1s-4layer.npz": {
+            "run": "checkpoints/omniglot/maml-L4-20w1s-s0", "budget": "authors",
+            "config": dict(base, hidden=64, iterations=2000, patience=3, downsample="stride",
+                           readout="mean", init="authors"),
+            "val_accuracy": 0.9, "test": {"accuracy": 0.91, "ci95": 0.004, "episodes": 600}}}))
     rows = render.render_checkpoints(tmp_path).splitlines()
-    assert len(rows) == 4
+    assert len(rows) == 5
+    assert rows[3].startswith("| `omniglot-20w1s-4layer.npz` | MAML, 4 layers, width 64, "
+                              "stride-2 convs, mean readout, the authors' init | 20-way 1-shot "
+                              "| `authors`: early stopping, cap 2000 | 90.0 | 91.0 ± 0.4 (600)")
     assert rows[2] == ("| `omniglot-20w1s-4layer-alphabet.npz` | MAML, 4 layers, width 24 | "
                        "20-way 1-shot | `converged`: early stopping, cap 900 | 81.2 | "
                        "85.7 ± 0.5 (600) | alphabets never seen in meta-training (alphabet "
                        "split) |")
     # an entry of an index written before the budget and split were recorded
-    assert rows[3] == ("| `omniglot-5w5s-2layer.npz` | KFO, 2 layers, width 16 | 5-way 5-shot "
+    assert rows[4] == ("| `omniglot-5w5s-2layer.npz` | KFO, 2 layers, width 16 | 5-way 5-shot "
                        "| 90 meta-iterations | 88.7 | 90.4 ± 0.5 (600) | characters never seen "
                        "in meta-training (character split) |")
     assert "No checkpoints" in render.render_checkpoints(tmp_path / "none")

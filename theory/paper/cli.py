@@ -1,4 +1,4 @@
-"""``python -m theory.paper {plan,run,status,summary,repro}``: the paper's tables.
+"""``python -m theory.paper {plan,run,status,summary,repro,ship}``: the paper's tables.
 
     python -m theory.paper plan --budget cpu --checkpoints      # the runs, done or not, and cost
     python -m theory.paper run --budget cpu --checkpoints       # LocalCluster of this machine
@@ -7,6 +7,7 @@
     python -m theory.paper summary                              # both tables + verdicts
     python -m theory.paper repro        # rewrite paper_repro.md's cells and the README tables
     python -m theory.paper repro --check                        # exit 1 if they are stale
+    python -m theory.paper ship --budget authors  # its checkpoints over the shipped, if better
 
 ``run`` resumes: finished runs are skipped, interrupted ones continue from their checkpoint.
 Restrict the plan with ``--only``, ``--datasets``, ``--methods``, ``--layers``, ``--seeds``;
@@ -20,7 +21,7 @@ import os
 import sys
 
 from theory import _cli, _io, _paths
-from theory.paper import (budgets, connect, cost, execute, records, render, repro,
+from theory.paper import (budgets, connect, cost, execute, records, render, repro, ship,
                           vocabulary)
 from theory.paper import plan as planning
 
@@ -138,7 +139,28 @@ def build_parser():
                           "checkout's results)")
     rep.add_argument("--check", action="store_true",
                      help="change nothing; exit 1 if a file is not what repro would write")
+    _add_ship(sub)
     return parser
+
+
+def _add_ship(sub):
+    keeps = sorted(b for b, spec in budgets.BUDGETS.items() if not spec.get("ships", True))
+    p = sub.add_parser("ship", help="score a budget's checkpoints and the shipped ones on the "
+                       "same validation episodes; copy the better-validated ones over them")
+    p.add_argument("--budget", choices=keeps, default=vocabulary.AUTHORS,
+                   help="the budget whose checkpoints are candidates (default: %(default)s)")
+    p.add_argument("--results", default="results", metavar="DIR",
+                   help="records and shipped checkpoints (default: %(default)s)")
+    p.add_argument("--episodes", type=_cli.positive_int, default=ship.EPISODES, metavar="E",
+                   help="validation episodes, the same for both (default: %(default)s)")
+    p.add_argument("--query", type=_cli.positive_int, default=ship.QUERY, metavar="Q",
+                   help="query images per class, the same for both (default: %(default)s)")
+    _cli.add_seed(p, ship.SEED, what="seed of the validation episodes")
+    p.add_argument("--data", default=None, metavar="PATH",
+                   help="where the dataset is (default: the path stored in the candidate)")
+    p.add_argument("--check", action="store_true",
+                   help="compare and print what would ship; copy nothing")
+    _cli.add_progress(p)
 
 
 def _restrict(args):
@@ -158,6 +180,11 @@ def main(argv=None):
         return _cli.emit(render.render(args.results, args.datasets, args.budget))
     if args.command == "repro":
         return _repro(args)
+    if args.command == "ship":
+        outcome = ship.ship(args.results, args.budget, episodes=args.episodes,
+                            query=args.query, seed=args.seed, data_path=args.data,
+                            write=not args.check, progress=args.progress)
+        return _cli.emit(ship.describe(outcome, args.budget, write=not args.check))
     if args.results is None:
         args.results = budgets.default_results(args.budget, args.runs)
     if os.path.exists(args.results) and not os.path.isdir(args.results):

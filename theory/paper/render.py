@@ -206,6 +206,17 @@ def render(results_dir, datasets=vocabulary.DATASETS, budget_name=None, level=2)
     return "\n".join(lines)
 
 
+_NETWORK = {("downsample", "stride"): "stride-2 convs", ("downsample", "none"): "no downsampling",
+            ("readout", "mean"): "mean readout", ("init", "authors"): "the authors' init"}
+
+
+def _network(cfg):
+    """``", stride-2 convs, mean readout, ..."`` for a network other than the original
+    (max-pools, flattened readout, He init); ``""`` for the original."""
+    return "".join(f", {_NETWORK[k, cfg[k]]}" for k in ("downsample", "readout", "init")
+                   if (k, cfg.get(k)) in _NETWORK)
+
+
 def render_checkpoints(results_dir):
     """Markdown table of the shipped checkpoints (``<results_dir>/checkpoints/index.json``):
     per file its model, task, meta-training, validation and test accuracy and what its test
@@ -226,7 +237,7 @@ def render_checkpoints(results_dir):
                                         "(character split)")
         lines.append(
             f"| `{name}` | {vocabulary.LABEL.get(method, method)}, {cfg['layers']} layers, width "
-            f"{cfg['hidden']} | {cfg['ways']}-way {cfg['shots']}-shot | {budget}{length} | "
+            f"{cfg['hidden']}{_network(cfg)} | {cfg['ways']}-way {cfg['shots']}-shot | {budget}{length} | "
             f"{100 * entry['val_accuracy']:.1f} | {100 * test['accuracy']:.1f} ± "
             f"{100 * test['ci95']:.1f} ({test['episodes']}) | {holds} |")
     return "\n".join(lines)

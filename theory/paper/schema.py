@@ -42,11 +42,17 @@ LR_SEARCH = Obj(
         {"layers": Int(1), "val_episodes": Int(1), "error": Opt(Str())})),
      "winners": Map(WINNER)},
     {"budget": Opt(Str())})
+# how ``theory.paper.ship`` chose a checkpoint over the one shipped before it
+CHOSEN_BY = Obj(optional={"candidate": engine.ACCURACY, "shipped": engine.ACCURACY,
+                          "difference": Num(-1, 1), "ci95": Opt(Num(0)), "episodes": Int(1),
+                          "query": Int(1), "seed": Int(0),
+                          "replaced": Opt(Obj({"run": Str()}, {"budget": Opt(Str())}))})
 INDEX = Map(Obj({"run": Str(), "val_accuracy": engine.ACCURACY, "test": engine.TEST.extend(
     {"ci95": Num(0), "episodes": Int(1)}), "config": Obj(
     {k: engine.FIELD_SPECS[k] for k in ("iterations", "layers", "hidden", "ways", "shots")},
     engine.FIELD_SPECS)},
-    {"budget": Opt(Str()), "test_split": Str(SPLIT_BY), "test_holds": Str()}), key=Name())
+    {"budget": Opt(Str()), "test_split": Str(SPLIT_BY), "test_holds": Str(),
+     "chosen_by": CHOSEN_BY}), key=Name())
 # the sweep's own reading of a run's record (its state) also compares the step sizes
 SWEEP_RECORD = TABLE_RECORD.extend({"config": engine.CONFIG.extend(
     {"inner_lr": LR, "meta_lr": LR})})
