@@ -564,3 +564,30 @@ def test_run_exits_1_and_prints_each_failure_with_its_reason(tmp_path, capsys, m
     monkeypatch.undo()
     # the retried error now succeeds; the divergence is final: nothing failed this time
     assert cli.main([str(a) for a in argv]) == 0
+
+
+@pytest.mark.skipif(execute.fcntl is None, reason="run locks need fcntl (POSIX)")
+def test_a_run_another_process_is_training_is_left_to_it(tmp_path, capsys):
+    import fcntl
+    run = sweep.make_plan("tiny", tables=("table-a",), datasets=("synthetic",),
+                          methods=("maml",), layers=(2,), seeds=1)[0]
+    out = Path(records.run_dir(tmp_path / "runs", "tiny", run))
+    out.mkdir(parents=True)
+    name = sweep.run_id(run)
+    argv = ["run", "--budget", "tiny", "--only", "table-a", "--datasets", "synthetic",
+            "--methods", "maml", "--layers", "2", "--seeds", "1", "--scheduler", "serial",
+            "--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs"),
+            "--no-progress"]
+    with open(out / execute.LOCK, "a") as other:     # the lock another sweep would hold
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert execute.train_run(run, str(out))["status"] == records.BUSY
+        assert cli.main(argv) == 1
+        err = capsys.readouterr().err
+        assert f"{name}: busy: another process is training it" in err
+        assert "1 of 1 runs were being trained by another process" in err
+        assert not Path(records.record_path(tmp_path / "results", run)).exists()
+        assert not (out / training.CHECKPOINT).exists()
+    # released: the next invocation trains it
+    assert cli.main(argv) == 0
+    assert json.loads(Path(records.record_path(tmp_path / "results", run)).read_text())[
+        "kind"] == "engine-run"

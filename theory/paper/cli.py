@@ -218,9 +218,14 @@ def main(argv=None):
             {"run": n, "status": s, "reason": r} for n, s, r in failed]}, indent=1))
     for name, state, reason in failed:
         print(f"{name}: {state}: {reason}", file=sys.stderr)
+    busy = sum(state == records.BUSY for _, state, _ in failed)
+    if len(failed) > busy:
+        print(f"{len(failed) - busy} of {len(outcome)} runs failed (recorded; `run` again "
+              "retries the errors, a divergence is final)", file=sys.stderr)
+    if busy:
+        print(f"{busy} of {len(outcome)} runs were being trained by another process and left "
+              "to it", file=sys.stderr)
     if failed:
-        print(f"{len(failed)} of {len(outcome)} runs failed (recorded; `run` again retries "
-              "the errors, a divergence is final)", file=sys.stderr)
         return 1
     return 0
 

@@ -24,6 +24,11 @@ import subprocess
 import sys
 import tempfile
 
+try:
+    import fcntl
+except ImportError:         # not POSIX: runs are not locked
+    fcntl = None
+
 from tqdm.auto import tqdm
 
 from theory import _check
@@ -36,6 +41,27 @@ from theory.paper import plan as planning
 
 SERIAL = "serial"
 WAIT_S = 5.0   # how often the Dask executor looks for a worker that joined the cluster
+LOCK = ".lock"  # held in a run directory while a process trains there (``claim``)
+BUSY_REASON = ("another process is training it (it holds the run directory's .lock); this "
+               "invocation left it alone and wrote nothing for it")
+
+
+@contextlib.contextmanager
+def claim(out_dir):
+    """Hold the advisory lock ``<out_dir>/.lock`` (``fcntl.flock``) while a run trains there;
+    yields ``False`` without waiting if another process (another sweep whose filters include
+    the same run) holds it. The lock goes with the process that holds it, so a worker that dies
+    leaves none behind. Without ``fcntl`` (not POSIX) every claim succeeds."""
+    if fcntl is None:
+        yield True
+        return
+    with open(os.path.join(out_dir, LOCK), "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True          # closing the file releases the lock
 
 
 def train_run(run, out_dir, *, callback=None):
@@ -46,7 +72,8 @@ def train_run(run, out_dir, *, callback=None):
     (``search.run_study``) and a run with a ``curve`` adds its ``adaptation`` curve
     (``adaptation``) to the record. ``out_dir`` falls back to a temporary directory where it
     cannot be created. Any exception but ``KeyboardInterrupt`` is returned as a failure record
-    (kind ``records.FAILED``)."""
+    (kind ``records.FAILED``). A run whose directory another process has claimed (``claim``)
+    is not trained: its status is ``records.BUSY`` and it has no record."""
     # a worker trains for long, maybe on several threads (theory.engine.heap, parallel)
     heap.keep_freed_memory()
     parallel.thread_safe_autograd()
@@ -55,30 +82,38 @@ def train_run(run, out_dir, *, callback=None):
         os.makedirs(out_dir, exist_ok=True)
     except OSError:
         out_dir = scratch = tempfile.mkdtemp(prefix="theory-run-")
-    ckpt = os.path.join(out_dir, training.CHECKPOINT)
     try:
-        try:
-            if run.kind == "study":
-                return {"status": "done", "checkpoint": None, "best": None,
-                        "record": search.run_study(run, out_dir, callback=callback)}
-            record = training.train(run.config, out_dir=out_dir,
-                                    resume=os.path.exists(ckpt), progress=False,
-                                    callback=callback)
-            if run.curve:
-                record["adaptation"] = adaptation(run, out_dir)
-        except Exception as err:  # noqa: BLE001 -- any failure is recorded, the sweep goes on
-            return _failure(run, err)
-        kept = {}
-        for key, name in (("checkpoint", training.CHECKPOINT), ("best", stopping.BEST)):
-            path = os.path.join(out_dir, name)
-            kept[key] = None
-            if run.keep_checkpoint and os.path.exists(path):
-                with open(path, "rb") as handle:
-                    kept[key] = handle.read()
-        return {"status": "done", "record": record, **kept}
+        with claim(out_dir) as mine:
+            if not mine:
+                return {"status": records.BUSY, "checkpoint": None, "best": None,
+                        "record": None}
+            return _train_here(run, out_dir, callback)
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _train_here(run, out_dir, callback):
+    """``train_run`` in ``out_dir``, which this process has claimed."""
+    ckpt = os.path.join(out_dir, training.CHECKPOINT)
+    try:
+        if run.kind == "study":
+            return {"status": "done", "checkpoint": None, "best": None,
+                    "record": search.run_study(run, out_dir, callback=callback)}
+        record = training.train(run.config, out_dir=out_dir, resume=os.path.exists(ckpt),
+                                progress=False, callback=callback)
+        if run.curve:
+            record["adaptation"] = adaptation(run, out_dir)
+    except Exception as err:  # noqa: BLE001 -- any failure is recorded, the sweep goes on
+        return _failure(run, err)
+    kept = {}
+    for key, name in (("checkpoint", training.CHECKPOINT), ("best", stopping.BEST)):
+        path = os.path.join(out_dir, name)
+        kept[key] = None
+        if run.keep_checkpoint and os.path.exists(path):
+            with open(path, "rb") as handle:
+                kept[key] = handle.read()
+    return {"status": "done", "record": record, **kept}
 
 
 def adaptation(run, out_dir):
@@ -230,7 +265,7 @@ def execute_all(runs, results_dir, runs_dir, budget_name, submit, *, progress=Tr
                 bar.write(f"{name}: {outcome[name]}", file=sys.stderr)
             else:
                 echo(f"{name}: {outcome[name]}")
-            if commit:
+            if commit and outcome[name] != records.BUSY:
                 _commit(echo, [records.record_path(results_dir, run)],
                         f"results: {name} ({budget_name} budget): {outcome[name]}")
             bar.update(1)
@@ -277,8 +312,8 @@ def failures(outcome, plan, results_dir, runs_dir, budget_name):
         state = outcome.get(name)
         if state in (None, "done", "skipped") or (run.kind == "point" and state == "diverged"):
             continue
-        out.append((name, state, records.failure_reason(results_dir, runs_dir, budget_name,
-                                                        run)))
+        out.append((name, state, BUSY_REASON if state == records.BUSY else
+                    records.failure_reason(results_dir, runs_dir, budget_name, run)))
     return out
 
 

@@ -210,12 +210,17 @@ def sweep_info(run, budget_name):
             "run": run.name, "lr_source": run.lr_source}
 
 
+BUSY = "busy"   # the outcome of a run another process was training (``execute.claim``)
+
+
 def write_outcome(results_dir, runs_dir, budget_name, run, outcome):
     """Store what a worker returned for ``run`` (``outcome``: ``{"status", "record",
     "checkpoint"}``, see ``execute.train_run``), atomically; returns its status. A search point's
     engine record goes to its run directory, a table run's (with ``"sweep"``) to ``results/``,
     a failure (with ``"sweep"``) where ``status`` looks for it; the checkpoint bytes, when the
-    plan keeps them, to the run directory."""
+    plan keeps them, to the run directory. A ``BUSY`` run writes nothing."""
+    if outcome["status"] == BUSY:
+        return BUSY
     out = run_dir(runs_dir, budget_name, run)
     for key, name in (("checkpoint", training.CHECKPOINT), ("best", stopping.BEST)):
         if outcome.get(key) is not None:
