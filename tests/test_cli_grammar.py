@@ -21,7 +21,8 @@ NOT_DATA = {("paper", "summary"), ("paper", "repro"), ("figures", None)}
 # paper sweep's seeds are part of its plan (--seeds)
 RANDOM = {("landscape", c) for c in ("surface", "train", "curves", "sweep", "collapse",
                                      "effective", "precondition")} | \
-    {("engine", c) for c in ("train", "eval", "bench", "episode")} | {("figures", None)}
+    {("engine", c) for c in ("train", "eval", "bench", "episode")} | {("figures", None)} | \
+    {("paper", "ship")}
 NOT_RANDOM = {("symbolic", "derive"), ("symbolic", "report"), ("engine", "adapt")} | \
     {("paper", c) for c in ("plan", "run", "status", "summary", "repro")}
 

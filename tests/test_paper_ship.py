@@ -124,8 +124,12 @@ def test_ship_prints_one_line_per_checkpoint(tmp_path, trained, capsys):
     results = tmp_path / "results"
     _place(results / "checkpoints", old, old_entry)
     _place(results / "authors" / "checkpoints", new, new_entry)
-    assert cli.main(["ship", "--results", str(results), "--episodes", "3", "--check",
-                     "--no-progress"]) == 0
+    argv = ["ship", "--results", str(results), "--episodes", "3", "--check", "--no-progress"]
+    [(_, result, wins)] = ship.ship(results, "authors", episodes=3, write=False)
+    assert cli.main(argv) == (1 if wins else 0)         # --check: 1 if anything would ship
     out = capsys.readouterr().out
     assert out.startswith(f"{NAME}: validation ") and "on 3 episodes (query 5, seed 0)" in out
+    assert cli.main(argv + ["--json"]) == (1 if wins else 0)
+    assert json.loads(capsys.readouterr().out) == [
+        {"checkpoint": NAME, "comparison": result, "ships": wins}]
     assert (results / "checkpoints" / NAME).read_bytes() == old.read_bytes()

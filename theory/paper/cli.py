@@ -156,11 +156,10 @@ def _add_ship(sub):
     p.add_argument("--query", type=_cli.positive_int, default=ship.QUERY, metavar="Q",
                    help="query images per class, the same for both (default: %(default)s)")
     _cli.add_seed(p, ship.SEED, what="seed of the validation episodes")
-    p.add_argument("--data", default=None, metavar="PATH",
-                   help="where the dataset is (default: the path stored in the candidate)")
     p.add_argument("--check", action="store_true",
-                   help="compare and print what would ship; copy nothing")
+                   help="change nothing; print what would ship and exit 1 if anything would")
     _cli.add_progress(p)
+    _cli.add_json(p, "each checkpoint's comparison and whether it ships")
 
 
 def _restrict(args):
@@ -181,10 +180,7 @@ def main(argv=None):
     if args.command == "repro":
         return _repro(args)
     if args.command == "ship":
-        outcome = ship.ship(args.results, args.budget, episodes=args.episodes,
-                            query=args.query, seed=args.seed, data_path=args.data,
-                            write=not args.check, progress=args.progress)
-        return _cli.emit(ship.describe(outcome, args.budget, write=not args.check))
+        return _ship(args)
     if args.results is None:
         args.results = budgets.default_results(args.budget, args.runs)
     if os.path.exists(args.results) and not os.path.isdir(args.results):
@@ -228,6 +224,18 @@ def main(argv=None):
     if failed:
         return 1
     return 0
+
+
+def _ship(args):
+    """``ship``: compare, copy the winners (not with ``--check``) and say what was done."""
+    outcome = ship.ship(args.results, args.budget, episodes=args.episodes, query=args.query,
+                        seed=args.seed, write=not args.check, progress=args.progress)
+    if args.json:
+        _cli.emit(json.dumps([{"checkpoint": name, "comparison": result, "ships": wins}
+                              for name, result, wins in outcome], indent=1))
+    else:
+        _cli.emit(ship.describe(outcome, args.budget, write=not args.check))
+    return 1 if args.check and any(wins for _, _, wins in outcome) else 0
 
 
 def _repro(args):
