@@ -6,7 +6,10 @@ setting in ``<results>/<budget>/checkpoints/``, never over the shipped ones in
 same file name on the *same* validation episodes: the validation split of the data split both
 were meta-trained on (a candidate meta-trained on another split is refused), ``episodes`` tasks
 drawn from one seed, ``query`` images per class for both (each run's own validation rounds used
-its own query count and episodes, so their recorded numbers are not paired). ``ship`` copies
+its own query count and episodes, so their recorded numbers are not paired). The query count
+is part of the condition, not only of the sample: batch norm normalises the query images with
+their own batch statistics, so both are scored at one count (default 5: what the shipped
+checkpoints were meta-trained with and what the README's example episodes hold). ``ship`` copies
 every candidate whose validation accuracy is higher over the shipped file (a tie keeps the
 shipped one) and records the comparison in ``index.json``; a name with nothing shipped yet
 ships as it is. Test accuracy plays no part in the decision.
