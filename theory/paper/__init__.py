@@ -4,7 +4,7 @@ Everything about Tables 1 and 2 of the paper lives here: its numbers, the sweep 
 reproduces them (plan, budgets, execution on Dask), the reading of records into table cells
 (one function for the figures, the README block and ``paper_repro.md``), the ordering verdicts
 and the markdown. Imports run one way: ``theory.engine`` -> ``theory.paper`` ->
-``theory.figures``. Command line: ``python -m theory.paper {plan,run,status,summary,repro}``.
+``theory.figures``. Command line: ``python -m theory.paper {plan,run,status,summary,repro,ship}``.
 
 Modules
 -------
@@ -25,5 +25,7 @@ protocols  ``compare(results_dir)``: each claim under the authors' protocol and 
 render     ``render(results_dir)``: markdown tables and verdicts per dataset and budget
 rows       ``CellRow``, ``ClaimRow``, ``FigureRow`` and ``rewrite_rows``: rows put in place by id
 repro      ``update(paper_repro.md, README.md, results_dir)``: the generated rows and blocks
+ship       ``ship(results_dir, budget)``: a budget's checkpoints over the shipped, if they validate
+           higher on the same episodes
 cli        ``main(argv)``: ``python -m theory.paper``
 """
