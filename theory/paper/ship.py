@@ -132,7 +132,8 @@ def describe(outcome, budget_name, *, write=True):
     and what was done."""
     lines = []
     for name, result, wins in outcome:
-        verb = ("shipped" if write else "would ship") if wins else "kept the shipped one"
+        verb = ("shipped" if write else "would ship") if wins else \
+            ("kept the shipped one" if write else "would keep the shipped one")
         if result is None:
             lines.append(f"{name}: nothing shipped under this name; {verb}")
             continue
