@@ -124,13 +124,13 @@ def test_checkpoints_block_says_what_index_json_says(tmp_path):
         "omniglot-20w1s-4layer.npz": {
             "run": "checkpoints/omniglot/maml-L4-20w1s-s0", "budget": "authors",
             "config": dict(base, hidden=64, iterations=2000, patience=3, downsample="stride",
-                           readout="mean", init="authors"),
+                           readout="mean", init="authors", query=1),
             "val_accuracy": 0.9, "test": {"accuracy": 0.91, "ci95": 0.004, "episodes": 600}}}))
     rows = render.render_checkpoints(tmp_path).splitlines()
     assert len(rows) == 5
     assert rows[3].startswith("| `omniglot-20w1s-4layer.npz` | MAML, 4 layers, width 64, "
                               "stride-2 convs, mean readout, the authors' init | 20-way 1-shot "
-                              "| `authors`: early stopping, cap 2000 | 90.0 | 91.0 ± 0.4 (600)")
+                              "(query 1) | `authors`: early stopping, cap 2000 | 90.0 | 91.0 ± 0.4 (600)")
     assert rows[2] == ("| `omniglot-20w1s-4layer-alphabet.npz` | MAML, 4 layers, width 24 | "
                        "20-way 1-shot | `converged`: early stopping, cap 900 | 81.2 | "
                        "85.7 ± 0.5 (600) | alphabets never seen in meta-training (alphabet "

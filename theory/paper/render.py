@@ -217,6 +217,12 @@ def _network(cfg):
                    if (k, cfg.get(k)) in _NETWORK)
 
 
+def _query(cfg):
+    """``" (query Q)"``: the query images per class its validation and test episodes held
+    (batch norm normalises them together, so the count is part of the condition)."""
+    return f" (query {cfg['query']})" if cfg.get("query") else ""
+
+
 def render_checkpoints(results_dir):
     """Markdown table of the shipped checkpoints (``<results_dir>/checkpoints/index.json``):
     per file its model, task, meta-training, validation and test accuracy and what its test
@@ -237,7 +243,7 @@ def render_checkpoints(results_dir):
                                         "(character split)")
         lines.append(
             f"| `{name}` | {vocabulary.LABEL.get(method, method)}, {cfg['layers']} layers, width "
-            f"{cfg['hidden']}{_network(cfg)} | {cfg['ways']}-way {cfg['shots']}-shot | {budget}{length} | "
+            f"{cfg['hidden']}{_network(cfg)} | {cfg['ways']}-way {cfg['shots']}-shot{_query(cfg)} | {budget}{length} | "
             f"{100 * entry['val_accuracy']:.1f} | {100 * test['accuracy']:.1f} ± "
             f"{100 * test['ci95']:.1f} ({test['episodes']}) | {holds} |")
     return "\n".join(lines)
