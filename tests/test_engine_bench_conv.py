@@ -72,3 +72,15 @@ def test_scale_rows_and_rowdot(lead):
     np.testing.assert_allclose(P.rowdot(x, y), np.sum(x * y, -1, keepdims=True), rtol=1e-12)
     check_grads(lambda x, s: anp.sum(anp.sin(P.scale_rows(x, s))), modes=["rev"], order=2)(x, s)
     check_grads(lambda x, y: anp.sum(anp.sin(P.rowdot(x, y))), modes=["rev"], order=2)(x, y)
+
+
+@pytest.mark.parametrize("lead", [(3, 2), (1, 2)], ids=["per-task", "shared"])
+def test_affine_rows_and_rowsum(lead):
+    rng = np.random.default_rng(5)
+    x, s, b = rand(rng, 3, 2, 7), rand(rng, *lead, 1), rand(rng, *lead, 1)
+    np.testing.assert_allclose(P.affine_rows(x, s, b), x * s + b, rtol=1e-14)
+    np.testing.assert_allclose(P.rowsum(x), np.sum(x, -1, keepdims=True), rtol=1e-13)
+    check_grads(lambda x, s, b: anp.sum(anp.sin(P.affine_rows(x, s, b))),
+                modes=["rev"], order=3)(x, s, b)
+    check_grads(lambda x: anp.sum(anp.sin(P.rowsum(x))), modes=["rev"], order=3)(x)
+    assert P.affine_rows(*(v.astype(np.float32) for v in (x, s, b))).dtype == np.float32

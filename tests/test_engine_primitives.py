@@ -150,6 +150,8 @@ def test_relu_second_order():
     rng = np.random.default_rng(7)
     x = rand(rng, 3, 4)
     check_grads(lambda x: anp.sum(P.relu(x) ** 3), modes=["rev"], order=2)(x)
+    np.testing.assert_array_equal(P.relu(x), x * (x > 0))
+    assert P.relu(x.astype(np.float32)).dtype == np.float32
 
 
 def test_float32_preserved_forward_and_backward():

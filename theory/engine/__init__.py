@@ -15,12 +15,13 @@ conv3x3(a, w, blocks, stride)     convolution as im2col + GEMM, a few images at 
                                   taps read the input's phases in place (split form)
 phase_blocks(a) / phase_unblocks  an input's parity phases in block order, zero-filled (one
                                   node of the graph for every use of the phases), and adjoint
-relu(x)                           ``x * [x > 0]`` with a constant mask
+relu(x), masked(g, mask)          ``max(x, 0)`` and its VJP ``g * [x > 0]``
 
 Batch norm (:mod:`.batchnorm`, re-exported by :mod:`.primitives`)
 -----------------------------------------------------------------
 center(z), sqmean(zc)             per-task batch-norm mean removal and variance
 scale_rows(x, s), rowdot(x, y)    one factor per row, and its adjoint reduction
+affine_rows(x, s, b), rowsum(x)   ``x * s + b`` per row (batch norm's affine map), row sums
 
 Pooling (:mod:`.pooling`)
 -------------------------

@@ -330,9 +330,9 @@ def features(params, x, arch=ARCH):
         scale = _task_view(f"bn{i}/gamma", params[f"bn{i}/gamma"]) / anp.sqrt(var + BN_EPS)
         beta = _task_view(f"bn{i}/beta", params[f"bn{i}/beta"])
         if pool and _pool_first(scale):
-            z = P.scale_rows(_pool(zc, blocks, (T, O, n, H, W)), scale) + beta
+            z = P.affine_rows(_pool(zc, blocks, (T, O, n, H, W)), scale, beta)
         else:
-            z = P.scale_rows(zc, scale) + beta
+            z = P.affine_rows(zc, scale, beta)
             if pool:
                 z = _pool(z, blocks, (T, O, n, H, W))
         if pool:

@@ -17,7 +17,7 @@ Adjoint pairs (so gradients of gradients stay inside the registered ops):
   (self-adjoint) and ``sqmean``, the statistics over the last axis;
   ``scale_rows`` (``x * s``, one factor per row) and ``rowdot`` (row-wise inner product) map
   into each other under VJPs, so batch norm's scale never needs a full-size product to sum.
-- ``relu`` is not a primitive: ``x * mask`` with a constant mask differentiates correctly.
+- ``relu`` (``max(x, 0)``) and ``masked`` (``g * mask``, a constant mask): ReLU and its VJP.
 
 Block order (``blocks``, a bit mask: ``OUT_BLOCKS`` for a conv's output, ``IN_BLOCKS`` for its
 input; ``True`` is ``OUT_BLOCKS``): a conv can emit its pixels ordered ``(p, q, n, H/2, W/2)``
@@ -42,7 +42,8 @@ from autograd.extend import defvjp, primitive
 from autograd.tracer import getval
 
 from theory.engine import strided
-from theory.engine.batchnorm import center, rowdot, scale_rows, sqmean  # noqa: F401
+from theory.engine.batchnorm import (affine_rows, center, rowdot, rowsum, scale_rows,  # noqa: F401
+                                     sqmean)
 from theory.engine.strided import _TAPS, IN_BLOCKS, OUT_BLOCKS, out_size
 
 
@@ -384,7 +385,19 @@ def conv3x3(a, w, blocks=False, stride=1):
     return conv(a, wm, blocks, stride)
 
 
+@primitive
 def relu(x):
-    """ReLU as ``x * [x > 0]`` with a constant mask: exact first and second derivatives a.e."""
-    v = getval(x)
-    return x * (v > 0).astype(v.dtype)
+    """ReLU, ``max(x, 0)``; its VJP is ``masked`` by ``x > 0`` (read off the output, so the
+    input need not stay alive), exact at every order a.e. (the second derivative is 0)."""
+    return np.maximum(x, 0)
+
+
+@primitive
+def masked(g, mask):
+    """``g * mask`` for a constant boolean ``mask`` (never differentiated): ``relu``'s VJP,
+    and its own VJP in ``g``."""
+    return g * mask
+
+
+defvjp(relu, lambda ans, x: lambda g: masked(g, getval(ans) > 0))
+defvjp(masked, lambda ans, g, mask: lambda h: masked(h, mask))
