@@ -84,3 +84,17 @@ def test_affine_rows_and_rowsum(lead):
                 modes=["rev"], order=3)(x, s, b)
     check_grads(lambda x: anp.sum(anp.sin(P.rowsum(x))), modes=["rev"], order=3)(x)
     assert P.affine_rows(*(v.astype(np.float32) for v in (x, s, b))).dtype == np.float32
+
+
+def test_weight_split_is_a_permutation_and_conv3x3_reads_it():
+    rng = np.random.default_rng(9)
+    w = rand(rng, 3, 4, 2, 3, 3)                        # per task (T, O, C, 3, 3)
+    wm = w.reshape(3, 4, 18)
+    np.testing.assert_array_equal(P.weight_join(P.weight_split(wm)), wm)
+    assert sorted(P.weight_split(wm)[0, 0]) == sorted(wm[0, 0])
+    check_grads(lambda wm: anp.sum(anp.sin(P.weight_split(wm)) * np.arange(18.0)),
+                modes=["rev"], order=2)(wm)
+    a = rand(rng, 3, 2, 2, 5, 6)
+    # the split-order conv of conv3x3 against the natural-order conv primitive
+    np.testing.assert_allclose(P.conv3x3(a, w, 0, 2), P.conv(a, wm, 0, 2), rtol=1e-13, atol=1e-13)
+    check_grads(lambda a, w: anp.sum(anp.sin(P.conv3x3(a, w, 0, 2))), modes=["rev"], order=2)(a, w)

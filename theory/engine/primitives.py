@@ -17,6 +17,8 @@ Adjoint pairs (so gradients of gradients stay inside the registered ops):
   (self-adjoint) and ``sqmean``, the statistics over the last axis;
   ``scale_rows`` (``x * s``, one factor per row) and ``rowdot`` (row-wise inner product) map
   into each other under VJPs, so batch norm's scale never needs a full-size product to sum.
+- ``weight_split`` / ``weight_join``: a stride-2 weight's columns in the split order its split-form
+  conv reads (``SPLIT_W``), once per use as a node of the graph; mutually adjoint permutations.
 - ``relu`` (``max(x, 0)``) and ``masked`` (``g * mask``, a constant mask): ReLU and its VJP.
 
 Block order (``blocks``, a bit mask: ``OUT_BLOCKS`` for a conv's output, ``IN_BLOCKS`` for its
@@ -45,6 +47,9 @@ from theory.engine import strided
 from theory.engine.batchnorm import (affine_rows, center, rowdot, rowsum, scale_rows,  # noqa: F401
                                      sqmean)
 from theory.engine.strided import _TAPS, IN_BLOCKS, OUT_BLOCKS, out_size
+
+# a third bit of ``blocks``: a split-form conv's weight is in split order (``weight_split``)
+SPLIT_W = 4
 
 
 def _tap_ranges(d, size):
@@ -265,12 +270,21 @@ def _tall_product(x, y):
     return x @ np.swapaxes(y, -1, -2)
 
 
+def _split_columns(wm, blocks):
+    """A split-form weight's unshifted and shifted columns: views if it is in split order
+    already (``blocks & SPLIT_W``), else ``strided.split_weight``."""
+    if blocks & SPLIT_W:
+        C4 = wm.shape[-1] // 9 * 4
+        return wm[..., :C4], wm[..., C4:]
+    return strided.split_weight(wm)
+
+
 def _conv_split(a, wm, blocks, out):
     """``conv`` at stride 2 in the split form, a few images at a time, into ``out``."""
     T, C, n, H, W = a.shape
     Ho, Wo = out_size(H, 2), out_size(W, 2)
     ph = strided.phase_split(a, blocks)
-    w0, w1 = strided.split_weight(wm)
+    w0, w1 = _split_columns(wm, blocks)
     out4 = out.reshape(T, -1, n, Ho * Wo)
     for tasks, images in _chunks(T, n, C * 5, Ho * Wo, out.itemsize):
         sub = ph[tasks, :, :, images]
@@ -288,14 +302,14 @@ def _weight_grad_split(g, a, blocks):
     O = g.shape[1]
     ph = strided.phase_split(a, blocks)
     g4 = np.ascontiguousarray(g).reshape(T, O, n, Ho * Wo)
-    dtype = np.result_type(g, a)
-    g0, g1 = np.zeros((T, O, 4 * C), dtype=dtype), np.zeros((T, O, 5 * C), dtype=dtype)
+    both = np.zeros((T, O, 9 * C), dtype=np.result_type(g, a))
+    g0, g1 = both[..., :4 * C], both[..., 4 * C:]
     for tasks, images in _chunks(T, n, C * 5, Ho * Wo, g0.itemsize):
         sub = ph[tasks, :, :, images]
         g_t = _matrix(g4[tasks, :, images])
         g0[tasks] += _tall_product(g_t, np.reshape(sub, sub.shape[:1] + (4 * C, -1), copy=False))
         g1[tasks] += _tall_product(g_t, strided.shifted_cols(sub, Ho, Wo))
-    return strided.join_weight(g0, g1)
+    return both if blocks & SPLIT_W else strided.join_weight(g0, g1)
 
 
 def _input_grad_split(g, wm, shape, blocks):
@@ -305,7 +319,7 @@ def _input_grad_split(g, wm, shape, blocks):
     T, C, n, H, W = shape
     Ho, Wo = out_size(H, 2), out_size(W, 2)
     ph = np.empty((T, C, 4, n, Ho * Wo), dtype=np.result_type(g, wm))
-    w0, w1 = (np.swapaxes(w, -1, -2) for w in strided.split_weight(wm))
+    w0, w1 = (np.swapaxes(w, -1, -2) for w in _split_columns(wm, blocks))
     g4 = g.reshape(T, -1, n, Ho * Wo)
     for tasks, images in _chunks(T, n, C * 5, Ho * Wo, ph.itemsize):
         sub = ph[tasks, :, :, images]
@@ -382,7 +396,26 @@ def conv3x3(a, w, blocks=False, stride=1):
         raise ValueError("a stride-2 conv reads its input or writes its output in block "
                          "order, not both")
     wm = w.reshape(w.shape[:-3] + (w.shape[-3] * 9,))
+    if _split(blocks, stride):  # the columns in split order once, as a node of the graph
+        return conv(a, weight_split(wm), blocks | SPLIT_W, stride)
     return conv(a, wm, blocks, stride)
+
+
+@primitive
+def weight_split(wm):
+    """A ``(..., O, C*9)`` weight's columns in ``strided``'s split order (a permutation), as
+    the split-form conv reads them with ``SPLIT_W``; adjoint ``weight_join``."""
+    return np.take(wm, strided._split_order(wm.shape[-1] // 9)[0], axis=-1)
+
+
+@primitive
+def weight_join(ws):
+    """Inverse (and adjoint) of ``weight_split``."""
+    return np.take(ws, strided._split_order(ws.shape[-1] // 9)[1], axis=-1)
+
+
+defvjp(weight_split, lambda ans, wm: lambda g: weight_join(g))
+defvjp(weight_join, lambda ans, ws: lambda g: weight_split(g))
 
 
 @primitive
