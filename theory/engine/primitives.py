@@ -271,12 +271,9 @@ def _tall_product(x, y):
 
 
 def _split_columns(wm, blocks):
-    """A split-form weight's unshifted and shifted columns: views if it is in split order
-    already (``blocks & SPLIT_W``), else ``strided.split_weight``."""
-    if blocks & SPLIT_W:
-        C4 = wm.shape[-1] // 9 * 4
-        return wm[..., :C4], wm[..., C4:]
-    return strided.split_weight(wm)
+    """A split-form weight's unshifted and shifted columns, views if it is in split order
+    already (``blocks & SPLIT_W``)."""
+    return strided.split_halves(wm if blocks & SPLIT_W else strided.to_split_order(wm))
 
 
 def _conv_split(a, wm, blocks, out):
@@ -405,13 +402,13 @@ def conv3x3(a, w, blocks=False, stride=1):
 def weight_split(wm):
     """A ``(..., O, C*9)`` weight's columns in ``strided``'s split order (a permutation), as
     the split-form conv reads them with ``SPLIT_W``; adjoint ``weight_join``."""
-    return np.take(wm, strided._split_order(wm.shape[-1] // 9)[0], axis=-1)
+    return strided.to_split_order(wm)
 
 
 @primitive
 def weight_join(ws):
     """Inverse (and adjoint) of ``weight_split``."""
-    return np.take(ws, strided._split_order(ws.shape[-1] // 9)[1], axis=-1)
+    return strided.from_split_order(ws)
 
 
 defvjp(weight_split, lambda ans, wm: lambda g: weight_join(g))
