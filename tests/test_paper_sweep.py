@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -450,6 +451,30 @@ def test_dask_runs_go_out_in_plan_order_one_per_free_worker_thread():
     next(runs)
     runs.close()
     assert dask.submitted == ["a", "b"] and dask.cancelled == ["b"]
+
+
+class _InterruptedDask(_FakeDask):
+    """A client whose ``wait`` is hit by a Ctrl-C halfway, while a run finishes."""
+
+    def wait(self, futures, *, timeout, return_when):
+        os.kill(os.getpid(), signal.SIGINT)
+        self.running.pop(0).finished = True     # the call still returns normally
+        self.returned = True
+
+
+def test_a_ctrl_c_inside_a_dask_call_waits_for_it_and_keeps_what_finished():
+    todo = [sweep.Run("train", "table-a", "synthetic", "maml", 2, 0, n, {}, "maml")
+            for n in ("a", "b", "c")]
+    dirs = {sweep.run_id(r): "unused" for r in todo}
+    dask = _InterruptedDask(threads=2)
+    got = []
+    with pytest.raises(KeyboardInterrupt):
+        for run, outcome in execute.in_order(dask, dask.wait, todo, dirs):
+            got.append((run.name, outcome["status"]))
+    assert dask.returned                                # not raised inside the call
+    assert got == [("a", "done")]                       # the run that finished is handed out
+    assert dask.submitted == ["a", "b"] and dask.cancelled == ["b"]   # nothing more goes out
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_one_search_path_serves_grid_and_study_budgets():

@@ -200,28 +200,48 @@ def in_order(client, wait, todo, dirs):
     run in each worker's own order, not ``todo``'s: runs go out one per free worker thread
     instead, the next when one finishes (``wait``: ``distributed.wait``) or a worker joins
     (looked for every ``WAIT_S``). A run whose task fails (e.g. ``KilledWorker``) yields its
-    failure record. On exit (done, or interrupted) nothing more runs for this client."""
+    failure record. A Ctrl-C takes effect when Dask's call in progress returns (within
+    ``WAIT_S``), after the runs finished by then are handed out. On exit (done, or
+    interrupted) nothing more runs for this client."""
     queue, futures = list(todo), {}
     try:
         while queue or futures:
-            slots = max(1, sum(client.nthreads().values()))
-            while queue and len(futures) < slots:
-                run = queue.pop(0)
-                futures[client.submit(train_run, run, dirs[planning.run_id(run)], pure=False,
-                                      key=f"theory-paper-{planning.run_id(run)}-"
-                                          f"{os.urandom(4).hex()}")] = run
+            # a Ctrl-C inside one of Dask's blocking calls interrupts its event loop mid-call
+            # (the client then cannot even close), so it is held until the calls return; the
+            # runs found finished by then are handed out before the interrupt goes on
+            finished = []
             try:
-                wait(list(futures), timeout=WAIT_S, return_when="FIRST_COMPLETED")
-            except TimeoutError:      # none finished: look again for new workers
-                pass
-            for future in [f for f in futures if f.done()]:
-                run = futures.pop(future)
-                try:
-                    yield run, future.result()
-                except Exception as err:  # noqa: BLE001 -- e.g. KilledWorker: recorded
-                    yield run, _failure(run, err)
+                with parallel.deferred_interrupt():
+                    _advance(client, wait, queue, futures, dirs, finished)
+            except KeyboardInterrupt:
+                yield from finished
+                raise
+            yield from finished
     finally:
-        client.cancel(list(futures))
+        with parallel.deferred_interrupt():
+            client.cancel(list(futures))
+
+
+def _advance(client, wait, queue, futures, dirs, finished):
+    """One round of ``in_order``: submit from ``queue`` while a worker thread is free, wait up
+    to ``WAIT_S`` for a run to finish, and move each finished one from ``futures`` (future ->
+    run) into ``finished`` as ``(run, outcome)``."""
+    slots = max(1, sum(client.nthreads().values()))
+    while queue and len(futures) < slots:
+        run = queue.pop(0)
+        futures[client.submit(train_run, run, dirs[planning.run_id(run)], pure=False,
+                              key=f"theory-paper-{planning.run_id(run)}-"
+                                  f"{os.urandom(4).hex()}")] = run
+    try:
+        wait(list(futures), timeout=WAIT_S, return_when="FIRST_COMPLETED")
+    except TimeoutError:      # none finished: look again for new workers
+        pass
+    for future in [f for f in futures if f.done()]:
+        run = futures.pop(future)
+        try:
+            finished.append((run, future.result()))
+        except Exception as err:  # noqa: BLE001 -- e.g. KilledWorker: recorded
+            finished.append((run, _failure(run, err)))
 
 
 def commit_files(paths, message):
