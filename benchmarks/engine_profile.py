@@ -20,8 +20,8 @@ from theory.engine import bench, chunks, heap
 # (group, primitive function names, statistic): "own" excludes profiled callees, "all" includes
 GROUPS = (
     ("GEMMs (conv, conv_input_grad, conv_weight_grad)",
-     ("conv", "conv_input_grad", "conv_weight_grad", "_conv_split", "_weight_grad_split",
-      "_input_grad_split", "_tall_product"), "own"),
+     ("conv", "conv_input_grad", "conv_weight_grad", "conv_split", "weight_grad_split",
+      "input_grad_split", "tall_product"), "own"),
     ("im2col / col2im copies (stride 2: phases, shifted taps, weight splits)",
      ("im2col", "col2im", "_padded", "_phases_of", "phase_split", "phase_merge",
       "shifted_cols", "add_shifted", "split_weight", "join_weight", "to_split_order",
@@ -53,8 +53,8 @@ def profile_groups(cfg, repeats=1):
         out[group] = sum((own if which == "own" else cum)
                          for (path, _, name), (_, _, own, cum, _) in stats.items()
                          if name in names
-                         and path.endswith(("primitives.py", "pooling.py", "strided.py",
-                                            "batchnorm.py", "core.py")))
+                         and path.endswith(("primitives.py", "gemm.py", "pooling.py",
+                                            "strided.py", "batchnorm.py", "core.py")))
     out["other (autograd bookkeeping, head, loss, glue)"] = total - sum(out.values())
     return total / repeats, {k: v / repeats for k, v in out.items()}
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from autograd.test_util import check_grads
 
+from theory.engine import gemm
 from theory.engine import primitives as P
 
 SHAPE = (3, 2, 2, 4, 5)  # T, C, n, H, W
@@ -14,7 +15,7 @@ O = 3
 @pytest.fixture(params=[2 ** 25, 1], ids=["one-chunk", "task-by-task"])
 def chunk(request, monkeypatch):
     """Run each test with all tasks in one chunk and with one task per chunk."""
-    monkeypatch.setattr(P, "_CHUNK_BYTES", request.param)
+    monkeypatch.setattr(gemm, "CHUNK_BYTES", request.param)
 
 
 def rand(rng, *shape):

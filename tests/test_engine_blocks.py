@@ -7,7 +7,7 @@ from autograd import grad
 from autograd.test_util import check_grads
 
 from theory.engine import cnn, maml
-from theory.engine import pooling
+from theory.engine import gemm, pooling
 from theory.engine import primitives as P
 
 SHAPE = (2, 1, 3, 4, 6)  # T, C, n, H, W (even H and W)
@@ -41,7 +41,7 @@ def test_im2col_blocks_permutes_the_columns_and_col2im_is_its_adjoint():
 @pytest.mark.parametrize("per_task", [False, True])
 def test_conv_in_blocks_order_is_the_permuted_conv_to_second_order(per_task, chunk_bytes,
                                                                    monkeypatch):
-    monkeypatch.setattr(P, "_CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(gemm, "CHUNK_BYTES", chunk_bytes)
     rng = np.random.default_rng(1)
     a = rng.standard_normal(SHAPE)
     wm = rng.standard_normal(((2,) if per_task else ()) + (3, 9))

@@ -12,7 +12,8 @@ im2col(a, blocks, stride) / col2im(...)  3x3 patches ``(T,C,n,H,W) <-> (T,C*9,n*
 conv3x3(a, w, blocks, stride)     convolution as im2col + GEMM, a few images at a time (shared or
                                   per-task w); at stride 1 its input adjoint is a conv with the
                                   rotated weight; at stride 2 with a C-order output, four
-                                  taps read the input's phases in place (split form)
+                                  taps read the input's phases in place (split form); the
+                                  GEMMs and their chunking are :mod:`.gemm`
 phase_blocks(a) / phase_unblocks  an input's parity phases in block order, zero-filled (one
                                   node of the graph for every use of the phases), and adjoint
 relu(x), masked(g, mask)          ``max(x, 0)`` and its VJP ``g * [x > 0]``

@@ -11,7 +11,8 @@ Adjoint pairs (so gradients of gradients stay inside the registered ops):
 - ``conv`` (= ``wm @ im2col(a)``), ``conv_input_grad``, ``conv_weight_grad``: bilinear, closed
   under VJPs (each one's VJPs are the other two), built on im2col a few tasks at a time. The
   input adjoint is itself a conv, with the weight transposed and its taps rotated (image order
-  needs no col2im).
+  needs no col2im). Their GEMMs, a few images at a time, and the stride-2 split form are
+  ``theory.engine.gemm``.
 - max-pooling and its adjoints: ``theory.engine.pooling``.
 - batch norm's primitives (``theory.engine.batchnorm``, re-exported here): ``center``
   (self-adjoint) and ``sqmean``, the statistics over the last axis;
@@ -43,13 +44,10 @@ import numpy as np
 from autograd.extend import defvjp, primitive
 from autograd.tracer import getval
 
-from theory.engine import strided
+from theory.engine import gemm, strided
 from theory.engine.batchnorm import (affine_rows, center, rowdot, rowsum, scale_rows,  # noqa: F401
                                      sqmean)
-from theory.engine.strided import _TAPS, IN_BLOCKS, OUT_BLOCKS, out_size
-
-# a third bit of ``blocks``: a split-form conv's weight is in split order (``weight_split``)
-SPLIT_W = 4
+from theory.engine.strided import _TAPS, IN_BLOCKS, OUT_BLOCKS, SPLIT_W, out_size
 
 
 def _tap_ranges(d, size):
@@ -144,62 +142,26 @@ defvjp(im2col, lambda ans, a, blocks=False, stride=1: lambda g: col2im(g, a.shap
 defvjp(col2im, lambda ans, cols, shape, blocks=False, stride=1: lambda g: im2col(g, blocks, stride))
 
 
-# im2col columns are built a few images at a time and consumed by the GEMM at once, so that no
-# column matrix exceeds about this many bytes and it is mostly read back from cache rather than
-# memory. 4 MiB beat 1 MiB and 32 MiB (one whole task) in whole meta-steps (README, Performance).
-_CHUNK_BYTES = 2 ** 22
-
-
-def _chunks(T, n, rows, pixels, itemsize, blocks=0):
-    """``(tasks, images)`` slice pairs whose ``(rows, images * pixels)`` column matrices fit
-    ``_CHUNK_BYTES``: several whole tasks, or a few images of one task (whole tasks only for an
-    input in block order, whose images are not one slice)."""
-    per_image = max(1, rows * pixels * itemsize)
-    if per_image * n <= _CHUNK_BYTES or blocks & IN_BLOCKS:
-        step = max(1, _CHUNK_BYTES // (per_image * n))
-        return [(slice(s, min(T, s + step)), slice(0, n)) for s in range(0, T, step)]
-    step = max(1, _CHUNK_BYTES // per_image)
-    return [(slice(t, t + 1), slice(s, min(n, s + step))) for t in range(T) for s in range(0, n, step)]
-
-
-def _phases(x, n, blocks):
-    """View ``(T, R, P, n, pixels / P)`` of a map ``(T, R, n * pixels)``: P = 4 pooling phases in
-    pooling-block order, else 1, so that an image range of every phase is one slice."""
-    return np.reshape(x, x.shape[:2] + (4 if blocks & OUT_BLOCKS else 1, n, -1), copy=False)
-
-
-def _matrix(x):
-    """View ``(T, R, images * pixels)`` of a ``(T, R, images, pixels)`` slice (never a copy)."""
-    return np.reshape(x, x.shape[:2] + (-1,), copy=False)
-
-
-def _per_task(wm, tasks):
-    """The rows of ``tasks`` of a per-task ``(T, O, K)`` matrix; a shared ``(O, K)`` one as is."""
-    return wm if wm.ndim == 2 else wm[tasks]
-
-
-def _pixels(H, W, stride):
-    return out_size(H, stride) * out_size(W, stride)
-
-
 @primitive
 def conv(a, wm, blocks=False, stride=1):
     """3x3 convolution, padding 1: ``a (T, C, n, H, W)``, ``wm (O, C*9)`` or ``(T, O, C*9)``.
 
     Returns ``(T, O, n*Ho*Wo)`` = ``wm @ im2col(a, blocks, stride)``, with the columns built a
-    few images at a time (``_chunks``; ``blocks``: the pixels in ``im2col``'s pooling-block order).
+    few images at a time (``gemm.chunks``; ``blocks``: the pixels in ``im2col``'s pooling-block
+    order).
     """
     T, C, n, H, W = a.shape
-    out = np.empty((T, wm.shape[-2], n * _pixels(H, W, stride)), dtype=np.result_type(a, wm))
-    if _split(blocks, stride):
-        return _conv_split(a, wm, blocks, out)
-    out_p = _phases(out, n, blocks)
-    for tasks, images in _chunks(T, n, C * 9, _pixels(H, W, stride), out.itemsize, blocks):
-        cols = _phases(im2col.fun(a[tasks, :, images], blocks, stride),
-                       images.stop - images.start, blocks)
+    out = np.empty((T, wm.shape[-2], n * gemm.pixels(H, W, stride)), dtype=np.result_type(a, wm))
+    if gemm.is_split(blocks, stride):
+        return gemm.conv_split(a, wm, blocks, out)
+    out_p = gemm.phases(out, n, blocks)
+    pixels = gemm.pixels(H, W, stride)
+    for tasks, images in gemm.chunks(T, n, C * 9, pixels, out.itemsize, blocks):
+        cols = gemm.phases(im2col.fun(a[tasks, :, images], blocks, stride),
+                           images.stop - images.start, blocks)
         for p in range(cols.shape[2]):
-            np.matmul(_per_task(wm, tasks), _matrix(cols[:, :, p]),
-                      out=_matrix(out_p[tasks, :, p, images]))
+            np.matmul(gemm.per_task(wm, tasks), gemm.matrix(cols[:, :, p]),
+                      out=gemm.matrix(out_p[tasks, :, p, images]))
     return out
 
 
@@ -224,15 +186,16 @@ def conv_input_grad(g, wm, shape, blocks=False, stride=1):
     cases scatter with ``col2im``, a few tasks at a time.
     """
     T, C, n, H, W = shape
-    if _split(blocks, stride):
-        return _input_grad_split(g, wm, shape, blocks)
+    if gemm.is_split(blocks, stride):
+        return gemm.input_grad_split(g, wm, shape, blocks)
     if not blocks and stride == 1:
         return conv.fun(g.reshape((T, g.shape[1]) + tuple(shape[2:])), _rotated(wm, C)).reshape(shape)
     out = np.empty(shape, dtype=np.result_type(g, wm))
-    step = 1 if blocks else max(1, _CHUNK_BYTES // max(1, C * 9 * g.shape[-1] * out.itemsize))
+    per_task = max(1, C * 9 * g.shape[-1] * out.itemsize)
+    step = 1 if blocks else max(1, gemm.CHUNK_BYTES // per_task)
     for t in range(0, T, step):
         tasks = slice(t, min(T, t + step))
-        cols = np.swapaxes(_per_task(wm, tasks), -1, -2) @ g[tasks]
+        cols = np.swapaxes(gemm.per_task(wm, tasks), -1, -2) @ g[tasks]
         out[tasks] = col2im.fun(cols, (tasks.stop - t,) + tuple(shape[1:]), blocks, stride)
     return out
 
@@ -241,90 +204,18 @@ def conv_input_grad(g, wm, shape, blocks=False, stride=1):
 def conv_weight_grad(g, a, blocks=False, stride=1):
     """Adjoint of ``conv`` in its weight, per task: ``g @ im2col(a)^T`` -> ``(T, O, C*9)``."""
     T, C, n, H, W = a.shape
-    if _split(blocks, stride):
-        return _weight_grad_split(g, a, blocks)
+    if gemm.is_split(blocks, stride):
+        return gemm.weight_grad_split(g, a, blocks)
     out = np.zeros((T, g.shape[1], C * 9), dtype=np.result_type(g, a))
-    g_p = _phases(np.ascontiguousarray(g), n, blocks)
-    for tasks, images in _chunks(T, n, C * 9, _pixels(H, W, stride), out.itemsize, blocks):
-        cols = _phases(im2col.fun(a[tasks, :, images], blocks, stride),
-                       images.stop - images.start, blocks)
+    g_p = gemm.phases(np.ascontiguousarray(g), n, blocks)
+    pixels = gemm.pixels(H, W, stride)
+    for tasks, images in gemm.chunks(T, n, C * 9, pixels, out.itemsize, blocks):
+        cols = gemm.phases(im2col.fun(a[tasks, :, images], blocks, stride),
+                           images.stop - images.start, blocks)
         for p in range(cols.shape[2]):
-            g_t, c_t = _matrix(g_p[tasks, :, p, images]), _matrix(cols[:, :, p])
-            if c_t.shape[1] >= g_t.shape[1]:  # OpenBLAS: the taller factor on the left is faster
-                out[tasks] += np.swapaxes(c_t @ np.swapaxes(g_t, -1, -2), -1, -2)
-            else:
-                out[tasks] += g_t @ np.swapaxes(c_t, -1, -2)
+            out[tasks] += gemm.tall_product(gemm.matrix(g_p[tasks, :, p, images]),
+                                            gemm.matrix(cols[:, :, p]))
     return out
-
-
-def _split(blocks, stride):
-    """Whether a conv runs in ``strided``'s split form: at stride 2 with its output in C order
-    (the four unshifted taps read in place from the input's phases, five copied)."""
-    return stride == 2 and not blocks & OUT_BLOCKS
-
-
-def _tall_product(x, y):
-    """``x @ y^T`` per task, the taller factor on the left (OpenBLAS is faster so)."""
-    if y.shape[-2] >= x.shape[-2]:
-        return np.swapaxes(y @ np.swapaxes(x, -1, -2), -1, -2)
-    return x @ np.swapaxes(y, -1, -2)
-
-
-def _split_columns(wm, blocks):
-    """A split-form weight's unshifted and shifted columns, views if it is in split order
-    already (``blocks & SPLIT_W``)."""
-    return strided.split_halves(wm if blocks & SPLIT_W else strided.to_split_order(wm))
-
-
-def _conv_split(a, wm, blocks, out):
-    """``conv`` at stride 2 in the split form, a few images at a time, into ``out``."""
-    T, C, n, H, W = a.shape
-    Ho, Wo = out_size(H, 2), out_size(W, 2)
-    ph = strided.phase_split(a, blocks)
-    w0, w1 = _split_columns(wm, blocks)
-    out4 = out.reshape(T, -1, n, Ho * Wo)
-    for tasks, images in _chunks(T, n, C * 5, Ho * Wo, out.itemsize):
-        sub = ph[tasks, :, :, images]
-        target = _matrix(out4[tasks, :, images])
-        np.matmul(_per_task(w0, tasks), np.reshape(sub, sub.shape[:1] + (4 * C, -1), copy=False),
-                  out=target)
-        target += _per_task(w1, tasks) @ strided.shifted_cols(sub, Ho, Wo)
-    return out
-
-
-def _weight_grad_split(g, a, blocks):
-    """``conv_weight_grad`` at stride 2 in the split form: ``(T, O, C*9)``."""
-    T, C, n, H, W = a.shape
-    Ho, Wo = out_size(H, 2), out_size(W, 2)
-    O = g.shape[1]
-    ph = strided.phase_split(a, blocks)
-    g4 = np.ascontiguousarray(g).reshape(T, O, n, Ho * Wo)
-    both = np.zeros((T, O, 9 * C), dtype=np.result_type(g, a))
-    g0, g1 = both[..., :4 * C], both[..., 4 * C:]
-    for tasks, images in _chunks(T, n, C * 5, Ho * Wo, g0.itemsize):
-        sub = ph[tasks, :, :, images]
-        g_t = _matrix(g4[tasks, :, images])
-        g0[tasks] += _tall_product(g_t, np.reshape(sub, sub.shape[:1] + (4 * C, -1), copy=False))
-        g1[tasks] += _tall_product(g_t, strided.shifted_cols(sub, Ho, Wo))
-    return both if blocks & SPLIT_W else strided.join_weight(g0, g1)
-
-
-def _input_grad_split(g, wm, shape, blocks):
-    """``conv_input_grad`` at stride 2 in the split form, a few images at a time (so that the
-    shifted taps' columns are added from cache): the unshifted taps' GEMM writes the phases,
-    the shifted taps' columns are added into them (``strided.add_shifted``)."""
-    T, C, n, H, W = shape
-    Ho, Wo = out_size(H, 2), out_size(W, 2)
-    ph = np.empty((T, C, 4, n, Ho * Wo), dtype=np.result_type(g, wm))
-    w0, w1 = (np.swapaxes(w, -1, -2) for w in _split_columns(wm, blocks))
-    g4 = g.reshape(T, -1, n, Ho * Wo)
-    for tasks, images in _chunks(T, n, C * 5, Ho * Wo, ph.itemsize):
-        sub = ph[tasks, :, :, images]
-        g_t = _matrix(g4[tasks, :, images])
-        np.matmul(_per_task(w0, tasks), g_t,
-                  out=np.reshape(sub, sub.shape[:1] + (4 * C, -1), copy=False))
-        strided.add_shifted(sub, _per_task(w1, tasks) @ g_t, Ho, Wo)
-    return strided.phase_merge(ph, shape, blocks)
 
 
 def _to_weight(gw, wm):
@@ -393,7 +284,7 @@ def conv3x3(a, w, blocks=False, stride=1):
         raise ValueError("a stride-2 conv reads its input or writes its output in block "
                          "order, not both")
     wm = w.reshape(w.shape[:-3] + (w.shape[-3] * 9,))
-    if _split(blocks, stride):  # the columns in split order once, as a node of the graph
+    if gemm.is_split(blocks, stride):  # the columns in split order once, as a node of the graph
         return conv(a, weight_split(wm), blocks | SPLIT_W, stride)
     return conv(a, wm, blocks, stride)
 

@@ -21,12 +21,14 @@ import functools
 
 import numpy as np
 
-__all__ = ["OUT_BLOCKS", "IN_BLOCKS", "UNSHIFTED", "SHIFTED", "out_size", "im2col", "col2im",
+__all__ = ["OUT_BLOCKS", "IN_BLOCKS", "SPLIT_W", "UNSHIFTED", "SHIFTED", "out_size", "im2col", "col2im",
            "to_split_order", "from_split_order", "split_halves", "split_weight", "join_weight",
            "phase_split", "phase_merge", "shifted_cols",
            "add_shifted"]
 
 OUT_BLOCKS, IN_BLOCKS = 1, 2
+# a third bit of ``blocks``: a split-form conv's weight is in split order (``split_weight``)
+SPLIT_W = 4
 
 # (row, column) offsets of the 3x3 kernel taps, in the order of a (O, C, 3, 3) weight's last axes.
 _TAPS = tuple((di, dj) for di in range(3) for dj in range(3))
