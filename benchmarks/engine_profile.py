@@ -28,8 +28,9 @@ GROUPS = (
       "from_split_order", "_border", "_flat",
       "_stride2_taps", "_shifted_taps"), "own"),
     ("max-pool and its adjoints", ("maxpool2", "pool_mask", "unpool2", "pool_gather"), "all"),
-    ("batch norm (center, sqmean, scale_rows, rowdot, affine_rows, rowsum)",
-     ("center", "sqmean", "scale_rows", "rowdot", "affine_rows", "rowsum"), "all"),
+    ("batch norm (batch_norm, moments, blend_rows, center, sqmean, scale_rows, rowdot, ...)",
+     ("batch_norm", "moments", "blend_rows", "center", "sqmean", "scale_rows", "rowdot",
+      "affine_rows", "rowsum"), "all"),
     ("ReLU (relu, masked)", ("relu", "masked"), "all"),
     ("autograd gradient sums (core._add)", ("_add", "_mut_add"), "own"),
 )

@@ -23,6 +23,8 @@ Batch norm (:mod:`.batchnorm`, re-exported by :mod:`.primitives`)
 center(z), sqmean(zc)             per-task batch-norm mean removal and variance
 scale_rows(x, s), rowdot(x, y)    one factor per row, and its adjoint reduction
 affine_rows(x, s, b), rowsum(x)   ``x * s + b`` per row (batch norm's affine map), row sums
+batch_norm(z, gamma, beta, eps)   the whole of batch norm as one node (networks without max-pool);
+moments(z), blend_rows(...)       its statistics and its input gradient ``x * a + y * b + c``
 
 Pooling (:mod:`.pooling`)
 -------------------------

@@ -325,16 +325,19 @@ def features(params, x, arch=ARCH):
             in_blocks = P.IN_BLOCKS if out_blocks else 0
         # (T, O, n*Ho*Wo), pixels in pooling-block order if blocks (output block order)
         z = P.conv3x3(a, w, blocks, stride)
-        zc = P.center(z)
-        var = P.sqmean(zc)
-        scale = _task_view(f"bn{i}/gamma", params[f"bn{i}/gamma"]) / anp.sqrt(var + BN_EPS)
+        gamma = _task_view(f"bn{i}/gamma", params[f"bn{i}/gamma"])
         beta = _task_view(f"bn{i}/beta", params[f"bn{i}/beta"])
-        if pool and _pool_first(scale):
-            z = P.affine_rows(_pool(zc, blocks, (T, O, n, H, W)), scale, beta)
-        else:
-            z = P.affine_rows(zc, scale, beta)
-            if pool:
-                z = _pool(z, blocks, (T, O, n, H, W))
+        if arch.downsample != "maxpool":
+            z = P.batch_norm(z, gamma, beta, BN_EPS)    # one node of the graph
+        else:   # composed, so that the pool can take the centred map before its scale
+            zc = P.center(z)
+            scale = gamma / anp.sqrt(P.sqmean(zc) + BN_EPS)
+            if pool and _pool_first(scale):
+                z = P.affine_rows(_pool(zc, blocks, (T, O, n, H, W)), scale, beta)
+            else:
+                z = P.affine_rows(zc, scale, beta)
+                if pool:
+                    z = _pool(z, blocks, (T, O, n, H, W))
         if pool:
             H, W = H // 2, W // 2
         z = anp.reshape(z, (T, O, n, H, W))

@@ -17,7 +17,8 @@ Adjoint pairs (so gradients of gradients stay inside the registered ops):
 - batch norm's primitives (``theory.engine.batchnorm``, re-exported here): ``center``
   (self-adjoint) and ``sqmean``, the statistics over the last axis;
   ``scale_rows`` (``x * s``, one factor per row) and ``rowdot`` (row-wise inner product) map
-  into each other under VJPs, so batch norm's scale never needs a full-size product to sum.
+  into each other under VJPs, so batch norm's scale never needs a full-size product to sum;
+  ``batch_norm``, the whole map as one node whose input gradient is one ``blend_rows``.
 - ``weight_split`` / ``weight_join``: a stride-2 weight's columns in the split order its split-form
   conv reads (``SPLIT_W``), once per use as a node of the graph; mutually adjoint permutations.
 - ``relu`` (``max(x, 0)``) and ``masked`` (``g * mask``, a constant mask): ReLU and its VJP.
@@ -45,8 +46,8 @@ from autograd.extend import defvjp, primitive
 from autograd.tracer import getval
 
 from theory.engine import gemm, strided
-from theory.engine.batchnorm import (affine_rows, center, rowdot, rowsum, scale_rows,  # noqa: F401
-                                     sqmean)
+from theory.engine.batchnorm import (affine_rows, batch_norm, blend_rows, center,  # noqa: F401
+                                     moments, rowdot, rowsum, scale_rows, sqmean)
 from theory.engine.strided import _TAPS, IN_BLOCKS, OUT_BLOCKS, SPLIT_W, out_size
 
 
