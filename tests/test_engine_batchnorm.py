@@ -103,3 +103,18 @@ def test_batch_norm_ignores_a_shift_and_a_positive_scale_of_each_row(z, shift, s
     wide = (spread > 1.0)[..., 0]
     moved = B.batch_norm(z * scale + shift, gamma, beta, EPS)
     np.testing.assert_allclose(moved[wide], out[wide], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("block", [1, 7, 2 ** 62], ids=["row-by-row", "two-rows", "whole"])
+def test_blocks_of_rows_change_no_value(monkeypatch, block):
+    """``batch_norm`` and ``blend_rows`` make their passes a block of rows at a time; the block
+    size changes nothing but the speed (shared and per-task row factors)."""
+    z, gamma, beta = problem(7, (1, 2), offset=2.0)
+    g = np.random.default_rng(8).standard_normal(z.shape)
+    a, b, c = (np.random.default_rng(9).standard_normal(s) for s in ((3, 2, 1), (1, 2, 1), (3, 1, 1)))
+    monkeypatch.setattr(B, "_BLOCK", block)
+    np.testing.assert_allclose(B.batch_norm(z, gamma, beta, EPS), plain(z, gamma, beta),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(B.moments(z), np.stack([z.mean(-1), z.var(-1)], -1), rtol=1e-12)
+    np.testing.assert_allclose(B.blend_rows(g, a, z, b, c), g * a + z * b + c, rtol=1e-13,
+                               atol=1e-13)

@@ -161,3 +161,16 @@ def test_the_layer_benchmark_refuses_bad_options(scripts):
     with pytest.raises(SystemExit) as exit_:
         engine_layers.build_parser().parse_args(["--hidden", "0"])
     assert exit_.value.code == 2
+
+
+def test_the_batch_norm_row_benchmark_runs_and_restores_the_block(scripts, capsys):
+    import engine_rows
+
+    from theory.engine import batchnorm
+
+    shipped = batchnorm._BLOCK
+    assert engine_rows.main(["--hidden", "2", "--tasks", "1", "--repeats", "1"]) == 0
+    assert batchnorm._BLOCK == shipped
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| ")]
+    assert len(lines) == 1 + 2 * len(engine_rows.SIDES)          # header, two ops per map
+    assert all(float(ln.split("|")[-2]) > 0 for ln in lines[1:])
