@@ -76,8 +76,19 @@ def test_the_moments_cache_holds_no_array_alive_and_stays_small():
     for _ in range(2 * B._MOMENTS_PRUNE):
         B.batch_norm(np.random.default_rng(0).standard_normal((1, 2, 5)), gamma[:1], beta[:1], EPS)
     gc.collect()
-    assert len(B._MOMENTS) <= B._MOMENTS_PRUNE + 1
-    assert all(ref() is None or ref() is z for ref, _ in B._MOMENTS.values())
+    assert len(B._MOMENTS) <= 2 * B._MOMENTS_PRUNE
+    assert B._recall(z) is not None                  # a live map's entry survives pruning
+    # many live maps: all are kept, and the pruning threshold grows with them
+    live = [np.random.default_rng(i).standard_normal((1, 2, 5)) for i in range(3 * B._MOMENTS_PRUNE)]
+    for x in live:
+        B.batch_norm(x, gamma[:1], beta[:1], EPS)
+    assert all(B._recall(x) is not None for x in live)
+    assert B._prune_at >= len(live)
+    del live
+    gc.collect()
+    for _ in range(2 * B._prune_at):
+        B.batch_norm(np.random.default_rng(0).standard_normal((1, 2, 5)), gamma[:1], beta[:1], EPS)
+    assert len(B._MOMENTS) <= B._MOMENTS_PRUNE and B._prune_at == B._MOMENTS_PRUNE  # shrunk back
 
 
 def test_blend_rows_values_and_gradients():

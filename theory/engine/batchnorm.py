@@ -132,15 +132,19 @@ def _per_row(shape, *factors):
 
 # The rows' (mean, variance) of the maps batch_norm normalised, by id of the map, with a weak
 # reference that tells a live map from a later array at the same address. Small arrays only;
-# dead entries are dropped as it grows.
+# dead entries are dropped whenever it reaches twice the size it had after the last pruning
+# (at least _MOMENTS_PRUNE), so that a graph with many live maps costs amortised O(1) each.
 _MOMENTS, _MOMENTS_LOCK, _MOMENTS_PRUNE = {}, threading.Lock(), 256
+_prune_at = _MOMENTS_PRUNE
 
 
 def _remember(z, stats):
+    global _prune_at
     with _MOMENTS_LOCK:
-        if len(_MOMENTS) >= _MOMENTS_PRUNE:
+        if len(_MOMENTS) >= _prune_at:
             for key in [k for k, (ref, _) in _MOMENTS.items() if ref() is None]:
                 del _MOMENTS[key]
+            _prune_at = max(_MOMENTS_PRUNE, 2 * len(_MOMENTS))
         _MOMENTS[id(z)] = (weakref.ref(z), stats)
 
 
