@@ -174,3 +174,25 @@ def test_the_batch_norm_row_benchmark_runs_and_restores_the_block(scripts, capsy
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| ")]
     assert len(lines) == 1 + 2 * len(engine_rows.SIDES)          # header, two ops per map
     assert all(float(ln.split("|")[-2]) > 0 for ln in lines[1:])
+
+
+def test_the_batch_norm_benchmark_compares_equal_maps_and_restores_the_shipped_one(scripts):
+    import engine_batchnorm
+
+    from theory.engine import batchnorm
+    from theory.engine import primitives as P
+
+    rng = np.random.default_rng(0)
+    z, gamma, beta = rng.standard_normal((2, 3, 10)), rng.uniform(0.5, 1, (1, 3, 1)), \
+        rng.standard_normal((1, 3, 1))
+    shipped = batchnorm.batch_norm(z, gamma, beta, 1e-5)
+    for fn, _ in engine_batchnorm.VARIANTS.values():   # the variants compute one map
+        np.testing.assert_allclose(fn(z, gamma, beta, 1e-5), shipped, rtol=1e-12, atol=1e-12)
+    seen, before = [], (P.batch_norm, batchnorm._BLOCK)
+    times = engine_batchnorm.paired_times(lambda: seen.append((P.batch_norm, batchnorm._BLOCK)), 2)
+    assert {name: len(t) for name, t in times.items()} == dict.fromkeys(engine_batchnorm.VARIANTS, 2)
+    assert set(seen) == set(engine_batchnorm.VARIANTS.values())
+    assert (P.batch_norm, batchnorm._BLOCK) == before == (batchnorm.batch_norm, batchnorm._BLOCK)
+    with pytest.raises(SystemExit) as exit_:
+        engine_batchnorm.build_parser().parse_args(["--repeats", "0"])
+    assert exit_.value.code == 2

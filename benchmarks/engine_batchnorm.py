@@ -1,0 +1,92 @@
+"""Whole meta-steps with batch norm as one node against the composed ops, paired.
+
+    python benchmarks/engine_batchnorm.py [--only TEXT] [--repeats R]
+
+On the networks without max-pool ``cnn.features`` normalises each conv's output with one
+primitive, ``batchnorm.batch_norm``, which makes its passes a block of rows at a time. This
+times the engine's meta-step of a grid config (default: the authors' network, L4 h64 K1) in
+three variants, one thread, in turns so that all see the same load:
+
+- ``composed``: ``center``, ``sqmean`` and ``affine_rows``, as before ``batch_norm`` existed;
+- ``one node, whole rows``: ``batch_norm`` making each pass over the whole map;
+- ``one node, row blocks``: ``batch_norm`` as shipped.
+
+Each round runs the variants in a rotated order; the ratio of a variant to the shipped one is
+taken within each round and its median printed (the machine's speed drifts between rounds,
+rarely within one), with the median seconds of each variant.
+"""
+
+import time
+
+import autograd.numpy as anp
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from theory import _cli
+from theory.engine import batchnorm, bench, chunks, heap
+from theory.engine import primitives as P
+
+DEFAULT = "L4 5w5s K1 2nd T16 stride/mean h64"
+
+
+def composed(z, gamma, beta, eps):
+    """Batch norm from the separate primitives (the max-pool network's form)."""
+    zc = P.center(z)
+    return P.affine_rows(zc, gamma / anp.sqrt(P.sqmean(zc) + eps), beta)
+
+
+VARIANTS = {"composed": (composed, batchnorm._BLOCK),
+            "one node, whole rows": (batchnorm.batch_norm, 2 ** 62),
+            "one node, row blocks": (batchnorm.batch_norm, batchnorm._BLOCK)}
+
+
+def build_parser():
+    """Options of this script."""
+    p = _cli.ArgumentParser(prog="engine_batchnorm.py", description=__doc__.splitlines()[0])
+    p.add_argument("--only", default=DEFAULT, metavar="TEXT",
+                   help=f"the grid config whose label contains TEXT (default: {DEFAULT!r})")
+    p.add_argument("--repeats", type=_cli.positive_int, default=12, metavar="R")
+    return p
+
+
+def paired_times(step, repeats):
+    """``{variant: [seconds per round]}``, the variants run in turns (``VARIANTS``)."""
+    names, shipped = list(VARIANTS), (P.batch_norm, batchnorm._BLOCK)
+    times = {name: [] for name in names}
+    try:
+        for round_ in range(repeats + 1):
+            order = names[round_ % len(names):] + names[:round_ % len(names)]
+            for name in order:
+                P.batch_norm, batchnorm._BLOCK = VARIANTS[name]
+                start = time.perf_counter()
+                step()
+                if round_:                          # the first round warms up
+                    times[name].append(time.perf_counter() - start)
+    finally:
+        P.batch_norm, batchnorm._BLOCK = shipped
+    return times
+
+
+def main(argv=None):
+    """Print each variant's median seconds and its median ratio to the shipped one."""
+    args = build_parser().parse_args(argv)
+    configs = [c for c in bench.default_grid() if args.only in bench.describe(c)]
+    if not configs:
+        raise ValueError(f"--only {args.only!r}: no config of the grid has it in its label")
+    cfg = configs[0]
+    heap.keep_freed_memory()
+    meta_params, batch, kwargs = bench.make_problem(cfg)
+    with threadpool_limits(1):
+        times = paired_times(lambda: chunks.meta_grad(meta_params, batch, workers=1, **kwargs),
+                             args.repeats)
+    shipped = np.array(times["one node, row blocks"])
+    print(f"{bench.describe(cfg)}: meta-step, one thread, {args.repeats} rounds")
+    print("| batch norm | median s | median ratio to shipped |\n|---|---|---|")
+    for name, seconds in times.items():
+        ratio = np.median(np.array(seconds) / shipped)
+        print(f"| {name} | {np.median(seconds):.3f} | {ratio:.3f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_cli.run(main))
