@@ -69,7 +69,9 @@ def test_moments_are_the_rows_mean_and_variance_whether_remembered_or_not():
                 modes=["rev"], order=3)(z)
 
 
-def test_the_moments_cache_holds_no_array_alive_and_stays_small():
+def test_the_moments_cache_holds_no_array_alive_and_stays_small(monkeypatch):
+    monkeypatch.setattr(B, "_MOMENTS", {})                 # whatever earlier tests left in it
+    monkeypatch.setattr(B, "_prune_at", B._MOMENTS_PRUNE)
     z, gamma, beta = problem(5, (1, 2))
     B.batch_norm(z, gamma, beta, EPS)
     assert B._recall(z) is not None and B._recall(z.copy()) is None   # by identity, not value
