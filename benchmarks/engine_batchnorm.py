@@ -2,12 +2,14 @@
 
     python benchmarks/engine_batchnorm.py [--only TEXT] [--repeats R]
 
-On the networks without max-pool ``cnn.features`` normalises each conv's output with one
-primitive, ``batchnorm.batch_norm``, which makes its passes a block of rows at a time. This
+On the networks without max-pool ``cnn.features`` normalises each conv's output and applies
+the ReLU with one primitive, ``batchnorm.batch_norm(..., relu=True)``, which makes its passes
+a block of rows at a time. This
 times the engine's meta-step of a grid config (default: the authors' network, L4 h64 K1) in
 three variants, one thread, in turns so that all see the same load:
 
-- ``composed``: ``center``, ``sqmean`` and ``affine_rows``, as before ``batch_norm`` existed;
+- ``composed``: ``center``, ``sqmean``, ``affine_rows`` and ``relu``, as before ``batch_norm``
+  existed;
 - ``one node, whole rows``: ``batch_norm`` making each pass over the whole map;
 - ``one node, row blocks``: ``batch_norm`` as shipped.
 
@@ -29,10 +31,11 @@ from theory.engine import primitives as P
 DEFAULT = "L4 5w5s K1 2nd T16 stride/mean h64"
 
 
-def composed(z, gamma, beta, eps):
-    """Batch norm from the separate primitives (the max-pool network's form)."""
+def composed(z, gamma, beta, eps, relu=False):
+    """Batch norm (and the ReLU) from the separate primitives (the max-pool network's form)."""
     zc = P.center(z)
-    return P.affine_rows(zc, gamma / anp.sqrt(P.sqmean(zc) + eps), beta)
+    out = P.affine_rows(zc, gamma / anp.sqrt(P.sqmean(zc) + eps), beta)
+    return P.relu(out) if relu else out
 
 
 VARIANTS = {"composed": (composed, batchnorm._BLOCK),

@@ -50,6 +50,21 @@ def test_batch_norm_values_and_gradients_to_third_order(lead, offset):
                                    grad(reference, argnum)(z, gamma, beta), rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("lead", [(1, 2), (3, 2)], ids=["shared", "per-task"])
+def test_batch_norm_ending_in_relu_is_relu_of_batch_norm_to_second_order(lead):
+    z, gamma, beta = problem(11, lead)
+    out = B.batch_norm(z, gamma, beta, EPS, relu=True)
+    np.testing.assert_allclose(out, np.maximum(plain(z, gamma, beta), 0), rtol=1e-12, atol=1e-12)
+    assert 0 < np.mean(out > 0) < 1                         # both sides of the kink are tested
+    w = np.random.default_rng(12).standard_normal(z.shape)
+    loss = lambda z, gamma, beta: anp.sum(anp.sin(B.batch_norm(z, gamma, beta, EPS, relu=True)) * w)  # noqa: E731
+    check_grads(loss, modes=["rev"], order=2)(z, gamma, beta)
+    reference = lambda z, gamma, beta: anp.sum(anp.sin(B.relu(composed(z, gamma, beta))) * w)  # noqa: E731
+    for argnum in range(3):
+        np.testing.assert_allclose(grad(loss, argnum)(z, gamma, beta),
+                                   grad(reference, argnum)(z, gamma, beta), rtol=1e-9, atol=1e-12)
+
+
 def test_batch_norm_keeps_float32_through_its_gradient():
     z, gamma, beta = (v.astype(np.float32) for v in problem(3, (1, 2)))
     assert B.batch_norm(z, gamma, beta, EPS).dtype == np.float32

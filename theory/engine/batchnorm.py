@@ -1,6 +1,6 @@
-"""Batch norm's primitives, on the flat form ``(T, O, M)`` a conv emits (one row per task and
-channel, ``M`` pixels of all images), each with VJPs built from primitives of this module so
-that every order of differentiation stays exact:
+"""Batch norm's primitives, and ReLU's, on the flat form ``(T, O, M)`` a conv emits (one row
+per task and channel, ``M`` pixels of all images), each with VJPs built from primitives of this
+module so that every order of differentiation stays exact:
 
 - ``center`` (``z - mean(z)`` per row; an orthogonal projection, so self-adjoint) and ``sqmean``
   (the mean of squares per row): the batch statistics;
@@ -9,15 +9,19 @@ that every order of differentiation stays exact:
   one fused reduction, never a full-size product summed afterwards;
 - ``affine_rows`` (``x * s + b``, the scale and shift in one new array) and ``rowsum`` (the
   sum over the last axis, the shift's gradient);
-- ``batch_norm`` (the whole map ``z -> (z - mean) * gamma / std + beta`` in one node) with
+- ``batch_norm`` (the whole map ``z -> (z - mean) * gamma / std + beta`` in one node, and the
+  ReLU after it if asked) with
   ``moments`` (the rows' mean and variance) and ``blend_rows`` (``x * a + y * b + c``): its
-  gradient in ``z`` is one ``blend_rows`` of the incoming gradient and ``z``.
+  gradient in ``z`` is one ``blend_rows`` of the incoming gradient and ``z``;
+- ``relu`` (``max(x, 0)``) and ``masked`` (``g * mask``, a constant mask), its VJP, also the
+  first step of ``batch_norm``'s VJP when it ends in the ReLU.
 
 Why ``batch_norm`` as one node: built from ``center``, ``sqmean`` and ``affine_rows``, the
 centred map has two consumers, so autograd sums two full-size gradients into a third array, and
 ``center``'s VJP makes a fourth; as one node, the gradient in ``z`` of a layer is written once
-(2nd-order MAML on the authors' 4-layer, width-64 network: about 0.95x the meta-step, and
-closer to float64 in float32, docs/engine.md). Its VJP needs the rows' statistics as values of
+(with its passes in blocks of rows, 2nd-order MAML on the authors' 4-layer, width-64 network
+took about 0.96x the time of the composed ops per meta-step, and came closer to float64 in
+float32, docs/engine.md). Its VJP needs the rows' statistics as values of
 the graph one order up (so that it is itself differentiable): ``moments(z)``, a primitive
 whose value is the one the forward pass computed, looked up by the identity of ``z``
 (``_MOMENTS``), not a second pass over ``z``.
@@ -34,9 +38,10 @@ import weakref
 import autograd.numpy as anp
 import numpy as np
 from autograd.extend import defvjp, defvjp_argnums, primitive
+from autograd.tracer import getval
 
 __all__ = ["center", "sqmean", "scale_rows", "rowdot", "affine_rows", "rowsum", "batch_norm",
-           "moments", "blend_rows"]
+           "moments", "blend_rows", "relu", "masked"]
 
 
 @primitive
@@ -186,10 +191,12 @@ def blend_rows(x, a, y, b, c):
 
 
 @primitive
-def batch_norm(z, gamma, beta, eps):
+def batch_norm(z, gamma, beta, eps, relu=False):
     """Batch norm of ``z (T, O, M)`` over its rows: ``(z - mean) * gamma / sqrt(var + eps) + beta``
     with each row's mean and biased variance over its ``M`` pixels; ``gamma``, ``beta``
-    ``(T or 1, O, 1)``. Differentiable at every order in ``z``, ``gamma`` and ``beta``."""
+    ``(T or 1, O, 1)``; then ``max(., 0)`` with ``relu`` (in the same pass over each block, and
+    one node of the graph less). Differentiable at every order in ``z``, ``gamma`` and
+    ``beta`` (almost everywhere with ``relu``, as ``relu`` itself)."""
     out = np.empty(z.shape, dtype=np.result_type(z, gamma, beta))
     (zr, o), (gr, br) = _rows(z, out), _per_row(out.shape, gamma, beta)
     stats = np.empty((len(o), 2), dtype=out.dtype)
@@ -201,6 +208,8 @@ def batch_norm(z, gamma, beta, eps):
         var[rows] = sqmean.fun(block)
         block *= gr[rows] / np.sqrt(var[rows] + eps)
         block += br[rows]
+        if relu:
+            np.maximum(block, 0, out=block)
     _remember(z, stats.reshape(z.shape[:-1] + (2,)))
     return out
 
@@ -214,6 +223,7 @@ def _batch_norm_vjp(argnums, ans, args, kwargs):
     (so ``zc`` is never formed again; in float32 the meta-gradient of the authors' network came
     out closer to its float64 value this way than with the composed ops, docs/engine.md)."""
     z, gamma, beta, eps = args
+    mask = getval(ans) > 0 if kwargs.get("relu") else None      # relu's VJP first, if any
     M = anp.shape(z)[-1]
     stats = moments(z)
     mu = stats[..., 0:1]
@@ -221,6 +231,7 @@ def _batch_norm_vjp(argnums, ans, args, kwargs):
     s = gamma * inv
 
     def vjp(g):
+        g = g if mask is None else masked(g, mask)
         g_sum = rowsum(g)
         g_zc = rowdot(g, z) - mu * g_sum if 0 in argnums or 1 in argnums else None
         out = []
@@ -256,3 +267,21 @@ defvjp(blend_rows,
        lambda ans, x, a, y, b, c: lambda h: scale_rows(h, b),
        lambda ans, x, a, y, b, c: lambda h: _sum_to(rowdot(h, y), anp.shape(b)),
        lambda ans, x, a, y, b, c: lambda h: _sum_to(rowsum(h), anp.shape(c)))
+
+
+@primitive
+def relu(x):
+    """ReLU, ``max(x, 0)``; its VJP is ``masked`` by ``x > 0`` (read off the output, so the
+    input need not stay alive), exact at every order a.e. (the second derivative is 0)."""
+    return np.maximum(x, 0)
+
+
+@primitive
+def masked(g, mask):
+    """``g * mask`` for a constant boolean ``mask`` (never differentiated): ``relu``'s VJP,
+    and its own VJP in ``g``."""
+    return g * mask
+
+
+defvjp(relu, lambda ans, x: lambda g: masked(g, getval(ans) > 0))
+defvjp(masked, lambda ans, g, mask: lambda h: masked(h, mask))

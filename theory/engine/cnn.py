@@ -327,8 +327,8 @@ def features(params, x, arch=ARCH):
         z = P.conv3x3(a, w, blocks, stride)
         gamma = _task_view(f"bn{i}/gamma", params[f"bn{i}/gamma"])
         beta = _task_view(f"bn{i}/beta", params[f"bn{i}/beta"])
-        if arch.downsample != "maxpool":
-            z = P.batch_norm(z, gamma, beta, BN_EPS)    # one node of the graph
+        if arch.downsample != "maxpool":     # batch norm and ReLU as one node of the graph
+            z = P.batch_norm(z, gamma, beta, BN_EPS, relu=True)
         else:   # composed, so that the pool can take the centred map before its scale
             zc = P.center(z)
             scale = gamma / anp.sqrt(P.sqmean(zc) + BN_EPS)
@@ -341,7 +341,7 @@ def features(params, x, arch=ARCH):
         if pool:
             H, W = H // 2, W // 2
         z = anp.reshape(z, (T, O, n, H, W))
-        a = P.relu(z)
+        a = z if arch.downsample != "maxpool" else P.relu(z)
         i += 1
     O = anp.shape(a)[1]
     if arch.readout == "mean" and H * W > 1:

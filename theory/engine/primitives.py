@@ -21,7 +21,8 @@ Adjoint pairs (so gradients of gradients stay inside the registered ops):
   ``batch_norm``, the whole map as one node whose input gradient is one ``blend_rows``.
 - ``weight_split`` / ``weight_join``: a stride-2 weight's columns in the split order its split-form
   conv reads (``SPLIT_W``), once per use as a node of the graph; mutually adjoint permutations.
-- ``relu`` (``max(x, 0)``) and ``masked`` (``g * mask``, a constant mask): ReLU and its VJP.
+- ``relu`` (``max(x, 0)``) and ``masked`` (``g * mask``, a constant mask): ReLU and its VJP
+  (``theory.engine.batchnorm``, re-exported here: ``batch_norm`` can end in the ReLU).
 
 Block order (``blocks``, a bit mask: ``OUT_BLOCKS`` for a conv's output, ``IN_BLOCKS`` for its
 input; ``True`` is ``OUT_BLOCKS``): a conv can emit its pixels ordered ``(p, q, n, H/2, W/2)``
@@ -43,11 +44,10 @@ A process that trains also wants ``theory.engine.heap.keep_freed_memory()``.
 import autograd.numpy as anp
 import numpy as np
 from autograd.extend import defvjp, primitive
-from autograd.tracer import getval
 
 from theory.engine import gemm, strided
 from theory.engine.batchnorm import (affine_rows, batch_norm, blend_rows, center,  # noqa: F401
-                                     moments, rowdot, rowsum, scale_rows, sqmean)
+                                     masked, moments, relu, rowdot, rowsum, scale_rows, sqmean)
 from theory.engine.strided import _TAPS, IN_BLOCKS, OUT_BLOCKS, SPLIT_W, out_size
 
 
@@ -305,21 +305,3 @@ def weight_join(ws):
 
 defvjp(weight_split, lambda ans, wm: lambda g: weight_join(g))
 defvjp(weight_join, lambda ans, ws: lambda g: weight_split(g))
-
-
-@primitive
-def relu(x):
-    """ReLU, ``max(x, 0)``; its VJP is ``masked`` by ``x > 0`` (read off the output, so the
-    input need not stay alive), exact at every order a.e. (the second derivative is 0)."""
-    return np.maximum(x, 0)
-
-
-@primitive
-def masked(g, mask):
-    """``g * mask`` for a constant boolean ``mask`` (never differentiated): ``relu``'s VJP,
-    and its own VJP in ``g``."""
-    return g * mask
-
-
-defvjp(relu, lambda ans, x: lambda g: masked(g, getval(ans) > 0))
-defvjp(masked, lambda ans, g, mask: lambda h: masked(h, mask))
