@@ -16,14 +16,14 @@ conv3x3(a, w, blocks, stride)     convolution as im2col + GEMM, a few images at 
                                   GEMMs and their chunking are :mod:`.gemm`
 phase_blocks(a) / phase_unblocks  an input's parity phases in block order, zero-filled (one
                                   node of the graph for every use of the phases), and adjoint
-relu(x), masked(g, mask)          ``max(x, 0)`` and its VJP ``g * [x > 0]``
+relu(x), masked(g, mask)          ``max(x, 0)`` and its VJP ``g * [x > 0]`` (in :mod:`.batchnorm`)
 
 Batch norm (:mod:`.batchnorm`, re-exported by :mod:`.primitives`)
 -----------------------------------------------------------------
 center(z), sqmean(zc)             per-task batch-norm mean removal and variance
 scale_rows(x, s), rowdot(x, y)    one factor per row, and its adjoint reduction
 affine_rows(x, s, b), rowsum(x)   ``x * s + b`` per row (batch norm's affine map), row sums
-batch_norm(z, gamma, beta, eps)   the whole of batch norm as one node (networks without max-pool);
+batch_norm(z, gamma, beta, eps, relu)  batch norm (and the ReLU) as one node, without max-pool;
 moments(z), blend_rows(...)       its statistics and its input gradient ``x * a + y * b + c``
 
 Pooling (:mod:`.pooling`)
