@@ -12,10 +12,9 @@ single-threaded worker process per core; Dask's nanny sets one BLAS thread per w
 existing cluster given by its scheduler address, or ``serial`` (this process, in order; the
 fallback when ``dask.distributed`` is not installed). On Dask the runs start in the plan's
 order, one per free worker thread (``WAIT_S``: how often a joining worker is noticed). A
-worker that dies mid-run loses its run
-to Dask, which reschedules it; a run that fails on every try is recorded as an error and
-retried by the next invocation. Ctrl-C on the client keeps every record already written.
-"""
+worker that dies mid-run loses its run to Dask, which reschedules it; a run that fails on every
+try is recorded as an error and retried by the next invocation. Ctrl-C on the client keeps
+every record already written."""
 
 import contextlib
 import os
@@ -200,32 +199,25 @@ def in_order(client, wait, todo, dirs):
     run in each worker's own order, not ``todo``'s: runs go out one per free worker thread
     instead, the next when one finishes (``wait``: ``distributed.wait``) or a worker joins
     (looked for every ``WAIT_S``). A run whose task fails (e.g. ``KilledWorker``) yields its
-    failure record. A Ctrl-C takes effect when Dask's call in progress returns (within
-    ``WAIT_S``), after the runs finished by then are handed out. On exit (done, or
-    interrupted) nothing more runs for this client."""
+    failure record. A Ctrl-C inside Dask's blocking calls would break its event loop (the
+    client could not even close), so it is held until they return (within ``WAIT_S``) and
+    raised after the runs finished by then. On exit nothing more runs for this client."""
     queue, futures = list(todo), {}
     try:
         while queue or futures:
-            # a Ctrl-C inside one of Dask's blocking calls interrupts its event loop mid-call
-            # (the client then cannot even close), so it is held until the calls return; the
-            # runs found finished by then are handed out before the interrupt goes on
             finished = []
             try:
                 with parallel.deferred_interrupt():
                     _advance(client, wait, queue, futures, dirs, finished)
-            except KeyboardInterrupt:
+            finally:
                 yield from finished
-                raise
-            yield from finished
     finally:
         with parallel.deferred_interrupt():
             client.cancel(list(futures))
 
 
 def _advance(client, wait, queue, futures, dirs, finished):
-    """One round of ``in_order``: submit from ``queue`` while a worker thread is free, wait up
-    to ``WAIT_S`` for a run to finish, and move each finished one from ``futures`` (future ->
-    run) into ``finished`` as ``(run, outcome)``."""
+    """One round of ``in_order``: submit, wait up to ``WAIT_S``, move finished runs along."""
     slots = max(1, sum(client.nthreads().values()))
     while queue and len(futures) < slots:
         run = queue.pop(0)
