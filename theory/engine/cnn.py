@@ -328,7 +328,7 @@ def features(params, x, arch=ARCH):
         gamma = _task_view(f"bn{i}/gamma", params[f"bn{i}/gamma"])
         beta = _task_view(f"bn{i}/beta", params[f"bn{i}/beta"])
         if arch.downsample != "maxpool":     # batch norm and ReLU as one node of the graph
-            z = P.batch_norm(z, gamma, beta, BN_EPS, relu=True)
+            a = anp.reshape(P.batch_norm(z, gamma, beta, BN_EPS, relu=True), (T, O, n, H, W))
         else:   # composed, so that the pool can take the centred map before its scale
             zc = P.center(z)
             scale = gamma / anp.sqrt(P.sqmean(zc) + BN_EPS)
@@ -338,10 +338,9 @@ def features(params, x, arch=ARCH):
                 z = P.affine_rows(zc, scale, beta)
                 if pool:
                     z = _pool(z, blocks, (T, O, n, H, W))
-        if pool:
-            H, W = H // 2, W // 2
-        z = anp.reshape(z, (T, O, n, H, W))
-        a = z if arch.downsample != "maxpool" else P.relu(z)
+            if pool:
+                H, W = H // 2, W // 2
+            a = P.relu(anp.reshape(z, (T, O, n, H, W)))
         i += 1
     O = anp.shape(a)[1]
     if arch.readout == "mean" and H * W > 1:
