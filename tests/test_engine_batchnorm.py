@@ -65,6 +65,15 @@ def test_batch_norm_ending_in_relu_is_relu_of_batch_norm_to_second_order(lead):
                                    grad(reference, argnum)(z, gamma, beta), rtol=1e-9, atol=1e-12)
 
 
+def test_batch_norm_is_differentiable_in_eps():
+    z, gamma, beta = problem(13, (3, 2))      # rows of variance about 1: eps = 0.3 matters
+    w = np.random.default_rng(14).standard_normal(z.shape)
+    loss = lambda eps, z: anp.sum(anp.tanh(B.batch_norm(z, gamma, beta, eps)) * w)  # noqa: E731
+    check_grads(loss, modes=["rev"], order=2)(0.3, z)
+    reference = lambda eps: anp.sum(anp.tanh(composed(z, gamma, beta, eps)) * w)  # noqa: E731
+    np.testing.assert_allclose(grad(loss)(0.3, z), grad(reference)(0.3), rtol=1e-9)
+
+
 def test_batch_norm_keeps_float32_through_its_gradient():
     z, gamma, beta = (v.astype(np.float32) for v in problem(3, (1, 2)))
     assert B.batch_norm(z, gamma, beta, EPS).dtype == np.float32

@@ -195,8 +195,8 @@ def batch_norm(z, gamma, beta, eps, relu=False):
     """Batch norm of ``z (T, O, M)`` over its rows: ``(z - mean) * gamma / sqrt(var + eps) + beta``
     with each row's mean and biased variance over its ``M`` pixels; ``gamma``, ``beta``
     ``(T or 1, O, 1)``; then ``max(., 0)`` with ``relu`` (in the same pass over each block, and
-    one node of the graph less). Differentiable at every order in ``z``, ``gamma`` and
-    ``beta`` (almost everywhere with ``relu``, as ``relu`` itself)."""
+    one node of the graph less). Differentiable at every order in ``z``, ``gamma``, ``beta``
+    and ``eps`` (almost everywhere with ``relu``, as ``relu`` itself)."""
     out = np.empty(z.shape, dtype=np.result_type(z, gamma, beta))
     (zr, o), (gr, br) = _rows(z, out), _per_row(out.shape, gamma, beta)
     stats = np.empty((len(o), 2), dtype=out.dtype)
@@ -218,8 +218,8 @@ def _batch_norm_vjp(argnums, ans, args, kwargs):
     """The VJPs of ``batch_norm`` in the ``argnums`` asked for, sharing the row reductions.
 
     With ``s = gamma / std`` and ``zc = z - mean``, the gradient ``g`` of the output gives
-    ``d gamma = <g, zc> / std``, ``d beta = sum g`` and ``d z = s (g - mean g) - zc s <g, zc> /
-    (M std^2)``, written as ``blend_rows(g, s, z, c, d)`` with ``<g, zc> = <g, z> - mean sum g``
+    ``d gamma = <g, zc> / std``, ``d beta = sum g``, ``d eps = -sum <g, zc> s / (2 std^2)`` and
+    ``d z = s (g - mean g) - zc s <g, zc> / (M std^2)``, written as ``blend_rows(g, s, z, c, d)`` with ``<g, zc> = <g, z> - mean sum g``
     (so ``zc`` is never formed again; in float32 the meta-gradient of the authors' network came
     out closer to its float64 value this way than with the composed ops, docs/engine.md)."""
     z, gamma, beta, eps = args
@@ -233,7 +233,7 @@ def _batch_norm_vjp(argnums, ans, args, kwargs):
     def vjp(g):
         g = g if mask is None else masked(g, mask)
         g_sum = rowsum(g)
-        g_zc = rowdot(g, z) - mu * g_sum if 0 in argnums or 1 in argnums else None
+        g_zc = rowdot(g, z) - mu * g_sum if argnums != (2,) else None
         out = []
         for argnum in argnums:
             if argnum == 0:
@@ -243,8 +243,8 @@ def _batch_norm_vjp(argnums, ans, args, kwargs):
                 out.append(_sum_to(g_zc * inv, anp.shape(gamma)))
             elif argnum == 2:
                 out.append(_sum_to(g_sum, anp.shape(beta)))
-            else:
-                raise NotImplementedError("batch_norm is not differentiable in eps")
+            else:       # eps: d out / d eps = -zc s / (2 (var + eps))
+                out.append(anp.sum(g_zc * s * inv * inv) * -0.5)
         return tuple(out)
     return vjp
 
