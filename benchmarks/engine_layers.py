@@ -37,8 +37,9 @@ def build_parser():
     return p
 
 
-def _best(fns, repeats):
-    """Best seconds of each function of ``fns``, timed in turns, ``repeats`` rounds."""
+def best_in_turns(fns, repeats):
+    """Best seconds of each function of ``fns``, timed in turns, ``repeats`` rounds after one
+    warm-up call each (``engine_rows.py`` times with it too)."""
     best = [float("inf")] * len(fns)
     for fn in fns:
         fn()                                        # warm-up
@@ -75,7 +76,7 @@ def layer_times(torch, side, C, T, n, repeats, rng):
             torch.nn.grad.conv2d_weight(x[t], wt[t].shape, gt[t], stride=2, padding=1)
 
     with torch.no_grad():
-        return _best([engine, reference], repeats)
+        return best_in_turns([engine, reference], repeats)
 
 
 def main(argv=None):

@@ -11,13 +11,13 @@ ops with the blocks as shipped and with one block of all rows (whole-array passe
 and prints the best of ``R`` repeats and the ratio blocked / whole.
 """
 
-import time
-
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from theory import _cli
 from theory.engine import batchnorm, heap
+
+from engine_layers import best_in_turns     # the sibling script's timing in turns
 
 SIDES = (14, 7, 4, 2)   # output sides of the authors' network's stride-2 layers
 IMAGES = 100            # images per task (5-way 5-shot with 15 queries: 25 + 75)
@@ -33,21 +33,15 @@ def build_parser():
     return p
 
 
-def best_of(calls, repeats):
-    """Best seconds of each ``(block, fn)`` of ``calls``, run in turns with
-    ``batchnorm._BLOCK = block``."""
-    shipped, best = batchnorm._BLOCK, [float("inf")] * len(calls)
-    try:
-        for round_ in range(repeats + 1):
-            for i, (block, fn) in enumerate(calls):
-                batchnorm._BLOCK = block
-                start = time.perf_counter()
-                fn()
-                if round_:                                # the first round warms up
-                    best[i] = min(best[i], time.perf_counter() - start)
-    finally:
-        batchnorm._BLOCK = shipped
-    return best
+def with_block(block, fn):
+    """``fn`` run with ``batchnorm._BLOCK = block``, the shipped value restored after it."""
+    def run():
+        shipped, batchnorm._BLOCK = batchnorm._BLOCK, block
+        try:
+            fn()
+        finally:
+            batchnorm._BLOCK = shipped
+    return run
 
 
 def main(argv=None):
@@ -68,7 +62,8 @@ def main(argv=None):
             ops = {"batch_norm": lambda: batchnorm.batch_norm.fun(z, rows[0], rows[1], 1e-5),
                    "blend_rows": lambda: batchnorm.blend_rows.fun(g, rows[0], z, rows[1], rows[2])}
             for name, fn in ops.items():
-                blocked, full = best_of([(batchnorm._BLOCK, fn), (whole, fn)], args.repeats)
+                blocked, full = best_in_turns([with_block(batchnorm._BLOCK, fn),
+                                               with_block(whole, fn)], args.repeats)
                 print(f"| {side}x{side} x {IMAGES} | {name} | {1e3 * blocked:.2f} | "
                       f"{1e3 * full:.2f} | {blocked / full:.2f} |")
     return 0
