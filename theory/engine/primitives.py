@@ -192,8 +192,8 @@ def conv_input_grad(g, wm, shape, blocks=False, stride=1):
     if not blocks and stride == 1:
         return conv.fun(g.reshape((T, g.shape[1]) + tuple(shape[2:])), _rotated(wm, C)).reshape(shape)
     out = np.empty(shape, dtype=np.result_type(g, wm))
-    per_task = max(1, C * 9 * g.shape[-1] * out.itemsize)
-    step = 1 if blocks else max(1, gemm.CHUNK_BYTES // per_task)
+    task_bytes = max(1, C * 9 * g.shape[-1] * out.itemsize)     # one task's columns
+    step = 1 if blocks else max(1, gemm.CHUNK_BYTES // task_bytes)
     for t in range(0, T, step):
         tasks = slice(t, min(T, t + step))
         cols = np.swapaxes(gemm.per_task(wm, tasks), -1, -2) @ g[tasks]
