@@ -19,8 +19,6 @@ taken within each round and its median printed (the machine's speed drifts betwe
 rarely within one), with the median seconds of each variant.
 """
 
-import time
-
 import autograd.numpy as anp
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -61,21 +59,20 @@ def build_parser():
 
 
 def paired_times(step, repeats):
-    """``{variant: [seconds per round]}``, the variants run in turns (``VARIANTS``)."""
-    names, shipped = list(VARIANTS), (P.batch_norm, batchnorm._BLOCK)
-    times = {name: [] for name in names}
+    """``{variant: [seconds per round]}``: ``bench.rounds`` of the variants (``VARIANTS``), one
+    warm-up round first."""
+    shipped = (P.batch_norm, batchnorm._BLOCK)
+
+    def variant(name):
+        def call():
+            P.batch_norm, batchnorm._BLOCK = VARIANTS[name]
+            step()
+        return call
     try:
-        for round_ in range(repeats + 1):
-            order = names[round_ % len(names):] + names[:round_ % len(names)]
-            for name in order:
-                P.batch_norm, batchnorm._BLOCK = VARIANTS[name]
-                start = time.perf_counter()
-                step()
-                if round_:                          # the first round warms up
-                    times[name].append(time.perf_counter() - start)
+        times = bench.rounds({name: variant(name) for name in VARIANTS}, repeats, warmup=1)
     finally:
         P.batch_norm, batchnorm._BLOCK = shipped
-    return times
+    return {name: [wall for wall, _ in t] for name, t in times.items()}
 
 
 def main(argv=None):
@@ -90,11 +87,11 @@ def main(argv=None):
     with threadpool_limits(1):
         times = paired_times(lambda: chunks.meta_grad(meta_params, batch, workers=1, **kwargs),
                              args.repeats)
-    shipped = np.array(times["one node, row blocks"])
+    shipped = times["one node, row blocks"]
     print(f"{bench.describe(cfg)}: meta-step, one thread, {args.repeats} rounds")
     print("| batch norm | median s | median ratio to shipped |\n|---|---|---|")
     for name, seconds in times.items():
-        ratio = np.median(np.array(seconds) / shipped)
+        ratio = bench.paired_ratio(seconds, shipped)[1]
         print(f"| {name} | {np.median(seconds):.3f} | {ratio:.3f} |")
     return 0
 

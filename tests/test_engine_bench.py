@@ -87,6 +87,80 @@ def test_table_and_json_output(rows, capsys, scripts):
     assert all(o["engine_s"] > 0 for o in objs)
 
 
+def test_rounds_rotate_the_order_and_drop_the_warmup():
+    order = []
+    calls = {name: (lambda name=name: order.append(name)) for name in "abc"}
+    times = bench.rounds(calls, repeats=3, warmup=1)
+    assert order == list("abc" "bca" "cab" "abc")   # round r starts at call r mod 3
+    assert {name: len(t) for name, t in times.items()} == dict.fromkeys("abc", 3)
+    assert all(wall >= 0 and cpu >= 0 for t in times.values() for wall, cpu in t)
+
+
+def test_a_paired_ratio_cancels_drift_between_rounds():
+    """The machine slows down 5x over five rounds, in which a takes 0.8 of b's time, except
+    once when a pause hits a. The median of the per-round ratios is 0.8; the ratio of the two
+    medians is 3.2 / 3 (the pause moved a's median to another round)."""
+    drift = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    a = 0.8 * drift * np.array([1, 1, 2, 1, 1])
+    assert np.median(a) / np.median(drift) == pytest.approx(3.2 / 3)
+    assert bench.paired_ratio(a, drift) == pytest.approx((0.8, 0.8, 0.8))
+    assert bench.paired_ratio([1.0, 2.0, 3.0, 4.0, 5.0], [1.0] * 5) == (2.0, 3.0, 4.0)
+
+
+class _Tensor:
+    """A numpy array behind the few tensor methods ``bench`` calls on a reference's output."""
+
+    def __init__(self, a):
+        self.a = a
+
+    def detach(self):
+        return self
+
+    def double(self):
+        return _Tensor(np.asarray(self.a, np.float64))
+
+    def numpy(self):
+        return self.a
+
+    def __float__(self):
+        return float(self.a)
+
+
+class _EngineAsReference:
+    """A stand-in for ``benchmarks/torch_reference.py`` that computes with the engine itself,
+    so that the comparison's code path runs without PyTorch."""
+
+    DEFAULT_THREADS = 1
+
+    @staticmethod
+    def set_threads(n):
+        pass
+
+    @staticmethod
+    def to_torch(params, batch):
+        return params, batch
+
+    @staticmethod
+    def meta_grad(params, batch, *, alpha, steps, first_order, mode, eps, arch):
+        loss, grads = chunks.meta_grad({"model": params}, batch, alpha=alpha, steps=steps,
+                                       algo="fomaml" if first_order else "maml", arch=arch,
+                                       workers=1)[:2]
+        return _Tensor(loss), {k: _Tensor(v) for k, v in grads["model"].items()}
+
+
+def test_the_ratio_to_a_reference_is_paired_with_quartiles():
+    cfg = bench.tiny_grid()[1]
+    row = bench.bench_config(cfg, repeats=3, warmup=0, ref=_EngineAsReference,
+                             torch_modes=("loop",))
+    for setting in bench.SETTINGS:
+        for kind in ("ratio", "cpu_ratio"):
+            q25, q75 = row[f"{kind}_q_{setting}"]
+            assert 0 < q25 <= row[f"{kind}_{setting}"] <= q75
+    assert row["grad_rel_diff"] < 1e-6                 # the same maths on both sides
+    line = bench.format_table([row]).splitlines()[2]
+    assert f"{row['ratio_1']:.2f} ({row['ratio_q_1'][0]:.2f}-{row['ratio_q_1'][1]:.2f})" in line
+
+
 def test_cli_bench_runs_one_config(capsys):
     status = cli.main(["bench", "--layers", "1", "--hidden", "2", "--ways", "2", "--query", "1",
                        "--meta-batch", "2", "--repeats", "1", "--algo", "fomaml", "--json"])

@@ -1,10 +1,11 @@
 """Speed benchmark of one MAML meta-step (inner loop + meta-gradient), against a reference.
 
-A meta-step is ``chunks.meta_grad`` on a random meta-batch: the code path of training, timed as
-the median of ``repeats`` calls after ``warmup`` calls. Given a reference module ``ref`` (the
-same maths in PyTorch, ``benchmarks/torch_reference.py``, which ``benchmarks/engine_speed.py``
-passes in; PyTorch is not a dependency), it runs on the same params and data in the same
-process, interleaved with the engine's calls so that both see the same machine load. Without
+A meta-step is ``chunks.meta_grad`` on a random meta-batch: the code path of training, timed in
+``repeats`` rounds after ``warmup`` rounds. Given a reference module ``ref`` (the same maths in
+PyTorch, ``benchmarks/torch_reference.py``, which ``benchmarks/engine_speed.py`` passes in;
+PyTorch is not a dependency), it runs on the same params and data in the same process: each
+round runs every timed call once, in an order rotated from round to round (``rounds``), so that
+both libraries see the same machine load and neither always runs first. Without
 one (``python -m theory.engine bench``) the engine is timed alone. Three comparisons
 (``SETTINGS``) are timed in the same run:
 
@@ -20,7 +21,11 @@ Measured per config (keys of a result row):
 - ``engine_s_<setting>``/``torch_s_<setting>``: median wall time of one meta-step (seconds);
   ``engine_cpu_s_<setting>``/``torch_cpu_s_<setting>`` the median CPU time (all threads, and
   the engine's helper processes), steadier than wall time on a machine shared with other jobs;
-  ``ratio_<setting>``/``cpu_ratio_<setting>`` engine over PyTorch; ``engine_s`` is
+  ``ratio_<setting>``/``cpu_ratio_<setting>`` engine over PyTorch: the median over rounds of
+  the ratio within a round (``paired_ratio``), and ``ratio_q_<setting>``/``cpu_ratio_q_<setting>``
+  its quartiles. A within-round ratio cancels the machine's drift between rounds (this
+  benchmark's VMs change speed by 10 % in minutes), which a ratio of the two medians does not;
+  tables before this statistic printed that ratio of medians. ``engine_s`` is
   ``engine_s_default`` (training's setting); ``threads_all`` the cores and
   ``torch_threads_default`` PyTorch's own count.
 - ``gflops``: analytic GEMM work of the meta-step (see ``meta_step_flops``) / ``engine_s_1``,
@@ -56,7 +61,7 @@ from theory.engine.config import init_meta_params, make_metaopt
 __all__ = ["TORCH_MODES", "SETTINGS", "ALPHA", "config", "arch_of", "default_grid", "authors_grid",
            "tiny_grid", "algo_of", "make_problem", "engine_step", "meta_step_flops",
            "least_seconds", "gemm_peak_gflops", "thread_settings", "traced_peak",
-           "torch_supports", "bench_config", "run_benchmark", "describe", "format_table",
+           "torch_supports", "rounds", "paired_ratio", "bench_config", "run_benchmark", "describe", "format_table",
            "print_rows", "run"]
 
 TORCH_MODES = ("loop", "vmap")
@@ -223,18 +228,32 @@ def _grad_rel_diff(engine_grads, torch_grads):
     return float(diff / ref)
 
 
-def _interleaved(calls, repeats, warmup, bar):
-    """``{name: [(wall, cpu), ...]}`` of ``repeats`` rounds of every call, after ``warmup``."""
-    times = {name: [] for name in calls}
+def rounds(calls, repeats, warmup=0, bar=None):
+    """``{name: [(wall, cpu) per round]}``: ``warmup + repeats`` rounds in which every call runs
+    once, the first ``warmup`` rounds dropped.
+
+    Round ``r`` runs the calls in their order rotated by ``r``, so no call always follows the same
+    one (a call that leaves caches cold or memory fragmented would otherwise slow its successor
+    every time). Times of one round are taken within seconds of each other: their ratios are
+    paired, free of the machine's drift between rounds (``paired_ratio``).
+    """
+    names, times = list(calls), {name: [] for name in calls}
     for r in range(warmup + repeats):
-        for name, fn in calls.items():  # interleaved: every side sees the same load
-            t = _clocks(fn)
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            t = _clocks(calls[name])
             if r >= warmup:
                 times[name].append(t)
             if bar is not None:
                 bar.update(1)
-    return {name: (statistics.median(t[0] for t in ts), statistics.median(t[1] for t in ts))
-            for name, ts in times.items()}
+    return times
+
+
+def paired_ratio(numer, denom):
+    """Median and quartiles ``(q25, q50, q75)`` of the per-round ratios ``numer[i] / denom[i]``
+    (seconds of two calls timed in the same rounds, ``rounds``)."""
+    ratios = np.asarray(numer, float) / np.asarray(denom, float)
+    return tuple(float(q) for q in np.percentile(ratios, (25, 50, 75)))
 
 
 def bench_config(cfg, *, repeats, warmup, ref=None, torch_modes=TORCH_MODES, bar=None):
@@ -247,7 +266,9 @@ def bench_config(cfg, *, repeats, warmup, ref=None, torch_modes=TORCH_MODES, bar
         calls[("engine", workers)] = engine_step(cfg, workers)[0]
         for m in torch_modes if ref is not None else ():
             calls[(m, threads)] = _torch_step(ref, cfg, meta_params, batch, m, threads)
-    clock = _interleaved(calls, repeats, warmup, bar)
+    times = rounds(calls, repeats, warmup, bar)
+    clock = {name: tuple(statistics.median(t[i] for t in ts) for i in (0, 1))
+             for name, ts in times.items()}
     loss, grads, _ = step()
     row = {**cfg, "in_shape": list(cfg["in_shape"]), "engine_loss": float(loss),
            "task_chunk": chunks.task_chunk(kwargs["chunk"], cfg["meta_batch"], meta_params, batch,
@@ -263,8 +284,11 @@ def bench_config(cfg, *, repeats, warmup, ref=None, torch_modes=TORCH_MODES, bar
         row[f"torch_s_{name}"], row[f"torch_cpu_s_{name}"] = clock[(best, threads)]
         row.update({f"torch_{m}_s_{name}": clock[(m, threads)][0] for m in torch_modes})
         row[f"torch_mode_{name}"] = best
-        row[f"ratio_{name}"] = row[f"engine_s_{name}"] / row[f"torch_s_{name}"]
-        row[f"cpu_ratio_{name}"] = row[f"engine_cpu_s_{name}"] / row[f"torch_cpu_s_{name}"]
+        engine, torch = times[("engine", workers)], times[(best, threads)]
+        for kind, i in (("ratio", 0), ("cpu_ratio", 1)):
+            q25, row[f"{kind}_{name}"], q75 = paired_ratio([t[i] for t in engine],
+                                                          [t[i] for t in torch])
+            row[f"{kind}_q_{name}"] = [q25, q75]
     row["engine_s"] = row["engine_s_default"]
     row["gflops"] = None if row["flops"] is None else row["flops"] / row["engine_s_1"] / 1e9
     row["engine_peak_mb"] = traced_peak(step) / 2 ** 20
@@ -327,8 +351,17 @@ def _fmt(value, spec):
     return "-" if value is None else format(value, spec)
 
 
+def _ratio(row, setting):
+    """``0.93 (0.90-0.97)``: the median paired ratio and its quartiles, or ``-``."""
+    if row.get(f"ratio_{setting}") is None:
+        return "-"
+    q25, q75 = row[f"ratio_q_{setting}"]
+    return f"{row[f'ratio_{setting}']:.2f} ({q25:.2f}-{q75:.2f})"
+
+
 def format_table(rows):
-    """A markdown table of result rows: seconds and ratios per thread setting, memory in MiB."""
+    """A markdown table of result rows: seconds and ratios per thread setting (the one-thread
+    ratio with its quartiles over rounds), memory in MiB."""
     threads = rows[0]["threads_all"] if rows else "all"
     head = ("| config | engine s (1) | torch s (1) | ratio 1 thread | CPU ratio 1 thread "
             f"| engine s ({threads}) | torch s ({threads}) | ratio {threads} threads "
@@ -337,7 +370,7 @@ def format_table(rows):
     for r in rows:
         lines.append(
             f"| {describe(r)} | {r['engine_s_1']:.3f} | {_fmt(r.get('torch_s_1'), '.3f')} "
-            f"| {_fmt(r.get('ratio_1'), '.2f')} | {_fmt(r.get('cpu_ratio_1'), '.2f')} "
+            f"| {_ratio(r, '1')} | {_fmt(r.get('cpu_ratio_1'), '.2f')} "
             f"| {r['engine_s_all']:.3f} | {_fmt(r.get('torch_s_all'), '.3f')} "
             f"| {_fmt(r.get('ratio_all'), '.2f')} | {_fmt(r.get('ratio_default'), '.2f')} "
             f"| {_fmt(r.get('gflops'), '.1f')} "
