@@ -14,7 +14,8 @@ four variants, one thread, in turns so that all see the same load:
 - ``one node, separate ReLU``: ``batch_norm`` as shipped, the ReLU a node of its own;
 - ``one node, row blocks``: ``batch_norm`` as shipped.
 
-Each round runs the variants in a rotated order; the ratio of a variant to the shipped one is
+Each round runs the variants in turn, in the order of ``bench.call_order`` (every variant follows
+every other equally often); the ratio of a variant to the shipped one is
 taken within each round and its median printed (the machine's speed drifts between rounds,
 rarely within one), with the median seconds of each variant.
 """

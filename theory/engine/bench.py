@@ -4,8 +4,9 @@ A meta-step is ``chunks.meta_grad`` on a random meta-batch: the code path of tra
 ``repeats`` rounds after ``warmup`` rounds. Given a reference module ``ref`` (the same maths in
 PyTorch, ``benchmarks/torch_reference.py``, which ``benchmarks/engine_speed.py`` passes in;
 PyTorch is not a dependency), it runs on the same params and data in the same process: each
-round runs every timed call once, in an order rotated from round to round (``rounds``), so that
-both libraries see the same machine load and neither always runs first. Without
+round runs every timed call once, in an order that changes from round to round so that every
+call follows every other equally often (``call_order``, ``rounds``): both libraries see the same
+machine load and neither always runs after the same call. Without
 one (``python -m theory.engine bench``) the engine is timed alone. Three comparisons
 (``SETTINGS``) are timed in the same run:
 
@@ -61,7 +62,7 @@ from theory.engine.config import init_meta_params, make_metaopt
 __all__ = ["TORCH_MODES", "SETTINGS", "ALPHA", "config", "arch_of", "default_grid", "authors_grid",
            "tiny_grid", "algo_of", "make_problem", "engine_step", "meta_step_flops",
            "least_seconds", "gemm_peak_gflops", "thread_settings", "traced_peak",
-           "torch_supports", "rounds", "paired_ratio", "bench_config", "run_benchmark", "describe", "format_table",
+           "torch_supports", "call_order", "rounds", "paired_ratio", "bench_config", "run_benchmark", "describe", "format_table",
            "print_rows", "run"]
 
 TORCH_MODES = ("loop", "vmap")
@@ -220,27 +221,47 @@ def _torch_step(ref, cfg, meta_params, batch, mode, threads):
     return step
 
 
+def _float64(a):
+    """A reference's tensor (or array) as a float64 array."""
+    return a.detach().double().numpy() if hasattr(a, "detach") else np.asarray(a, np.float64)
+
+
 def _grad_rel_diff(engine_grads, torch_grads):
     keys = list(torch_grads)
     diff = np.sqrt(sum(np.sum((np.asarray(engine_grads[k], np.float64)
-                               - torch_grads[k].detach().double().numpy()) ** 2) for k in keys))
-    ref = np.sqrt(sum(np.sum(torch_grads[k].detach().double().numpy() ** 2) for k in keys))
+                               - _float64(torch_grads[k])) ** 2) for k in keys))
+    ref = np.sqrt(sum(np.sum(_float64(torch_grads[k]) ** 2) for k in keys))
     return float(diff / ref)
+
+
+def call_order(n, r):
+    """The order of ``n`` calls in round ``r``: a Williams design, in which every call follows
+    every other equally often, so that what one call leaves behind (cold caches, helper
+    processes still exiting, a fragmented heap) weighs on all the others alike. Round ``r``
+    adds ``r`` to the first row ``0, 1, n-1, 2, n-2, ...`` (mod ``n``); for odd ``n`` each
+    second block of ``n`` rounds is reversed, which the balance needs."""
+    first, lo, hi = [0], 1, n - 1
+    while len(first) < n:
+        first.append(lo)
+        lo += 1
+        if len(first) < n:
+            first.append(hi)
+            hi -= 1
+    order = [(c + r) % n for c in first]
+    return order[::-1] if n % 2 and (r // n) % 2 else order
 
 
 def rounds(calls, repeats, warmup=0, bar=None):
     """``{name: [(wall, cpu) per round]}``: ``warmup + repeats`` rounds in which every call runs
-    once, the first ``warmup`` rounds dropped.
+    once (in the order of ``call_order``), the first ``warmup`` rounds dropped.
 
-    Round ``r`` runs the calls in their order rotated by ``r``, so no call always follows the same
-    one (a call that leaves caches cold or memory fragmented would otherwise slow its successor
-    every time). Times of one round are taken within seconds of each other: their ratios are
-    paired, free of the machine's drift between rounds (``paired_ratio``).
+    Times of one round are taken within seconds of each other: their ratios are paired, free
+    of the machine's drift between rounds (``paired_ratio``).
     """
     names, times = list(calls), {name: [] for name in calls}
     for r in range(warmup + repeats):
-        k = r % len(names)
-        for name in names[k:] + names[:k]:
+        for i in call_order(len(names), r):
+            name = names[i]
             t = _clocks(calls[name])
             if r >= warmup:
                 times[name].append(t)
