@@ -25,8 +25,8 @@ Measured per config (keys of a result row):
   ``ratio_<setting>``/``cpu_ratio_<setting>`` engine over PyTorch: the median over rounds of
   the ratio within a round (``paired_ratio``), and ``ratio_q_<setting>``/``cpu_ratio_q_<setting>``
   its quartiles. A within-round ratio cancels the machine's drift between rounds (this
-  benchmark's VMs change speed by 10 % in minutes), which a ratio of the two medians does not;
-  tables before this statistic printed that ratio of medians. ``engine_s`` is
+  benchmark's VMs change speed by 10 % in minutes), which a ratio of the two medians does not.
+  ``engine_s`` is
   ``engine_s_default`` (training's setting); ``threads_all`` the cores and
   ``torch_threads_default`` PyTorch's own count.
 - ``gflops``: analytic GEMM work of the meta-step (see ``meta_step_flops``) / ``engine_s_1``,
@@ -62,8 +62,8 @@ from theory.engine.config import init_meta_params, make_metaopt
 __all__ = ["TORCH_MODES", "SETTINGS", "ALPHA", "config", "arch_of", "default_grid", "authors_grid",
            "tiny_grid", "algo_of", "make_problem", "engine_step", "meta_step_flops",
            "least_seconds", "gemm_peak_gflops", "thread_settings", "traced_peak",
-           "torch_supports", "call_order", "rounds", "paired_ratio", "bench_config", "run_benchmark", "describe", "format_table",
-           "print_rows", "run"]
+           "torch_supports", "call_order", "rounds", "paired_ratio", "bench_config",
+           "run_benchmark", "describe", "format_table", "print_rows", "run"]
 
 TORCH_MODES = ("loop", "vmap")
 SETTINGS = ("1", "all", "default")
@@ -239,7 +239,8 @@ def call_order(n, r):
     every other equally often, so that what one call leaves behind (cold caches, helper
     processes still exiting, a fragmented heap) weighs on all the others alike. Round ``r``
     adds ``r`` to the first row ``0, 1, n-1, 2, n-2, ...`` (mod ``n``); for odd ``n`` each
-    second block of ``n`` rounds is reversed, which the balance needs."""
+    second block of ``n`` rounds is reversed, which the balance needs. The balance is exact
+    over any ``n`` consecutive rounds (``2n`` for odd ``n``)."""
     first, lo, hi = [0], 1, n - 1
     while len(first) < n:
         first.append(lo)
