@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import zipfile
@@ -91,6 +92,21 @@ def run_main(argv, capsys):
         code = stop.code
     out = capsys.readouterr()
     return code, out.out, out.err
+
+
+def ended(proc, timeout):
+    """``proc.communicate(timeout=timeout)`` for a process told to stop (a Ctrl-C). One still
+    running after ``timeout`` s (a hang guard, not a timing) is sent SIGABRT, on which a
+    process started with ``PYTHONFAULTHANDLER=1`` prints every thread's Python traceback, and
+    the test fails showing them: where it hung."""
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        _, err = proc.communicate(timeout=60)
+        err = err.decode(errors="replace") if isinstance(err, bytes) else err
+        raise AssertionError(f"still running {timeout} s after it was told to stop; "
+                             f"its threads then:\n{err}") from None
 
 
 def assert_one_line_error(code, err, *fragments):

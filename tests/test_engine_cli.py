@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import assert_one_line_error, run_main
+from conftest import assert_one_line_error, ended, run_main
 from theory.engine import adapt_task, checkpoint, cli, cnn, data, maml
 from theory.engine import train as training
 
 # One BLAS thread: the tiny matrices here gain nothing from more, and CI cores are shared.
-ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+           PYTHONFAULTHANDLER="1")   # a hung process shows where (``conftest.ended``)
 # The short run that must beat chance (5-way 1-shot, chance 0.2); about 10 s on one core.
 QUICK = ["--dataset", "synthetic", "--algo", "maml", "--metaopt", "none", "--layers", "4",
          "--hidden", "16", "--linnet", "0", "--ways", "5", "--shots", "1", "--query", "5",
@@ -292,7 +293,7 @@ def test_ctrl_c_leaves_a_whole_checkpoint_and_resume_finishes(tmp_path):
             assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
             time.sleep(0.05)
         proc.send_signal(signal.SIGINT)       # Ctrl-C, most likely in the middle of a step
-        _, err = proc.communicate(timeout=60)
+        _, err = ended(proc, 60)
     finally:
         proc.kill()
     assert os.listdir(tmp_path) == [training.CHECKPOINT]   # no temporary file left behind

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, ended
 from theory.engine import checkpoint, stopping
 
 
@@ -80,7 +80,8 @@ TINY = ["--layers", "1", "--hidden", "4", "--ways", "3", "--query", "2", "--meta
 
 
 def _train(args, env=None, **popen):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1", **(env or {})}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1",
+           "PYTHONFAULTHANDLER": "1", **(env or {})}     # for ``conftest.ended``
     return subprocess.Popen([sys.executable, "-m", "theory.engine", "train", *map(str, args)],
                             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, **popen)
@@ -96,7 +97,7 @@ def _interrupted(proc, ready):
             assert time.monotonic() < deadline, "not ready within 120 s"
             time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        _, err = ended(proc, 60)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -157,3 +158,22 @@ def test_ctrl_c_stops_a_long_step_and_keeps_the_checkpoint(workers, tmp_path):
     assert code == 130 and "Traceback" not in err, err
     assert err.endswith(_resume_message(ckpt, 0)), err
     assert ckpt.read_bytes() == before and checkpoint.load(ckpt)["iteration"] == 0
+
+
+def test_the_hang_guard_fails_with_the_tracebacks_of_a_process_that_does_not_stop():
+    sleeper = ("import signal, time\n"
+               "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+               "def stuck_here():\n"
+               "    time.sleep(100)\n"
+               "print('ready', flush=True)\n"
+               "stuck_here()\n")
+    proc = subprocess.Popen([sys.executable, "-c", sleeper], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "PYTHONFAULTHANDLER": "1"})
+    try:
+        assert proc.stdout.readline() == b"ready\n"
+        proc.send_signal(signal.SIGINT)
+        with pytest.raises(AssertionError, match="(?s)still running 1 s.*in stuck_here"):
+            ended(proc, 1)
+    finally:
+        proc.kill()
+        proc.wait()
