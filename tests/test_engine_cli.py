@@ -81,6 +81,28 @@ def test_eval_reproduces_the_test_accuracy_of_the_run(quick_run, capsys):
     assert code == 0 and json.loads(stdout)["test"]["accuracy"] < 0.35
 
 
+def test_eval_query_sets_the_query_images_of_each_episode(quick_run, capsys, monkeypatch):
+    out, _ = quick_run
+    ckpt = out / training.CHECKPOINT
+    seen = []
+    sample = data.sample_tasks
+    monkeypatch.setattr(data, "sample_tasks", lambda *a, **kw: seen.append(kw) or sample(*a, **kw))
+    runs = {}
+    for query in (None, 5, 19):     # trained with 5; shots 1 + 19 = the 20 images of a class
+        argv = [] if query is None else ["--query", query]
+        code, stdout, err = run_main(["eval", "--checkpoint", ckpt, "--episodes", 20, *argv,
+                                      "--json", "--no-progress"], capsys)
+        assert code == 0, err
+        runs[query] = json.loads(stdout)
+        assert runs[query]["config"]["query"] == (query or 5)
+        assert {kw["query"] for kw in seen} == {query or 5}
+        seen.clear()
+    assert runs[None]["test"] == runs[5]["test"]          # the default is the training value
+    code, _, err = run_main(["eval", "--checkpoint", ckpt, "--query", 20, "--no-progress"],
+                            capsys)
+    assert_one_line_error(code, err, "shots + query = 1 + 20 = 21 exceeds the 20 images")
+
+
 def _write_png(path, image):
     Image.fromarray(np.round(image[0] * 255).astype(np.uint8)).save(path)
 
@@ -219,6 +241,7 @@ def test_bad_eval_options_are_one_line_errors(tiny_run, capsys):
     ckpt = tiny_run / training.CHECKPOINT
     for argv, fragments in [(["--split", "dev"], ["--split", "invalid choice: 'dev'"]),
                             (["--episodes", "0"], ["--episodes", "'0' is not an integer >= 1"]),
+                            (["--query", "0"], ["--query", "'0' is not an integer >= 1"]),
                             (["--metaopt", "kfo"], ["--metaopt kfo does not match",
                                                     "trained with --metaopt none"])]:
         code, _, err = run_main(["eval", "--checkpoint", ckpt, *argv], capsys)

@@ -75,6 +75,10 @@ def _add_eval(p):
                                         "seed, which drew the run's own test episodes)")
     p.add_argument("--steps", type=_cli.nonnegative_int, default=None, metavar="S",
                    help="inner steps (default: the training value)")
+    p.add_argument("--query", type=_cli.positive_int, default=None, metavar="Q",
+                   help="query images per class of each episode (default: the training value); "
+                        "batch norm normalises the query images together, so the accuracy of "
+                        "one checkpoint depends on Q: compare checkpoints at one Q")
     p.add_argument("--curve", type=_cli.nonnegative_int, default=None, metavar="K",
                    help="adaptation curve: accuracy after each of 0..K inner steps, on the "
                         "same episodes (one adaptation of K steps each)")
@@ -242,6 +246,8 @@ def cmd_eval(args):
     config, meta_params, opt_obj, ckpt = checkpoint.restore(args.checkpoint)
     meta_params, opt_obj, config = checkpoint.override(meta_params, opt_obj, config,
                                                        args.metaopt, args.steps)
+    if args.query is not None:          # the record's config says which Q the episodes had
+        config["query"] = args.query
     _check_eval(args, config, tuple(ckpt["extra"]["in_shape"]))
     path = run_config.check_data(config["dataset"], args.data) if args.data is not None \
         else config["data"]
