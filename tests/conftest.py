@@ -13,6 +13,12 @@ from pathlib import Path
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+# A suite started in the background by a non-interactive shell (``pytest &``) inherits SIGINT
+# ignored, and Python then installs no KeyboardInterrupt handler, here or in the processes the
+# tests start (an ignored signal stays ignored across exec). The Ctrl-C tests need the handler.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 import matplotlib
 from hypothesis import settings
 
