@@ -14,7 +14,7 @@ four variants, one thread, in turns so that all see the same load:
 - ``one node, separate ReLU``: ``batch_norm`` as shipped, the ReLU a node of its own;
 - ``one node, row blocks``: ``batch_norm`` as shipped.
 
-Each round runs the variants in turn, in the order of ``bench.call_order`` (every variant follows
+Each round runs the variants in turn, in the order of ``timing.call_order`` (every variant follows
 every other equally often); the ratio of a variant to the shipped one is
 taken within each round and its median printed (the machine's speed drifts between rounds,
 rarely within one), with the median seconds of each variant.
@@ -25,7 +25,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from theory import _cli
-from theory.engine import batchnorm, bench, chunks, heap
+from theory.engine import batchnorm, bench, chunks, heap, timing
 from theory.engine import primitives as P
 
 DEFAULT = "L4 5w5s K1 2nd T16 stride/mean h64"
@@ -60,7 +60,7 @@ def build_parser():
 
 
 def paired_times(step, repeats):
-    """``{variant: [seconds per round]}``: ``bench.rounds`` of the variants (``VARIANTS``), one
+    """``{variant: [seconds per round]}``: ``timing.rounds`` of the variants (``VARIANTS``), one
     warm-up round first."""
     shipped = (P.batch_norm, batchnorm._BLOCK)
 
@@ -70,7 +70,7 @@ def paired_times(step, repeats):
             step()
         return call
     try:
-        times = bench.rounds({name: variant(name) for name in VARIANTS}, repeats, warmup=1)
+        times = timing.rounds({name: variant(name) for name in VARIANTS}, repeats, warmup=1)
     finally:
         P.batch_norm, batchnorm._BLOCK = shipped
     return {name: [wall for wall, _ in t] for name, t in times.items()}
@@ -92,7 +92,7 @@ def main(argv=None):
     print(f"{bench.describe(cfg)}: meta-step, one thread, {args.repeats} rounds")
     print("| batch norm | median s | median ratio to shipped |\n|---|---|---|")
     for name, seconds in times.items():
-        ratio = bench.paired_ratio(seconds, shipped)[1]
+        ratio = timing.paired_ratio(seconds, shipped)[1]
         print(f"| {name} | {np.median(seconds):.3f} | {ratio:.3f} |")
     return 0
 

@@ -15,13 +15,12 @@ repeat by repeat, so that both see the same load; the best of ``R`` repeats is r
 with the engine/PyTorch ratio. Needs PyTorch (not a dependency of ``theory``).
 """
 
-import time
-
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from theory import _cli
 from theory.engine import primitives as P
+from theory.engine import timing
 
 SIDES = (14, 7, 4, 2)   # input sides of the stride-2 layers after the first
 
@@ -38,17 +37,10 @@ def build_parser():
 
 
 def best_in_turns(fns, repeats):
-    """Best seconds of each function of ``fns``, timed in turns, ``repeats`` rounds after one
-    warm-up call each (``engine_rows.py`` times with it too)."""
-    best = [float("inf")] * len(fns)
-    for fn in fns:
-        fn()                                        # warm-up
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
-            start = time.perf_counter()
-            fn()
-            best[i] = min(best[i], time.perf_counter() - start)
-    return best
+    """Best seconds of each function of ``fns`` over ``repeats`` rounds of ``timing.rounds``
+    after one warm-up round (``engine_rows.py`` times with it too)."""
+    times = timing.rounds(dict(enumerate(fns)), repeats, warmup=1)
+    return [min(wall for wall, _ in times[i]) for i in range(len(fns))]
 
 
 def layer_times(torch, side, C, T, n, repeats, rng):

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from theory.engine import bench, chunks, cli, parallel
+from theory.engine import bench, chunks, cli, parallel, timing
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -72,7 +72,7 @@ def test_flop_count_by_hand():
 
 
 def test_traced_peak_sees_numpy_arrays():
-    assert bench.traced_peak(lambda: np.ones(10 ** 6)) >= 8 * 10 ** 6
+    assert timing.traced_peak(lambda: np.ones(10 ** 6)) >= 8 * 10 ** 6
 
 
 def test_table_and_json_output(rows, capsys, scripts):
@@ -93,7 +93,7 @@ def test_table_and_json_output(rows, capsys, scripts):
 def test_rounds_follow_the_call_order_and_drop_the_warmup():
     order = []
     calls = {name: (lambda name=name: order.append(name)) for name in "abcd"}
-    times = bench.rounds(calls, repeats=3, warmup=1)
+    times = timing.rounds(calls, repeats=3, warmup=1)
     assert order == list("abdc" "bcad" "cdba" "dacb")
     assert {name: len(t) for name, t in times.items()} == dict.fromkeys("abcd", 3)
     assert all(wall >= 0 and cpu >= 0 for t in times.values() for wall, cpu in t)
@@ -103,7 +103,7 @@ def test_rounds_follow_the_call_order_and_drop_the_warmup():
 def test_every_call_follows_every_other_equally_often(n, start):
     """``call_order`` is a Williams design: over any n consecutive rounds (2n for odd n) each
     round is a permutation and each ordered pair of distinct calls is adjacent equally often."""
-    rounds = [bench.call_order(n, r) for r in range(start, start + (n if n % 2 == 0 else 2 * n))]
+    rounds = [timing.call_order(n, r) for r in range(start, start + (n if n % 2 == 0 else 2 * n))]
     assert all(sorted(order) == list(range(n)) for order in rounds)
     pairs = Counter((a, b) for order in rounds for a, b in zip(order, order[1:]))
     assert set(pairs) == {(a, b) for a in range(n) for b in range(n) if a != b}
@@ -117,8 +117,8 @@ def test_a_paired_ratio_cancels_drift_between_rounds():
     drift = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
     a = 0.8 * drift * np.array([1, 1, 2, 1, 1])
     assert np.median(a) / np.median(drift) == pytest.approx(3.2 / 3)
-    assert bench.paired_ratio(a, drift) == pytest.approx((0.8, 0.8, 0.8))
-    assert bench.paired_ratio([1.0, 2.0, 3.0, 4.0, 5.0], [1.0] * 5) == (2.0, 3.0, 4.0)
+    assert timing.paired_ratio(a, drift) == pytest.approx((0.8, 0.8, 0.8))
+    assert timing.paired_ratio([1.0, 2.0, 3.0, 4.0, 5.0], [1.0] * 5) == (2.0, 3.0, 4.0)
 
 
 def test_the_ratio_to_a_reference_is_paired_with_quartiles(scripts):

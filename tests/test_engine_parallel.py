@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from autograd import grad
 
-from theory.engine import bench, chunks, parallel
+from theory.engine import bench, chunks, parallel, timing
 
 SMALL = dict(layers=2, hidden=4, ways=2, shots=1, query=2, steps=2, meta_batch=6,
              in_shape=(1, 6, 6))
@@ -186,7 +186,7 @@ def test_helpers_report_their_cpu_and_traced_memory():
     step()
     cpu, peak = parallel.helper_usage(reset=True)
     assert cpu > 0 and peak == 0  # not traced: the caller does not trace
-    total = bench.traced_peak(step)
+    total = timing.traced_peak(step)
     cpu, peak = parallel.helper_usage()
     assert cpu > 0 and 0 < peak < total
     assert parallel.helper_usage(reset=True) == (cpu, peak) and parallel.helper_usage() == (0.0, 0)

@@ -88,6 +88,7 @@ adapt_task.adapt_folders(checkpoint, support, query, *, steps, metaopt) -> dict:
                                   predictions (file, class, probabilities), notes
 adapt_task.read_answers(path), score(result, path)   answers as {file: class} or answers.json
 bench.run(args)                    timed meta-steps (``benchmarks/engine_speed.py``)
+timing.rounds, paired_ratio, traced_peak   how the benchmarks time: paired rounds, memory
 heap.keep_freed_memory()           malloc keeps freed blocks for reuse (processes that train)
 
 The paper-table sweep built on these runs is ``theory.paper`` (the engine imports nothing

@@ -5,7 +5,7 @@ A meta-step is ``chunks.meta_grad`` on a random meta-batch: the code path of tra
 PyTorch, ``benchmarks/torch_reference.py``, which ``benchmarks/engine_speed.py`` passes in;
 PyTorch is not a dependency), it runs on the same params and data in the same process: each
 round runs every timed call once, in an order that changes from round to round so that every
-call follows every other equally often (``call_order``, ``rounds``): both libraries see the same
+call follows every other equally often (``timing.call_order``, ``timing.rounds``): both libraries see the same
 machine load and neither always runs after the same call. Without
 one (``python -m theory.engine bench``) the engine is timed alone. Three comparisons
 (``SETTINGS``) are timed in the same run:
@@ -23,7 +23,7 @@ Measured per config (keys of a result row):
   ``engine_cpu_s_<setting>``/``torch_cpu_s_<setting>`` the median CPU time (all threads, and
   the engine's helper processes), steadier than wall time on a machine shared with other jobs;
   ``ratio_<setting>``/``cpu_ratio_<setting>`` engine over PyTorch: the median over rounds of
-  the ratio within a round (``paired_ratio``), and ``ratio_q_<setting>``/``cpu_ratio_q_<setting>``
+  the ratio within a round (``timing.paired_ratio``), and ``ratio_q_<setting>``/``cpu_ratio_q_<setting>``
   its quartiles. A within-round ratio cancels the machine's drift between rounds (this
   benchmark's VMs change speed by 10 % in minutes), which a ratio of the two medians does not.
   ``engine_s`` is
@@ -33,6 +33,7 @@ Measured per config (keys of a result row):
   against ``gemm_peak_gflops``, the best of a few single-threaded ``np.matmul`` calls on
   1024x1024 float32 matrices measured in the same run.
 - ``engine_peak_mb``: peak of the memory traced by ``tracemalloc`` during one extra meta-step
+  (``timing.traced_peak``)
   at the default setting (numpy arrays and Python objects allocated during the step, above
   what existed before), with each helper process's own peak added (an upper bound of the
   step's memory at any one time).
@@ -49,21 +50,18 @@ import json
 import os
 import statistics
 import sys
-import time
-import tracemalloc
 
 import numpy as np
 from tqdm import tqdm
 
 from theory import _check
-from theory.engine import chunks, cnn, footprint, parallel
+from theory.engine import chunks, cnn, footprint, parallel, timing
 from theory.engine.config import init_meta_params, make_metaopt
 
 __all__ = ["TORCH_MODES", "SETTINGS", "ALPHA", "config", "arch_of", "default_grid", "authors_grid",
            "tiny_grid", "algo_of", "make_problem", "engine_step", "meta_step_flops",
-           "least_seconds", "gemm_peak_gflops", "thread_settings", "traced_peak",
-           "torch_supports", "call_order", "rounds", "paired_ratio", "bench_config",
-           "run_benchmark", "describe", "format_table", "print_rows", "run"]
+           "least_seconds", "gemm_peak_gflops", "thread_settings", "torch_supports",
+           "bench_config", "run_benchmark", "describe", "format_table", "print_rows", "run"]
 
 TORCH_MODES = ("loop", "vmap")
 SETTINGS = ("1", "all", "default")
@@ -165,7 +163,7 @@ def gemm_peak_gflops(size=1024, repeats=5):
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
     with parallel.one_blas_thread():
-        best = min(_seconds(lambda: np.matmul(a, b)) for _ in range(repeats + 1))
+        best = min(timing.clocks(lambda: np.matmul(a, b))[0] for _ in range(repeats + 1))
     return 2 * size ** 3 / best / 1e9
 
 
@@ -176,33 +174,6 @@ def thread_settings(ref):
     return {"1": (1, None if ref is None else 1),
             "all": (cores, None if ref is None else cores),
             "default": (parallel.check_workers(None), torch_default)}
-
-
-def _seconds(fn):
-    return _clocks(fn)[0]
-
-
-def _clocks(fn):
-    """(wall, CPU) seconds of ``fn()``; CPU of this process and of the engine's helpers."""
-    parallel.helper_usage(reset=True)
-    wall, cpu = time.perf_counter(), time.process_time()
-    fn()
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    return wall, cpu + parallel.helper_usage()[0]
-
-
-def traced_peak(fn):
-    """Peak bytes traced by ``tracemalloc`` during ``fn()`` above what was traced before, plus
-    the peaks the engine's helper processes traced meanwhile (``parallel.helper_usage``)."""
-    parallel.helper_usage(reset=True)
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        fn()
-        return tracemalloc.get_traced_memory()[1] - base + parallel.helper_usage()[1]
-    finally:
-        tracemalloc.stop()
 
 
 def torch_supports(cfg):
@@ -234,50 +205,6 @@ def _grad_rel_diff(engine_grads, torch_grads):
     return float(diff / ref)
 
 
-def call_order(n, r):
-    """The order of ``n`` calls in round ``r``: a Williams design, in which every call follows
-    every other equally often, so that what one call leaves behind (cold caches, helper
-    processes still exiting, a fragmented heap) weighs on all the others alike. Round ``r``
-    adds ``r`` to the first row ``0, 1, n-1, 2, n-2, ...`` (mod ``n``); for odd ``n`` each
-    second block of ``n`` rounds is reversed, which the balance needs. The balance is exact
-    over any ``n`` consecutive rounds (``2n`` for odd ``n``)."""
-    first, lo, hi = [0], 1, n - 1
-    while len(first) < n:
-        first.append(lo)
-        lo += 1
-        if len(first) < n:
-            first.append(hi)
-            hi -= 1
-    order = [(c + r) % n for c in first]
-    return order[::-1] if n % 2 and (r // n) % 2 else order
-
-
-def rounds(calls, repeats, warmup=0, bar=None):
-    """``{name: [(wall, cpu) per round]}``: ``warmup + repeats`` rounds in which every call runs
-    once (in the order of ``call_order``), the first ``warmup`` rounds dropped.
-
-    Times of one round are taken within seconds of each other: their ratios are paired, free
-    of the machine's drift between rounds (``paired_ratio``).
-    """
-    names, times = list(calls), {name: [] for name in calls}
-    for r in range(warmup + repeats):
-        for i in call_order(len(names), r):
-            name = names[i]
-            t = _clocks(calls[name])
-            if r >= warmup:
-                times[name].append(t)
-            if bar is not None:
-                bar.update(1)
-    return times
-
-
-def paired_ratio(numer, denom):
-    """Median and quartiles ``(q25, q50, q75)`` of the per-round ratios ``numer[i] / denom[i]``
-    (seconds of two calls timed in the same rounds, ``rounds``)."""
-    ratios = np.asarray(numer, float) / np.asarray(denom, float)
-    return tuple(float(q) for q in np.percentile(ratios, (25, 50, 75)))
-
-
 def bench_config(cfg, *, repeats, warmup, ref=None, torch_modes=TORCH_MODES, bar=None):
     """One result row (see the module docstring) for one config."""
     ref = ref if ref is not None and torch_supports(cfg) else None
@@ -288,7 +215,7 @@ def bench_config(cfg, *, repeats, warmup, ref=None, torch_modes=TORCH_MODES, bar
         calls[("engine", workers)] = engine_step(cfg, workers)[0]
         for m in torch_modes if ref is not None else ():
             calls[(m, threads)] = _torch_step(ref, cfg, meta_params, batch, m, threads)
-    times = rounds(calls, repeats, warmup, bar)
+    times = timing.rounds(calls, repeats, warmup, bar)
     clock = {name: tuple(statistics.median(t[i] for t in ts) for i in (0, 1))
              for name, ts in times.items()}
     loss, grads, _ = step()
@@ -308,12 +235,12 @@ def bench_config(cfg, *, repeats, warmup, ref=None, torch_modes=TORCH_MODES, bar
         row[f"torch_mode_{name}"] = best
         engine, torch = times[("engine", workers)], times[(best, threads)]
         for kind, i in (("ratio", 0), ("cpu_ratio", 1)):
-            q25, row[f"{kind}_{name}"], q75 = paired_ratio([t[i] for t in engine],
+            q25, row[f"{kind}_{name}"], q75 = timing.paired_ratio([t[i] for t in engine],
                                                           [t[i] for t in torch])
             row[f"{kind}_q_{name}"] = [q25, q75]
     row["engine_s"] = row["engine_s_default"]
     row["gflops"] = None if row["flops"] is None else row["flops"] / row["engine_s_1"] / 1e9
-    row["engine_peak_mb"] = traced_peak(step) / 2 ** 20
+    row["engine_peak_mb"] = timing.traced_peak(step) / 2 ** 20
     if ref is not None:
         row["torch_threads_default"] = settings["default"][1]
         tloss, tgrads = calls[(row["torch_mode_1"], 1)]()

@@ -28,7 +28,7 @@ from theory.engine import cnn, maml, parallel
 CHUNK_BUDGET_BYTES = 512 * 2 ** 20
 # Arrays held per image pass that the graph keeps, per value of a conv's output map
 # (OUT_FACTOR) and per value of its input map (IN_FACTOR): fitted to the tracemalloc peak of
-# one task's second-order meta-gradient (``bench.traced_peak``), both networks (docs/engine.md).
+# one task's second-order meta-gradient (``timing.traced_peak``), both networks (docs/engine.md).
 OUT_FACTOR = 3.5
 IN_FACTOR = 4.0
 
